@@ -1,0 +1,1 @@
+"""Fine-tuning: LoRA data generation, training, evaluation, LLM reranking."""

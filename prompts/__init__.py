@@ -1,0 +1,1 @@
+"""Versioned prompt templates (EN + ZH) and their loader."""

@@ -1,0 +1,3 @@
+"""Retrieval and ranking: data, embeddings, Chroma + BM25 hybrid search, collaborative scorers, fusion."""
+
+from __future__ import annotations

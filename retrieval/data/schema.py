@@ -1,0 +1,264 @@
+"""Typed data contracts shared by every layer: products, interactions, datasets.
+
+Item ids and user ids are strings everywhere in the public API (Chroma ids are
+strings and user catalogs use SKUs); numeric row indices exist only inside the
+scorers, through ``Catalog.index_of``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+INTERACTION_COLUMNS = ("user_id", "item_id", "timestamp", "rating")
+MAX_ROWS_IN_ERROR = 5
+
+
+class DataValidationError(ValueError):
+    """Input data is malformed; the message lists the first offending rows."""
+
+    def __init__(self, message: str, rows: Sequence[Any] = ()):
+        self.rows = list(rows)[:MAX_ROWS_IN_ERROR]
+        if self.rows:
+            shown = "; ".join(str(r) for r in self.rows)
+            more = f" (and {len(rows) - len(self.rows)} more)" if len(rows) > len(self.rows) else ""
+            message = f"{message}: {shown}{more}"
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One product. ``categories`` is a path from the root ("Beauty" > "Makeup" > ...)."""
+
+    item_id: str
+    title: str
+    brand: str | None = None
+    categories: tuple[str, ...] = ()
+    price: float | None = None
+    description: str | None = None
+    reviews: tuple[str, ...] = ()
+    rating: float | None = None
+    in_stock: bool = True
+    attributes: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.item_id, str) or not self.item_id.strip():
+            raise DataValidationError("item_id must be a non-empty string", [repr(self.item_id)])
+        if not isinstance(self.title, str) or not self.title.strip():
+            raise DataValidationError("title must be a non-empty string", [f"item {self.item_id!r}"])
+        if self.price is not None and (
+            not isinstance(self.price, int | float) or not math.isfinite(self.price) or self.price < 0
+        ):
+            raise DataValidationError(
+                "price must be a finite number >= 0 or None", [f"item {self.item_id!r}: {self.price!r}"]
+            )
+        if not isinstance(self.categories, tuple):
+            object.__setattr__(self, "categories", tuple(self.categories))
+        if not isinstance(self.reviews, tuple):
+            object.__setattr__(self, "reviews", tuple(self.reviews))
+
+    @property
+    def category_path(self) -> str:
+        return " > ".join(self.categories)
+
+    def text(self, max_reviews: int = 2) -> str:
+        """The text embedded and indexed for search: what a shopper would read on a card."""
+        parts = [self.title]
+        if self.brand:
+            parts.append(f"Brand: {self.brand}")
+        if self.categories:
+            parts.append(f"Category: {self.category_path}")
+        if self.description:
+            parts.append(self.description[:500])
+        parts.extend(r[:300] for r in self.reviews[:max_reviews])
+        return "\n".join(parts)
+
+
+class Catalog:
+    """An ordered, id-unique collection of items with a stable row index for scorers."""
+
+    def __init__(self, items: Iterable[Item]):
+        self._items: list[Item] = list(items)
+        self._index: dict[str, int] = {}
+        dupes = []
+        for i, item in enumerate(self._items):
+            if item.item_id in self._index:
+                dupes.append(f"row {i}: item_id {item.item_id!r}")
+            self._index[item.item_id] = i
+        if dupes:
+            raise DataValidationError("duplicate item ids", dupes)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Item]:
+        return iter(self._items)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._index
+
+    def __getitem__(self, item_id: str) -> Item:
+        try:
+            return self._items[self._index[item_id]]
+        except KeyError:
+            raise KeyError(f"unknown item id {item_id!r}") from None
+
+    def get(self, item_id: str) -> Item | None:
+        i = self._index.get(item_id)
+        return None if i is None else self._items[i]
+
+    def at(self, index: int) -> Item:
+        return self._items[index]
+
+    def index_of(self, item_id: str) -> int:
+        try:
+            return self._index[item_id]
+        except KeyError:
+            raise KeyError(f"unknown item id {item_id!r}") from None
+
+    @property
+    def ids(self) -> list[str]:
+        return [it.item_id for it in self._items]
+
+    @property
+    def has_prices(self) -> bool:
+        return any(it.price is not None for it in self._items)
+
+    def brands(self) -> list[str]:
+        return sorted({it.brand for it in self._items if it.brand})
+
+    def category_paths(self) -> list[tuple[str, ...]]:
+        """Every distinct category path prefix, so filters can target any level."""
+        seen: set[tuple[str, ...]] = set()
+        for it in self._items:
+            for depth in range(1, len(it.categories) + 1):
+                seen.add(it.categories[:depth])
+        return sorted(seen)
+
+    def prices(self) -> np.ndarray:
+        return np.array([np.nan if it.price is None else it.price for it in self._items], dtype=float)
+
+
+class Interactions:
+    """User-item events in file order; the order column is the neutral tie-breaker.
+
+    Backed by a DataFrame with columns user_id (str), item_id (str), timestamp
+    (float or NaN), rating (float or NaN) and ``order`` (0..n-1, the order the
+    events were given in). Sorting by time always breaks ties by ``order``,
+    never by item id, so no split favours low or high ids.
+    """
+
+    def __init__(self, frame: pd.DataFrame, catalog: Catalog | None = None):
+        missing = [c for c in ("user_id", "item_id") if c not in frame.columns]
+        if missing:
+            raise DataValidationError(
+                f"interactions are missing columns {missing}; got {list(frame.columns)}"
+            )
+        df = pd.DataFrame(
+            {
+                "user_id": frame["user_id"].astype(str),
+                "item_id": frame["item_id"].astype(str),
+                "timestamp": pd.to_numeric(frame["timestamp"], errors="coerce")
+                if "timestamp" in frame
+                else np.nan,
+                "rating": pd.to_numeric(frame["rating"], errors="coerce") if "rating" in frame else np.nan,
+            }
+        )
+        df["order"] = (
+            np.arange(len(df), dtype=np.int64) if "order" not in frame else frame["order"].to_numpy()
+        )
+        empty = df.index[(df["user_id"].str.strip() == "") | (df["item_id"].str.strip() == "")]
+        if len(empty):
+            raise DataValidationError("empty user_id or item_id", [f"row {i}" for i in empty])
+        if catalog is not None:
+            unknown = df.index[~df["item_id"].isin(set(catalog.ids))]
+            if len(unknown):
+                raise DataValidationError(
+                    "interactions reference items not in the catalog",
+                    [f"row {i}: item_id {df.at[i, 'item_id']!r}" for i in unknown],
+                )
+        self.frame = df.reset_index(drop=True)
+        # One rule for the whole log: time order only when every event has a time.
+        self.timed = bool(len(df)) and bool(df["timestamp"].notna().all())
+
+    @classmethod
+    def from_records(cls, records: Iterable[dict[str, Any]], catalog: Catalog | None = None) -> Interactions:
+        return cls(pd.DataFrame.from_records(list(records), columns=list(INTERACTION_COLUMNS)), catalog)
+
+    @classmethod
+    def from_sequences(
+        cls, sequences: dict[str, Sequence[str]], timestamps: dict[str, Sequence[float]] | None = None
+    ) -> Interactions:
+        """Build from ``{user: [item, ...]}`` in chronological order (the reference order)."""
+        rows = []
+        for user, items in sequences.items():
+            ts = (timestamps or {}).get(user)
+            for k, item in enumerate(items):
+                rows.append({"user_id": user, "item_id": item, "timestamp": None if ts is None else ts[k]})
+        return cls(pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]))
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def users(self) -> list[str]:
+        return list(dict.fromkeys(self.frame["user_id"]))
+
+    @property
+    def items(self) -> list[str]:
+        return list(dict.fromkeys(self.frame["item_id"]))
+
+    def chronological(self) -> pd.DataFrame:
+        """Events sorted by (user, time, given order); missing timestamps keep the given order."""
+        keys = ["user_id", "timestamp", "order"] if self.timed else ["user_id", "order"]
+        return self.frame.sort_values(keys, kind="stable")
+
+    def sequences(self) -> dict[str, list[str]]:
+        """Each user's items in chronological order (users in first-seen order)."""
+        df = self.chronological()
+        grouped = df.groupby("user_id", sort=False)["item_id"].apply(list).to_dict()
+        return {u: grouped[u] for u in self.users if u in grouped}
+
+    def history(self, user_id: str) -> list[str]:
+        df = self.frame[self.frame["user_id"] == user_id]
+        if df.empty:
+            return []
+        keys = ["timestamp", "order"] if self.timed else ["order"]
+        return df.sort_values(keys, kind="stable")["item_id"].tolist()
+
+    def subset(self, mask: np.ndarray | pd.Series) -> Interactions:
+        return Interactions(self.frame[np.asarray(mask)].reset_index(drop=True))
+
+    def without_users(self, user_ids: Iterable[str]) -> Interactions:
+        return self.subset(~self.frame["user_id"].isin(set(user_ids)))
+
+
+@dataclass
+class Dataset:
+    """A catalog plus its interaction log, as loaded by ``retrieval.data.load_dataset``."""
+
+    name: str
+    catalog: Catalog
+    interactions: Interactions
+    description: str = ""
+    currency: str | None = "USD"
+    source: str = ""
+
+    @property
+    def has_prices(self) -> bool:
+        return self.catalog.has_prices
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "items": len(self.catalog),
+            "users": len(self.interactions.users),
+            "interactions": len(self.interactions),
+            "has_prices": self.has_prices,
+            "source": self.source,
+        }
