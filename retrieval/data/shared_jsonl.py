@@ -1,0 +1,211 @@
+"""Loader for the shared Amazon JSONL format (``items.jsonl.gz`` + ``sequences.jsonl.gz``).
+
+This is the format of the evaluation datasets in ``../shared/datasets`` (Beauty,
+Office, Scientific). Conventions, chosen so splits reproduce the published protocol:
+
+* item ids become strings (``str(item_id)``); user ids likewise;
+* the order of ``item_ids`` in a sequence is the reference order. Every event's
+  ``order`` is its global position in the file (users in file order, each user's
+  events in sequence order), so ``Interactions.chronological`` never reorders a
+  sequence: timestamps are kept only for users whose timestamps are non-decreasing
+  along the sequence (ties then fall back to ``order``). A user with out-of-order
+  timestamps loses all timestamps, which makes the whole log untimed (sequence
+  order is used everywhere, temporal splits refuse to run); the count is reported
+  in ``Dataset.description``. None of the three shared datasets has such a user;
+  Beauty has many same-day ties, which ``order`` resolves in sequence order;
+* items with no title are kept (they occur in sequences and the protocol ranks over
+  all items) under a placeholder title ``"Untitled item <id> (<leaf category>)"``
+  and ``attributes["title_missing"] = True``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from retrieval.data._io import ErrorCollector, clean_str, iter_json_lines, parse_price
+from retrieval.data.schema import Catalog, Dataset, DataValidationError, Interactions, Item
+
+ITEM_FIELDS = ("item_id", "title", "brand", "price", "categories", "description")
+
+
+def find_file(folder: Path, stem: str) -> Path | None:
+    for suffix in (".jsonl.gz", ".jsonl"):
+        candidate = folder / f"{stem}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def is_shared_jsonl(path: Path) -> bool:
+    path = Path(path)
+    return path.is_dir() and find_file(path, "items") is not None and find_file(path, "sequences") is not None
+
+
+def placeholder_title(item_id: str, categories: tuple[str, ...]) -> str:
+    leaf = f" ({categories[-1]})" if categories else ""
+    return f"Untitled item {item_id}{leaf}"
+
+
+def _categories(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value.strip(),) if value.strip() else ()
+    if isinstance(value, list | tuple) and all(isinstance(c, str) for c in value):
+        return tuple(c.strip() for c in value if c.strip())
+    return None
+
+
+def load_catalog(path: Path, encoding: str | None = None) -> tuple[Catalog, int]:
+    """Read ``items.jsonl(.gz)``; returns the catalog and the number of placeholder titles."""
+    errors = ErrorCollector(path)
+    items: list[Item] = []
+    seen: dict[str, int] = {}
+    untitled = 0
+    for lineno, rec in iter_json_lines(path, encoding=encoding):
+        raw_id = rec.get("item_id")
+        if raw_id is None or isinstance(raw_id, bool | float | list | dict) or str(raw_id).strip() == "":
+            errors.add("missing or invalid item_id", f"line {lineno}: {raw_id!r}")
+            continue
+        item_id = str(raw_id).strip()
+        if item_id in seen:
+            errors.add(
+                "duplicate item ids", f"line {lineno}: item_id {item_id!r} (first on line {seen[item_id]})"
+            )
+            continue
+        seen[item_id] = lineno
+        try:
+            price = parse_price(rec.get("price"))
+        except ValueError as exc:
+            errors.add("unparseable or negative prices", f"line {lineno}: {exc}")
+            continue
+        categories = _categories(rec.get("categories"))
+        if categories is None:
+            errors.add("categories must be a list of strings", f"line {lineno}: {rec.get('categories')!r}")
+            continue
+        title = clean_str(rec.get("title"))
+        attributes = {k: v for k, v in rec.items() if k not in ITEM_FIELDS and v is not None}
+        if title is None:
+            title = placeholder_title(item_id, categories)
+            attributes["title_missing"] = True
+            untitled += 1
+        items.append(
+            Item(
+                item_id=item_id,
+                title=title,
+                brand=clean_str(rec.get("brand")),
+                categories=categories,
+                price=price,
+                description=clean_str(rec.get("description")),
+                attributes=attributes,
+            )
+        )
+    errors.raise_if_any()
+    if not items:
+        raise DataValidationError(f"{path}: empty catalog (no items)")
+    return Catalog(items), untitled
+
+
+def load_sequences(path: Path, catalog: Catalog, encoding: str | None = None) -> tuple[Interactions, int]:
+    """Read ``sequences.jsonl(.gz)``; returns interactions and the number of users whose
+    timestamps were dropped because they contradict the sequence order."""
+    errors = ErrorCollector(path)
+    users: list[str] = []
+    items: list[str] = []
+    stamps: list[float] = []
+    seen_users: dict[str, int] = {}
+    dropped = 0
+    for lineno, rec in iter_json_lines(path, encoding=encoding):
+        user = rec.get("user_id")
+        seq = rec.get("item_ids")
+        if user is None or str(user).strip() == "":
+            errors.add("missing user_id", f"line {lineno}")
+            continue
+        user = str(user).strip()
+        if user in seen_users:
+            errors.add(
+                "duplicate user ids", f"line {lineno}: user_id {user!r} (first on line {seen_users[user]})"
+            )
+            continue
+        seen_users[user] = lineno
+        if not isinstance(seq, list) or not seq:
+            errors.add("item_ids must be a non-empty list", f"line {lineno}: {seq!r}")
+            continue
+        seq_ids = [str(i).strip() for i in seq]
+        unknown = [i for i in seq_ids if i not in catalog]
+        if unknown:
+            errors.add(
+                "interactions reference items not in the catalog", f"line {lineno}: item_id {unknown[0]!r}"
+            )
+            continue
+        ts = rec.get("timestamps")
+        if ts is not None:
+            if not isinstance(ts, list) or len(ts) != len(seq_ids):
+                errors.add(
+                    "timestamps must be null or a list as long as item_ids",
+                    f"line {lineno}: {len(ts) if isinstance(ts, list) else ts!r} vs {len(seq_ids)}",
+                )
+                continue
+            try:
+                arr = np.array([np.nan if t is None else float(t) for t in ts], dtype=float)
+            except (TypeError, ValueError):
+                errors.add("timestamps must be numbers", f"line {lineno}: {ts[:3]!r}...")
+                continue
+            if np.isnan(arr).any() or (np.diff(arr) < 0).any():
+                dropped += int(not np.isnan(arr).all())
+                arr = np.full(len(seq_ids), np.nan)
+        else:
+            arr = np.full(len(seq_ids), np.nan)
+        users.extend([user] * len(seq_ids))
+        items.extend(seq_ids)
+        stamps.extend(arr.tolist())
+    errors.raise_if_any()
+    frame = pd.DataFrame(
+        {
+            "user_id": users,
+            "item_id": items,
+            "timestamp": np.asarray(stamps, dtype=float),
+            "order": np.arange(len(users), dtype=np.int64),
+        }
+    )
+    return Interactions(frame), dropped
+
+
+def load_shared_jsonl(path: str | Path, *, name: str | None = None, encoding: str | None = None) -> Dataset:
+    """Load a folder holding ``items.jsonl(.gz)`` and ``sequences.jsonl(.gz)``."""
+    folder = Path(path).expanduser()
+    items_path = find_file(folder, "items")
+    seq_path = find_file(folder, "sequences")
+    if items_path is None or seq_path is None:
+        raise DataValidationError(
+            f"{folder}: expected items.jsonl(.gz) and sequences.jsonl(.gz) in this folder"
+        )
+    catalog, untitled = load_catalog(items_path, encoding)
+    interactions, dropped = load_sequences(seq_path, catalog, encoding)
+    timing = (
+        "timestamps kept (non-decreasing along each sequence; same-time ties keep sequence order)"
+        if interactions.timed
+        else "events ordered by sequence position (no usable timestamps"
+        + (f"; {dropped} users had timestamps contradicting their sequence order" if dropped else "")
+        + ")"
+    )
+    description = (
+        f"Amazon 5-core sequences from {folder.name}: {len(catalog)} items, "
+        f"{len(interactions.users)} users, {len(interactions)} interactions; {timing}."
+    )
+    if untitled:
+        description += f" {untitled} items have no title and carry a placeholder 'Untitled item <id>'."
+    if not catalog.has_prices:
+        description += " No prices in this catalog."
+    return Dataset(
+        name=name or folder.name,
+        catalog=catalog,
+        interactions=interactions,
+        description=description,
+        currency="USD" if catalog.has_prices else None,
+        source=str(folder),
+    )
