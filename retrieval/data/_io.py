@@ -155,11 +155,35 @@ def clean_str(value: Any) -> str | None:
     return text or None
 
 
+def package_data_file(package: str, relative: str, pip_command: str) -> Path:
+    """Path of a data file shipped inside an installed package, without importing it.
+
+    ``importlib.util.find_spec`` on a top-level name only locates the package, so
+    heavy imports (torch, etc.) never run just to read a bundled file.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(
+            f"the demo data ships inside the {package!r} package, which is not installed; "
+            f"install it with: {pip_command}"
+        )
+    for root in spec.submodule_search_locations:
+        candidate = Path(root) / relative
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"{package!r} is installed but has no {relative!r} (wrong version?); reinstall with: {pip_command}"
+    )
+
+
 __all__ = [
     "MAX_ROWS_IN_ERROR",
     "ErrorCollector",
     "clean_str",
     "iter_json_lines",
+    "package_data_file",
     "parse_price",
     "read_bytes",
     "read_text",
