@@ -1,0 +1,200 @@
+"""Per-item reasons built only from evidence: ranker signals, the user's history, co-purchases,
+the constraints the item meets, and review quotes.
+
+Every reason names its evidence ("like <title> you bought", "bought together
+with <title> by 12 shoppers", "under $20", a quoted review line), and reasons
+are ordered by how much their signal contributed to the item's fused score. The
+LLM may rephrase these lines but never adds to them; the cards show them as is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from retrieval.data.schema import Item
+from retrieval.filters import Constraints
+
+MAX_REASONS = 4
+MAX_QUOTE = 90
+HISTORY_SIM_MIN = 0.45  # cosine above which a history item is "similar" enough to name
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_SENT = re.compile(r"[^.!?\n]+[.!?]?")
+_QUOTE_STOP = frozenset(
+    "a an the and or of for with in on to my me i it is are was this that but not very so under over".split()  # noqa: SIM905
+)
+
+# Ranker signal names -> the evidence family they stand for (matched by substring).
+SIGNAL_FAMILIES: tuple[tuple[str, str], ...] = (
+    ("dense", "relevance"),
+    ("semantic", "relevance"),
+    ("vector", "relevance"),
+    ("bm25", "relevance"),
+    ("lexical", "relevance"),
+    ("relevance", "relevance"),
+    ("hybrid", "relevance"),
+    ("retriev", "relevance"),
+    ("cf", "personal"),
+    ("collab", "personal"),
+    ("sasrec", "personal"),
+    ("ease", "personal"),
+    ("itemknn", "personal"),
+    ("knn", "personal"),
+    ("seq", "personal"),
+    ("session", "personal"),
+    ("user", "personal"),
+    ("pop", "popularity"),
+    ("rating", "rating"),
+    ("liked", "liked"),
+    ("feedback", "liked"),
+    ("constraint", "constraints"),
+    ("soft", "constraints"),
+    ("complement", "cobought"),
+    ("cooc", "cobought"),
+)
+
+
+def signal_family(signal: str) -> str:
+    s = signal.casefold()
+    for key, fam in SIGNAL_FAMILIES:
+        if key in s:
+            return fam
+    return "other"
+
+
+@dataclass
+class Evidence:
+    """Facts about one candidate, gathered by the assistant from its indexes."""
+
+    contributions: Mapping[str, float] = field(default_factory=dict)
+    # Most similar item in the user's own history (item, cosine) and how the user got it.
+    history_neighbor: tuple[Item, float] | None = None
+    history_verb: str = "bought"
+    # A session-liked item this one resembles (item, cosine).
+    liked_neighbor: tuple[Item, float] | None = None
+    # A history/session item often bought with this one (item, number of shoppers).
+    co_bought: tuple[Item, int] | None = None
+    popularity: int | None = None  # shoppers in the log who have it
+    query: str = ""
+
+
+def constraint_reasons(item: Item, constraints: Constraints, currency: str | None = "USD") -> list[str]:
+    """Which of the shopper's hard constraints this item meets, in the shopper's terms."""
+    out: list[str] = []
+    if constraints.price_max is not None and item.price is not None:
+        out.append(f"under {_money(constraints.price_max, currency)}")
+    elif constraints.price_min is not None and item.price is not None:
+        out.append(f"over {_money(constraints.price_min, currency)}")
+    if constraints.brands_in and item.brand:
+        out.append(f"{item.brand}, as you asked")
+    if constraints.brands_out:
+        out.append("not " + " or ".join(constraints.brands_out))
+    if constraints.categories and item.categories:
+        for path in constraints.categories:
+            if item.categories[: len(path)] == path:
+                out.append(f"in {path[-1]}")
+                break
+    if constraints.in_stock:
+        out.append("in stock")
+    return out
+
+
+def review_quote(item: Item, query: str = "", max_len: int = MAX_QUOTE) -> str | None:
+    """The review sentence sharing most words with the query (none when nothing overlaps)."""
+    q = {w for w in _WORD.findall(query.casefold()) if w not in _QUOTE_STOP and len(w) > 2}
+    best, best_score = None, 0.0
+    for review in item.reviews:
+        for sent in _SENT.findall(review):
+            sent = sent.strip()
+            if len(sent) < 12:
+                continue
+            words = {w for w in _WORD.findall(sent.casefold()) if w not in _QUOTE_STOP}
+            score = len(q & words) + 0.5 * sum(
+                any(w.startswith(x[:5]) for w in words) for x in q if len(x) > 5
+            )
+            if score > best_score:
+                best, best_score = sent, score
+    if best is None:
+        return None
+    if len(best) > max_len:
+        best = best[: max_len - 1].rsplit(" ", 1)[0] + "…"
+    return best
+
+
+def build_reasons(
+    item: Item,
+    evidence: Evidence,
+    constraints: Constraints,
+    currency: str | None = "USD",
+    max_reasons: int = MAX_REASONS,
+) -> list[str]:
+    """Reasons for one card, strongest signal first; each one cites real evidence."""
+    contrib: dict[str, float] = {}
+    for sig, val in evidence.contributions.items():
+        fam = signal_family(sig)
+        contrib[fam] = contrib.get(fam, 0.0) + float(val)
+    candidates: list[tuple[float, str]] = []
+
+    def add(weight: float, text: str | None) -> None:
+        if text:
+            candidates.append((weight, text))
+
+    personal = contrib.get("personal", 0.0)
+    if evidence.history_neighbor and evidence.history_neighbor[1] >= HISTORY_SIM_MIN:
+        hist, _ = evidence.history_neighbor
+        add(personal + 0.5, f"like {_short(hist.title)} you {evidence.history_verb}")
+    elif personal > 0:
+        add(personal, "fits your shopping history")
+    if evidence.liked_neighbor and evidence.liked_neighbor[1] >= HISTORY_SIM_MIN:
+        add(
+            contrib.get("liked", 0.0) + 0.6,
+            f"similar to {_short(evidence.liked_neighbor[0].title)}, which you liked",
+        )
+    if evidence.co_bought and evidence.co_bought[1] > 0:
+        other, n = evidence.co_bought
+        who = "1 shopper" if n == 1 else f"{n} shoppers"
+        add(contrib.get("cobought", 0.0) + 0.4, f"bought together with {_short(other.title)} by {who}")
+    relevance = contrib.get("relevance", 0.0)
+    if relevance > 0 and evidence.query.strip():
+        quote = review_quote(item, evidence.query)
+        add(relevance, f'reviewers say: "{quote}"' if quote else "matches what you asked for")
+    for i, text in enumerate(constraint_reasons(item, constraints, currency)):
+        add(0.3 + contrib.get("constraints", 0.0) - 0.01 * i, text)
+    if contrib.get("rating", 0.0) > 0 and item.rating is not None:
+        add(contrib["rating"], f"rated {item.rating:.1f}/5")
+    if contrib.get("popularity", 0.0) > 0 and evidence.popularity:
+        add(contrib["popularity"], f"popular: {evidence.popularity} shoppers have it")
+    candidates.sort(key=lambda t: -t[0])
+    out: list[str] = []
+    for _, text in candidates:
+        if text not in out:
+            out.append(text)
+        if len(out) >= max_reasons:
+            break
+    return out
+
+
+def _short(title: str, n: int = 60) -> str:
+    return title if len(title) <= n else title[: n - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _money(value: float, currency: str | None) -> str:
+    sym = {"USD": "$", "CNY": "¥", "EUR": "€", "GBP": "£"}.get(currency or "", "")
+    amount = f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
+    return f"{sym}{amount}" if sym else f"{amount} {currency or ''}".strip()
+
+
+def format_card(rank: int, item: Item, reasons: Sequence[str], currency: str | None = "USD") -> str:
+    """One candidate line for the LLM prompt: id, exact title, facts and the allowed reasons."""
+    facts = []
+    if item.brand:
+        facts.append(f"brand {item.brand}")
+    if item.price is not None:
+        facts.append(f"price {_money(item.price, currency)}")
+    if item.categories:
+        facts.append(item.categories[-1])
+    if item.rating is not None:
+        facts.append(f"rating {item.rating:.1f}")
+    why = "; ".join(reasons) if reasons else "-"
+    return f"{rank}. [id={item.item_id}] {item.title} ({', '.join(facts)}). Why: {why}"
