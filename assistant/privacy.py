@@ -31,7 +31,9 @@ STREET_ADDRESS = re.compile(
     re.IGNORECASE,
 )
 # Chinese addresses: "...路12号", "...街88号", optionally preceded by a district/city.
-CN_ADDRESS = re.compile(r"[\u4e00-\u9fff]{1,12}(?:路|街|大道|巷|弄)\s*\d{1,5}\s*号(?:\s*\d{1,5}\s*室)?")
+CN_ADDRESS = re.compile(
+    r"(?P<label>(?:地址|住址|寄到|送到)[:：]?\s*)?[\u4e00-\u9fff]{1,12}(?:路|街|大道|巷|弄)\s*\d{1,5}\s*号(?:\s*\d{1,5}\s*室)?"
+)
 
 PLACEHOLDERS = {"email": "[EMAIL]", "phone": "[PHONE]", "address": "[ADDRESS]"}
 
@@ -42,7 +44,7 @@ def redact(text: str) -> str:
         return text
     out = EMAIL.sub(PLACEHOLDERS["email"], text)
     out = STREET_ADDRESS.sub(PLACEHOLDERS["address"], out)
-    out = CN_ADDRESS.sub(PLACEHOLDERS["address"], out)
+    out = CN_ADDRESS.sub(lambda m: (m.group("label") or "") + PLACEHOLDERS["address"], out)
     out = CN_MOBILE.sub(PLACEHOLDERS["phone"], out)
     out = PHONE.sub(_phone_or_keep, out)
     return out
