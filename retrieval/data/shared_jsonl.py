@@ -20,14 +20,16 @@ Office, Scientific). Conventions, chosen so splits reproduce the published proto
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from retrieval.data._io import ErrorCollector, clean_str, iter_json_lines, parse_price
-from retrieval.data.schema import Catalog, Dataset, DataValidationError, Interactions, Item
+from retrieval.data._build import as_categories, build_catalog
+from retrieval.data._io import ErrorCollector, iter_json_lines
+from retrieval.data.schema import Catalog, Dataset, DataValidationError, Interactions
 
 ITEM_FIELDS = ("item_id", "title", "brand", "price", "categories", "description")
 
@@ -45,69 +47,26 @@ def is_shared_jsonl(path: Path) -> bool:
     return path.is_dir() and find_file(path, "items") is not None and find_file(path, "sequences") is not None
 
 
-def placeholder_title(item_id: str, categories: tuple[str, ...]) -> str:
-    leaf = f" ({categories[-1]})" if categories else ""
-    return f"Untitled item {item_id}{leaf}"
-
-
-def _categories(value: Any) -> tuple[str, ...] | None:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value.strip(),) if value.strip() else ()
-    if isinstance(value, list | tuple) and all(isinstance(c, str) for c in value):
-        return tuple(c.strip() for c in value if c.strip())
-    return None
+def _rows(path: Path, encoding: str | None) -> Iterator[tuple[str, dict[str, Any]]]:
+    for lineno, rec in iter_json_lines(path, encoding=encoding):
+        categories = as_categories(rec.get("categories"))
+        yield (
+            f"line {lineno}",
+            {
+                "item_id": rec.get("item_id"),
+                "title": rec.get("title"),
+                "brand": rec.get("brand"),
+                "price": rec.get("price"),
+                "categories": categories,
+                "description": rec.get("description"),
+                "attributes": {k: v for k, v in rec.items() if k not in ITEM_FIELDS and v is not None},
+            },
+        )
 
 
 def load_catalog(path: Path, encoding: str | None = None) -> tuple[Catalog, int]:
     """Read ``items.jsonl(.gz)``; returns the catalog and the number of placeholder titles."""
-    errors = ErrorCollector(path)
-    items: list[Item] = []
-    seen: dict[str, int] = {}
-    untitled = 0
-    for lineno, rec in iter_json_lines(path, encoding=encoding):
-        raw_id = rec.get("item_id")
-        if raw_id is None or isinstance(raw_id, bool | float | list | dict) or str(raw_id).strip() == "":
-            errors.add("missing or invalid item_id", f"line {lineno}: {raw_id!r}")
-            continue
-        item_id = str(raw_id).strip()
-        if item_id in seen:
-            errors.add(
-                "duplicate item ids", f"line {lineno}: item_id {item_id!r} (first on line {seen[item_id]})"
-            )
-            continue
-        seen[item_id] = lineno
-        try:
-            price = parse_price(rec.get("price"))
-        except ValueError as exc:
-            errors.add("unparseable or negative prices", f"line {lineno}: {exc}")
-            continue
-        categories = _categories(rec.get("categories"))
-        if categories is None:
-            errors.add("categories must be a list of strings", f"line {lineno}: {rec.get('categories')!r}")
-            continue
-        title = clean_str(rec.get("title"))
-        attributes = {k: v for k, v in rec.items() if k not in ITEM_FIELDS and v is not None}
-        if title is None:
-            title = placeholder_title(item_id, categories)
-            attributes["title_missing"] = True
-            untitled += 1
-        items.append(
-            Item(
-                item_id=item_id,
-                title=title,
-                brand=clean_str(rec.get("brand")),
-                categories=categories,
-                price=price,
-                description=clean_str(rec.get("description")),
-                attributes=attributes,
-            )
-        )
-    errors.raise_if_any()
-    if not items:
-        raise DataValidationError(f"{path}: empty catalog (no items)")
-    return Catalog(items), untitled
+    return build_catalog(_rows(path, encoding), path, missing_title="placeholder")
 
 
 def load_sequences(path: Path, catalog: Catalog, encoding: str | None = None) -> tuple[Interactions, int]:
