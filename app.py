@@ -1,0 +1,123 @@
+"""Chat web UI for the shopping assistant: ``python app.py [--dataset NAME_OR_PATH ...]``.
+
+Serves on 127.0.0.1 by default, works offline (no CDN fonts or scripts, no
+analytics, no share links) and builds the first dataset's engine before the
+URL is printed, so the first message does not wait for indexing.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Must happen before gradio is imported (it reads this at import and on Blocks creation).
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+import argparse
+import ipaddress
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from assistant.ui.engines import DatasetSourceValue, EngineRegistry, dataset_choices, default_factory
+from assistant.ui.web import build_app, launch_app
+from retrieval.data import DEFAULT_DATASET, available_datasets
+
+__all__ = ["create_app", "main", "make_registry"]
+
+
+def make_registry(
+    datasets: Sequence[DatasetSourceValue] | None = None,
+    *,
+    llm: Any = ...,
+    cache_dir: str | Path | None = None,
+    threads: int | None = None,
+    include_demos: bool = True,
+    **engine_options: Any,
+) -> EngineRegistry:
+    """Engines for the given datasets (first = default), followed by the registered demo datasets.
+
+    ``llm`` left out means the assistant's default LLM; ``llm=None`` is passed through as is.
+    """
+    sources: list[DatasetSourceValue] = list(datasets or [])
+    if include_demos or not sources:
+        demos = [DEFAULT_DATASET, *(n for n in available_datasets() if n != DEFAULT_DATASET)]
+        sources += [d for d in demos if d not in sources]
+    if llm is not ...:
+        engine_options["llm"] = llm
+    factory = default_factory(cache_dir=cache_dir, threads=threads, **engine_options)
+    return EngineRegistry(dataset_choices(sources), factory)
+
+
+def create_app(registry: EngineRegistry, **options: Any):
+    """The gradio Blocks for ``registry`` (kept separate so tests can launch it in-process)."""
+    return build_app(registry, **options)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--dataset",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="NAME_OR_PATH",
+        help=f"registered dataset names ({', '.join(available_datasets())}) or dataset folders/files; "
+        "the first is opened at start, all of them plus the demo datasets appear in the picker",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument(
+        "--llm", default=None, help="chat LLM name or local model dir (default: the assistant's default)"
+    )
+    p.add_argument("--cache-dir", default=None, help="where converted models and indexes are cached")
+    p.add_argument("--threads", type=int, default=None, help="torch threads for the LLM")
+    p.add_argument("--no-preload", action="store_true", help="build the first engine on the first message")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not _is_loopback(args.host):
+        print(
+            f"warning: binding {args.host}: the UI has no authentication; anyone who can reach this "
+            "address can use it",
+            file=sys.stderr,
+        )
+    llm_options = {} if args.llm is None else {"llm": args.llm}
+    try:
+        registry = make_registry(args.dataset, cache_dir=args.cache_dir, threads=args.threads, **llm_options)
+        if not args.no_preload:
+            print(f"Preparing {registry.default_key!r} (first run builds the index and converts the model)…")
+            registry.get(registry.default_key)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    demo = create_app(registry)
+    url = launch_app(demo, args.host, args.port, prevent_thread_lock=True, quiet=True)
+    print(f"Shopping assistant running at {url}  (Ctrl+C to stop)", flush=True)
+    try:
+        demo.block_thread()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        demo.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
