@@ -207,11 +207,11 @@ class Interactions:
 
     @property
     def users(self) -> list[str]:
-        return list(dict.fromkeys(self.frame["user_id"]))
+        return pd.unique(self.frame["user_id"]).tolist()  # first-seen order
 
     @property
     def items(self) -> list[str]:
-        return list(dict.fromkeys(self.frame["item_id"]))
+        return pd.unique(self.frame["item_id"]).tolist()  # first-seen order
 
     def chronological(self) -> pd.DataFrame:
         """Events sorted by (user, time, given order); missing timestamps keep the given order."""
@@ -221,8 +221,15 @@ class Interactions:
     def sequences(self) -> dict[str, list[str]]:
         """Each user's items in chronological order (users in first-seen order)."""
         df = self.chronological()
-        grouped = df.groupby("user_id", sort=False)["item_id"].apply(list).to_dict()
-        return {u: grouped[u] for u in self.users if u in grouped}
+        if df.empty:
+            return {}
+        # chronological() sorts by user first, so each user's events are one contiguous run.
+        users = df["user_id"].to_numpy()
+        items = df["item_id"].to_numpy()
+        starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+        ends = np.r_[starts[1:], len(users)]
+        grouped = {users[a]: items[a:b].tolist() for a, b in zip(starts, ends, strict=True)}
+        return {u: grouped[u] for u in self.users}
 
     def history(self, user_id: str) -> list[str]:
         df = self.frame[self.frame["user_id"] == user_id]
