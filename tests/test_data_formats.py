@@ -82,7 +82,7 @@ def test_shared_out_of_order_timestamps_fall_back_to_sequence_order(tmp_path: Pa
     # Timestamps contradicting the reference order are dropped, never used to reorder.
     assert not ds.interactions.timed
     assert ds.interactions.sequences() == {"1": ["1", "2", "3"], "2": ["4", "5", "1"]}
-    assert "1 users had timestamps contradicting" in ds.description
+    assert "1 users had incomplete timestamps or timestamps contradicting" in ds.description
 
 
 def test_amazon_2014_fixture() -> None:

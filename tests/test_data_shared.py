@@ -37,9 +37,10 @@ EXPECTED = {
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_shared_dataset_counts_and_reference_order(name: str) -> None:
     path = shared_dataset_path(name)
-    start = time.perf_counter()
+    # CPU time, not wall time: the budget is ours, other processes on the box are not.
+    start = time.process_time()
     ds = load_dataset(path)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     items, users, events = EXPECTED[name]
     assert (len(ds.catalog), len(ds.interactions.users), len(ds.interactions)) == (items, users, events)
     assert elapsed < 5.0, f"loading {name} took {elapsed:.1f}s"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from retrieval.data import DataValidationError, Interactions, leave_one_out, temporal_split
 
@@ -111,3 +113,34 @@ def test_histories_rejects_unknown_part() -> None:
     split = leave_one_out(_log([("u1", "a", 1.0), ("u1", "b", 2.0), ("u1", "c", 3.0)]))
     with pytest.raises(ValueError, match="part"):
         split.histories("train")  # type: ignore[arg-type]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["u1", "u2", "u3", "u10"]),
+            st.sampled_from(["a", "b", "c", "d"]),
+            st.one_of(st.none(), st.integers(0, 3)),
+        ),
+        max_size=25,
+    ),
+    st.booleans(),
+)
+def test_sequences_and_split_match_a_naive_reference(rows: list, all_timed: bool) -> None:
+    if all_timed:
+        rows = [(u, i, 0 if t is None else t) for u, i, t in rows]
+    log = _log([(u, i, None if t is None else float(t)) for u, i, t in rows])
+    timed = all_timed and bool(rows)
+    naive: dict[str, list[tuple[float, int, str]]] = {}
+    for k, (u, i, t) in enumerate(rows):
+        naive.setdefault(u, []).append((t if timed else 0, k, i))
+    expected = {u: [i for _, _, i in sorted(ev)] for u, ev in naive.items()}
+    assert log.sequences() == expected
+    assert list(log.sequences()) == list(dict.fromkeys(u for u, _, _ in rows))
+    split = leave_one_out(log)
+    for user, history, target in split.histories("test"):
+        assert [*history, target] == expected[user]
+    evaluated = {u for u, seq in expected.items() if len(seq) >= 3}
+    assert set(split.test.users) == evaluated and set(split.valid.users) == evaluated
+    assert len(split.train) + len(split.valid) + len(split.test) == len(log)

@@ -9,7 +9,7 @@ Office, Scientific). Conventions, chosen so splits reproduce the published proto
   events in sequence order), so ``Interactions.chronological`` never reorders a
   sequence: timestamps are kept only for users whose timestamps are non-decreasing
   along the sequence (ties then fall back to ``order``). A user with out-of-order
-  timestamps loses all timestamps, which makes the whole log untimed (sequence
+  or partly missing timestamps loses all timestamps, which makes the whole log untimed (sequence
   order is used everywhere, temporal splits refuse to run); the count is reported
   in ``Dataset.description``. None of the three shared datasets has such a user;
   Beauty has many same-day ties, which ``order`` resolves in sequence order;
@@ -20,6 +20,8 @@ Office, Scientific). Conventions, chosen so splits reproduce the published proto
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -69,14 +71,19 @@ def load_catalog(path: Path, encoding: str | None = None) -> tuple[Catalog, int]
     return build_catalog(_rows(path, encoding), path, missing_title="placeholder")
 
 
+def nan_run(n: int) -> list[float]:
+    return [math.nan] * n
+
+
 def load_sequences(path: Path, catalog: Catalog, encoding: str | None = None) -> tuple[Interactions, int]:
     """Read ``sequences.jsonl(.gz)``; returns interactions and the number of users whose
-    timestamps were dropped because they contradict the sequence order."""
+    timestamps were dropped because they are incomplete or contradict the sequence order."""
     errors = ErrorCollector(path)
     users: list[str] = []
     items: list[str] = []
     stamps: list[float] = []
     seen_users: dict[str, int] = {}
+    known = set(catalog.ids)
     dropped = 0
     for lineno, rec in iter_json_lines(path, encoding=encoding):
         user = rec.get("user_id")
@@ -94,34 +101,35 @@ def load_sequences(path: Path, catalog: Catalog, encoding: str | None = None) ->
         if not isinstance(seq, list) or not seq:
             errors.add("item_ids must be a non-empty list", f"line {lineno}: {seq!r}")
             continue
-        seq_ids = [str(i).strip() for i in seq]
-        unknown = [i for i in seq_ids if i not in catalog]
-        if unknown:
+        seq_ids = [i.strip() if isinstance(i, str) else str(i) for i in seq]
+        if not known.issuperset(seq_ids):
+            unknown = next(i for i in seq_ids if i not in known)
             errors.add(
-                "interactions reference items not in the catalog", f"line {lineno}: item_id {unknown[0]!r}"
+                "interactions reference items not in the catalog", f"line {lineno}: item_id {unknown!r}"
             )
             continue
         ts = rec.get("timestamps")
+        n = len(seq_ids)
         if ts is not None:
-            if not isinstance(ts, list) or len(ts) != len(seq_ids):
+            if not isinstance(ts, list) or len(ts) != n:
                 errors.add(
                     "timestamps must be null or a list as long as item_ids",
-                    f"line {lineno}: {len(ts) if isinstance(ts, list) else ts!r} vs {len(seq_ids)}",
+                    f"line {lineno}: {len(ts) if isinstance(ts, list) else ts!r} vs {n}",
                 )
                 continue
-            try:
-                arr = np.array([np.nan if t is None else float(t) for t in ts], dtype=float)
-            except (TypeError, ValueError):
+            if any(t is not None and (isinstance(t, bool) or not isinstance(t, int | float)) for t in ts):
                 errors.add("timestamps must be numbers", f"line {lineno}: {ts[:3]!r}...")
                 continue
-            if np.isnan(arr).any() or (np.diff(arr) < 0).any():
-                dropped += int(not np.isnan(arr).all())
-                arr = np.full(len(seq_ids), np.nan)
+            # Only timestamps that agree with the reference (sequence) order are kept.
+            complete = all(t is not None and t == t for t in ts)
+            if not complete or any(a > b for a, b in itertools.pairwise(ts)):
+                dropped += int(any(t is not None for t in ts))
+                ts = nan_run(n)
         else:
-            arr = np.full(len(seq_ids), np.nan)
-        users.extend([user] * len(seq_ids))
+            ts = nan_run(n)
+        users.extend([user] * n)
         items.extend(seq_ids)
-        stamps.extend(arr.tolist())
+        stamps.extend(ts)
     errors.raise_if_any()
     frame = pd.DataFrame(
         {
@@ -149,7 +157,11 @@ def load_shared_jsonl(path: str | Path, *, name: str | None = None, encoding: st
         "timestamps kept (non-decreasing along each sequence; same-time ties keep sequence order)"
         if interactions.timed
         else "events ordered by sequence position (no usable timestamps"
-        + (f"; {dropped} users had timestamps contradicting their sequence order" if dropped else "")
+        + (
+            f"; {dropped} users had incomplete timestamps or timestamps contradicting their sequence order"
+            if dropped
+            else ""
+        )
         + ")"
     )
     description = (
