@@ -1,0 +1,515 @@
+"""What the conversation has established so far, and how each parsed utterance revises it.
+
+``DialogueState`` is immutable: ``apply`` and ``record_shown`` return a new state, so a turn
+that fails half-way never leaves a half-edited state behind, and the state round-trips through
+JSON for persistence (``to_json`` / ``from_json``).
+
+Per turn the orchestrator does::
+
+    parsed = parse(text, vocab, currency)            # assistant.constraint_parser
+    state = state.apply(parsed, intent=intent)       # revise constraints, resolve references
+    question = state.clarification                   # ask it instead of searching, if any
+    ... retrieve with state.constraints and state.query ...
+    state = state.record_shown(item_ids, prices)     # what "the second one" will refer to
+
+Revision rules (deliberate, and what users expect from a shop assistant):
+
+* Constraints accumulate across turns; a new statement about the same thing replaces the old
+  one. A new price bound replaces the old bound of that side ("under 20" then "under 30" ->
+  max 30); a floor above the ceiling drops the ceiling (the newest statement wins) and vice versa.
+* "cheaper" sets ``price_max = CHEAPER_FACTOR x median`` of the prices last shown (median, not
+  min: "cheaper than what you showed me" means below the typical shown item, and 0.8 x min
+  often empties the page), never above the current ceiling; "more expensive" sets
+  ``price_min = PRICIER_FACTOR x median``. With nothing shown yet (or no prices), the optional
+  ``reference_prices`` are used (e.g. the category's prices), else only a soft
+  ``price_preference`` ("low"/"high") is recorded for the ranker.
+* "not OPI" adds OPI to ``brands_out`` and removes it from ``brands_in``; "just Revlon" /
+  "Revlon" replaces ``brands_in``; "also Essie" / "or Essie" adds to it. Naming a brand you had
+  excluded lifts the exclusion.
+* A category mention replaces the category ("only nail polish"); "also lipstick" adds one.
+  **Topic change** = the new category is neither inside nor above the old one. On a topic
+  change the budget (explicit price bounds), excluded brands, liked/disliked items and
+  language persist - they describe the shopper - while ``brands_in`` (brands are tied to a
+  product type: OPI makes no shampoo), bounds derived from "cheaper" (relative to the old
+  category's prices) and the free-text query are reset.
+* A weak category word ("for the face") only narrows the current category when it can.
+* "something else" / "换一个" adds every item shown last turn to ``exclude_items``; disliked
+  items are excluded too.
+* References resolve against the last shown list (1-based for the shopper, 0-based inside);
+  "that one" means the item last referred to, or the only item shown. An out-of-range
+  reference ("the fifth one" when three were shown) adds a clarifying note, never an error.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from assistant.constraint_parser import Issue, ParsedUtterance, Reference
+from retrieval.filters import MAX_CATEGORY_DEPTH, Constraints
+
+__all__ = ["CHEAPER_FACTOR", "MAX_TURNS", "PRICIER_FACTOR", "DialogueState", "Turn"]
+
+CHEAPER_FACTOR = 0.8
+PRICIER_FACTOR = 1.25
+MAX_TURNS = 50  # transcript kept in the state; older turns are dropped (the session store has them)
+MAX_QUERY_PARTS = 4
+STATE_VERSION = 1
+
+Path = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One user turn as the state remembers it."""
+
+    text: str
+    intent: str | None = None
+    shown: tuple[str, ...] = ()
+
+
+def _related(a: Path, b: Path) -> bool:
+    n = min(len(a), len(b))
+    return a[:n] == b[:n]
+
+
+def _under(p: Path, q: Path) -> bool:
+    """``p`` equals or lies below ``q``."""
+    return p[: len(q)] == q
+
+
+def _dedupe_paths(paths: Sequence[Path]) -> tuple[Path, ...]:
+    out: list[Path] = []
+    for p in sorted({tuple(p[:MAX_CATEGORY_DEPTH]) for p in paths}, key=lambda p: (len(p), p)):
+        if not any(_under(p, k) for k in out):
+            out.append(p)
+    return tuple(out)
+
+
+def _cf(values: Sequence[str]) -> set[str]:
+    return {v.casefold() for v in values}
+
+
+def _money(x: float) -> str:
+    return f"{x:.2f}"
+
+
+@dataclass(frozen=True)
+class DialogueState:
+    """The conversation so far: constraints in force, what was shown, what the shopper said."""
+
+    constraints: Constraints = field(default_factory=Constraints)
+    query_parts: tuple[str, ...] = ()
+    turns: tuple[Turn, ...] = ()
+    last_shown: tuple[str, ...] = ()
+    last_shown_prices: tuple[float | None, ...] = ()
+    focus: tuple[str, ...] = ()
+    liked: tuple[str, ...] = ()
+    disliked: tuple[str, ...] = ()
+    clarifications_asked: tuple[str, ...] = ()
+    language: Literal["en", "zh"] = "en"
+    currency_seen: str | None = None
+    price_origin: Literal["explicit", "relative"] | None = None
+    price_preference: Literal["low", "high"] | None = None
+    # Outcome of the latest ``apply`` (reset every turn):
+    referenced: tuple[str, ...] = ()
+    notes: tuple[Issue, ...] = ()
+    topic_changed: bool = False
+
+    # ------------------------------------------------------------------ views
+    @property
+    def query(self) -> str:
+        """Free text for retrieval: this topic's query fragments, oldest first."""
+        return " ".join(self.query_parts)
+
+    @property
+    def clarification(self) -> str | None:
+        """The question to ask before searching (in the shopper's language), if the turn needs one."""
+        for n in self.notes:
+            if n.severity == "clarify":
+                return n.text(self.language)
+        return None
+
+    @property
+    def info(self) -> list[str]:
+        """Things to mention in the reply (currency not converted, how "cheaper" was read...)."""
+        return [n.text(self.language) for n in self.notes if n.severity == "info"]
+
+    @property
+    def topic_key(self) -> str:
+        """Identifies the current topic (its categories) for the clarify-once-per-topic policy."""
+        return "|".join(" > ".join(p) for p in self.constraints.categories) or "_general"
+
+    # ------------------------------------------------------------------ transitions
+    def apply(
+        self,
+        parsed: ParsedUtterance,
+        *,
+        intent: str | None = None,
+        reference_prices: Sequence[float] | None = None,
+    ) -> DialogueState:
+        """Fold one parsed utterance into a new state (pure: ``self`` is not modified)."""
+        c = self.constraints
+        notes: list[Issue] = list(parsed.issues)
+        language = parsed.language if parsed.language_confident or parsed.language == "zh" else self.language
+        cats: tuple[Path, ...] = c.categories
+        cats_out: tuple[Path, ...] = c.categories_out
+        brands_in: tuple[str, ...] = c.brands_in
+        brands_out: tuple[str, ...] = c.brands_out
+        price_min, price_max = c.price_min, c.price_max
+        price_origin, preference = self.price_origin, self.price_preference
+        query_parts = self.query_parts
+        exclude = list(c.exclude_items)
+        liked, disliked = list(self.liked), list(self.disliked)
+
+        # --- categories and topic
+        topic_changed = False
+        if parsed.categories_in:
+            new = tuple(parsed.categories_in)
+            topic_changed = bool(cats) and not any(_related(p, q) for p in new for q in cats)
+            cats = _dedupe_paths([*cats, *new]) if parsed.additive and cats else _dedupe_paths(new)
+            cats_out = tuple(p for p in cats_out if not any(_related(p, q) for q in new))
+        elif parsed.weak_categories and cats:
+            narrowed = [w for w in parsed.weak_categories for q in cats if _under(w, q)]
+            narrowed += [q for q in cats if any(_under(q, w) for w in parsed.weak_categories)]
+            if narrowed:
+                cats = _dedupe_paths(narrowed)
+        if parsed.categories_out:
+            cats_out = _dedupe_paths([*cats_out, *parsed.categories_out])
+            cats = tuple(p for p in cats if not any(_under(p, o) for o in parsed.categories_out))
+        if topic_changed:
+            query_parts = ()
+            if not parsed.brands_in:
+                brands_in = ()
+            if price_origin == "relative":
+                price_min = price_max = None
+                price_origin = None
+            preference = None
+
+        # --- brands
+        if parsed.brands_out:
+            brands_out = tuple(dict.fromkeys([*brands_out, *parsed.brands_out]))
+            out_cf = _cf(parsed.brands_out)
+            brands_in = tuple(b for b in brands_in if b.casefold() not in out_cf)
+        if parsed.brands_in:
+            new_in = tuple(parsed.brands_in)
+            brands_in = tuple(dict.fromkeys([*brands_in, *new_in])) if parsed.additive else new_in
+            in_cf = _cf(new_in)
+            brands_out = tuple(b for b in brands_out if b.casefold() not in in_cf)
+
+        # --- price
+        if parsed.price is not None:
+            p = parsed.price
+            if p.op == "max":
+                price_max = p.high
+                if price_min is not None and p.high is not None and price_min > p.high:
+                    price_min = None
+            elif p.op == "min":
+                price_min = p.low
+                if price_max is not None and p.low is not None and price_max < p.low:
+                    price_max = None
+            else:
+                price_min, price_max = p.low, p.high
+            price_origin, preference = "explicit", None
+        elif parsed.relative_price is not None:
+            shown = [x for x in self.last_shown_prices if x is not None and math.isfinite(x)]
+            ref = shown or [x for x in (reference_prices or ()) if x is not None and math.isfinite(x)]
+            basis = "the items I just showed" if shown else "this category"
+            basis_zh = "刚才推荐的商品" if shown else "该类商品"
+            if not ref:
+                preference = "low" if parsed.relative_price == "lower" else "high"
+                notes.append(
+                    Issue(
+                        "relative_price_soft",
+                        "I'll favour lower prices."
+                        if preference == "low"
+                        else "I'll favour higher-end items.",
+                        "我会优先推荐价格较低的商品。"
+                        if preference == "low"
+                        else "我会优先推荐更高端的商品。",
+                        "info",
+                    )
+                )
+            else:
+                med = statistics.median(ref)
+                if parsed.relative_price == "lower":
+                    cap = round(CHEAPER_FACTOR * med, 2)
+                    if price_max is not None:
+                        cap = min(cap, price_max)
+                    if cap <= 0:
+                        notes.append(
+                            Issue(
+                                "already_cheapest",
+                                "Those are already the lowest prices I have.",
+                                "这些已经是最低价位的商品了。",
+                            )
+                        )
+                    else:
+                        price_max = cap
+                        if price_min is not None and price_min > cap:
+                            price_min = None
+                        notes.append(
+                            Issue(
+                                "cheaper_rule",
+                                f"Showing items up to {_money(cap)} ({int(CHEAPER_FACTOR * 100)}% of the median "
+                                f"price of {basis}).",
+                                f"为您筛选{_money(cap)}以内的商品({basis_zh}价格中位数的"
+                                f"{int(CHEAPER_FACTOR * 100)}%)。",
+                                "info",
+                            )
+                        )
+                        price_origin, preference = "relative", "low"
+                else:
+                    floor = round(PRICIER_FACTOR * med, 2)
+                    if price_min is not None:
+                        floor = max(floor, price_min)
+                    price_min = floor
+                    if price_max is not None and price_max < floor:
+                        price_max = None
+                    notes.append(
+                        Issue(
+                            "pricier_rule",
+                            f"Showing items from {_money(floor)} ({int(PRICIER_FACTOR * 100)}% of the median "
+                            f"price of {basis}).",
+                            f"为您筛选{_money(floor)}以上的商品({basis_zh}价格中位数的"
+                            f"{int(PRICIER_FACTOR * 100)}%)。",
+                            "info",
+                        )
+                    )
+                    price_origin, preference = "relative", "high"
+
+        # --- "something else", references, feedback
+        if parsed.exclude_shown:
+            exclude.extend(self.last_shown)
+        referenced, ref_notes = self._resolve(parsed.references)
+        notes.extend(ref_notes)
+        if referenced and parsed.feedback == "like":
+            liked = [*liked, *(i for i in referenced if i not in liked)]
+            disliked = [i for i in disliked if i not in referenced]
+        elif referenced and parsed.feedback == "dislike":
+            disliked = [*disliked, *(i for i in referenced if i not in disliked)]
+            liked = [i for i in liked if i not in referenced]
+            exclude.extend(referenced)
+
+        # --- free text (only for turns that look for products, not about shown ones)
+        if parsed.query and not parsed.references and intent in (None, "recommend", "search", "bundle"):
+            if parsed.categories_in and not parsed.additive:
+                query_parts = (parsed.query,)
+            elif parsed.query not in query_parts:
+                query_parts = (*query_parts, parsed.query)[-MAX_QUERY_PARTS:]
+
+        try:
+            constraints = replace(
+                c,
+                price_min=price_min,
+                price_max=price_max,
+                brands_in=brands_in,
+                brands_out=brands_out,
+                categories=_dedupe_paths(cats),
+                categories_out=_dedupe_paths(cats_out),
+                exclude_items=tuple(dict.fromkeys(exclude)),
+            )
+        except ValueError as exc:  # defensive: the rules above keep bounds consistent
+            constraints = c
+            notes.append(
+                Issue("constraints_rejected", f"I could not apply that: {exc}", f"无法应用该条件:{exc}")
+            )
+
+        turn = Turn(parsed.text[:500], intent)
+        return replace(
+            self,
+            constraints=constraints,
+            query_parts=query_parts,
+            turns=(*self.turns, turn)[-MAX_TURNS:],
+            focus=referenced or self.focus,
+            liked=tuple(liked),
+            disliked=tuple(disliked),
+            language=language,
+            currency_seen=parsed.currency or self.currency_seen,
+            price_origin=price_origin if constraints.has_price else None,
+            price_preference=preference,
+            referenced=referenced,
+            notes=tuple(notes),
+            topic_changed=topic_changed,
+        )
+
+    def _resolve(self, refs: Sequence[Reference]) -> tuple[tuple[str, ...], list[Issue]]:
+        if not refs:
+            return (), []
+        shown = self.last_shown
+        n = len(shown)
+        if n == 0:
+            if any(r.kind == "this" for r in refs) and self.focus:
+                return self.focus, []
+            return (), [
+                Issue(
+                    "reference_nothing_shown",
+                    "I haven't shown you any items yet - what are you looking for?",
+                    "我还没有给您推荐商品。您想找什么?",
+                )
+            ]
+        ids: list[str] = []
+        bad: list[int] = []
+        for r in refs:
+            if r.kind == "index":
+                for pos in r.positions:
+                    if 0 <= pos < n:
+                        ids.append(shown[pos])
+                    else:
+                        bad.append(pos + 1)
+            elif r.kind == "last_n":
+                ids.extend(shown[-max(1, r.count) :])
+                if r.count > n:
+                    bad.append(r.count)
+            elif r.kind == "all":
+                ids.extend(shown)
+            elif r.kind in ("cheapest", "priciest"):
+                priced = [
+                    (p, i) for p, i in zip(self.last_shown_prices, shown, strict=False) if p is not None
+                ]
+                if not priced:
+                    return (), [
+                        Issue(
+                            "reference_no_prices",
+                            f"The items I showed have no prices. Which one do you mean (1-{n})?",
+                            f"刚才的商品没有价格信息。您指的是哪一个(1-{n})?",
+                        )
+                    ]
+                ids.append((min if r.kind == "cheapest" else max)(priced)[1])
+            elif r.kind == "this":
+                if self.focus and all(f in shown for f in self.focus):
+                    ids.extend(self.focus)
+                elif n == 1:
+                    ids.append(shown[0])
+                else:
+                    return (), [
+                        Issue(
+                            "reference_ambiguous",
+                            f"Which one do you mean (1-{n})?",
+                            f"您指的是哪一个(1-{n})?",
+                        )
+                    ]
+        if bad:
+            return (), [
+                Issue(
+                    "reference_out_of_range",
+                    f"I only showed {n} item{'s' if n != 1 else ''}. Which one do you mean (1-{n})?",
+                    f"我只推荐了{n}个商品。您指的是哪一个(1-{n})?",
+                )
+            ]
+        return tuple(dict.fromkeys(ids)), []
+
+    def record_shown(
+        self, item_ids: Sequence[str], prices: Sequence[float | None] | None = None
+    ) -> DialogueState:
+        """Remember the list just shown (in order) so the next turn can point into it."""
+        ids = tuple(str(i) for i in item_ids)
+        if prices is None:
+            prices_t: tuple[float | None, ...] = (None,) * len(ids)
+        else:
+            if len(prices) != len(ids):
+                raise ValueError(f"got {len(prices)} prices for {len(ids)} shown items")
+            prices_t = tuple(None if p is None or not math.isfinite(float(p)) else float(p) for p in prices)
+        turns = self.turns
+        if turns:
+            turns = (*turns[:-1], replace(turns[-1], shown=ids))
+        focus = tuple(f for f in self.focus if f in ids)
+        return replace(self, last_shown=ids, last_shown_prices=prices_t, turns=turns, focus=focus)
+
+    def mark_clarified(self, key: str | None = None) -> DialogueState:
+        """Record that a clarifying question was asked for ``key`` (default: the current topic)."""
+        key = key or self.topic_key
+        if key in self.clarifications_asked:
+            return self
+        return replace(self, clarifications_asked=(*self.clarifications_asked, key))
+
+    def with_feedback(self, item_id: str, liked: bool) -> DialogueState:
+        """A thumbs up/down from the UI; a disliked item is also excluded from later pages."""
+        likes = [i for i in self.liked if i != item_id]
+        dislikes = [i for i in self.disliked if i != item_id]
+        c = self.constraints
+        if liked:
+            likes.append(item_id)
+            c = replace(c, exclude_items=tuple(i for i in c.exclude_items if i != item_id))
+        else:
+            dislikes.append(item_id)
+            c = replace(c, exclude_items=tuple(dict.fromkeys([*c.exclude_items, item_id])))
+        return replace(self, liked=tuple(likes), disliked=tuple(dislikes), constraints=c)
+
+    def reset(self) -> DialogueState:
+        """Forget the constraints and the topic; keep language, likes and dislikes."""
+        return DialogueState(language=self.language, liked=self.liked, disliked=self.disliked)
+
+    # ------------------------------------------------------------------ persistence
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "constraints": self.constraints.to_dict(),
+            "query_parts": list(self.query_parts),
+            "turns": [{"text": t.text, "intent": t.intent, "shown": list(t.shown)} for t in self.turns],
+            "last_shown": list(self.last_shown),
+            "last_shown_prices": list(self.last_shown_prices),
+            "focus": list(self.focus),
+            "liked": list(self.liked),
+            "disliked": list(self.disliked),
+            "clarifications_asked": list(self.clarifications_asked),
+            "language": self.language,
+            "currency_seen": self.currency_seen,
+            "price_origin": self.price_origin,
+            "price_preference": self.price_preference,
+            "referenced": list(self.referenced),
+            "notes": [n.to_dict() for n in self.notes],
+            "topic_changed": self.topic_changed,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DialogueState:
+        if not isinstance(data, dict):
+            raise ValueError(f"dialogue state must be a JSON object, got {type(data).__name__}")
+        version = data.get("version", STATE_VERSION)
+        if version != STATE_VERSION:
+            raise ValueError(f"unsupported dialogue state version {version!r} (expected {STATE_VERSION})")
+        try:
+            language = data.get("language", "en")
+            if language not in ("en", "zh"):
+                raise ValueError(f"language must be 'en' or 'zh', got {language!r}")
+            return cls(
+                constraints=Constraints.from_dict(data.get("constraints", {})),
+                query_parts=tuple(str(q) for q in data.get("query_parts", ())),
+                turns=tuple(
+                    Turn(str(t["text"]), t.get("intent"), tuple(t.get("shown", ())))
+                    for t in data.get("turns", ())
+                ),
+                last_shown=tuple(data.get("last_shown", ())),
+                last_shown_prices=tuple(
+                    None if p is None else float(p) for p in data.get("last_shown_prices", ())
+                ),
+                focus=tuple(data.get("focus", ())),
+                liked=tuple(data.get("liked", ())),
+                disliked=tuple(data.get("disliked", ())),
+                clarifications_asked=tuple(data.get("clarifications_asked", ())),
+                language=language,
+                currency_seen=data.get("currency_seen"),
+                price_origin=data.get("price_origin"),
+                price_preference=data.get("price_preference"),
+                referenced=tuple(data.get("referenced", ())),
+                notes=tuple(Issue.from_dict(n) for n in data.get("notes", ())),
+                topic_changed=bool(data.get("topic_changed", False)),
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"invalid dialogue state: {exc!r}") from exc
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> DialogueState:
+        try:
+            data = json.loads(text)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"dialogue state is not valid JSON: {exc}") from exc
+        return cls.from_dict(data)

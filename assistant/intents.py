@@ -1,0 +1,252 @@
+"""Rule-based intent classification (EN + ZH) and the clarifying-question policy.
+
+Rules run in microseconds and never hallucinate; ``IntentResult.confidence`` tells the
+orchestrator when to ask the LLM instead (``low_confidence``: below ``LOW_CONFIDENCE``).
+
+Intents and their cues, checked in this order (first hit wins):
+
+1. ``clarify``: nothing readable (empty, only punctuation/emoji) or only a confused reply
+   ("hmm", "huh?", "what do you mean", "嗯", "什么意思") with no shopping content.
+2. ``refuse``: prompt injection ("ignore your instructions", "what's your system prompt",
+   "developer mode", "忽略之前的指令", "系统提示") and requests for another user's data
+   ("another user's history", "what did user 42 buy", "别人的购买记录") always; off-topic
+   requests (weather, politics, code, homework, maths, jokes, translation, "天气", "写代码",
+   "作业") only when the message has no shopping content ("moisturizer for cold weather" is
+   shopping). ``refuse_reason`` is "injection", "private" or "offtopic".
+3. ``compare``: "compare", "vs", "versus", "difference between", "which is better", "pros and
+   cons", "比较", "对比", "区别", "哪个好"; or two referenced items joined by "or".
+4. ``bundle``: "what goes with", "pair with", "bundle", "starter set", "kit", "routine",
+   "complete the look", "搭配", "套装", "配什么", "一套".
+5. ``details``: "tell me more about", "details", "ingredients", "how big", "what size",
+   "how much is", "reviews of", "is it vegan/waterproof...", "详情", "介绍一下", "成分", "多大",
+   "怎么样"; or a reference to a shown item asked as a question ("the second one?").
+6. ``smalltalk``: greetings, thanks, goodbyes, "how are you", "who are you", "你好", "谢谢",
+   "再见" with no shopping content.
+7. ``search``: "show me", "find", "search for", "looking for", "do you have/sell", "is there",
+   "找", "搜索", "有没有", "给我看".
+8. ``recommend``: "recommend", "suggest", "what should I buy", "gift", "best", "推荐", "建议",
+   "送礼"; and the default for any shopping content (a category, brand, price, "something
+   else", "cheaper"). With no content at all the default is still ``recommend`` but with low
+   confidence.
+
+``needs_clarification`` is the deliberate policy for asking before searching; see its docstring.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from assistant.constraint_parser import ParsedUtterance
+from assistant.dialogue_state import DialogueState
+from assistant.reply import INTENTS, Intent
+
+__all__ = ["INTENTS", "LOW_CONFIDENCE", "IntentResult", "classify_intent", "needs_clarification"]
+
+LOW_CONFIDENCE = 0.6
+RefuseReason = Literal["injection", "private", "offtopic"]
+
+
+@dataclass(frozen=True)
+class IntentResult:
+    """The chosen intent, how sure the rules are, and the cue that decided it."""
+
+    intent: Intent
+    confidence: float
+    cue: str = ""
+    refuse_reason: RefuseReason | None = None
+
+    @property
+    def low_confidence(self) -> bool:
+        return self.confidence < LOW_CONFIDENCE
+
+
+def _rx(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.I)
+
+
+_INJECTION = _rx(
+    r"\b(?:ignore|disregard|forget|override|bypass)\s+(?:all\s+|any\s+|the\s+|your\s+|my\s+|previous\s+|prior\s+|"
+    r"above\s+|earlier\s+|these\s+)*(?:instructions?|rules|prompts?|guidelines|directions|system\s+message)|"
+    r"\bsystem\s+prompt|\b(?:your|the)\s+(?:initial\s+|hidden\s+|original\s+)?(?:prompt|instructions)\b|"
+    r"\breveal\s+(?:your|the)\b|\bjailbreak|\bdeveloper\s+mode|\bdo\s+anything\s+now\b|\bDAN\s+mode|"
+    r"\bpretend\s+(?:you\s+are|to\s+be)|\byou\s+are\s+now\s+(?:a|an|my)\b|\bact\s+as\s+(?:a|an)\s+(?!shopping)|"
+    r"\bprint\s+(?:your|the)\s+(?:instructions|prompt|rules)|忽略(?:之前|以上|前面|所有|你的)?的?(?:指令|指示|规则|提示|设定)|"
+    r"系统提示|提示词|越狱|开发者模式|无视(?:之前|以上)?的?(?:指令|规则)"
+)
+_PRIVATE = _rx(
+    r"\b(?:another|other|a\s+different|someone\s+else'?s?|somebody\s+else'?s?)\s+(?:users?|customers?|shoppers?|"
+    r"persons?|people|accounts?)(?:'s|s')?\s*(?:purchase\s+|order\s+|shopping\s+|browsing\s+)?"
+    r"(?:history|orders?|purchases?|data|account|address|info|information|details|profile|cart)|"
+    r"\bwhat\s+(?:did|does|has)\s+(?:user|customer|shopper|client)\s*#?\s*\w+\s+(?:buy|bought|purchase|order|like)|"
+    r"\b(?:user|customer|shopper)\s*#?\s*\d+(?:'s)?\s+(?:purchase\s+)?(?:history|purchases|orders|data|profile)|"
+    r"\b(?:other|all)\s+(?:users|customers)(?:'|')?\s+(?:histories|history|orders|purchases|data)|"
+    r"其他用户|别的用户|别人的(?:购买|订单|记录|历史|地址|信息|数据)|用户\s*\d+\s*的(?:购买|订单|记录|历史)"
+)
+_OFFTOPIC = _rx(
+    r"\b(?:weather|forecast|temperature\s+(?:today|tomorrow)|politic\w*|elections?|president|prime\s+minister|"
+    r"senator|democrat\w*|republican\w*|vote|voting|stock\s+market|bitcoin|crypto\w*|"
+    r"(?:write|debug|fix|generate|review)\s+(?:me\s+)?(?:a\s+|some\s+|this\s+|my\s+)?(?:python\s+|java\s+|javascript\s+|"
+    r"c\+\+\s+|sql\s+|rust\s+)?(?:code|script|program|function|class|query)|python|javascript|typescript|"
+    r"sql\s+query|regex|homework|assignment|essay|solve\s+(?:this|the|for|my)|equation|integral|derivative|"
+    r"capital\s+of|who\s+won|football|soccer|recipe|translate|joke|poem|song\s+lyrics|meaning\s+of\s+life|"
+    r"news\s+today|lottery)\b|天气|政治|选举|总统|股票|比特币|写代码|代码|编程|作业|解方程|数学题|翻译|笑话|写诗|新闻"
+)
+_COMPARE = _rx(
+    r"\b(?:compare|comparing|comparison|vs\.?|versus|differences?\s+(?:between|of)|differ|"
+    r"which\s+(?:one\s+)?(?:is|would\s+be|'s)\s+(?:better|best|cheaper|nicer|more)|better\s+than|pros\s+and\s+cons|"
+    r"side\s+by\s+side|how\s+do\s+they\s+compare)\b|比较|对比|区别|哪个好|哪个更|哪款更|哪一个更|有什么不同|有啥不同"
+)
+_BUNDLE = _rx(
+    r"\b(?:what\s+(?:goes|would\s+go|pairs?)\s+(?:well\s+)?with|goes\s+(?:well\s+)?with|pairs?\s+(?:well\s+)?with|"
+    r"to\s+go\s+with|match(?:es)?\s+with|complete\s+the\s+look|bundles?|starter\s+(?:set|kit|pack)|kits?|routine|"
+    r"everything\s+i\s+need|together\s+with|complementary|complement)\b|搭配|套装|配什么|一套|全套|组合"
+)
+_DETAILS = _rx(
+    r"\b(?:tell\s+me\s+(?:more\s+)?about|more\s+(?:info|information|details)|details?|ingredients?|how\s+big|"
+    r"what\s+size|size\s+of|how\s+(?:much|many)\s+(?:is|does|do|ml|oz)|how\s+long\s+does|price\s+of|"
+    r"what(?:'s|\s+is)\s+(?:in|the\s+price|it\s+made)|is\s+(?:it|this|that)\s+(?:good|safe|vegan|cruelty|waterproof|"
+    r"suitable|worth|any\s+good|gluten|organic|long)|does\s+(?:it|this|that)\s+(?:have|contain|work|come|smell|last)|"
+    r"reviews?\s+(?:of|for|on)|what\s+do\s+(?:people|reviewers|customers)\s+say|rating\s+of|specs?|dimensions|"
+    r"describe)\b|详情|详细|介绍一下|介绍下|成分|多大|多少钱|怎么样|评价|规格|含有|好用吗"
+)
+_SMALLTALK = _rx(
+    r"^\W*(?:hi|hello|hey|yo|hiya|howdy|good\s+(?:morning|afternoon|evening|night)|thanks?|thank\s+you|thx|ty|"
+    r"cheers|bye|goodbye|see\s+you|how\s+are\s+you|how's\s+it\s+going|what'?s\s+up|nice\s+to\s+meet\s+you|ok|okay|"
+    r"cool|great|awesome|who\s+are\s+you|what\s+can\s+you\s+do|what\s+do\s+you\s+do|help)\b|"
+    r"^\W*(?:你好|您好|嗨|哈喽|谢谢|多谢|感谢|再见|拜拜|早上好|晚上好|下午好|你是谁|你能做什么|好的)"
+)
+_CONFUSED = _rx(
+    r"^\W*(?:hmm+|huh|what\??|eh|um+|uh+|what\s+do\s+you\s+mean|i\s+don'?t\s+(?:know|understand)|not\s+sure|"
+    r"i'?m\s+confused|sorry\??|嗯+|啊+|什么意思|不懂|不知道|没明白|啥)\W*$"
+)
+_SEARCH = _rx(
+    r"^\W*(?:please\s+)?(?:show|find|search|look\s+up|list|get)\b|\b(?:show\s+me|find\s+me|search\s+for|"
+    r"look(?:ing)?\s+for|do\s+you\s+(?:have|sell|carry|stock)|is\s+there|are\s+there|where\s+can\s+i\s+find)\b|"
+    r"^\W*(?:找|搜索|搜|查)|有没有|给我看|查一下|帮我找"
+)
+_RECOMMEND = _rx(
+    r"\b(?:recommend\w*|suggest\w*|what\s+should\s+i\s+(?:buy|get|use|try)|gifts?|ideas?|best|"
+    r"help\s+me\s+(?:choose|pick|decide)|what\s+would\s+you\s+(?:pick|choose|get))\b|推荐|建议|送礼|礼物|适合"
+)
+_ALNUM = re.compile(r"[^\W_]", re.UNICODE)
+
+
+def classify_intent(text: str, parsed: ParsedUtterance | None = None) -> IntentResult:
+    """Classify one utterance; pass its ``ParsedUtterance`` so shopping content is recognised."""
+    if not isinstance(text, str):
+        text = "" if text is None else str(text)
+    text = text[:2000]
+    content = bool(
+        parsed
+        and (
+            parsed.n_constraints
+            or parsed.exclude_shown
+            or parsed.weak_categories
+            or parsed.references
+            or parsed.mentions
+        )
+    )
+    refs = parsed.references if parsed else ()
+
+    if not _ALNUM.search(text):
+        return IntentResult("clarify", 0.9, "empty")
+    if m := _INJECTION.search(text):
+        return IntentResult("refuse", 0.95, m.group(), "injection")
+    if m := _PRIVATE.search(text):
+        return IntentResult("refuse", 0.9, m.group(), "private")
+    if (m := _OFFTOPIC.search(text)) and not content:
+        return IntentResult("refuse", 0.85, m.group(), "offtopic")
+    if m := _COMPARE.search(text):
+        return IntentResult("compare", 0.9, m.group())
+    n_refs = sum(max(len(r.positions), r.count, 1) for r in refs)
+    if n_refs >= 2 and re.search(r"\bor\b|\bwhich\b|还是|或者|哪|[??]", text, re.I):
+        return IntentResult("compare", 0.75, "two references")
+    if m := _BUNDLE.search(text):
+        return IntentResult("bundle", 0.85, m.group())
+    if m := _DETAILS.search(text):
+        return IntentResult("details", 0.85, m.group())
+    if refs and re.search(r"[??]\s*$", text) and not (parsed and parsed.exclude_shown):
+        return IntentResult("details", 0.7, "reference question")
+    if (m := _SMALLTALK.search(text)) and not content:
+        return IntentResult("smalltalk", 0.9, m.group())
+    if (m := _CONFUSED.search(text)) and not content:
+        return IntentResult("clarify", 0.8, m.group())
+    if m := _SEARCH.search(text):
+        return IntentResult("search", 0.8, m.group())
+    if m := _RECOMMEND.search(text):
+        return IntentResult("recommend", 0.85, m.group())
+    if content or (parsed and parsed.query):
+        conf = 0.75 if content else 0.55
+        return IntentResult("recommend", conf, "shopping content" if content else "free text")
+    return IntentResult("recommend", 0.4, "default")
+
+
+def _descriptive_words(parsed: ParsedUtterance) -> list[str]:
+    """Query words that are not brand/category mentions ("red", "matte", "for dry skin")."""
+    mention_words: set[str] = set()
+    for m in parsed.mentions:
+        mention_words.update(w.casefold() for w in re.findall(r"\w+", parsed.text[m.start : m.end]))
+    words = re.findall(r"\w+", parsed.query)
+    out = []
+    for w in words:
+        if w.casefold() in mention_words:
+            continue
+        # CJK queries have no spaces: count each leftover run of 2+ characters as a word.
+        if len(w) >= 3 or (len(w) >= 2 and not w.isascii()):
+            out.append(w)
+    return out
+
+
+def needs_clarification(
+    state: DialogueState,
+    parsed: ParsedUtterance,
+    user_known: bool,
+    *,
+    intent: str | None = None,
+    catalog_has_prices: bool = True,
+) -> str | None:
+    """The question to ask before searching, or None to search right away.
+
+    Policy: ask only a *cold* shopper (``user_known`` False: no purchase history) who gave too
+    little to rank well - fewer than two constraints counted over the conversation so far
+    (price or price preference, brand, category, descriptive words such as "matte" or "for
+    dry skin") - and only for a product-finding turn (recommend/search, not a refinement such
+    as "cheaper", "something else" or "the second one"). At most once per topic: pass the state
+    *after* ``apply`` and call ``state.mark_clarified()`` when you ask. Never asks a known user:
+    their history already tells the ranker what they like, so a question would only slow them.
+    """
+    if user_known:
+        return None
+    if intent is not None and intent not in ("recommend", "search"):
+        return None
+    if parsed.references or parsed.exclude_shown or parsed.relative_price:
+        return None
+    if any(i.severity == "clarify" for i in parsed.issues):  # the state already asks about that
+        return None
+    if state.topic_key in state.clarifications_asked:
+        return None
+    c = state.constraints
+    has_price = c.has_price or state.price_preference is not None
+    has_brand = bool(c.brands_in or c.brands_out)
+    has_category = bool(c.categories)
+    descriptive = bool(_descriptive_words(parsed)) or len(state.query_parts) > 1
+    if sum((has_price, has_brand, has_category, descriptive)) >= 2:
+        return None
+    zh = state.language == "zh"
+    if not (has_category or has_brand or descriptive):
+        if zh:
+            return "您想买什么类型的商品?可以告诉我品类、品牌或者送给谁。" + (
+                "大概预算是多少?" if catalog_has_prices and not has_price else ""
+            )
+        return "What are you shopping for? Tell me a product type, a brand, or who it's for" + (
+            ", and roughly your budget." if catalog_has_prices and not has_price else "."
+        )
+    if catalog_has_prices and not has_price:
+        if zh:
+            return "您的预算大概是多少?主要用途是什么(日常使用、送礼还是特殊场合)?"
+        return "What's your budget, and what will you use it for (everyday, a gift, a special occasion)?"
+    if zh:
+        return "主要用途是什么?有没有偏好的品牌、颜色或功效?"
+    return "What will you use it for, and do you prefer any brand, colour or feature?"
