@@ -66,3 +66,16 @@ def test_clothing_counts_and_fields() -> None:
     assert with_reviews > 1100
     # One-off anonymous reviewers: leave-one-out has nothing to evaluate.
     assert len(leave_one_out(ds.interactions).test) == 0
+
+
+def test_missing_demo_package_names_the_pip_command() -> None:
+    from retrieval.data._io import package_data_file
+
+    with pytest.raises(ModuleNotFoundError, match=r"pip install --no-deps notapkg==1\.0"):
+        package_data_file("notapkg_shopassist_xyz", "data/file.tsv", "pip install --no-deps notapkg==1.0")
+    if importlib.util.find_spec("recbole") is None:
+        return
+    with pytest.raises(FileNotFoundError, match="reinstall"):
+        package_data_file(
+            "recbole", "dataset_example/nope/missing.item", "pip install --no-deps recbole==1.2.1"
+        )
