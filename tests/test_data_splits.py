@@ -131,7 +131,7 @@ def test_sequences_and_split_match_a_naive_reference(rows: list, all_timed: bool
     if all_timed:
         rows = [(u, i, 0 if t is None else t) for u, i, t in rows]
     log = _log([(u, i, None if t is None else float(t)) for u, i, t in rows])
-    timed = all_timed and bool(rows)
+    timed = bool(rows) and all(t is not None for _, _, t in rows)
     naive: dict[str, list[tuple[float, int, str]]] = {}
     for k, (u, i, t) in enumerate(rows):
         naive.setdefault(u, []).append((t if timed else 0, k, i))
