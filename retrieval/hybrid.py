@@ -1,0 +1,307 @@
+"""Hybrid retrieval: dense (Chroma / exact matrix) + BM25, fused, with filters applied inside.
+
+Both halves search only items that satisfy the constraints (a Chroma ``where``
+clause or the exact matrix path for dense; a mask on the BM25 score vector for
+lexical), so a selective filter still fills ``k`` whenever enough items match.
+A query with no content ("something else") falls back to the user's profile
+vector, else to popularity, still within the constraints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from retrieval.data.schema import Catalog, Item
+from retrieval.filters import Constraints, FilterIndex
+from retrieval.lexical import BM25Index, tokenize
+from retrieval.vector_store import UNSET, ProductStore
+
+# Words that carry no product content: a query made only of these is "vague".
+GENERIC_WORDS = frozenset(
+    [
+        "something",
+        "else",
+        "anything",
+        "more",
+        "other",
+        "others",
+        "option",
+        "options",
+        "different",
+        "another",
+        "recommend",
+        "recommendation",
+        "recommendations",
+        "suggest",
+        "suggestion",
+        "suggestions",
+        "idea",
+        "ideas",
+        "stuff",
+        "thing",
+        "things",
+        "any",
+        "one",
+        "ones",
+        "new",
+        "alternative",
+        "alternatives",
+        "instead",
+        "also",
+        "maybe",
+        "perhaps",
+        "like",
+        "similar",
+        "good",
+        "nice",
+        "great",
+        "best",
+        "cool",
+        "item",
+        "items",
+        "product",
+        "products",
+        "buy",
+    ]
+)
+GENERIC_CJK = (
+    "别的",
+    "其他",
+    "其它",
+    "还有",
+    "随便",
+    "推荐",
+    "什么",
+    "一些",
+    "东西",
+    "看看",
+    "给我",
+    "换",
+    "吗",
+    "呢",
+    "的",
+)
+
+
+def is_vague(query: str) -> bool:
+    """True when the query names nothing searchable (empty, or only filler like "show me something else")."""
+    text = query.casefold()
+    for phrase in GENERIC_CJK:
+        text = text.replace(phrase, " ")
+    return not [t for t in tokenize(text) if t not in GENERIC_WORDS and not re.fullmatch(r"\W+", t)]
+
+
+@dataclass
+class Candidate:
+    """One retrieved item with the evidence behind its relevance (ranks are 1-based)."""
+
+    item_id: str
+    relevance: float  # fused score (RRF or weighted); higher is better
+    dense_score: float | None = None  # cosine similarity to the query (or profile) vector
+    lexical_score: float | None = None  # BM25 score
+    dense_rank: int | None = None
+    lexical_rank: int | None = None
+    source: str = "hybrid"  # "hybrid", "profile" or "popularity" (vague-query fallbacks)
+
+
+@dataclass
+class HybridConfig:
+    """How the two result lists are fetched and fused."""
+
+    fusion: Literal["rrf", "weighted"] = "rrf"  # reciprocal-rank fusion, or min-max-normalised weighted sum
+    rrf_k: int = 60  # RRF damping constant (Cormack et al. 2009)
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    pool_factor: int = 4  # each half returns max(pool_min, k * pool_factor) before fusion
+    pool_min: int = 50
+    user_weight: float = 0.25  # share of the user's profile vector blended into the query vector
+    # "chroma": dense search inside Chroma with a where clause (works against a server);
+    # "matrix": exact dot products over the in-memory item matrix + the filter mask (fastest);
+    # "auto": matrix up to matrix_max_items, else chroma.
+    dense_backend: Literal["auto", "chroma", "matrix"] = "auto"
+    matrix_max_items: int = 200_000
+
+    def __post_init__(self) -> None:
+        if self.fusion not in ("rrf", "weighted"):
+            raise ValueError(f"fusion must be 'rrf' or 'weighted', got {self.fusion!r}")
+        if self.dense_backend not in ("auto", "chroma", "matrix"):
+            raise ValueError(f"dense_backend must be auto|chroma|matrix, got {self.dense_backend!r}")
+        if not 0.0 <= self.user_weight <= 1.0:
+            raise ValueError(f"user_weight must be in [0, 1], got {self.user_weight}")
+
+
+def _minmax(x: np.ndarray) -> np.ndarray:
+    if x.size == 0:
+        return x
+    lo, hi = float(x.min()), float(x.max())
+    return np.zeros_like(x) if hi - lo <= 1e-12 else (x - lo) / (hi - lo)
+
+
+class HybridRetriever:
+    """Dense + lexical candidate generation over one catalog, kept in sync with the store."""
+
+    def __init__(
+        self,
+        store: ProductStore,
+        catalog: Catalog,
+        lexical: BM25Index | None = None,
+        config: HybridConfig | None = None,
+        popularity: Mapping[str, float] | None = None,
+    ):
+        self.store = store
+        self.config = config or HybridConfig()
+        self.popularity_map: dict[str, float] = dict(popularity or {})
+        if not store.is_built:
+            raise RuntimeError("the product store is empty; call store.build(catalog) first")
+        self._set_catalog(catalog, lexical)
+
+    # --- state ----------------------------------------------------------------------------------
+    def _set_catalog(self, catalog: Catalog, lexical: BM25Index | None = None) -> None:
+        self.catalog = catalog
+        self.filter_index = FilterIndex(catalog)
+        self.matrix = self.store.item_matrix(catalog)
+        self.popularity = np.array([self.popularity_map.get(i, 0.0) for i in catalog.ids], dtype=np.float64)
+        if lexical is not None and lexical.ids != catalog.ids:
+            raise ValueError("the BM25 index was built for a different catalog (ids differ); rebuild it")
+        self._lexical = lexical
+
+    @property
+    def lexical(self) -> BM25Index:
+        if self._lexical is None:  # built lazily, and again after catalog edits
+            self._lexical = BM25Index.from_texts(self.catalog.ids, [it.text() for it in self.catalog])
+        return self._lexical
+
+    @property
+    def dense_backend(self) -> str:
+        if self.config.dense_backend != "auto":
+            return self.config.dense_backend
+        return "matrix" if len(self.catalog) <= self.config.matrix_max_items else "chroma"
+
+    def upsert_items(self, items: Sequence[Item]) -> None:
+        """Add/replace items: store, filters, matrix and BM25 (rebuilt lazily) see them next query."""
+        items = list(items)
+        self.store.upsert_items(items, self.popularity_map)
+        new = {it.item_id: it for it in items}
+        merged = [new.pop(it.item_id, it) for it in self.catalog] + list(new.values())
+        self._set_catalog(Catalog(merged))
+
+    def delete_items(self, item_ids: Sequence[str]) -> None:
+        gone = set(item_ids)
+        self.store.delete_items(list(gone))
+        self._set_catalog(Catalog(it for it in self.catalog if it.item_id not in gone), None)
+
+    def update_price_stock(self, item_id: str, price: Any = UNSET, in_stock: bool | None = None) -> None:
+        """Change price/stock without re-embedding (``price=None`` removes it); BM25 is kept."""
+        item = self.catalog[item_id]
+        changes: dict[str, Any] = {}
+        if price is not UNSET:
+            changes["price"] = price
+        if in_stock is not None:
+            changes["in_stock"] = in_stock
+        updated = dataclasses.replace(item, **changes)  # validates the new price
+        self.store.update_price_stock(item_id, price=price, in_stock=in_stock)
+        lexical = self._lexical
+        self._set_catalog(Catalog(updated if it.item_id == item_id else it for it in self.catalog), lexical)
+
+    def set_popularity(self, popularity: Mapping[str, float]) -> None:
+        self.popularity_map = dict(popularity)
+        self.popularity = np.array(
+            [self.popularity_map.get(i, 0.0) for i in self.catalog.ids], dtype=np.float64
+        )
+
+    # --- search ---------------------------------------------------------------------------------
+    def search(
+        self,
+        query: str,
+        constraints: Constraints | None = None,
+        k: int = 10,
+        user_vector: np.ndarray | None = None,
+    ) -> list[Candidate]:
+        """Up to ``k`` candidates satisfying ``constraints``, best first (fewer only if fewer match)."""
+        if k <= 0:
+            raise ValueError(f"k must be positive, got {k}")
+        constraints = constraints or Constraints()
+        mask = self.filter_index.mask(constraints)
+        n_allowed = int(mask.sum())
+        if n_allowed == 0:
+            return []
+        if is_vague(query):
+            return self._fallback(mask, constraints, k, user_vector)
+        pool = min(n_allowed, max(self.config.pool_min, k * self.config.pool_factor))
+        qv = self.store.embedder.encode_query(query)
+        if user_vector is not None and self.config.user_weight > 0:
+            w = self.config.user_weight
+            qv = (1 - w) * qv + w * np.asarray(user_vector, dtype=np.float32)
+            qv = qv / max(float(np.linalg.norm(qv)), 1e-12)
+        dense = self._dense(qv, mask, constraints, pool)
+        lexical = self.lexical.search(query, pool, mask)
+        return self._fuse(dense, lexical, k)
+
+    def _dense(
+        self, qv: np.ndarray, mask: np.ndarray, constraints: Constraints, n: int
+    ) -> list[tuple[int, float]]:
+        if self.dense_backend == "chroma":
+            hits = self.store.query(qv, n, constraints.to_chroma_where())
+            return [(self.catalog.index_of(i), s) for i, s in hits if i in self.catalog]
+        rows = np.flatnonzero(mask)
+        sims = self.matrix[rows] @ qv.astype(np.float32)
+        top = np.argpartition(-sims, n - 1)[:n] if rows.size > n else np.arange(rows.size)
+        top = top[np.lexsort((rows[top], -sims[top]))]
+        return [(int(rows[t]), float(sims[t])) for t in top]
+
+    def _fuse(
+        self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]], k: int
+    ) -> list[Candidate]:
+        cfg = self.config
+        by_row: dict[int, Candidate] = {}
+        for rank, (r, s) in enumerate(dense, 1):
+            by_row[r] = Candidate(self.catalog.at(r).item_id, 0.0, dense_score=s, dense_rank=rank)
+        for rank, (r, s) in enumerate(lexical, 1):
+            c = by_row.get(r) or Candidate(self.catalog.at(r).item_id, 0.0)
+            c.lexical_score, c.lexical_rank = s, rank
+            by_row[r] = c
+        cands = list(by_row.values())
+        if cfg.fusion == "rrf":
+            for c in cands:
+                c.relevance = sum(
+                    w / (cfg.rrf_k + rk)
+                    for w, rk in ((cfg.dense_weight, c.dense_rank), (cfg.lexical_weight, c.lexical_rank))
+                    if rk is not None
+                )
+        else:
+            dn = _minmax(np.array([s for _, s in dense], dtype=np.float64))
+            ln = _minmax(np.array([s for _, s in lexical], dtype=np.float64))
+            for c in cands:
+                d = dn[c.dense_rank - 1] if c.dense_rank else 0.0
+                lx = ln[c.lexical_rank - 1] if c.lexical_rank else 0.0
+                c.relevance = float(cfg.dense_weight * d + cfg.lexical_weight * lx)
+        big = 1 << 30
+        cands.sort(key=lambda c: (-c.relevance, c.dense_rank or big, c.lexical_rank or big, c.item_id))
+        return cands[:k]
+
+    def _fallback(
+        self, mask: np.ndarray, constraints: Constraints, k: int, user_vector: np.ndarray | None
+    ) -> list[Candidate]:
+        if user_vector is not None:
+            hits = self._dense(np.asarray(user_vector, dtype=np.float32), mask, constraints, k)
+            return [
+                Candidate(self.catalog.at(r).item_id, s, dense_score=s, dense_rank=i, source="profile")
+                for i, (r, s) in enumerate(hits, 1)
+            ]
+        rows = np.flatnonzero(mask)
+        order = rows[np.lexsort((rows, -self.popularity[rows]))][:k]
+        top = float(self.popularity[order[0]]) if order.size else 0.0
+        return [
+            Candidate(
+                self.catalog.at(int(r)).item_id,
+                float(self.popularity[r]) / top if top > 0 else 0.0,
+                source="popularity",
+            )
+            for r in order
+        ]

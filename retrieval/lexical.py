@@ -1,0 +1,172 @@
+"""BM25 over item texts (bm25s): the exact-token half of hybrid search.
+
+Dense vectors blur rare tokens (brand names, model numbers, shade codes);
+BM25 matches them exactly. Filtering is applied to the score vector before the
+top-k cut, so a selective filter still yields every matching item.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+
+import bm25s
+import numpy as np
+
+# A CJK run is indexed as character unigrams + bigrams (no word segmenter needed);
+# other scripts are split on non-word characters.
+_CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_TOKEN_RE = re.compile(rf"[{_CJK}]+|[^\W{_CJK}]+", re.UNICODE)
+_CJK_RE = re.compile(rf"[{_CJK}]")
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "i",
+        "in",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "so",
+        "some",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "too",
+        "us",
+        "was",
+        "we",
+        "were",
+        "what",
+        "which",
+        "with",
+        "you",
+        "your",
+        "want",
+        "need",
+        "looking",
+        "show",
+        "find",
+        "give",
+        "get",
+        "please",
+    ]
+)
+
+
+def _stem(token: str) -> str:
+    # Light plural folding ("lipsticks" == "lipstick") keeps exact tokens exact otherwise.
+    if len(token) > 3 and token.endswith("s") and not token.endswith(("ss", "us", "is")):
+        return token[:-1]
+    return token
+
+
+def tokenize(text: str, drop_stopwords: bool = True) -> list[str]:
+    """Lower-cased word tokens; CJK runs become character unigrams and bigrams."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    out: list[str] = []
+    for run in _TOKEN_RE.findall(text):
+        if _CJK_RE.match(run):
+            out.extend(run)
+            out.extend(run[i : i + 2] for i in range(len(run) - 1))
+        elif not (drop_stopwords and run in STOPWORDS):
+            out.append(_stem(run))
+    return out
+
+
+class BM25Index:
+    """BM25 scores for all documents, filtered by a boolean mask before ranking."""
+
+    def __init__(self, k1: float = 1.5, b: float = 0.75):
+        self.k1, self.b = k1, b
+        self.ids: list[str] = []
+        self._model: bm25s.BM25 | None = None
+        self._vocab: dict[str, int] = {}
+
+    @classmethod
+    def from_texts(
+        cls, ids: Sequence[str], texts: Sequence[str], k1: float = 1.5, b: float = 0.75
+    ) -> BM25Index:
+        if len(ids) != len(texts):
+            raise ValueError(f"{len(ids)} ids but {len(texts)} texts")
+        idx = cls(k1, b)
+        idx.ids = list(ids)
+        idx._model = bm25s.BM25(k1=k1, b=b)
+        idx._model.index([tokenize(t) for t in texts], show_progress=False)
+        idx._vocab = dict(idx._model.vocab_dict)
+        return idx
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every document (0 where no query token occurs)."""
+        if self._model is None:
+            raise RuntimeError("BM25Index is empty; build it with BM25Index.from_texts")
+        tokens = [t for t in tokenize(query) if t in self._vocab]
+        if not tokens:
+            return np.zeros(len(self.ids), dtype=np.float32)
+        return np.asarray(self._model.get_scores(tokens), dtype=np.float32)
+
+    def search(self, query: str, k: int, mask: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Top-``k`` (row, score) with score > 0 among rows where ``mask`` is True."""
+        s = self.scores(query)
+        if mask is not None:
+            if mask.shape != s.shape:
+                raise ValueError(f"mask has shape {mask.shape}, index has {s.shape[0]} documents")
+            s = np.where(mask, s, 0.0)
+        hits = np.flatnonzero(s > 0)
+        if k <= 0 or hits.size == 0:
+            return []
+        if hits.size > k:
+            hits = hits[np.argpartition(-s[hits], k - 1)[:k]]
+        hits = hits[np.lexsort((hits, -s[hits]))]
+        return [(int(r), float(s[r])) for r in hits]
+
+    def save(self, path: str | Path) -> None:
+        if self._model is None:
+            raise RuntimeError("cannot save an empty BM25Index")
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self._model.save(str(path / "bm25"), show_progress=False)
+        (path / "ids.json").write_text(json.dumps({"ids": self.ids, "k1": self.k1, "b": self.b}))
+
+    @classmethod
+    def load(cls, path: str | Path) -> BM25Index:
+        path = Path(path)
+        if not (path / "ids.json").exists():
+            raise FileNotFoundError(f"no BM25 index at {path} (missing ids.json)")
+        meta = json.loads((path / "ids.json").read_text())
+        idx = cls(meta["k1"], meta["b"])
+        idx.ids = meta["ids"]
+        idx._model = bm25s.BM25.load(str(path / "bm25"), show_progress=False)
+        idx._vocab = dict(idx._model.vocab_dict)
+        return idx

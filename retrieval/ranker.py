@@ -1,0 +1,230 @@
+"""Fused ranking: one additive score whose parts are the explanation.
+
+score = sum of weight * signal, and ``RankedItem.contributions`` holds exactly
+those products, so the reply generator can say *why* an item ranks where it
+does ("matches your query", "people with your history bought it", ...).
+
+Normalisation: relevance, collaborative and popularity are rescaled WITHIN the
+candidate set (min-max by default, or rank-based: 1 for the best, 0 for the
+worst), so a weight means the same thing whatever a scorer's scale is. A
+signal that is constant over the set contributes 0. constraint_match (share of
+soft preferences met, in [0, 1]) and feedback (in [-1, 1]) have absolute
+meaning and are not rescaled.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from retrieval.data.schema import Catalog, Interactions, Item
+from retrieval.filters import Constraints
+from retrieval.hybrid import Candidate
+from retrieval.scorers.base import Scorer, UserOrHistory
+
+SIGNALS = ("relevance", "collaborative", "popularity", "constraint_match", "feedback")
+
+
+@dataclass
+class RankerWeights:
+    """Weight of each signal in the final score (0 switches a signal off)."""
+
+    relevance: float = 1.0  # hybrid query match (fused dense + BM25), rescaled within the candidates
+    collaborative: float = 0.6  # CF / sequential scorer for this user or session history, rescaled
+    popularity: float = 0.15  # interaction count prior, rescaled; breaks ties towards proven items
+    constraint_match: float = 0.25  # share of SOFT preferences the item meets (brand, category, price)
+    feedback: float = 0.5  # this session's likes/dislikes, in [-1, 1]
+    normalization: Literal["minmax", "rank"] = "minmax"
+    drop_violations: bool = True  # remove candidates failing the HARD constraints
+
+    def __post_init__(self) -> None:
+        if self.normalization not in ("minmax", "rank"):
+            raise ValueError(f"normalization must be 'minmax' or 'rank', got {self.normalization!r}")
+        for name in SIGNALS:
+            w = getattr(self, name)
+            if not isinstance(w, int | float) or not math.isfinite(w):
+                raise ValueError(f"weight {name} must be a finite number, got {w!r}")
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """What the shopper liked or rejected in this session."""
+
+    liked_items: tuple[str, ...] = ()
+    disliked_items: tuple[str, ...] = ()
+    liked_brands: tuple[str, ...] = ()
+    disliked_brands: tuple[str, ...] = ()
+    liked_categories: tuple[tuple[str, ...], ...] = ()
+    disliked_categories: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return self == Feedback()
+
+
+@dataclass
+class RankedItem:
+    """A ranked item; ``sum(contributions.values()) == score`` exactly."""
+
+    item_id: str
+    score: float
+    contributions: dict[str, float] = field(default_factory=dict)
+    candidate: Candidate | None = None
+
+    def top_reasons(self, n: int = 2) -> list[str]:
+        """Signals that pushed this item up the most (positive contributions, largest first)."""
+        pos = sorted(((v, k) for k, v in self.contributions.items() if v > 0), reverse=True)
+        return [k for _, k in pos[:n]]
+
+
+def normalise(x: np.ndarray, how: str = "minmax") -> np.ndarray:
+    """Rescale to [0, 1] within the set; NaN (no evidence) maps to 0; a constant signal to all 0."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.zeros_like(x)
+    ok = ~np.isnan(x)
+    if ok.sum() < 2:
+        return out
+    v = x[ok]
+    if how == "rank":
+        # average ranks for ties, so equal inputs get equal outputs
+        r = pd.Series(v).rank(method="average").to_numpy()
+        out[ok] = (r - 1) / (len(v) - 1) if r.max() > r.min() else 0.0
+        return out
+    lo, hi = float(v.min()), float(v.max())
+    if hi - lo > 1e-12:
+        out[ok] = (v - lo) / (hi - lo)
+    return out
+
+
+def popularity_from_interactions(interactions: Interactions) -> dict[str, float]:
+    """log(1 + number of interactions) per item: a damped popularity prior."""
+    counts = interactions.frame["item_id"].value_counts()
+    return {str(i): float(np.log1p(c)) for i, c in counts.items()}
+
+
+def _under(item: Item, path: tuple[str, ...]) -> bool:
+    return item.categories[: len(path)] == path
+
+
+class FusedRanker:
+    """Combines retrieval relevance, a collaborative scorer, popularity, preferences and feedback."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        weights: RankerWeights | None = None,
+        item_vectors: Callable[[Sequence[str]], np.ndarray] | None = None,
+    ):
+        self.catalog = catalog
+        self.weights = weights or RankerWeights()
+        # Optional: unit vectors per item id, so feedback on an item also moves similar items.
+        self.item_vectors = item_vectors
+
+    def rank(
+        self,
+        candidates: Sequence[Candidate],
+        user_or_history: UserOrHistory | None = None,
+        scorer: Scorer | None = None,
+        constraints: Constraints | None = None,
+        popularity: Mapping[str, float] | None = None,
+        *,
+        preferences: Constraints | None = None,
+        feedback: Feedback | None = None,
+        k: int | None = None,
+    ) -> list[RankedItem]:
+        """Score and sort ``candidates`` (best first); ties keep the retrieval order."""
+        w = self.weights
+        cands = [c for c in candidates if c.item_id in self.catalog]
+        if constraints is not None and w.drop_violations:
+            cands = [c for c in cands if constraints.matches(self.catalog[c.item_id])]
+        if feedback is not None and feedback.disliked_items:
+            cands = [c for c in cands if c.item_id not in set(feedback.disliked_items)]
+        if not cands:
+            return []
+        ids = [c.item_id for c in cands]
+        how = w.normalization
+        raw = {
+            "relevance": normalise(np.array([c.relevance for c in cands]), how),
+            "collaborative": normalise(self._collaborative(ids, user_or_history, scorer), how),
+            "popularity": normalise(
+                np.array([(popularity or {}).get(i, np.nan) for i in ids], dtype=np.float64), how
+            ),
+            "constraint_match": self._preference_match(ids, preferences),
+            "feedback": self._feedback(ids, feedback),
+        }
+        ranked = []
+        for j, c in enumerate(cands):
+            contrib = {name: float(getattr(w, name) * raw[name][j]) for name in SIGNALS}
+            ranked.append(RankedItem(c.item_id, sum(contrib.values()), contrib, c))
+        order = sorted(range(len(ranked)), key=lambda j: (-ranked[j].score, j))
+        out = [ranked[j] for j in order]
+        return out if k is None else out[:k]
+
+    # --- signals ---------------------------------------------------------------------------
+    def _collaborative(
+        self, ids: list[str], user_or_history: UserOrHistory | None, scorer: Scorer | None
+    ) -> np.ndarray:
+        out = np.full(len(ids), np.nan)
+        if scorer is None or user_or_history is None or self.weights.collaborative == 0:
+            return out
+        if not isinstance(user_or_history, str) and len(user_or_history) == 0:
+            return out  # no history: no collaborative evidence, not "everyone equal"
+        known = [j for j, i in enumerate(ids) if scorer.catalog is not None and i in scorer.catalog]
+        if known:
+            out[known] = scorer.score(user_or_history, [ids[j] for j in known])
+        return out
+
+    def _preference_match(self, ids: list[str], prefs: Constraints | None) -> np.ndarray:
+        """Share of the soft preference facets (price, brand, category, stock) the item meets."""
+        out = np.zeros(len(ids))
+        if prefs is None or prefs.is_empty:
+            return out
+        checks: list[Constraints] = []
+        if prefs.has_price:
+            checks.append(Constraints(price_min=prefs.price_min, price_max=prefs.price_max))
+        if prefs.brands_in or prefs.brands_out:
+            checks.append(Constraints(brands_in=prefs.brands_in, brands_out=prefs.brands_out))
+        if prefs.categories or prefs.categories_out:
+            checks.append(Constraints(categories=prefs.categories, categories_out=prefs.categories_out))
+        if prefs.in_stock is not None:
+            checks.append(Constraints(in_stock=prefs.in_stock))
+        if not checks:
+            return out
+        for j, i in enumerate(ids):
+            item = self.catalog[i]
+            out[j] = sum(c.matches(item) for c in checks) / len(checks)
+        return out
+
+    def _feedback(self, ids: list[str], fb: Feedback | None) -> np.ndarray:
+        """+/- for liked/disliked brands and categories, plus similarity to liked/disliked items."""
+        out = np.zeros(len(ids))
+        if fb is None or fb.is_empty:
+            return out
+        liked_b = {b.casefold() for b in fb.liked_brands}
+        disliked_b = {b.casefold() for b in fb.disliked_brands}
+        for j, i in enumerate(ids):
+            item = self.catalog[i]
+            brand = (item.brand or "").casefold()
+            s = 0.0
+            if brand and brand in liked_b:
+                s += 0.5
+            if brand and brand in disliked_b:
+                s -= 0.5
+            if any(_under(item, p) for p in fb.liked_categories):
+                s += 0.25
+            if any(_under(item, p) for p in fb.disliked_categories):
+                s -= 0.25
+            out[j] = s
+        if self.item_vectors is not None and (fb.liked_items or fb.disliked_items):
+            vecs = self.item_vectors(ids)
+            for sign, refs in ((1.0, fb.liked_items), (-1.0, fb.disliked_items)):
+                refs = [r for r in refs if r in self.catalog]
+                if refs:
+                    sim = vecs @ self.item_vectors(refs).T
+                    out += sign * 0.5 * np.clip(sim.max(axis=1), 0.0, 1.0)
+        return np.clip(out, -1.0, 1.0)
