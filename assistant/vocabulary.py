@@ -596,11 +596,12 @@ class CatalogVocabulary:
 
     def _resolve_category(self, targets: Iterable[str]) -> _CatEntry | None:
         for t in targets:
-            if t in self.nodes:
-                return _CatEntry((t,), _drop_descendants(self.nodes[t]))
+            # The form index first: "Moisturizers" also answers for "Creams & Moisturizers".
             hit = self._cat_index.get(stem_phrase(normalize(t)))
             if hit:
                 return hit
+            if t in self.nodes:
+                return _CatEntry((t,), _drop_descendants(self.nodes[t]))
         return None
 
     # ---- public lookups ----------------------------------------------------------------------
