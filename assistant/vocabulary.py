@@ -29,6 +29,13 @@ A brand that prefixes other substantial brands ("Nivea" / "Nivea Men") returns
 when the assistant does not ask. Single generic words (``face``, ``body``,
 ``men``, ``sets``) are *weak* category mentions: they refine a stronger
 mention ("face moisturizer") but never constrain on their own.
+
+Precision over recall for brands, because a wrong brand filter empties the page while a missed
+one still reaches retrieval as query text: a brand that is also a plain word ("Dove", "Shea",
+"Curly Hair Solutions" - detected from a common-word list and from how often the catalog's
+titles use the word beyond that brand's own items) matches only when typed with capitals,
+and a brand's first word alone ("loreal" -> "L'Oreal Paris") matches only when it is not such
+a word. The catalog's single root ("Beauty") is not indexed: naming it constrains nothing.
 """
 
 from __future__ import annotations
@@ -77,6 +84,7 @@ TOKEN_RE = re.compile(
     r"[0-9A-Za-z\u00C0-\u024F\u0370-\u03FF\u0400-\u04FF]+"
     r"(?:['’.][0-9A-Za-z\u00C0-\u024F]+)*\.?"
 )
+_BREAK_RE = re.compile(r"[,;:!?()/。,;:!?、]")
 _STRIP_RE = re.compile(r"['’.`´]")
 _SPLIT_RE = re.compile(r"[^0-9a-z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff" + _CJK + r"]+")
 
@@ -490,6 +498,7 @@ class CatalogVocabulary:
     _known_words: frozenset[str] = frozenset()
     has_prices: bool = True
     _brand_prefix: dict[str, tuple[str, ...]] = field(default_factory=dict)  # "loreal" -> brand keys
+    _max_ngram: int = MAX_NGRAM  # longest form, in tokens
 
     # ---- construction --------------------------------------------------------------------------
     @classmethod
@@ -588,6 +597,10 @@ class CatalogVocabulary:
                 zh.append((alias, "brand", keys[:1]))
         zh.sort(key=lambda t: -len(t[0]))
         vocab._zh_aliases = zh
+        longest = max(
+            (len(k.split()) for k in (*vocab._cat_index, *vocab.brands, *vocab._brand_prefix)), default=1
+        )
+        vocab._max_ngram = max(1, min(MAX_NGRAM, longest))
         known = set(COMMON_WORDS)
         for form in vocab._cat_index:
             known.update(form.split())
@@ -752,10 +765,11 @@ class CatalogVocabulary:
                     taken[start:end] = b"\x01" * (end - start)
                 start = text.find(alias, end)
         tokens = [t for t in tokenize(text) if not any(taken[t.start : t.end])]
+        breaks = [bool(_BREAK_RE.search(text, a.end, b.start)) for a, b in itertools.pairwise(tokens)]
         used = [False] * len(tokens)
         i = 0
         while i < len(tokens):
-            hit = self._longest_at(text, tokens, i)
+            hit = self._longest_at(text, tokens, i, breaks)
             if hit is None:
                 i += 1
                 continue
@@ -788,14 +802,13 @@ class CatalogVocabulary:
             return None
         return cat if cat is not None and c_score >= b_score else brand
 
-    def _longest_at(self, text: str, tokens: list[_Token], i: int):
-        for n in range(min(MAX_NGRAM, len(tokens) - i), 0, -1):
+    def _longest_at(self, text: str, tokens: list[_Token], i: int, breaks: list[bool]):
+        # A mention never spans a sentence break or a list separator (",", "/", "(", ...).
+        stop = i + 1
+        while stop < len(tokens) and stop - i < self._max_ngram and not breaks[stop - 1]:
+            stop += 1
+        for n in range(stop - i, 0, -1):
             window = tokens[i : i + n]
-            # A mention never spans a sentence break or an "or"/"and" list separator gap.
-            if n > 1 and any(
-                re.search(r"[,;:!?()/]", text[a.end : b.start]) for a, b in itertools.pairwise(window)
-            ):
-                continue
             key = " ".join(t.norm for t in window)
             skey = " ".join(t.stem for t in window)
             surface = text[window[0].start : window[-1].end]
