@@ -1,0 +1,186 @@
+"""FusedRanker contributions and weights; MMR and caps (diversity)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+from _catalog_fixture import LIPS, by_title, make_catalog, make_interactions
+
+from retrieval.data.schema import Catalog
+from retrieval.diversity import DiversityConfig, apply_caps, diversify, mmr_order
+from retrieval.filters import Constraints
+from retrieval.hybrid import Candidate
+from retrieval.ranker import (
+    SIGNALS,
+    Feedback,
+    FusedRanker,
+    RankedItem,
+    RankerWeights,
+    normalise,
+    popularity_from_interactions,
+)
+from retrieval.scorers.base import Scorer
+
+
+class CoCountScorer(Scorer):
+    """Minimal real scorer: how often each item co-occurs with the history's items."""
+
+    name = "cocount-test"
+
+    def _fit(self, histories: list[list[int]], n_items: int) -> None:
+        self.co = np.zeros((n_items, n_items))
+        for h in histories:
+            for a in set(h):
+                for b in set(h):
+                    if a != b:
+                        self.co[a, b] += 1
+
+    def full_sort(self, histories: Sequence[Sequence[int]]) -> np.ndarray:
+        return np.stack([self.co[list(h)].sum(axis=0) if h else np.zeros(len(self.co)) for h in histories])
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return make_catalog()
+
+
+@pytest.fixture(scope="module")
+def scorer(catalog) -> CoCountScorer:
+    return CoCountScorer().fit(make_interactions(catalog), catalog)
+
+
+def cands(catalog: Catalog, ids: list[str]) -> list[Candidate]:
+    # relevance decreasing with position, like a retriever's output
+    return [Candidate(i, 1.0 / (60 + r), dense_rank=r) for r, i in enumerate(ids, 1)]
+
+
+def test_contributions_sum_exactly_and_follow_weights(catalog, scorer):
+    ids = catalog.ids[:24]
+    pop = popularity_from_interactions(make_interactions(catalog))
+    hist = [by_title(catalog, "OGX argan oil of Morocco shampoo")]
+    prefs = Constraints(brands_in=("OGX",))
+    fb = Feedback(liked_brands=("pantene",))
+    w = RankerWeights()
+    out = FusedRanker(catalog, w).rank(
+        cands(catalog, ids), hist, scorer, popularity=pop, preferences=prefs, feedback=fb
+    )
+    assert len(out) == 24 and set(out[0].contributions) == set(SIGNALS)
+    for r in out:
+        assert r.score == sum(r.contributions.values())
+    assert [r.score for r in out] == sorted((r.score for r in out), reverse=True)
+    # every signal is active somewhere
+    for name in SIGNALS:
+        assert any(r.contributions[name] != 0 for r in out), name
+    # contributions scale linearly with their weight; a zero weight removes the signal
+    w2 = RankerWeights(relevance=2.0, collaborative=0.0)
+    out2 = {
+        r.item_id: r for r in FusedRanker(catalog, w2).rank(cands(catalog, ids), hist, scorer, popularity=pop)
+    }
+    for r in out:
+        assert out2[r.item_id].contributions["relevance"] == pytest.approx(2 * r.contributions["relevance"])
+        assert out2[r.item_id].contributions["collaborative"] == 0.0
+
+
+def test_collaborative_signal_reorders(catalog, scorer):
+    ogx_s = by_title(catalog, "OGX argan oil of Morocco shampoo")
+    ogx_c = by_title(catalog, "OGX argan oil of Morocco conditioner")
+    ids = [i for i in catalog.ids if i != ogx_s][:30]
+    assert ids.index(ogx_c) > 10  # retrieval put it low
+    ranked = FusedRanker(catalog, RankerWeights(relevance=0.2, collaborative=1.0)).rank(
+        cands(catalog, ids), [ogx_s], scorer
+    )
+    assert ranked[0].item_id == ogx_c and ranked[0].top_reasons(1) == ["collaborative"]
+    # no history: no collaborative evidence at all
+    cold = FusedRanker(catalog).rank(cands(catalog, ids), [], scorer)
+    assert all(r.contributions["collaborative"] == 0 for r in cold)
+    assert [r.item_id for r in cold] == ids  # relevance order kept
+
+
+def test_hard_constraints_drop_and_soft_preferences_boost(catalog):
+    ids = catalog.ids[:20]
+    c = Constraints(price_max=10)
+    out = FusedRanker(catalog).rank(cands(catalog, ids), constraints=c)
+    assert out and all(c.matches(catalog[r.item_id]) for r in out)
+    prefs = Constraints(categories=(LIPS,))
+    soft = FusedRanker(catalog, RankerWeights(constraint_match=5.0)).rank(
+        cands(catalog, ids), preferences=prefs
+    )
+    n_lips = sum(catalog[i].categories == LIPS for i in ids)
+    assert all(catalog[r.item_id].categories == LIPS for r in soft[:n_lips])
+    assert all(r.contributions["constraint_match"] in (0.0, 5.0) for r in soft)
+
+
+def test_feedback_penalises_dislikes(catalog):
+    ids = catalog.ids[:12]
+    fb = Feedback(disliked_brands=("maybelline",), disliked_items=(ids[5],))
+    soft = FusedRanker(catalog).rank(cands(catalog, ids), feedback=fb)
+    for r in soft:  # default weight: a mild, exact penalty
+        penalty = -0.25 if catalog[r.item_id].brand.lower() == "maybelline" else 0.0
+        assert r.contributions["feedback"] == penalty
+    out = FusedRanker(catalog, RankerWeights(feedback=2.0)).rank(cands(catalog, ids), feedback=fb)
+    assert ids[5] not in {r.item_id for r in out}
+    first_other = min(
+        i for i, r in enumerate(out) if (catalog[r.item_id].brand or "").lower() != "maybelline"
+    )
+    assert first_other == 0  # every Maybelline item fell below the best other item
+    assert all(r.contributions["feedback"] < 0 for r in out if catalog[r.item_id].brand == "Maybelline")
+
+
+def test_normalise_modes():
+    x = np.array([1.0, 3.0, np.nan, 2.0])
+    np.testing.assert_allclose(normalise(x), [0.0, 1.0, 0.0, 0.5])
+    np.testing.assert_allclose(normalise(np.array([10.0, 1000.0, 20.0]), "rank"), [0.0, 1.0, 0.5])
+    np.testing.assert_allclose(normalise(np.array([4.0, 4.0])), [0.0, 0.0])
+    with pytest.raises(ValueError, match="normalization"):
+        RankerWeights(normalization="zscore")
+
+
+# --- diversity --------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def vectors(catalog):
+    import torch
+
+    from retrieval.embedders import get_embedder
+
+    torch.set_num_threads(2)
+    emb = get_embedder("minilm")
+    mat = emb.encode([it.text() for it in catalog])
+    return lambda ids: mat[[catalog.index_of(i) for i in ids]]
+
+
+def test_mmr_reduces_near_duplicates(catalog, vectors):
+    dupes = [it.item_id for it in catalog if "SuperStay Matte Ink" in it.title]
+    others = [i for i in catalog.ids if catalog[i].categories == LIPS and i not in dupes]
+    ids = dupes + others  # the five near-identical lipsticks rank first
+    ranked = [RankedItem(i, 1.0 - 0.01 * j) for j, i in enumerate(ids)]
+    plain = [r.item_id for r in ranked[:5]]
+    diverse = [r.item_id for r in diversify(ranked, catalog, 5, DiversityConfig(lambda_=0.3), vectors)]
+    assert sum(i in dupes for i in plain) == 5
+    assert sum(i in dupes for i in diverse) <= 2
+    assert diverse[0] == ids[0]  # the best item still leads
+    # lambda = 1 is pure relevance order
+    assert mmr_order(np.array([r.score for r in ranked]), vectors(ids), 5, 1.0) == [0, 1, 2, 3, 4]
+
+
+def test_caps_hold(catalog):
+    ranked = [RankedItem(i, 1.0 - 0.001 * j) for j, i in enumerate(catalog.ids)]
+    out = apply_caps(ranked, catalog, 15, DiversityConfig(max_per_brand=1, max_per_category=2))
+    assert len(out) == 15
+    brands = Counter((catalog[r.item_id].brand or "").casefold() for r in out if catalog[r.item_id].brand)
+    cats = Counter(catalog[r.item_id].categories for r in out if catalog[r.item_id].categories)
+    assert max(brands.values()) == 1 and max(cats.values()) <= 2
+    strict = apply_caps(ranked, catalog, 64, DiversityConfig(max_per_category=1, category_depth=2))
+    assert len({catalog[r.item_id].categories[:2] for r in strict if catalog[r.item_id].categories}) == sum(
+        1 for r in strict if catalog[r.item_id].categories
+    )
+    filled = apply_caps(ranked, catalog, 30, DiversityConfig(max_per_category=1, category_depth=1, fill=True))
+    assert len(filled) == 30
+    with pytest.raises(ValueError, match="lambda_"):
+        DiversityConfig(lambda_=1.5)
