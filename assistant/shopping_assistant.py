@@ -1,0 +1,957 @@
+"""``ShoppingAssistant``: the public API that turns one shopper message into a grounded reply.
+
+Per turn: redact PII -> parse (rules; LLM JSON only when the rules leave the
+turn unreadable) -> fold into the session's dialogue state -> route by intent
+-> retrieve/rank/diversify or compare/details/bundle from catalog data ->
+explain each card from evidence -> let the LLM write a short lead-in that sees
+only those cards -> check it against the catalog (regenerate once, then fall
+back to a template) -> persist the session atomically and log the turn.
+
+Everything heavy (embeddings, Chroma, BM25, scorer, co-occurrence, the LLM)
+is built or loaded once in ``from_dataset``; a turn only does vector lookups,
+a few numpy products and (optionally) one short generation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import prompts
+from assistant.constraint_parser import parse
+from assistant.dialogue_state import DialogueState
+from assistant.explanations import Evidence, _money, build_reasons, format_card, review_quote
+from assistant.grounding import CatalogMatcher, GroundingChecker, GroundingContext, describe
+from assistant.index import DEFAULT_SCORER, AssistantIndex
+from assistant.intents import classify_intent, needs_clarification
+from assistant.privacy import redact
+from assistant.profile import UserProfile, build_profile
+from assistant.reply import (
+    Bundle,
+    Comparison,
+    ComparisonRow,
+    DoneEvent,
+    GroundingReport,
+    ItemsEvent,
+    RecommendedItem,
+    Reply,
+    StreamEvent,
+    TextDelta,
+    TextReset,
+)
+from assistant.sessions import SessionRecord, SessionStore
+from retrieval.data.schema import Dataset, Item
+from retrieval.diversity import DiversityConfig, diversify
+from retrieval.filters import Constraints
+from retrieval.ranker import Feedback, FusedRanker, RankedItem, RankerWeights
+
+DEFAULT_K = 5
+RETRIEVE_POOL = 50
+MAX_NEW_TOKENS = 72
+NEAR_DUPLICATE_COS = 0.92  # "not for me" also hides items this similar to the rejected one
+SESSION_HISTORY_FOR_CF = 10
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_SENTENCE_END = re.compile(r"[.!?。！？](?:\s|$)")
+
+# Requests the assistant must refuse whatever the intent classifier says: prompt
+# injection and other people's data. Checked before anything else runs.
+_INJECTION = re.compile(
+    r"ignore (?:all |any |the )?(?:previous|prior|above|your) (?:instructions|rules|prompt)|"
+    r"(?:reveal|show|print|repeat|tell me|what is|what's|give me) (?:me )?(?:your|the) "
+    r"(?:system |hidden |initial )?(?:prompt|instructions)|system prompt|developer mode|jailbreak|"
+    r"you are now (?:a|an|in)\b|pretend (?:to be|you are)|忽略(?:之前|以上|所有)?(?:的)?(?:指令|指示|规则)|系统提示|提示词",
+    re.IGNORECASE,
+)
+_OTHER_USERS = re.compile(
+    r"\b(?:other|another) (?:users?|customers?|shoppers?|people)(?:'s|s')? (?:data|history|histories|orders?|"
+    r"purchases?|profiles?|emails?|addresses|details)|"
+    r"\b(?:user|customer|shopper) (?:#|id )?[\w-]+(?:'s)? (?:history|orders?|purchases?|profile|data|email|address)|"
+    r"what did (?:user|customer|shopper|someone else|\w+ else) (?:buy|purchase|order)|"
+    r"someone else'?s (?:history|orders?|purchases?|data|profile)|"
+    r"(?:其他|别的)(?:用户|顾客|人)的(?:数据|记录|订单|购买|资料)|别人的(?:数据|记录|订单|购买|资料)",
+    re.IGNORECASE,
+)
+
+
+def detect_language(text: str) -> str:
+    return "zh" if _CJK.search(text) else "en"
+
+
+@dataclass
+class _Plan:
+    """What a turn will say, decided from data before any token is generated."""
+
+    intent: str
+    items: list[RecommendedItem] = field(default_factory=list)
+    comparison: Comparison | None = None
+    bundle: Bundle | None = None
+    messages: list[Any] | None = None  # LLM prompt; None = template reply only
+    repair_values: dict[str, Any] | None = None
+    fallback: str = ""
+    grounding: GroundingContext | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Turn:
+    """The understood turn: the state after it, the constraints in force, what to do."""
+
+    message: str
+    lang: str
+    record: SessionRecord
+    state: DialogueState
+    parsed: Any  # assistant.constraint_parser.ParsedUtterance
+    intent: str
+    constraints: Constraints
+    query: str
+    referenced: list[str]
+    clarify: str | None = None
+    budget: float | None = None
+    refuse_kind: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class ShoppingAssistant:
+    """Conversational, grounded product recommendations over one dataset."""
+
+    def __init__(
+        self,
+        index: AssistantIndex,
+        llm: Any | None,
+        sessions: SessionStore,
+        *,
+        k: int = DEFAULT_K,
+        max_new_tokens: int = MAX_NEW_TOKENS,
+        ranker_weights: RankerWeights | None = None,
+        diversity: DiversityConfig | None = None,
+        prompt_version: int | None = None,
+    ):
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        self.index = index
+        # Generation length is part of the model's settings (a copy, so the caller's object is untouched).
+        if llm is not None and "max_new_tokens" in getattr(type(llm), "model_fields", {}):
+            llm = llm.model_copy(update={"max_new_tokens": max_new_tokens})
+        self.llm = llm
+        self.sessions = sessions
+        self.k = k
+        self.max_new_tokens = max_new_tokens
+        self.prompt_version = prompt_version
+        self.dataset: Dataset = index.dataset
+        self.catalog = index.catalog
+        self.currency = self.dataset.currency if self.catalog.has_prices else None
+        self.ranker = FusedRanker(self.catalog, ranker_weights, item_vectors=index.vectors)
+        self.diversity = diversity or DiversityConfig(lambda_=0.75, max_per_brand=2, fill=True)
+        self.checker = GroundingChecker(self.catalog, CatalogMatcher(self.catalog))
+        from assistant.vocabulary import CatalogVocabulary
+
+        self.vocab = CatalogVocabulary.from_catalog(self.catalog)
+        self._session_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._forgotten_hidden: set[str] = set()
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_dataset(
+        cls,
+        dataset: str | os.PathLike[str] | Dataset = "movielens-100k",
+        *,
+        llm: Any = "qwen2.5-coder-0.5b",
+        adapter: str | os.PathLike[str] | None = None,
+        embedder: str = "minilm",
+        scorer: Any = DEFAULT_SCORER,
+        cache_dir: str | os.PathLike[str] | None = None,
+        threads: int | None = None,
+        k: int = DEFAULT_K,
+        max_new_tokens: int = MAX_NEW_TOKENS,
+        show_progress: bool = True,
+        **kwargs: Any,
+    ) -> ShoppingAssistant:
+        """Load a dataset (registry name, folder/file path, or a ``Dataset``), build or load its index.
+
+        ``llm``: a registry name or local model dir (loaded as ``LocalChatModel``), any
+        langchain chat model instance, or ``None``/``"none"`` for template replies only.
+        """
+        from assistant.models import default_cache_dir, set_torch_threads
+
+        set_torch_threads(threads)
+        if isinstance(dataset, Dataset):
+            ds = dataset
+        else:
+            from retrieval.data.registry import load_dataset
+
+            ds = load_dataset(dataset)
+        index = AssistantIndex.build_or_load(
+            ds, embedder=embedder, scorer=scorer, cache_dir=cache_dir, show_progress=show_progress
+        )
+        index.embedder.encode_query("warm up")  # load the query encoder now, not in the first turn
+        chat_model = resolve_chat_model(llm, adapter=adapter, threads=threads, cache_dir=cache_dir)
+        root = default_cache_dir(cache_dir) / "sessions" / re.sub(r"[^\w.-]+", "_", ds.name)
+        return cls(index, chat_model, SessionStore(root), k=k, max_new_tokens=max_new_tokens, **kwargs)
+
+    def close(self) -> None:
+        self.sessions.close()
+
+    # ------------------------------------------------------------------ public API
+    def chat(self, message: str, session_id: str = "default", user_id: str | None = None) -> Reply:
+        """One turn; the complete reply (the same one ``stream`` ends with)."""
+        reply = None
+        for event in self.stream(message, session_id=session_id, user_id=user_id):
+            if isinstance(event, DoneEvent):
+                reply = event.reply
+        assert reply is not None
+        return reply
+
+    def stream(
+        self, message: str, session_id: str = "default", user_id: str | None = None
+    ) -> Iterator[StreamEvent]:
+        """Events of one turn: ``ItemsEvent`` first (cards from data), then ``TextDelta``s
+        (a ``TextReset`` replaces the text if grounding rejected it), then ``DoneEvent``."""
+        if not isinstance(message, str):
+            raise TypeError(f"message must be a string, got {type(message).__name__}")
+        with self._session_lock(session_id):
+            yield from self._turn(message, session_id, user_id)
+
+    def feedback(self, session_id: str, item_id: str, liked: bool, user_id: str | None = None) -> None:
+        """Record "like" / "not for me" on a shown item; later turns boost or hide it (and near-duplicates)."""
+        if item_id not in self.catalog:
+            raise KeyError(f"unknown item id {item_id!r}")
+        with self._session_lock(session_id):
+            rec = self.sessions.open(session_id, user_id)
+            target, other = (rec.liked, rec.disliked) if liked else (rec.disliked, rec.liked)
+            if item_id in other:
+                other.remove(item_id)
+            if item_id not in target:
+                target.append(item_id)
+            state = DialogueState.from_json(rec.state_json) if rec.state_json else DialogueState()
+            rec.state_json = state.with_feedback(item_id, liked).to_json()
+            self.sessions.save(rec)
+            owner = rec.user_id
+            if owner is not None:
+                self.sessions.add_event(owner, item_id, "like" if liked else "dislike", session_id)
+                if liked:
+                    self.index.store.update_user(owner, [item_id])
+            self.sessions.log_turn(
+                {
+                    "session_id": session_id,
+                    "user_id": owner,
+                    "event": "feedback",
+                    "item_id": item_id,
+                    "liked": liked,
+                }
+            )
+
+    def forget(self, user_id: str) -> dict[str, int]:
+        """Delete everything held about the user: sessions, chat events, profile vector,
+        profile edits, log lines; the dataset history is masked from then on."""
+        counts = self.sessions.forget(user_id)
+        counts["profile_vectors"] = int(self.index.store.delete_user(user_id))
+        scorer = self.index.scorer
+        if scorer is not None and user_id in scorer.user_histories:
+            scorer.user_histories.pop(user_id, None)
+        self._forgotten_hidden.add(user_id)
+        return counts
+
+    def profile(self, user_id: str) -> UserProfile:
+        """Readable, editable profile: interest clusters + frequent associations (see ``edit_profile``)."""
+        edits = self.sessions.profile_edits(user_id)
+        events = self.sessions.events(user_id)
+        return build_profile(
+            user_id,
+            self.history(user_id, apply_edits=False),
+            self.catalog,
+            embed=self.index.vectors,
+            co_bought=self.index.co_bought,
+            item_count=self.index.item_count,
+            hidden=edits.get("hidden_items", []),
+            chat_events=len(events),
+        )
+
+    def edit_profile(
+        self, user_id: str, remove_items: Sequence[str] = (), remove_clusters: Sequence[int] = ()
+    ) -> UserProfile:
+        """Hide items (or whole interest clusters) from the profile and from personalisation."""
+        hidden = set(self.sessions.profile_edits(user_id).get("hidden_items", []))
+        unknown = [i for i in remove_items if i not in self.catalog]
+        if unknown:
+            raise KeyError(f"unknown item ids {unknown[:5]}")
+        hidden.update(remove_items)
+        if remove_clusters:
+            current = {c.cluster_id: c for c in self.profile(user_id).clusters}
+            missing = [c for c in remove_clusters if c not in current]
+            if missing:
+                raise KeyError(f"no interest clusters {missing}; the profile has {sorted(current)}")
+            for c in remove_clusters:
+                hidden.update(current[c].item_ids)
+        self.sessions.set_profile_edits(user_id, {"hidden_items": sorted(hidden)})
+        return self.profile(user_id)
+
+    def history(self, user_id: str, apply_edits: bool = True) -> list[str]:
+        """The user's items, oldest first: the dataset log (unless forgotten) + likes/purchases in chat."""
+        hist: list[str] = []
+        if user_id not in self._forgotten_hidden:
+            hist = self.dataset.interactions.history(user_id)
+        for item_id, _kind, _ in self.sessions.events(user_id, ("like", "purchase")):
+            hist.append(item_id)
+        disliked = {i for i, _, _ in self.sessions.events(user_id, ("dislike",))}
+        hidden = set(self.sessions.profile_edits(user_id).get("hidden_items", [])) if apply_edits else set()
+        return [i for i in dict.fromkeys(hist) if i in self.catalog and i not in disliked and i not in hidden]
+
+    def session(self, session_id: str) -> SessionRecord | None:
+        return self.sessions.get(session_id)
+
+    # ------------------------------------------------------------------ the turn
+    def _session_lock(self, session_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._session_locks.setdefault(session_id, threading.Lock())
+
+    def _turn(self, raw_message: str, session_id: str, user_id: str | None) -> Iterator[StreamEvent]:
+        t0 = time.perf_counter()
+        message = redact(raw_message.strip())[:2000]
+        record = self.sessions.open(session_id, user_id)
+        turn = self._understand(message, record)
+        t_understood = time.perf_counter()
+        plan = self._route(turn)
+        t_planned = time.perf_counter()
+        yield ItemsEvent(plan.items, turn.constraints, plan.intent, plan.comparison, plan.bundle)
+        t_items = time.perf_counter()
+
+        text, report, first_token = "", GroundingReport(checked=False), None
+        if plan.messages is None or self.llm is None:
+            text = plan.fallback
+            first_token = time.perf_counter()
+            yield TextDelta(text)
+        else:
+            gen = self._generate(plan)
+            while True:
+                try:
+                    ev = next(gen)
+                except StopIteration as stop:
+                    text, report = stop.value
+                    break
+                if first_token is None:
+                    first_token = time.perf_counter()
+                yield ev
+        t_done = time.perf_counter()
+
+        # Persist: state, transcript, what was shown (for "the second one" next turn).
+        shown_ids = [it.item_id for it in plan.items]
+        rec = turn.record
+        if shown_ids and plan.intent in ("recommend", "search", "bundle"):
+            turn.state = turn.state.record_shown(shown_ids, [it.price for it in plan.items])
+        rec.state_json = turn.state.to_json()
+        rec.add_turn("user", message, turn.intent)
+        rec.add_turn("assistant", text, plan.intent, shown_ids)
+        if shown_ids:
+            rec.last_items = shown_ids
+            rec.shown = [i for i in rec.shown if i not in shown_ids] + shown_ids
+        self.sessions.save(rec)
+        if (
+            rec.user_id is not None
+            and rec.user_id not in self._forgotten_hidden
+            and self.index.store.user_vector(rec.user_id) is None
+        ):
+            hist = self.history(rec.user_id)
+            if hist:
+                self.index.store.update_user(rec.user_id, hist[-50:])
+        timings = {
+            "understand_s": round(t_understood - t0, 4),
+            "plan_s": round(t_planned - t_understood, 4),
+            "items_s": round(t_items - t0, 4),
+            "first_token_s": round((first_token or t_done) - t0, 4),
+            "total_s": round(time.perf_counter() - t0, 4),
+            "generate_s": round(t_done - t_items, 4),
+        }
+        reply = Reply(
+            text=text,
+            items=plan.items,
+            constraints=turn.constraints,
+            intent=plan.intent,
+            session_id=session_id,
+            user_id=rec.user_id,
+            comparison=plan.comparison,
+            bundle=plan.bundle,
+            grounding=report,
+            language=turn.lang,
+            meta={
+                "timings": timings,
+                "query": turn.query,
+                "llm": None if self.llm is None or plan.messages is None else _model_name(self.llm),
+                "parser": None if turn.parsed is None else getattr(turn.parsed, "source", "rules"),
+                "grounding_violations": len(report.violations),
+                "notes": turn.notes + list(plan.meta.get("notes", [])),
+                "clarify": turn.clarify,
+            },
+        )
+        self.sessions.log_turn(
+            {
+                "session_id": session_id,
+                "user_id": rec.user_id,
+                "intent": plan.intent,
+                "text": message,
+                "reply": redact(text),
+                "item_ids": shown_ids,
+                "violations": len(report.violations),
+                "timings": timings,
+            }
+        )
+        yield DoneEvent(reply)
+
+    # ------------------------------------------------------------------ understanding
+    def _understand(self, message: str, record: SessionRecord) -> _Turn:
+        """Parse, classify, fold into the dialogue state, apply the clarify policy."""
+        state = DialogueState.from_json(record.state_json) if record.state_json else DialogueState()
+        parsed = parse(message, self.vocab, self.currency)
+        result = classify_intent(message, parsed)
+        # LLM JSON fallback: only when the rules left the turn unreadable and the intent is unclear.
+        if parsed.needs_llm and not parsed.has_content and result.low_confidence and self.llm is not None:
+            parsed = parse(
+                message, self.vocab, self.currency, llm=self._json_fallback(detect_language(message))
+            )
+            result = classify_intent(message, parsed)
+        lang = parsed.language if parsed.language_confident or parsed.language == "zh" else state.language
+        intent, refuse_kind = result.intent, result.refuse_reason
+        # Defence in depth: injection / other users' data are refused whatever the classifier said.
+        if _INJECTION.search(message):
+            intent, refuse_kind = "refuse", "injection"
+        elif _OTHER_USERS.search(message):
+            intent, refuse_kind = "refuse", "private"
+        if intent == "refuse":  # nothing from a refused message enters the state
+            return _Turn(
+                message,
+                lang,
+                record,
+                state,
+                parsed,
+                "refuse",
+                state.constraints,
+                state.query,
+                [],
+                refuse_kind=refuse_kind,
+            )
+        new_state = state.apply(parsed, intent=intent)
+        clarify = new_state.clarification
+        if clarify is None and intent in ("recommend", "search"):
+            user_known = record.user_id is not None and bool(self.history(record.user_id))
+            clarify = needs_clarification(
+                new_state, parsed, user_known, intent=intent, catalog_has_prices=self.catalog.has_prices
+            )
+            if clarify:
+                new_state = new_state.mark_clarified()
+        if intent == "clarify" and clarify is None:
+            clarify = self._strings_lang(lang).format("smalltalk")
+        if clarify:
+            intent = "clarify"
+        c = new_state.constraints
+        return _Turn(
+            message=message,
+            lang=lang,
+            record=record,
+            state=new_state,
+            parsed=parsed,
+            intent=intent,
+            constraints=c,
+            query=new_state.query or parsed.query or message,
+            referenced=[i for i in new_state.referenced if i in self.catalog],
+            clarify=clarify,
+            budget=c.price_max,
+            notes=list(new_state.info),
+        )
+
+    def _json_fallback(self, lang: str) -> Any:
+        """The parser's LLM hook: one validated JSON object (or None), from the parse template."""
+        llm = self.llm
+
+        def call(prompt: str, schema: dict[str, Any]) -> Any:
+            msgs = prompts.load("parse", lang).messages(utterance=prompt)
+            if hasattr(llm, "generate_json"):
+                return llm.generate_json(msgs, schema, max_new_tokens=96)
+            msgs[0].content += "\nSCHEMA: " + json.dumps(schema)
+            return _chunk_text(llm.invoke(msgs))
+
+        return call
+
+    def _strings_lang(self, lang: str) -> prompts.ReplyStrings:
+        return prompts.load_strings("replies", lang)
+
+    # ------------------------------------------------------------------ routing
+    def _route(self, turn: _Turn) -> _Plan:
+        if turn.intent == "refuse":
+            return self._plan_refuse(turn)
+        if turn.intent == "clarify":
+            return _Plan("clarify", fallback=turn.clarify or self._strings(turn).format("details_none"))
+        if turn.intent == "smalltalk":
+            return self._plan_smalltalk(turn)
+        if turn.intent == "compare":
+            return self._plan_compare(turn)
+        if turn.intent == "details":
+            return self._plan_details(turn)
+        if turn.intent == "bundle":
+            return self._plan_bundle(turn)
+        return self._plan_recommend(turn)
+
+    def _strings(self, turn: _Turn) -> prompts.ReplyStrings:
+        return self._strings_lang(turn.lang)
+
+    def _prompt(self, name: str, turn: _Turn) -> prompts.PromptTemplate:
+        return prompts.load(name, turn.lang, self.prompt_version if name != "replies" else None)
+
+    def _plan_refuse(self, turn: _Turn) -> _Plan:
+        key = {"injection": "refuse_injection", "private": "refuse_private"}.get(
+            turn.refuse_kind or "", "refuse_offtopic"
+        )
+        return _Plan("refuse", fallback=self._strings(turn).format(key))
+
+    def _plan_smalltalk(self, turn: _Turn) -> _Plan:
+        fallback = self._strings(turn).format("smalltalk")
+        msgs = self._prompt("smalltalk", turn).messages(message=turn.message)
+        return _Plan(
+            "smalltalk",
+            messages=msgs,
+            fallback=fallback,
+            grounding=GroundingContext([], query=turn.message),
+            repair_values=None,
+        )
+
+    # --- recommend / search -----------------------------------------------------------
+    def _plan_recommend(self, turn: _Turn) -> _Plan:
+        rec = turn.record
+        excluded = self._excluded(rec)
+        constraints = turn.constraints
+        if excluded:
+            constraints = constraints.merged(
+                exclude_items=tuple(dict.fromkeys((*constraints.exclude_items, *excluded)))
+            )
+        user_vec = None
+        if rec.user_id is not None and rec.user_id not in self._forgotten_hidden:
+            user_vec = self.index.store.user_vector(rec.user_id)
+        cands = self.index.retriever.search(turn.query, constraints, k=RETRIEVE_POOL, user_vector=user_vec)
+        history, history_verb = self._cf_history(rec)
+        ranked = self.ranker.rank(
+            cands,
+            user_or_history=history or None,
+            scorer=self.index.scorer,
+            constraints=constraints,
+            popularity=self.index.popularity,
+            feedback=Feedback(liked_items=tuple(rec.liked), disliked_items=tuple(rec.disliked)),
+        )
+        page = diversify(ranked, self.catalog, self.k, self.diversity, item_vectors=self.index.vectors)
+        items = self._cards(page, turn, constraints, history, history_verb)
+        strings = self._strings(turn)
+        cons_text = self._constraints_text(turn.constraints, turn.lang)
+        if not items:
+            key = "empty_no_prices" if turn.constraints.has_price and not self.catalog.has_prices else "empty"
+            return _Plan(
+                turn.intent,
+                fallback=strings.format("empty", constraints=cons_text)
+                if key == "empty"
+                else strings.format(key, constraints=cons_text),
+                meta={"notes": [key]},
+            )
+        fallback = self._recommend_fallback(items, cons_text, strings)
+        cards = "\n".join(
+            format_card(i + 1, self.catalog[it.item_id], it.reasons, self.currency)
+            for i, it in enumerate(items)
+        )
+        values = {"query": turn.message, "constraints": cons_text.strip() or "none", "cards": cards}
+        return _Plan(
+            turn.intent,
+            items=items,
+            messages=self._prompt("recommend", turn).messages(**values),
+            repair_values={"query": turn.message, "cards": cards},
+            fallback=fallback,
+            grounding=self._grounding_ctx(turn, [self.catalog[it.item_id] for it in items]),
+        )
+
+    def _excluded(self, rec: SessionRecord) -> list[str]:
+        """Disliked items and their near-duplicates (cosine >= NEAR_DUPLICATE_COS)."""
+        if not rec.disliked:
+            return []
+        bad = [i for i in rec.disliked if i in self.catalog]
+        if not bad:
+            return []
+        sims = self.index.item_matrix @ self.index.vectors(bad).T
+        rows = np.flatnonzero(sims.max(axis=1) >= NEAR_DUPLICATE_COS)
+        return list(dict.fromkeys([*bad, *(self.catalog.at(int(r)).item_id for r in rows)]))
+
+    def _cf_history(self, rec: SessionRecord) -> tuple[list[str], str]:
+        """The history the collaborative scorer and explanations use: the user's, else the session's."""
+        if rec.user_id is not None:
+            hist = self.history(rec.user_id)
+            hist += [i for i in rec.liked if i not in hist]
+            if hist:
+                return hist, "bought"
+        session = list(dict.fromkeys([*rec.shown[-SESSION_HISTORY_FOR_CF:], *rec.liked]))
+        session = [i for i in session if i not in set(rec.disliked)]
+        return session, "saw"
+
+    def _cards(
+        self,
+        page: Sequence[RankedItem],
+        turn: _Turn,
+        constraints: Constraints,
+        history: Sequence[str],
+        history_verb: str,
+    ) -> list[RecommendedItem]:
+        rec = turn.record
+        hist = [h for h in history if h in self.catalog]
+        hist_vecs = self.index.vectors(hist) if hist else None
+        liked = [i for i in rec.liked if i in self.catalog]
+        liked_vecs = self.index.vectors(liked) if liked else None
+        anchors = list(dict.fromkeys([*liked, *hist[-20:]]))
+        out = []
+        for r in page:
+            item = self.catalog[r.item_id]
+            v = self.index.vectors([r.item_id])[0]
+            ev = Evidence(contributions=r.contributions, query=turn.query, history_verb=history_verb)
+            if hist_vecs is not None:
+                sims = hist_vecs @ v
+                j = int(np.argmax(sims))
+                if hist[j] != r.item_id:
+                    ev.history_neighbor = (self.catalog[hist[j]], float(sims[j]))
+            if liked_vecs is not None:
+                sims = liked_vecs @ v
+                j = int(np.argmax(sims))
+                if liked[j] != r.item_id:
+                    ev.liked_neighbor = (self.catalog[liked[j]], float(sims[j]))
+            best = max(
+                ((self.index.cooc.support(a, r.item_id), a) for a in anchors if a != r.item_id),
+                default=(0, None),
+            )
+            if best[0] > 0 and best[1] is not None:
+                ev.co_bought = (self.catalog[best[1]], best[0])
+            ev.popularity = self.index.item_count(r.item_id)
+            reasons = build_reasons(item, ev, turn.constraints, self.currency)
+            out.append(_card(item, r.score, reasons, r.contributions))
+        return out
+
+    def _recommend_fallback(
+        self, items: list[RecommendedItem], cons_text: str, strings: prompts.ReplyStrings
+    ) -> str:
+        top = items[0]
+        top_reasons = ", ".join(top.reasons[:2]) or "-"
+        if len(items) == 1:
+            return strings.format(
+                "recommend_one", constraints=cons_text, top_title=top.title, top_reasons=top_reasons
+            )
+        return strings.format(
+            "recommend",
+            count=len(items),
+            constraints=cons_text,
+            titles="; ".join(it.title for it in items[:3]),
+            top_title=top.title,
+            top_reasons=top_reasons,
+        )
+
+    # --- compare ----------------------------------------------------------------------
+    def _plan_compare(self, turn: _Turn) -> _Plan:
+        strings = self._strings(turn)
+        ids = turn.referenced or turn.record.last_items[:2]
+        ids = [i for i in dict.fromkeys(ids) if i in self.catalog][:4]
+        if len(ids) < 2:
+            return _Plan("compare", fallback=strings.format("compare_need_two"))
+        items = [self.catalog[i] for i in ids]
+        comparison = build_comparison(items, self.currency)
+        cards = [_card(it, 0.0, self._fact_reasons(it, turn), {}) for it in items]
+        titles = " vs ".join(it.title for it in items)
+        table = comparison.to_markdown()
+        return _Plan(
+            "compare",
+            items=cards,
+            comparison=comparison,
+            messages=self._prompt("compare", turn).messages(question=turn.message, table=table),
+            repair_values={"query": turn.message, "cards": table},
+            fallback=strings.format("compare", titles=titles),
+            grounding=self._grounding_ctx(turn, items),
+        )
+
+    # --- details ------------------------------------------------------------------------
+    def _plan_details(self, turn: _Turn) -> _Plan:
+        strings = self._strings(turn)
+        ids = turn.referenced or turn.record.last_items[:1]
+        ids = [i for i in ids if i in self.catalog][:2]
+        if not ids:
+            return _Plan("details", fallback=strings.format("details_none"))
+        items = [self.catalog[i] for i in ids]
+        facts = "\n".join(self._facts(it, turn.message) for it in items)
+        cards = [_card(it, 0.0, self._fact_reasons(it, turn), {}) for it in items]
+        return _Plan(
+            "details",
+            items=cards,
+            messages=self._prompt("details", turn).messages(question=turn.message, cards=facts),
+            repair_values={"query": turn.message, "cards": facts},
+            fallback=strings.format(
+                "details", facts=" ".join(self._facts(it, turn.message, prose=True) for it in items)
+            ),
+            grounding=self._grounding_ctx(turn, items),
+        )
+
+    def _facts(self, item: Item, question: str, prose: bool = False) -> str:
+        parts = [item.title]
+        if item.brand:
+            parts.append(f"brand {item.brand}")
+        if item.price is not None:
+            parts.append(f"price {_money(item.price, self.currency)}")
+        if item.categories:
+            parts.append("category " + " > ".join(item.categories))
+        if item.rating is not None:
+            parts.append(f"rating {item.rating:.1f}/5")
+        parts.append("in stock" if item.in_stock else "out of stock")
+        if item.description and not prose:
+            parts.append(f"description: {item.description[:200]}")
+        quote = review_quote(item, question) or (item.reviews[0][:90] if item.reviews else None)
+        text = ", ".join(parts) + "."
+        if quote:
+            text += f' A reviewer says: "{quote}"'
+        return text
+
+    def _fact_reasons(self, item: Item, turn: _Turn) -> list[str]:
+        out = []
+        if item.rating is not None:
+            out.append(f"rated {item.rating:.1f}/5")
+        quote = review_quote(item, turn.message)
+        if quote:
+            out.append(f'reviewers say: "{quote}"')
+        return out
+
+    # --- bundle -------------------------------------------------------------------------
+    def _plan_bundle(self, turn: _Turn) -> _Plan:
+        from retrieval.complements import assemble_bundle
+
+        strings = self._strings(turn)
+        budget = turn.budget or turn.constraints.price_max
+        if budget is None or not self.catalog.has_prices:
+            turn.notes.append("bundle without a budget: showing complements")
+            return self._plan_recommend(turn)
+        base = turn.constraints.merged(price_max=None, price_min=None)
+        seed = turn.referenced[0] if turn.referenced else None
+        try:
+            b = assemble_bundle(
+                seed or turn.query or turn.message,
+                float(budget),
+                self.catalog,
+                retriever=self.index.retriever,
+                graph=self.index.cooc,
+                constraints=base.merged(exclude_items=tuple(self._excluded(turn.record))),
+            )
+        except ValueError as e:
+            turn.notes.append(f"bundle: {e}")
+            return _Plan("bundle", fallback=strings.format("bundle_empty"))
+        if not b.items:
+            return _Plan("bundle", fallback=strings.format("bundle_empty"), meta={"notes": [b.note]})
+        items = []
+        for bi in b.items:
+            it = self.catalog[bi.item_id]
+            reasons = []
+            others = [o.item_id for o in b.items if o.item_id != bi.item_id]
+            best = max(((self.index.cooc.support(o, bi.item_id), o) for o in others), default=(0, None))
+            if best[0] > 0 and best[1] is not None:
+                reasons.append(f"bought together with {self.catalog[best[1]].title} by {best[0]} shoppers")
+            if bi.item_id == seed:
+                reasons.append("the item you started from")
+            reasons.append(f"fits your {_money(float(budget), self.currency)} budget")
+            items.append(_card(it, float(bi.relevance + bi.cooccurrence), reasons, {}))
+        total = _money(b.total_price, self.currency)
+        bundle = Bundle([i.item_id for i in items], b.total_price, float(budget), seed)
+        cards = "\n".join(
+            format_card(i + 1, self.catalog[c.item_id], c.reasons, self.currency) for i, c in enumerate(items)
+        )
+        fallback = strings.format(
+            "bundle",
+            count=len(items),
+            total=total,
+            budget=f" (budget {_money(float(budget), self.currency)})",
+            titles="; ".join(c.title for c in items),
+        )
+        ctx = self._grounding_ctx(turn, [self.catalog[c.item_id] for c in items])
+        ctx.allowed_prices = [*ctx.allowed_prices, b.total_price, float(budget)]
+        return _Plan(
+            "bundle",
+            items=items,
+            bundle=bundle,
+            messages=self._prompt("bundle", turn).messages(query=turn.message, cards=cards, total=total),
+            repair_values={"query": turn.message, "cards": cards},
+            fallback=fallback,
+            grounding=ctx,
+        )
+
+    # ------------------------------------------------------------------ generation + grounding
+    def _grounding_ctx(self, turn: _Turn, items: Sequence[Item]) -> GroundingContext:
+        c = turn.constraints
+        prices = [p for p in (c.price_min, c.price_max, turn.budget) if p is not None]
+        return GroundingContext(
+            list(items),
+            query=turn.message,
+            allowed_prices=prices,
+            allowed_brands=[*c.brands_in, *c.brands_out],
+        )
+
+    def _generate(self, plan: _Plan) -> Any:
+        """Stream the LLM reply, checking each finished sentence; on a violation stop, regenerate
+        once with the repair prompt, then fall back to the template. Returns (text, report)."""
+        assert plan.messages is not None and plan.grounding is not None
+        report = GroundingReport()
+        text, checked_upto, bad = "", 0, []
+        try:
+            for chunk in self.llm.stream(plan.messages):
+                piece = _chunk_text(chunk)
+                if not piece:
+                    continue
+                if not text:
+                    piece = piece.lstrip()
+                text += piece
+                yield TextDelta(piece)
+                ends = [m.end() for m in _SENTENCE_END.finditer(text, checked_upto)]
+                if ends:
+                    bad = self.checker.check(text[: ends[-1]], plan.grounding)
+                    checked_upto = ends[-1]
+                    if bad:
+                        break
+        except Exception as e:  # a broken model must not break the turn: template reply
+            report.violations = []
+            report.fallback = True
+            plan.meta.setdefault("notes", []).append(f"llm error: {type(e).__name__}: {e}")
+            yield TextReset(plan.fallback)
+            return plan.fallback, report
+        if not bad:
+            tidy = _tidy(text)
+            if tidy.startswith(text.strip()) and len(tidy) > len(text.strip()):
+                yield TextDelta(tidy[len(text.strip()) :])  # the ellipsis of a reply cut by the token limit
+            text = tidy
+            bad = self.checker.check(text, plan.grounding)
+        if not bad and text:
+            return text, report
+        report.violations = list(bad)
+        if not text:
+            report.fallback = True
+            yield TextReset(plan.fallback)
+            return plan.fallback, report
+        # One regeneration with the problems spelled out, then the template.
+        if plan.repair_values is not None:
+            report.regenerated = True
+            lang = "zh" if _CJK.search(plan.fallback) else "en"
+            msgs = prompts.load("repair", lang).messages(problems=describe(bad), **plan.repair_values)
+            try:
+                second = _tidy(_chunk_text(self.llm.invoke(msgs)))
+            except Exception:
+                second = ""
+            again = self.checker.check(second, plan.grounding) if second else bad
+            if second and not again:
+                yield TextReset(second)
+                return second, report
+            report.violations.extend(v for v in again if v not in report.violations)
+        report.fallback = True
+        yield TextReset(plan.fallback)
+        return plan.fallback, report
+
+    # ------------------------------------------------------------------ text helpers
+    def _constraints_text(self, c: Constraints, lang: str) -> str:
+        parts = []
+        if c.price_max is not None and c.price_min is not None:
+            parts.append(f"{_money(c.price_min, self.currency)}–{_money(c.price_max, self.currency)}")
+        elif c.price_max is not None:
+            parts.append(("不超过 " if lang == "zh" else "under ") + _money(c.price_max, self.currency))
+        elif c.price_min is not None:
+            parts.append(("高于 " if lang == "zh" else "over ") + _money(c.price_min, self.currency))
+        if c.brands_in:
+            parts.append(("品牌 " if lang == "zh" else "from ") + " or ".join(c.brands_in))
+        if c.brands_out:
+            parts.append(("不要 " if lang == "zh" else "not ") + " or ".join(c.brands_out))
+        if c.categories:
+            parts.append(("类别 " if lang == "zh" else "in ") + " or ".join(p[-1] for p in c.categories))
+        if c.categories_out:
+            parts.append(
+                ("排除 " if lang == "zh" else "not in ") + " or ".join(p[-1] for p in c.categories_out)
+            )
+        if not parts:
+            return ""
+        return ("（" + "，".join(parts) + "）") if lang == "zh" else " (" + ", ".join(parts) + ")"
+
+
+# ---------------------------------------------------------------------- module helpers
+def resolve_chat_model(
+    llm: Any, adapter: str | os.PathLike[str] | None = None, threads: int | None = None, cache_dir: Any = None
+) -> Any:
+    """``None``/"none" -> None; a chat model instance as is; a name or path -> ``LocalChatModel``."""
+    if llm is None or (isinstance(llm, str) and llm.lower() == "none"):
+        return None
+    if isinstance(llm, str | Path):
+        from assistant.llm import LocalChatModel
+
+        model = LocalChatModel(
+            model_name=str(llm),
+            adapter=None if adapter is None else str(adapter),
+            threads=threads,
+            cache_dir=None if cache_dir is None else str(cache_dir),
+            max_new_tokens=MAX_NEW_TOKENS,
+        )
+        _ = model.loaded  # load now, not in the first turn
+        return model
+    if not hasattr(llm, "stream") or not hasattr(llm, "invoke"):
+        raise TypeError(
+            f"llm must be a model name/path, a langchain chat model or None; got {type(llm).__name__}"
+        )
+    return llm
+
+
+def build_comparison(items: Sequence[Item], currency: str | None) -> Comparison:
+    """Side-by-side catalog facts; attributes every item lacks are left out."""
+    rows = [
+        ComparisonRow("price", [None if it.price is None else _money(it.price, currency) for it in items]),
+        ComparisonRow("brand", [it.brand for it in items]),
+        ComparisonRow("category", [" > ".join(it.categories) or None for it in items]),
+        ComparisonRow("rating", [None if it.rating is None else f"{it.rating:.1f}" for it in items]),
+        ComparisonRow("in stock", ["yes" if it.in_stock else "no" for it in items]),
+        ComparisonRow("reviews", [len(it.reviews) or None for it in items]),
+    ]
+    keys = sorted(
+        {k for it in items for k, v in it.attributes.items() if isinstance(v, str | int | float | bool)}
+    )
+    rows += [ComparisonRow(k, [it.attributes.get(k) for it in items]) for k in keys[:8]]
+    rows = [r for r in rows if any(v is not None for v in r.values)]
+    return Comparison([it.item_id for it in items], [it.title for it in items], rows)
+
+
+def _card(item: Item, score: float, reasons: list[str], contributions: dict[str, float]) -> RecommendedItem:
+    return RecommendedItem(
+        item_id=item.item_id,
+        title=item.title,
+        price=item.price,
+        brand=item.brand,
+        categories=item.categories,
+        score=float(score),
+        reasons=list(reasons),
+        contributions={k: round(float(v), 4) for k, v in contributions.items()},
+        rating=item.rating,
+        in_stock=item.in_stock,
+    )
+
+
+def _chunk_text(chunk: Any) -> str:
+    content = getattr(chunk, "content", chunk)
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p if isinstance(p, str) else str(p.get("text", "")) for p in content)
+    return str(content or "")
+
+
+def _tidy(text: str) -> str:
+    """Trim whitespace; a reply cut by the token limit ends with an ellipsis, not half a word."""
+    text = text.strip()
+    if text and not re.search(r"[.!?。！？…)\]\"”]$", text):
+        text = text + "…"
+    return text
+
+
+def _model_name(llm: Any) -> str:
+    return str(getattr(llm, "model_name", None) or type(llm).__name__)
