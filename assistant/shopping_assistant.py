@@ -488,7 +488,8 @@ class ShoppingAssistant:
         if turn.intent == "refuse":
             return self._plan_refuse(turn)
         if turn.intent == "clarify":
-            return _Plan("clarify", fallback=turn.clarify or self._strings(turn).format("details_none"))
+            question = turn.clarify or self._strings(turn).format("details_none")
+            return _Plan("clarify", fallback=" ".join([*turn.notes, question]))
         if turn.intent == "smalltalk":
             return self._plan_smalltalk(turn)
         if turn.intent == "compare":

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from assistant_catalog import make_catalog
+
+from assistant.explanations import Evidence, build_reasons, constraint_reasons, format_card, review_quote
+from retrieval.filters import Constraints
+
+
+def test_reasons_cite_real_evidence_in_contribution_order() -> None:
+    cat = make_catalog()
+    item, hist, partner = cat["B001"], cat["B003"], cat["B101"]
+    ev = Evidence(
+        contributions={"relevance": 0.2, "collaborative": 0.9, "popularity": 0.0},
+        history_neighbor=(hist, 0.8),
+        co_bought=(partner, 7),
+        query="face cream",
+    )
+    reasons = build_reasons(item, ev, Constraints(price_max=40, brands_out=("Olay",)))
+    assert reasons[0] == f"like {hist.title} you bought"  # the biggest signal comes first
+    assert f"bought together with {partner.title} by 7 shoppers" in reasons
+    assert "under $40" in reasons or "not Olay" in reasons
+    assert len(reasons) <= 4
+
+
+def test_weak_evidence_is_not_claimed() -> None:
+    cat = make_catalog()
+    ev = Evidence(contributions={"relevance": 0.0, "collaborative": 0.0}, history_neighbor=(cat["B500"], 0.1))
+    reasons = build_reasons(cat["B001"], ev, Constraints())
+    assert not any("you bought" in r for r in reasons)  # a dissimilar history item is never named
+    assert not any("rated" in r or "popular" in r for r in reasons)  # zero-weight signals stay silent
+
+
+def test_constraint_reasons_and_review_quote() -> None:
+    cat = make_catalog()
+    item = cat["B001"]
+    c = Constraints(
+        price_max=20.5, brands_in=(item.brand,), categories=(("Beauty", "Skin Care"),), in_stock=True
+    )
+    assert constraint_reasons(item, c) == [
+        "under $20.50",
+        f"{item.brand}, as you asked",
+        "in Skin Care",
+        "in stock",
+    ]
+    quote = review_quote(item, item.reviews[0].split()[-1])
+    assert quote is not None and quote in " ".join(item.reviews)
+    assert review_quote(item, "zzzz qqqq") is None
+
+
+def test_card_line_carries_id_title_facts_and_reasons() -> None:
+    item = make_catalog()["B001"]
+    line = format_card(1, item, ["under $40"])
+    assert line.startswith(f"1. [id={item.item_id}] {item.title}")
+    assert f"${item.price:.2f}" in line and item.brand in line and line.endswith("Why: under $40")
