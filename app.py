@@ -19,7 +19,7 @@ import argparse
 import ipaddress
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ __all__ = ["create_app", "main", "make_registry"]
 
 
 def make_registry(
-    datasets: Sequence[DatasetSourceValue] | None = None,
+    datasets: Sequence[DatasetSourceValue] | Mapping[str, DatasetSourceValue] | None = None,
     *,
     llm: Any = ...,
     cache_dir: str | Path | None = None,
@@ -41,12 +41,19 @@ def make_registry(
 ) -> EngineRegistry:
     """Engines for the given datasets (first = default), followed by the registered demo datasets.
 
+    ``datasets``: names/paths/``Dataset`` objects, or a ``{label: source}`` mapping.
+
     ``llm`` left out means the assistant's default LLM; ``llm=None`` is passed through as is.
     """
-    sources: list[DatasetSourceValue] = list(datasets or [])
+    if isinstance(datasets, Mapping):
+        sources: dict[str, DatasetSourceValue] = dict(datasets)
+    else:
+        sources = {c.key: c.source for c in dataset_choices(datasets)} if datasets else {}
     if include_demos or not sources:
         demos = [DEFAULT_DATASET, *(n for n in available_datasets() if n != DEFAULT_DATASET)]
-        sources += [d for d in demos if d not in sources]
+        for name in demos:
+            if name not in sources and name not in sources.values():
+                sources[name] = name
     if llm is not ...:
         engine_options["llm"] = llm
     factory = default_factory(cache_dir=cache_dir, threads=threads, **engine_options)

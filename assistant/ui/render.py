@@ -121,9 +121,15 @@ def constraint_chips(
     chips += [(f"not in {' > '.join(p)}", _chip_key("categories_out", list(p))) for p in c.categories_out]
     if c.in_stock is not None:
         chips.append(("in stock only" if c.in_stock else "out of stock only", _chip_key("in_stock", None)))
-    for item_id in c.exclude_items:
-        title = title_of(item_id) if title_of else item_id
-        chips.append((f"hide: {title}", _chip_key("exclude_items", item_id)))
+    if c.exclude_items:
+        # One chip for all of them: "more" pages and "not for me" both add here, and a chip per
+        # item would bury the real filters. Removing it shows those items again.
+        n = len(c.exclude_items)
+        if n == 1 and title_of is not None:
+            label = f"hiding {title_of(c.exclude_items[0])}"
+        else:
+            label = f"hiding {n} item{'s' if n != 1 else ''} already shown or not for you"
+        chips.append((label, _chip_key("exclude_items", None)))
     return chips
 
 
@@ -139,6 +145,8 @@ def drop_chips(constraints: Constraints, keys: Iterable[str]) -> Constraints:
             continue
         if field in ("price_min", "price_max", "in_stock"):
             changes[field] = None
+        elif field == "exclude_items" and value is None:
+            changes[field] = ()
         elif field in ("brands_in", "brands_out", "exclude_items"):
             current = changes.get(field, getattr(c, field))
             changes[field] = tuple(v for v in current if v != value)

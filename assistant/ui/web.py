@@ -16,6 +16,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
+import contextlib
 import functools
 import logging
 import uuid
@@ -24,7 +25,7 @@ from typing import Any
 
 import gradio as gr
 
-from assistant.ui.engines import EngineRegistry
+from assistant.ui.engines import EngineRegistry, set_session_constraints
 from assistant.ui.render import (
     CSS,
     NO_PRICE_IN_CATALOG,
@@ -324,17 +325,12 @@ class ShopUI:
     def _set_constraints(self, state: dict[str, Any], new: Constraints, action: str) -> dict[Any, Any]:
         try:
             engine = self.registry.get(state["dataset"])
-            if not hasattr(engine, "set_constraints"):
-                raise ValueError(
-                    "this version of the assistant cannot change filters from the panel; "
-                    "say it in the chat instead (e.g. “any price”, “any brand”)"
-                )
-            applied = engine.set_constraints(state["sid"], new)
+            applied = set_session_constraints(engine, state["sid"], new, state.get("user"))
         except Exception as exc:
             out = self._error_out(state, action, exc)
             out.update(self.constraint_updates(state))  # put the chips back: nothing changed
             return out
-        state["constraints"] = (applied if isinstance(applied, Constraints) else new).to_dict()
+        state["constraints"] = applied.to_dict()
         return {
             self.state: state,
             **self.constraint_updates(state),
@@ -409,6 +405,7 @@ class ShopUI:
                         height=380,
                         elem_id="sa-chat",
                         feedback_options=None,
+                        buttons=["copy", "copy_all"],
                         placeholder="Ask for something: “a light summer dress under $60, not too formal”",
                     )
                     with gr.Row():
@@ -527,6 +524,7 @@ class ShopUI:
         )
         self.forget_btn.click(self.forget, [self.state], everything, api_name="forget")
         self.new_btn.click(self.new_chat, [self.state], everything, api_name="new_conversation")
+        self.chatbot.clear(self.new_chat, [self.state], everything, api_visibility="private")
 
 
 def build_app(registry: EngineRegistry, **options: Any) -> gr.Blocks:
@@ -560,3 +558,13 @@ def launch_app(
         css=CSS,
     )
     return local_url
+
+
+@contextlib.contextmanager
+def serving(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
+    """Serve ``demo`` in this process for the duration of the block (tests, notebooks); yields the URL."""
+    url = launch_app(demo, host, port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield url
+    finally:
+        demo.close()
