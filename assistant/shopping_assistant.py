@@ -82,6 +82,15 @@ _OTHER_USERS = re.compile(
 )
 
 
+def valid_unicode(text: str) -> str:
+    """Join surrogate pairs and replace lone surrogates with U+FFFD.
+
+    JSON/JS clients can send lone surrogates ("\\ud800"); sqlite and the UTF-8 turn log cannot
+    store them, so without this the turn crashes with UnicodeEncodeError after replying.
+    """
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def detect_language(text: str) -> str:
     return "zh" if _CJK.search(text) else "en"
 
@@ -218,6 +227,7 @@ class ShoppingAssistant:
         (a ``TextReset`` replaces the text if grounding rejected it), then ``DoneEvent``."""
         if not isinstance(message, str):
             raise TypeError(f"message must be a string, got {type(message).__name__}")
+        message = valid_unicode(message)
         with self._session_lock(session_id):
             yield from self._turn(message, session_id, user_id)
 
