@@ -59,6 +59,14 @@ RETRIEVE_POOL = 50
 MAX_NEW_TOKENS = 72
 NEAR_DUPLICATE_COS = 0.92  # "not for me" also hides items this similar to the rejected one
 SESSION_HISTORY_FOR_CF = 10
+# Longest message (after stripping) a turn accepts; the parser reads 2,000 characters
+# (constraint_parser.MAX_PARSE_CHARS), so a longer one is answered, not silently cut. See docs/limits.md.
+MAX_MESSAGE_CHARS = 2000
+TOO_LONG_EN = (
+    "That message is too long ({n:,} characters; the limit is {limit:,}). "
+    "A sentence or two about what you're looking for, your budget and any brands to avoid is plenty."
+)
+TOO_LONG_ZH = "消息太长了（{n} 个字符，上限 {limit} 个）。用一两句话说明想买什么、预算和不想要的品牌就够了。"
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _SENTENCE_END = re.compile(r"[.!?。！？](?:\s|$)")
 
@@ -229,7 +237,33 @@ class ShoppingAssistant:
             raise TypeError(f"message must be a string, got {type(message).__name__}")
         message = valid_unicode(message)
         with self._session_lock(session_id):
+            if len(message.strip()) > MAX_MESSAGE_CHARS:
+                yield from self._too_long(message.strip(), session_id, user_id)
+                return
             yield from self._turn(message, session_id, user_id)
+
+    def _too_long(self, message: str, session_id: str, user_id: str | None) -> Iterator[StreamEvent]:
+        """A clear answer instead of silently parsing a truncated message; nothing is stored."""
+        rec = self.sessions.open(session_id, user_id)  # still refuses another user's session
+        state = DialogueState.from_json(rec.state_json) if rec.state_json else DialogueState()
+        n, lang = len(message), detect_language(message[:MAX_MESSAGE_CHARS])
+        text = (TOO_LONG_ZH if lang == "zh" else TOO_LONG_EN).format(n=n, limit=MAX_MESSAGE_CHARS)
+        yield ItemsEvent([], state.constraints, "clarify")
+        yield TextDelta(text)
+        meta = {"notes": [f"message too long: {n} > {MAX_MESSAGE_CHARS} characters"], "clarify": text}
+        yield DoneEvent(
+            Reply(
+                text=text,
+                items=[],
+                constraints=state.constraints,
+                intent="clarify",
+                session_id=session_id,
+                user_id=rec.user_id,
+                grounding=GroundingReport(checked=False),
+                language=lang,
+                meta=meta,
+            )
+        )
 
     def feedback(self, session_id: str, item_id: str, liked: bool, user_id: str | None = None) -> None:
         """Record "like" / "not for me" on a shown item; later turns boost or hide it (and near-duplicates)."""
