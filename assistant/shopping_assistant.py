@@ -62,6 +62,7 @@ SESSION_HISTORY_FOR_CF = 10
 # Longest message (after stripping) a turn accepts; the parser reads 2,000 characters
 # (constraint_parser.MAX_PARSE_CHARS), so a longer one is answered, not silently cut. See docs/limits.md.
 MAX_MESSAGE_CHARS = 2000
+MAX_ID_CHARS = 256  # session and user ids (they key sqlite rows and log lines)
 TOO_LONG_EN = (
     "That message is too long ({n:,} characters; the limit is {limit:,}). "
     "A sentence or two about what you're looking for, your budget and any brands to avoid is plenty."
@@ -97,6 +98,23 @@ def valid_unicode(text: str) -> str:
     store them, so without this the turn crashes with UnicodeEncodeError after replying.
     """
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def check_id(name: str, value: Any, optional: bool = False) -> None:
+    """Session and user ids: non-empty strings of at most MAX_ID_CHARS that UTF-8 can store.
+
+    Without this a lone surrogate in an id crashed deep inside sqlite with UnicodeEncodeError.
+    """
+    if value is None and optional:
+        return
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}"[:200])
+    if len(value) > MAX_ID_CHARS:
+        raise ValueError(f"{name} is {len(value):,} characters long; the limit is {MAX_ID_CHARS}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"{name} {value!r} is not valid Unicode text (lone surrogate)") from e
 
 
 def detect_language(text: str) -> str:
@@ -236,6 +254,8 @@ class ShoppingAssistant:
         if not isinstance(message, str):
             raise TypeError(f"message must be a string, got {type(message).__name__}")
         message = valid_unicode(message)
+        check_id("session_id", session_id)
+        check_id("user_id", user_id, optional=True)
         with self._session_lock(session_id):
             if len(message.strip()) > MAX_MESSAGE_CHARS:
                 yield from self._too_long(message.strip(), session_id, user_id)
@@ -267,6 +287,8 @@ class ShoppingAssistant:
 
     def feedback(self, session_id: str, item_id: str, liked: bool, user_id: str | None = None) -> None:
         """Record "like" / "not for me" on a shown item; later turns boost or hide it (and near-duplicates)."""
+        check_id("session_id", session_id)
+        check_id("user_id", user_id, optional=True)
         if item_id not in self.catalog:
             raise KeyError(f"unknown item id {item_id!r}")
         with self._session_lock(session_id):
@@ -297,6 +319,7 @@ class ShoppingAssistant:
     def forget(self, user_id: str) -> dict[str, int]:
         """Delete everything held about the user: sessions, chat events, profile vector,
         profile edits, log lines; the dataset history is masked from then on."""
+        check_id("user_id", user_id)
         counts = self.sessions.forget(user_id)
         counts["profile_vectors"] = int(self.index.store.delete_user(user_id))
         scorer = self.index.scorer
