@@ -3,8 +3,25 @@
 from __future__ import annotations
 
 from retrieval.scorers.base import NotFittedError, Scorer, UserOrHistory
+from retrieval.scorers.ease import EASEScorer
+from retrieval.scorers.fused import FusedScorer
+from retrieval.scorers.itemknn import ItemKNNScorer
+from retrieval.scorers.mostpop import MostPopScorer
+from retrieval.scorers.sasrec import SASRecScorer
 
-# Name -> class; filled in by each scorer module as it is added.
-SCORERS: dict[str, type[Scorer]] = {}
+# Name -> class; every scorer registers here under its ``name``.
+SCORERS: dict[str, type[Scorer]] = {
+    cls.name: cls for cls in (MostPopScorer, ItemKNNScorer, EASEScorer, SASRecScorer, FusedScorer)
+}
 
-__all__ = ["SCORERS", "NotFittedError", "Scorer", "UserOrHistory"]
+__all__ = [
+    "SCORERS",
+    "EASEScorer",
+    "FusedScorer",
+    "ItemKNNScorer",
+    "MostPopScorer",
+    "NotFittedError",
+    "SASRecScorer",
+    "Scorer",
+    "UserOrHistory",
+]

@@ -39,15 +39,33 @@ class Scorer(ABC):
     def __init__(self) -> None:
         self.catalog: Catalog | None = None
         self.user_histories: dict[str, list[int]] = {}
+        # (history rows, target row) pairs for early stopping / weight tuning; see ``fit``.
+        self.validation: list[tuple[list[int], int]] | None = None
 
     # --- training -------------------------------------------------------------
-    def fit(self, interactions: Interactions, catalog: Catalog) -> Scorer:
-        """Learn from ``interactions`` (training part only: the caller splits)."""
+    def fit(
+        self,
+        interactions: Interactions,
+        catalog: Catalog,
+        validation: Sequence[tuple[Sequence[str], str]] | None = None,
+    ) -> Scorer:
+        """Learn from ``interactions`` (training part only: the caller splits).
+
+        ``validation`` (optional): ``(history item ids, held-out item id)`` pairs that
+        scorers with early stopping or tuned weights select on; never the test part.
+        """
         self.catalog = catalog
         seqs = interactions.sequences()
         self.user_histories = {
             u: [catalog.index_of(i) for i in items if i in catalog] for u, items in seqs.items()
         }
+        self.validation = None
+        if validation is not None:
+            self.validation = [
+                ([catalog.index_of(i) for i in hist if i in catalog], catalog.index_of(target))
+                for hist, target in validation
+                if target in catalog
+            ]
         self._fit(list(self.user_histories.values()), len(catalog))
         return self
 
