@@ -1,0 +1,238 @@
+"""LocalChatModel on the real tiny SmolLM2: generation, streaming, stops, chains, JSON, scoring."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from pydantic import BaseModel
+
+from assistant.llm import (
+    LocalChatModel,
+    extract_json_block,
+    get_loaded_llm,
+    parse_json_output,
+    score_choices,
+    score_choices_batch,
+    to_chat_dicts,
+)
+
+QUESTION = "What is the capital of France?"
+
+
+class ShoeQuery(BaseModel):
+    category: str
+    max_price: float | None = None
+
+
+# -- plain generation ----------------------------------------------------------------------------
+
+
+def test_invoke_answers_and_reports_tokens(tiny_chat_model):
+    reply = tiny_chat_model.invoke(QUESTION)
+    assert isinstance(reply, AIMessage)
+    assert "Paris" in reply.content  # real converted weights, not noise
+    meta = reply.response_metadata
+    chat = to_chat_dicts([HumanMessage(QUESTION)])
+    tok = tiny_chat_model.tokenizer
+    expected_prompt = len(
+        tok.apply_chat_template(chat, tokenize=True, add_generation_prompt=True)["input_ids"]
+    )
+    assert meta["prompt_tokens"] == expected_prompt
+    assert 0 < meta["completion_tokens"] <= 20
+    assert meta["finish_reason"] in {"stop", "length"}
+    assert reply.usage_metadata == {
+        "input_tokens": meta["prompt_tokens"],
+        "output_tokens": meta["completion_tokens"],
+        "total_tokens": meta["prompt_tokens"] + meta["completion_tokens"],
+    }
+
+
+def test_max_new_tokens_and_length_finish(tiny_chat_model):
+    reply = tiny_chat_model.invoke("Write a long poem about the sea.", max_new_tokens=3)
+    assert reply.response_metadata["completion_tokens"] == 3
+    assert reply.response_metadata["finish_reason"] == "length"
+    assert reply.content
+
+
+def test_stream_concatenation_equals_invoke(tiny_chat_model):
+    messages = [
+        SystemMessage("You are a concise shopping assistant."),
+        HumanMessage("Suggest a gift for a runner."),
+    ]
+    full = tiny_chat_model.invoke(messages)
+    chunks = list(tiny_chat_model.stream(messages))
+    text_chunks = [c.content for c in chunks if c.content]
+    assert len(text_chunks) > 1  # really streamed, not one blob
+    assert "".join(c.content for c in chunks) == full.content
+    last = chunks[-1]
+    assert last.usage_metadata["output_tokens"] == full.response_metadata["completion_tokens"]
+    assert last.response_metadata["finish_reason"] == full.response_metadata["finish_reason"]
+
+
+def test_stop_strings_cut_invoke_and_stream_identically(tiny_chat_model):
+    prompt = "List five fruits, one per line."
+    full = tiny_chat_model.invoke(prompt, max_new_tokens=24).content
+    words = [w for w in full.split() if len(w) > 2]
+    assert len(words) >= 2, full
+    stop = words[1]
+    expected = full[: full.find(stop)]
+    cut = tiny_chat_model.invoke(prompt, max_new_tokens=24, stop=[stop])
+    assert cut.content == expected
+    assert cut.response_metadata["finish_reason"] == "stop"
+    streamed = "".join(c.content for c in tiny_chat_model.stream(prompt, max_new_tokens=24, stop=[stop]))
+    assert streamed == expected
+
+
+def test_abandoned_stream_does_not_block_the_model(tiny_chat_model):
+    stream = tiny_chat_model.stream("Tell me a very long story about a cat.", max_new_tokens=60)
+    first = next(iter(stream))
+    assert first.content
+    stream.close()  # consumer walks away mid-generation
+    assert tiny_chat_model.invoke(QUESTION, max_new_tokens=5).content
+
+
+def test_sampling_is_seeded(tiny_chat_model):
+    hot = tiny_chat_model.model_copy(update={"temperature": 1.2, "seed": 7})
+    a = hot.invoke("Name a color.", max_new_tokens=8).content
+    b = hot.invoke("Name a color.", max_new_tokens=8).content
+    assert a == b
+    outs = {hot.invoke("Name a color.", max_new_tokens=8, seed=s).content for s in range(4)}
+    assert len(outs) > 1  # different seeds really sample differently
+
+
+def test_langchain_chain_composition(tiny_chat_model):
+    prompt = ChatPromptTemplate.from_messages(
+        [
+            ("system", "You answer geography questions in one sentence."),
+            ("human", "What is the capital of {country}?"),
+        ]
+    )
+    chain = prompt | tiny_chat_model | StrOutputParser()
+    out = chain.invoke({"country": "France"})
+    assert isinstance(out, str) and out
+    direct = tiny_chat_model.invoke(prompt.invoke({"country": "France"}).to_messages()).content
+    assert out == direct
+
+
+def test_models_are_shared_per_process(tiny_llm, tiny_llm_dir):
+    a = LocalChatModel(model_name=str(tiny_llm_dir), threads=1)
+    b = LocalChatModel(model_name=str(tiny_llm_dir), threads=1, max_new_tokens=5)
+    assert a.loaded is b.loaded is get_loaded_llm(str(tiny_llm_dir)) is tiny_llm
+
+
+def test_concurrent_calls_are_serialised_and_correct(tiny_chat_model):
+    prompts = [QUESTION, "Name a fruit.", "Say hello."]
+    sequential = [tiny_chat_model.invoke(p, max_new_tokens=8).content for p in prompts]
+    results: dict[int, str] = {}
+
+    def worker(i: int) -> None:
+        results[i] = tiny_chat_model.invoke(prompts[i], max_new_tokens=8).content
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(prompts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert [results[i] for i in range(len(prompts))] == sequential
+
+
+def test_to_chat_dicts_roles():
+    chat = to_chat_dicts([SystemMessage("s"), HumanMessage("u"), AIMessage("a"), ("human", "u2")])
+    assert [m["role"] for m in chat] == ["system", "user", "assistant", "user"]
+    assert to_chat_dicts("hi") == [{"role": "user", "content": "hi"}]
+    assert to_chat_dicts([{"role": "user", "content": [{"type": "text", "text": "x"}]}])[0]["content"] == "x"
+    with pytest.raises(ValueError, match="only text"):
+        to_chat_dicts([HumanMessage(content=[{"type": "image_url", "image_url": {"url": "x"}}])])
+
+
+# -- JSON ----------------------------------------------------------------------------------------
+
+
+def test_generate_json_returns_valid_object_or_none(tiny_chat_model):
+    out = tiny_chat_model.generate_json(
+        "I want running shoes under 80 dollars. Give the product category and max price.",
+        ShoeQuery,
+        max_new_tokens=48,
+    )
+    assert out is None or isinstance(out, ShoeQuery)
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+    out2 = tiny_chat_model.generate_json([HumanMessage(QUESTION)], schema, max_new_tokens=32)
+    assert out2 is None or (isinstance(out2, dict) and isinstance(out2["answer"], str))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"category": "shoes", "max_price": 80}', ShoeQuery(category="shoes", max_price=80)),
+        ('Sure! ```json\n{"category": "shoes",}\n``` hope it helps', ShoeQuery(category="shoes")),
+        ("{'category': 'shoes', 'max_price': None}", ShoeQuery(category="shoes")),
+        ('{category: "socks", max_price: 5,}', ShoeQuery(category="socks", max_price=5)),
+        ('{"category": "hat", "max_price": 12.5', ShoeQuery(category="hat", max_price=12.5)),  # truncated
+        ('{"category": "sho', ShoeQuery(category="sho")),  # truncated inside a string
+        (
+            'text {"category": "a {b}", "max_price": 1} {"category": "second"}',
+            ShoeQuery(category="a {b}", max_price=1),
+        ),
+        ("no json at all", None),
+        ('{"max_price": 3}', None),  # schema violation: category missing
+        ('{"category": ["not", "a", "string"]}', None),
+        ("[1, 2, 3]", None),
+    ],
+)
+def test_parse_json_output_repairs_or_rejects(text, expected):
+    assert parse_json_output(text, ShoeQuery) == expected
+
+
+def test_parse_json_output_with_json_schema_dict():
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    assert parse_json_output('{"n": 3,}', schema) == {"n": 3}
+    assert parse_json_output('{"n": "three"}', schema) is None
+
+
+def test_extract_json_block():
+    assert extract_json_block('a {"x": "}"} b') == '{"x": "}"}'
+    assert extract_json_block('{"x": [1, 2') == '{"x": [1, 2]}'
+    assert extract_json_block("none") is None
+
+
+# -- choice scoring ------------------------------------------------------------------------------
+
+LETTERS = [chr(ord("A") + i) for i in range(20)]
+
+
+def test_score_choices_shape_and_agrees_with_forward(tiny_llm, tiny_chat_model):
+    prompt = "Question: which letter comes first in the alphabet? Options: A, B, C.\nAnswer:"
+    scores = tiny_chat_model.score_choices(prompt, LETTERS)
+    assert scores.shape == (20,) and scores.dtype == np.float32
+    assert np.all(np.isfinite(scores)) and np.all(scores <= 0)
+    tok, model = tiny_llm.tokenizer, tiny_llm.model
+    ids = tok(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    with torch.inference_mode():
+        logp = torch.log_softmax(model(ids).logits[0, -1].float(), -1)
+    letter_ids = [tok.encode(c, add_special_tokens=False)[0] for c in LETTERS]
+    np.testing.assert_allclose(scores, logp[letter_ids].numpy(), atol=1e-4)
+
+
+def test_score_choices_batch_left_padding_matches_single(tiny_llm):
+    tok, model = tiny_llm.tokenizer, tiny_llm.model
+    prompts = ["Answer:", "The best option for a marathon runner is option", [HumanMessage("Pick A or B.")]]
+    batch = score_choices_batch(model, tok, prompts, ["A", "B", "C"], batch_size=3)
+    assert batch.shape == (3, 3)
+    single = np.stack([score_choices(model, tok, p, ["A", "B", "C"]) for p in prompts])
+    np.testing.assert_allclose(batch, single, atol=1e-3)
+
+
+def test_score_choices_rejects_bad_choices(tiny_llm):
+    tok, model = tiny_llm.tokenizer, tiny_llm.model
+    with pytest.raises(ValueError, match="one token"):
+        score_choices(model, tok, "Answer:", ["A", "definitely not one token"])
+    with pytest.raises(ValueError, match="empty"):
+        score_choices(model, tok, "Answer:", [])
+    with pytest.raises(ValueError, match="duplicate"):
+        score_choices(model, tok, "Answer:", ["A", "A"])
