@@ -1,0 +1,191 @@
+"""The chat UI in a real headless Chromium: cards, feedback, isolation, and no request off-box.
+
+Every request both browser contexts make is recorded; the test fails if any goes
+anywhere but the app on 127.0.0.1 (no CDN fonts/scripts, no analytics). Set
+``UPDATE_SCREENSHOT=1`` to refresh ``docs/screenshot.png`` (embedded in the README).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import contextlib
+import shutil
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from assistant_catalog import make_dataset
+
+import app
+from assistant.ui.web import serving
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+REPO = Path(__file__).resolve().parents[1]
+TURN_TIMEOUT_MS = 45_000
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("ui-browser-cache")
+    registry = app.make_registry(
+        {"beauty": make_dataset()}, llm=None, cache_dir=cache, include_demos=False, show_progress=False
+    )
+    registry.get("beauty")  # build the engine before the browser's clock starts
+    demo = app.create_app(registry)
+    with serving(demo, "127.0.0.1", free_port()) as url:
+        yield url
+    with contextlib.suppress(Exception):
+        registry.get("beauty").close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not CHROMIUM.exists():
+        pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_api.sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1300, "height": 1000},
+        )
+        yield pw, context
+        context.close()
+
+
+@pytest.fixture
+def requests_seen():
+    return []
+
+
+def watch(context, seen: list[str]) -> None:
+    context.on("request", lambda req: seen.append(req.url))
+
+
+def open_app(context, url: str):
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_selector("#sa-msg textarea", timeout=30_000)
+    return page
+
+
+def wait_idle(page) -> None:
+    """Until gradio shows no pending/generating component (the streamed turn is over)."""
+    page.wait_for_timeout(200)
+    page.wait_for_function("!document.querySelector('.generating, .pending')", timeout=TURN_TIMEOUT_MS)
+
+
+def send(page, text: str) -> None:
+    page.fill("#sa-msg textarea", text)
+    page.keyboard.press("Enter")
+    wait_idle(page)
+
+
+def visible_cards(page) -> list[dict]:
+    return page.eval_on_selector_all(
+        ".sa-card",
+        """els => els.filter(e => e.offsetParent !== null).map(e => ({
+            id: e.dataset.itemId,
+            title: e.querySelector('.sa-card-title').innerText,
+            price: e.querySelector('[class^=sa-card-price]').innerText,
+            reasons: e.querySelectorAll('.sa-card-reasons li').length,
+        }))""",
+    )
+
+
+def chat_text(page) -> str:
+    return page.inner_text("#sa-chat")
+
+
+def pick_shopper(page, user_id: str) -> None:
+    page.click("#sa-shopper input")
+    page.click(f'[data-testid=dropdown-option][aria-label^="{user_id} "]')
+    page.wait_for_function(
+        "document.querySelector('#sa-history').innerText.includes('Recent history')", timeout=15_000
+    )
+
+
+def test_shop_flow_offline_and_isolated(server, browser, tmp_path, requests_seen):
+    pw, context = browser
+    watch(context, requests_seen)
+    page = open_app(context, server)
+
+    # A real shopper: their recent history is shown.
+    pick_shopper(page, "u01")
+    assert "Recent history" in page.inner_text("#sa-history")
+
+    send(page, "a moisturizer under $40")
+    cards = visible_cards(page)
+    assert len(cards) >= 3, cards
+    for card in cards:
+        assert card["price"].startswith("$"), card
+        assert float(card["price"][1:].replace(",", "")) <= 40, card
+        assert card["reasons"] >= 1, card
+    chips = page.inner_text("#sa-chips")
+    assert "$40" in chips, chips
+    shot = tmp_path / "cards.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("UPDATE_SCREENSHOT") == "1":
+        (REPO / "docs").mkdir(exist_ok=True)
+        shutil.copyfile(shot, REPO / "docs" / "screenshot.png")
+
+    # "Not for me" on the first card: it disappears now and stays out of the next reply.
+    dismissed = cards[0]
+    page.click(".sa-slot-0 .sa-nope")
+    wait_idle(page)
+    assert dismissed["id"] not in [c["id"] for c in visible_cards(page)]
+    send(page, "more")
+    after = visible_cards(page)
+    assert after, "no cards after 'more'"
+    assert dismissed["id"] not in [c["id"] for c in after]
+    page.screenshot(path=str(tmp_path / "after-more.png"), full_page=True)
+
+    # A second, independent browser session sees none of the first one's chat or constraints.
+    other_profile = tmp_path / "other-profile"
+    other = pw.chromium.launch_persistent_context(
+        str(other_profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+    )
+    try:
+        watch(other, requests_seen)
+        page2 = open_app(other, server)
+        assert "moisturizer" not in chat_text(page2).lower()
+        assert "$40" not in page2.inner_text("#sa-chips")
+        send(page2, "a shampoo")
+        assert "$40" not in page2.inner_text("#sa-chips")
+        assert "moisturizer under" not in chat_text(page2).lower()
+        # ...and the first session is untouched by the second.
+        assert "shampoo" not in chat_text(page).lower()
+        assert "$40" in page.inner_text("#sa-chips")
+    finally:
+        other.close()
+
+    hosts = {
+        urlparse(u).hostname for u in requests_seen if urlparse(u).scheme not in ("data", "blob", "about")
+    }
+    assert hosts == {"127.0.0.1"}, f"requests left the machine: {sorted(h or '?' for h in hosts)}"
