@@ -1,0 +1,489 @@
+"""Base model vs LoRA adapter, side by side, on the held-out part of a generated data folder.
+
+* listwise ranking (``test_listwise_{retrieved,random}.jsonl``: 1 target + 19 negatives from
+  a CF retriever's top items, or uniformly random): NDCG@10, Recall@5, MRR from the letter
+  verbalizer (one forward pass per prompt), with standard errors and a paired difference;
+* constraint extraction (``test_constraints.jsonl``, EN + ZH): JSON validity (parses AND
+  ``Constraints.from_dict`` accepts it), exact match, per-field accuracy;
+* conversational replies (``test_sft.jsonl``): RecLM-eval style error rates over the items a
+  reply recommends (``**bold**`` names and ``[X]`` labels): not among the candidates, already
+  in the shown history, named twice; plus how often the pick is the true next item.
+
+One process loads the base once as a ``PeftModel``; the base rows run under
+``disable_adapter()``, so both columns see identical weights, prompts and decoding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+import math
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from finetune.data import read_jsonl, read_manifest
+from finetune.formats import LETTERS
+from retrieval.filters import Constraints
+
+PROTOCOLS = ("retrieved", "random")
+CONSTRAINT_FIELDS = (
+    "price_min",
+    "price_max",
+    "brands_in",
+    "brands_out",
+    "categories",
+    "categories_out",
+    "in_stock",
+)
+
+
+@dataclass
+class EvalConfig:
+    """Options of ``python -m finetune evaluate``."""
+
+    data: str = field(metadata={"help": "generated data folder (test_*.jsonl + manifest.json)"})
+    adapter: str | None = field(
+        default=None, metadata={"help": "LoRA adapter folder; omit to evaluate the base only"}
+    )
+    base: str | None = field(
+        default=None,
+        metadata={"help": "base LLM (default: the adapter's training model, else the default LLM)"},
+    )
+    out: str = field(default="reports", metadata={"help": "folder for the JSON + markdown report"})
+    tag: str = field(default="finetune-eval", metadata={"help": "report file stem"})
+    max_users: int = field(default=100, metadata={"help": "listwise examples per protocol (first N)"})
+    n_constraints: int = field(default=30, metadata={"help": "constraint-extraction examples (0 = skip)"})
+    n_generate: int = field(
+        default=10, metadata={"help": "conversational replies generated for error rates (0 = skip)"}
+    )
+    max_new_tokens: int = field(default=96, metadata={"help": "generation cap for replies / JSON"})
+    batch_size: int = field(default=4, metadata={"help": "listwise scoring batch size"})
+    permutations: int = field(
+        default=1, metadata={"help": "cyclic candidate shifts averaged (position-bias mitigation)"}
+    )
+    threads: int = field(default=2, metadata={"help": "torch CPU threads"})
+    progress: bool = field(default=True, metadata={"help": "show tqdm progress"})
+
+
+# --------------------------------------------------------------------------------------------
+# Metrics
+# --------------------------------------------------------------------------------------------
+
+
+def target_rank(scores: np.ndarray, target: int) -> int:
+    """1-based rank of ``target``; ties count against it (a constant scorer gets no credit)."""
+    s = scores[target]
+    return 1 + int(np.sum(np.delete(scores, target) >= s))
+
+
+def _se(x: np.ndarray) -> float:
+    return float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else float("nan")
+
+
+def ranking_metrics(ranks: list[int]) -> dict[str, float]:
+    r = np.asarray(ranks, dtype=float)
+    if len(r) == 0:
+        return {"n": 0}
+    ndcg = np.where(r <= 10, 1.0 / np.log2(r + 1), 0.0)
+    rec5 = (r <= 5).astype(float)
+    return {
+        "n": len(r),
+        "ndcg@10": float(ndcg.mean()),
+        "ndcg@10_se": _se(ndcg),
+        "recall@5": float(rec5.mean()),
+        "recall@5_se": _se(rec5),
+        "recall@1": float((r <= 1).mean()),
+        "mrr": float((1.0 / r).mean()),
+        "mean_rank": float(r.mean()),
+    }
+
+
+def random_ranking_baseline(n_candidates: int) -> dict[str, float]:
+    """Expected metrics of a uniformly random order of ``n_candidates`` with one target."""
+    ranks = np.arange(1, n_candidates + 1, dtype=float)
+    return {
+        "ndcg@10": float(np.where(ranks <= 10, 1 / np.log2(ranks + 1), 0).mean()),
+        "recall@5": min(5, n_candidates) / n_candidates,
+        "mrr": float((1 / ranks).mean()),
+    }
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().casefold().rstrip(".")
+
+
+def _same_title(a: str, b: str) -> bool:
+    a, b = _norm(a).removesuffix("..."), _norm(b).removesuffix("...")
+    if not a or not b:
+        return False
+    if len(a) >= 20 and len(b) >= 20 and (a.startswith(b) or b.startswith(a)):
+        return True
+    return difflib.SequenceMatcher(None, a, b).ratio() >= 0.85
+
+
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_LABEL = re.compile(r"\[([A-T])\]")
+
+
+def reply_errors(reply: str, candidates: list[str], history: list[str]) -> dict[str, Any]:
+    """Items a reply recommends, matched to the candidate / history titles (RecLM-eval errors)."""
+    named: list[tuple[str, int | None]] = []  # (kind, candidate index)
+    for span in _BOLD.findall(reply):
+        k = next((i for i, t in enumerate(candidates) if _same_title(span, t)), None)
+        if k is not None:
+            named.append(("candidate", k))
+        elif any(_same_title(span, h) for h in history):
+            named.append(("history", None))
+        else:
+            named.append(("unknown", None))
+    bold_idx = {k for kind, k in named if kind == "candidate"}
+    for label in _LABEL.findall(reply):
+        k = LETTERS.index(label)
+        if k >= len(candidates):
+            named.append(("unknown", None))
+        elif k not in bold_idx:  # "**Title** [C]" names one item, not two
+            named.append(("candidate", k))
+    picks = [k for kind, k in named if kind == "candidate"]
+    return {
+        "named": len(named),
+        "candidate_error": any(kind == "unknown" for kind, _ in named),
+        "history_error": any(kind == "history" for kind, _ in named),
+        "duplicate_error": len(picks) != len(set(picks)) or _has_duplicate_bold(reply),
+        "first_pick": picks[0] if picks else None,
+    }
+
+
+def _has_duplicate_bold(reply: str) -> bool:
+    spans = [_norm(s) for s in _BOLD.findall(reply)]
+    return len(spans) != len(set(spans))
+
+
+def constraint_scores(text: str, gold: dict[str, Any]) -> dict[str, Any]:
+    """JSON validity, exact match and per-field correctness of one extraction."""
+    from assistant.llm import extract_json_block
+
+    pred: Constraints | None = None
+    block = extract_json_block(text)
+    if block is not None:
+        with contextlib.suppress(ValueError, TypeError):
+            obj = json.loads(block)
+            if isinstance(obj, dict):
+                pred = Constraints.from_dict(obj)
+    g = Constraints.from_dict(gold)
+    if pred is None:
+        return {"valid": False, "exact": False, "fields": {f: False for f in gold}, "spurious": 0}
+    fields = {f: _field_equal(getattr(pred, f), getattr(g, f)) for f in gold}
+    spurious = sum(1 for f in CONSTRAINT_FIELDS if f not in gold and getattr(pred, f) not in (None, ()))
+    exact = all(_field_equal(getattr(pred, f), getattr(g, f)) for f in CONSTRAINT_FIELDS)
+    return {"valid": True, "exact": exact, "fields": fields, "spurious": spurious}
+
+
+def _field_equal(a: Any, b: Any) -> bool:
+    if isinstance(a, float | int) and isinstance(b, float | int) and not isinstance(a, bool):
+        return abs(float(a) - float(b)) < 0.01
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        norm = lambda xs: sorted(  # noqa: E731
+            tuple(_norm(y) for y in x) if isinstance(x, tuple) else _norm(str(x)) for x in xs
+        )
+        return norm(a) == norm(b)
+    return a == b
+
+
+# --------------------------------------------------------------------------------------------
+# Runner
+# --------------------------------------------------------------------------------------------
+
+
+class _Models:
+    """One PeftModel (or plain base); ``variant("base")`` disables the adapter."""
+
+    def __init__(self, cfg: EvalConfig):
+        from assistant.models import DEFAULT_LLM, load_llm
+
+        self.base_name = cfg.base or _adapter_base(cfg.adapter) or DEFAULT_LLM
+        self.model, self.tokenizer = load_llm(
+            self.base_name, adapter=cfg.adapter, threads=cfg.threads, merge_adapter=False
+        )
+        self.names = ["base", "adapter"] if cfg.adapter else ["base"]
+
+    @contextlib.contextmanager
+    def variant(self, name: str) -> Iterator[None]:
+        if name == "base" and hasattr(self.model, "disable_adapter"):
+            with self.model.disable_adapter():
+                yield
+        else:
+            yield
+
+
+def _adapter_base(adapter: str | None) -> str | None:
+    if not adapter:
+        return None
+    cfg = Path(adapter) / "training_config.json"
+    if cfg.is_file():
+        return json.loads(cfg.read_text()).get("model", {}).get("model")
+    return None
+
+
+def _generate(models: _Models, messages: list[dict[str, str]], max_new_tokens: int) -> str:
+    import torch
+
+    from assistant.llm import _encode_chat
+
+    tok = models.tokenizer
+    ids = _encode_chat(tok, messages)
+    with torch.inference_mode():
+        out = models.model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tok.pad_token_id,
+        )
+    return tok.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
+
+
+def evaluate(cfg: EvalConfig) -> dict[str, Any]:
+    """Run every evaluation, write ``<out>/<tag>.json`` and ``.md``; returns the report."""
+    import torch
+
+    from finetune.reranker import LLMReranker
+
+    t0 = time.perf_counter()
+    data = Path(cfg.data)
+    manifest = read_manifest(data)
+    if cfg.adapter and not (Path(cfg.adapter) / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"{cfg.adapter} is not a PEFT adapter folder (no adapter_config.json)")
+    torch.set_num_threads(cfg.threads)
+    models = _Models(cfg)
+    reranker = LLMReranker(
+        model=models.model,
+        tokenizer=models.tokenizer,
+        batch_size=cfg.batch_size,
+        permutations=cfg.permutations,
+    )
+    report: dict[str, Any] = {
+        "config": asdict(cfg),
+        "base_model": models.base_name,
+        "data_manifest": {
+            k: manifest.get(k) for k in ("generator_version", "seed", "source", "candidate_source")
+        },
+        "split_protocol": manifest.get("split_protocol"),
+        "listwise": {},
+        "constraints": {},
+        "replies": {},
+    }
+    show = cfg.progress
+
+    # --- listwise ---------------------------------------------------------------------------------
+    for protocol in PROTOCOLS:
+        recs = read_jsonl(data / f"test_listwise_{protocol}.jsonl")[: cfg.max_users]
+        if not recs:
+            continue
+        n_cands = len(recs[0]["meta"]["candidate_ids"])
+        entry: dict[str, Any] = {"random_baseline": random_ranking_baseline(n_cands), "n_candidates": n_cands}
+        ranks: dict[str, list[int]] = {}
+        for name in models.names:
+            with models.variant(name):
+                rs = []
+                for start in tqdm(
+                    range(0, len(recs), cfg.batch_size), desc=f"listwise/{protocol}/{name}", disable=not show
+                ):
+                    chunk = recs[start : start + cfg.batch_size]
+                    scores = _score_records(reranker, chunk)
+                    for rec, s in zip(chunk, scores, strict=True):
+                        rs.append(target_rank(s, LETTERS.index(rec["meta"]["target_letter"])))
+                ranks[name] = rs
+                entry[name] = ranking_metrics(rs)
+        if "adapter" in ranks:
+            entry["paired_ndcg@10_diff"] = _paired_diff(ranks["base"], ranks["adapter"])
+        report["listwise"][protocol] = entry
+
+    # --- constraint extraction --------------------------------------------------------------------
+    crecs = read_jsonl(data / "test_constraints.jsonl")[: cfg.n_constraints] if cfg.n_constraints else []
+    for name in models.names if crecs else []:
+        with models.variant(name):
+            rows = []
+            for rec in tqdm(crecs, desc=f"constraints/{name}", disable=not show):
+                text = _generate(models, rec["messages"][:-1], cfg.max_new_tokens)
+                rows.append({**constraint_scores(text, rec["meta"]["gold"]), "lang": rec.get("lang", "en")})
+        report["constraints"][name] = _constraint_summary(rows)
+
+    # --- conversational replies -------------------------------------------------------------------
+    srecs = read_jsonl(data / "test_sft.jsonl")[: cfg.n_generate] if cfg.n_generate else []
+    for name in models.names if srecs else []:
+        with models.variant(name):
+            rows = []
+            for rec in tqdm(srecs, desc=f"replies/{name}", disable=not show):
+                text = _generate(models, rec["messages"][:-1], cfg.max_new_tokens)
+                cands, hist = _card_titles(rec)
+                err = reply_errors(text, cands, hist)
+                err["hit"] = (
+                    err["first_pick"] is not None
+                    and LETTERS[err["first_pick"]] == rec["meta"]["target_letter"]
+                )
+                err["reply"] = text
+                rows.append(err)
+        report["replies"][name] = _reply_summary(rows)
+
+    report["seconds"] = round(time.perf_counter() - t0, 1)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out / f"{cfg.tag}.json", out / f"{cfg.tag}.md"
+    report["json_path"], report["markdown_path"] = str(json_path), str(md_path)
+    _atomic_write(json_path, json.dumps(report, indent=2, ensure_ascii=False))
+    _atomic_write(md_path, to_markdown(report))
+    return report
+
+
+def _score_records(reranker: Any, recs: list[dict]) -> list[np.ndarray]:
+    """Scores in candidate order for stored prompts (exactly the messages the data holds)."""
+    out: list[np.ndarray | None] = [None] * len(recs)
+    by_n: dict[int, list[int]] = {}
+    for i, rec in enumerate(recs):
+        by_n.setdefault(len(rec["meta"]["candidate_ids"]), []).append(i)
+    for n, idx in by_n.items():
+        prompts = [[m for m in recs[i]["messages"] if m["role"] != "assistant"] for i in idx]
+        for i, row in zip(idx, reranker.score_messages(prompts, n), strict=True):
+            out[i] = row
+    return [o for o in out if o is not None]
+
+
+def _card_titles(rec: dict) -> tuple[list[str], list[str]]:
+    """Candidate titles (by label order) and shown history titles, read back from the context."""
+    cands, hist = [], []
+    for line in rec["messages"][0]["content"].splitlines():
+        m = re.match(r"\[([A-T])\] (.*?)(?: \| |$)", line)
+        if m:
+            cands.append(m.group(2))
+        elif line.startswith("- ") and line != "- (none)":
+            hist.append(line[2:])
+    return cands, hist
+
+
+def _paired_diff(base: list[int], adapter: list[int]) -> dict[str, float]:
+    f = lambda r: np.where(np.asarray(r) <= 10, 1 / np.log2(np.asarray(r, dtype=float) + 1), 0.0)  # noqa: E731
+    d = f(adapter) - f(base)
+    se = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else float("nan")
+    return {"mean": float(d.mean()), "se": se, "z": float(d.mean() / se) if se and se > 0 else float("nan")}
+
+
+def _constraint_summary(rows: list[dict]) -> dict[str, Any]:
+    n = len(rows)
+    field_hits: dict[str, list[bool]] = {}
+    for r in rows:
+        for f, ok in r["fields"].items():
+            field_hits.setdefault(f, []).append(ok)
+    all_fields = [ok for hits in field_hits.values() for ok in hits]
+    by_lang = {
+        lang: float(np.mean([r["valid"] for r in rows if r["lang"] == lang]))
+        for lang in sorted({r["lang"] for r in rows})
+    }
+    return {
+        "n": n,
+        "json_valid_rate": float(np.mean([r["valid"] for r in rows])),
+        "json_valid_rate_by_lang": by_lang,
+        "exact_match_rate": float(np.mean([r["exact"] for r in rows])),
+        "field_accuracy": float(np.mean(all_fields)) if all_fields else float("nan"),
+        "field_accuracy_by_field": {f: float(np.mean(v)) for f, v in sorted(field_hits.items())},
+        "spurious_fields_per_example": float(np.mean([r["spurious"] for r in rows])),
+    }
+
+
+def _reply_summary(rows: list[dict]) -> dict[str, Any]:
+    return {
+        "n": len(rows),
+        "no_recommendation_rate": float(np.mean([r["named"] == 0 for r in rows])),
+        "candidate_error_rate": float(np.mean([r["candidate_error"] for r in rows])),
+        "history_error_rate": float(np.mean([r["history_error"] for r in rows])),
+        "duplicate_error_rate": float(np.mean([r["duplicate_error"] for r in rows])),
+        "target_hit_rate": float(np.mean([r["hit"] for r in rows])),
+        "examples": [r["reply"] for r in rows[:3]],
+    }
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def _fmt(x: Any, digits: int = 4) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return "nan" if math.isnan(x) else f"{x:.{digits}f}"
+    return str(x)
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    names = [n for n in ("base", "adapter") if any(n in v for v in report["listwise"].values())] or ["base"]
+    src = report["data_manifest"].get("source") or {}
+    lines = [
+        "# Fine-tuning evaluation",
+        "",
+        f"- base model: `{report['base_model']}`; adapter: `{report['config'].get('adapter') or '-'}`",
+        f"- data: `{report['config']['data']}` (source `{src.get('name')}`, fingerprint "
+        f"`{str(src.get('fingerprint_sha256', ''))[:12]}`, candidates from "
+        f"`{report['data_manifest'].get('candidate_source')}`)",
+        f"- held-out protocol: test-pool users never trained on; history = train+valid, target = test item; "
+        f"1 target + {next(iter(report['listwise'].values()), {}).get('n_candidates', 20) - 1} negatives; "
+        "letter-verbalizer scores, ties count against the target",
+        f"- wall time: {report.get('seconds')} s",
+        "",
+        "## Listwise ranking (held-out users)",
+        "",
+        "| protocol | model | n | NDCG@10 (± se) | Recall@5 (± se) | Recall@1 | MRR |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for protocol, entry in report["listwise"].items():
+        for name in names:
+            m = entry.get(name)
+            if m:
+                lines.append(
+                    f"| {protocol} | {name} | {m['n']} | {_fmt(m['ndcg@10'])} ± {_fmt(m['ndcg@10_se'], 3)} | "
+                    f"{_fmt(m['recall@5'])} ± {_fmt(m['recall@5_se'], 3)} | {_fmt(m['recall@1'])} | {_fmt(m['mrr'])} |"
+                )
+        rb = entry["random_baseline"]
+        lines.append(
+            f"| {protocol} | random order (expected) | - | {_fmt(rb['ndcg@10'])} | {_fmt(rb['recall@5'])} | - | {_fmt(rb['mrr'])} |"
+        )
+        if "paired_ndcg@10_diff" in entry:
+            d = entry["paired_ndcg@10_diff"]
+            lines.append(
+                f"| {protocol} | adapter − base (paired) | - | {_fmt(d['mean'])} ± {_fmt(d['se'], 3)} (z={_fmt(d['z'], 2)}) | | | |"
+            )
+    if report["constraints"]:
+        lines += [
+            "",
+            "## Constraint extraction (EN + ZH, held-out utterances)",
+            "",
+            "| model | n | JSON valid | exact match | field accuracy | spurious fields / ex |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, m in report["constraints"].items():
+            lines.append(
+                f"| {name} | {m['n']} | {_fmt(m['json_valid_rate'], 3)} | {_fmt(m['exact_match_rate'], 3)} | "
+                f"{_fmt(m['field_accuracy'], 3)} | {_fmt(m['spurious_fields_per_example'], 2)} |"
+            )
+    if report["replies"]:
+        lines += [
+            "",
+            "## Conversational replies (RecLM-eval style error rates)",
+            "",
+            "| model | n | no recommendation | not a candidate | in history | duplicate | picks true next item |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name, m in report["replies"].items():
+            lines.append(
+                f"| {name} | {m['n']} | {_fmt(m['no_recommendation_rate'], 3)} | {_fmt(m['candidate_error_rate'], 3)} | "
+                f"{_fmt(m['history_error_rate'], 3)} | {_fmt(m['duplicate_error_rate'], 3)} | {_fmt(m['target_hit_rate'], 3)} |"
+            )
+    return "\n".join(lines) + "\n"

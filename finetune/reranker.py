@@ -1,0 +1,137 @@
+"""LLM listwise reranker (LlamaRec-style letter verbalizer) for a CF scorer's top candidates.
+
+One forward pass per prompt: candidates are labelled A-T, and the next-token log-probs of
+those letters are the scores, so 20 candidates cost one prefill instead of 20 generations.
+The prompt is ``finetune.formats.listwise_messages``, the exact format the LoRA adapter is
+trained on.
+
+Wiring into the assistant (the assistant owns that code)::
+
+    from finetune.reranker import LLMReranker
+    reranker = LLMReranker("qwen2.5-coder-0.5b", adapter_dir="runs/beauty/adapter")  # or None
+    top = scorer.recommend(history, n=20)                        # CF top-20 (ids, scores)
+    scores = reranker.rerank(history, [i for i, _ in top], catalog)
+    reordered = [top[k][0] for k in np.argsort(-scores, kind="stable")]
+
+``LLMReranker`` shares the process-wide model cache of ``assistant.llm`` (same model +
+adapter = same weights in memory as the chat model), so switching it on costs no extra load.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from finetune.formats import LETTERS, TITLE_CHARS, listwise_messages
+from retrieval.data.schema import Catalog
+
+
+class LLMReranker:
+    """Scores candidate items for a purchase history with a (LoRA-tuned) chat LLM.
+
+    ``permutations > 1`` mitigates position bias: the candidates are scored under that many
+    cyclic shifts of their order and each item's log-probability (renormalised over the
+    candidate letters) is averaged, at ``permutations`` x the cost.
+    """
+
+    def __init__(
+        self,
+        model_name: str | os.PathLike[str] | None = None,
+        adapter_dir: str | os.PathLike[str] | None = None,
+        *,
+        max_history: int = 10,
+        title_chars: int = TITLE_CHARS,
+        batch_size: int = 4,
+        permutations: int = 1,
+        threads: int | None = None,
+        model: Any = None,
+        tokenizer: Any = None,
+    ) -> None:
+        if permutations < 1:
+            raise ValueError(f"permutations must be >= 1, got {permutations}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.max_history = max_history
+        self.title_chars = title_chars
+        self.batch_size = batch_size
+        self.permutations = permutations
+        if model is not None:
+            if tokenizer is None:
+                raise ValueError("pass the tokenizer together with the model")
+            self.model, self.tokenizer = model, tokenizer
+        else:
+            from assistant.llm import get_loaded_llm
+            from assistant.models import DEFAULT_LLM
+
+            loaded = get_loaded_llm(model_name or DEFAULT_LLM, adapter=adapter_dir, threads=threads)
+            self.model, self.tokenizer = loaded.model, loaded.tokenizer
+        self.model_name = str(model_name) if model_name else None
+        self.adapter_dir = str(adapter_dir) if adapter_dir else None
+
+    # --- scoring ----------------------------------------------------------------------------------
+    def score_messages(self, prompts: Sequence[list[dict[str, str]]], n_choices: int) -> np.ndarray:
+        """``[len(prompts), n_choices]`` log-probs of letters A.. renormalised over the choices."""
+        from assistant.llm import score_choices_batch
+
+        if not 1 <= n_choices <= len(LETTERS):
+            raise ValueError(f"n_choices must be in 1..{len(LETTERS)}, got {n_choices}")
+        if not prompts:
+            return np.zeros((0, n_choices), dtype=np.float32)
+        raw = score_choices_batch(
+            self.model, self.tokenizer, list(prompts), list(LETTERS[:n_choices]), batch_size=self.batch_size
+        )
+        # Renormalise over the letters: comparable across prompts, independent of other tokens.
+        m = raw.max(axis=1, keepdims=True)
+        return (raw - m - np.log(np.exp(raw - m).sum(axis=1, keepdims=True))).astype(np.float32)
+
+    def _orders(self, n: int) -> list[np.ndarray]:
+        base = np.arange(n)
+        shifts = sorted({(k * n) // self.permutations for k in range(self.permutations)})
+        return [np.roll(base, -s) for s in shifts]
+
+    def rerank_many(
+        self, requests: Sequence[tuple[Sequence[str], Sequence[str]]], catalog: Catalog
+    ) -> list[np.ndarray]:
+        """Batched ``rerank`` over ``(history_item_ids, candidate_item_ids)`` pairs."""
+        jobs: list[tuple[int, np.ndarray, list[dict[str, str]]]] = []
+        for r, (history, candidates) in enumerate(requests):
+            if not candidates:
+                raise ValueError("candidate_item_ids must not be empty")
+            if len(candidates) > len(LETTERS):
+                raise ValueError(f"at most {len(LETTERS)} candidates per call, got {len(candidates)}")
+            if len(set(candidates)) != len(candidates):
+                raise ValueError("candidate_item_ids contains duplicates")
+            missing = [i for i in [*history, *candidates] if i not in catalog]
+            if missing:
+                raise KeyError(f"item ids not in the catalog: {missing[:5]}")
+            hist_titles = [catalog[i].title for i in history]
+            for order in self._orders(len(candidates)):
+                titles = [catalog[candidates[k]].title for k in order]
+                msgs = listwise_messages(hist_titles, titles, self.max_history, self.title_chars)
+                jobs.append((r, order, msgs))
+        out = [np.zeros(len(c), dtype=np.float64) for _, c in requests]
+        by_size: dict[int, list[int]] = {}
+        for j, (_, order, _) in enumerate(jobs):
+            by_size.setdefault(len(order), []).append(j)
+        for n, idx in by_size.items():
+            scores = self.score_messages([jobs[j][2] for j in idx], n)
+            for row, j in zip(scores, idx, strict=True):
+                r, order, _ = jobs[j]
+                out[r][order] += row  # position k of this prompt holds candidate order[k]
+        return [(s / len(self._orders(len(s)))).astype(np.float32) for s in out]
+
+    def rerank(
+        self, history_item_ids: Sequence[str], candidate_item_ids: Sequence[str], catalog: Catalog
+    ) -> np.ndarray:
+        """Scores aligned with ``candidate_item_ids`` (higher = more likely next purchase)."""
+        return self.rerank_many([(history_item_ids, candidate_item_ids)], catalog)[0]
+
+    def rerank_ids(
+        self, history_item_ids: Sequence[str], candidate_item_ids: Sequence[str], catalog: Catalog
+    ) -> list[str]:
+        """``candidate_item_ids`` reordered best first (stable on ties)."""
+        scores = self.rerank(history_item_ids, candidate_item_ids, catalog)
+        return [candidate_item_ids[k] for k in np.argsort(-scores, kind="stable")]
