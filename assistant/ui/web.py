@@ -126,10 +126,13 @@ class ShopUI:
         return choices
 
     def shopper_history(self, key: str, user_id: str | None) -> str:
+        """The shopper's recent items as the engine sees them (after forget, likes in chat...)."""
         if user_id is None:
             return history_markdown([], 0)
-        ds = self._dataset(key)
-        history = ds.interactions.history(user_id)
+        engine = self.registry.get(key)
+        history = engine.history(user_id) if hasattr(engine, "history") else None
+        if history is None:
+            history = self._dataset(key).interactions.history(user_id)
         if not history:
             return f"_No history for shopper {user_id!r}: treated as a new shopper._"
         title = self._title_of(key)
@@ -384,6 +387,7 @@ class ShopUI:
         ]
         out = self.full_refresh(fresh)
         out[self.profile_md] = self.profile_text(fresh)
+        out[self.history_md] = self.shopper_history(fresh["dataset"], user)
         return out
 
     def new_chat(self, state: dict[str, Any]) -> dict[Any, Any]:
