@@ -77,15 +77,15 @@ def test_stream_concatenation_equals_invoke(tiny_chat_model):
 
 def test_stop_strings_cut_invoke_and_stream_identically(tiny_chat_model):
     prompt = "List five fruits, one per line."
-    full = tiny_chat_model.invoke(prompt, max_new_tokens=24).content
+    full = tiny_chat_model.invoke(prompt, max_new_tokens=16).content
     words = [w for w in full.split() if len(w) > 2]
     assert len(words) >= 2, full
     stop = words[1]
     expected = full[: full.find(stop)]
-    cut = tiny_chat_model.invoke(prompt, max_new_tokens=24, stop=[stop])
+    cut = tiny_chat_model.invoke(prompt, max_new_tokens=16, stop=[stop])
     assert cut.content == expected
     assert cut.response_metadata["finish_reason"] == "stop"
-    streamed = "".join(c.content for c in tiny_chat_model.stream(prompt, max_new_tokens=24, stop=[stop]))
+    streamed = "".join(c.content for c in tiny_chat_model.stream(prompt, max_new_tokens=16, stop=[stop]))
     assert streamed == expected
 
 
@@ -99,10 +99,10 @@ def test_abandoned_stream_does_not_block_the_model(tiny_chat_model):
 
 def test_sampling_is_seeded(tiny_chat_model):
     hot = tiny_chat_model.model_copy(update={"temperature": 1.2, "seed": 7})
-    a = hot.invoke("Name a color.", max_new_tokens=8).content
-    b = hot.invoke("Name a color.", max_new_tokens=8).content
+    a = hot.invoke("Name a color.", max_new_tokens=6).content
+    b = hot.invoke("Name a color.", max_new_tokens=6).content
     assert a == b
-    outs = {hot.invoke("Name a color.", max_new_tokens=8, seed=s).content for s in range(4)}
+    outs = {a} | {hot.invoke("Name a color.", max_new_tokens=6, seed=s).content for s in (1, 2)}
     assert len(outs) > 1  # different seeds really sample differently
 
 
@@ -127,12 +127,12 @@ def test_models_are_shared_per_process(tiny_llm, tiny_llm_dir):
 
 
 def test_concurrent_calls_are_serialised_and_correct(tiny_chat_model):
-    prompts = [QUESTION, "Name a fruit.", "Say hello."]
-    sequential = [tiny_chat_model.invoke(p, max_new_tokens=8).content for p in prompts]
+    prompts = [QUESTION, "Name a fruit."]
+    sequential = [tiny_chat_model.invoke(p, max_new_tokens=5).content for p in prompts]
     results: dict[int, str] = {}
 
     def worker(i: int) -> None:
-        results[i] = tiny_chat_model.invoke(prompts[i], max_new_tokens=8).content
+        results[i] = tiny_chat_model.invoke(prompts[i], max_new_tokens=5).content
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(len(prompts))]
     for t in threads:
@@ -158,12 +158,9 @@ def test_generate_json_returns_valid_object_or_none(tiny_chat_model):
     out = tiny_chat_model.generate_json(
         "I want running shoes under 80 dollars. Give the product category and max price.",
         ShoeQuery,
-        max_new_tokens=48,
+        max_new_tokens=40,
     )
     assert out is None or isinstance(out, ShoeQuery)
-    schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
-    out2 = tiny_chat_model.generate_json([HumanMessage(QUESTION)], schema, max_new_tokens=32)
-    assert out2 is None or (isinstance(out2, dict) and isinstance(out2["answer"], str))
 
 
 @pytest.mark.parametrize(
@@ -236,3 +233,12 @@ def test_score_choices_rejects_bad_choices(tiny_llm):
         score_choices(model, tok, "Answer:", [])
     with pytest.raises(ValueError, match="duplicate"):
         score_choices(model, tok, "Answer:", ["A", "A"])
+
+
+def test_json_closed_detects_end_of_first_object():
+    from assistant.llm import _json_closed
+
+    assert not _json_closed('{"a": "}"')
+    assert _json_closed('{"a": "}"}')
+    assert _json_closed('{"a": [1, {"b": 2}]} trailing')
+    assert not _json_closed('{"a": [1, {"b": 2}]')
