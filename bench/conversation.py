@@ -1,0 +1,538 @@
+"""Conversational benchmark: a simulated shopper looks for its held-out item, turn by turn.
+
+    python -m bench.conversation --data movielens-100k --users 300 --max-turns 5 --seed 0
+    python -m bench.conversation --quick                     # <= 5 min on 2 cores
+    python -m bench.conversation --data /work/shared/datasets/amazon-beauty-2014 --llm none
+
+Protocol (InteRecAgent-style user simulation): leave-one-out split; for each sampled test user
+the assistant is built on train+valid only and knows the user's history; the simulator
+(``bench.simulator``) knows the test item and describes it without naming it, at most two
+attributes per turn. Success = the target is among the top-``k`` items shown in a turn. Every
+system talks to the same shoppers (same seeds): ``cf-only`` (top-k of the CF scorer over the
+history, blind to the dialogue), ``retrieval-only`` (the assistant with no CF scorer), ``full``
+(the assistant as shipped) and ``full+adapter`` (with ``--adapter``).
+
+Writes ``conversation-<dataset>.json`` / ``.md`` / ``.png`` and ``-transcripts.jsonl`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from bench._report import environment, fmt, markdown_table, slug, write_json, write_text
+from bench.conv_metrics import Dialogue, TurnRecord, count_unsupported_claims, first_hit, summarize
+from bench.simulator import SimulatedShopper, Simulator, llm_rewriter
+from retrieval.data.schema import Dataset, Interactions
+from retrieval.data.splits import leave_one_out
+
+QUICK_DATA = "movielens-100k"
+QUICK_USERS = 30
+# Quick mode scores ranking only: with the tiny LLM writing every reply a turn takes ~10-30 s on
+# a shared 2-core box, far over the 5-minute budget (pass --llm smollm2-135m to include it).
+QUICK_LLM = "none"
+SYSTEMS = ("cf-only", "retrieval-only", "full", "full+adapter")
+TABLE_COLUMNS = (
+    "system",
+    "hit@5",
+    "at@5",
+    "constraint_satisfaction",
+    "out_of_catalogue_rate",
+    "duplicate_rate",
+    "already_bought_rate",
+    "unsupported_claim_rate",
+    "clarify_rate",
+    "latency_p50_s",
+    "latency_p95_s",
+    "tokens_per_turn",
+)
+
+
+@dataclasses.dataclass
+class SystemUnderTest:
+    """One system: an assistant (or None for the dialogue-blind CF baseline) and how to count tokens."""
+
+    name: str
+    assistant: Any | None = None
+    scorer: Any | None = None
+    tokenizer: Any | None = None
+    llm: str | None = None
+
+    @property
+    def token_unit(self) -> str:
+        if self.assistant is None:
+            return "none (no text)"
+        return f"tokenizer:{self.llm}" if self.tokenizer is not None else "words (whitespace)"
+
+
+@dataclasses.dataclass
+class ConversationConfig:
+    data: str | Dataset = QUICK_DATA  # registry name, folder/file path, or a loaded Dataset
+    users: int = 300
+    max_turns: int = 5
+    seed: int = 0
+    k: int = 5
+    llm: str | None = "qwen2.5-coder-0.5b"
+    baseline_llm: str = "none"  # "same": retrieval-only also generates text with --llm
+    adapter: str | None = None
+    embedder: str = "minilm"
+    scorer: str = "auto"
+    sim_llm: str | None = None
+    sim_language: str = "en"
+    systems: tuple[str, ...] = SYSTEMS
+    cache_dir: str | None = None
+    threads: int | None = None
+    out: str = "reports"
+    transcripts_in_md: int = 3
+    show_progress: bool = True
+
+
+# --- data -----------------------------------------------------------------------------------
+def evaluation_split(dataset: Dataset) -> tuple[Dataset, list[tuple[str, list[str], str]]]:
+    """The dataset the systems may see (train + valid) and every ``(user, history, target)``."""
+    split = leave_one_out(dataset.interactions)
+    seen = Interactions(pd.concat([split.train.frame, split.valid.frame], ignore_index=True))
+    visible = Dataset(
+        name=f"{dataset.name}-loo",
+        catalog=dataset.catalog,
+        interactions=seen,
+        description=dataset.description,
+        currency=dataset.currency,
+        source=dataset.source,
+    )
+    rows = [(u, h, t) for u, h, t in split.histories("test") if t in dataset.catalog]
+    return visible, rows
+
+
+def sample_users(
+    rows: Sequence[tuple[str, list[str], str]], n: int, seed: int
+) -> list[tuple[str, list[str], str]]:
+    """``n`` test rows, seeded, in a stable order (all of them when ``n`` >= len)."""
+    if n <= 0:
+        raise ValueError(f"--users must be positive, got {n}")
+    if not rows:
+        raise ValueError("the leave-one-out split has no test users (every user needs >= 3 events)")
+    picked = sorted(random.Random(seed).sample(range(len(rows)), min(n, len(rows))))
+    return [rows[i] for i in picked]
+
+
+# --- systems --------------------------------------------------------------------------------
+def build_systems(cfg: ConversationConfig, visible: Dataset, sessions_root: Path) -> list[SystemUnderTest]:
+    from assistant.index import AssistantIndex
+    from assistant.models import set_torch_threads
+    from assistant.sessions import SessionStore
+    from assistant.shopping_assistant import ShoppingAssistant, resolve_chat_model
+
+    unknown = [s for s in cfg.systems if s not in SYSTEMS]
+    if unknown:
+        raise SystemExit(f"unknown systems {unknown}; choose from {list(SYSTEMS)}")
+    set_torch_threads(cfg.threads)
+    index = AssistantIndex.build_or_load(
+        visible,
+        embedder=cfg.embedder,
+        scorer=cfg.scorer,
+        cache_dir=cfg.cache_dir,
+        show_progress=cfg.show_progress,
+    )
+    index.embedder.encode_query("warm up")
+    llm = resolve_chat_model(cfg.llm, threads=cfg.threads, cache_dir=cfg.cache_dir) if cfg.llm else None
+
+    def make(name: str, idx: Any, model: Any) -> SystemUnderTest:
+        bot = ShoppingAssistant(idx, model, SessionStore(sessions_root / slug(name)))
+        tok = getattr(model, "tokenizer", None) if model is not None else None
+        label = None if model is None else str(getattr(model, "model_name", type(model).__name__))
+        return SystemUnderTest(name, bot, idx.scorer, tok, label)
+
+    out = []
+    for name in cfg.systems:
+        if name == "cf-only":
+            if index.scorer is None:
+                raise SystemExit("cf-only needs a CF scorer; pass --scorer auto|itemknn|ease|...")
+            out.append(SystemUnderTest(name, None, index.scorer))
+        elif name == "retrieval-only":
+            # Same index, no collaborative scorer: the ranker's CF signal is NaN -> contributes 0.
+            model = llm if cfg.baseline_llm == "same" else None
+            out.append(make(name, dataclasses.replace(index, scorer=None), model))
+        elif name == "full":
+            out.append(make(name, index, llm))
+        elif name == "full+adapter":
+            if cfg.adapter is None:
+                continue
+            if not cfg.llm:
+                raise SystemExit("--adapter needs an --llm to attach to")
+            tuned = resolve_chat_model(
+                cfg.llm, adapter=cfg.adapter, threads=cfg.threads, cache_dir=cfg.cache_dir
+            )
+            out.append(make(name, index, tuned))
+    return out
+
+
+# --- one dialogue ---------------------------------------------------------------------------
+def _count_tokens(system: SystemUnderTest, text: str) -> int | None:
+    if system.assistant is None:
+        return None
+    if system.tokenizer is not None:
+        return len(system.tokenizer.encode(text, add_special_tokens=False))
+    return len(text.split())
+
+
+def run_dialogue(
+    system: SystemUnderTest,
+    shopper: SimulatedShopper,
+    user_id: str,
+    history: list[str],
+    target_id: str,
+    *,
+    max_turns: int,
+    k: int,
+    checker: Any,
+    session_id: str,
+) -> Dialogue:
+    """Talk until the target is shown in the top ``k`` or ``max_turns`` turns have passed."""
+    catalog = checker.catalog
+    dialogue = Dialogue(system.name, user_id, target_id, list(history))
+    reply: Any = None
+    for turn_no in range(1, max_turns + 1):
+        said = shopper.next_turn(reply)
+        t0 = time.perf_counter()
+        if system.assistant is None:
+            recs = system.scorer.recommend(list(history), n=k, filter_already_seen=True)
+            reply = SimpleNamespace(
+                intent="recommend", text="", items=[SimpleNamespace(item_id=i) for i, _ in recs]
+            )
+        else:
+            reply = system.assistant.chat(said.utterance, session_id=session_id, user_id=user_id)
+        latency = time.perf_counter() - t0
+        shown = [it.item_id for it in reply.items]
+        claims, ungrounded = count_unsupported_claims(
+            checker, reply.text, [catalog[i] for i in shown if i in catalog], said.utterance, said.constraints
+        )
+        dialogue.turns.append(
+            TurnRecord(
+                turn=turn_no,
+                user_text=said.utterance,
+                shown=shown,
+                intent=reply.intent,
+                reply_text=reply.text,
+                constraints=said.constraints,
+                facets=list(said.facets),
+                latency_s=latency,
+                tokens=_count_tokens(system, reply.text),
+                unsupported_claims=claims,
+                ungrounded=ungrounded,
+            )
+        )
+        if shopper.succeeded(shown, k):
+            break
+    return dialogue
+
+
+# --- the run --------------------------------------------------------------------------------
+def run(cfg: ConversationConfig) -> dict[str, Any]:
+    """Run every system over the sampled users and write the reports; returns the JSON report."""
+    from assistant.grounding import CatalogMatcher, GroundingChecker
+    from retrieval.data.registry import load_dataset
+
+    if cfg.max_turns < 1:
+        raise SystemExit(f"--max-turns must be >= 1, got {cfg.max_turns}")
+    t_start = time.perf_counter()
+    dataset = cfg.data if isinstance(cfg.data, Dataset) else load_dataset(cfg.data)
+    visible, rows = evaluation_split(dataset)
+    users = sample_users(rows, cfg.users, cfg.seed)
+    catalog = dataset.catalog
+    rewriter = None
+    if cfg.sim_llm:
+        from assistant.shopping_assistant import resolve_chat_model
+
+        rewriter = llm_rewriter(resolve_chat_model(cfg.sim_llm, threads=cfg.threads, cache_dir=cfg.cache_dir))
+    sim = Simulator(catalog, seed=cfg.seed, language=cfg.sim_language, rewriter=rewriter)  # type: ignore[arg-type]
+    checker = GroundingChecker(catalog, CatalogMatcher(catalog))
+    with tempfile.TemporaryDirectory(prefix="conv-sessions-") as tmp:
+        t_build = time.perf_counter()
+        systems = build_systems(cfg, visible, Path(tmp))
+        build_s = time.perf_counter() - t_build
+        dialogues: dict[str, list[Dialogue]] = {s.name: [] for s in systems}
+        t_dialogues = time.perf_counter()
+        bar = tqdm(
+            users, desc=f"conversations {dataset.name}", disable=not cfg.show_progress, file=sys.stderr
+        )
+        for user_id, history, target_id in bar:
+            for s in systems:
+                shopper = sim.shopper(user_id, history, target_id)  # same seed for every system
+                dialogues[s.name].append(
+                    run_dialogue(
+                        s,
+                        shopper,
+                        user_id,
+                        history,
+                        target_id,
+                        max_turns=cfg.max_turns,
+                        k=cfg.k,
+                        checker=checker,
+                        session_id=f"conv-{slug(s.name)}-{cfg.seed}-{user_id}",
+                    )
+                )
+            bar.set_postfix(
+                {n: f"{sum(first_hit(d, cfg.k) is not None for d in ds)}" for n, ds in dialogues.items()}
+            )
+        dialogue_s = time.perf_counter() - t_dialogues
+        for s in systems:
+            if s.assistant is not None:
+                s.assistant.close()
+    results = {s.name: summarize(dialogues[s.name], catalog, cfg.k, cfg.max_turns) for s in systems}
+    for s in systems:
+        results[s.name]["tokens_unit"] = s.token_unit
+        results[s.name]["llm"] = s.llm
+    report = {
+        "bench": "conversation",
+        "protocol": {
+            "dataset": dataset.name,
+            "data": dataset.source or dataset.name if isinstance(cfg.data, Dataset) else str(cfg.data),
+            "split": "leave-one-out; systems see train+valid; target = test item",
+            "users": len(users),
+            "seed": cfg.seed,
+            "max_turns": cfg.max_turns,
+            "k": cfg.k,
+            "success": f"target id among the top {cfg.k} items shown in a turn",
+            "llm": cfg.llm or "none",
+            "baseline_llm": cfg.llm if cfg.baseline_llm == "same" and cfg.llm else "none",
+            "adapter": cfg.adapter,
+            "embedder": cfg.embedder,
+            "scorer": cfg.scorer,
+            "simulator": {
+                "mode": sim.mode,
+                "sim_llm": cfg.sim_llm,
+                "max_facets_per_turn": sim.max_facets_per_turn,
+                "facets": "category level, price band, brand / not-brand-from-history, release decade",
+                "ground_truth": "constraints the simulator stated (not the assistant's parse)",
+            },
+            "at@k": f"mean turn of first hit; failure = max_turns+1 = {cfg.max_turns + 1}",
+        },
+        "systems": results,
+        "timing": {"build_s": build_s, "dialogues_s": dialogue_s, "total_s": time.perf_counter() - t_start},
+        "environment": environment(),
+    }
+    write_reports(report, dialogues, cfg, catalog)
+    return report
+
+
+# --- reports --------------------------------------------------------------------------------
+def _plot(path: Path, results: dict[str, dict[str, Any]], k: int, max_turns: int, title: str) -> None:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bench._report import _atomic_write
+
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    turns = list(range(1, max_turns + 1))
+    for name, r in results.items():
+        ax.plot(turns, r[f"hit@{k}_by_turn"], marker="o", label=name)
+    ax.set_xlabel("turn")
+    ax.set_ylabel(f"Hit@{k} (cumulative)")
+    ax.set_xticks(turns)
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    _atomic_write(path, buf.getvalue())
+
+
+def _transcript_md(d: Dialogue, catalog: Any, k: int) -> str:
+    target = catalog[d.target_id]
+    hit = first_hit(d, k)
+    lines = [
+        f"**user {d.user_id}**, target `{d.target_id}` ({target.title}; {' > '.join(target.categories)}"
+        + (f"; {target.brand}" if target.brand else "")
+        + (f"; ${target.price:g}" if target.price is not None else "")
+        + f") - {'hit at turn ' + str(hit) if hit else 'miss'}",
+        "",
+    ]
+    for t in d.turns:
+        shown = ", ".join(
+            ("**" if i == d.target_id else "")
+            + f"{catalog[i].title[:40]}"
+            + ("**" if i == d.target_id else "")
+            if i in catalog
+            else f"?{i}"
+            for i in t.shown[:k]
+        )
+        lines.append(f"{t.turn}. shopper: {t.user_text}  ")
+        reply = t.reply_text.replace("\n", " ")
+        lines.append(f"   assistant ({t.intent}): {reply[:240]}{'…' if len(reply) > 240 else ''}  ")
+        lines.append(f"   shown: {shown or '(nothing)'}")
+    return "\n".join(lines)
+
+
+def write_reports(
+    report: dict[str, Any], dialogues: dict[str, list[Dialogue]], cfg: ConversationConfig, catalog: Any
+) -> dict[str, Path]:
+    out = Path(cfg.out)
+    name = slug(report["protocol"]["dataset"])
+    base = out / f"conversation-{name}"
+    k, mt = cfg.k, cfg.max_turns
+    results = report["systems"]
+    cols = [c.replace("@5", f"@{k}") for c in TABLE_COLUMNS]
+    rows = [{"system": s, **{c: r.get(c) for c in cols[1:]}} for s, r in results.items()]
+    by_turn = [
+        {"system": s, **{f"t{t}": r[f"hit@{k}_by_turn"][t - 1] for t in range(1, mt + 1)}}
+        for s, r in results.items()
+    ]
+    p = report["protocol"]
+    md = [
+        f"# Conversational benchmark: {p['dataset']}",
+        "",
+        "## Protocol",
+        "",
+        f"- split: {p['split']}; users: {p['users']} (seed {p['seed']}); max turns: {mt}; success: {p['success']}",
+        f"- simulator: {p['simulator']['mode']}, <= {p['simulator']['max_facets_per_turn']} attributes/turn "
+        f"({p['simulator']['facets']}); never names the target (leak-checked)",
+        f"- LLM: {p['llm']} (retrieval-only baseline: {p['baseline_llm']}); adapter: {p['adapter'] or '-'}; "
+        f"embedder {p['embedder']}; CF scorer {p['scorer']}",
+        f"- AT@{k}: {p['at@k']}; constraint satisfaction is checked against {p['simulator']['ground_truth']}",
+        "- tokens per turn: " + "; ".join(f"{s}: {r['tokens_unit']}" for s, r in results.items()),
+        f"- wall time: build {report['timing']['build_s']:.0f} s, dialogues {report['timing']['dialogues_s']:.0f} s "
+        f"on {report['environment'].get('cpu_count')} CPUs (load {report['environment'].get('load_average_1m_5m_15m')})",
+        "",
+        "## Results",
+        "",
+        markdown_table(rows, cols, digits=3),
+        "",
+        f"Hit@{k} by turn (cumulative):",
+        "",
+        markdown_table(by_turn, ["system", *[f"t{t}" for t in range(1, mt + 1)]], digits=3),
+        "",
+        f"![Hit@{k} by turn]({base.name}.png)",
+        "",
+    ]
+    main = (
+        "full+adapter"
+        if "full+adapter" in dialogues
+        else "full"
+        if "full" in dialogues
+        else next(iter(dialogues))
+    )
+    ds = dialogues[main]
+    hits = [d for d in ds if first_hit(d, k)]
+    misses = [d for d in ds if not first_hit(d, k)]
+    md += [f"## Sample transcripts ({main})", ""]
+    for label, group in (("Successes", hits), ("Failures", misses)):
+        md += [f"### {label}", ""]
+        if not group:
+            md += ["(none)", ""]
+        for d in group[: cfg.transcripts_in_md]:
+            md += [_transcript_md(d, catalog, k), ""]
+    paths = {
+        "json": write_json(base.with_suffix(".json"), report),
+        "md": write_text(base.with_suffix(".md"), "\n".join(md) + "\n"),
+        "transcripts": write_text(
+            out / f"conversation-{name}-transcripts.jsonl",
+            "".join(
+                json.dumps(d.to_dict(), ensure_ascii=False) + "\n" for s in dialogues.values() for d in s
+            ),
+        ),
+    }
+    _plot(base.with_suffix(".png"), results, k, mt, f"{p['dataset']}: Hit@{k} by turn ({p['users']} users)")
+    paths["png"] = base.with_suffix(".png")
+    return paths
+
+
+# --- CLI ------------------------------------------------------------------------------------
+def parse_args(argv: Sequence[str] | None = None) -> ConversationConfig:
+    ap = argparse.ArgumentParser(prog="python -m bench.conversation", description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=None, help="dataset name or folder (quick: movielens-100k)")
+    ap.add_argument("--users", type=int, default=None, help="test users to simulate (default 300; quick 30)")
+    ap.add_argument("--max-turns", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--k", type=int, default=5, help="success = target in the top k shown")
+    ap.add_argument(
+        "--llm",
+        default=None,
+        help="model name/path or 'none' (default qwen2.5-coder-0.5b; quick: none)",
+    )
+    ap.add_argument(
+        "--baseline-llm",
+        choices=("none", "same"),
+        default="none",
+        help="retrieval-only baseline replies: templates (none) or the same --llm",
+    )
+    ap.add_argument("--adapter", default=None, help="LoRA adapter dir: adds the full+adapter system")
+    ap.add_argument("--embedder", default="minilm")
+    ap.add_argument("--scorer", default="auto", help="CF scorer of the full system and the cf-only baseline")
+    ap.add_argument("--sim-llm", default=None, help="LLM that rephrases the simulator's template utterances")
+    ap.add_argument("--sim-language", choices=("en", "zh"), default="en")
+    ap.add_argument(
+        "--systems", default=",".join(SYSTEMS), help="comma-separated subset of " + ",".join(SYSTEMS)
+    )
+    ap.add_argument("--cache-dir", default=None)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--out", default="reports")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="30 users, movielens-100k, --llm none unless given: <= 5 min on 2 cores",
+    )
+    ap.add_argument("--no-progress", action="store_true")
+    a = ap.parse_args(argv)
+    llm = a.llm if a.llm is not None else (QUICK_LLM if a.quick else "qwen2.5-coder-0.5b")
+    return ConversationConfig(
+        data=a.data or QUICK_DATA,
+        users=a.users or (QUICK_USERS if a.quick else 300),
+        max_turns=a.max_turns,
+        seed=a.seed,
+        k=a.k,
+        llm=None if llm.lower() == "none" else llm,
+        baseline_llm=a.baseline_llm,
+        adapter=a.adapter,
+        embedder=a.embedder,
+        scorer=a.scorer,
+        sim_llm=a.sim_llm,
+        sim_language=a.sim_language,
+        systems=tuple(s.strip() for s in a.systems.split(",") if s.strip()),
+        cache_dir=a.cache_dir,
+        threads=a.threads,
+        out=a.out,
+        show_progress=not a.no_progress,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    cfg = parse_args(argv)
+    report = run(cfg)
+    cols = (
+        f"hit@{cfg.k}",
+        f"at@{cfg.k}",
+        "constraint_satisfaction",
+        "out_of_catalogue_rate",
+        "latency_p50_s",
+    )
+    for name, r in report["systems"].items():
+        print(f"{name:>15}: " + "  ".join(f"{c}={fmt(r.get(c), 3)}" for c in cols))
+    print(f"reports in {cfg.out}/conversation-{slug(report['protocol']['dataset'])}.*")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

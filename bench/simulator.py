@@ -1,0 +1,513 @@
+"""A seeded, rule-based simulated shopper for conversational evaluation (InteRecAgent protocol).
+
+The shopper secretly wants one held-out item (the leave-one-out test target). It knows the
+target's catalog facts and its own purchase history, and describes what it wants a little at
+a time: at most two attributes per turn (a category level, a price band, the brand or "not
+brand X" for a brand from its history the target lacks, the release decade), answers
+clarifying questions truthfully, says "none of these" when the target was not shown, and stops
+as soon as the target is among the shown items. It never names the target: every utterance
+passes ``LeakGuard`` (no id, no title word that is not a category/brand word, no title
+n-gram); a template that would leak is swapped for another phrasing.
+
+Everything is deterministic given ``(seed, user_id)``: the same shopper talks to every system
+under test, so systems differ only in what they show. ``rewriter`` optionally lets an LLM
+rephrase each template utterance; a rewrite that leaks or drops a stated fact is discarded.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+import zlib
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from assistant.grounding import normalize_tokens
+from retrieval.data.schema import Catalog, Item
+from retrieval.filters import Constraints
+
+__all__ = [
+    "MAX_FACETS_PER_TURN",
+    "PRICE_EDGES",
+    "Facet",
+    "LeakGuard",
+    "SimTurn",
+    "SimulatedShopper",
+    "Simulator",
+    "brand_family",
+    "price_band",
+]
+
+MAX_FACETS_PER_TURN = 2
+# Price bands a shopper would say ("between $10 and $15"); the band holding the target price.
+PRICE_EDGES = (0, 5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000)
+GENERIC_BRANDS = frozenset({"unknown", "generic", "n/a", "na", "none", "no brand", "unbranded", "other"})
+# A single catalog root ("Movies") gives the noun shoppers say after a genre ("an action movie").
+ROOT_NOUNS = {"movies": "movie", "books": "book", "music": "album", "games": "game"}
+FacetKind = Literal["category", "price", "brand", "not_brand", "decade"]
+Language = Literal["en", "zh"]
+Rewriter = Callable[[str, str], str]
+
+# Template variants per facet kind; {p} is the facet phrase. Several per kind so a phrasing whose
+# words happen to be in the target's title can be swapped for another.
+TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
+    "en": {
+        "category_first": ("I'm looking for {p}.", "Can you recommend {p}?", "I need {p}.", "Show me {p}."),
+        "category_coarse": ("It's for {p}.", "I'm shopping in {p}.", "I need help with {p}."),
+        "category_refine": ("More specifically, {p}.", "I want {p}.", "Narrow it to {p}."),
+        "price": ("It should cost {p}.", "Price range {p}.", "My price range is {p}."),
+        "brand": ("I'd like it from {p}.", "Ideally by {p}.", "I prefer {p}."),
+        "not_brand": ("Not from {p}, please.", "I don't want {p}.", "Anything but {p}."),
+        "decade": ("Preferably from the {p}.", "Released in the {p}.", "It came out in the {p}."),
+        "reject": ("None of these.", "Show me other options.", "Different ones, please."),
+        "more": ("Show me other options.", "More options, please.", "Different ones, please.", "Next."),
+        "no_budget": ("No particular budget.", "Any price is fine."),
+    },
+    "zh": {
+        "category_first": ("我想找{p}。", "推荐一些{p}。", "我需要{p}。"),
+        "category_coarse": ("是{p}类的。", "我在找{p}方面的东西。"),
+        "category_refine": ("具体来说是{p}。", "要{p}。"),
+        "price": ("价格{p}。", "预算{p}。"),
+        "brand": ("最好是{p}的。", "想要{p}的。"),
+        "not_brand": ("不要{p}的。", "除了{p}。"),
+        "decade": ("最好是{p}的。", "{p}上映的。"),
+        "reject": ("这些都不是。", "换一批。"),
+        "more": ("换一批。", "还有别的吗。"),
+        "no_budget": ("预算无所谓。",),
+    },
+}
+_BUDGET_Q = re.compile(r"budget|price|spend|cost|预算|价格|多少钱", re.I)
+_WHAT_Q = re.compile(
+    r"shopping for|product type|looking for|what (?:kind|type)|use it|类型|品类|用途|什么", re.I
+)
+_NUM = re.compile(r"\d+")
+# Function words only: any other title word (even "out" or "under") is off limits when it is
+# not a category or brand word, so a phrasing that needs it is swapped for another.
+STOPWORDS = frozenset(
+    ["a", "an", "the", "and", "or", "of", "for", "with", "in", "on", "to", "by", "from", "it", "is"]
+)
+
+
+def _tokens(text: str) -> list[str]:
+    return normalize_tokens(text)
+
+
+def price_band(price: float, edges: Sequence[float] = PRICE_EDGES) -> tuple[float | None, float | None]:
+    """(low, high) of the band holding ``price`` (inclusive); None = open side."""
+    if price < 0:
+        raise ValueError(f"price must be >= 0, got {price}")
+    if price > edges[-1]:
+        return float(edges[-1]), None
+    for lo, hi in itertools.pairwise(edges):
+        if price <= hi:
+            return (None if lo == 0 else float(lo)), float(hi)
+    return float(edges[-1]), None  # pragma: no cover - unreachable
+
+
+def _money(v: float) -> str:
+    return f"${v:g}"
+
+
+def _band_phrases(lo: float | None, hi: float | None, lang: str) -> tuple[str, ...]:
+    """Ways to say the band (all parsed to the same bounds), so one clashing with a title word has a twin."""
+    if lang == "zh":
+        if lo is None:
+            return (f"{hi:g}美元以内",)
+        if hi is None:
+            return (f"{lo:g}美元以上",)
+        return (f"在{lo:g}到{hi:g}美元之间",)
+    if lo is None:
+        return tuple(f"{w} {_money(hi or 0)}" for w in ("under", "below", "less than"))
+    if hi is None:
+        return tuple(f"{w} {_money(lo)}" for w in ("over", "above", "more than"))
+    return (f"between {_money(lo)} and {_money(hi)}", f"from {_money(lo)} to {_money(hi)}")
+
+
+def brand_family(brand: str, catalog_brands: Sequence[str]) -> tuple[str, ...]:
+    """Catalog brands a shopper means by ``brand``: itself and its sub-lines ("OPI" -> "OPI Nail Color").
+
+    The ground truth for "from OPI": a product line whose name starts with the brand's words is
+    still that brand.
+    """
+    key = _tokens(brand)
+    out = [b for b in catalog_brands if _tokens(b)[: len(key)] == key]
+    return tuple(dict.fromkeys([brand, *out]))
+
+
+@dataclass(frozen=True)
+class Facet:
+    """One attribute of the target the shopper can state; ``constraint`` is its hard part (or None)."""
+
+    kind: FacetKind
+    phrase: str
+    template: str  # key into TEMPLATES
+    constraint: Constraints | None = None
+    values: tuple[str, ...] = ()  # words/numbers a faithful rephrasing must keep
+    alternatives: tuple[str, ...] = ()  # other ways to say ``phrase``
+
+    @property
+    def phrases(self) -> tuple[str, ...]:
+        return (self.phrase, *self.alternatives)
+
+
+@dataclass
+class SimTurn:
+    """What the shopper said in one turn, and the ground-truth constraints stated so far."""
+
+    utterance: str
+    facets: list[str]  # kinds revealed this turn (<= MAX_FACETS_PER_TURN)
+    constraints: Constraints  # cumulative hard constraints actually expressed (ground truth)
+    answered_clarify: bool = False
+    rewritten: bool = False  # True when the LLM rephrasing was kept
+    notes: list[str] = field(default_factory=list)
+
+
+class LeakGuard:
+    """Says whether a text gives the target away: its id, a title word or a title n-gram.
+
+    Allowed: category words, brand words, stopwords and bare numbers (prices). Everything else
+    in the target's title is off limits, alone or in runs.
+    """
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+        self.allowed: frozenset[str] = frozenset(
+            t for path in catalog.category_paths() for name in path for t in _tokens(name)
+        ) | frozenset(t for b in catalog.brands() for t in _tokens(b))
+
+    def forbidden(self, item: Item) -> frozenset[str]:
+        """Title tokens of ``item`` that must never be said (not category/brand/stop words, not numbers)."""
+        return frozenset(
+            t for t in _tokens(item.title) if t not in self.allowed and t not in STOPWORDS and not t.isdigit()
+        )
+
+    def leaks(self, text: str, item: Item) -> list[str]:
+        """Reasons ``text`` would reveal ``item`` (empty = safe)."""
+        reasons = []
+        if re.search(rf"(?<![\w$.]){re.escape(item.item_id)}(?![\w.])", text, re.I):
+            reasons.append(f"id {item.item_id!r}")
+        toks = _tokens(text)
+        bad = self.forbidden(item) & set(toks)
+        reasons += [f"title word {t!r}" for t in sorted(bad)]
+        title = _tokens(item.title)
+        content = {t for t in title if t not in self.allowed and t not in STOPWORDS}
+        grams = {(a, b) for a, b in itertools.pairwise(title) if a in content and b in content}
+        reasons += [f"title n-gram {' '.join(g)!r}" for g in itertools.pairwise(toks) if g in grams]
+        return reasons
+
+
+class Simulator:
+    """Per-catalog simulator factory: the leak guard and the facet vocabulary, built once."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        seed: int = 0,
+        language: Language = "en",
+        rewriter: Rewriter | None = None,
+        max_facets_per_turn: int = MAX_FACETS_PER_TURN,
+    ):
+        if language not in TEMPLATES:
+            raise ValueError(f"language must be one of {sorted(TEMPLATES)}, got {language!r}")
+        if not 1 <= max_facets_per_turn <= MAX_FACETS_PER_TURN:
+            raise ValueError(
+                f"max_facets_per_turn must be 1..{MAX_FACETS_PER_TURN}, got {max_facets_per_turn}"
+            )
+        self.catalog = catalog
+        self.seed = seed
+        self.language = language
+        self.rewriter = rewriter
+        self.max_facets_per_turn = max_facets_per_turn
+        self.guard = LeakGuard(catalog)
+        self.brands = catalog.brands()
+        paths = catalog.category_paths()
+        roots = {p[0] for p in paths}
+        self.single_root = next(iter(roots)) if len(roots) == 1 else None
+        names: Counter[str] = Counter(p[-1].casefold() for p in paths)
+        self.ambiguous_names = {n for n, c in names.items() if c > 1}
+
+    @property
+    def mode(self) -> str:
+        return ("llm-rewrite" if self.rewriter is not None else "template") + f"/{self.language}"
+
+    def shopper(self, user_id: str, history: Sequence[str], target_id: str) -> SimulatedShopper:
+        if target_id not in self.catalog:
+            raise KeyError(f"target {target_id!r} is not in the catalog")
+        rng = random.Random(zlib.crc32(f"{self.seed}:{user_id}:{target_id}".encode()))
+        target = self.catalog[target_id]
+        hist = [self.catalog[i] for i in history if i in self.catalog]
+        return SimulatedShopper(self, target, hist, rng)
+
+    # --- facets ------------------------------------------------------------------------
+    def category_phrase(self, path: tuple[str, ...]) -> str:
+        name = path[-1]
+        phrase = name.lower()
+        if name.casefold() in self.ambiguous_names and len(path) >= 2 and path[-2] != self.single_root:
+            phrase = f"{path[-2].lower()} {phrase}"
+        noun = ROOT_NOUNS.get((self.single_root or "").casefold())
+        if noun and self.language == "en":
+            article = "an" if phrase[:1] in "aeiou" else "a"
+            phrase = f"{article} {phrase} {noun}"
+        return phrase
+
+    def facets(self, target: Item, history: Sequence[Item], rng: random.Random) -> list[Facet]:
+        """The target's stateable attributes, in the order this shopper will reveal them."""
+        lang = self.language
+        path = target.categories
+        first_level = 2 if self.single_root is not None and len(path) >= 2 else 1
+        cats: list[Facet] = []
+        if len(path) >= first_level:
+            leaf = tuple(path)
+            values = tuple(w for w in _tokens(leaf[-1]) if w not in STOPWORDS)
+            leaf_facet = Facet(
+                "category",
+                self.category_phrase(leaf),
+                "category_first",
+                Constraints(categories=(leaf,)),
+                values,
+            )
+            # Half the shoppers start broad ("it's for skin care") and narrow down later.
+            if len(path) - first_level >= 2 and rng.random() < 0.5:
+                coarse = tuple(path[:first_level])
+                cats.append(
+                    Facet(
+                        "category",
+                        self.category_phrase(coarse),
+                        "category_coarse",
+                        Constraints(categories=(coarse,)),
+                        tuple(w for w in _tokens(coarse[-1]) if w not in STOPWORDS),
+                    )
+                )
+                leaf_facet = Facet(
+                    "category", leaf_facet.phrase, "category_refine", leaf_facet.constraint, values
+                )
+            cats.append(leaf_facet)
+        others: list[Facet] = []
+        if target.price is not None:
+            lo, hi = price_band(target.price)
+            said = _band_phrases(lo, hi, lang)
+            others.append(
+                Facet(
+                    "price",
+                    said[0],
+                    "price",
+                    Constraints(price_min=lo, price_max=hi),
+                    tuple(f"{v:g}" for v in (lo, hi) if v is not None),
+                    said[1:],
+                )
+            )
+        brand = (target.brand or "").strip()
+        if brand and brand.casefold() not in GENERIC_BRANDS:
+            others.append(
+                Facet(
+                    "brand", brand, "brand", Constraints(brands_in=brand_family(brand, self.brands)), (brand,)
+                )
+            )
+        family = {b.casefold() for b in brand_family(brand, self.brands)} if brand else set()
+        seen_brands = [
+            h.brand
+            for h in reversed(history)
+            if h.brand and h.brand.casefold() not in GENERIC_BRANDS and h.brand.casefold() not in family
+        ]
+        same_root = [
+            h.brand
+            for h in reversed(history)
+            if h.brand in seen_brands and h.categories[:first_level] == tuple(path[:first_level])
+        ]
+        if seen_brands:
+            other = (same_root or seen_brands)[0]
+            others.append(Facet("not_brand", other, "not_brand", Constraints(brands_out=(other,)), (other,)))
+        year = target.attributes.get("release_year")
+        if isinstance(year, int | float) and 1800 < year < 2100:
+            decade = int(year) // 10 * 10
+            others.append(
+                Facet(
+                    "decade",
+                    f"{decade}年代" if lang == "zh" else f"{decade}s",
+                    "decade",
+                    None,
+                    (str(decade),),
+                )
+            )
+        rng.shuffle(others)
+        if not cats:
+            return others
+        # The first category facet always opens; the rest interleave after it.
+        return [cats[0], *others[:1], *cats[1:], *others[1:]]
+
+
+class SimulatedShopper:
+    """One simulated dialogue: call ``next_turn(last_reply)`` until ``done``."""
+
+    def __init__(self, sim: Simulator, target: Item, history: Sequence[Item], rng: random.Random):
+        self.sim = sim
+        self.target = target
+        self.history = list(history)
+        self.rng = rng
+        self.pending: list[Facet] = sim.facets(target, history, rng)
+        self.stated: list[Facet] = []
+        self.turns: list[SimTurn] = []
+        self.done = False
+
+    @property
+    def constraints(self) -> Constraints:
+        """Ground truth: the conjunction of every hard constraint stated so far."""
+        out = Constraints()
+        for f in self.stated:
+            c = f.constraint
+            if c is None:
+                continue
+            changes: dict[str, Any] = {}
+            if c.categories:
+                changes["categories"] = c.categories  # a finer level replaces the coarser one
+            if c.has_price:
+                changes["price_min"], changes["price_max"] = c.price_min, c.price_max
+            if c.brands_in:
+                changes["brands_in"] = c.brands_in
+            if c.brands_out:
+                changes["brands_out"] = tuple(dict.fromkeys((*out.brands_out, *c.brands_out)))
+            out = out.merged(**changes)
+        return out
+
+    def succeeded(self, shown: Sequence[str], k: int = 5) -> bool:
+        return self.target.item_id in list(shown)[:k]
+
+    def next_turn(self, reply: Any | None = None) -> SimTurn:
+        """The shopper's next message, given the assistant's last reply (None before the first turn).
+
+        ``reply`` needs ``.intent``, ``.text`` and ``.items`` (each with ``.item_id``), like
+        ``assistant.Reply``.
+        """
+        if self.done:
+            raise RuntimeError("the dialogue is over (the target was shown)")
+        shown = [getattr(i, "item_id", i) for i in (getattr(reply, "items", None) or [])]
+        if reply is not None and self.succeeded(shown):
+            self.done = True
+            raise RuntimeError("the target was shown: the dialogue is over")
+        budget = self.rng.choice((1, self.sim.max_facets_per_turn))
+        picked: list[Facet] = []
+        prefix: list[str] = []
+        answered = False
+        if reply is not None and getattr(reply, "intent", "") == "clarify":
+            text = getattr(reply, "text", "") or ""
+            answered = True
+            if _BUDGET_Q.search(text):
+                price = next((f for f in self.pending if f.kind == "price"), None)
+                if price is not None:
+                    picked.append(price)
+                elif not any(f.kind == "price" for f in self.stated):
+                    prefix.append(self._pick("no_budget"))
+            if _WHAT_Q.search(text) and len(picked) < budget:
+                cat = next((f for f in self.pending if f.kind == "category"), None)
+                if cat is not None:
+                    picked.append(cat)
+        elif reply is not None and shown:
+            prefix.append(self._pick("reject"))
+        for f in self.pending:
+            if len(picked) >= budget:
+                break
+            if f not in picked:
+                picked.append(f)
+        for f in picked:
+            self.pending.remove(f)
+        if not picked and (not prefix or answered):  # nothing new to say: ask for more
+            prefix.append(self._pick("more"))
+        utterance, kept, notes = self._compose(prefix, picked)
+        self.stated.extend(kept)
+        rewritten = False
+        if self.sim.rewriter is not None and kept:
+            utterance, rewritten, note = self._rewrite(utterance, kept)
+            if note:
+                notes.append(note)
+        turn = SimTurn(utterance, [f.kind for f in kept], self.constraints, answered, rewritten, notes)
+        self.turns.append(turn)
+        return turn
+
+    # --- phrasing -----------------------------------------------------------------------
+    def _pick(self, key: str) -> str:
+        """A safe phrasing of a fixed line (rejection, "more"), trying variants in seeded order."""
+        variants = list(TEMPLATES[self.sim.language][key])
+        start = self.rng.randrange(len(variants))
+        for v in variants[start:] + variants[:start]:
+            if not self.sim.guard.leaks(v, self.target):
+                return v
+        return "..."  # every variant uses a title word: say nothing identifiable
+
+    def _phrase(self, facet: Facet) -> str | None:
+        variants = list(TEMPLATES[self.sim.language][facet.template])
+        start = self.rng.randrange(len(variants))
+        for phrase in facet.phrases:
+            for v in variants[start:] + variants[:start]:
+                text = v.format(p=phrase)
+                if not self.sim.guard.leaks(text, self.target):
+                    return text
+        # Bare value (category/brand words and numbers only) as the last resort.
+        for phrase in facet.phrases:
+            if not self.sim.guard.leaks(phrase, self.target):
+                return phrase[:1].upper() + phrase[1:] + ("。" if self.sim.language == "zh" else ".")
+        return None
+
+    def _compose(self, prefix: list[str], picked: list[Facet]) -> tuple[str, list[Facet], list[str]]:
+        parts = list(prefix)
+        kept, notes = [], []
+        for f in picked:
+            text = self._phrase(f)
+            if text is None:
+                notes.append(f"dropped {f.kind}: every phrasing leaks")
+                continue
+            parts.append(text)
+            kept.append(f)
+        if not parts:
+            parts.append(self._pick("more"))
+        sep = "" if self.sim.language == "zh" else " "
+        utterance = sep.join(parts)
+        leak = self.sim.guard.leaks(utterance, self.target)
+        if leak:  # joining two safe parts can form a title n-gram: say the facets one by one
+            notes.append(f"joined utterance leaked ({leak[0]}); kept the first part")
+            keep = [] if prefix else kept[:1]
+            self.pending[:0] = [f for f in kept if f not in keep]  # said in a later turn
+            utterance, kept = parts[0], keep
+        return utterance, kept, notes
+
+    def _rewrite(self, template: str, facets: Sequence[Facet]) -> tuple[str, bool, str]:
+        """LLM rephrasing, kept only if it leaks nothing and keeps every stated value."""
+        assert self.sim.rewriter is not None
+        try:
+            text = (self.sim.rewriter(template, self.sim.language) or "").strip()
+        except Exception as e:  # a broken rewriter must not end the evaluation
+            return template, False, f"rewrite failed: {type(e).__name__}"
+        if not text or len(text) > 300:
+            return template, False, "rewrite empty or too long"
+        if self.sim.guard.leaks(text, self.target):
+            return template, False, "rewrite leaked; template used"
+        low = text.casefold()
+        missing = [v for f in facets for v in f.values if v.casefold() not in low]
+        if missing:
+            return template, False, f"rewrite dropped {missing[:3]}; template used"
+        if set(_NUM.findall(text)) - set(_NUM.findall(template)):
+            return template, False, "rewrite added numbers; template used"
+        return text, True, ""
+
+
+def llm_rewriter(chat_model: Any) -> Rewriter:
+    """A ``Rewriter`` from a langchain chat model: one short, greedy rephrasing."""
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    def rewrite(text: str, language: str) -> str:
+        lang = "Chinese" if language == "zh" else "English"
+        msgs = [
+            SystemMessage(
+                content=(
+                    f"You rewrite a shopper's chat message in natural {lang}. Keep every fact, number and "
+                    "brand exactly. Do not add product names, facts or numbers. Reply with the message only."
+                )
+            ),
+            HumanMessage(content=text),
+        ]
+        out = chat_model.invoke(msgs)
+        return str(getattr(out, "content", out)).strip().strip('"')
+
+    return rewrite

@@ -1,0 +1,115 @@
+"""End to end: the conversational bench on the synthetic Beauty catalog writes complete reports.
+
+Real components throughout (MiniLM, Chroma in a tmp dir, BM25, item-kNN, the rule-based
+simulator); no LLM, so replies are the assistant's templates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from assistant_catalog import make_dataset
+
+from bench.conversation import ConversationConfig, evaluation_split, main, run, sample_users
+
+MAX_TURNS = 3
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    tmp = tmp_path_factory.mktemp("conv")
+    cfg = ConversationConfig(
+        data=make_dataset(),
+        users=4,
+        max_turns=MAX_TURNS,
+        seed=7,
+        llm=None,
+        cache_dir=str(tmp / "cache"),
+        out=str(tmp / "reports"),
+        show_progress=False,
+    )
+    return run(cfg), tmp / "reports"
+
+
+def test_split_hides_the_target_from_the_systems() -> None:
+    ds = make_dataset()
+    visible, rows = evaluation_split(ds)
+    seqs = visible.interactions.sequences()
+    assert rows and len(visible.interactions) == len(ds.interactions) - len(rows)
+    for user, history, target in rows:
+        assert seqs[user] == history  # the systems see exactly the simulator's "prior history"
+        assert ds.interactions.history(user)[-1] == target
+    picked = sample_users(rows, 4, seed=7)
+    assert picked == sample_users(rows, 4, seed=7) and len({u for u, _, _ in picked}) == 4
+
+
+def test_json_report_has_every_system_and_metric(report) -> None:
+    rep, out = report
+    saved = (
+        json.loads((out / "conversation-assistant-test-beauty.json").read_text())
+        if (out / "conversation-assistant-test-beauty.json").exists()
+        else json.loads(next(out.glob("conversation-*.json")).read_text())
+    )
+    assert saved["systems"].keys() == rep["systems"].keys() == {"cf-only", "retrieval-only", "full"}
+    p = saved["protocol"]
+    for key in ("dataset", "users", "seed", "max_turns", "llm", "simulator"):
+        assert key in p
+    assert p["users"] == 4 and p["seed"] == 7 and p["max_turns"] == MAX_TURNS and p["llm"] == "none"
+    assert p["simulator"]["mode"] == "template/en"
+    for name, r in saved["systems"].items():
+        for key in ("hit@5", "at@5", "hit@5_by_turn", "constraint_satisfaction", "out_of_catalogue_rate",
+                    "duplicate_rate", "already_bought_rate", "unsupported_claim_rate", "clarify_rate",
+                    "latency_p50_s", "latency_p95_s", "tokens_per_turn", "tokens_unit"):  # fmt: skip
+            assert key in r, (name, key)
+        assert 0.0 <= r["hit@5"] <= 1.0
+        assert 1.0 <= r["at@5"] <= MAX_TURNS + 1
+        assert r["hit@5_by_turn"][-1] == pytest.approx(r["hit@5"])
+        assert r["hit@5_by_turn"] == sorted(r["hit@5_by_turn"])
+        assert r["out_of_catalogue_rate"] == 0.0 and r["duplicate_rate"] == 0.0
+    # The assistant enforces what the shopper said; the dialogue-blind CF list does not have to.
+    for name in ("retrieval-only", "full"):
+        assert saved["systems"][name]["constraint_satisfaction"] == 1.0
+        assert saved["systems"][name]["unsupported_claim_rate"] == 0.0
+        assert saved["systems"][name]["tokens_unit"].startswith("words")
+
+
+def test_markdown_plot_and_transcripts(report) -> None:
+    _, out = report
+    md = next(out.glob("conversation-*.md")).read_text()
+    assert "## Protocol" in md and "## Sample transcripts" in md and "| full |" in md
+    png = next(out.glob("conversation-*.png"))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lines = next(out.glob("conversation-*-transcripts.jsonl")).read_text().splitlines()
+    dialogues = [json.loads(x) for x in lines]
+    assert len(dialogues) == 3 * 4
+    for d in dialogues:
+        assert 1 <= len(d["turns"]) <= MAX_TURNS
+        hit = d["first_hit"]
+        # The dialogue stops at the first hit, and only then.
+        assert (hit is not None) == (d["target_id"] in d["turns"][-1]["shown"][:5])
+        if hit is None:
+            assert len(d["turns"]) == MAX_TURNS
+    # Every system heard the same first message from the same shopper.
+    first = {}
+    for d in dialogues:
+        first.setdefault(d["user_id"], set()).add(d["turns"][0]["user_text"])
+    assert all(len(v) == 1 for v in first.values())
+
+
+@pytest.mark.slow
+def test_quick_mode_on_movielens_within_five_minutes(tmp_path: Path) -> None:
+    import time
+
+    pytest.importorskip("recbole")  # the movielens-100k demo files ship with it
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    t0 = time.perf_counter()
+    assert main(["--quick", "--out", str(tmp_path), "--no-progress"]) == 0
+    elapsed = time.perf_counter() - t0
+    rep = json.loads((tmp_path / "conversation-movielens-100k.json").read_text())
+    assert rep["protocol"]["users"] == 30 and rep["protocol"]["llm"] == "none"
+    assert rep["systems"]["full"]["constraint_satisfaction"] == 1.0
+    assert rep["systems"]["full"]["out_of_catalogue_rate"] == 0.0
+    assert elapsed < 300 + rep["timing"]["build_s"]  # a cold index build is not part of the budget
