@@ -140,10 +140,29 @@ def test_cli_defaults_to_loopback_and_rejects_share():
 
 
 # --- chat, feedback, sessions ------------------------------------------------------------
-def test_chat_shows_priced_cards_and_constraint_chips(served):
+def stream_updates(c, message: str) -> list[tuple]:
+    """Every update the streamed ``/chat`` turn sent, in order (the last one is the final state)."""
+    job = c.submit(message, api_name="/chat")
+    job.result(timeout=120)
+    return job.outputs()
+
+
+def test_chat_streams_cards_first_then_text(served):
     url, _, _ = served
     c = client(url)
-    out = outputs(c.predict("a moisturizer under $30", api_name="/chat"))
+    updates = stream_updates(c, "a moisturizer under $30")
+    assert len(updates) >= 3, "a turn streams: echo, cards, text, final"
+    chat, bot_text_when_cards_arrived, texts = [], None, []
+    for u in updates:
+        if isinstance(u[0], list):  # a chat update (other yields leave the chat as it was)
+            chat = u[0]
+            texts.append(last_bot_text(chat) if any(m["role"] == "assistant" for m in chat) else "")
+        if bot_text_when_cards_arrived is None and outputs(u)["cards"]:
+            bot_text_when_cards_arrived = last_bot_text(chat)
+    # Cards come from catalog data before any reply text is written.
+    assert bot_text_when_cards_arrived == "", bot_text_when_cards_arrived
+    assert texts[-1].strip(), "empty final reply"
+    out = outputs(updates[-1])
     assert last_bot_text(out["chat"]).strip(), "empty reply"
     assert len(out["cards"]) >= 3
     prices = card_prices(out["cards"])
@@ -282,3 +301,28 @@ def test_dataset_picker_lists_paths_and_demos(tmp_path: Path):
     assert keys[0] == "shop-a (folder)"
     assert "movielens-100k" in keys and "clothing-reviews" in keys
     assert registry.default_key == keys[0]
+
+
+# --- with a real (tiny) LLM writing the reply ------------------------------------------------
+@pytest.mark.slow
+def test_real_llm_reply_streams_through_the_ui(served, tiny_chat_model, tmp_path: Path):
+    from assistant import ShoppingAssistant
+    from assistant.sessions import SessionStore
+    from assistant.ui.engines import EngineRegistry, dataset_choices
+
+    _, _, registry = served
+    base = registry.get("beauty")  # reuse its index; only the LLM differs
+    engine = ShoppingAssistant(base.index, tiny_chat_model, SessionStore(tmp_path / "sessions"))
+    llm_registry = EngineRegistry(dataset_choices({"beauty-llm": base.dataset}), lambda _source: engine)
+    demo = app.create_app(llm_registry)
+    with serving(demo, "127.0.0.1", free_port()) as url:
+        c = client(url)
+        updates = stream_updates(c, "a moisturizer under $40")
+        final = outputs(updates[-1])
+        text = last_bot_text(final["chat"])
+        assert text.strip() and not text.startswith("Sorry"), text
+        assert len(final["cards"]) >= 3
+        chat_updates = [u for u in updates if isinstance(u[0], list)]
+        assert len(chat_updates) >= 3, "echo, at least one text delta, final"
+        c.close()
+    engine.close()
