@@ -23,7 +23,7 @@ EXPECTED = (
     "train_seconds",
     "peak_rss_delta_mb",
     "test_unmasked",
-    "valid",
+    "valid_ndcg@10",
 )
 
 

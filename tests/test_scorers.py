@@ -163,6 +163,7 @@ def test_sasrec_sampled_loss_and_text_side_input(board: Checkerboard, tmp_path) 
         epochs=15,
         loss="sampled",
         n_negatives=8,
+        negative_alpha=0.75,
         dropout=0.1,
         lr=5e-3,
         item_text_embeddings=text,
@@ -170,7 +171,7 @@ def test_sasrec_sampled_loss_and_text_side_input(board: Checkerboard, tmp_path) 
         verbose=False,
     )
     s.fit(board.interactions, board.catalog)
-    assert s.get_params()["text_dim"] == 8
+    assert s.get_params()["text_dim"] == 8 and s.get_params()["negative_alpha"] == 0.75
     assert all(i.startswith("B") for i, _ in s.recommend(board.users["B"][0], n=2))
     s.save(tmp_path / "s")
     np.testing.assert_array_equal(Scorer.load(tmp_path / "s", board.catalog).score(["A1"]), s.score(["A1"]))

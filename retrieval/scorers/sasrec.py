@@ -205,6 +205,7 @@ class SASRecScorer(Scorer):
             "epochs",
             "loss",
             "n_negatives",
+            "negative_alpha",
             "eval_every",
             "patience",
             "max_train_seconds",
