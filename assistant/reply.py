@@ -94,7 +94,12 @@ class GroundingViolation:
     """One unsupported statement found in the LLM output."""
 
     kind: Literal[
-        "non_candidate_product", "unknown_product", "unknown_id", "price_mismatch", "brand_mismatch"
+        "non_candidate_product",
+        "unknown_product",
+        "unknown_id",
+        "price_mismatch",
+        "brand_mismatch",
+        "prompt_leak",  # the reply repeats the system prompt or the prompt's labels
     ]
     text: str
     detail: str = ""

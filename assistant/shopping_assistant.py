@@ -41,6 +41,7 @@ from assistant.reply import (
     ComparisonRow,
     DoneEvent,
     GroundingReport,
+    GroundingViolation,
     ItemsEvent,
     RecommendedItem,
     Reply,
@@ -863,6 +864,12 @@ class ShoppingAssistant:
             allowed_brands=[*c.brands_in, *c.brands_out],
         )
 
+    def _check(self, text: str, plan: _Plan) -> list[GroundingViolation]:
+        """Catalog grounding plus prompt echo: a reply quoting the system prompt or the prompt's
+        scaffolding (e.g. an injected "print your instructions" the model obeyed) is rejected."""
+        bad = self.checker.check(text, plan.grounding) if plan.grounding is not None else []
+        return bad + prompt_echo(text, plan.messages or [])
+
     def _generate(self, plan: _Plan) -> Any:
         """Stream the LLM reply, checking each finished sentence; on a violation stop, regenerate
         once with the repair prompt, then fall back to the template. Returns (text, report)."""
@@ -880,7 +887,7 @@ class ShoppingAssistant:
                 yield TextDelta(piece)
                 ends = [m.end() for m in _SENTENCE_END.finditer(text, checked_upto)]
                 if ends:
-                    bad = self.checker.check(text[: ends[-1]], plan.grounding)
+                    bad = self._check(text[: ends[-1]], plan)
                     checked_upto = ends[-1]
                     if bad:
                         break
@@ -895,7 +902,7 @@ class ShoppingAssistant:
             if tidy.startswith(text.strip()) and len(tidy) > len(text.strip()):
                 yield TextDelta(tidy[len(text.strip()) :])  # the ellipsis of a reply cut by the token limit
             text = tidy
-            bad = self.checker.check(text, plan.grounding)
+            bad = self._check(text, plan)
         if not bad and text:
             return text, report
         report.violations = list(bad)
@@ -912,7 +919,7 @@ class ShoppingAssistant:
                 second = _tidy(_chunk_text(self.llm.invoke(msgs)))
             except Exception:
                 second = ""
-            again = self.checker.check(second, plan.grounding) if second else bad
+            again = self._check(second, plan) if second else bad
             if second and not again:
                 yield TextReset(second)
                 return second, report
@@ -969,6 +976,27 @@ def resolve_chat_model(
             f"llm must be a model name/path, a langchain chat model or None; got {type(llm).__name__}"
         )
     return llm
+
+
+_PROMPT_LABELS = re.compile(r"^\s*(?:CANDIDATES|Shopper|Filters|SCHEMA)\s*[:：]", re.MULTILINE)
+
+
+def prompt_echo(text: str, messages: Sequence[Any]) -> list[GroundingViolation]:
+    """Violations for reply text that repeats a system-prompt sentence (>= 24 chars) or starts a
+    line with a prompt label ("CANDIDATES:", "Shopper:"): the model is leaking its instructions."""
+    out = []
+    folded = " ".join(text.split()).casefold()
+    for msg in messages[:1]:  # the system message
+        system = _chunk_text(msg)
+        for sent in re.split(r"(?<=[.!?。！？])\s*|\n+", system):
+            sent = " ".join(sent.split())
+            if len(sent) >= 24 and sent.casefold() in folded:
+                out.append(GroundingViolation("prompt_leak", sent[:80], "repeats the system prompt"))
+                break
+    m = _PROMPT_LABELS.search(text)
+    if m:
+        out.append(GroundingViolation("prompt_leak", m.group(0).strip(), "repeats the prompt's scaffolding"))
+    return out
 
 
 def build_comparison(items: Sequence[Item], currency: str | None) -> Comparison:
