@@ -86,6 +86,7 @@ _OTHER_USERS = re.compile(
     r"purchases?|profiles?|emails?|addresses|details)|"
     r"\b(?:user|customer|shopper) (?:#|id )?[\w-]+(?:'s)? (?:history|orders?|purchases?|profile|data|email|address)|"
     r"what did (?:user|customer|shopper|someone else|\w+ else) (?:buy|purchase|order)|"
+    r"what (?:did|does|has) (?:user|customer|shopper|client) #?[\w.@-]+ (?:buy|bought|purchase|order)|"
     r"someone else'?s (?:history|orders?|purchases?|data|profile)|"
     r"(?:其他|别的)(?:用户|顾客|人)的(?:数据|记录|订单|购买|资料)|别人的(?:数据|记录|订单|购买|资料)",
     re.IGNORECASE,
