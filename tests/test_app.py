@@ -227,12 +227,15 @@ def test_sessions_are_isolated(served):
 def test_broken_dataset_gives_friendly_message(served):
     url, _, _ = served
     c = client(url)
+    before = outputs(c.predict("mascara under $30", api_name="/chat"))
+    assert before["cards"]
     out = outputs(c.predict("broken", api_name="/pick_dataset"))
     text = last_bot_text(out["chat"])
     assert text.startswith("Sorry"), text
     assert "Traceback" not in text and 'File "' not in text
-    # Same session, still on the working dataset: the next turn answers normally.
-    ok = outputs(c.predict("mascara under $30", api_name="/chat"))
+    # Nothing was lost: same conversation on the working dataset, and the next turn answers.
+    assert "mascara under $30" in [message_text(m) for m in out["chat"]]
+    ok = outputs(c.predict("cleanser under $30", api_name="/chat"))
     assert len(ok["cards"]) >= 1
     c.close()
 

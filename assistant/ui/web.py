@@ -352,23 +352,30 @@ class ShopUI:
             out.update(self._error_out(state, "load that shopper", exc))
         return out
 
-    def pick_dataset(self, key: str, state: dict[str, Any]) -> dict[Any, Any]:
-        state = new_session(state["dataset"])
+    def pick_dataset(self, key: str, state: dict[str, Any]) -> Iterator[dict[Any, Any]]:
+        """Switch dataset: a new conversation on its engine (built on first use, with a note)."""
+        if key == state["dataset"]:
+            yield {}
+            return
+        if not self.registry.is_loaded(key):
+            label = self.registry.choices[key].label if key in self.registry.choices else key
+            note = f"Opening **{label}**… the first time, its product index is built (this can take a few minutes)."
+            state["messages"] = [*state["messages"], {"role": "assistant", "content": note}]
+            yield {self.state: state, self.chatbot: state["messages"]}
         try:
             self.registry.get(key)  # build (or reuse) the engine before switching
-            state = new_session(key)
-            out = self.full_refresh(state)
+            fresh = new_session(key)
+            out = self.full_refresh(fresh)
             out[self.header] = self.dataset_header(key)
             out[self.shopper] = gr.update(choices=self.shopper_choices(key), value=NEW_SHOPPER)
             out[self.history_md] = self.shopper_history(key, None)
-            out[self.profile_md] = self.profile_text(state)
+            out[self.profile_md] = self.profile_text(fresh)
             out[self.budget] = gr.update(value="", visible=self._dataset(key).has_prices)
-            return out
         except Exception as exc:
-            out = self.full_refresh(state)
-            out.update(self._error_out(state, f"open the dataset {key!r}", exc))
+            # Stay where we were: same dataset, same conversation, plus a friendly note.
+            out = self._error_out(state, f"open the dataset {key!r}", exc)
             out[self.dataset_dd] = state["dataset"]
-            return out
+        yield out
 
     def forget(self, state: dict[str, Any]) -> dict[Any, Any]:
         user = state.get("user")
