@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -74,18 +75,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(USAGE)
         return 0
     command, rest = argv[0], argv[1:]
-    if command == "generate":
-        _generate(rest)
-    elif command == "train":
-        from finetune.train import main as train_main
+    try:
+        if command == "generate":
+            _generate(rest)
+        elif command == "train":
+            from finetune.train import main as train_main
 
-        train_main(rest)
-    elif command == "evaluate":
-        _evaluate(rest)
-    elif command == "toydata":
-        _toydata(rest)
-    else:
-        print(f"unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+            train_main(rest)
+        elif command == "evaluate":
+            _evaluate(rest)
+        elif command == "toydata":
+            _toydata(rest)
+        else:
+            print(f"unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+            return 2
+    except (FileNotFoundError, FileExistsError, ValueError, KeyError) as exc:
+        # Bad input (paths, configs, data): one clear line, no traceback. FINETUNE_DEBUG=1 re-raises.
+        if os.environ.get("FINETUNE_DEBUG"):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
 

@@ -90,6 +90,9 @@ class TrainArguments:
     warmup_steps: int = field(default=0, metadata={"help": "linear warmup optimizer steps"})
     max_steps: int = field(default=-1, metadata={"help": "optimizer steps; -1 = num_epochs over the data"})
     num_epochs: float = field(default=1.0, metadata={"help": "epochs when max_steps is -1"})
+    max_train_seconds: float = field(
+        default=0.0, metadata={"help": "stop (and save) after this much training wall time; 0 = no limit"}
+    )
     batch_size: int = field(default=1, metadata={"help": "micro-batch size per device"})
     grad_accum: int = field(default=1, metadata={"help": "micro-batches per optimizer step"})
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping (0 = off)"})
@@ -563,7 +566,10 @@ def train(margs: ModelArguments, dargs: DataArguments, targs: TrainArguments) ->
                 run_eval()
             if targs.save_every and state["step"] % targs.save_every == 0:
                 save_checkpoint()
-            if state["step"] >= total_steps:
+            over_time = targs.max_train_seconds > 0 and time.perf_counter() - t_loop > targs.max_train_seconds
+            if over_time and is_main:
+                tqdm.write(f"[finetune] max_train_seconds reached at step {state['step']}; stopping")
+            if state["step"] >= total_steps or over_time:
                 break
         else:
             state["epoch"] += 1

@@ -1,0 +1,185 @@
+"""LoRA training, checkpoint/resume, adapter reload, evaluation and reranking with the real tiny LLM."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from assistant.models import TEST_LLM, load_llm
+from finetune.data import GenerateConfig, generate, read_jsonl
+from finetune.toydata import write_toy_dataset
+from finetune.train import DataArguments, ModelArguments, TrainArguments, list_checkpoints, train
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("fttrain")
+    src = write_toy_dataset(root / "shop", n_items=80, n_users=60, seed=1)
+    out = root / "data"
+    generate(
+        GenerateConfig(
+            data=str(src),
+            out=str(out),
+            seed=0,
+            users=20,
+            test_users=4,
+            dev_users=2,
+            n_candidates=5,
+            sft_candidates=3,
+            max_history=3,
+            title_chars=30,
+            constraint_train=10,
+            constraint_test=4,
+            candidates="cooccurrence",
+        )
+    )
+    return out
+
+
+def _args(data_dir: Path, out: Path, max_steps: int, resume: bool = False):
+    return (
+        ModelArguments(model=TEST_LLM, lora_r=4, lora_alpha=8, lora_dropout=0.0),
+        DataArguments(
+            data_dir=str(data_dir), tasks="chat", max_seq_len=256, eval_examples=4, eval_source="train"
+        ),
+        TrainArguments(
+            output_dir=str(out),
+            seed=0,
+            learning_rate=5e-3,
+            max_steps=max_steps,
+            batch_size=2,
+            eval_every=0,
+            save_every=1,
+            keep_last=2,
+            log_every=1,
+            threads=2,
+            resume=resume,
+            progress=False,
+        ),
+    )
+
+
+@pytest.fixture(scope="module")
+def run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("ftrun") / "run"
+    first = train(*_args(data_dir, out, max_steps=2))
+    return {"out": out, "first": first}
+
+
+def test_training_lowers_eval_loss(run: dict) -> None:
+    r = run["first"]
+    assert r.steps == 2 and r.start_step == 0
+    assert r.first_eval_loss is not None and r.last_eval_loss is not None
+    assert r.last_eval_loss < r.first_eval_loss, (r.first_eval_loss, r.last_eval_loss)
+    out = run["out"]
+    for name in ("training_config.json", "data_manifest.json", "metrics.json", "train_log.jsonl"):
+        assert (out / name).is_file(), name
+    adapter = out / "adapter"
+    assert {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "training_config.json",
+        "data_manifest.json",
+    } <= {p.name for p in adapter.iterdir()}
+    cfg = json.loads((adapter / "training_config.json").read_text())
+    assert cfg["model"]["model"] == TEST_LLM and cfg["model"]["lora_r"] == 4
+
+
+def test_adapter_reloads_with_peft_and_load_llm(run: dict) -> None:
+    import torch
+    from peft import PeftModel
+
+    adapter = run["out"] / "adapter"
+    base, tok = load_llm(TEST_LLM, threads=2)
+    ids = tok("Hello, can you recommend a shampoo?", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        base_logits = base(input_ids=ids).logits
+    peft_model = PeftModel.from_pretrained(base, str(adapter)).eval()
+    with torch.no_grad():
+        peft_logits = peft_model(input_ids=ids).logits
+    merged, _ = load_llm(TEST_LLM, adapter=adapter, threads=2)
+    with torch.no_grad():
+        merged_logits = merged(input_ids=ids).logits
+    assert not torch.allclose(base_logits, peft_logits, atol=1e-4), "the trained adapter changed nothing"
+    assert torch.allclose(peft_logits, merged_logits, atol=1e-3)
+
+
+def test_resume_continues_step_count(run: dict, data_dir: Path) -> None:
+    out = run["out"]
+    assert [p.name for p in list_checkpoints(out)] == ["checkpoint-000001", "checkpoint-000002"]
+    with pytest.raises(FileExistsError, match="resume"):
+        train(*_args(data_dir, out, max_steps=3))
+    second = train(*_args(data_dir, out, max_steps=3, resume=True))
+    assert second.start_step == 2 and second.steps == 3
+    steps = [
+        e["step"]
+        for e in map(json.loads, (out / "train_log.jsonl").read_text().splitlines())
+        if e["event"] == "train"
+    ]
+    assert steps == [1, 2, 3]  # the resumed run logged step 3 only
+    ckpts = list_checkpoints(out)
+    assert [p.name for p in ckpts] == ["checkpoint-000002", "checkpoint-000003"]  # keep_last=2
+    state = json.loads((ckpts[-1] / "trainer_state.json").read_text())
+    assert state["step"] == 3
+    assert not [p for p in (out / "checkpoints").iterdir() if p.name.startswith(".tmp-")]
+
+
+@pytest.mark.slow
+def test_evaluate_writes_expected_keys(run: dict, data_dir: Path, tmp_path: Path) -> None:
+    from finetune.evaluate import EvalConfig, evaluate
+
+    report = evaluate(
+        EvalConfig(
+            data=str(data_dir),
+            adapter=str(run["out"] / "adapter"),
+            out=str(tmp_path),
+            max_users=2,
+            n_constraints=1,
+            n_generate=1,
+            max_new_tokens=8,
+            batch_size=2,
+            progress=False,
+        )
+    )
+    saved = json.loads((tmp_path / "finetune-eval.json").read_text())
+    assert saved["base_model"] == TEST_LLM
+    for protocol in ("retrieved", "random"):
+        entry = saved["listwise"][protocol]
+        for name in ("base", "adapter"):
+            assert {"ndcg@10", "recall@5", "mrr", "n"} <= set(entry[name])
+            assert entry[name]["n"] == 2 and 0 <= entry[name]["ndcg@10"] <= 1
+        assert "paired_ndcg@10_diff" in entry and "random_baseline" in entry
+    for name in ("base", "adapter"):
+        assert {"json_valid_rate", "exact_match_rate", "field_accuracy"} <= set(saved["constraints"][name])
+        assert {"candidate_error_rate", "history_error_rate", "duplicate_error_rate"} <= set(
+            saved["replies"][name]
+        )
+    md = (tmp_path / "finetune-eval.md").read_text()
+    assert "NDCG@10" in md and "adapter" in md and report["markdown_path"].endswith(".md")
+
+
+@pytest.mark.slow
+def test_reranker_scores_match_training_format(run: dict, data_dir: Path) -> None:
+    from finetune.reranker import LLMReranker
+    from retrieval.data import load_dataset
+
+    manifest = json.loads((data_dir / "manifest.json").read_text())
+    catalog = load_dataset(manifest["source"]["data"]).catalog
+    rec = read_jsonl(data_dir / "test_listwise_random.jsonl")[0]
+    model, tok = load_llm(TEST_LLM, adapter=run["out"] / "adapter", threads=2)
+    rr = LLMReranker(model=model, tokenizer=tok, max_history=3, title_chars=30)
+    hist, cands = rec["meta"]["history_ids"], rec["meta"]["candidate_ids"]
+    scores = rr.rerank(hist, cands, catalog)
+    stored = rr.score_messages([rec["messages"][:-1]], len(cands))[0]
+    np.testing.assert_allclose(scores, stored, atol=1e-4)  # same prompt as the training data
+    assert np.isclose(np.exp(scores).sum(), 1.0, atol=1e-4)
+    both = LLMReranker(model=model, tokenizer=tok, max_history=3, title_chars=30, permutations=2)
+    s2 = both.rerank(hist, cands, catalog)
+    assert s2.shape == (len(cands),) and np.isfinite(s2).all()
+    assert sorted(both.rerank_ids(hist, cands, catalog)) == sorted(cands)
