@@ -216,14 +216,15 @@ class SessionStore:
         """Append one JSON line; free text in it must already be redacted by the caller."""
         line = json.dumps({"ts": time.time(), **entry}, ensure_ascii=False)
         with self._lock, open(self.log_path, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
+            # After a crash mid-append the file may end in a torn line: start on a fresh one.
+            f.write(("\n" if _ends_torn(self.log_path) else "") + line + "\n")
 
     def log_lines(self) -> list[dict[str, Any]]:
         if not self.log_path.exists():
             return []
         with self._lock:
             text = self.log_path.read_text(encoding="utf-8")
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        return [rec for rec in map(_parse_line, text.splitlines()) if rec is not None]
 
     def _rewrite_log(self, keep: Any) -> int:
         """Rewrite the log keeping lines where ``keep(record)``; atomic (temp file + rename)."""
@@ -231,7 +232,8 @@ class SessionStore:
             if not self.log_path.exists():
                 return 0
             lines = self.log_path.read_text(encoding="utf-8").splitlines()
-            kept = [ln for ln in lines if ln.strip() and keep(json.loads(ln))]
+            # A torn line (crash mid-append) parses to None and is dropped here.
+            kept = [ln for ln in lines if (rec := _parse_line(ln)) is not None and keep(rec)]
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".turns.", suffix=".tmp")
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write("".join(ln + "\n" for ln in kept))
@@ -260,3 +262,27 @@ class SessionStore:
                 lambda rec: rec.get("user_id") != user_id and rec.get("session_id") not in sessions
             )
         return {"sessions": n_sessions, "events": n_events, "log_lines": n_logs}
+
+
+def _parse_line(line: str) -> dict[str, Any] | None:
+    """One turn-log record, or None for a blank or torn line (a crash mid-append leaves one)."""
+    if not line.strip():
+        return None
+    try:
+        rec = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+def _ends_torn(path: Path) -> bool:
+    """True when the file is non-empty and does not end with a newline."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() == 0:
+                return False
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) != b"\n"
+    except FileNotFoundError:
+        return False
