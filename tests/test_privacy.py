@@ -1,0 +1,246 @@
+"""Privacy: forget() really erases a user from every file; PII never reaches logs or prompts;
+a chat runs with the network blocked and never tries to connect out.
+
+Erasure is checked the blunt way: grep every byte under the cache dir (sqlite + WAL, the
+turn log, Chroma's files) for a canary before and after ``forget``. Prompts are captured
+with a real langchain fake chat model and a callback that records what the LLM receives.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from assistant_catalog import make_dataset
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+from assistant import ShoppingAssistant
+from assistant.index import AssistantIndex
+from assistant.sessions import SessionStore
+
+REPO = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+CANARY_USER = "CANARYUSERzz9"
+CANARY_TEXT = "CANARYTEXTqq4"
+
+
+class Recorder(BaseCallbackHandler):
+    def __init__(self) -> None:
+        self.prompts: list[str] = []
+
+    def on_chat_model_start(self, serialized, messages, **kw):
+        self.prompts.extend(str(m.content) for batch in messages for m in batch)
+
+
+def grep_dir(root: Path, needle: str) -> list[str]:
+    """Files under ``root`` whose raw bytes contain ``needle`` (UTF-8)."""
+    pat = needle.encode()
+    return [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and pat in p.read_bytes()]
+
+
+@pytest.fixture
+def world(tmp_path):
+    """A private index + sessions dir per test, so grep sees only this test's writes."""
+    index = AssistantIndex.build_or_load(make_dataset(), cache_dir=tmp_path / "cache", show_progress=False)
+    rec = Recorder()
+    llm = FakeListChatModel(responses=["Here are a few options."], callbacks=[rec])
+    bot = ShoppingAssistant(index, llm, SessionStore(tmp_path / "cache" / "sessions"))
+    yield bot, rec, tmp_path / "cache"
+    bot.close()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _warm_cache(tmp_path_factory):
+    # Build once into the shared reliability cache so per-test builds reuse the embedding model in memory.
+    cache = tmp_path_factory.getbasetemp() / "reliability-cache"
+    AssistantIndex.build_or_load(make_dataset(), cache_dir=cache, show_progress=False)
+
+
+def test_forget_erases_the_user_from_every_file(world) -> None:
+    bot, _, cache = world
+    r = bot.chat(f"a moisturizer under $40, my code {CANARY_TEXT}", session_id="f1", user_id=CANARY_USER)
+    bot.chat(f"not Olay {CANARY_TEXT}", session_id="f1", user_id=CANARY_USER)
+    bot.chat(f"a shampoo {CANARY_TEXT}", session_id="f2", user_id=CANARY_USER)
+    bot.feedback("f1", r.items[0].item_id, liked=True, user_id=CANARY_USER)
+    bot.feedback("f1", r.items[1].item_id, liked=False, user_id=CANARY_USER)
+    bot.edit_profile(CANARY_USER, remove_items=[r.items[2].item_id])
+    bot.chat("a lipstick under $20", session_id="other", user_id="someone-else")
+    assert bot.index.store.user_vector(CANARY_USER) is not None
+    before = grep_dir(cache, CANARY_TEXT) + grep_dir(cache, CANARY_USER)
+    assert any("sessions" in f for f in before), before  # the test can see the data it then erases
+
+    counts = bot.forget(CANARY_USER)
+    assert counts["sessions"] == 2 and counts["events"] == 2 and counts["profile_vectors"] == 1
+    bot.index.store.client.clear_system_cache() if hasattr(
+        bot.index.store.client, "clear_system_cache"
+    ) else None
+    assert grep_dir(cache, CANARY_TEXT) == [], "the user's words survive on disk"
+    left = grep_dir(cache, CANARY_USER)
+    assert [f for f in left if not f.endswith("chroma/chroma.sqlite3")] == [], (
+        "the user's id survives on disk"
+    )
+    # In memory too: no history, profile, sessions; the other user is untouched.
+    assert bot.history(CANARY_USER) == [] and bot.profile(CANARY_USER).clusters == []
+    assert bot.sessions.sessions_of(CANARY_USER) == []
+    assert bot.sessions.get("other") is not None
+    assert bot.index.store.user_vector(CANARY_USER) is None
+
+
+@pytest.mark.xfail(
+    reason="known gap: Chroma keeps the deleted profile's id (and its upsert op) in its own write-ahead "
+    "log table embeddings_queue inside chroma.sqlite3 until it purges the log; see docs/privacy.md",
+    strict=False,
+)
+def test_forget_leaves_no_user_id_in_chroma_files(world) -> None:
+    bot, _, cache = world
+    bot.chat("a moisturizer under $40", session_id="c1", user_id=CANARY_USER)
+    bot.feedback("c1", bot.session("c1").last_items[0], liked=True, user_id=CANARY_USER)
+    assert bot.index.store.user_vector(CANARY_USER) is not None
+    bot.forget(CANARY_USER)
+    assert grep_dir(cache, CANARY_USER) == []
+
+
+def test_forget_masks_a_dataset_user_and_their_caches(world) -> None:
+    bot, _, _ = world
+    hist = bot.dataset.interactions.history("u00")
+    assert hist and bot.history("u00")
+    bot.chat("a moisturizer under $60", session_id="d", user_id="u00")
+    assert bot.index.store.user_vector("u00") is not None
+    bot.forget("u00")
+    assert bot.history("u00") == [] and bot.index.store.user_vector("u00") is None
+    scorer = bot.index.scorer
+    assert scorer is None or "u00" not in scorer.user_histories
+    # A later turn as u00 does not rebuild a profile from the forgotten history.
+    bot.chat("a moisturizer under $60", session_id="d2", user_id="u00")
+    assert bot.index.store.user_vector("u00") is None
+
+
+PII = [
+    ("jane.doe+shop@example.com", "[EMAIL]"),
+    ("415-555-0134", "[PHONE]"),
+    ("+44 20 7946 0958", "[PHONE]"),
+    ("(212) 555-0199", "[PHONE]"),
+    ("13812345678", "[PHONE]"),
+    ("12 Oak Street", "[ADDRESS]"),
+    ("1600 Pennsylvania Avenue", "[ADDRESS]"),
+    ("上海市南京路12号", "[ADDRESS]"),
+]
+
+
+@pytest.mark.parametrize("pii,placeholder", PII)
+def test_pii_is_redacted_before_prompts_logs_and_disk(world, pii, placeholder) -> None:
+    bot, rec, cache = world
+    # "details" and "recommend" both reach the LLM; the PII rides along in each message.
+    bot.chat(f"a moisturizer under $40, not Olay. Ship to {pii} please", session_id="p", user_id="pii-user")
+    bot.chat(f"tell me more about the first one, contact {pii}", session_id="p", user_id="pii-user")
+    assert rec.prompts, "the LLM was called"
+    prompt = "\n".join(rec.prompts)
+    assert pii not in prompt, "PII reached the LLM"
+    assert placeholder in prompt
+    assert pii not in json.dumps(bot.sessions.log_lines(), ensure_ascii=False)
+    assert pii not in bot.sessions.get("p").to_json()
+    assert grep_dir(cache, pii) == [], "PII written to disk"
+
+
+def test_prices_and_sizes_are_not_mistaken_for_pii(world) -> None:
+    bot, rec, _ = world
+    reply = bot.chat("a moisturizer between $19.99 and $45, 1.7 oz, 2024 formula", session_id="np")
+    assert reply.constraints.price_min == pytest.approx(19.99) and reply.constraints.price_max == 45
+    assert "[PHONE]" not in "\n".join(rec.prompts)
+
+
+# ----------------------------------------------------------------------------- no network
+GUARD = """
+import json, os, socket
+_log = os.environ["NET_ATTEMPTS_LOG"]
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+def _check(self, address):
+    host = address[0] if isinstance(address, tuple) else address
+    local = isinstance(address, (str, bytes)) or str(host) in ("127.0.0.1", "::1", "localhost") \\
+        or str(host).startswith("127.")
+    if not local:
+        with open(_log, "a") as f:
+            f.write(json.dumps({"address": repr(address)}) + "\\n")
+        raise OSError(f"network disabled for this test: {address!r}")
+
+def connect(self, address):
+    _check(self, address)
+    return _real_connect(self, address)
+
+def connect_ex(self, address):
+    _check(self, address)
+    return _real_connect_ex(self, address)
+
+socket.socket.connect = connect
+socket.socket.connect_ex = connect_ex
+_real_getaddrinfo = socket.getaddrinfo
+
+def getaddrinfo(host, *a, **k):
+    if host not in (None, "localhost", "127.0.0.1", "::1") and not str(host).startswith("127."):
+        with open(_log, "a") as f:
+            f.write(json.dumps({"dns": str(host)}) + "\\n")
+        raise socket.gaierror(f"DNS disabled for this test: {host}")
+    return _real_getaddrinfo(host, *a, **k)
+
+socket.getaddrinfo = getaddrinfo
+"""
+
+CHAT = """
+import json, sys
+from assistant_catalog import make_dataset
+from assistant import ShoppingAssistant
+bot = ShoppingAssistant.from_dataset(make_dataset(), llm=None, cache_dir=sys.argv[1], show_progress=False)
+r1 = bot.chat("a moisturizer under $40, not Olay", session_id="net", user_id="n1")
+r2 = bot.chat("compare the first two", session_id="net", user_id="n1")
+print(json.dumps({"items": [i.item_id for i in r1.items], "intent2": r2.intent}))
+"""
+
+
+def _unshare_works() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    try:
+        return subprocess.run(["unshare", "-n", "true"], capture_output=True, timeout=10).returncode == 0
+    except Exception:
+        return False
+
+
+def test_local_only_chat_runs_with_the_network_blocked(tmp_path, tmp_path_factory) -> None:
+    """The default (offline) configuration: a whole chat with outbound sockets and DNS blocked,
+    and, where this box allows it, inside a network namespace with no interfaces at all."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(GUARD)
+    attempts = tmp_path / "attempts.jsonl"
+    cache = tmp_path / "cache"
+    shutil.copytree(tmp_path_factory.getbasetemp() / "reliability-cache", cache)  # index built, no re-embed
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")} | {
+        "PYTHONPATH": os.pathsep.join([str(site), str(REPO), str(TESTS)]),
+        "NET_ATTEMPTS_LOG": str(attempts),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "ANONYMIZED_TELEMETRY": "False",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "OMP_NUM_THREADS": "1",
+    }
+    cmd = [sys.executable, "-c", textwrap.dedent(CHAT), str(cache)]
+    if _unshare_works():
+        cmd = ["unshare", "-n", *cmd]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["items"] and out["intent2"] == "compare"
+    tried = attempts.read_text() if attempts.exists() else ""
+    assert tried == "", f"tried to reach the network: {tried}"
