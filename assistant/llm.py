@@ -9,11 +9,13 @@ model weights are loaded once per process and shared: every `LocalChatModel` nam
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +36,7 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import BaseModel, PrivateAttr, ValidationError
 
-from assistant.models import DEFAULT_LLM, load_llm, parse_dtype, resolve_llm
+from assistant.models import DEFAULT_LLM, load_llm, parse_dtype, parse_quantize, resolve_llm
 
 __all__ = [
     "LoadedLLM",
@@ -45,6 +47,7 @@ __all__ = [
     "parse_json_output",
     "score_choices",
     "score_choices_batch",
+    "sentence_cut",
     "to_chat_dicts",
 ]
 
@@ -62,14 +65,23 @@ class LoadedLLM:
     tokenizer: Any
     path: Path
     adapter: Path | None = None
+    quantize: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    prefix_caches: OrderedDict[tuple[int, ...], Any] = field(default_factory=OrderedDict, repr=False)
+    """Prompt-prefix KV caches (token ids -> past_key_values), LRU; only touched under `lock`."""
 
     @property
     def name(self) -> str:
-        return self.path.name + (f"+{self.adapter.name}" if self.adapter else "")
+        return (
+            self.path.name
+            + (f"+{self.adapter.name}" if self.adapter else "")
+            + (f"@{self.quantize}" if self.quantize else "")
+        )
 
 
-_LOADED: dict[tuple[str, str | None, str], LoadedLLM] = {}
+PREFIX_CACHE_SIZE = 16  # one entry per (prompt template, language): a handful in practice
+
+_LOADED: dict[tuple[str, str | None, str, str | None], LoadedLLM] = {}
 _LOADED_LOCK = threading.Lock()
 
 
@@ -79,17 +91,23 @@ def get_loaded_llm(
     dtype: Any = None,
     threads: int | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
+    quantize: str | None = None,
 ) -> LoadedLLM:
-    """Load once per (resolved path, adapter, dtype) and share it within the process."""
+    """Load once per (resolved path, adapter, dtype, quantization) and share it within the process."""
     path = resolve_llm(name_or_path, cache_dir=cache_dir, threads=threads).resolve()
     adapter_path = Path(adapter).expanduser().resolve() if adapter is not None else None
     torch_dtype = parse_dtype(dtype)
-    key = (str(path), str(adapter_path) if adapter_path else None, str(torch_dtype))
+    scheme = parse_quantize(quantize)
+    key = (str(path), str(adapter_path) if adapter_path else None, str(torch_dtype), scheme)
     with _LOADED_LOCK:
         loaded = _LOADED.get(key)
         if loaded is None:
-            model, tokenizer = load_llm(path, adapter=adapter_path, dtype=torch_dtype, threads=threads)
-            loaded = LoadedLLM(model=model, tokenizer=tokenizer, path=path, adapter=adapter_path)
+            model, tokenizer = load_llm(
+                path, adapter=adapter_path, dtype=torch_dtype, threads=threads, quantize=scheme
+            )
+            loaded = LoadedLLM(
+                model=model, tokenizer=tokenizer, path=path, adapter=adapter_path, quantize=scheme
+            )
             _LOADED[key] = loaded
     return loaded
 
@@ -154,6 +172,61 @@ def _encode_chat(tokenizer: Any, chat: list[dict[str, str]], prefill: str = "") 
     return tokenizer(text + prefill, return_tensors="pt", add_special_tokens=False)["input_ids"]
 
 
+def _system_prefix_len(tokenizer: Any, chat: list[dict[str, str]], input_ids: Any) -> int:
+    """How many leading tokens of `input_ids` are the rendered system message alone (0 if none).
+
+    That block is identical every turn of a given prompt template, so its KV cache can be
+    computed once. The count is verified token by token against the real prompt: a template
+    or tokenizer that renders the system turn differently in context just gets no cache.
+    """
+    if not chat or chat[0]["role"] != "system" or len(chat) < 2:
+        return 0
+    if getattr(tokenizer, "chat_template", None):
+        text = tokenizer.apply_chat_template(chat[:1], tokenize=False, add_generation_prompt=False)
+    else:
+        text = f"system: {chat[0]['content']}\n"
+    prefix = tokenizer(text, add_special_tokens=False)["input_ids"]
+    n = len(prefix)
+    if n == 0 or n >= input_ids.shape[1] or input_ids[0, :n].tolist() != prefix:
+        return 0
+    return n
+
+
+def _prefix_cache(loaded: LoadedLLM, input_ids: Any, n: int, private: bool = True) -> Any:
+    """A private copy of the KV cache of `input_ids[:, :n]`, computed on first use (call under the lock)."""
+    import torch
+
+    key = tuple(input_ids[0, :n].tolist())
+    cache = loaded.prefix_caches.get(key)
+    if cache is None:
+        with torch.inference_mode():
+            out = loaded.model(input_ids=input_ids[:, :n], use_cache=True, logits_to_keep=1)
+        cache = out.past_key_values
+        loaded.prefix_caches[key] = cache
+        while len(loaded.prefix_caches) > PREFIX_CACHE_SIZE:
+            loaded.prefix_caches.popitem(last=False)
+    else:
+        loaded.prefix_caches.move_to_end(key)
+    return copy.deepcopy(cache) if private else cache  # generate() appends to the cache it is given
+
+
+_SENTENCE_DONE = re.compile(r"[.!?](?=\s)|[。！？]")
+
+
+def sentence_cut(text: str, max_sentences: int | None) -> int | None:
+    """End offset of the `max_sentences`-th finished sentence in `text`, or None if fewer.
+
+    A Latin sentence counts as finished only once whitespace follows its `.`/`!`/`?`, so "4.2"
+    or a reply paused right after "4." is not cut; CJK full stops end a sentence at once.
+    """
+    if not max_sentences or max_sentences < 1:
+        return None
+    for i, m in enumerate(_SENTENCE_DONE.finditer(text), start=1):
+        if i == max_sentences:
+            return m.end()
+    return None
+
+
 # --------------------------------------------------------------------------------------------
 # Generation internals
 # --------------------------------------------------------------------------------------------
@@ -203,21 +276,30 @@ class _Cancel:
     """Stopping criterion: set from outside (an abandoned stream) or on a closed JSON object."""
 
     def __init__(
-        self, tokenizer: Any = None, prompt_len: int = 0, prefill: str = "", json_mode: bool = False
+        self,
+        tokenizer: Any = None,
+        prompt_len: int = 0,
+        prefill: str = "",
+        json_mode: bool = False,
+        max_sentences: int | None = None,
     ):
         self.event = threading.Event()
         self.tokenizer = tokenizer
         self.prompt_len = prompt_len
         self.prefill = prefill
         self.json_mode = json_mode
+        self.max_sentences = max_sentences
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
 
         done = self.event.is_set()
-        if not done and self.json_mode:
+        if not done and (self.json_mode or self.max_sentences):
             new = self.tokenizer.decode(input_ids[0, self.prompt_len :], skip_special_tokens=True)
-            done = _json_closed(self.prefill + new)
+            if self.json_mode:
+                done = _json_closed(self.prefill + new)
+            else:
+                done = sentence_cut(new.lstrip(), self.max_sentences) is not None
         return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
 
 
@@ -255,6 +337,13 @@ class LocalChatModel(BaseChatModel):
     repetition_penalty: float = 1.0
     seed: int = 0
     stop: list[str] | None = None
+    quantize: str | None = None
+    """"int8": dynamic int8 Linear layers (CPU inference; see `assistant.models.quantize_model`)."""
+    prefix_cache: bool = False
+    """Reuse the KV cache of the system message across calls (it is identical every turn of a
+    prompt template), so only the variable part of the prompt is prefilled. Same greedy output."""
+    max_sentences: int | None = None
+    """Stop after this many finished sentences (the prompts ask for 2; small models ramble on)."""
 
     _loaded: LoadedLLM | None = PrivateAttr(default=None)
 
@@ -274,6 +363,7 @@ class LocalChatModel(BaseChatModel):
                 dtype=self.dtype,
                 threads=self.threads,
                 cache_dir=self.cache_dir,
+                quantize=self.quantize,
             )
         return self._loaded
 
@@ -294,6 +384,9 @@ class LocalChatModel(BaseChatModel):
             "temperature": self.temperature,
             "top_p": self.top_p,
             "seed": self.seed,
+            "quantize": self.quantize,
+            "prefix_cache": self.prefix_cache,
+            "max_sentences": self.max_sentences,
         }
 
     # -- generation plumbing -------------------------------------------------------------------
@@ -347,17 +440,25 @@ class LocalChatModel(BaseChatModel):
         import torch
 
         loaded = self.loaded
+        max_sentences = None if json_mode else kw.pop("max_sentences", self.max_sentences)
+        use_prefix = bool(kw.pop("prefix_cache", self.prefix_cache))
         input_ids = _encode_chat(loaded.tokenizer, chat, prefill)
         gen = self._gen_kwargs(input_ids, max_new_tokens, stop, **kw)
-        cancel = _Cancel(loaded.tokenizer, input_ids.shape[1], prefill, json_mode)
+        n_prefix = _system_prefix_len(loaded.tokenizer, chat, input_ids) if use_prefix else 0
+        cancel = _Cancel(loaded.tokenizer, input_ids.shape[1], prefill, json_mode, max_sentences)
         t0 = time.perf_counter()
         with loaded.lock, torch.inference_mode():
+            if n_prefix:
+                gen["past_key_values"] = _prefix_cache(loaded, input_ids, n_prefix)
             torch.manual_seed(int(kw.get("seed", self.seed)))
             out = loaded.model.generate(**gen, stopping_criteria=[cancel])
         seconds = time.perf_counter() - t0
         new_ids = out[0, input_ids.shape[1] :]
         text = loaded.tokenizer.decode(new_ids, skip_special_tokens=True)
         text, hit = _cut_at_stop(text, stop)
+        cut = sentence_cut(text, max_sentences)
+        if cut is not None and cut < len(text.rstrip()):
+            text, hit = text[:cut], True
         max_new = gen["generation_config"].max_new_tokens
         return _GenOutput(
             text=text,
@@ -419,8 +520,12 @@ class LocalChatModel(BaseChatModel):
 
         loaded = self.loaded
         stops = self._stops(stop)
-        input_ids = _encode_chat(loaded.tokenizer, to_chat_dicts(messages))
+        max_sentences = kwargs.pop("max_sentences", self.max_sentences)
+        use_prefix = bool(kwargs.pop("prefix_cache", self.prefix_cache))
+        chat = to_chat_dicts(messages)
+        input_ids = _encode_chat(loaded.tokenizer, chat)
         gen = self._gen_kwargs(input_ids, kwargs.pop("max_new_tokens", None), stops, **kwargs)
+        n_prefix = _system_prefix_len(loaded.tokenizer, chat, input_ids) if use_prefix else 0
         streamer = TextIteratorStreamer(loaded.tokenizer, skip_prompt=True, skip_special_tokens=True)
         cancel = _Cancel()
         result: dict[str, Any] = {}
@@ -428,8 +533,10 @@ class LocalChatModel(BaseChatModel):
         def work() -> None:
             try:
                 with loaded.lock, torch.inference_mode():
-                    torch.manual_seed(int(kwargs.get("seed", self.seed)))
                     t0 = time.perf_counter()
+                    if n_prefix:
+                        gen["past_key_values"] = _prefix_cache(loaded, input_ids, n_prefix)
+                    torch.manual_seed(int(kwargs.get("seed", self.seed)))
                     result["out"] = loaded.model.generate(
                         **gen, streamer=streamer, stopping_criteria=[cancel]
                     )
@@ -440,20 +547,29 @@ class LocalChatModel(BaseChatModel):
 
         thread = threading.Thread(target=work, name="LocalChatModel-stream", daemon=True)
         thread.start()
-        buffer, hit, ended = "", False, False
+        buffer, hit, ended, emitted = "", False, False, ""
         try:
             for piece in streamer:
                 if "error" in result:
                     break
                 buffer += piece
                 text, hit = _cut_at_stop(buffer, stops)
+                if max_sentences:
+                    # Offsets are over everything generated so far: emitted text + buffer.
+                    cut = sentence_cut(emitted + text, max_sentences)
+                    if cut is not None and cut - len(emitted) < len(text.rstrip()):
+                        text, hit = text[: max(cut - len(emitted), 0)], True
                 if hit:
                     buffer = text
                     cancel.event.set()
                     break
-                emit = buffer[: len(buffer) - _held_back(buffer, stops)]
+                keep = _held_back(buffer, stops)
+                if max_sentences:  # trailing spaces wait: a sentence cut there must not show them
+                    keep = max(keep, len(buffer) - len(buffer.rstrip()))
+                emit = buffer[: len(buffer) - keep]
                 if emit:
                     buffer = buffer[len(emit) :]
+                    emitted += emit
                     if run_manager:
                         run_manager.on_llm_new_token(emit)
                     yield ChatGenerationChunk(message=AIMessageChunk(content=emit))
@@ -480,6 +596,21 @@ class LocalChatModel(BaseChatModel):
         )
 
     # -- helpers beyond the chat interface -------------------------------------------------------
+
+    def warm_prefix(self, messages: Sequence[BaseMessage] | Sequence[Mapping[str, str]]) -> int:
+        """Precompute the system-message KV cache `prefix_cache` would reuse for `messages`.
+
+        Call at start-up with each prompt template so no shopper's turn pays for it. Returns the
+        cached prefix length in tokens (0: no system message, or it does not tokenize as a prefix).
+        """
+        loaded = self.loaded
+        chat = to_chat_dicts(messages)
+        input_ids = _encode_chat(loaded.tokenizer, chat)
+        n = _system_prefix_len(loaded.tokenizer, chat, input_ids)
+        if n:
+            with loaded.lock:
+                _prefix_cache(loaded, input_ids, n, private=False)
+        return n
 
     def generate_json(
         self,

@@ -33,6 +33,7 @@ from assistant.explanations import Evidence, _money, build_reasons, format_card,
 from assistant.grounding import CatalogMatcher, GroundingChecker, GroundingContext, describe
 from assistant.index import DEFAULT_SCORER, AssistantIndex
 from assistant.intents import classify_intent, needs_clarification
+from assistant.llm import sentence_cut
 from assistant.privacy import redact
 from assistant.profile import UserProfile, build_profile
 from assistant.reply import (
@@ -57,7 +58,12 @@ from retrieval.ranker import Feedback, FusedRanker, RankedItem, RankerWeights
 
 DEFAULT_K = 5
 RETRIEVE_POOL = 50
-MAX_NEW_TOKENS = 72
+# Latency defaults, chosen with bench/chat.py (docs/latency.md): the prompts ask for at most two
+# short sentences, so generation stops after the second one, capped at MAX_NEW_TOKENS.
+MAX_NEW_TOKENS = 48
+MAX_SENTENCES = 2
+COMPACT_CARDS = True  # short candidate lines in the prompt: fewer tokens to prefill
+PREFIX_CACHE = True  # reuse the KV cache of the (static) system prompt across turns
 NEAR_DUPLICATE_COS = 0.92  # "not for me" also hides items this similar to the rejected one
 SESSION_HISTORY_FOR_CF = 10
 # Longest message (after stripping) a turn accepts; the parser reads 2,000 characters
@@ -136,6 +142,7 @@ class _Plan:
     fallback: str = ""
     grounding: GroundingContext | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, Any] = field(default_factory=dict)  # stage seconds + LLM token counts
 
 
 @dataclass
@@ -171,18 +178,31 @@ class ShoppingAssistant:
         ranker_weights: RankerWeights | None = None,
         diversity: DiversityConfig | None = None,
         prompt_version: int | None = None,
+        max_sentences: int | None = MAX_SENTENCES,
+        compact_cards: bool = COMPACT_CARDS,
     ):
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        if max_sentences is not None and max_sentences < 1:
+            raise ValueError(f"max_sentences must be >= 1 or None, got {max_sentences}")
         self.index = index
-        # Generation length is part of the model's settings (a copy, so the caller's object is untouched).
-        if llm is not None and "max_new_tokens" in getattr(type(llm), "model_fields", {}):
-            llm = llm.model_copy(update={"max_new_tokens": max_new_tokens})
         self.llm = llm
         self.sessions = sessions
         self.k = k
         self.max_new_tokens = max_new_tokens
+        self.max_sentences = max_sentences
+        self.compact_cards = compact_cards
         self.prompt_version = prompt_version
+        # Our own model takes the generation length per call; other langchain models keep their
+        # own settings (an unknown keyword could be forwarded to a remote API and rejected).
+        self._llm_kwargs: dict[str, Any] = {}
+        if llm is not None:
+            from assistant.llm import LocalChatModel
+
+            if isinstance(llm, LocalChatModel):
+                self._llm_kwargs = {"max_new_tokens": max_new_tokens, "max_sentences": max_sentences}
         self.dataset: Dataset = index.dataset
         self.catalog = index.catalog
         self.currency = self.dataset.currency if self.catalog.has_prices else None
@@ -211,12 +231,16 @@ class ShoppingAssistant:
         k: int = DEFAULT_K,
         max_new_tokens: int = MAX_NEW_TOKENS,
         show_progress: bool = True,
+        llm_quantize: str | None = "auto",
+        prefix_cache: bool = PREFIX_CACHE,
         **kwargs: Any,
     ) -> ShoppingAssistant:
         """Load a dataset (registry name, folder/file path, or a ``Dataset``), build or load its index.
 
         ``llm``: a registry name or local model dir (loaded as ``LocalChatModel``), any
         langchain chat model instance, or ``None``/``"none"`` for template replies only.
+        ``llm_quantize``: ``"int8"`` (dynamic int8 Linear layers, the CPU default), ``None`` for
+        full precision, or ``"auto"``: $SHOPASSIST_LLM_QUANTIZE if set, else int8 on CPU.
         """
         from assistant.models import default_cache_dir, set_torch_threads
 
@@ -231,12 +255,41 @@ class ShoppingAssistant:
             ds, embedder=embedder, scorer=scorer, cache_dir=cache_dir, show_progress=show_progress
         )
         index.embedder.encode_query("warm up")  # load the query encoder now, not in the first turn
-        chat_model = resolve_chat_model(llm, adapter=adapter, threads=threads, cache_dir=cache_dir)
+        chat_model = resolve_chat_model(
+            llm,
+            adapter=adapter,
+            threads=threads,
+            cache_dir=cache_dir,
+            quantize=llm_quantize,
+            prefix_cache=prefix_cache,
+        )
         root = default_cache_dir(cache_dir) / "sessions" / re.sub(r"[^\w.-]+", "_", ds.name)
-        return cls(index, chat_model, SessionStore(root), k=k, max_new_tokens=max_new_tokens, **kwargs)
+        bot = cls(index, chat_model, SessionStore(root), k=k, max_new_tokens=max_new_tokens, **kwargs)
+        bot.warm_up()
+        return bot
 
     def close(self) -> None:
         self.sessions.close()
+
+    LLM_TEMPLATES = ("recommend", "compare", "details", "bundle", "smalltalk", "repair")
+
+    def warm_up(self, languages: Sequence[str] = ("en",)) -> int:
+        """Precompute the LLM's system-prompt KV caches for every reply template (when the model
+        supports `warm_prefix`), so the first turn of each kind does not pay for it. Returns the
+        number of prefixes cached."""
+        warm = getattr(self.llm, "warm_prefix", None)
+        if warm is None or not getattr(self.llm, "prefix_cache", False):
+            return 0
+        n = 0
+        for lang in languages:
+            for name in self.LLM_TEMPLATES:
+                version = None if name == "repair" else self.prompt_version
+                try:
+                    tpl = prompts.load(name, lang, version)
+                except prompts.PromptError:  # that template/version does not exist: nothing to warm
+                    continue
+                n += bool(warm(tpl.messages(**{v: "x" for v in tpl.variables})))
+        return n
 
     # ------------------------------------------------------------------ public API
     def chat(self, message: str, session_id: str = "default", user_id: str | None = None) -> Reply:
@@ -439,6 +492,9 @@ class ShoppingAssistant:
             "first_token_s": round((first_token or t_done) - t0, 4),
             "total_s": round(time.perf_counter() - t0, 4),
             "generate_s": round(t_done - t_items, 4),
+            # Finer stages (bench/chat.py): plan = retrieve_s + rank_s + prompt_s (+ routing);
+            # generate = llm_prefill_s + llm_decode_s + grounding_s + repair_s.
+            **{k: round(v, 4) if isinstance(v, float) else v for k, v in plan.timings.items()},
         }
         reply = Reply(
             text=text,
@@ -604,7 +660,9 @@ class ShoppingAssistant:
         user_vec = None
         if rec.user_id is not None and rec.user_id not in self._forgotten_hidden:
             user_vec = self.index.store.user_vector(rec.user_id)
+        t0 = time.perf_counter()
         cands = self.index.retriever.search(turn.query, constraints, k=RETRIEVE_POOL, user_vector=user_vec)
+        t1 = time.perf_counter()
         history, history_verb = self._cf_history(rec)
         ranked = self.ranker.rank(
             cands,
@@ -616,6 +674,8 @@ class ShoppingAssistant:
         )
         page = diversify(ranked, self.catalog, self.k, self.diversity, item_vectors=self.index.vectors)
         items = self._cards(page, turn, constraints, history, history_verb)
+        t2 = time.perf_counter()
+        timings = {"retrieve_s": t1 - t0, "rank_s": t2 - t1}
         strings = self._strings(turn)
         cons_text = self._constraints_text(turn.constraints, turn.lang)
         if not items:
@@ -626,21 +686,47 @@ class ShoppingAssistant:
                 if key == "empty"
                 else strings.format(key, constraints=cons_text),
                 meta={"notes": [key]},
+                timings=timings,
             )
         fallback = self._recommend_fallback(items, cons_text, strings)
+        ctx = self._grounding_ctx(turn, [self.catalog[it.item_id] for it in items])
         cards = "\n".join(
-            format_card(i + 1, self.catalog[it.item_id], it.reasons, self.currency)
-            for i, it in enumerate(items)
+            self._prompt_card(i + 1, self.catalog[it.item_id], it.reasons, ctx) for i, it in enumerate(items)
         )
         values = {"query": turn.message, "constraints": cons_text.strip() or "none", "cards": cards}
+        messages = self._prompt("recommend", turn).messages(**values)
+        timings["prompt_s"] = time.perf_counter() - t2
         return _Plan(
             turn.intent,
             items=items,
-            messages=self._prompt("recommend", turn).messages(**values),
+            messages=messages,
             repair_values={"query": turn.message, "cards": cards},
             fallback=fallback,
-            grounding=self._grounding_ctx(turn, [self.catalog[it.item_id] for it in items]),
+            grounding=ctx,
+            timings=timings,
         )
+
+    def _prompt_card(self, rank: int, item: Item, reasons: Sequence[str], ctx: GroundingContext) -> str:
+        """One candidate line for the LLM prompt.
+
+        Compact form (the default) keeps the facts terse and two reasons, and leaves out reasons
+        that name a product outside the candidates ("bought together with X"): the model tends
+        to repeat those names, which the grounding check then rejects (a wasted generation).
+        """
+        if not self.compact_cards:
+            return format_card(rank, item, reasons, self.currency)
+        facts = []
+        if item.brand:
+            facts.append(item.brand)
+        if item.price is not None:
+            facts.append(_money(item.price, self.currency))
+        if item.categories:
+            facts.append(item.categories[-1])
+        if item.rating is not None:
+            facts.append(f"rated {item.rating:.1f}")
+        keep = [r for r in reasons if not self.checker.check(r, ctx)][:2]
+        line = f"{rank}. [id={item.item_id}] {item.title}" + (f" ({', '.join(facts)})" if facts else "")
+        return line + (": " + "; ".join(keep) if keep else "")
 
     def _excluded(self, rec: SessionRecord) -> list[str]:
         """Disliked items and their near-duplicates (cosine >= NEAR_DUPLICATE_COS)."""
@@ -832,8 +918,10 @@ class ShoppingAssistant:
             items.append(_card(it, float(bi.relevance + bi.cooccurrence), reasons, {}))
         total = _money(b.total_price, self.currency)
         bundle = Bundle([i.item_id for i in items], b.total_price, float(budget), seed)
+        ctx = self._grounding_ctx(turn, [self.catalog[c.item_id] for c in items])
+        ctx.allowed_prices = [*ctx.allowed_prices, b.total_price, float(budget)]
         cards = "\n".join(
-            format_card(i + 1, self.catalog[c.item_id], c.reasons, self.currency) for i, c in enumerate(items)
+            self._prompt_card(i + 1, self.catalog[c.item_id], c.reasons, ctx) for i, c in enumerate(items)
         )
         fallback = strings.format(
             "bundle",
@@ -842,8 +930,6 @@ class ShoppingAssistant:
             budget=f" (budget {_money(float(budget), self.currency)})",
             titles="; ".join(c.title for c in items),
         )
-        ctx = self._grounding_ctx(turn, [self.catalog[c.item_id] for c in items])
-        ctx.allowed_prices = [*ctx.allowed_prices, b.total_price, float(budget)]
         return _Plan(
             "bundle",
             items=items,
@@ -873,37 +959,64 @@ class ShoppingAssistant:
 
     def _generate(self, plan: _Plan) -> Any:
         """Stream the LLM reply, checking each finished sentence; on a violation stop, regenerate
-        once with the repair prompt, then fall back to the template. Returns (text, report)."""
+        once with the repair prompt, then fall back to the template. Returns (text, report).
+
+        Stage times and token counts go to ``plan.timings`` (prefill = call to first text,
+        decode = the rest of the stream, grounding = time spent checking, repair = second call).
+        """
         assert plan.messages is not None and plan.grounding is not None
         report = GroundingReport()
+        tm = plan.timings
+        tm.update(llm_prefill_s=0.0, llm_decode_s=0.0, grounding_s=0.0, repair_s=0.0)
+        tm.update(llm_calls=1, llm_prompt_tokens=None, llm_completion_tokens=None)
         text, checked_upto, bad = "", 0, []
+        t_call = time.perf_counter()
+        t_first: float | None = None
         try:
-            for chunk in self.llm.stream(plan.messages):
+            for chunk in self.llm.stream(plan.messages, **self._llm_kwargs):
+                _count_tokens(chunk, tm)
                 piece = _chunk_text(chunk)
                 if not piece:
                     continue
+                if t_first is None:
+                    t_first = time.perf_counter()
+                    tm["llm_prefill_s"] = t_first - t_call
                 if not text:
                     piece = piece.lstrip()
+                capped = False
+                cut = sentence_cut(text + piece, self.max_sentences)
+                if cut is not None and cut < len((text + piece).rstrip()):
+                    piece, capped = (text + piece)[:cut][len(text) :], True  # models without the cap
                 text += piece
-                yield TextDelta(piece)
+                if piece:
+                    yield TextDelta(piece)
+                tg = time.perf_counter()
                 ends = [m.end() for m in _SENTENCE_END.finditer(text, checked_upto)]
                 if ends:
-                    bad = self._check(text[: ends[-1]], plan)
+                    bad = self.checker.check(text[: ends[-1]], plan.grounding)
                     checked_upto = ends[-1]
-                    if bad:
-                        break
+                tm["grounding_s"] += time.perf_counter() - tg
+                if bad or capped:
+                    break
         except Exception as e:  # a broken model must not break the turn: template reply
             report.violations = []
             report.fallback = True
             plan.meta.setdefault("notes", []).append(f"llm error: {type(e).__name__}: {e}")
             yield TextReset(plan.fallback)
             return plan.fallback, report
+        t_end = time.perf_counter()
+        if t_first is None:
+            tm["llm_prefill_s"] = t_end - t_call
+        else:
+            tm["llm_decode_s"] = max(t_end - t_first - tm["grounding_s"], 0.0)
         if not bad:
             tidy = _tidy(text)
             if tidy.startswith(text.strip()) and len(tidy) > len(text.strip()):
                 yield TextDelta(tidy[len(text.strip()) :])  # the ellipsis of a reply cut by the token limit
             text = tidy
-            bad = self._check(text, plan)
+            tg = time.perf_counter()
+            bad = self.checker.check(text, plan.grounding)
+            tm["grounding_s"] += time.perf_counter() - tg
         if not bad and text:
             return text, report
         report.violations = list(bad)
@@ -914,13 +1027,18 @@ class ShoppingAssistant:
         # One regeneration with the problems spelled out, then the template.
         if plan.repair_values is not None:
             report.regenerated = True
+            tr = time.perf_counter()
             lang = "zh" if _CJK.search(plan.fallback) else "en"
             msgs = prompts.load("repair", lang).messages(problems=describe(bad), **plan.repair_values)
             try:
-                second = _tidy(_chunk_text(self.llm.invoke(msgs)))
+                answer = self.llm.invoke(msgs, **self._llm_kwargs)
+                tm["llm_calls"] += 1
+                _count_tokens(answer, tm)
+                second = _tidy(_chunk_text(answer))
             except Exception:
                 second = ""
-            again = self._check(second, plan) if second else bad
+            again = self.checker.check(second, plan.grounding) if second else bad
+            tm["repair_s"] = time.perf_counter() - tr
             if second and not again:
                 yield TextReset(second)
                 return second, report
@@ -955,20 +1073,33 @@ class ShoppingAssistant:
 
 # ---------------------------------------------------------------------- module helpers
 def resolve_chat_model(
-    llm: Any, adapter: str | os.PathLike[str] | None = None, threads: int | None = None, cache_dir: Any = None
+    llm: Any,
+    adapter: str | os.PathLike[str] | None = None,
+    threads: int | None = None,
+    cache_dir: Any = None,
+    quantize: str | None = None,
+    prefix_cache: bool = False,
 ) -> Any:
-    """``None``/"none" -> None; a chat model instance as is; a name or path -> ``LocalChatModel``."""
+    """``None``/"none" -> None; a chat model instance as is; a name or path -> ``LocalChatModel``.
+
+    ``quantize``: None (full precision), "int8", or "auto" (``assistant.models.default_quantize``).
+    """
     if llm is None or (isinstance(llm, str) and llm.lower() == "none"):
         return None
     if isinstance(llm, str | Path):
         from assistant.llm import LocalChatModel
+        from assistant.models import default_quantize, parse_quantize
 
+        scheme = default_quantize() if quantize == "auto" else parse_quantize(quantize)
         model = LocalChatModel(
             model_name=str(llm),
             adapter=None if adapter is None else str(adapter),
             threads=threads,
             cache_dir=None if cache_dir is None else str(cache_dir),
             max_new_tokens=MAX_NEW_TOKENS,
+            max_sentences=MAX_SENTENCES,
+            quantize=scheme,
+            prefix_cache=prefix_cache,
         )
         _ = model.loaded  # load now, not in the first turn
         return model
@@ -1031,6 +1162,17 @@ def _card(item: Item, score: float, reasons: list[str], contributions: dict[str,
         rating=item.rating,
         in_stock=item.in_stock,
     )
+
+
+def _count_tokens(message: Any, timings: dict[str, Any]) -> None:
+    """Add a chunk's/message's usage metadata (when the model reports it) to the turn's counts."""
+    usage = getattr(message, "usage_metadata", None)
+    if not usage:
+        return
+    for key, field_ in (("llm_prompt_tokens", "input_tokens"), ("llm_completion_tokens", "output_tokens")):
+        n = usage.get(field_)
+        if n:
+            timings[key] = (timings.get(key) or 0) + int(n)
 
 
 def _chunk_text(chunk: Any) -> str:

@@ -60,6 +60,20 @@ def test_max_new_tokens_and_length_finish(tiny_chat_model):
     assert reply.content
 
 
+def test_stream_takes_max_new_tokens_per_call(tiny_chat_model):
+    """Regression: `stream(..., max_new_tokens=N)` raised "TypeError: _gen_kwargs() got multiple
+    values for argument 'max_new_tokens'" (the assistant worked around it by copying the model)."""
+    prompt = "Write a long poem about the sea."
+    for stream in (
+        tiny_chat_model.stream(prompt, max_new_tokens=3),
+        tiny_chat_model.bind(max_new_tokens=3).stream(prompt),
+    ):
+        chunks = list(stream)
+        assert chunks[-1].usage_metadata["output_tokens"] == 3
+        assert chunks[-1].response_metadata["finish_reason"] == "length"
+        assert "".join(c.content for c in chunks) == tiny_chat_model.invoke(prompt, max_new_tokens=3).content
+
+
 def test_stream_concatenation_equals_invoke(tiny_chat_model):
     messages = [
         SystemMessage("You are a concise shopping assistant."),
