@@ -993,7 +993,7 @@ class ShoppingAssistant:
                 tg = time.perf_counter()
                 ends = [m.end() for m in _SENTENCE_END.finditer(text, checked_upto)]
                 if ends:
-                    bad = self.checker.check(text[: ends[-1]], plan.grounding)
+                    bad = self._check(text[: ends[-1]], plan)
                     checked_upto = ends[-1]
                 tm["grounding_s"] += time.perf_counter() - tg
                 if bad or capped:
@@ -1015,7 +1015,7 @@ class ShoppingAssistant:
                 yield TextDelta(tidy[len(text.strip()) :])  # the ellipsis of a reply cut by the token limit
             text = tidy
             tg = time.perf_counter()
-            bad = self.checker.check(text, plan.grounding)
+            bad = self._check(text, plan)
             tm["grounding_s"] += time.perf_counter() - tg
         if not bad and text:
             return text, report
@@ -1037,7 +1037,7 @@ class ShoppingAssistant:
                 second = _tidy(_chunk_text(answer))
             except Exception:
                 second = ""
-            again = self.checker.check(second, plan.grounding) if second else bad
+            again = self._check(second, plan) if second else bad
             tm["repair_s"] = time.perf_counter() - tr
             if second and not again:
                 yield TextReset(second)
