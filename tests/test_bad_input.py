@@ -447,11 +447,6 @@ def test_finetune_cli_rejects_bad_arguments_without_traceback(args, words) -> No
 
 
 @pytestmark_cli
-@pytest.mark.xfail(
-    reason="finetune CLI (work in progress by its owner) lets FileNotFoundError for a missing "
-    "--config escape as a traceback; main() should print 'error: ...' and return 2",
-    strict=False,
-)
 def test_finetune_cli_missing_config_is_a_clear_error(tmp_path) -> None:
     proc = _cli("train", "--config", str(tmp_path / "missing.yaml"))
     out = proc.stdout + proc.stderr
