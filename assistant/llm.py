@@ -210,14 +210,16 @@ def _prefix_cache(loaded: LoadedLLM, input_ids: Any, n: int, private: bool = Tru
     return copy.deepcopy(cache) if private else cache  # generate() appends to the cache it is given
 
 
-_SENTENCE_DONE = re.compile(r"[.!?](?=\s)|[。！？]")
+# A "." right after a 1-2 digit number is a list marker ("1. Title"), not a sentence end.
+_SENTENCE_DONE = re.compile(r"(?<!\b\d)(?<!\b\d\d)\.(?=\s)|[!?](?=\s)|[。！？]")
 
 
 def sentence_cut(text: str, max_sentences: int | None) -> int | None:
     """End offset of the `max_sentences`-th finished sentence in `text`, or None if fewer.
 
     A Latin sentence counts as finished only once whitespace follows its `.`/`!`/`?`, so "4.2"
-    or a reply paused right after "4." is not cut; CJK full stops end a sentence at once.
+    or a reply paused right after "4." is not cut, and "1. " / "12. " (list markers) never end
+    one; CJK full stops end a sentence at once.
     """
     if not max_sentences or max_sentences < 1:
         return None

@@ -1077,12 +1077,14 @@ def resolve_chat_model(
     adapter: str | os.PathLike[str] | None = None,
     threads: int | None = None,
     cache_dir: Any = None,
-    quantize: str | None = None,
-    prefix_cache: bool = False,
+    quantize: str | None = "auto",
+    prefix_cache: bool = PREFIX_CACHE,
 ) -> Any:
-    """``None``/"none" -> None; a chat model instance as is; a name or path -> ``LocalChatModel``.
+    """``None``/"none" -> None; a chat model instance as is; a name or path -> ``LocalChatModel``
+    with the product's latency defaults (int8 on CPU, system-prompt KV cache, 2-sentence cap).
 
-    ``quantize``: None (full precision), "int8", or "auto" (``assistant.models.default_quantize``).
+    ``quantize``: None (full precision), "int8", or "auto" (``assistant.models.default_quantize``:
+    $SHOPASSIST_LLM_QUANTIZE, else int8 on CPU).
     """
     if llm is None or (isinstance(llm, str) and llm.lower() == "none"):
         return None

@@ -16,6 +16,7 @@ Writes ``chat-<dataset>.json`` + ``.md`` + ``.png`` (stacked stage bars) with th
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import random
@@ -30,9 +31,20 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+# Before torch loads (as assistant.models does for the product): OpenMP spin-waiting made
+# 2-thread generation several times slower on a busy box, and erratically so.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from tqdm.auto import tqdm
 
-from bench._report import _atomic_write, environment, markdown_table, slug, write_json, write_text
+from bench._report import (
+    _atomic_write,
+    environment,
+    markdown_table,
+    slug,
+    write_json,
+    write_text,
+)
 
 TARGET_FIRST_TOKEN_P50_S = 1.0
 TARGET_TURN_P50_S = 3.0
@@ -125,13 +137,14 @@ class TurnResult:
     regenerated: bool
     fallback: bool
     load_1m: float | None = None
+    violation_details: list[str] = field(default_factory=list)  # "kind: text", to judge them by eye
 
 
 @dataclass
 class ChatBenchConfig:
     data: Any = "movielens-100k"  # registry name, path, or a Dataset
     llm: str = "qwen2.5-coder-0.5b"
-    turns: int = 8
+    turns: int = 4
     threads: int = 2
     variants: Sequence[str | Variant] = field(default_factory=lambda: list(DEFAULT_VARIANTS))
     out: Path | None = Path("reports")
@@ -139,6 +152,7 @@ class ChatBenchConfig:
     cache_dir: str | None = None
     warmup: bool = True
     show_progress: bool = True
+    log: Path | None = None  # JSON line per turn, appended as the run goes
 
 
 # ---------------------------------------------------------------------------- the script
@@ -263,6 +277,7 @@ def _run_turn(bot: Any, v: Variant, st: ScriptTurn, idx: int, threads: int, tag:
         regenerated=reply.grounding.regenerated,
         fallback=reply.grounding.fallback,
         load_1m=os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        violation_details=[f"{v.kind}: {v.text}" for v in reply.grounding.violations],
     )
 
 
@@ -337,14 +352,25 @@ def run(cfg: ChatBenchConfig) -> dict[str, Any]:
         script = make_script(ds.catalog, cfg.turns, cfg.seed)
         if cfg.warmup:  # first-call costs (kernels, allocator) are not what a shopper waits for
             for v in variants:
-                _run_turn(bots[v.name], v, script[0], -1, cfg.threads, "warmup")
+                torch.set_num_threads(v.threads or cfg.threads)
+                bots[v.name].llm.invoke("Say hi.", max_new_tokens=2)
         results: list[TurnResult] = []
         bar = tqdm(total=len(script) * len(variants), desc="chat bench turns", disable=not cfg.show_progress)
         for i, st in enumerate(script):
             order = variants[i % len(variants) :] + variants[: i % len(variants)]
             for v in order:
-                results.append(_run_turn(bots[v.name], v, st, i, cfg.threads, "bench"))
+                r = _run_turn(bots[v.name], v, st, i, cfg.threads, "bench")
+                results.append(r)
+                t = r.timings
+                bar.set_postfix_str(
+                    f"{v.name}: first {t.get('first_token_s', 0):.1f}s turn {t.get('total_s', 0):.1f}s "
+                    f"in/out {t.get('llm_prompt_tokens')}/{t.get('llm_completion_tokens')} load {r.load_1m:.1f}",
+                    refresh=False,
+                )
                 bar.update(1)
+                if cfg.log is not None:  # one line per turn, so a long run can be watched (and is not lost)
+                    with open(cfg.log, "a", encoding="utf-8") as f:
+                        f.write(json.dumps(asdict(r), ensure_ascii=False) + "\n")
         bar.close()
         for bot in bots.values():
             bot.close()
@@ -362,7 +388,7 @@ def run(cfg: ChatBenchConfig) -> dict[str, Any]:
             "turns_per_variant": len(script),
             "sessions": len({t.session for t in script}),
             "seed": cfg.seed,
-            "warmup_turns_per_variant": 1 if cfg.warmup else 0,
+            "warmup": "one 2-token generation per variant" if cfg.warmup else "none",
             "order": "interleaved: each scripted turn runs on every variant, rotating the first",
             "percentiles_over": "turns that called the LLM (template-only turns are counted apart)",
             "baseline": variants[0].name,
@@ -371,6 +397,7 @@ def run(cfg: ChatBenchConfig) -> dict[str, Any]:
             "setup_s": round(setup_s, 2),
             "wall_s": round(time.perf_counter() - t_start, 2),
             "git_commit": _git_commit(),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
             "environment": environment(),
             "targets": {"first_token_p50_s": TARGET_FIRST_TOKEN_P50_S, "turn_p50_s": TARGET_TURN_P50_S},
         },
@@ -435,7 +462,7 @@ def write_reports(report: dict[str, Any], out: Path) -> dict[str, Path]:
         "",
         f"LLM `{p['llm']}` ({p['dtype']}), {p['threads']} torch threads, {p['turns_per_variant']} turns "
         f"per variant ({p['sessions']} sessions; recommend -> revise -> compare -> details), seed {p['seed']}, "
-        f"{p['warmup_turns_per_variant']} warm-up turn each. Machine: {p['environment'].get('cpu_count')} CPUs, "
+        f"warm-up: {p['warmup']}. Machine: {p['environment'].get('cpu_count')} CPUs, "
         f"{p['environment'].get('platform')}; load average at start {load} and end {p['load_average_end']} "
         "(a shared box inflates absolute times; variants are interleaved turn by turn, so compare ratios). "
         f"Order: {p['order']}. Percentiles over {p['percentiles_over']}. Commit {p['git_commit']}.",
@@ -508,12 +535,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.chat", description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default="movielens-100k", help="dataset registry name or folder")
     ap.add_argument("--llm", default="qwen2.5-coder-0.5b", help="LLM registry name or local HF dir")
-    ap.add_argument("--turns", type=int, default=8, help="scripted turns per variant (sessions of 4)")
+    ap.add_argument(
+        "--turns",
+        type=int,
+        default=4,
+        help="scripted turns per variant (sessions of 4; 4 keeps a run < 10 min)",
+    )
     ap.add_argument("--threads", type=int, default=2, help="torch threads (the threads1 variant uses 1)")
     ap.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, help=f"from {DEFAULT_VARIANTS}")
     ap.add_argument("--out", type=Path, default=Path("reports"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache-dir", default=None)
+    ap.add_argument("--log", type=Path, default=None, help="append one JSON line per turn here")
     a = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     cfg = ChatBenchConfig(
@@ -525,6 +558,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out=a.out,
         seed=a.seed,
         cache_dir=a.cache_dir,
+        log=a.log,
     )
     report = run(cfg)
     print(summary_table(report))
