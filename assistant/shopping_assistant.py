@@ -652,6 +652,11 @@ class ShoppingAssistant:
     def _plan_recommend(self, turn: _Turn) -> _Plan:
         rec = turn.record
         excluded = self._excluded(rec)
+        if turn.intent == "recommend" and rec.user_id is not None:
+            # A shopper asking for recommendations wants something new (implicit's
+            # filter_already_liked_items): what they already bought would waste a slot.
+            seen = set(excluded)
+            excluded += [i for i in self.history(rec.user_id) if i not in seen]
         constraints = turn.constraints
         if excluded:
             constraints = constraints.merged(

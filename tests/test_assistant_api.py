@@ -283,3 +283,17 @@ def test_profile_clusters_associations_and_edit(index, tmp_path) -> None:
     gone = set(prof.clusters[0].item_ids)
     assert not gone & set(edited.history) and gone <= set(edited.hidden_items)
     assert not gone & set(bot.history("u00"))
+
+
+def test_recommendations_leave_out_what_the_user_already_bought(index, tmp_path) -> None:
+    bot = make_bot(index, tmp_path)
+    buyers = [
+        u
+        for u in bot.dataset.interactions.users
+        if any("Moisturizers" in bot.catalog[i].categories for i in bot.history(u))
+    ]
+    assert buyers, "fixture must have shoppers who bought a moisturizer, or this test proves nothing"
+    for n, user in enumerate(buyers[:5]):
+        reply = bot.chat("a moisturizer", session_id=f"rebuy-{n}", user_id=user)
+        assert reply.intent == "recommend" and reply.items
+        assert not {it.item_id for it in reply.items} & set(bot.history(user))
