@@ -24,7 +24,9 @@ pip=(.venv/bin/python -m pip --disable-pip-version-check)
 
 stamp=.venv/.setup-stamp
 want="$(sha256sum pyproject.toml | cut -c1-16)-dev$dev"
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+have=$(cat "$stamp" 2>/dev/null || true)
+# A --dev install is a superset of the runtime one: it satisfies a plain setup too.
+if [ "$have" != "$want" ] && [ "$have" != "${want%-dev0}-dev1" ]; then
   # torch first and pinned: the CPU wheel; an unpinned resolve would pull a multi-GB CUDA build.
   echo "==> installing torch==2.13.0 (CPU)"
   "${pip[@]}" install --progress-bar on torch==2.13.0
