@@ -23,7 +23,8 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -233,33 +234,9 @@ def _reviews_2014_rows(path: Path, encoding: str | None) -> list[tuple[str, dict
     ]
 
 
-def load_amazon_2014(
-    path: str | Path,
-    *,
-    category: str | None = None,
-    name: str | None = None,
-    encoding: str | None = None,
-    drop_unknown_items: bool = False,
-    max_reviews_per_item: int = 20,
-) -> Dataset:
+def load_amazon_2014(path: str | Path, **options: Any) -> Dataset:
     """A folder (or a meta file in it) of the 2014 dumps: ``meta_<Cat>.json(.gz)`` + ``reviews_<Cat>.json(.gz)``."""
-    path = Path(path).expanduser()
-    folder = path if path.is_dir() else path.parent
-    if category is None and path.is_file() and (m := _META_2014.match(path.name)):
-        category = m["cat"]
-    meta, reviews = _pick(folder, _pairs(folder, _META_2014, _REVIEWS_2014), category, "Amazon 2014")
-    review_rows = _reviews_2014_rows(reviews, encoding)
-    return _dataset(
-        name or _META_2014.match(meta.name)["cat"],  # type: ignore[index]
-        meta,
-        reviews,
-        _meta_2014_rows(meta, encoding),
-        review_rows,
-        drop_unknown_items,
-        max_reviews_per_item,
-        "s",
-        "Amazon reviews 2014",
-    )
+    return _load_release(path, _RELEASES["2014"], **options)
 
 
 # ----------------------------------------------------------------------------- 2023
@@ -314,8 +291,32 @@ def _reviews_2023_rows(path: Path, encoding: str | None) -> list[tuple[str, dict
     ]
 
 
-def load_amazon_2023(
+def load_amazon_2023(path: str | Path, **options: Any) -> Dataset:
+    """A folder (or a meta file in it) of the 2023 release: ``meta_<Cat>.jsonl(.gz)`` + ``<Cat>.jsonl(.gz)``."""
+    return _load_release(path, _RELEASES["2023"], **options)
+
+
+@dataclass(frozen=True)
+class _Release:
+    """What differs between the public Amazon releases: file names, row readers, time unit."""
+
+    label: str
+    meta_pattern: re.Pattern[str]
+    reviews_pattern: re.Pattern[str]
+    meta_rows: Callable[[Path, str | None], list]
+    review_rows: Callable[[Path, str | None], list]
+    timestamp_unit: str
+
+
+_RELEASES = {
+    "2014": _Release("2014", _META_2014, _REVIEWS_2014, _meta_2014_rows, _reviews_2014_rows, "s"),
+    "2023": _Release("2023", _META_2023, _REVIEWS_2023, _meta_2023_rows, _reviews_2023_rows, "ms"),
+}
+
+
+def _load_release(
     path: str | Path,
+    release: _Release,
     *,
     category: str | None = None,
     name: str | None = None,
@@ -323,21 +324,21 @@ def load_amazon_2023(
     drop_unknown_items: bool = False,
     max_reviews_per_item: int = 20,
 ) -> Dataset:
-    """A folder (or a meta file in it) of the 2023 release: ``meta_<Cat>.jsonl(.gz)`` + ``<Cat>.jsonl(.gz)``."""
     path = Path(path).expanduser()
     folder = path if path.is_dir() else path.parent
-    if category is None and path.is_file() and (m := _META_2023.match(path.name)):
+    if category is None and path.is_file() and (m := release.meta_pattern.match(path.name)):
         category = m["cat"]
-    meta, reviews = _pick(folder, _pairs(folder, _META_2023, _REVIEWS_2023), category, "Amazon 2023")
-    review_rows = _reviews_2023_rows(reviews, encoding)
+    pairs = _pairs(folder, release.meta_pattern, release.reviews_pattern)
+    meta, reviews = _pick(folder, pairs, category, f"Amazon {release.label}")
+    review_rows = release.review_rows(reviews, encoding)
     return _dataset(
-        name or _META_2023.match(meta.name)["cat"],  # type: ignore[index]
+        name or release.meta_pattern.match(meta.name)["cat"],  # type: ignore[index]
         meta,
         reviews,
-        _meta_2023_rows(meta, encoding),
+        release.meta_rows(meta, encoding),
         review_rows,
         drop_unknown_items,
         max_reviews_per_item,
-        "ms",
-        "Amazon reviews 2023",
+        release.timestamp_unit,
+        f"Amazon reviews {release.label}",
     )
