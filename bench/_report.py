@@ -7,6 +7,7 @@ has the same shape: ``<bench>-<dataset>.json`` (machine-readable), ``.md``
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -90,8 +91,6 @@ def bar_plot(
 
     ``references`` (published numbers) are drawn hatched so they are never mistaken for our runs.
     """
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -118,6 +117,13 @@ def bar_plot(
     ax.set_xticklabels(metrics)
     ax.set_title(title)
     ax.legend(fontsize=7, ncol=2)
+    return save_figure(fig, path)
+
+
+def save_figure(fig: Any, path: str | Path) -> Path:
+    """Write a matplotlib figure as PNG atomically (a crash never leaves half a plot) and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)

@@ -38,9 +38,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from tqdm.auto import tqdm
 
 from bench._report import (
-    _atomic_write,
     environment,
     markdown_table,
+    save_figure,
     slug,
     write_json,
     write_text,
@@ -501,7 +501,6 @@ def write_reports(report: dict[str, Any], out: Path) -> dict[str, Path]:
 
 
 def stacked_plot(path: Path, report: dict[str, Any]) -> Path:
-    import io
 
     import matplotlib
 
@@ -522,12 +521,7 @@ def stacked_plot(path: Path, report: dict[str, Any]) -> Path:
     )
     ax.tick_params(axis="x", labelrotation=30, labelsize=8)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    _atomic_write(path, buf.getvalue())
-    return path
+    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------------- CLI

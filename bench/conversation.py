@@ -331,14 +331,13 @@ def run(cfg: ConversationConfig) -> dict[str, Any]:
 
 # --- reports --------------------------------------------------------------------------------
 def _plot(path: Path, results: dict[str, dict[str, Any]], k: int, max_turns: int, title: str) -> None:
-    import io
 
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bench._report import _atomic_write
+    from bench._report import save_figure
 
     fig, ax = plt.subplots(figsize=(6.0, 4.0))
     turns = list(range(1, max_turns + 1))
@@ -351,11 +350,7 @@ def _plot(path: Path, results: dict[str, dict[str, Any]], k: int, max_turns: int
     ax.grid(alpha=0.3)
     ax.set_title(title)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    _atomic_write(path, buf.getvalue())
+    save_figure(fig, path)
 
 
 def _transcript_md(d: Dialogue, catalog: Any, k: int) -> str:
