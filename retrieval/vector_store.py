@@ -133,10 +133,11 @@ class _AliasCollection:
     """Server mode: the pointer is the metadata of a tiny collection (one SQL write on the server)."""
 
     def __init__(self, client: Any, name: str):
+        self.client = client
         self.col = client.get_or_create_collection(name, embedding_function=None)
 
     def get(self, logical: str) -> str | None:
-        self.col = self.col._client.get_collection(self.col.name, embedding_function=None)
+        self.col = self.client.get_collection(self.col.name, embedding_function=None)
         return (self.col.metadata or {}).get(f"alias:{logical}")
 
     def set(self, logical: str, physical: str) -> None:
