@@ -19,7 +19,8 @@ Grammar (case-insensitive; ``N`` is a number such as ``20``, ``19.99``, ``1,000`
   ``N元左右|上下``, ``大约|大概 N``: a band of +/- 25 % (``AROUND_BAND``).
 * a bare amount with a currency ("a $20 lipstick", "200元的口红") reads as "about".
 * A number followed by a non-money unit (stars, ml, oz, %, pack, years, SPF...) or preceded by
-  ``#``/``SPF``/``rated`` is never a price. Several bounds combine ("over 10 but under 30").
+  ``#``/``SPF``/``rated`` is never a price, nor is a number glued to Latin letters (``350buy``,
+  ``3M``, ``SPF30``; ``20ish`` still is). Several bounds combine ("over 10 but under 30").
 * relative price: ``cheap(er)|less expensive|affordable|budget-friendly|too expensive``, ZH
   ``便宜(一)?点|实惠|平价|太贵`` -> "lower"; ``more expensive|pricier|high-end|premium|luxury|too
   cheap``, ZH ``贵一点|更贵|高端|高档`` -> "higher". The dialogue state resolves them against the
@@ -29,7 +30,7 @@ Grammar (case-insensitive; ``N`` is a number such as ``20``, ``19.99``, ``1,000`
 * absurd prices (negative, zero ceilings, non-finite such as ``1e309``, above 1e9) yield an
   ``Issue`` with a clarifying message and no price constraint; never an exception.
 * negation: ``not|no|never|without|except (for)|excluding|besides|other than|anything but|but
-  not|avoid|instead of|rather than|don't want|don't like|no more``, ZH ``不要|不想要|除了|别|不喜欢
+  not|avoid|instead of|rather than|don't want|don't like|no more|nothing from|nothing by``, ZH ``不要|不想要|除了|别|不喜欢
   |排除|不含|不考虑|去掉`` before a brand or category (up to four filler words between, e.g. "not
   anything from OPI") and every further mention joined by ``, / or and nor 和 或 、``.
 * inclusion: ``only|just|exclusively|solely|nothing but|stick to``, ZH ``只要|只看|只买|仅``;
@@ -441,7 +442,7 @@ _NEG_CUE = re.compile(
     r"\b(?:not|no|never|without|except(?:\s+for)?|excluding|exclude|besides|other\s+than|anything\s+but|"
     r"but\s+not|avoid(?:ing)?|hate|instead\s+of|rather\s+than|apart\s+from|aside\s+from|minus|skip|"
     r"(?:don'?t|do\s+not|doesn'?t|didn'?t|never)\s+(?:really\s+)?(?:want|like|need|show(?:\s+me)?|"
-    r"care\s+for|love)|no\s+more|none\s+of|nothing\s+from|anything\s+(?:other\s+than|except))\b|"
+    r"care\s+for|love)|no\s+more|none\s+of|nothing\s+(?:made\s+)?(?:from|by)|anything\s+(?:other\s+than|except))\b|"
     r"不要|不想要|不想|除了|别|不喜欢|不用|排除|不含|不买|不考虑|讨厌|去掉|去除|非(?!常)",
     re.I,
 )
@@ -596,6 +597,23 @@ class _Amount:
         return cls(m.start(), m.end(), raw, m.group("mul"), _CURRENCY.get((tok or "").strip().lower()), word)
 
 
+_GLUED_SUFFIX = re.compile(r"[A-Za-z]+")
+
+
+def _in_word(text: str, m: re.Match[str]) -> bool:
+    """A number glued to Latin letters is part of a name ("350buy", "3M", "SPF30", "often"), not a price.
+
+    "20ish" stays a price; a following unit ("50ml") is rejected later by ``_UNIT_AFTER`` anyway.
+    """
+    a, b = m.span()
+    while a < b and text[a].isspace():  # the number pattern may start with a space
+        a += 1
+    if a > 0 and text[a - 1].isascii() and text[a - 1].isalpha():
+        return True
+    glued = _GLUED_SUFFIX.match(text, b)
+    return glued is not None and glued.group().lower() != "ish"
+
+
 def _overlaps(taken: bytearray, a: int, b: int) -> bool:
     return any(taken[a:b])
 
@@ -615,7 +633,11 @@ def _extract_prices(text: str, taken: bytearray) -> tuple[list[PriceSpec], list[
     """Find amounts once, then read the operator from the words right before and after each."""
     if not _HAS_NUMBER.search(text):
         return [], [], False
-    amounts = [_Amount.of(m) for m in _AMOUNT_RE.finditer(text) if not _overlaps(taken, *m.span())]
+    amounts = [
+        _Amount.of(m)
+        for m in _AMOUNT_RE.finditer(text)
+        if not _overlaps(taken, *m.span()) and not _in_word(text, m)
+    ]
     specs: list[PriceSpec] = []
     issues: list[Issue] = []
     i = 0

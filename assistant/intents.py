@@ -133,6 +133,26 @@ _RECOMMEND = _rx(
 _ALNUM = re.compile(r"[^\W_]", re.UNICODE)
 
 
+def _paths(mention: object) -> tuple[tuple[str, ...], ...]:
+    return tuple(getattr(getattr(mention, "resolved", None), "paths", ()) or ())
+
+
+def _outside_mentions(text: str, parsed: ParsedUtterance | None) -> str:
+    """The text with brand/category mentions blanked, so a catalog name that contains a cue word
+    ("Hair Cutting Kits", "Sets & Kits", the brand "Pac-Kit") is not read as that cue."""
+    if parsed is None or not parsed.mentions:
+        return text
+    src = parsed.text  # mention offsets index the parser's cleaned text
+    chars = list(src)
+    strong = {p for m in parsed.mentions if not getattr(m.resolved, "weak", False) for p in _paths(m)}
+    for m in parsed.mentions:
+        # A weak word ("set") is a catalog name only as part of a strong mention's node
+        # ("nail tools sets & kits"); alone it keeps its cue ("a starter set").
+        if not getattr(m.resolved, "weak", False) or strong & set(_paths(m)):
+            chars[m.start : m.end] = " " * (m.end - m.start)
+    return "".join(chars)
+
+
 def classify_intent(text: str, parsed: ParsedUtterance | None = None) -> IntentResult:
     """Classify one utterance; pass its ``ParsedUtterance`` so shopping content is recognised."""
     if not isinstance(text, str):
@@ -163,7 +183,7 @@ def classify_intent(text: str, parsed: ParsedUtterance | None = None) -> IntentR
     n_refs = sum(max(len(r.positions), r.count, 1) for r in refs)
     if n_refs >= 2 and re.search(r"\bor\b|\bwhich\b|还是|或者|哪|[??]", text, re.I):
         return IntentResult("compare", 0.75, "two references")
-    if m := _BUNDLE.search(text):
+    if m := _BUNDLE.search(_outside_mentions(text, parsed)):
         return IntentResult("bundle", 0.85, m.group())
     if m := _DETAILS.search(text):
         return IntentResult("details", 0.85, m.group())

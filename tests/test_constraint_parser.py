@@ -157,11 +157,34 @@ def test_relative_price(vocab, text, direction):
     [("not Olay", {"Olay"}), ("no OPI", {"OPI"}), ("without Maybelline", {"Maybelline"}),
      ("anything but Revlon", {"Revlon"}), ("except L'Oreal", {"L'Oreal Paris"}), ("不要欧莱雅", {"L'Oreal Paris"}),
      ("除了OPI", {"OPI"}), ("not OPI, Essie or China Glaze", {"OPI", "Essie", "China Glaze"}),
-     ("I don't want anything from OPI", {"OPI"}), ("不要OPI和Essie", {"OPI", "Essie"})],
+     ("I don't want anything from OPI", {"OPI"}), ("不要OPI和Essie", {"OPI", "Essie"}),
+     ("Nothing by Essie", {"Essie"}), ("nothing from OPI, please", {"OPI"}), ("nothing made by Revlon", {"Revlon"})],
 )  # fmt: skip
 def test_brand_negation(vocab, text, out):
     p = parse(text, vocab)
     assert set(p.brands_out) == out and not p.brands_in
+
+
+def test_number_glued_to_letters_is_a_name_not_a_price():
+    """Brands such as "350buy" or "3M" once became "from $350" / "from $3" (the conversation
+    bench's simulated shopper said "Not from 350buy" and the target was filtered out)."""
+    cat = Catalog(
+        [
+            Item("a", "Lash Kit", brand="350buy", categories=NAIL_POLISH, price=2.0),
+            Item("b", "Tape", brand="3M", categories=NAIL_POLISH, price=4.0),
+            Item("c", "Polish", brand="OPI", categories=NAIL_POLISH, price=9.0),
+        ]
+    )
+    v = CatalogVocabulary.from_catalog(cat)
+    p = parse("Not from 350buy, please.", v)
+    assert p.price is None and p.brands_out == ("350buy",)
+    p = parse("I'd like it from 3M.", v)
+    assert p.price is None and p.brands_in == ("3M",)
+    p = parse("SPF30 under 20", v)
+    assert p.price is not None and (p.price.low, p.price.high) == (None, 20.0)
+    assert parse("often under 25", v).price.high == 25.0
+    p = parse("20ish dollars", v)
+    assert p.price is not None and p.price.op == "around"
 
 
 def test_negation_scope_stops_at_clause_break(vocab):

@@ -212,3 +212,26 @@ def test_question_language_and_catalog_without_prices(vocab):
     s, p = turn(DialogueState(), "recommend something", vocab)
     q = needs_clarification(s, p, user_known=False)
     assert q is not None and "What are you shopping for" in q
+
+
+def test_cue_words_inside_catalog_names_do_not_set_the_intent():
+    """ "kits"/"sets" in a category name (or a brand like "Pac-Kit") are not a bundle request;
+    the bare cue ("a starter set", "what goes with") still is."""
+    kits = ("Beauty", "Tools & Accessories", "Nail Tools", "Sets & Kits")
+    cutting = ("Beauty", "Hair Care", "Styling Tools", "Hair Cutting Kits")
+    cat = Catalog(
+        [
+            Item("k1", "Manicure Set", brand="Pac-Kit", categories=kits, price=12.0),
+            Item("k2", "Clipper Kit", brand="Wahl", categories=cutting, price=30.0),
+            Item("l1", "SuperStay", brand="Maybelline", categories=LIPSTICK, price=7.5),
+        ]
+    )
+    v = CatalogVocabulary.from_catalog(cat)
+    for text in (
+        "Show me hair cutting kits.",
+        "I'm looking for nail tools sets & kits.",
+        "Ideally by Pac-Kit.",
+    ):
+        assert classify_intent(text, parse(text, v)).intent != "bundle", text
+    for text in ("what goes with this lipstick?", "build me a starter kit for nails"):
+        assert classify_intent(text, parse(text, v)).intent == "bundle", text
