@@ -20,7 +20,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -430,6 +430,132 @@ class ShoppingAssistant:
 
     def session(self, session_id: str) -> SessionRecord | None:
         return self.sessions.get(session_id)
+
+    # ------------------------------------------------------------------ constraints (UI chips, budget field)
+    def get_constraints(self, session_id: str) -> Constraints:
+        """The constraints in force for a session (empty for a session that does not exist yet)."""
+        check_id("session_id", session_id)
+        rec = self.sessions.get(session_id)
+        if rec is None or not rec.state_json:
+            return Constraints()
+        return DialogueState.from_json(rec.state_json).constraints
+
+    def set_constraints(
+        self,
+        session_id: str,
+        constraints: Constraints | dict[str, Any] | None = None,
+        *,
+        user_id: str | None = None,
+        **changes: Any,
+    ) -> Constraints:
+        """Set the session's constraints from outside the chat (removable chips, a budget field).
+
+        ``constraints`` (a ``Constraints`` or its ``to_dict()`` form) replaces them all; keyword
+        ``changes`` (any ``Constraints`` field, e.g. ``price_max=20``, ``brands_out=["OPI"]``,
+        ``price_max=None`` to remove the budget) are applied on top of it, or on top of the
+        current ones when ``constraints`` is None. Brands and category paths are checked against
+        the catalog and spelled as the catalog spells them; an unknown field, brand, category or
+        item, or a bad price, raises ``ValueError`` and nothing is saved. The next turn starts
+        from exactly the returned constraints (persisted in the session store)."""
+        check_id("session_id", session_id)
+        check_id("user_id", user_id, optional=True)
+        with self._session_lock(session_id):
+            rec = self.sessions.open(session_id, user_id)
+            state = DialogueState.from_json(rec.state_json) if rec.state_json else DialogueState()
+            new = self._validated_constraints(
+                state.constraints if constraints is None else constraints, changes
+            )
+            price_changed = (new.price_min, new.price_max) != (
+                state.constraints.price_min,
+                state.constraints.price_max,
+            )
+            updates: dict[str, Any] = {"constraints": new}
+            if not new.has_price:
+                updates.update(price_origin=None, price_preference=None)
+            elif price_changed:  # set by the shopper: kept across topic changes like a typed budget
+                updates.update(price_origin="explicit", price_preference=None)
+            rec.state_json = replace(state, **updates).to_json()
+            self.sessions.save(rec)
+            self.sessions.log_turn(
+                {
+                    "session_id": session_id,
+                    "user_id": rec.user_id,
+                    "event": "set_constraints",
+                    "constraints": new.to_dict(),
+                }
+            )
+        return new
+
+    def clear_constraints(self, session_id: str, user_id: str | None = None) -> Constraints:
+        """Remove every constraint of the session (the "clear filters" button)."""
+        return self.set_constraints(session_id, Constraints(), user_id=user_id)
+
+    def _validated_constraints(
+        self, base: Constraints | dict[str, Any], changes: dict[str, Any]
+    ) -> Constraints:
+        """``base`` + ``changes`` as catalog-checked ``Constraints``, or a ValueError that says what is wrong."""
+        fields = sorted(Constraints.__dataclass_fields__)
+        if isinstance(base, dict):
+            base = Constraints.from_dict(base)  # names unknown fields itself
+        if not isinstance(base, Constraints):
+            raise TypeError(f"constraints must be a Constraints or a dict, got {type(base).__name__}")
+        unknown = sorted(set(changes) - set(fields))
+        if unknown:
+            raise ValueError(f"unknown constraint fields {unknown}; expected some of {fields}")
+        values = {f: getattr(base, f) for f in fields}
+        for name, v in changes.items():
+            if name in ("price_min", "price_max"):
+                if v is not None and (isinstance(v, bool) or not isinstance(v, int | float | str)):
+                    raise ValueError(f"{name} must be a number or None, got {v!r}")
+                if isinstance(v, str):
+                    try:
+                        v = float(v.strip().lstrip("$€£¥").replace(",", ""))
+                    except ValueError:
+                        raise ValueError(f"{name} must be a number or None, got {v!r}") from None
+            elif name == "in_stock":
+                if v is not None and not isinstance(v, bool):
+                    raise ValueError(f"in_stock must be True, False or None, got {v!r}")
+            elif name in ("categories", "categories_out"):
+                v = (v,) if isinstance(v, str) else tuple(v or ())
+                v = tuple(tuple(p.split(" > ")) if isinstance(p, str) else tuple(p) for p in v)
+            else:  # brands_in, brands_out, exclude_items: a single string is one value, not its letters
+                v = (v,) if isinstance(v, str) else tuple(v or ())
+            values[name] = v
+        for name in ("price_min", "price_max"):
+            v = values[name]
+            if v is not None and not (isinstance(v, int | float) and np.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0 or None, got {v!r}")
+        by_key = {b.casefold(): b for b in self.vocab.brand_names}
+        for name in ("brands_in", "brands_out"):
+            spelled = []
+            for b in values[name]:
+                if not isinstance(b, str) or b.casefold() not in by_key:
+                    close = [k for k in by_key if isinstance(b, str) and b.casefold()[:3] in k][:5]
+                    hint = f"; similar: {[by_key[k] for k in close]}" if close else ""
+                    raise ValueError(f"{name}: {b!r} is not a brand in this catalog{hint}")
+                spelled.append(by_key[b.casefold()])
+            values[name] = tuple(dict.fromkeys(spelled))
+        paths = self._category_paths()
+        for name in ("categories", "categories_out"):
+            for p in values[name]:
+                if not all(isinstance(x, str) for x in p) or tuple(p) not in paths:
+                    raise ValueError(
+                        f"{name}: {' > '.join(map(str, p))!r} is not a category path in this catalog "
+                        "(give it from the top, e.g. ('Beauty', 'Skin Care'), or as 'Beauty > Skin Care')"
+                    )
+        missing = [i for i in values["exclude_items"] if not isinstance(i, str) or i not in self.catalog]
+        if missing:
+            raise ValueError(f"exclude_items: unknown item ids {missing[:5]}")
+        return Constraints(**values)  # checks price_min <= price_max
+
+    def _category_paths(self) -> frozenset[tuple[str, ...]]:
+        paths = getattr(self, "_category_paths_cache", None)
+        if paths is None:
+            paths = frozenset(
+                tuple(it.categories[:n]) for it in self.catalog for n in range(1, len(it.categories) + 1)
+            )
+            self._category_paths_cache = paths
+        return paths
 
     # ------------------------------------------------------------------ the turn
     def _session_lock(self, session_id: str) -> threading.Lock:

@@ -7,10 +7,9 @@ Nothing here holds per-user state.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -133,27 +132,12 @@ class EngineRegistry:
 
 
 def set_session_constraints(
-    engine: Any, session_id: str, constraints: Constraints, user_id: str | None = None
+    engine: ShoppingAssistant, session_id: str, constraints: Constraints, user_id: str | None = None
 ) -> Constraints:
     """Replace the constraints in force for one session (the UI's removable chips / budget field).
 
-    Uses ``engine.set_constraints`` when the assistant provides it; otherwise rewrites the
-    session's persisted dialogue state under the engine's per-session lock, so the next
-    turn starts from exactly these constraints.
+    A thin call to the assistant's public ``set_constraints``: it validates against the catalog,
+    persists in the session store under the session's lock, and returns what is now in force
+    (brands spelled as the catalog spells them). Bad values raise ``ValueError``.
     """
-    native = getattr(engine, "set_constraints", None)
-    if callable(native):
-        applied = native(session_id, constraints)
-        return applied if isinstance(applied, Constraints) else constraints
-    from assistant.dialogue_state import DialogueState
-
-    lock_for = getattr(engine, "_session_lock", None)
-    with lock_for(session_id) if callable(lock_for) else contextlib.nullcontext():
-        record = engine.sessions.open(session_id, user_id)
-        state = DialogueState.from_json(record.state_json) if record.state_json else DialogueState()
-        changes: dict[str, Any] = {"constraints": constraints}
-        if not constraints.has_price:
-            changes.update(price_origin=None, price_preference=None)
-        record.state_json = replace(state, **changes).to_json()
-        engine.sessions.save(record)
-    return constraints
+    return engine.set_constraints(session_id, constraints, user_id=user_id)
