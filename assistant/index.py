@@ -123,7 +123,12 @@ class AssistantIndex:
         scorer: str | Scorer | None = DEFAULT_SCORER,
         cache_dir: str | os.PathLike[str] | None = None,
         show_progress: bool = True,
+        store_url: str | None = None,
     ) -> AssistantIndex:
+        """``store_url``: a Chroma server (``http://host:8000[?tenant=T&database=D]``, default
+        ``$SHOPASSIST_CHROMA_URL``) holds the vectors instead of an embedded Chroma in the cache
+        folder; there the collection is named after the dataset and rebuilt in place (alias swap)
+        when the catalog changes. BM25, scorer and co-occurrence stay in the local cache folder."""
         t0 = time.perf_counter()
         emb = get_embedder(embedder)
         fp = dataset_fingerprint(dataset)
@@ -137,7 +142,7 @@ class AssistantIndex:
 
         popularity = popularity_from_interactions(dataset.interactions)
         steps.set_postfix_str("vector store")
-        store = ProductStore(StoreConfig(path=root / "store", embedder=emb.name), emb)
+        store = ProductStore(_store_config(root / "store", emb.name, dataset.name, store_url), emb)
         if store.ensure_built(dataset.catalog, popularity, show_progress=show_progress) is not None:
             info.built.append("store")
         steps.update()
@@ -185,6 +190,15 @@ class AssistantIndex:
             filter_index=retriever.filter_index,
             info=info,
         )
+
+
+def _store_config(path: Path, embedder: str, dataset_name: str, url: str | None) -> StoreConfig:
+    url = url if url is not None else os.environ.get("SHOPASSIST_CHROMA_URL", "")
+    if not url or url.lower() in ("none", "embedded"):
+        return StoreConfig(path=path, embedder=embedder)
+    # One logical collection per dataset on a shared server (the embedded store has a folder each).
+    name = re.sub(r"[^a-zA-Z0-9_-]+", "-", dataset_name).strip("-_")[:40]
+    return StoreConfig.from_url(url, path=path, embedder=embedder, collection=f"ds-{name or 'dataset'}")
 
 
 def _load_bm25(path: Path, catalog: Catalog) -> BM25Index | None:

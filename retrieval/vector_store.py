@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -59,6 +59,23 @@ class StoreConfig:
             raise ValueError(f"profile_decay must be in (0, 1], got {self.profile_decay}")
         if self.batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {self.batch_size}")
+
+    @classmethod
+    def from_url(cls, url: str | None, **kwargs: Any) -> StoreConfig:
+        """Embedded when ``url`` is empty, else a server config from ``http(s)://host:port`` with
+        optional ``?tenant=T&database=D`` (e.g. from ``$SHOPASSIST_CHROMA_URL``)."""
+        if not url:
+            return cls(**kwargs)
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"Chroma server URL must look like http://host:8000, got {url!r}")
+        query = parse_qs(parsed.query)
+        unknown = set(query) - {"tenant", "database"}
+        if unknown:
+            raise ValueError(f"unknown Chroma URL parameters {sorted(unknown)} (allowed: tenant, database)")
+        kwargs.setdefault("tenant", query.get("tenant", [None])[0])
+        kwargs.setdefault("database", query.get("database", [None])[0])
+        return cls(server_url=parsed._replace(query="", fragment="").geturl(), **kwargs)
 
 
 @dataclass
@@ -146,6 +163,36 @@ class _AliasCollection:
         self.col.modify(metadata=meta)
 
 
+def _http_client(url: str, kwargs: dict[str, Any]) -> Any:
+    """``chromadb.HttpClient``, creating the configured database on first use (not the tenant),
+    with an error that names the URL when no server answers."""
+    import chromadb
+    from chromadb.errors import NotFoundError
+
+    try:
+        return chromadb.HttpClient(**kwargs)
+    except NotFoundError:
+        if "database" not in kwargs:
+            raise
+        admin = chromadb.AdminClient(
+            kwargs["settings"].model_copy(
+                update={
+                    "chroma_api_impl": "chromadb.api.fastapi.FastAPI",
+                    "chroma_server_host": kwargs["host"],
+                    "chroma_server_http_port": kwargs["port"],
+                    "chroma_server_ssl_enabled": kwargs["ssl"],
+                }
+            )
+        )
+        admin.create_database(kwargs["database"], tenant=kwargs.get("tenant", "default_tenant"))
+        return chromadb.HttpClient(**kwargs)
+    except ValueError as e:
+        raise ConnectionError(
+            f"no Chroma server answers at {url} ({e}); start one with "
+            "`chroma run --path <dir> --host 127.0.0.1 --port <port>` or leave server_url unset"
+        ) from e
+
+
 class ProductStore:
     """Product vectors + metadata in Chroma, user profile vectors beside them."""
 
@@ -171,7 +218,7 @@ class ProductStore:
                 kwargs["tenant"] = self.config.tenant
             if self.config.database:
                 kwargs["database"] = self.config.database
-            self.client = chromadb.HttpClient(**kwargs)
+            self.client = _http_client(self.config.server_url, kwargs)
             self._alias: _AliasFile | _AliasCollection = _AliasCollection(
                 self.client, f"{self.config.collection}-alias"
             )
