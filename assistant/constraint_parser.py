@@ -167,6 +167,7 @@ class ParsedUtterance:
     references: tuple[Reference, ...] = ()
     feedback: Literal["like", "dislike"] | None = None
     query: str = ""
+    years: tuple[int, int] | None = None  # release years, inclusive ("the 1990s" -> (1990, 1999))
     ambiguities: tuple[Ambiguous, ...] = ()
     issues: tuple[Issue, ...] = ()
     unresolved: tuple[str, ...] = ()
@@ -190,7 +191,12 @@ class ParsedUtterance:
     def has_content(self) -> bool:
         """Did the rules understand anything shopping-related?"""
         return bool(
-            self.n_constraints or self.references or self.exclude_shown or self.weak_categories or self.query
+            self.n_constraints
+            or self.references
+            or self.exclude_shown
+            or self.weak_categories
+            or self.query
+            or self.years
         )
 
     @property
@@ -481,7 +487,8 @@ _FILLER_WORDS = re.compile(
     r"what|about|how|is|are|there|do|does|have|has|got|of|with|my|in|on|and|or|but|also|too|one|ones|"
     r"hi|hello|hey|thanks|thank|ok|okay|well|so|maybe|perhaps|just|only|really|good|options?|products?|"
     r"items?|stuff|things?|that|this|these|those|it|them|let|see|else|instead|other|others|then|now|"
-    r"sure|yes|no|not|again|let's|lets|be|should|which|from|by|compare|comparison|vs|versus)\b"
+    r"sure|yes|no|not|again|let's|lets|be|should|which|from|by|compare|comparison|vs|versus|preferably|"
+    r"ideally)\b"
     r"|我想要|我想买|我想|我要|想要|想买|给我|推荐|一些|一下|一个|一款|一点|比较|对比|有没有|帮我|请|看看|找|什么|吗|呢|吧|的|啊|呀|我|要|有|买",
     re.I,
 )
@@ -629,6 +636,47 @@ def _fmt(x: float) -> str:
 # ---------------------------------------------------------------------------------------------
 # Extractors
 # ---------------------------------------------------------------------------------------------
+_RELEASED = r"(?:\b(?:released|came\s+out|made|filmed|published|from)\s+(?:in\s+)?)?"
+_DECADE = re.compile(
+    _RELEASED
+    + r"\b(?:the\s+)?(?P<full>1[89]\d0|20[0-9]0)'?s\b|"
+    + _RELEASED
+    + r"(?:\bthe\s+'?(?P<short>\d0)'?s\b|(?<![\w$])'(?P<apos>\d0)s\b)|"
+    r"(?P<zh>(?:1[89]|20)?\d0)\s*年代",
+    re.I,
+)
+_RELEASE_YEAR = re.compile(
+    r"\b(?:released|came\s+out|made|filmed|published)\s+(?:in\s+)?(?:the\s+year\s+)?"
+    r"(?P<y>1[89]\d\d|20[0-4]\d)\b(?!\s*(?:[$€£¥]|dollars?|bucks|euros?|usd))|"
+    r"(?P<zy>1[89]\d\d|20[0-4]\d)\s*年(?:上映|出品|发行|出版|的)",
+    re.I,
+)
+
+
+def _extract_years(text: str, taken: bytearray) -> tuple[int, int] | None:
+    """Release years: a decade ("the 1990s", "the '80s", "90年代") or a year ("released in 1995").
+
+    Read for catalogs with a release year (films, books, music); the last mention wins.
+    """
+    found: tuple[int, int] | None = None
+    for pat in (_DECADE, _RELEASE_YEAR):
+        for m in pat.finditer(text):
+            if _overlaps(taken, *m.span()):
+                continue
+            g = m.groupdict()
+            if g.get("y") or g.get("zy"):
+                y = int(g.get("y") or g["zy"])
+                found = (y, y)
+            else:
+                raw = g.get("full") or g.get("short") or g.get("apos") or g.get("zh") or ""
+                d = int(raw)
+                if d < 100:  # "the 90s" -> 1990s, "the 00s"/"10s" -> 2000s/2010s
+                    d += 2000 if d < 20 else 1900
+                found = (d, d + 9)
+            _take(taken, *m.span())
+    return found
+
+
 def _extract_prices(text: str, taken: bytearray) -> tuple[list[PriceSpec], list[Issue], bool]:
     """Find amounts once, then read the operator from the words right before and after each."""
     if not _HAS_NUMBER.search(text):
@@ -917,6 +965,7 @@ def _parse_rules(utterance: str, vocab: CatalogVocabulary, currency: str | None)
 
     # 1. References first ("the first two" must not become a price), then prices.
     refs = _extract_references(text, taken)
+    years = _extract_years(text, taken)  # before prices: "released in 1995" is no price
     specs, price_issues, price_unresolved = _extract_prices(text, taken)
     issues.extend(price_issues)
     if price_unresolved and not specs:
@@ -1045,6 +1094,7 @@ def _parse_rules(utterance: str, vocab: CatalogVocabulary, currency: str | None)
         references=tuple(refs),
         feedback=feedback,
         query=_build_query(text, taken),
+        years=years,
         ambiguities=tuple(ambiguities),
         issues=tuple(issues),
         unresolved=tuple(unresolved),

@@ -33,6 +33,8 @@ Revision rules (deliberate, and what users expect from a shop assistant):
   product type: OPI makes no shampoo), bounds derived from "cheaper" (relative to the old
   category's prices) and the free-text query are reset.
 * A weak category word ("for the face") only narrows the current category when it can.
+* Release years ("from the 1990s", "released in 1995") replace earlier ones and persist across
+  topic changes; the assistant applies them only to catalogs whose items carry a release year.
 * "something else" / "换一个" adds every item shown last turn to ``exclude_items``; disliked
   items are excluded too.
 * References resolve against the last shown list (1-based for the shopper, 0-based inside);
@@ -94,6 +96,15 @@ def _cf(values: Sequence[str]) -> set[str]:
     return {v.casefold() for v in values}
 
 
+def _years(value: Any) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    lo, hi = (int(v) for v in value)
+    if lo > hi:
+        raise ValueError(f"years must be (first, last) with first <= last, got {value!r}")
+    return lo, hi
+
+
 def _money(x: float) -> str:
     return f"{x:.2f}"
 
@@ -115,6 +126,7 @@ class DialogueState:
     currency_seen: str | None = None
     price_origin: Literal["explicit", "relative"] | None = None
     price_preference: Literal["low", "high"] | None = None
+    years: tuple[int, int] | None = None  # release years wanted, inclusive (films, books, music)
     # Outcome of the latest ``apply`` (reset every turn):
     referenced: tuple[str, ...] = ()
     notes: tuple[Issue, ...] = ()
@@ -332,6 +344,7 @@ class DialogueState:
             currency_seen=parsed.currency or self.currency_seen,
             price_origin=price_origin if constraints.has_price else None,
             price_preference=preference,
+            years=parsed.years or self.years,
             referenced=referenced,
             notes=tuple(notes),
             topic_changed=topic_changed,
@@ -461,6 +474,7 @@ class DialogueState:
             "currency_seen": self.currency_seen,
             "price_origin": self.price_origin,
             "price_preference": self.price_preference,
+            "years": None if self.years is None else list(self.years),
             "referenced": list(self.referenced),
             "notes": [n.to_dict() for n in self.notes],
             "topic_changed": self.topic_changed,
@@ -499,6 +513,7 @@ class DialogueState:
                 currency_seen=data.get("currency_seen"),
                 price_origin=data.get("price_origin"),
                 price_preference=data.get("price_preference"),
+                years=_years(data.get("years")),
                 referenced=tuple(data.get("referenced", ())),
                 notes=tuple(Issue.from_dict(n) for n in data.get("notes", ())),
                 topic_changed=bool(data.get("topic_changed", False)),

@@ -231,6 +231,24 @@ def test_query_accumulates_within_topic(vocab):
     assert say(s, "nail polish", vocab).query == "nail polish"
 
 
+def test_release_years_are_read_kept_across_topics_and_replaced(vocab):
+    """The conversation bench's MovieLens shopper says "Released in the 1990s": a decade or a
+    year becomes ``years``; it is not a price ("1990s" is glued to letters, "released in 1995")."""
+    s = say(DialogueState(), "a lipstick from the 1990s", vocab)
+    assert s.years == (1990, 1999) and not s.constraints.has_price
+    s = say(s, "nail polish", vocab)  # topic change: the decade describes the shopper, kept
+    assert s.years == (1990, 1999)
+    s = say(s, "released in 1995", vocab)
+    assert s.years == (1995, 1995) and not s.constraints.has_price
+    for text, years in [("the '80s", (1980, 1989)), ("the 00s", (2000, 2009)), ("90年代的", (1990, 1999)),
+                        ("It came out in the 1970s.", (1970, 1979))]:  # fmt: skip
+        assert parse(text, vocab).years == years, text
+    assert parse("from 2000 to 3000 dollars", vocab).years is None
+    assert DialogueState.from_json(s.to_json()) == s
+    with pytest.raises(ValueError):
+        DialogueState.from_json('{"years": [1999, 1990]}')
+
+
 def test_json_round_trip_after_long_session(vocab):
     s = DialogueState()
     for text in ["200元以内的口红", "不要欧莱雅", "the second one", "I like the first one", "something else",
