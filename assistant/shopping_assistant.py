@@ -233,12 +233,20 @@ class ShoppingAssistant:
         show_progress: bool = True,
         llm_quantize: str | None = "auto",
         prefix_cache: bool = PREFIX_CACHE,
+        llm_url: str | None = None,
+        store_url: str | None = None,
         **kwargs: Any,
     ) -> ShoppingAssistant:
         """Load a dataset (registry name, folder/file path, or a ``Dataset``), build or load its index.
 
-        ``llm``: a registry name or local model dir (loaded as ``LocalChatModel``), any
-        langchain chat model instance, or ``None``/``"none"`` for template replies only.
+        ``llm``: a registry name or local model dir (loaded as ``LocalChatModel``), an
+        OpenAI-compatible endpoint ``"openai:MODEL@http://host:port/v1"`` (vLLM, llama.cpp server,
+        TGI, ``assistant.openai_server``; see ``assistant.openai_backend``), any langchain chat
+        model instance, or ``None``/``"none"`` for template replies only.
+        ``llm_url``: serve ``llm`` from that OpenAI-compatible base URL instead (``llm`` left at its
+        default: the endpoint's first model).
+        ``store_url``: a Chroma server ``http://host:port[?tenant=T&database=D]`` for the vectors
+        (default ``$SHOPASSIST_CHROMA_URL``, else an embedded Chroma in the cache dir).
         ``llm_quantize``: ``"int8"`` (dynamic int8 Linear layers, the CPU default), ``None`` for
         full precision, or ``"auto"``: $SHOPASSIST_LLM_QUANTIZE if set, else int8 on CPU.
         """
@@ -252,11 +260,22 @@ class ShoppingAssistant:
 
             ds = load_dataset(dataset)
         index = AssistantIndex.build_or_load(
-            ds, embedder=embedder, scorer=scorer, cache_dir=cache_dir, show_progress=show_progress
+            ds,
+            embedder=embedder,
+            scorer=scorer,
+            cache_dir=cache_dir,
+            show_progress=show_progress,
+            store_url=store_url,
         )
         index.embedder.encode_query("warm up")  # load the query encoder now, not in the first turn
+        if llm_url:
+            from assistant.models import DEFAULT_LLM
+            from assistant.openai_backend import with_endpoint
+
+            llm = with_endpoint(llm, llm_url, default_name=DEFAULT_LLM)
         chat_model = resolve_chat_model(
             llm,
+            max_new_tokens=max_new_tokens,
             adapter=adapter,
             threads=threads,
             cache_dir=cache_dir,
@@ -1210,15 +1229,24 @@ def resolve_chat_model(
     cache_dir: Any = None,
     quantize: str | None = "auto",
     prefix_cache: bool = PREFIX_CACHE,
+    max_new_tokens: int = MAX_NEW_TOKENS,
 ) -> Any:
-    """``None``/"none" -> None; a chat model instance as is; a name or path -> ``LocalChatModel``
-    with the product's latency defaults (int8 on CPU, system-prompt KV cache, 2-sentence cap).
+    """``None``/"none" -> None; a chat model instance as is; ``"openai:MODEL@URL"`` -> a
+    ``ChatOpenAI`` on that OpenAI-compatible endpoint (``max_new_tokens`` as its ``max_tokens``);
+    a name or path -> ``LocalChatModel`` with the product's latency defaults (int8 on CPU,
+    system-prompt KV cache, 2-sentence cap).
 
     ``quantize``: None (full precision), "int8", or "auto" (``assistant.models.default_quantize``:
     $SHOPASSIST_LLM_QUANTIZE, else int8 on CPU).
     """
     if llm is None or (isinstance(llm, str) and llm.lower() == "none"):
         return None
+    from assistant.openai_backend import is_openai_spec, openai_chat_model
+
+    if is_openai_spec(llm):
+        if adapter is not None:
+            raise ValueError("a LoRA adapter cannot be applied to a remote LLM; serve it with the endpoint")
+        return openai_chat_model(llm, max_tokens=max_new_tokens)
     if isinstance(llm, str | Path):
         from assistant.llm import LocalChatModel
         from assistant.models import default_quantize, parse_quantize

@@ -1,0 +1,250 @@
+"""A minimal OpenAI-compatible server for one in-process model: ``python -m assistant.openai_server``.
+
+For tests and for people without vLLM / llama.cpp: it serves ``GET /v1/models`` and
+``POST /v1/chat/completions`` (plain JSON, or ``"stream": true`` as server-sent events with an
+optional usage chunk) on top of ``assistant.llm.LocalChatModel``, so the assistant's
+``openai:MODEL@URL`` backend can be exercised end to end on one machine. Requests run one at a
+time per model (the model holds a lock); a client that disconnects mid-stream stops generation.
+Errors use the OpenAI error shape (``{"error": {"message", "type", "code"}}``).
+
+    python -m assistant.openai_server --model smollm2-135m --port 8001
+    python app.py --llm openai:smollm2-135m@http://127.0.0.1:8001/v1
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_TOKENS_LIMIT = 4096
+
+
+class ChatMessageIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatRequest(BaseModel):
+    """The subset of the OpenAI chat-completions request this server honours (the rest is ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+    model: str
+    messages: list[ChatMessageIn] = Field(min_length=1)
+    max_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS_LIMIT)
+    max_completion_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS_LIMIT)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    n: int = 1
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+
+
+def _text(content: str | list[dict[str, Any]] | None) -> str:
+    if content is None or isinstance(content, str):
+        return content or ""
+    return "".join(str(p.get("text", "")) for p in content if p.get("type", "text") == "text")
+
+
+def _gen_kwargs(req: ChatRequest) -> dict[str, Any]:
+    kw: dict[str, Any] = {}
+    n = req.max_completion_tokens or req.max_tokens
+    if n is not None:
+        kw["max_new_tokens"] = n
+    for name in ("temperature", "top_p", "seed"):
+        value = getattr(req, name)
+        if value is not None:
+            kw[name] = value
+    if req.stop is not None:
+        kw["stop"] = [req.stop] if isinstance(req.stop, str) else list(req.stop)
+    return kw
+
+
+def _usage(meta: dict[str, Any] | None) -> dict[str, int]:
+    meta = meta or {}
+    p, c = int(meta.get("input_tokens", 0)), int(meta.get("output_tokens", 0))
+    return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+
+
+def create_app(model: Any, served_name: str) -> Any:
+    """The FastAPI app serving ``model`` (a ``LocalChatModel``) under the name ``served_name``."""
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse, StreamingResponse
+
+    app = FastAPI(title="shopping-assistant OpenAI-compatible server", docs_url=None, redoc_url=None)
+    created = int(time.time())
+
+    def error(status: int, message: str, kind: str = "invalid_request_error", code: str | None = None):
+        return JSONResponse(
+            {"error": {"message": message, "type": kind, "param": None, "code": code}}, status_code=status
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_: Request, exc: RequestValidationError) -> Any:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(x) for x in first.get("loc", ()) if x != "body")
+        return error(400, f"invalid request: {where}: {first.get('msg', 'malformed body')}")
+
+    @app.get("/v1/models")
+    def models() -> dict[str, Any]:
+        return {
+            "object": "list",
+            "data": [{"id": served_name, "object": "model", "created": created, "owned_by": "local"}],
+        }
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/v1/chat/completions")
+    def chat_completions(req: ChatRequest) -> Any:
+        if req.model != served_name:
+            return error(
+                404,
+                f"model {req.model!r} is not served here (serving {served_name!r})",
+                code="model_not_found",
+            )
+        if req.n != 1:
+            return error(400, "only n=1 is supported")
+        messages = [
+            {"role": m.role if m.role != "developer" else "system", "content": _text(m.content)}
+            for m in req.messages
+        ]
+        kwargs = _gen_kwargs(req)
+        stop = kwargs.pop("stop", None)
+        rid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        now = int(time.time())
+        if not req.stream:
+            try:
+                msg = model.invoke(messages, stop=stop, **kwargs)
+            except Exception as e:
+                return error(500, f"generation failed: {type(e).__name__}: {e}", kind="server_error")
+            return {
+                "id": rid,
+                "object": "chat.completion",
+                "created": now,
+                "model": served_name,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": msg.content},
+                        "finish_reason": msg.response_metadata.get("finish_reason", "stop"),
+                    }
+                ],
+                "usage": _usage(msg.usage_metadata),
+            }
+        include_usage = bool((req.stream_options or {}).get("include_usage"))
+
+        def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+            body = {
+                "id": rid,
+                "object": "chat.completion.chunk",
+                "created": now,
+                "model": served_name,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                **extra,
+            }
+            return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+        def events() -> Iterator[str]:
+            yield chunk({"role": "assistant", "content": ""})
+            finish, usage = "stop", None
+            try:
+                for piece in model.stream(messages, stop=stop, **kwargs):
+                    if piece.content:
+                        yield chunk({"content": piece.content})
+                    finish = piece.response_metadata.get("finish_reason", finish)
+                    usage = piece.usage_metadata or usage
+            except Exception as e:  # headers are sent: report in-band, as OpenAI does
+                err = {
+                    "error": {
+                        "message": f"generation failed: {type(e).__name__}: {e}",
+                        "type": "server_error",
+                    }
+                }
+                yield f"data: {json.dumps(err)}\n\n"
+                return
+            yield chunk({}, finish)
+            if include_usage:
+                body = {"id": rid, "object": "chat.completion.chunk", "created": now, "model": served_name}
+                yield f"data: {json.dumps({**body, 'choices': [], 'usage': _usage(usage)})}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    return app
+
+
+def load_model(
+    name: str,
+    adapter: str | None = None,
+    threads: int | None = None,
+    cache_dir: str | None = None,
+    quantize: str | None = "auto",
+) -> Any:
+    """A loaded ``LocalChatModel`` (no sentence cap: a generic server returns what was asked for)."""
+    from assistant.llm import LocalChatModel
+    from assistant.models import default_quantize, parse_quantize, set_torch_threads
+
+    set_torch_threads(threads)
+    model = LocalChatModel(
+        model_name=name,
+        adapter=adapter,
+        threads=threads,
+        cache_dir=cache_dir,
+        max_new_tokens=256,
+        quantize=default_quantize() if quantize == "auto" else parse_quantize(quantize),
+        prefix_cache=True,
+    )
+    _ = model.loaded
+    return model
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="smollm2-135m", help="registry name or local HF model dir")
+    p.add_argument("--served-name", default=None, help="model id clients ask for (default: --model's name)")
+    p.add_argument("--adapter", default=None, help="optional LoRA adapter dir from finetune/")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    p.add_argument("--port", type=int, default=8001)
+    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument("--cache-dir", default=None, help="converted-model cache (default $SHOPASSIST_CACHE)")
+    p.add_argument("--quantize", default="auto", help="auto | int8 | none")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import uvicorn
+
+    args = parse_args(argv)
+    name = args.served_name or (Path(args.model).name if os.path.isdir(args.model) else args.model)
+    try:
+        model = load_model(args.model, args.adapter, args.threads, args.cache_dir, args.quantize)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: binding {args.host}: this server has no authentication", file=sys.stderr)
+    print(f"serving {name!r} at http://{args.host}:{args.port}/v1", flush=True)
+    uvicorn.run(create_app(model, name), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
