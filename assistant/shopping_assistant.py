@@ -60,9 +60,12 @@ DEFAULT_K = 5
 RETRIEVE_POOL = 50
 # Latency defaults, chosen with bench/chat.py (docs/latency.md): the prompts ask for at most two
 # short sentences, so generation stops after the second one, capped at MAX_NEW_TOKENS.
-MAX_NEW_TOKENS = 48
+MAX_NEW_TOKENS = 32
 MAX_SENTENCES = 2
 COMPACT_CARDS = True  # short candidate lines in the prompt: fewer tokens to prefill
+LLM_CARDS = 3  # the LLM writes one or two sentences about the top cards; the UI shows all of them
+PROSE_GUARD = True  # a reply that copies a candidate line is stopped early and replaced by the template
+RERANK_TOP = 20  # the LLM re-ranker (off by default) reorders this many fused candidates (letters A-T)
 PREFIX_CACHE = True  # reuse the KV cache of the (static) system prompt across turns
 NEAR_DUPLICATE_COS = 0.92  # "not for me" also hides items this similar to the rejected one
 SESSION_HISTORY_FOR_CF = 10
@@ -141,6 +144,7 @@ class _Plan:
     repair_values: dict[str, Any] | None = None
     fallback: str = ""
     grounding: GroundingContext | None = None
+    card_lines: list[str] = field(default_factory=list)  # prompt card lines (the prose guard checks copies)
     meta: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, Any] = field(default_factory=dict)  # stage seconds + LLM token counts
 
@@ -180,6 +184,10 @@ class ShoppingAssistant:
         prompt_version: int | None = None,
         max_sentences: int | None = MAX_SENTENCES,
         compact_cards: bool = COMPACT_CARDS,
+        llm_cards: int | None = LLM_CARDS,
+        prose_guard: bool = PROSE_GUARD,
+        reranker: Any | None = None,
+        rerank_top: int = RERANK_TOP,
     ):
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
@@ -193,7 +201,17 @@ class ShoppingAssistant:
         self.k = k
         self.max_new_tokens = max_new_tokens
         self.max_sentences = max_sentences
+        if llm_cards is not None and llm_cards < 1:
+            raise ValueError(f"llm_cards must be >= 1 or None, got {llm_cards}")
         self.compact_cards = compact_cards
+        self.llm_cards = llm_cards
+        self.prose_guard = prose_guard
+        if reranker is not None and not callable(getattr(reranker, "rerank", None)):
+            raise TypeError(f"reranker needs a rerank(history, candidates, catalog) method, got {reranker!r}")
+        if not 2 <= rerank_top <= 20:
+            raise ValueError(f"rerank_top must be in 2..20 (letters A-T), got {rerank_top}")
+        self.reranker = reranker
+        self.rerank_top = rerank_top
         self.prompt_version = prompt_version
         # Our own model takes the generation length per call; other langchain models keep their
         # own settings (an unknown keyword could be forwarded to a remote API and rejected).
@@ -230,6 +248,8 @@ class ShoppingAssistant:
         threads: int | None = None,
         k: int = DEFAULT_K,
         max_new_tokens: int = MAX_NEW_TOKENS,
+        rerank: str | None = None,
+        reranker_adapter: str | os.PathLike[str] | None = None,
         show_progress: bool = True,
         llm_quantize: str | None = "auto",
         prefix_cache: bool = PREFIX_CACHE,
@@ -249,6 +269,10 @@ class ShoppingAssistant:
         (default ``$SHOPASSIST_CHROMA_URL``, else an embedded Chroma in the cache dir).
         ``llm_quantize``: ``"int8"`` (dynamic int8 Linear layers, the CPU default), ``None`` for
         full precision, or ``"auto"``: $SHOPASSIST_LLM_QUANTIZE if set, else int8 on CPU.
+        ``rerank="llm"``: re-rank the fused top-20 with the LLM listwise verbalizer
+        (``finetune.reranker.LLMReranker``; the chat model's weights, or ``reranker_adapter``, a
+        LoRA adapter from ``python -m finetune train``, on the same base model) before diversity.
+        Off by default: see docs/latency.md for what it costs and what it changed.
         """
         from assistant.models import default_cache_dir, set_torch_threads
 
@@ -283,6 +307,12 @@ class ShoppingAssistant:
             prefix_cache=prefix_cache,
         )
         root = default_cache_dir(cache_dir) / "sessions" / re.sub(r"[^\w.-]+", "_", ds.name)
+        if rerank not in (None, "none", "llm"):
+            raise ValueError(f"rerank must be None or 'llm', got {rerank!r}")
+        if rerank == "llm":
+            kwargs["reranker"] = build_llm_reranker(
+                chat_model, llm, reranker_adapter, threads, llm_quantize, cache_dir
+            )
         bot = cls(index, chat_model, SessionStore(root), k=k, max_new_tokens=max_new_tokens, **kwargs)
         bot.warm_up()
         return bot
@@ -302,9 +332,8 @@ class ShoppingAssistant:
         n = 0
         for lang in languages:
             for name in self.LLM_TEMPLATES:
-                version = None if name == "repair" else self.prompt_version
                 try:
-                    tpl = prompts.load(name, lang, version)
+                    tpl = prompts.load(name, lang, self._prompt_version(name))
                 except prompts.PromptError:  # that template/version does not exist: nothing to warm
                     continue
                 n += bool(warm(tpl.messages(**{v: "x" for v in tpl.variables})))
@@ -774,7 +803,15 @@ class ShoppingAssistant:
         return self._strings_lang(turn.lang)
 
     def _prompt(self, name: str, turn: _Turn) -> prompts.PromptTemplate:
-        return prompts.load(name, turn.lang, self.prompt_version if name != "replies" else None)
+        return prompts.load(name, turn.lang, self._prompt_version(name))
+
+    def _prompt_version(self, name: str) -> int | None:
+        """``prompt_version`` pins a prompt set: each template at its newest version <= it (templates
+        are bumped one by one), None = the newest of each."""
+        if self.prompt_version is None:
+            return None
+        versions = [v for v in prompts.available().get(name, []) if v <= self.prompt_version]
+        return versions[-1] if versions else self.prompt_version  # load() then names what exists
 
     def _plan_refuse(self, turn: _Turn) -> _Plan:
         key = {"injection": "refuse_injection", "private": "refuse_private"}.get(
@@ -822,10 +859,23 @@ class ShoppingAssistant:
             popularity=self.index.popularity,
             feedback=Feedback(liked_items=tuple(rec.liked), disliked_items=tuple(rec.disliked)),
         )
+        moves: dict[str, tuple[int, int]] = {}
+        t_rerank = None
+        if self.reranker is not None and history:  # no history: nothing for a listwise prompt to go on
+            t_rerank = time.perf_counter()
+            ranked, moves = self._llm_rerank(ranked, history)
+            t_rerank = time.perf_counter() - t_rerank
         page = diversify(ranked, self.catalog, self.k, self.diversity, item_vectors=self.index.vectors)
         items = self._cards(page, turn, constraints, history, history_verb)
+        if moves:
+            for it in items:
+                reason = _rerank_reason(*moves[it.item_id]) if it.item_id in moves else None
+                if reason:
+                    it.reasons = [reason, *it.reasons][: max(3, len(it.reasons))]
         t2 = time.perf_counter()
         timings = {"retrieve_s": t1 - t0, "rank_s": t2 - t1}
+        if t_rerank is not None:
+            timings["rerank_s"] = t_rerank
         strings = self._strings(turn)
         cons_text = self._constraints_text(turn.constraints, turn.lang)
         if not items:
@@ -841,7 +891,8 @@ class ShoppingAssistant:
         fallback = self._recommend_fallback(items, cons_text, strings)
         ctx = self._grounding_ctx(turn, [self.catalog[it.item_id] for it in items])
         cards = "\n".join(
-            self._prompt_card(i + 1, self.catalog[it.item_id], it.reasons, ctx) for i, it in enumerate(items)
+            self._prompt_card(i + 1, self.catalog[it.item_id], it.reasons, ctx)
+            for i, it in enumerate(items[: self.llm_cards])
         )
         values = {"query": turn.message, "constraints": cons_text.strip() or "none", "cards": cards}
         messages = self._prompt("recommend", turn).messages(**values)
@@ -854,7 +905,34 @@ class ShoppingAssistant:
             fallback=fallback,
             grounding=ctx,
             timings=timings,
+            card_lines=cards.splitlines(),
         )
+
+    def _llm_rerank(
+        self, ranked: list[RankedItem], history: Sequence[str]
+    ) -> tuple[list[RankedItem], dict[str, tuple[int, int]]]:
+        """Reorder the fused top-``rerank_top`` by the LLM's listwise scores (LlamaRec verbalizer).
+
+        The reordered items take the top scores' values in the LLM's order, so the page below the
+        top-20 and the score scale diversity works on are unchanged; each item's score change is
+        its ``llm_rerank`` contribution (contributions still sum to the score). Returns the list
+        and, per reranked item, (fused position, LLM position), 0-based.
+        """
+        top = list(ranked[: self.rerank_top])
+        if len(top) < 2:
+            return list(ranked), {}
+        scores = np.asarray(self.reranker.rerank(list(history), [r.item_id for r in top], self.catalog))
+        if scores.shape != (len(top),) or not np.all(np.isfinite(scores)):
+            raise ValueError(f"reranker returned scores of shape {scores.shape} for {len(top)} candidates")
+        order = np.argsort(-scores, kind="stable")
+        slots = sorted((r.score for r in top), reverse=True)
+        out, moves = [], {}
+        for new_pos, j in enumerate(order):
+            r = top[int(j)]
+            contrib = {**r.contributions, "llm_rerank": float(slots[new_pos] - r.score)}
+            out.append(RankedItem(r.item_id, float(sum(contrib.values())), contrib, r.candidate))
+            moves[r.item_id] = (int(j), new_pos)
+        return out + list(ranked[self.rerank_top :]), moves
 
     def _prompt_card(self, rank: int, item: Item, reasons: Sequence[str], ctx: GroundingContext) -> str:
         """One candidate line for the LLM prompt.
@@ -865,6 +943,8 @@ class ShoppingAssistant:
         """
         if not self.compact_cards:
             return format_card(rank, item, reasons, self.currency)
+        if self.prompt_version is None or self.prompt_version >= 2:
+            return self._prose_card(item, reasons, ctx)
         facts = []
         if item.brand:
             facts.append(item.brand)
@@ -877,6 +957,28 @@ class ShoppingAssistant:
         keep = [r for r in reasons if not self.checker.check(r, ctx)][:2]
         line = f"{rank}. [id={item.item_id}] {item.title}" + (f" ({', '.join(facts)})" if facts else "")
         return line + (": " + "; ".join(keep) if keep else "")
+
+    def _prose_card(self, item: Item, reasons: Sequence[str], ctx: GroundingContext) -> str:
+        """The v2 prompt card: ``- Title | brand | $price | leaf category | rated 4.2 | why: r1; r2``.
+
+        No rank numbers and no ``[id=...]`` tags, and fields split by ``|``: with the v1 lines
+        ("1. [id=58] Quiz Show (1994) (Drama, rated 3.6): ...") about one reply in four was a
+        copied line instead of a sentence; a ``|``-separated record is not something to copy, and
+        a reply that still does is caught by ``card_copy`` (and the lines are shorter to prefill).
+        """
+        fields = [item.title]
+        if item.brand:
+            fields.append(item.brand)
+        if item.price is not None:
+            fields.append(_money(item.price, self.currency))
+        if item.categories:
+            fields.append(item.categories[-1])
+        if item.rating is not None:
+            fields.append(f"rated {item.rating:.1f}")
+        keep = [r for r in reasons if not self.checker.check(r, ctx)][:2]
+        if keep:
+            fields.append("why: " + "; ".join(keep))
+        return "- " + " | ".join(fields)
 
     def _excluded(self, rec: SessionRecord) -> list[str]:
         """Disliked items and their near-duplicates (cosine >= NEAR_DUPLICATE_COS)."""
@@ -1088,6 +1190,7 @@ class ShoppingAssistant:
             repair_values={"query": turn.message, "cards": cards},
             fallback=fallback,
             grounding=ctx,
+            card_lines=cards.splitlines(),
         )
 
     # ------------------------------------------------------------------ generation + grounding
@@ -1119,7 +1222,7 @@ class ShoppingAssistant:
         tm = plan.timings
         tm.update(llm_prefill_s=0.0, llm_decode_s=0.0, grounding_s=0.0, repair_s=0.0)
         tm.update(llm_calls=1, llm_prompt_tokens=None, llm_completion_tokens=None)
-        text, checked_upto, bad = "", 0, []
+        text, checked_upto, bad, copied = "", 0, [], False
         t_call = time.perf_counter()
         t_first: float | None = None
         try:
@@ -1138,6 +1241,9 @@ class ShoppingAssistant:
                 if cut is not None and cut < len((text + piece).rstrip()):
                     piece, capped = (text + piece)[:cut][len(text) :], True  # models without the cap
                 text += piece
+                if self.prose_guard and plan.card_lines and card_copy(text, plan.card_lines):
+                    copied = True  # stop now: the rest would be the copied list, a wasted decode
+                    break
                 if piece:
                     yield TextDelta(piece)
                 tg = time.perf_counter()
@@ -1159,10 +1265,21 @@ class ShoppingAssistant:
             tm["llm_prefill_s"] = t_end - t_call
         else:
             tm["llm_decode_s"] = max(t_end - t_first - tm["grounding_s"], 0.0)
+        if copied or (not self.prose_guard and plan.card_lines and card_copy(text, plan.card_lines)):
+            plan.meta["card_copy"] = True  # counted by bench/chat.py (copy rate)
+        if copied:
+            plan.meta.setdefault("notes", []).append("card_copy: the reply copied a candidate line")
+            report.fallback = True
+            yield TextReset(plan.fallback)
+            return plan.fallback, report
         if not bad:
             tidy = _tidy(text)
-            if tidy.startswith(text.strip()) and len(tidy) > len(text.strip()):
-                yield TextDelta(tidy[len(text.strip()) :])  # the ellipsis of a reply cut by the token limit
+            whole = _whole_sentences(text)
+            if whole and whole != text.strip():
+                yield TextReset(whole)  # cut by the token budget: end on the last whole sentence
+                tidy = whole
+            elif tidy.startswith(text.strip()) and len(tidy) > len(text.strip()):
+                yield TextDelta(tidy[len(text.strip()) :])  # the ellipsis of a reply cut mid-sentence
             text = tidy
             tg = time.perf_counter()
             bad = self._check(text, plan)
@@ -1179,7 +1296,9 @@ class ShoppingAssistant:
             report.regenerated = True
             tr = time.perf_counter()
             lang = "zh" if _CJK.search(plan.fallback) else "en"
-            msgs = prompts.load("repair", lang).messages(problems=describe(bad), **plan.repair_values)
+            msgs = prompts.load("repair", lang, self._prompt_version("repair")).messages(
+                problems=describe(bad), **plan.repair_values
+            )
             try:
                 answer = self.llm.invoke(msgs, **self._llm_kwargs)
                 tm["llm_calls"] += 1
@@ -1271,6 +1390,33 @@ def resolve_chat_model(
     return llm
 
 
+def build_llm_reranker(
+    chat_model: Any,
+    llm: Any,
+    adapter: str | os.PathLike[str] | None = None,
+    threads: int | None = None,
+    quantize: str | None = "auto",
+    cache_dir: Any = None,
+) -> Any:
+    """The listwise LLM re-ranker stage: the chat model's own loaded weights (no second copy in
+    memory) unless ``adapter`` names a LoRA adapter, which is loaded on the same base model."""
+    from assistant.llm import LocalChatModel
+    from assistant.models import DEFAULT_LLM, default_quantize, parse_quantize
+    from finetune.reranker import LLMReranker  # the one implementation of the listwise prompt
+
+    if adapter is None and isinstance(chat_model, LocalChatModel):
+        return LLMReranker.from_chat_model(chat_model)
+    if adapter is not None and not (Path(adapter).expanduser() / "adapter_config.json").is_file():
+        raise ValueError(
+            f"reranker_adapter {adapter} is not a LoRA adapter directory (no adapter_config.json)"
+        )
+    base = chat_model.model_name if isinstance(chat_model, LocalChatModel) else llm
+    if not isinstance(base, str | Path) or str(base).lower() == "none" or str(base).startswith("openai:"):
+        base = DEFAULT_LLM  # a remote or template-only chat model: re-rank with the packaged model
+    scheme = default_quantize() if quantize == "auto" else parse_quantize(quantize)
+    return LLMReranker(base, adapter_dir=adapter, threads=threads, quantize=scheme, cache_dir=cache_dir)
+
+
 _PROMPT_LABELS = re.compile(r"^\s*(?:CANDIDATES|Shopper|Filters|SCHEMA)\s*[:：]", re.MULTILINE)
 
 
@@ -1343,6 +1489,68 @@ def _chunk_text(chunk: Any) -> str:
     if isinstance(content, list):
         return "".join(p if isinstance(p, str) else str(p.get("text", "")) for p in content)
     return str(content or "")
+
+
+# Card-line scaffolding in a reply: an id tag, a list marker starting a line, the v2 cards' field
+# separator or "why:" label.
+_CARD_TAG = re.compile(r"\[id=|^\s*(?:\d{1,2}\.|[-*•])\s+\S|\s\|\s|\bwhy:", re.MULTILINE | re.IGNORECASE)
+_FACTS_PAREN = re.compile(r"\([^()]*,[^()]*\)")  # "(Drama, rated 3.6)": a v1 card's facts
+
+
+def card_copy(text: str, card_lines: Sequence[str]) -> bool:
+    """True when reply ``text`` reproduces a prompt card line instead of writing a sentence.
+
+    Copying shows as the card's scaffolding (``[id=`` tags, list markers, ``|`` separators,
+    ``why:``), its facts verbatim ("(Drama, rated 3.6)") or its reasons verbatim in the card's
+    order ("matches what you asked for; in Drama"). Naming a title or using one reason in a
+    sentence is what the prompt asks for, so those do not count.
+    """
+    if _CARD_TAG.search(text):
+        return True
+    folded = " ".join(text.split()).casefold()
+    return any(marker in folded for line in card_lines for marker in _copy_markers(line))
+
+
+def _copy_markers(line: str) -> list[str]:
+    line = " ".join(line.split()).casefold()
+    out: list[str] = []
+    if " | " in line:  # v2 card: "- title | facts... | why: r1; r2"
+        why = next((f[4:].strip() for f in line.split(" | ") if f.startswith("why:")), "")
+    else:  # v1 compact "1. [id=x] title (facts): r1; r2" or full "... (facts). why: r1; r2"
+        out += _FACTS_PAREN.findall(line)
+        why = (
+            line.split("): ", 1)[1]
+            if "): " in line
+            else line.split("why: ", 1)[-1]
+            if "why: " in line
+            else ""
+        )
+    if ";" in why:  # two or more reasons, verbatim and in order
+        out.append(why.strip())
+    return [m for m in out if len(m) >= 12]
+
+
+def _whole_sentences(text: str) -> str:
+    """``text`` up to its last finished sentence ("" if none): a reply stopped by the token budget
+    then ends cleanly instead of mid-clause with an ellipsis."""
+    text = text.strip()
+    if not text or re.search(r"[.!?。！？…]$", text):
+        return text if text else ""
+    ends = [m.end() for m in re.finditer(r"(?<!\b\d)(?<!\b\d\d)[.!?](?=\s)|[。！？]", text)]
+    return text[: ends[-1]].strip() if ends else ""
+
+
+def _rerank_reason(before: int, after: int) -> str | None:
+    """What the LLM re-ranker did for a shown item, in the shopper's terms (None if it moved it down)."""
+    if after == 0:
+        return (
+            "the re-ranker kept it first"
+            if before == 0
+            else f"the re-ranker placed it first (it was #{before + 1} before re-ranking)"
+        )
+    if after < before:
+        return f"the re-ranker moved it up from #{before + 1} to #{after + 1}"
+    return None
 
 
 def _tidy(text: str) -> str:

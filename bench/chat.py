@@ -62,10 +62,34 @@ class Variant:
     compact_cards: bool = False
     max_new_tokens: int = 72
     max_sentences: int | None = None
+    prompt_version: int | None = 1  # None: the newest version of each template
+    llm_cards: int | None = None  # candidate cards in the prompt (None: all shown cards)
+    prose_guard: bool = False  # stop a reply that copies a card line, use the template
+    rerank: str | None = None  # "llm": listwise LLM re-ranking of the fused top-20
     help: str = ""
 
 
 BASELINE = Variant("baseline", help="fp32, full cards, no prefix cache, 72 new tokens, no sentence cap")
+# The product default before this round of changes (docs/latency.md, first idle run: turn p50 3.51 s).
+DEFAULT_V1 = Variant(
+    "default-v1",
+    quantize="int8",
+    prefix_cache=True,
+    compact_cards=True,
+    max_new_tokens=48,
+    max_sentences=2,
+    help="the previous product default: int8, prefix cache, compact v1 cards (5), 48 tokens, 2 sentences",
+)
+DEFAULT = replace(
+    DEFAULT_V1,
+    name="default",
+    max_new_tokens=32,
+    prompt_version=None,
+    llm_cards=3,
+    prose_guard=True,
+    help="the product default: default-v1 + prompt v2 (one sentence, '|' cards), top-3 cards, 32 tokens "
+    "with a whole-sentence stop, prose guard",
+)
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in [
@@ -76,24 +100,30 @@ VARIANTS: dict[str, Variant] = {
         replace(BASELINE, name="compact-cards", compact_cards=True, help="short candidate lines"),
         replace(BASELINE, name="tokens48", max_new_tokens=48, help="max_new_tokens 48"),
         replace(BASELINE, name="sentences2", max_sentences=2, help="stop after 2 sentences"),
-        Variant(
-            "default",
-            quantize="int8",
-            prefix_cache=True,
-            compact_cards=True,
-            max_new_tokens=48,
-            max_sentences=2,
-            help="the product default: all of the above except threads1",
+        DEFAULT_V1,
+        replace(
+            DEFAULT_V1, name="v1+prompt-v2", prompt_version=None, help="default-v1 + prompt v2 and its cards"
+        ),
+        replace(
+            DEFAULT_V1, name="v1+cards3", llm_cards=3, help="default-v1 + only the top 3 cards in the prompt"
+        ),
+        replace(DEFAULT_V1, name="v1+tokens32", max_new_tokens=32, help="default-v1 + 32 new tokens"),
+        replace(DEFAULT_V1, name="v1+guard", prose_guard=True, help="default-v1 + prose guard"),
+        DEFAULT,
+        replace(DEFAULT, name="default-threads1", threads=1, help="the product default on 1 torch thread"),
+        replace(
+            DEFAULT, name="llm-rerank", rerank="llm", help="the product default + LLM listwise re-ranking"
         ),
     ]
 }
-DEFAULT_VARIANTS = list(VARIANTS)
+DEFAULT_VARIANTS = ["baseline", "default-v1", "default"]
 
 # Stage -> how to read it from Reply.meta["timings"] (seconds).
 STAGES = {
     "parse_state": lambda t: t.get("understand_s", 0.0),
     "retrieval": lambda t: t.get("retrieve_s", 0.0),
-    "cf_fusion": lambda t: t.get("rank_s", 0.0),
+    "cf_fusion": lambda t: max(t.get("rank_s", 0.0) - t.get("rerank_s", 0.0), 0.0),
+    "llm_rerank": lambda t: t.get("rerank_s", 0.0),
     "prompt": lambda t: max(t.get("plan_s", 0.0) - t.get("retrieve_s", 0.0) - t.get("rank_s", 0.0), 0.0),
     "llm_prefill": lambda t: t.get("llm_prefill_s", 0.0),
     "llm_decode": lambda t: t.get("llm_decode_s", 0.0),
@@ -106,6 +136,7 @@ STACKED = [
     "parse_state",
     "retrieval",
     "cf_fusion",
+    "llm_rerank",
     "prompt",
     "llm_prefill",
     "llm_decode",
@@ -138,6 +169,8 @@ class TurnResult:
     fallback: bool
     load_1m: float | None = None
     violation_details: list[str] = field(default_factory=list)  # "kind: text", to judge them by eye
+    card_copy: bool = False  # the LLM's reply copied a prompt card line (before any prose guard)
+    copy_shown: bool = False  # the text the shopper got still reads as a copied card line
 
 
 @dataclass
@@ -236,6 +269,11 @@ def _build_bots(cfg: ChatBenchConfig, variants: list[Variant], session_root: Pat
             max_sentences=v.max_sentences,
         )
         _ = llm.loaded  # load (and quantise) before timing anything
+        reranker = None
+        if v.rerank == "llm":
+            from finetune.reranker import LLMReranker
+
+            reranker = LLMReranker.from_chat_model(llm)
         bot = ShoppingAssistant(
             index,
             llm,
@@ -243,6 +281,10 @@ def _build_bots(cfg: ChatBenchConfig, variants: list[Variant], session_root: Pat
             max_new_tokens=v.max_new_tokens,
             max_sentences=v.max_sentences,
             compact_cards=v.compact_cards,
+            prompt_version=v.prompt_version,
+            llm_cards=v.llm_cards,
+            prose_guard=v.prose_guard,
+            reranker=reranker,
         )
         if v.prefix_cache:
             bot.warm_up()
@@ -278,6 +320,8 @@ def _run_turn(bot: Any, v: Variant, st: ScriptTurn, idx: int, threads: int, tag:
         fallback=reply.grounding.fallback,
         load_1m=os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         violation_details=[f"{v.kind}: {v.text}" for v in reply.grounding.violations],
+        card_copy=bool(reply.meta.get("card_copy")),
+        copy_shown=bool(reply.meta.get("card_copy")) and not reply.grounding.fallback,
     )
 
 
@@ -322,6 +366,16 @@ def summarise(results: list[TurnResult], variants: list[Variant], baseline: str)
             and r.timings.get("llm_prefill_s", 0) > 0
         ]
         s["prefill_tokens_per_s"] = _pct(pre, 50)
+        s["card_copy_rate"] = (
+            round(sum(r.card_copy for r in llm_rows) / len(llm_rows), 3) if llm_rows else None
+        )
+        s["copy_shown_rate"] = (
+            round(sum(r.copy_shown for r in llm_rows) / len(llm_rows), 3) if llm_rows else None
+        )
+        s["all_turns_p50"] = _pct([float(r.timings.get("total_s", 0.0)) for r in rows], 50)
+        s["rerank_p50"] = _pct(
+            [float(r.timings.get("rerank_s", 0.0)) for r in rows if "rerank_s" in r.timings], 50
+        )
         s["violations"] = sum(r.violations for r in rows)
         s["regenerations"] = sum(r.regenerated for r in rows)
         s["fallbacks"] = sum(r.fallback for r in rows)
@@ -436,6 +490,9 @@ def summary_table(report: dict[str, Any]) -> str:
         "tokens_in_mean",
         "tokens_out_mean",
         "decode_tokens_per_s",
+        "card_copy_rate",
+        "copy_shown_rate",
+        "all_turns_p50",
         "violations",
         "regenerations",
         "fallbacks",

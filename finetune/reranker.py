@@ -5,7 +5,9 @@ those letters are the scores, so 20 candidates cost one prefill instead of 20 ge
 The prompt is ``finetune.formats.listwise_messages``, the exact format the LoRA adapter is
 trained on.
 
-Wiring into the assistant (the assistant owns that code)::
+In the product: ``ShoppingAssistant.from_dataset(..., rerank="llm", reranker_adapter=...)``
+re-ranks the fused top-20 before diversity (``ShoppingAssistant._llm_rerank``); in the ranking
+bench: ``python -m bench.ranking --llm-rerank MODEL_OR_ADAPTER``. By hand::
 
     from finetune.reranker import LLMReranker
     reranker = LLMReranker("qwen2.5-coder-0.5b", adapter_dir="runs/beauty/adapter")  # or None
@@ -19,6 +21,7 @@ adapter = same weights in memory as the chat model), so switching it on costs no
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -49,6 +52,9 @@ class LLMReranker:
         threads: int | None = None,
         model: Any = None,
         tokenizer: Any = None,
+        quantize: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        lock: Any = None,
     ) -> None:
         if permutations < 1:
             raise ValueError(f"permutations must be >= 1, got {permutations}")
@@ -66,10 +72,28 @@ class LLMReranker:
             from assistant.llm import get_loaded_llm
             from assistant.models import DEFAULT_LLM
 
-            loaded = get_loaded_llm(model_name or DEFAULT_LLM, adapter=adapter_dir, threads=threads)
+            loaded = get_loaded_llm(
+                model_name or DEFAULT_LLM,
+                adapter=adapter_dir,
+                threads=threads,
+                quantize=quantize,
+                cache_dir=cache_dir,
+            )
             self.model, self.tokenizer = loaded.model, loaded.tokenizer
+            lock = loaded.lock if lock is None else lock
+        # Serialises forward passes with the chat model when both share one set of weights.
+        self.lock = lock if lock is not None else contextlib.nullcontext()
         self.model_name = str(model_name) if model_name else None
         self.adapter_dir = str(adapter_dir) if adapter_dir else None
+
+    @classmethod
+    def from_chat_model(cls, chat_model: Any, **kwargs: Any) -> LLMReranker:
+        """Share a ``LocalChatModel``'s loaded weights (int8 or not) and its generation lock."""
+        loaded = chat_model.loaded
+        obj = cls(model=loaded.model, tokenizer=loaded.tokenizer, lock=loaded.lock, **kwargs)
+        obj.model_name = str(loaded.path)
+        obj.adapter_dir = str(loaded.adapter) if loaded.adapter else None
+        return obj
 
     # --- scoring ----------------------------------------------------------------------------------
     def score_messages(self, prompts: Sequence[list[dict[str, str]]], n_choices: int) -> np.ndarray:
@@ -80,9 +104,14 @@ class LLMReranker:
             raise ValueError(f"n_choices must be in 1..{len(LETTERS)}, got {n_choices}")
         if not prompts:
             return np.zeros((0, n_choices), dtype=np.float32)
-        raw = score_choices_batch(
-            self.model, self.tokenizer, list(prompts), list(LETTERS[:n_choices]), batch_size=self.batch_size
-        )
+        with self.lock:
+            raw = score_choices_batch(
+                self.model,
+                self.tokenizer,
+                list(prompts),
+                list(LETTERS[:n_choices]),
+                batch_size=self.batch_size,
+            )
         # Renormalise over the letters: comparable across prompts, independent of other tokens.
         m = raw.max(axis=1, keepdims=True)
         return (raw - m - np.log(np.exp(raw - m).sum(axis=1, keepdims=True))).astype(np.float32)

@@ -31,7 +31,7 @@ def test_missing_or_unknown_variable_is_an_error() -> None:
 
 
 def test_versions_and_languages_are_checked() -> None:
-    assert prompts.available()["recommend"] == [1]
+    assert prompts.available()["recommend"] == [1, 2]
     assert prompts.load("recommend", version=1).version == 1
     with pytest.raises(PromptError, match="no version 9"):
         prompts.load("recommend", version=9)
