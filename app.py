@@ -88,7 +88,25 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument(
-        "--llm", default=None, help="chat LLM name or local model dir (default: the assistant's default)"
+        "--llm",
+        default=None,
+        help="chat LLM: registry name, local model dir, openai:MODEL@http://host:port/v1 (any "
+        "OpenAI-compatible server), or none (default: the assistant's default)",
+    )
+    p.add_argument(
+        "--llm-url",
+        default=os.environ.get("SHOPASSIST_LLM_URL") or None,
+        metavar="URL",
+        help="serve replies from this OpenAI-compatible base URL (vLLM, llama.cpp, TGI, "
+        "python -m assistant.openai_server); --llm then names the served model, default the "
+        "endpoint's first (default: $SHOPASSIST_LLM_URL)",
+    )
+    p.add_argument(
+        "--store-url",
+        default=None,
+        metavar="URL",
+        help="Chroma server for the product vectors, http://host:port[?tenant=T&database=D] "
+        "(default: $SHOPASSIST_CHROMA_URL, else an embedded Chroma in the cache dir)",
     )
     p.add_argument("--cache-dir", default=None, help="where converted models and indexes are cached")
     p.add_argument("--threads", type=int, default=None, help="torch threads for the LLM")
@@ -105,7 +123,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "address can use it",
             file=sys.stderr,
         )
-    llm_options = {} if args.llm is None else {"llm": args.llm}
+    llm_options: dict[str, Any] = {} if args.llm is None else {"llm": args.llm}
+    if args.llm_url:
+        llm_options["llm_url"] = args.llm_url
+    if args.store_url:
+        llm_options["store_url"] = args.store_url
     try:
         registry = make_registry(args.dataset, cache_dir=args.cache_dir, threads=args.threads, **llm_options)
         if not args.no_preload:

@@ -53,11 +53,16 @@ def endpoint(tmp_path_factory, tiny_llm_conversion) -> str:
 
 
 @pytest.fixture(scope="module")
-def bot(endpoint, tmp_path_factory) -> ShoppingAssistant:
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def bot(endpoint, cache) -> ShoppingAssistant:
     b = ShoppingAssistant.from_dataset(
         make_dataset(),
         llm=f"openai:{TEST_LLM}@{endpoint}",
-        cache_dir=tmp_path_factory.mktemp("cache"),
+        cache_dir=cache,
         threads=1,
         max_new_tokens=24,
         show_progress=False,
@@ -165,3 +170,18 @@ def test_dead_endpoint_is_a_clear_reply_not_a_crash(bot, tmp_path):
     assert "llm error" in notes and "Connection" in notes
     events = list(down.stream("a cleanser", session_id="d2"))
     assert isinstance(events[-1], DoneEvent) and events[-1].reply.text.strip()
+
+
+def test_app_flags_reach_the_assistant(endpoint, cache, bot):
+    import app
+
+    store = "http://127.0.0.1:8000?database=shop"
+    args = app.parse_args(["--llm-url", endpoint, "--store-url", store])
+    assert (args.llm_url, args.store_url, args.llm) == (endpoint, store, None)
+    registry = app.make_registry(
+        [make_dataset()], cache_dir=cache, threads=1, include_demos=False, llm_url=args.llm_url
+    )
+    engine = registry.get(registry.default_key)  # index from the cache, LLM from the endpoint
+    assert type(engine.llm).__name__ == "ChatOpenAI" and engine.llm.model_name == TEST_LLM
+    assert engine.index.store.config.server_url is None  # no --store-url: embedded
+    engine.close()
