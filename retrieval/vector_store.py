@@ -38,6 +38,14 @@ CHROMA_PAGE = 5000
 UNSET: Any = object()  # "argument not given" (None is a meaningful price: no price)
 
 
+# Profile vectors are personal data: their collection flushes its vector index on every write so
+# Chroma purges its write-ahead log (which holds ids and vectors) right away, not every 1,000
+# writes. Profiles change on likes only, so the extra write (~10 ms) is cheap.
+_USERS_HNSW = {"sync_threshold": 1, "batch_size": 1}
+# A record written and deleted after a forget so the log's one kept op is not the forgotten user's.
+_FLUSH_ID = "__purge-flush__"
+
+
 @dataclass
 class StoreConfig:
     """Where the store lives. ``server_url`` switches from an embedded to a client/server Chroma."""
@@ -535,11 +543,16 @@ class ProductStore:
     @property
     def users(self) -> Any:
         if self._users is None:
-            self._users = self.client.get_or_create_collection(
+            users = self.client.get_or_create_collection(
                 f"{self.config.collection}-users-{_slug(self.embedder.name)}",
                 embedding_function=self.ef,
-                configuration={"hnsw": {"space": "cosine"}},
+                configuration={"hnsw": {"space": "cosine", **_USERS_HNSW}},
             )
+            if ((users.configuration or {}).get("hnsw") or {}).get("sync_threshold") != 1:
+                # A store from before: switch it before this process first touches the
+                # collection (Chroma reads the setting when it loads the collection's index).
+                users.modify(configuration={"hnsw": dict(_USERS_HNSW)})
+            self._users = users
         return self._users
 
     def update_user(
@@ -584,8 +597,37 @@ class ProductStore:
         return dict(got["metadatas"][0]) if got["ids"] else None
 
     def delete_user(self, user_id: str) -> bool:
-        """Forget a user's profile vector; True when one existed."""
+        """Forget a user's profile vector, including Chroma's own copies; True when one existed.
+
+        Chroma logs every write (id + vector) in its write-ahead table ``embeddings_queue`` and
+        purges it only once the collection's vector index is flushed (every ``sync_threshold``
+        writes; every write for the users collection), and deleted sqlite rows linger in free
+        pages. So the delete is followed by ``purge_users_log``; afterwards no file under the
+        store holds the id.
+        """
         existed = bool(self.users.get(ids=[user_id])["ids"])
         if existed:
             self.users.delete(ids=[user_id])
+            self.purge_users_log()
         return existed
+
+    def purge_users_log(self) -> None:
+        """Make Chroma purge the users collection's write-ahead log, then VACUUM (embedded store).
+
+        The collection flushes (and so purges its log) on every write (``_USERS_HNSW``) but
+        keeps the latest op; a sentinel write + delete after a forget makes that op the
+        sentinel's. VACUUM rewrites ``chroma.sqlite3`` without the freed pages; it waits up to
+        30 s for other connections' locks, and readers in other processes carry on after it.
+        """
+        unit = np.zeros((1, self.embedder.dim), dtype=np.float32)
+        unit[0, 0] = 1.0
+        self.users.upsert(ids=[_FLUSH_ID], embeddings=unit, metadatas=[{"sentinel": True}])
+        self.users.delete(ids=[_FLUSH_ID])
+        if not self.config.server_url:  # a server's files are its operator's to vacuum
+            import sqlite3
+
+            con = sqlite3.connect(self.root / "chroma" / "chroma.sqlite3", timeout=30, isolation_level=None)
+            try:
+                con.execute("VACUUM")
+            finally:
+                con.close()
