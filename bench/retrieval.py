@@ -65,7 +65,14 @@ def percentiles(xs: list[float]) -> dict[str, float]:
 
 
 def run(
-    data: str, out: Path, store_dir: Path | None, n_queries: int, k: int, seed: int, threads: int
+    data: str,
+    out: Path,
+    store_dir: Path | None,
+    n_queries: int,
+    k: int,
+    seed: int,
+    threads: int,
+    store_url: str | None = None,
 ) -> dict:
     import torch
 
@@ -82,7 +89,7 @@ def run(
     catalog = ds.catalog
     popularity = popularity_from_interactions(ds.interactions)
     store_dir = store_dir or Path(".cache") / "bench-store" / _slug(data)
-    store = ProductStore(StoreConfig(path=store_dir))
+    store = ProductStore(StoreConfig.from_url(store_url, path=store_dir))  # a server when store_url is set
     t0 = time.perf_counter()
     stats = store.ensure_built(catalog, popularity, show_progress=True)
     build = {
@@ -143,6 +150,7 @@ def run(
         "items": len(catalog),
         "interactions": len(ds.interactions),
         "embedder": store.embedder.name,
+        "store": store.config.server_url or "embedded",
         "queries": len(queries),
         "constrained_queries": sum(not c.is_empty for _, c in queries),
         "k_candidates": k,
@@ -171,6 +179,7 @@ def to_markdown(r: dict) -> str:
         f"# Retrieval benchmark: {r['dataset']}",
         "",
         f"{r['items']:,} items, {r['interactions']:,} interactions; embedder `{r['embedder']}`; "
+        f"Chroma {'server at ' + r['store'] if r.get('store', 'embedded') != 'embedded' else 'embedded'}; "
         f"{r['queries']} queries ({r['constrained_queries']} with a constraint), {r['k_candidates']} candidates "
         f"ranked to 10. Machine: {r['machine']['cpu_count']} CPUs, torch threads {r['machine']['torch_threads']}, "
         f"load average {r['machine']['load_avg']}.",
@@ -218,13 +227,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--store", type=Path, default=None, help="store folder (default .cache/bench-store/<data>)"
     )
+    p.add_argument(
+        "--store-url",
+        default=None,
+        help="Chroma server http://host:port[?database=D] instead of the embedded store (the "
+        "embedding cache stays in --store)",
+    )
     p.add_argument("--queries", type=int, default=300)
     p.add_argument("--k", type=int, default=50, help="candidates retrieved before ranking")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads for query encoding")
     a = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    report = run(a.data, a.out, a.store, a.queries, a.k, a.seed, a.threads)
+    report = run(a.data, a.out, a.store, a.queries, a.k, a.seed, a.threads, a.store_url)
     print(to_markdown(report))
 
 
