@@ -184,8 +184,16 @@ def run(
     overrides: dict[str, dict[str, Any]] | None = None,
     progress: bool = True,
     text: bool = False,
+    llm_rerank: str | None = None,
+    rerank_users: int = 200,
+    rerank_scorer: str | None = None,
 ) -> dict[str, Any]:
-    """Run the benchmark and write the reports; returns the JSON payload."""
+    """Run the benchmark and write the reports; returns the JSON payload.
+
+    ``llm_rerank`` (a model name/dir or a LoRA adapter dir): also report CF-only vs CF+LLM on
+    ``rerank_users`` seeded test users, the LLM reordering ``rerank_scorer``'s top-20 (default:
+    fused, else the last scorer run); see ``finetune.reranker.evaluate_rerank``.
+    """
     unknown = [s for s in scorers if s not in SCORERS]
     if unknown:
         raise SystemExit(f"unknown scorers {unknown}; known: {sorted(SCORERS)}")
@@ -279,6 +287,12 @@ def run(
             flush=True,
         )
 
+    reranked = None
+    if llm_rerank:
+        reranked = _llm_rerank(
+            llm_rerank, fitted, test_rows, catalog, rerank_users, rerank_scorer, seed, threads
+        )
+
     protocol = {
         "split": "leave-one-out per user (last event = test, second-last = valid, rest = train; "
         "users with < 3 events only train)",
@@ -308,11 +322,13 @@ def run(
         "protocol": protocol,
         "scorers": results,
         "published_full_ranking": published,
+        "llm_rerank": reranked,
         "environment": environment(),
         "command": "python -m bench.ranking --data "
         + str(data)
         + (" --quick" if quick else "")
-        + (" --text" if text else ""),
+        + (" --text" if text else "")
+        + (f" --llm-rerank {llm_rerank} --rerank-users {rerank_users}" if llm_rerank else ""),
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     out = Path(out)
@@ -333,6 +349,51 @@ def run(
         },
     )
     return payload
+
+
+def _llm_rerank(
+    model_or_adapter: str,
+    fitted: dict[str, Scorer],
+    test_rows: list[tuple[list[int], int]],
+    catalog: Catalog,
+    n_users: int,
+    scorer_name: str | None,
+    seed: int,
+    threads: int | None,
+) -> dict[str, Any]:
+    """CF-only vs CF+LLM (listwise verbalizer over the CF top-20) on the same seeded test users."""
+    from assistant.models import default_quantize
+    from finetune.reranker import LLMReranker, evaluate_rerank
+
+    name = scorer_name or ("fused" if "fused" in fitted else list(fitted)[-1])
+    if name not in fitted:
+        raise SystemExit(f"--rerank-scorer {name!r} was not run; ran {sorted(fitted)}")
+    path = Path(model_or_adapter).expanduser()
+    adapter, base = None, model_or_adapter
+    if (path / "adapter_config.json").is_file():
+        adapter = str(path)
+        base = json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]
+    quantize = default_quantize()
+    reranker = LLMReranker(base, adapter_dir=adapter, threads=threads, quantize=quantize)
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(test_rows), min(n_users, len(test_rows)), replace=False))
+    print(f"[ranking] LLM re-ranking {name}'s top-20 for {len(pick)} test users with {model_or_adapter} ...")
+    with measure() as m:
+        out = evaluate_rerank(fitted[name], [test_rows[i] for i in pick], catalog, reranker, progress=True)
+    out.update(
+        scorer=name,
+        model=str(base),
+        adapter=adapter,
+        quantize=quantize,
+        seed=seed,
+        seconds=round(m.seconds, 1),
+        sample="test users drawn with numpy default_rng(seed) without replacement",
+    )
+    print(
+        f"[ranking] {name}: NDCG@10 {out['cf']['ndcg@10']:.4f} -> CF+LLM {out['cf+llm']['ndcg@10']:.4f} "
+        f"(paired diff {out['ndcg@10_diff']:+.4f} ± {out['ndcg@10_diff_se'] or 0:.4f}, {len(pick)} users)"
+    )
+    return out
 
 
 def _markdown(p: dict[str, Any]) -> str:
@@ -390,6 +451,22 @@ def _markdown(p: dict[str, Any]) -> str:
             "\nRe-runs of one method on this split differ by up to 2x across papers; masking conventions "
             "of the published code may differ (see protocol).",
         ]
+    rr = p.get("llm_rerank")
+    if rr:
+        rows_rr = [{"ranking": k, **rr[k]} for k in ("cf", "cf+llm")]
+        lines += [
+            "",
+            f"## CF-only vs CF+LLM re-ranking ({rr['users']} seeded test users, history masked)",
+            "",
+            f"The LLM (`{rr['model']}`{', adapter `' + rr['adapter'] + '`' if rr['adapter'] else ''}, "
+            f"{rr['quantize'] or 'full precision'}) reorders {rr['scorer']}'s top-{rr['top']} with one listwise "
+            "prompt per user (letters A-T, verbalizer); the rest keeps CF order.",
+            "",
+            markdown_table(rows_rr, ["ranking", "recall@5", "ndcg@5", "recall@10", "ndcg@10"]),
+            f"\nPaired NDCG@10 difference {rr['ndcg@10_diff']:+.4f} ± {rr['ndcg@10_diff_se'] or 0:.4f} (s.e.); "
+            f"target in the top-{rr['top']}: {rr['target_in_top_rate']:.3f}; moved up {rr['target_moved_up']}, "
+            f"down {rr['target_moved_down']}; LLM {rr['llm_seconds_per_user']} s per user.",
+        ]
     env = p["environment"]
     lines += [
         "",
@@ -417,7 +494,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument(
         "--text", action="store_true", help="give SASRec MiniLM item-text embeddings as a side input (cached)"
     )
+    ap.add_argument(
+        "--llm-rerank",
+        default=None,
+        metavar="MODEL_OR_ADAPTER",
+        help="also report CF-only vs CF+LLM listwise re-ranking of the top-20 (a model name/dir or a LoRA adapter)",
+    )
+    ap.add_argument("--rerank-users", type=int, default=200, help="seeded test users for --llm-rerank")
+    ap.add_argument(
+        "--rerank-scorer", default=None, help="whose top-20 to re-rank (default: fused, else the last)"
+    )
     args = ap.parse_args(argv)
+    if args.rerank_users < 1:
+        raise SystemExit("--rerank-users must be >= 1")
     if not args.data:
         raise SystemExit("--data must not be empty")
     payload = run(
@@ -430,6 +519,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         _parse_set(args.set),
         progress=not args.no_progress,
         text=args.text,
+        llm_rerank=args.llm_rerank,
+        rerank_users=args.rerank_users,
+        rerank_scorer=args.rerank_scorer,
     )
     print(f"[ranking] wrote {Path(args.out) / ('ranking-' + payload['dataset'])}.{{json,md,png}}")
 

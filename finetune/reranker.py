@@ -164,3 +164,85 @@ class LLMReranker:
         """``candidate_item_ids`` reordered best first (stable on ties)."""
         scores = self.rerank(history_item_ids, candidate_item_ids, catalog)
         return [candidate_item_ids[k] for k in np.argsort(-scores, kind="stable")]
+
+
+def evaluate_rerank(
+    scorer: Any,
+    pairs: Sequence[tuple[Sequence[int], int]],
+    catalog: Catalog,
+    reranker: LLMReranker,
+    top: int = len(LETTERS),
+    batch_size: int = 8,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """CF-only vs CF+LLM on the same ``(history rows, target row)`` pairs, full ranking.
+
+    Per user: the scorer ranks every item (history masked, as ``evaluate_full_ranking``), the LLM
+    reorders its top-``top`` (one listwise prompt), everything below stays in CF order. Both
+    columns use the same top-k order (ties: lower row first), so they differ only where the LLM
+    moved the target inside the top ``top``. Returns metrics for both, the paired NDCG@10
+    difference (mean and standard error) and the LLM's cost per user.
+    """
+    import time
+
+    from tqdm.auto import tqdm
+
+    from retrieval.metrics import ndcg_at_k, recall_at_k, target_ranks, top_k
+
+    if not pairs:
+        raise ValueError("no users to evaluate")
+    if not 2 <= top <= len(LETTERS):
+        raise ValueError(f"top must be in 2..{len(LETTERS)}, got {top}")
+    cf_ranks, llm_ranks = [], []
+    llm_seconds = 0.0
+    for lo in tqdm(range(0, len(pairs), batch_size), desc="llm rerank", disable=not progress, leave=False):
+        chunk = pairs[lo : lo + batch_size]
+        hists = [list(h) for h, _ in chunk]
+        scores = np.array(scorer.full_sort(hists), dtype=np.float32)
+        for i, h in enumerate(hists):
+            if h:
+                scores[i, h] = -np.inf
+        targets = np.array([t for _, t in chunk], dtype=np.int64)
+        full = target_ranks(scores, targets)
+        tops = top_k(scores, top)
+        requests = [
+            ([catalog.at(r).item_id for r in h], [catalog.at(int(r)).item_id for r in tops[i]])
+            for i, h in enumerate(hists)
+        ]
+        t0 = time.perf_counter()
+        llm = reranker.rerank_many(requests, catalog)
+        llm_seconds += time.perf_counter() - t0
+        for i, t in enumerate(targets):
+            row = tops[i].tolist()
+            if int(t) in row:
+                pos = row.index(int(t))
+                order = np.argsort(-llm[i], kind="stable")
+                cf_ranks.append(pos)
+                llm_ranks.append(int(np.flatnonzero(order == pos)[0]))
+            else:
+                cf_ranks.append(max(int(full[i]), top))
+                llm_ranks.append(max(int(full[i]), top))
+    cf, lm = np.array(cf_ranks), np.array(llm_ranks)
+
+    def metrics(r: np.ndarray) -> dict[str, float]:
+        return {
+            "recall@5": float(recall_at_k(r, 5).mean()),
+            "ndcg@5": float(ndcg_at_k(r, 5).mean()),
+            "recall@10": float(recall_at_k(r, 10).mean()),
+            "ndcg@10": float(ndcg_at_k(r, 10).mean()),
+        }
+
+    diff = ndcg_at_k(lm, 10) - ndcg_at_k(cf, 10)
+    in_top = cf < top
+    return {
+        "users": len(pairs),
+        "top": top,
+        "cf": metrics(cf),
+        "cf+llm": metrics(lm),
+        "ndcg@10_diff": float(diff.mean()),
+        "ndcg@10_diff_se": float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else None,
+        "target_in_top_rate": float(in_top.mean()),
+        "target_moved_up": int((lm < cf).sum()),
+        "target_moved_down": int((lm > cf).sum()),
+        "llm_seconds_per_user": round(llm_seconds / len(pairs), 3),
+    }
