@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os as _os
+import sys as _sys
+
+if "torch" not in _sys.modules:  # before torch loads: see assistant/models.py (OpenMP spin-wait cliff)
+    _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from typing import TYPE_CHECKING, Any
 
 from assistant.reply import (
