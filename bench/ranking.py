@@ -184,13 +184,13 @@ def run(
     overrides: dict[str, dict[str, Any]] | None = None,
     progress: bool = True,
     text: bool = False,
-    llm_rerank: str | None = None,
+    llm_rerank: str | Sequence[str] | None = None,
     rerank_users: int = 200,
     rerank_scorer: str | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark and write the reports; returns the JSON payload.
 
-    ``llm_rerank`` (a model name/dir or a LoRA adapter dir): also report CF-only vs CF+LLM on
+    ``llm_rerank`` (model names/dirs or LoRA adapter dirs): also report CF-only vs CF+LLM on
     ``rerank_users`` seeded test users, the LLM reordering ``rerank_scorer``'s top-20 (default:
     fused, else the last scorer run); see ``finetune.reranker.evaluate_rerank``.
     """
@@ -287,11 +287,11 @@ def run(
             flush=True,
         )
 
-    reranked = None
-    if llm_rerank:
-        reranked = _llm_rerank(
-            llm_rerank, fitted, test_rows, catalog, rerank_users, rerank_scorer, seed, threads
-        )
+    rerank_models = [llm_rerank] if isinstance(llm_rerank, str) else list(llm_rerank or [])
+    reranked = [
+        _llm_rerank(m, fitted, test_rows, catalog, rerank_users, rerank_scorer, seed, threads)
+        for m in rerank_models
+    ] or None
 
     protocol = {
         "split": "leave-one-out per user (last event = test, second-last = valid, rest = train; "
@@ -328,7 +328,7 @@ def run(
         + str(data)
         + (" --quick" if quick else "")
         + (" --text" if text else "")
-        + (f" --llm-rerank {llm_rerank} --rerank-users {rerank_users}" if llm_rerank else ""),
+        + (f" --llm-rerank {' '.join(rerank_models)} --rerank-users {rerank_users}" if rerank_models else ""),
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     out = Path(out)
@@ -451,8 +451,7 @@ def _markdown(p: dict[str, Any]) -> str:
             "\nRe-runs of one method on this split differ by up to 2x across papers; masking conventions "
             "of the published code may differ (see protocol).",
         ]
-    rr = p.get("llm_rerank")
-    if rr:
+    for rr in p.get("llm_rerank") or []:
         rows_rr = [{"ranking": k, **rr[k]} for k in ("cf", "cf+llm")]
         lines += [
             "",
@@ -497,8 +496,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument(
         "--llm-rerank",
         default=None,
+        nargs="+",
         metavar="MODEL_OR_ADAPTER",
-        help="also report CF-only vs CF+LLM listwise re-ranking of the top-20 (a model name/dir or a LoRA adapter)",
+        help="also report CF-only vs CF+LLM listwise re-ranking of the top-20 (model names/dirs or LoRA adapters; "
+        "each on the same users)",
     )
     ap.add_argument("--rerank-users", type=int, default=200, help="seeded test users for --llm-rerank")
     ap.add_argument(

@@ -38,7 +38,7 @@ def _run(out: Path, users: int) -> dict:
 
 def test_llm_rerank_reports_cf_vs_cf_llm_on_the_same_users(tmp_path: Path) -> None:
     payload = _run(tmp_path / "a", 8)
-    rr = payload["llm_rerank"]
+    (rr,) = payload["llm_rerank"]
     assert rr["users"] == 8 and rr["top"] == 20 and rr["scorer"] == "itemknn"
     for col in ("cf", "cf+llm"):
         m = rr[col]
@@ -53,7 +53,7 @@ def test_llm_rerank_reports_cf_vs_cf_llm_on_the_same_users(tmp_path: Path) -> No
     assert "CF-only vs CF+LLM" in md and "| cf+llm |" in md
     assert "--llm-rerank smollm2-135m --rerank-users 8" in payload["command"]
     # Seeded: the same users and the same LLM scores give the same numbers.
-    assert _run(tmp_path / "b", 8)["llm_rerank"]["cf+llm"] == rr["cf+llm"]
+    assert _run(tmp_path / "b", 8)["llm_rerank"][0]["cf+llm"] == rr["cf+llm"]
 
 
 def test_bad_rerank_arguments_are_refused(tmp_path: Path) -> None:
