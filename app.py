@@ -19,10 +19,15 @@ import argparse
 import ipaddress
 import logging
 import sys
+
+# --local-only must be in the environment before the imports below load gradio/transformers.
+if "--local-only" in sys.argv[1:]:
+    os.environ["SHOPASSIST_LOCAL_ONLY"] = "1"
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from assistant.privacy import LOCAL_ONLY_ENV, enable_local_only, local_only
 from assistant.ui.engines import DatasetSourceValue, EngineRegistry, dataset_choices, default_factory
 from assistant.ui.web import build_app, launch_app
 from retrieval.data import DEFAULT_DATASET, available_datasets
@@ -111,12 +116,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cache-dir", default=None, help="where converted models and indexes are cached")
     p.add_argument("--threads", type=int, default=None, help="torch threads for the LLM")
     p.add_argument("--no-preload", action="store_true", help="build the first engine on the first message")
+    p.add_argument(
+        "--local-only",
+        action="store_true",
+        help=f"guarantee no outbound network (same as {LOCAL_ONLY_ENV}=1): offline model loading, "
+        "no telemetry, loopback-only LLM/Chroma URLs and bind address; see docs/privacy.md",
+    )
     return p.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.local_only:
+        enable_local_only()
+    if local_only() and not _is_loopback(args.host):
+        print(f"error: local-only mode serves on loopback only; refusing --host {args.host}", file=sys.stderr)
+        return 2
     if not _is_loopback(args.host):
         print(
             f"warning: binding {args.host}: the UI has no authentication; anyone who can reach this "

@@ -10,7 +10,13 @@ if "torch" not in _sys.modules:  # before torch loads: see assistant/models.py (
 
 from typing import TYPE_CHECKING, Any
 
-from assistant.reply import (
+# Local-only mode ($SHOPASSIST_LOCAL_ONLY=1) sets the offline/telemetry variables and the socket
+# guard here, at the package's first import, before anything loads transformers or gradio.
+from assistant.privacy import apply_local_only_from_env
+
+apply_local_only_from_env()
+
+from assistant.reply import (  # noqa: E402
     INTENTS,
     Bundle,
     Comparison,

@@ -27,6 +27,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from assistant.models import default_cache_dir
+from assistant.privacy import ensure_local_url
 from retrieval.complements import CooccurrenceGraph
 from retrieval.data.schema import Catalog, Dataset
 from retrieval.embedders import Embedder, get_embedder
@@ -196,6 +197,7 @@ def _store_config(path: Path, embedder: str, dataset_name: str, url: str | None)
     url = url if url is not None else os.environ.get("SHOPASSIST_CHROMA_URL", "")
     if not url or url.lower() in ("none", "embedded"):
         return StoreConfig(path=path, embedder=embedder)
+    ensure_local_url(url, "Chroma server URL")  # local-only mode: loopback servers only
     # One logical collection per dataset on a shared server (the embedded store has a folder each).
     name = re.sub(r"[^a-zA-Z0-9_-]+", "-", dataset_name).strip("-_")[:40]
     return StoreConfig.from_url(url, path=path, embedder=embedder, collection=f"ds-{name or 'dataset'}")
