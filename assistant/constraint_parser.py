@@ -76,6 +76,8 @@ from assistant.vocabulary import (
     CategoryMatch,
     Mention,
     _drop_descendants,
+    normalize,
+    stem_phrase,
 )
 
 __all__ = [
@@ -992,7 +994,7 @@ def _parse_rules(utterance: str, vocab: CatalogVocabulary, currency: str | None)
 
     # 3. Brand and category mentions, and the cues that govern them.
     masked = "".join(" " if taken[i] else c for i, c in enumerate(text))
-    mentions = vocab.find_mentions(masked)
+    mentions = _exact_category_names(vocab, masked, vocab.find_mentions(masked))
     neg_cues = _scan_cues(_NEG_CUE, masked, taken)
     only_cues = _scan_cues(_ONLY_CUE, masked, taken)
     negated, onlyed, used = _assign_polarity(masked, mentions, neg_cues, only_cues)
@@ -1100,6 +1102,96 @@ def _parse_rules(utterance: str, vocab: CatalogVocabulary, currency: str | None)
         unresolved=tuple(unresolved),
         mentions=tuple(mentions),
     )
+
+
+@dataclass(frozen=True)
+class _Tree:
+    """Per-vocabulary lookups for exact category names (built once per vocabulary)."""
+
+    by_key: dict[str, tuple[tuple[str, ...], ...]]  # stemmed name / "parent name" -> paths
+    leaves: frozenset[tuple[str, ...]]
+    listed: tuple[tuple[re.Pattern[str], str, tuple[tuple[str, ...], ...]], ...]  # names with "," or "/"
+
+
+_TREES: dict[int, tuple[CatalogVocabulary, _Tree]] = {}
+
+
+def _name_key(text: str) -> str:
+    return stem_phrase(normalize(text))
+
+
+def _tree(vocab: CatalogVocabulary) -> _Tree:
+    hit = _TREES.get(id(vocab))
+    if hit is not None and hit[0] is vocab:
+        return hit[1]
+    paths = {p for ps in vocab.nodes.values() for p in ps}
+    by_key: dict[str, list[tuple[str, ...]]] = {}
+    for p in paths:
+        by_key.setdefault(_name_key(p[-1]), []).append(p)
+        if len(p) >= 2:
+            by_key.setdefault(_name_key(f"{p[-2]} {p[-1]}"), []).append(p)
+    parents = {p[:-1] for p in paths}
+    listed = tuple(
+        (re.compile(r"(?<!\w)" + re.escape(name).replace(r"\&", r"(?:&|and)") + r"(?!\w)", re.I), name, ps)
+        for name, ps in vocab.nodes.items()
+        if re.search(r"[,/]", name)
+    )
+    tree = _Tree({k: tuple(sorted(v)) for k, v in by_key.items()}, frozenset(paths - parents), listed)
+    if len(_TREES) > 16:
+        _TREES.clear()
+    _TREES[id(vocab)] = (vocab, tree)
+    return tree
+
+
+def _exact_category_names(vocab: CatalogVocabulary, text: str, mentions: list[Mention]) -> list[Mention]:
+    """Read a category name typed in full as exactly that node.
+
+    * A node name with a list separator ("Creams, Gels & Lotions") typed verbatim is one
+      mention (the vocabulary splits mentions at commas).
+    * A phrase equal to a node's full name, or its parent's name + its name, keeps only the
+      nodes so named when it would otherwise also take nodes matched by one part of a longer
+      name: their ancestors ("wigs" is the node Wigs, not "Hair Extensions & Wigs") always,
+      other nodes when the phrase has several words ("hair care shampoos" is not "Shampoo &
+      Conditioner Sets"); a one-word phrase keeps its wider reading ("moisturizer").
+    * A generic word alone ("washes", "fluids") still refines a stronger mention, but when the
+      utterance has no strong category and the word is the full name of leaf nodes only (a
+      product type, unlike "face" or "body"), it names those nodes.
+    """
+    tree = _tree(vocab)
+    out: list[Mention] = []
+    taken: list[tuple[int, int]] = []
+    for pat, name, paths in tree.listed:
+        for m in pat.finditer(text):
+            taken.append(m.span())
+            out.append(Mention(m.start(), m.end(), CategoryMatch(name, paths, m.group(), "exact", 100.0)))
+    for m in mentions:
+        if any(a < m.end and m.start < b for a, b in taken):
+            continue
+        r = m.resolved
+        if isinstance(r, CategoryMatch):
+            surface = text[m.start : m.end].strip(" .")
+            exact = tree.by_key.get(_name_key(surface), ())
+            if exact:
+                others = [p for p in r.paths if p not in exact]
+                below = [e for e in exact if any(e[: len(p)] == p for p in r.paths)]
+                several_words = len(normalize(surface).split()) > 1
+                if r.weak:
+                    if exact and all(e in tree.leaves for e in exact):
+                        m = Mention(m.start, m.end, replace(r, paths=exact, weak=True))
+                elif below and (several_words or all(any(e[: len(o)] == o for e in below) for o in others)):
+                    m = Mention(m.start, m.end, replace(r, paths=tuple(below)))
+        out.append(m)
+    if not any(isinstance(m.resolved, CategoryMatch) and not m.resolved.weak for m in out):
+        out = [
+            Mention(m.start, m.end, replace(m.resolved, weak=False))
+            if isinstance(m.resolved, CategoryMatch)
+            and m.resolved.weak
+            and tree.by_key.get(_name_key(text[m.start : m.end].strip(" ."))) == m.resolved.paths
+            and all(p in tree.leaves for p in m.resolved.paths)
+            else m
+            for m in out
+        ]
+    return sorted(out, key=lambda m: m.start)
 
 
 def _refine_categories(strong: list[CategoryMatch], weak: list[CategoryMatch]) -> tuple[tuple[str, ...], ...]:

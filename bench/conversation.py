@@ -22,6 +22,7 @@ import dataclasses
 import json
 import os
 import random
+import shlex
 import sys
 import tempfile
 import time
@@ -98,6 +99,7 @@ class ConversationConfig:
     out: str = "reports"
     transcripts_in_md: int = 3
     show_progress: bool = True
+    command: str | None = None  # the command line that made the report (written into it)
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -320,6 +322,7 @@ def run(cfg: ConversationConfig) -> dict[str, Any]:
                 "ground_truth": "constraints the simulator stated (not the assistant's parse)",
             },
             "at@k": f"mean turn of first hit; failure = max_turns+1 = {cfg.max_turns + 1}",
+            "command": cfg.command,
         },
         "systems": results,
         "timing": {"build_s": build_s, "dialogues_s": dialogue_s, "total_s": time.perf_counter() - t_start},
@@ -399,6 +402,7 @@ def write_reports(
         "",
         "## Protocol",
         "",
+        *([f"- command: `{p['command']}`"] if p.get("command") else []),
         f"- split: {p['split']}; users: {p['users']} (seed {p['seed']}); max turns: {mt}; success: {p['success']}",
         f"- simulator: {p['simulator']['mode']}, <= {p['simulator']['max_facets_per_turn']} attributes/turn "
         f"({p['simulator']['facets']}); never names the target (leak-checked)",
@@ -515,6 +519,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     cfg = parse_args(argv)
+    args = sys.argv[1:] if argv is None else list(argv)
+    cfg.command = " ".join(["python -m bench.conversation", *(shlex.quote(a) for a in args)])
     report = run(cfg)
     cols = (
         f"hit@{cfg.k}",

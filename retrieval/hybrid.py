@@ -136,6 +136,12 @@ class HybridConfig:
             raise ValueError(f"user_weight must be in [0, 1], got {self.user_weight}")
 
 
+def _rank_among(values: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """1-based rank each ``x`` would have among ``values`` (1 + how many are strictly greater)."""
+    ordered = np.sort(values)
+    return 1 + (ordered.size - np.searchsorted(ordered, x, side="right"))
+
+
 def _minmax(x: np.ndarray) -> np.ndarray:
     if x.size == 0:
         return x
@@ -222,8 +228,15 @@ class HybridRetriever:
         constraints: Constraints | None = None,
         k: int = 10,
         user_vector: np.ndarray | None = None,
+        extra_ids: Sequence[str] = (),
     ) -> list[Candidate]:
-        """Up to ``k`` candidates satisfying ``constraints``, best first (fewer only if fewer match)."""
+        """Up to ``k`` candidates satisfying ``constraints``, best first (fewer only if fewer match).
+
+        ``extra_ids`` (e.g. the collaborative scorer's top items for this shopper) are added to
+        the result when they satisfy the constraints, scored with the same fusion as if both
+        lists had been long enough to reach them (their true dense and BM25 ranks): a candidate
+        union, so a strong collaborative candidate is not lost for being outside the top ``k``.
+        """
         if k <= 0:
             raise ValueError(f"k must be positive, got {k}")
         constraints = constraints or Constraints()
@@ -232,7 +245,8 @@ class HybridRetriever:
         if n_allowed == 0:
             return []
         if is_vague(query):
-            return self._fallback(mask, constraints, k, user_vector)
+            out = self._fallback(mask, constraints, k, user_vector)
+            return out + self._extras(out, extra_ids, mask, None, "", user_vector)
         pool = min(n_allowed, max(self.config.pool_min, k * self.config.pool_factor))
         qv = self.store.embedder.encode_query(query)
         if user_vector is not None and self.config.user_weight > 0:
@@ -241,7 +255,68 @@ class HybridRetriever:
             qv = qv / max(float(np.linalg.norm(qv)), 1e-12)
         dense = self._dense(qv, mask, constraints, pool)
         lexical = self.lexical.search(query, pool, mask)
-        return self._fuse(dense, lexical, k)
+        out = self._fuse(dense, lexical, k)
+        return out + self._extras(out, extra_ids, mask, qv, query, None)
+
+    def _extras(
+        self,
+        found: list[Candidate],
+        extra_ids: Sequence[str],
+        mask: np.ndarray,
+        qv: np.ndarray | None,
+        query: str,
+        user_vector: np.ndarray | None,
+    ) -> list[Candidate]:
+        """Candidates for the allowed ``extra_ids`` not already ``found``, ranked among ALL allowed items."""
+        have = {c.item_id for c in found}
+        rows = [
+            r
+            for r in dict.fromkeys(self.catalog.index_of(i) for i in extra_ids if i in self.catalog)
+            if mask[r] and self.catalog.at(r).item_id not in have
+        ]
+        if not rows:
+            return []
+        allowed = np.flatnonzero(mask)
+        extra = np.array(rows)
+        vec = qv if qv is not None else user_vector
+        d_rank: np.ndarray | None = None
+        d_score = np.full(len(rows), np.nan)
+        if vec is not None:
+            v = np.asarray(vec, dtype=np.float32)
+            sims = np.einsum("ij,j->i", self.matrix[allowed], v)
+            d_score = np.einsum("ij,j->i", self.matrix[extra], v).astype(np.float64)
+            d_rank = _rank_among(sims, d_score.astype(np.float32))
+        l_rank: np.ndarray | None = None
+        l_score = np.zeros(len(rows))
+        if query and qv is not None:
+            scores = self.lexical.scores(query)
+            l_score = scores[extra].astype(np.float64)
+            l_rank = _rank_among(scores[allowed], scores[extra])
+        cfg = self.config
+        top_pop = float(self.popularity[allowed].max()) if allowed.size else 0.0
+        out = []
+        for j, r in enumerate(rows):
+            c = Candidate(self.catalog.at(r).item_id, 0.0, source="extra")
+            if d_rank is not None:
+                c.dense_score, c.dense_rank = float(d_score[j]), int(d_rank[j])
+            if l_rank is not None and l_score[j] > 0:
+                c.lexical_score, c.lexical_rank = float(l_score[j]), int(l_rank[j])
+            # The same relevance scale as the list it joins (see _fuse and _fallback); with
+            # weighted fusion an item outside both pools is at or below both minima, i.e. 0.
+            if qv is None:
+                c.relevance = (
+                    float(d_score[j])
+                    if vec is not None
+                    else (float(self.popularity[r]) / top_pop if top_pop > 0 else 0.0)
+                )
+            elif cfg.fusion == "rrf":
+                c.relevance = sum(
+                    w / (cfg.rrf_k + rk)
+                    for w, rk in ((cfg.dense_weight, c.dense_rank), (cfg.lexical_weight, c.lexical_rank))
+                    if rk is not None
+                )
+            out.append(c)
+        return out
 
     def _dense(
         self, qv: np.ndarray, mask: np.ndarray, constraints: Constraints, n: int

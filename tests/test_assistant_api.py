@@ -298,3 +298,30 @@ def test_recommendations_leave_out_what_the_user_already_bought(index, tmp_path)
         reply = bot.chat("a moisturizer", session_id=f"rebuy-{n}", user_id=user)
         assert reply.intent == "recommend" and reply.items
         assert not {it.item_id for it in reply.items} & set(bot.history(user))
+
+
+def test_collaborative_candidates_join_the_retrieved_pool(index, tmp_path, monkeypatch) -> None:
+    """Candidate union: with retrieval cut to one candidate, a known shopper's page is still
+    filled by the CF scorer's own top items under the same hard filters (and none already bought)."""
+    import assistant.shopping_assistant as sa
+
+    bot = make_bot(index, tmp_path)
+    user = next(u for u in bot.dataset.interactions.users if len(bot.history(u)) >= 3)
+    hist = bot.history(user)
+    reply = bot.chat("skin care under $40", session_id="cf-union-ref", user_id=user)
+    c = reply.constraints
+    cf = bot._cf_candidates(hist, c.merged(exclude_items=tuple(hist)))
+    assert cf, "the fixture user must have CF candidates in skin care"
+    scores = dict(zip(cf, index.scorer.score(hist, cf), strict=True))
+    assert all(s > 0 for s in scores.values()) and list(scores.values()) == sorted(
+        scores.values(), reverse=True
+    )
+    assert all(c.matches(bot.catalog[i]) and i not in hist for i in cf)
+
+    monkeypatch.setattr(sa, "RETRIEVE_POOL", 1)
+    narrow = bot.chat("skin care under $40", session_id="cf-union-narrow", user_id=user)
+    shown = [it.item_id for it in narrow.items]
+    assert len(shown) == min(bot.k, 1 + len(cf))  # one retrieved + the CF candidates
+    assert cf[0] in shown
+    check_hard(bot, narrow)
+    assert not set(shown) & set(hist)

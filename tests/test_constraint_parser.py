@@ -381,3 +381,37 @@ def test_typical_utterances_parse_in_well_under_a_millisecond(vocab):
     print(f"median parse time {median_ms:.3f} ms over {len(corpus)} utterances")
     # < 1 ms on an idle core; the bound leaves room for a shared, busy CI box.
     assert median_ms < 3.0
+
+
+def test_category_names_typed_in_full_mean_that_node():
+    """Found by the conversation bench on Amazon Beauty: a shopper naming a category exactly
+    got a wider (or no) category filter, so shown items broke the stated constraint."""
+    paths = [
+        ("Beauty", "Tools & Accessories"),
+        ("Beauty", "Hair Care", "Styling Products", "Creams, Gels & Lotions"),
+        ("Beauty", "Hair Care", "Hair Relaxers", "Creams"),
+        ("Beauty", "Hair Care", "Styling Products", "Hair Extensions & Wigs", "Wigs"),
+        ("Beauty", "Hair Care", "Styling Products", "Hair Extensions & Wigs", "Extensions"),
+        ("Beauty", "Hair Care", "Shampoos"),
+        ("Beauty", "Hair Care", "Shampoo & Conditioner Sets"),
+        ("Beauty", "Skin Care", "Face", "Cleansers", "Washes"),
+        ("Beauty", "Skin Care", "Face", "Cleansers", "Toners"),
+        FACE_MOIST,
+        BODY_MOIST,
+    ]
+    cat = Catalog(
+        Item(f"i{n}", f"Item {n}", brand="Acme", categories=p, price=5.0) for n, p in enumerate(paths)
+    )
+    v = CatalogVocabulary.from_catalog(cat)
+    cases = {
+        "I'm shopping in tools & accessories.": (paths[0],),  # "&" as typed
+        "I want creams, gels & lotions.": (paths[1],),  # a name with a comma
+        "I need wigs.": (paths[3],),  # the leaf, not "Hair Extensions & Wigs"
+        "Show me hair care shampoos.": (paths[5],),  # parent + name: not the shampoo sets
+        "Can you recommend washes?": (paths[7],),  # a generic word naming only a leaf
+        "moisturizer": (BODY_MOIST, FACE_MOIST),  # one word keeps its wider reading
+    }
+    for text, want in cases.items():
+        assert set(parse(text, v).categories_in) == set(want), text
+    p = parse("for the face", v)  # a generic word naming an inner node still only refines
+    assert p.categories_in == () and p.weak_categories

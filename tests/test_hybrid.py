@@ -113,6 +113,29 @@ def test_candidates_carry_scores_and_ranks(retriever):
     )
 
 
+def test_extra_ids_join_the_pool_with_their_true_ranks(retriever, catalog):
+    """Candidate union: an extra id outside the top k is added (if it passes the filters) and
+    scored with the ranks it has among all allowed items, so it competes on the same scale."""
+    c = Constraints(categories=(LIPS,))
+    full = retriever.search("matte liquid lipstick", c, k=len(catalog))
+    top = full[:3]
+    outside, last = full[5], full[-1]
+    hair = by_title(catalog, "OGX argan oil of Morocco shampoo")  # fails the filter: never added
+    got = retriever.search(
+        "matte liquid lipstick", c, k=3, extra_ids=[outside.item_id, last.item_id, hair, top[0].item_id]
+    )
+    assert [x.item_id for x in got[:3]] == [x.item_id for x in top]  # the fused top k is unchanged
+    extra = {x.item_id: x for x in got[3:]}
+    assert set(extra) == {outside.item_id, last.item_id}  # no duplicate, nothing off-filter
+    for ref in (outside, last):
+        x = extra[ref.item_id]
+        assert x.source == "extra" and x.dense_rank == ref.dense_rank
+        assert x.relevance == pytest.approx(ref.relevance) if ref.lexical_rank is None else x.relevance > 0
+    assert extra[outside.item_id].relevance >= extra[last.item_id].relevance
+    vague = retriever.search("something else", c, k=2, extra_ids=[last.item_id])
+    assert vague[-1].item_id == last.item_id and vague[-1].source == "extra"
+
+
 def test_weighted_fusion(store, catalog):
     r = HybridRetriever(store, catalog, config=HybridConfig(fusion="weighted", lexical_weight=0.0))
     got = r.search("shampoo for dandruff", k=5)
