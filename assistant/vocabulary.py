@@ -80,11 +80,11 @@ _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 CJK_RE = re.compile(f"[{_CJK}]")
 # Latin/Greek/Cyrillic words with inner apostrophes or dots ("l'oreal", "e.l.f."); CJK is matched
 # separately by substring because it has no word boundaries. A lone "&"/"+" is a token too
-# ("and"/"plus", as ``normalize`` spells it in names), so "Tools & Accessories" or "Free & Clear"
-# typed with the ampersand matches the indexed "tools and accessories".
+# ("and"/"plus", as ``normalize`` spells it in names), so "Tools & Accessories", "Free & Clear"
+# or "AT&T" typed with the ampersand matches the indexed "tools and accessories".
 TOKEN_RE = re.compile(
     r"[0-9A-Za-z\u00C0-\u024F\u0370-\u03FF\u0400-\u04FF]+"
-    r"(?:['’.][0-9A-Za-z\u00C0-\u024F]+)*\.?|(?<!\S)[&+](?!\S)"
+    r"(?:['’.][0-9A-Za-z\u00C0-\u024F]+)*\.?|[&+]"
 )
 _BREAK_RE = re.compile(r"[,;:!?()/。,;:!?、]")
 _STRIP_RE = re.compile(r"['’.`´]")

@@ -95,6 +95,13 @@ def _tokens(text: str) -> list[str]:
     return normalize_tokens(text)
 
 
+def _name_words(name: str) -> frozenset[str]:
+    """Content words of a category name, crudely singular ("Brushes & Tools" -> {brushe, tool})."""
+    return frozenset(
+        t[:-1] if t.endswith("s") and len(t) > 3 else t for t in _tokens(name) if t not in STOPWORDS
+    )
+
+
 def price_band(price: float, edges: Sequence[float] = PRICE_EDGES) -> tuple[float | None, float | None]:
     """(low, high) of the band holding ``price`` (inclusive); None = open side."""
     if price < 0:
@@ -228,6 +235,8 @@ class Simulator:
         self.single_root = next(iter(roots)) if len(roots) == 1 else None
         names: Counter[str] = Counter(p[-1].casefold() for p in paths)
         self.ambiguous_names = {n for n, c in names.items() if c > 1}
+        nodes = {tuple(p[:n]) for p in paths for n in range(1, len(p) + 1)}
+        self._node_words = {q: _name_words(q[-1]) for q in nodes}
 
     @property
     def mode(self) -> str:
@@ -245,13 +254,25 @@ class Simulator:
     def category_phrase(self, path: tuple[str, ...]) -> str:
         name = path[-1]
         phrase = name.lower()
-        if name.casefold() in self.ambiguous_names and len(path) >= 2 and path[-2] != self.single_root:
+        ambiguous = name.casefold() in self.ambiguous_names or self._name_clash(tuple(path))
+        if ambiguous and len(path) >= 2 and path[-2] != self.single_root:
             phrase = f"{path[-2].lower()} {phrase}"
         noun = ROOT_NOUNS.get((self.single_root or "").casefold())
         if noun and self.language == "en":
             article = "an" if phrase[:1] in "aeiou" else "a"
             phrase = f"{article} {phrase} {noun}"
         return phrase
+
+    def _name_clash(self, path: tuple[str, ...]) -> bool:
+        """Another node (not an ancestor or descendant) has every word of this node's name in its
+        own ("Brushes" vs "Makeup Brushes & Tools"): the bare name would not say which one is meant,
+        so the shopper names the parent too ("styling tools brushes"), as a real shopper would."""
+        words = self._node_words.get(path) or _name_words(path[-1])
+        return any(
+            words <= other
+            for q, other in self._node_words.items()
+            if q != path and q[: len(path)] != path and path[: len(q)] != q
+        )
 
     def facets(self, target: Item, history: Sequence[Item], rng: random.Random) -> list[Facet]:
         """The target's stateable attributes, in the order this shopper will reveal them."""

@@ -217,3 +217,20 @@ def test_helpers() -> None:
         Simulator(make_catalog(10)).shopper("u", [], "nope")
     with pytest.raises(ValueError):
         Simulator(make_catalog(10), language="fr")  # type: ignore[arg-type]
+
+
+def test_a_category_name_shared_with_other_nodes_is_said_with_its_parent() -> None:
+    """ "brushes" would also name "Makeup Brushes & Tools": the shopper who wants the hair-brush
+    node says "styling tools brushes", so what it states is what its ground truth checks."""
+    paths = [
+        ("Beauty", "Hair Care", "Styling Tools", "Brushes"),
+        ("Beauty", "Tools & Accessories", "Makeup Brushes & Tools", "Sponges"),
+        ("Beauty", "Hair Care", "Shampoos"),
+        ("Beauty", "Skin Care", "Face", "Exfoliators & Scrubs", "Scrubs"),
+    ]
+    cat = Catalog(Item(f"i{n}", f"Thing {n}", categories=p, price=5.0) for n, p in enumerate(paths))
+    sim = Simulator(cat)
+    assert sim.category_phrase(paths[0]) == "styling tools brushes"
+    assert sim.category_phrase(paths[2]) == "shampoos"  # no other node says "shampoo"
+    # An ancestor holding the word ("Exfoliators & Scrubs") is no clash: the bare name is enough.
+    assert sim.category_phrase(paths[3]) == "scrubs"
