@@ -22,11 +22,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+from assistant.privacy import ensure_local_url
+
 PREFIX = "openai"
 URL_ENV = "SHOPASSIST_LLM_URL"
 KEY_ENV = "SHOPASSIST_LLM_API_KEY"
 TIMEOUT_S = 120.0  # one request; CPU-served models can take a while to prefill
 PLACEHOLDER_KEY = "not-needed"
+OPENAI_API_URL = "https://api.openai.com/v1"  # what the SDK uses when no base URL is given
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,8 @@ def openai_chat_model(
         raise ImportError("OpenAI-compatible LLMs need `pip install langchain-openai`") from e
     s = parse_openai_spec(spec) if isinstance(spec, str) else spec
     base_url = s.base_url or os.environ.get(URL_ENV) or os.environ.get("OPENAI_BASE_URL") or None
+    # Local-only mode: loopback endpoints only (no URL means the OpenAI API itself).
+    ensure_local_url(base_url or OPENAI_API_URL, "LLM endpoint")
     model = s.model
     if model is None:
         models = served_models(base_url)

@@ -244,6 +244,48 @@ def test_a_remote_chroma_url_is_refused_before_anything_connects(local_only_env,
         AssistantIndex.build_or_load(make_dataset(), cache_dir=tmp_path, show_progress=False)
 
 
+@pytest.mark.parametrize(
+    "spec,env_url",
+    [
+        ("openai:gpt-4o-mini", None),  # no URL at all: the SDK would call the OpenAI API
+        ("openai:some-model@https://llm.example.com/v1", None),
+        ("openai:some-model", "http://10.0.0.7:8000/v1"),  # from $SHOPASSIST_LLM_URL
+    ],
+)
+def test_a_remote_llm_endpoint_is_refused(local_only_env, spec, env_url) -> None:
+    from assistant.openai_backend import URL_ENV, openai_chat_model
+
+    local_only_env.delenv("OPENAI_BASE_URL", raising=False)
+    if env_url:
+        local_only_env.setenv(URL_ENV, env_url)
+    else:
+        local_only_env.delenv(URL_ENV, raising=False)
+    with pytest.raises(LocalOnlyError, match="refuses the LLM endpoint"):
+        openai_chat_model(spec)
+
+
+def test_from_dataset_refuses_a_remote_llm_url(local_only_env, tmp_path) -> None:
+    from assistant_catalog import make_dataset
+
+    from assistant import ShoppingAssistant
+
+    with pytest.raises(LocalOnlyError, match=re.escape("LLM endpoint 'https://llm.example.com/v1'")):
+        ShoppingAssistant.from_dataset(
+            make_dataset(),
+            llm="qwen",
+            llm_url="https://llm.example.com/v1",
+            cache_dir=tmp_path,
+            show_progress=False,
+        )
+
+
+def test_a_loopback_llm_endpoint_is_accepted(local_only_env) -> None:
+    from assistant.openai_backend import openai_chat_model
+
+    llm = openai_chat_model("openai:tiny@http://127.0.0.1:9/v1")  # built, not called: no server needed
+    assert str(llm.openai_api_base).startswith("http://127.0.0.1:9")
+
+
 def test_app_refuses_a_public_bind_address_in_local_only_mode(tmp_path) -> None:
     out = subprocess.run(
         [sys.executable, "app.py", "--local-only", "--host", "0.0.0.0", "--no-preload"],
