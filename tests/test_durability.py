@@ -4,7 +4,8 @@
   reported as committed is there, every row parses, a torn log line is discarded;
 * ProductStore.rebuild killed between batches: the old collection still serves, intact;
   the next rebuild drops the orphan;
-* (slow) AssistantIndex.build_or_load killed mid-build; ProductStore.upsert_items killed;
+* (slow) AssistantIndex.build_or_load killed mid-build and mid catalog update (a re-exported
+  catalog); ProductStore.upsert_items killed;
   LoRA fine-tuning killed right after a checkpoint: resume continues from it.
 """
 
@@ -280,6 +281,51 @@ def test_sigkill_during_index_build_then_restart_builds_a_usable_index(tmp_path,
     assert all(not (index.info.directory / name / "ids.json").exists() or True for name in leftovers)
 
 
+INDEX_UPDATER = """
+import sys
+from pathlib import Path
+from assistant_catalog import make_dataset
+from assistant.index import AssistantIndex
+Path(sys.argv[2]).write_text("started")
+AssistantIndex.build_or_load(make_dataset(seed=1), cache_dir=sys.argv[1], show_progress=False)
+Path(sys.argv[2]).write_text("finished")
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_during_a_catalog_update_keeps_the_old_index_and_redoes_the_new(tmp_path) -> None:
+    """The shop re-exports its catalog (new titles and prices, same ids) and the process building
+    the new index is killed: the old index still loads untouched (nothing rebuilt), and the
+    next build of the new catalog completes and serves the new prices."""
+    from assistant import ShoppingAssistant
+    from assistant.index import AssistantIndex
+    from assistant.sessions import SessionStore
+
+    cache = tmp_path / "cache"
+    old = make_dataset(seed=0)
+    AssistantIndex.build_or_load(old, cache_dir=cache, show_progress=False)
+    marker = tmp_path / "marker"
+    proc = spawn(INDEX_UPDATER, str(cache), str(marker))
+    wait_for(marker, lambda t: t == "started", proc)
+    time.sleep(3.0)  # inside the new build: embedding the changed titles, Chroma, BM25, scorer
+    killed = proc.poll() is None
+    if killed:
+        sigkill(proc)
+    again = AssistantIndex.build_or_load(old, cache_dir=cache, show_progress=False)
+    assert again.info.built == [], "the committed index of the old catalog was touched"
+    assert again.store.metadata("B000")["price"] == old.catalog["B000"].price
+
+    new = make_dataset(seed=1)
+    assert new.catalog["B000"].price != old.catalog["B000"].price
+    index = AssistantIndex.build_or_load(new, cache_dir=cache, show_progress=False)
+    assert index.store.count() == 60 and index.store.metadata("B000")["price"] == new.catalog["B000"].price
+    assert index.lexical.ids == index.catalog.ids
+    bot = ShoppingAssistant(index, None, SessionStore(tmp_path / "s"))
+    reply = bot.chat("a moisturizer under $40", session_id="x")
+    assert reply.items and all(new.catalog[i.item_id].price <= 40 for i in reply.items)
+    bot.close()
+
+
 # ------------------------------------------------------------------------------- fine-tuning
 @pytest.mark.slow
 def test_sigkill_during_finetuning_resumes_from_last_checkpoint(tmp_path, tiny_llm_dir) -> None:
@@ -300,7 +346,8 @@ def test_sigkill_during_finetuning_resumes_from_last_checkpoint(tmp_path, tiny_l
     for args in (
         ("toydata", "--out", str(tmp_path / "shop")),
         ("generate", "--data", str(tmp_path / "shop"), "--out", str(tmp_path / "data"), "--seed", "0",
-         "--n-candidates", "10", "--max-history", "5", "--title-chars", "40"),
+         "--n-candidates", "10", "--max-history", "5", "--title-chars", "40",
+         "--test-users", "10", "--dev-users", "4"),  # the toy shop has 150 users; defaults hold out 264
     ):  # fmt: skip
         p = cli(*args)
         _, err = p.communicate(timeout=600)
