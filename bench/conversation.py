@@ -100,6 +100,7 @@ class ConversationConfig:
     transcripts_in_md: int = 3
     show_progress: bool = True
     command: str | None = None  # the command line that made the report (written into it)
+    checkpoint_s: float | None = 300.0  # rewrite the reports every so often during a long run
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -267,7 +268,7 @@ def run(cfg: ConversationConfig) -> dict[str, Any]:
         systems = build_systems(cfg, visible, Path(tmp))
         build_s = time.perf_counter() - t_build
         dialogues: dict[str, list[Dialogue]] = {s.name: [] for s in systems}
-        t_dialogues = time.perf_counter()
+        t_dialogues = t_checkpoint = time.perf_counter()
         bar = tqdm(
             users, desc=f"conversations {dataset.name}", disable=not cfg.show_progress, file=sys.stderr
         )
@@ -290,10 +291,39 @@ def run(cfg: ConversationConfig) -> dict[str, Any]:
             bar.set_postfix(
                 {n: f"{sum(first_hit(d, cfg.k) is not None for d in ds)}" for n, ds in dialogues.items()}
             )
+            done = len(dialogues[systems[0].name]) if systems else 0
+            if (
+                cfg.checkpoint_s
+                and time.perf_counter() - t_checkpoint >= cfg.checkpoint_s
+                and done < len(users)
+            ):
+                # A valid report over the users finished so far: a long run cut short keeps it.
+                elapsed = time.perf_counter() - t_dialogues
+                _finish(cfg, dataset, done, len(users), sim, systems, dialogues, build_s, elapsed, t_start)
+                t_checkpoint = time.perf_counter()
         dialogue_s = time.perf_counter() - t_dialogues
         for s in systems:
             if s.assistant is not None:
                 s.assistant.close()
+    return _finish(
+        cfg, dataset, len(users), len(users), sim, systems, dialogues, build_s, dialogue_s, t_start
+    )
+
+
+def _finish(
+    cfg: ConversationConfig,
+    dataset: Dataset,
+    done: int,
+    planned: int,
+    sim: Simulator,
+    systems: Sequence[SystemUnderTest],
+    dialogues: dict[str, list[Dialogue]],
+    build_s: float,
+    dialogue_s: float,
+    t_start: float,
+) -> dict[str, Any]:
+    """Summarise the dialogues so far and write the reports (``done`` < ``planned``: a checkpoint)."""
+    catalog = dataset.catalog
     results = {s.name: summarize(dialogues[s.name], catalog, cfg.k, cfg.max_turns) for s in systems}
     for s in systems:
         results[s.name]["tokens_unit"] = s.token_unit
@@ -304,7 +334,9 @@ def run(cfg: ConversationConfig) -> dict[str, Any]:
             "dataset": dataset.name,
             "data": dataset.source or dataset.name if isinstance(cfg.data, Dataset) else str(cfg.data),
             "split": "leave-one-out; systems see train+valid; target = test item",
-            "users": len(users),
+            "users": done,
+            "users_planned": planned,
+            "partial": done < planned,
             "seed": cfg.seed,
             "max_turns": cfg.max_turns,
             "k": cfg.k,
@@ -404,6 +436,13 @@ def write_reports(
         "",
         *([f"- command: `{p['command']}`"] if p.get("command") else []),
         f"- split: {p['split']}; users: {p['users']} (seed {p['seed']}); max turns: {mt}; success: {p['success']}",
+        *(
+            [
+                f"- **partial report**: {p['users']} of {p['users_planned']} users done (checkpoint of a longer run)"
+            ]
+            if p.get("partial")
+            else []
+        ),
         f"- simulator: {p['simulator']['mode']}, <= {p['simulator']['max_facets_per_turn']} attributes/turn "
         f"({p['simulator']['facets']}); never names the target (leak-checked)",
         f"- LLM: {p['llm']} (retrieval-only baseline: {p['baseline_llm']}); adapter: {p['adapter'] or '-'}; "
@@ -492,6 +531,12 @@ def parse_args(argv: Sequence[str] | None = None) -> ConversationConfig:
         help="30 users, movielens-100k, --llm none unless given: <= 5 min on 2 cores",
     )
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument(
+        "--checkpoint-s",
+        type=float,
+        default=300.0,
+        help="rewrite the reports over the users done so far every this many seconds (0: only at the end)",
+    )
     a = ap.parse_args(argv)
     llm = a.llm if a.llm is not None else (QUICK_LLM if a.quick else "qwen2.5-coder-0.5b")
     return ConversationConfig(
@@ -512,6 +557,7 @@ def parse_args(argv: Sequence[str] | None = None) -> ConversationConfig:
         threads=a.threads,
         out=a.out,
         show_progress=not a.no_progress,
+        checkpoint_s=a.checkpoint_s or None,
     )
 
 

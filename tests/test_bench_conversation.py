@@ -113,3 +113,36 @@ def test_quick_mode_on_movielens_within_five_minutes(tmp_path: Path) -> None:
     assert rep["systems"]["full"]["constraint_satisfaction"] == 1.0
     assert rep["systems"]["full"]["out_of_catalogue_rate"] == 0.0
     assert elapsed < 300 + rep["timing"]["build_s"]  # a cold index build is not part of the budget
+
+
+def test_checkpoints_write_valid_partial_reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long run rewrites its reports over the users done so far, marked partial, so a run
+    cut short (time limit) still leaves a readable report; the last write is the full one."""
+    import bench.conversation as conv
+
+    seen: list[dict] = []
+    real = conv.write_reports
+
+    def spy(report, dialogues, cfg, catalog):  # the real writer runs; we only keep the protocol
+        seen.append(dict(report["protocol"]))
+        return real(report, dialogues, cfg, catalog)
+
+    monkeypatch.setattr(conv, "write_reports", spy)
+    cfg = ConversationConfig(
+        data=make_dataset(),
+        users=3,
+        max_turns=2,
+        seed=7,
+        llm=None,
+        systems=("cf-only", "full"),
+        cache_dir=str(tmp_path / "cache"),
+        out=str(tmp_path / "reports"),
+        show_progress=False,
+        checkpoint_s=1e-9,
+    )
+    rep = run(cfg)
+    partial = [p for p in seen if p["partial"]]
+    assert [p["users"] for p in partial] == [1, 2] and all(p["users_planned"] == 3 for p in partial)
+    assert seen[-1]["partial"] is False and rep["protocol"]["users"] == 3
+    md = next((tmp_path / "reports").glob("conversation-*.md")).read_text()
+    assert "partial report" not in md  # the final write replaced the checkpoint
