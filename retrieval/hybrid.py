@@ -123,15 +123,23 @@ class HybridConfig:
     user_weight: float = 0.25  # share of the user's profile vector blended into the query vector
     # "chroma": dense search inside Chroma with a where clause (works against a server);
     # "matrix": exact dot products over the in-memory item matrix + the filter mask (fastest);
-    # "auto": matrix up to matrix_max_items, else chroma.
-    dense_backend: Literal["auto", "chroma", "matrix"] = "auto"
+    # "ann": Chroma's HNSW index queried WITHOUT a where clause for an oversampled pool,
+    # then filtered by the mask; selective filters (or a pool the filter emptied) go exact
+    # over the allowed rows only. A where clause makes Chroma evaluate the filter over
+    # every record first (~0.2 s per query at 30k items here); this stays ~flat with size.
+    # "auto": matrix up to matrix_max_items, else ann.
+    dense_backend: Literal["auto", "chroma", "matrix", "ann"] = "auto"
     matrix_max_items: int = 200_000
+    ann_oversample: float = 2.0  # ANN pool = n / (share of items allowed) * this
+    ann_max_fetch: int = 4000  # above this ANN pool the filter is selective: score allowed rows exactly
 
     def __post_init__(self) -> None:
         if self.fusion not in ("rrf", "weighted"):
             raise ValueError(f"fusion must be 'rrf' or 'weighted', got {self.fusion!r}")
-        if self.dense_backend not in ("auto", "chroma", "matrix"):
-            raise ValueError(f"dense_backend must be auto|chroma|matrix, got {self.dense_backend!r}")
+        if self.dense_backend not in ("auto", "chroma", "matrix", "ann"):
+            raise ValueError(f"dense_backend must be auto|chroma|matrix|ann, got {self.dense_backend!r}")
+        if self.ann_oversample < 1.0 or self.ann_max_fetch < 1:
+            raise ValueError("ann_oversample must be >= 1 and ann_max_fetch >= 1")
         if not 0.0 <= self.user_weight <= 1.0:
             raise ValueError(f"user_weight must be in [0, 1], got {self.user_weight}")
 
@@ -187,7 +195,7 @@ class HybridRetriever:
     def dense_backend(self) -> str:
         if self.config.dense_backend != "auto":
             return self.config.dense_backend
-        return "matrix" if len(self.catalog) <= self.config.matrix_max_items else "chroma"
+        return "matrix" if len(self.catalog) <= self.config.matrix_max_items else "ann"
 
     def upsert_items(self, items: Sequence[Item]) -> None:
         """Add/replace items: store, filters, matrix and BM25 (rebuilt lazily) see them next query."""
@@ -321,15 +329,36 @@ class HybridRetriever:
     def _dense(
         self, qv: np.ndarray, mask: np.ndarray, constraints: Constraints, n: int
     ) -> list[tuple[int, float]]:
-        if self.dense_backend == "chroma":
+        backend = self.dense_backend
+        if backend == "chroma":
             hits = self.store.query(qv, n, constraints.to_chroma_where())
             return [(self.catalog.index_of(i), s) for i, s in hits if i in self.catalog]
+        if backend == "ann":
+            return self._dense_ann(qv, mask, n)
         # einsum, not BLAS: one query is a single gemv, and OpenBLAS's thread pool costs
         # 5-10x more than the arithmetic on a shared CPU. Scoring all rows then masking
         # avoids copying the allowed rows.
         sims = np.einsum("ij,j->i", self.matrix, qv.astype(np.float32))
         rows = np.flatnonzero(mask)
         sims = sims[rows]
+        top = np.argpartition(-sims, n - 1)[:n] if rows.size > n else np.arange(rows.size)
+        top = top[np.lexsort((rows[top], -sims[top]))]
+        return [(int(rows[t]), float(sims[t])) for t in top]
+
+    def _dense_ann(self, qv: np.ndarray, mask: np.ndarray, n: int) -> list[tuple[int, float]]:
+        """Top-``n`` allowed rows: post-filtered HNSW pool when the filter is broad, else exact."""
+        rows = np.flatnonzero(mask)
+        fetch = int(np.ceil(n * len(mask) / max(rows.size, 1) * self.config.ann_oversample))
+        if fetch <= self.config.ann_max_fetch:
+            got = []
+            for i, s in self.store.query(qv, min(fetch, len(mask)), None):
+                r = self.catalog.index_of(i) if i in self.catalog else None
+                if r is not None and mask[r]:
+                    got.append((r, s))
+            if len(got) >= min(n, rows.size):
+                return got[:n]
+        # Exact over the allowed rows only (a selective filter: few rows to copy).
+        sims = np.einsum("ij,j->i", self.matrix[rows], qv.astype(np.float32))
         top = np.argpartition(-sims, n - 1)[:n] if rows.size > n else np.arange(rows.size)
         top = top[np.lexsort((rows[top], -sims[top]))]
         return [(int(rows[t]), float(sims[t])) for t in top]

@@ -56,7 +56,9 @@ class StoreConfig:
     database: str | None = None
     collection: str = "products"  # logical name; physical collections get a version suffix
     embedder: str = DEFAULT_EMBEDDER
-    batch_size: int = 256  # items per embed + upsert batch during a build
+    # Items per upsert during a build (capped by the client's max batch size): Chroma's
+    # per-call overhead dominates small batches (256 -> 4096 doubles build throughput).
+    batch_size: int = 4096
     profile_decay: float = 0.8  # weight kept by older events each time a user interacts again
     cache_dir: str | Path | None = None  # default: <path>/embedding-cache
 
@@ -324,7 +326,7 @@ class ProductStore:
         matrix, embedded, embed_s = self._catalog_vectors(catalog, show_progress)
         new = self._new_collection(catalog_fingerprint(catalog, popularity))
         try:
-            bs = self.config.batch_size
+            bs = max(1, min(self.config.batch_size, self.client.get_max_batch_size()))
             starts = list(range(0, len(catalog), bs))
             items = list(catalog)
             for done, s in enumerate(tqdm(starts, desc="chroma upsert", disable=not show_progress), 1):
@@ -394,16 +396,18 @@ class ProductStore:
                 todo.append(i)
         t0 = time.perf_counter()
         if todo:
-            matrix[todo] = self.embedder.encode(
-                [texts[i] for i in todo], batch_size=64, show_progress=show_progress
-            )
+            # Each distinct text is embedded once (variants and re-listed items share texts).
+            unique: dict[str, int] = {}
+            slots = [unique.setdefault(texts[i], len(unique)) for i in todo]
+            vecs = self.embedder.encode(list(unique), batch_size=64, show_progress=show_progress)
+            matrix[todo] = vecs[slots]
         embed_s = time.perf_counter() - t0
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.cache_dir, suffix=".npy.tmp")
         with os.fdopen(fd, "wb") as f:
             np.save(f, matrix)
         os.replace(tmp, path)
-        return matrix, len(todo), embed_s
+        return matrix, len(unique) if todo else 0, embed_s
 
     def _state_loaded_or_empty(self) -> bool:
         if self._collection is None:
