@@ -34,6 +34,7 @@ from retrieval.embedders import DEFAULT_EMBEDDER, ChromaEmbeddingFunction, Embed
 from retrieval.filters import META_HAS_PRICE, META_IN_STOCK, META_PRICE, chroma_metadata
 
 ALIAS_FILE = "aliases.json"
+META_TEXT_HASH = "text_hash"  # metadata key: hash of the embedded text (see _upsert_raw)
 CHROMA_PAGE = 5000
 UNSET: Any = object()  # "argument not given" (None is a meaningful price: no price)
 
@@ -363,12 +364,17 @@ class ProductStore:
     def _upsert_raw(
         col: Any, items: Sequence[Item], vectors: np.ndarray, popularity: Mapping[str, float] | None
     ) -> None:
+        # No documents: the catalog owns the texts, and Chroma full-text-indexes every
+        # document (a quarter of the upsert CPU). A hash of the text is enough to know,
+        # on reopening, which stored vectors are still current.
         col.upsert(
             ids=[it.item_id for it in items],
             embeddings=np.asarray(vectors, dtype=np.float32),
-            documents=[it.text() for it in items],
             metadatas=[
-                chroma_metadata(it, None if popularity is None else popularity.get(it.item_id))
+                {
+                    **chroma_metadata(it, None if popularity is None else popularity.get(it.item_id)),
+                    META_TEXT_HASH: _text_hash(it.text()),
+                }
                 for it in items
             ],
         )
@@ -429,12 +435,14 @@ class ProductStore:
         hashes: dict[str, str] = {}
         total = self.collection.count()
         for offset in range(0, total, CHROMA_PAGE):
-            page = self.collection.get(include=["embeddings", "documents"], limit=CHROMA_PAGE, offset=offset)
+            page = self.collection.get(
+                include=["embeddings", "metadatas", "documents"], limit=CHROMA_PAGE, offset=offset
+            )
             ids.extend(page["ids"])
             vecs.append(np.asarray(page["embeddings"], dtype=np.float32))
-            hashes.update(
-                {i: _text_hash(d or "") for i, d in zip(page["ids"], page["documents"], strict=True)}
-            )
+            for i, m, d in zip(page["ids"], page["metadatas"], page["documents"], strict=True):
+                # stores written before the hash was kept in metadata have the text as document
+                hashes[i] = (m or {}).get(META_TEXT_HASH) or _text_hash(d or "")
         matrix = np.concatenate(vecs) if vecs else np.zeros((0, self.embedder.dim), dtype=np.float32)
         self._set_state(ids, matrix, hashes)
 
