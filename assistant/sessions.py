@@ -11,8 +11,12 @@ events, profile edits and the user's lines in the turn log.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import hmac
 import json
 import os
+import secrets
 import sqlite3
 import tempfile
 import threading
@@ -45,7 +49,12 @@ CREATE TABLE IF NOT EXISTS profile_edits (
     user_id TEXT PRIMARY KEY,
     data TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS forgotten (
+    digest TEXT PRIMARY KEY,
+    ts REAL NOT NULL
+);
 """
+KEY_FILE = "forget.key"
 
 EVENT_KINDS = ("like", "dislike", "purchase", "view")
 MAX_TRANSCRIPT_TURNS = (
@@ -113,6 +122,7 @@ class SessionStore:
         # Overwrite deleted rows on disk, so forget() really removes a user's text.
         self._conn.execute("PRAGMA secure_delete=ON")
         self._conn.executescript(SCHEMA)
+        self._key: bytes | None = None
 
     def close(self) -> None:
         with self._lock:
@@ -252,6 +262,10 @@ class SessionStore:
                 n_sessions = self._conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,)).rowcount
                 n_events = self._conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,)).rowcount
                 self._conn.execute("DELETE FROM profile_edits WHERE user_id = ?", (user_id,))
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO forgotten (digest, ts) VALUES (?, ?)",
+                    (self._digest(user_id), time.time()),
+                )
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -262,6 +276,59 @@ class SessionStore:
                 lambda rec: rec.get("user_id") != user_id and rec.get("session_id") not in sessions
             )
         return {"sessions": n_sessions, "events": n_events, "log_lines": n_logs}
+
+    # --- the forgotten -----------------------------------------------------------------
+    # A forgotten user's dataset history (a read-only input file) must stay hidden after a
+    # restart, without keeping the id itself: a keyed hash (HMAC-SHA256, key in forget.key
+    # beside the database) answers "was this id forgotten?" and nothing else.
+    def _digest(self, user_id: str) -> str:
+        if self._key is None:
+            self._key = _load_or_create_key(self.directory / KEY_FILE)
+        return hmac.new(self._key, user_id.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+
+    def is_forgotten(self, user_id: str) -> bool:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT 1 FROM forgotten WHERE digest = ?", (self._digest(user_id),)
+            ).fetchone()
+        return row is not None
+
+    @property
+    def forgotten(self) -> ForgottenUsers:
+        """The persistent set of forgotten user ids (``uid in store.forgotten``)."""
+        return ForgottenUsers(self)
+
+
+@dataclass(frozen=True)
+class ForgottenUsers:
+    """Set-like view of ``SessionStore``'s forgotten users: membership and ``add`` (via forget)."""
+
+    store: SessionStore
+
+    def __contains__(self, user_id: object) -> bool:
+        return isinstance(user_id, str) and self.store.is_forgotten(user_id)
+
+    def add(self, user_id: str) -> None:
+        if user_id not in self:
+            self.store.forget(user_id)
+
+
+def _load_or_create_key(path: Path) -> bytes:
+    """A random 32-byte key, created once (atomically: a crash or a second process never sees
+    half a key) and readable by the owner only."""
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".key-")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o600)
+            with contextlib.suppress(FileExistsError):  # another process created it first: use theirs
+                os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
+    return bytes.fromhex(path.read_text().strip())
 
 
 def _parse_line(line: str) -> dict[str, Any] | None:

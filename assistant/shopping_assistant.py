@@ -241,7 +241,9 @@ class ShoppingAssistant:
         self.vocab = CatalogVocabulary.from_catalog(self.catalog)
         self._session_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
-        self._forgotten_hidden: set[str] = set()
+        # Users whose dataset history forget() masks; persisted (as keyed hashes) so a restart
+        # does not bring a forgotten user's history or profile back.
+        self._forgotten_hidden = sessions.forgotten
 
     # ------------------------------------------------------------------ construction
     @classmethod

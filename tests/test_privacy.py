@@ -13,6 +13,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -140,6 +141,30 @@ def test_forget_masks_a_dataset_user_and_their_caches(world) -> None:
     # A later turn as u00 does not rebuild a profile from the forgotten history.
     bot.chat("a moisturizer under $60", session_id="d2", user_id="u00")
     assert bot.index.store.user_vector("u00") is None
+
+
+def test_forget_of_a_dataset_user_survives_a_restart(world) -> None:
+    """The dataset file is read-only input: its history of a forgotten user must stay masked
+    after a restart, and the store keeps only a keyed hash of the id, not the id."""
+    bot, _, _ = world
+    assert bot.history("u01")
+    bot.chat("a moisturizer under $60", session_id="r1", user_id="u01")
+    bot.forget("u01")
+    sessions_dir = bot.sessions.directory
+    bot.close()
+
+    again = ShoppingAssistant(bot.index, None, SessionStore(sessions_dir))  # a new process's view
+    try:
+        assert again.history("u01") == [] and again.profile("u01").clusters == []
+        again.chat("a moisturizer under $60", session_id="r2", user_id="u01")
+        assert again.index.store.user_vector("u01") is None, "the profile came back from the dataset"
+        assert again.history("u02"), "other dataset users keep their history"
+        assert "u01" in again.sessions.forgotten and "u02" not in again.sessions.forgotten
+    finally:
+        again.close()
+    with sqlite3.connect(sessions_dir / "sessions.sqlite") as con:
+        digests = [r[0] for r in con.execute("SELECT digest FROM forgotten")]
+    assert len(digests) == 1 and "u01" not in digests[0] and len(digests[0]) == 64
 
 
 PII = [
