@@ -517,11 +517,21 @@ def to_markdown(r: dict[str, Any]) -> str:
         "## Acceptance (issue #9)",
         "",
         f"- Filtered retrieve+rank p50 at {big['items']:,} items: **{lat['p50_ms']} ms** "
-        f"(target <= {TARGET_P50_MS:.0f} ms: {'met' if (lat['p50_ms'] or 1e9) <= TARGET_P50_MS else 'MISSED'}), "
-        "embedded Chroma.",
+        f"(target <= {TARGET_P50_MS:.0f} ms at 1M items"
+        + (
+            f": {'met' if (lat['p50_ms'] or 1e9) <= TARGET_P50_MS else 'MISSED'}"
+            if big["items"] >= 1_000_000
+            else ""
+        )
+        + "), embedded Chroma.",
         "- Build throughput: "
         + ", ".join(f"{row['items']:,}: **{row['build']['items_per_s']} items/s**" for row in r["sizes"])
         + f" (target >= {TARGET_BUILD_ITEMS_PER_S:.0f}).",
+        *(
+            [f"- **Not measured at 1M here**: the largest size in this report is {big['items']:,} items."]
+            if big["items"] < 1_000_000
+            else []
+        ),
         "",
         f"Peak process RSS {big['ram_mb']['peak_rss_process']} MB. Raw numbers: `{r['json_name']}`.",
         "",
