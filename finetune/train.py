@@ -126,6 +126,10 @@ class TrainResult:
     skipped_too_long: int
     seconds: float
     tokens_per_second: float
+    """Job-wide: the tokens of every process over the training loop's wall time."""
+    tokens: int = 0
+    """Tokens (prompt + answer, no padding) trained on by all processes in this run (not a resumed part)."""
+    world_size: int = 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -355,6 +359,17 @@ def _eval_loss(model: Any, batches: list[dict], accelerator: Any) -> float:
     return total / max(count, 1)
 
 
+def _sum_over_processes(accelerator: Any, values: Sequence[float]) -> list[float]:
+    """``values`` summed over every process (one tiny all-reduce; identity on one process).
+
+    Every rank must call it at the same point of the loop: it is the collective that keeps
+    decisions (time-budget stop) and totals (tokens, train loss) identical on all ranks."""
+    import torch
+
+    t = torch.tensor(list(values), dtype=torch.float64, device=accelerator.device)
+    return [float(v) for v in accelerator.reduce(t, reduction="sum").cpu()]
+
+
 def train(margs: ModelArguments, dargs: DataArguments, targs: TrainArguments) -> TrainResult:
     """Run (or resume) one LoRA training; returns the result and writes the run folder."""
     _validate(margs, dargs, targs)
@@ -528,6 +543,7 @@ def train(margs: ModelArguments, dargs: DataArguments, targs: TrainArguments) ->
         run_eval()
     bar = tqdm(total=total_steps, initial=state["step"], desc="training", disable=not show)
     running, n_running = 0.0, 0
+    step_tokens, step_loss, step_micro = 0, 0.0, 0  # this process, since the last optimizer step
     t_loop = time.perf_counter()
     tokens_at_start = state["tokens"]
     while state["step"] < total_steps:
@@ -544,11 +560,25 @@ def train(margs: ModelArguments, dargs: DataArguments, targs: TrainArguments) ->
                 optimizer.step()
                 optimizer.zero_grad()
             state["batches_in_epoch"] += 1
-            state["tokens"] += int(batch["attention_mask"].sum())
-            running += float(loss.detach())
-            n_running += 1
+            step_tokens += int(batch["attention_mask"].sum())
+            step_loss += float(loss.detach())
+            step_micro += 1
             if not accelerator.sync_gradients:
                 continue
+            # One collective per optimizer step: job-wide tokens and loss, and the time-budget
+            # flag, so every rank stops at the same step (a rank that stopped alone would leave
+            # the others waiting in the next gradient all-reduce forever).
+            own_over_time = (
+                targs.max_train_seconds > 0 and time.perf_counter() - t_loop > targs.max_train_seconds
+            )
+            tokens_all, loss_all, over_all = _sum_over_processes(
+                accelerator, (step_tokens, step_loss, float(own_over_time))
+            )
+            state["tokens"] += int(tokens_all)
+            running += loss_all / accelerator.num_processes
+            n_running += step_micro
+            step_tokens, step_loss, step_micro = 0, 0.0, 0
+            over_time = over_all > 0
             scheduler.step()
             state["step"] += 1
             bar.update(1)
@@ -566,7 +596,6 @@ def train(margs: ModelArguments, dargs: DataArguments, targs: TrainArguments) ->
                 run_eval()
             if targs.save_every and state["step"] % targs.save_every == 0:
                 save_checkpoint()
-            over_time = targs.max_train_seconds > 0 and time.perf_counter() - t_loop > targs.max_train_seconds
             if over_time and is_main:
                 tqdm.write(f"[finetune] max_train_seconds reached at step {state['step']}; stopping")
             if state["step"] >= total_steps or over_time:
@@ -606,9 +635,12 @@ def train(margs: ModelArguments, dargs: DataArguments, targs: TrainArguments) ->
         skipped_too_long=too_long,
         seconds=time.perf_counter() - t_start,
         tokens_per_second=(state["tokens"] - tokens_at_start) / max(loop_seconds, 1e-9),
+        tokens=state["tokens"] - tokens_at_start,
+        world_size=accelerator.num_processes,
     )
     if is_main:
         (out / "metrics.json").write_text(json.dumps(dataclasses.asdict(result), indent=2))
+    accelerator.wait_for_everyone()  # no rank returns before the adapter and metrics.json exist
     return result
 
 
@@ -625,7 +657,12 @@ def _np_state(st: list) -> tuple:
 
 
 def main(argv: Sequence[str] | None = None) -> TrainResult:
+    from accelerate import PartialState
+
     margs, dargs, targs = parse_train_args(argv)
     result = train(margs, dargs, targs)
-    print(json.dumps({k: v for k, v in dataclasses.asdict(result).items() if k != "eval_history"}, indent=2))
+    if PartialState().is_main_process:  # under torchrun / accelerate launch: one summary, not N
+        print(
+            json.dumps({k: v for k, v in dataclasses.asdict(result).items() if k != "eval_history"}, indent=2)
+        )
     return result

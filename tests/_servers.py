@@ -3,15 +3,41 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """``preexec_fn`` for ``subprocess.Popen``/``run``: the child gets ``sig`` when this test
+    process dies, so a SIGKILLed pytest (timeout, OOM killer, CI cancel) leaves no orphaned
+    server. Linux only (``prctl(PR_SET_PDEATHSIG)``); ``None`` (no preexec_fn) elsewhere.
+
+    Call it (and ``Popen``) from the main thread: the kernel sends the signal when the thread
+    that forked the child exits, not the process. Grandchildren are not covered; the child's
+    own SIGTERM handling (uvicorn, chroma, torchrun) stops those."""
+    if not sys.platform.startswith("linux"):
+        return None
+    parent = os.getpid()
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved here: no dlopen in the forked child
+
+    def preexec() -> None:
+        if prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), sig)
+
+    return preexec
 
 
 def free_port() -> int:
@@ -36,6 +62,7 @@ class ServerProcess:
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **(self.env or {})},
                 start_new_session=True,
+                preexec_fn=die_with_parent(),
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
