@@ -17,6 +17,7 @@ up), so each can be checked against numbers computed by hand.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -153,26 +154,75 @@ def error_rates(
 
 # --- text, dialogue behaviour, cost ---------------------------------------------------------
 def count_unsupported_claims(
-    checker: Any, text: str, shown_items: Sequence[Any], query: str, stated: Constraints
+    checker: Any,
+    text: str,
+    shown_items: Sequence[Any],
+    query: str,
+    stated: Constraints,
+    history_items: Sequence[Any] = (),
 ) -> tuple[int, int]:
     """(price/brand claims not supported, all grounding violations) in ``text``.
 
     Reuses ``assistant.grounding.GroundingChecker``: the reply may state the shown items'
-    prices and brands and the shopper's own price bounds and brands.
+    prices and brands and the shopper's own price bounds and brands. A shown item's title, or
+    one of the shopper's own past items (``history_items``: "like X you bought"), quoted
+    verbatim states nothing beyond the catalog (a title may name another brand, "... for OPI
+    tips"), so such quotes are not checked as claims; the history items' brands may be named.
     """
     if not text.strip():
         return 0, 0
     from assistant.grounding import GroundingContext
 
+    titles = {str(getattr(it, "title", "") or "") for it in (*shown_items, *history_items)}
+    for title in sorted(titles, key=len, reverse=True):
+        if len(title) >= 8:
+            text = re.sub(re.escape(title), " [item] ", text, flags=re.IGNORECASE)
+    if "…" in text:  # a title cut short for the reply ("Sexy Little Things NOIR by…")
+        for title in sorted(titles, key=len, reverse=True):
+            for cut in range(len(title) - 1, 11, -1):
+                head = title[:cut].rstrip() + "…"
+                if head in text:
+                    text = text.replace(head, " [item] ")
+                    break
+
+    allowed = [
+        *_spellings(checker, [*stated.brands_in, *stated.brands_out]),
+        *(b for b in (getattr(it, "brand", None) for it in history_items) if b),
+    ]
+    # Names the reply may use as such: the allowed brands ("Biolage by Matrix" is not the brand
+    # "Matrix") and the category names of the stated filters and shown items ("in Skin Care" is
+    # no claim about the brand "Skin Care").
+    names = {*allowed, *(n for p in stated.categories for n in p)}
+    names |= {n for it in shown_items for n in (getattr(it, "categories", None) or ())}
+    for name in sorted(names, key=len, reverse=True):
+        if len(name) >= 3:
+            text = re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", " [name] ", text, flags=re.IGNORECASE)
     prices = [p for p in (stated.price_min, stated.price_max) if p is not None]
     ctx = GroundingContext(
         list(shown_items),
         query=query,
         allowed_prices=prices,
-        allowed_brands=[*stated.brands_in, *stated.brands_out],
+        allowed_brands=allowed,
     )
     violations = checker.check(text, ctx)
     return sum(v.kind in CLAIM_KINDS for v in violations), len(violations)
+
+
+def _spellings(checker: Any, brands: Sequence[str]) -> list[str]:
+    """``brands`` and every catalog spelling of them ("Its a 10" = "It's a 10" = "ITS A 10")."""
+    if not brands:
+        return []
+    from assistant.vocabulary import normalize
+
+    catalog = getattr(checker, "catalog", None)
+    known = catalog.brands() if catalog is not None else []
+    wanted = {normalize(b) for b in brands}
+    same = [b for b in known if normalize(b) in wanted]
+    # Sub-lines too ("Nivea" -> "Nivea Men"), as the simulator's ground truth reads a brand.
+    from bench.simulator import brand_family
+
+    family = [f for b in dict.fromkeys([*brands, *same]) for f in brand_family(b, known)]
+    return list(dict.fromkeys([*brands, *same, *family]))
 
 
 def _turns(dialogues: Sequence[Dialogue]) -> list[TurnRecord]:

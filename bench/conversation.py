@@ -207,6 +207,7 @@ def run_dialogue(
     """Talk until the target is shown in the top ``k`` or ``max_turns`` turns have passed."""
     catalog = checker.catalog
     dialogue = Dialogue(system.name, user_id, target_id, list(history))
+    past = [catalog[i] for i in history if i in catalog]
     reply: Any = None
     for turn_no in range(1, max_turns + 1):
         said = shopper.next_turn(reply)
@@ -221,7 +222,12 @@ def run_dialogue(
         latency = time.perf_counter() - t0
         shown = [it.item_id for it in reply.items]
         claims, ungrounded = count_unsupported_claims(
-            checker, reply.text, [catalog[i] for i in shown if i in catalog], said.utterance, said.constraints
+            checker,
+            reply.text,
+            [catalog[i] for i in shown if i in catalog],
+            said.utterance,
+            said.constraints,
+            history_items=past,
         )
         dialogue.turns.append(
             TurnRecord(

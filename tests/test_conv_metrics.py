@@ -148,3 +148,28 @@ def test_unsupported_claims_use_the_grounding_checker(catalog) -> None:
     said = Constraints(price_max=15.0)
     assert count_unsupported_claims(checker, "All of these are under $15.", shown, "under $15", said)[0] == 0
     assert count_unsupported_claims(checker, "", shown, "x", said) == (0, 0)
+
+
+def test_quoted_titles_history_and_category_names_are_not_claims() -> None:
+    """Template replies quote shown titles and the shopper's own past items; a title may name
+    another brand and a category may share a brand's name. None of that is a claim; a wrong
+    price in the reply's own words still is."""
+    cat = Catalog(
+        [
+            Item("A", "Acme Nail Polish for Zeta lamps", brand="Acme", categories=NAILS, price=10.0),
+            Item("B", "Zeta Matte Nail Polish", brand="Zeta", categories=NAILS, price=30.0),
+            Item("C", "Nails Velvet Lipstick", brand="Nails", categories=LIPS, price=5.0),
+            Item("H", "Victoria's Secret Body Mist", brand="Victoria's Secret", categories=LIPS, price=9.0),
+            Item("S", "Secret Deodorant", brand="Secret", categories=LIPS, price=4.0),
+        ]
+    )
+    checker = GroundingChecker(cat, CatalogMatcher(cat))
+    shown, past = [cat["A"]], [cat["H"]]
+    text = "Here is Acme Nail Polish for Zeta lamps (in Nails), like Victoria's Secret Body Mist you bought."
+    assert count_unsupported_claims(checker, text, shown, "nails", Constraints(), history_items=past)[0] == 0
+    cut = "Try Acme Nail Polish for Zeta lamps, like Victoria's Secret Body… you bought."
+    assert count_unsupported_claims(checker, cut, shown, "nails", Constraints(), history_items=past)[0] == 0
+    said = Constraints(brands_out=("Victoria's Secret",))
+    assert count_unsupported_claims(checker, "Nothing by Victoria's Secret here.", shown, "x", said)[0] == 0
+    assert count_unsupported_claims(checker, "It costs $99.", shown, "nails", Constraints())[0] == 1
+    assert count_unsupported_claims(checker, "Zeta makes it.", shown, "nails", Constraints())[0] == 1
