@@ -69,7 +69,7 @@ CF_POOL = 50
 FILTER_ONLY_RELEVANCE: float | None = 0.3
 # Latency defaults, chosen with bench/chat.py (docs/latency.md): the prompts ask for at most two
 # short sentences, so generation stops after the second one, capped at MAX_NEW_TOKENS.
-MAX_NEW_TOKENS = 32
+MAX_NEW_TOKENS = 40
 MAX_SENTENCES = 2
 COMPACT_CARDS = True  # short candidate lines in the prompt: fewer tokens to prefill
 LLM_CARDS = 3  # the LLM writes one or two sentences about the top cards; the UI shows all of them
@@ -154,6 +154,7 @@ class _Plan:
     fallback: str = ""
     grounding: GroundingContext | None = None
     card_lines: list[str] = field(default_factory=list)  # prompt card lines (the prose guard checks copies)
+    max_sentences: int | None = None  # this reply's sentence cap, when tighter than the assistant's
     meta: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, Any] = field(default_factory=dict)  # stage seconds + LLM token counts
 
@@ -915,7 +916,16 @@ class ShoppingAssistant:
             for i, it in enumerate(items[: self.llm_cards])
         )
         values = {"query": turn.message, "constraints": cons_text.strip() or "none", "cards": cards}
-        messages = self._prompt("recommend", turn).messages(**values)
+        tpl = self._prompt("recommend", turn)
+        if "top" in tpl.variables:  # v2: one top pick to write about, the other titles for context
+            del values["cards"]
+            values["top"] = self._pick_line(self.catalog[items[0].item_id], items[0].reasons, ctx)
+            others = [it.title for it in items[1 : self.llm_cards or len(items)]]
+            values["others"] = "; ".join(others) or "-"
+            prompt_lines = [values["top"]]
+        else:
+            prompt_lines = cards.splitlines()
+        messages = tpl.messages(**values)
         timings["prompt_s"] = time.perf_counter() - t2
         return _Plan(
             turn.intent,
@@ -925,7 +935,8 @@ class ShoppingAssistant:
             fallback=fallback,
             grounding=ctx,
             timings=timings,
-            card_lines=cards.splitlines(),
+            card_lines=prompt_lines,
+            max_sentences=1 if "top" in tpl.variables else None,  # v2 asks for one sentence
         )
 
     def _llm_rerank(
@@ -999,6 +1010,25 @@ class ShoppingAssistant:
         if keep:
             fields.append("why: " + "; ".join(keep))
         return "- " + " | ".join(fields)
+
+    def _pick_line(self, item: Item, reasons: Sequence[str], ctx: GroundingContext) -> str:
+        """The recommend v2 prompt's best match, in words: ``Title, a drama by Brand at $12 rated 4.2
+        out of 5; why it fits: r1; r2``.
+
+        One product to write a sentence about, not a list (with a list of candidate lines the 0.5B
+        model tended to continue the list), and facts phrased so that repeating them reads as prose.
+        """
+        line = item.title
+        if item.categories:
+            line += f", {_article(item.categories[-1])} {item.categories[-1].lower()}"
+        if item.brand:
+            line += f" by {item.brand}"
+        if item.price is not None:
+            line += f" at {_money(item.price, self.currency)}"
+        if item.rating is not None:
+            line += f" rated {item.rating:.1f} out of 5"
+        keep = [r for r in reasons if not self.checker.check(r, ctx)][:2]
+        return line + ("; why it fits: " + "; ".join(keep) if keep else "")
 
     def _excluded(self, rec: SessionRecord) -> list[str]:
         """Disliked items and their near-duplicates (cosine >= NEAR_DUPLICATE_COS)."""
@@ -1290,8 +1320,13 @@ class ShoppingAssistant:
         text, checked_upto, bad, copied = "", 0, [], False
         t_call = time.perf_counter()
         t_first: float | None = None
+        llm_kwargs, max_sentences = dict(self._llm_kwargs), self.max_sentences
+        if plan.max_sentences is not None and (max_sentences is None or plan.max_sentences < max_sentences):
+            max_sentences = plan.max_sentences
+            if "max_sentences" in llm_kwargs:
+                llm_kwargs["max_sentences"] = max_sentences
         try:
-            for chunk in self.llm.stream(plan.messages, **self._llm_kwargs):
+            for chunk in self.llm.stream(plan.messages, **llm_kwargs):
                 _count_tokens(chunk, tm)
                 piece = _chunk_text(chunk)
                 if not piece:
@@ -1302,7 +1337,7 @@ class ShoppingAssistant:
                 if not text:
                     piece = piece.lstrip()
                 capped = False
-                cut = sentence_cut(text + piece, self.max_sentences)
+                cut = sentence_cut(text + piece, max_sentences)
                 if cut is not None and cut < len((text + piece).rstrip()):
                     piece, capped = (text + piece)[:cut][len(text) :], True  # models without the cap
                 text += piece
@@ -1572,7 +1607,10 @@ def _chunk_text(chunk: Any) -> str:
 
 # Card-line scaffolding in a reply: an id tag, a list marker starting a line, the v2 cards' field
 # separator or "why:" label.
-_CARD_TAG = re.compile(r"\[id=|^\s*(?:\d{1,2}\.|[-*•])\s+\S|\s\|\s|\bwhy:", re.MULTILINE | re.IGNORECASE)
+_CARD_TAG = re.compile(
+    r"\[id=|^\s*(?:\d{1,2}\.|[-*•])\s+\S|\s\|\s|\bwhy(?: it fits)?:|\bbest match:|\bother options:",
+    re.MULTILINE | re.IGNORECASE,
+)
 _FACTS_PAREN = re.compile(r"\([^()]*,[^()]*\)")  # "(Drama, rated 3.6)": a v1 card's facts
 
 
@@ -1595,6 +1633,8 @@ def _copy_markers(line: str) -> list[str]:
     out: list[str] = []
     if " | " in line:  # v2 card: "- title | facts... | why: r1; r2"
         why = next((f[4:].strip() for f in line.split(" | ") if f.startswith("why:")), "")
+    elif "why it fits: " in line:  # recommend v2 best match: "title, a drama ...; why it fits: r1; r2"
+        why = line.split("why it fits: ", 1)[1]
     else:  # v1 compact "1. [id=x] title (facts): r1; r2" or full "... (facts). why: r1; r2"
         out += _FACTS_PAREN.findall(line)
         why = (
@@ -1617,6 +1657,10 @@ def _whole_sentences(text: str) -> str:
         return text  # finished (a final "4." may be the start of "4.5": not finished)
     ends = [m.end() for m in re.finditer(r"(?<!\b\d)(?<!\b\d\d)[.!?](?=\s)|[。！？]", text)]
     return text[: ends[-1]].strip() if ends else ""
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def _rerank_reason(before: int, after: int) -> str | None:

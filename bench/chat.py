@@ -83,12 +83,12 @@ DEFAULT_V1 = Variant(
 DEFAULT = replace(
     DEFAULT_V1,
     name="default",
-    max_new_tokens=32,
+    max_new_tokens=40,
     prompt_version=None,
     llm_cards=3,
     prose_guard=True,
-    help="the product default: default-v1 + prompt v2 (one sentence, '|' cards), top-3 cards, 32 tokens "
-    "with a whole-sentence stop, prose guard",
+    help="the product default: default-v1 + prompt v2 (recommend: one best match in words + 2 other titles, "
+    "one sentence; bundle/repair: '|' cards without ids), 40 tokens with a whole-sentence stop, prose guard",
 )
 VARIANTS: dict[str, Variant] = {
     v.name: v

@@ -159,10 +159,12 @@ def test_llm_sees_only_candidate_cards(index, tmp_path) -> None:
     bot = make_bot(index, tmp_path, llm=FakeListChatModel(responses=["Here you go."], callbacks=[rec]))
     reply = bot.chat("a moisturizer under $40, not Olay", session_id="c1")
     prompt = "\n".join(rec.prompts)
-    # v2 prompt cards ("- Title | facts | why: ...") for the top `llm_cards` of the shown cards.
-    shown = {it.item_id for it in reply.items[: bot.llm_cards]}
-    mentioned = {it.item_id for it in bot.catalog if f"- {it.title} |" in prompt}
-    assert shown and mentioned == shown
+    # recommend v2: the top card as "Best match: Title, a ... ; why it fits: ...", the next by title.
+    top, *others = reply.items[: bot.llm_cards]
+    assert f"Best match: {top.title}, " in prompt
+    assert f"Other options: {'; '.join(it.title for it in others)}\n" in prompt
+    mentioned = {it.item_id for it in bot.catalog if it.title in prompt}
+    assert mentioned == {it.item_id for it in reply.items[: bot.llm_cards]}
 
 
 def test_session_isolation_two_users_interleaved(index, tmp_path) -> None:

@@ -23,7 +23,7 @@ def test_every_template_renders_in_both_languages(name: str, lang: str) -> None:
 
 
 def test_missing_or_unknown_variable_is_an_error() -> None:
-    tpl = prompts.load("recommend", "en")
+    tpl = prompts.load("recommend", "en", version=1)
     with pytest.raises(PromptError, match="missing variables \\['cards'\\]"):
         tpl.render(query="q", constraints="c")
     with pytest.raises(PromptError, match="unknown variables \\['typo'\\]"):
