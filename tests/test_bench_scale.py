@@ -175,3 +175,25 @@ def test_bad_items_argument_is_a_clear_error(tmp_path):
         main(["--items", "ten", "--out", str(tmp_path)])
     with pytest.raises(SystemExit, match="not found"):
         main(["--items", "10", "--data", str(tmp_path / "nope"), "--out", str(tmp_path)])
+
+
+@pytest.mark.slow
+def test_static_embedder_distils_offline_and_ranks_sensibly(tmp_path):
+    """minilm-static (the scale build's embedder): distilled from the packaged MiniLM into a cache, reused."""
+    from retrieval.embedders import StaticMiniLMEmbedder
+
+    emb = StaticMiniLMEmbedder(cache_dir=tmp_path)
+    docs = [
+        "red nail polish lacquer",
+        "shampoo for dry hair",
+        "digital lab thermometer",
+        "nitrile exam gloves",
+    ]
+    vecs = emb.encode(docs)
+    assert vecs.shape == (4, 384) and np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    assert list(tmp_path.glob("minilm-static-v*.npy"))  # cached: the next process does not distil again
+    again = StaticMiniLMEmbedder(cache_dir=tmp_path).encode(docs)
+    assert np.allclose(vecs, again)
+    queries = emb.encode(["nail varnish", "hair wash", "thermometer", "gloves"])
+    assert list((queries @ vecs.T).argmax(axis=1)) == [0, 1, 2, 3]
+    assert np.linalg.norm(emb.encode([""])[0]) == pytest.approx(1.0)
