@@ -210,21 +210,27 @@ def _prefix_cache(loaded: LoadedLLM, input_ids: Any, n: int, private: bool = Tru
     return copy.deepcopy(cache) if private else cache  # generate() appends to the cache it is given
 
 
-# A "." right after a 1-2 digit number is a list marker ("1. Title"), not a sentence end.
-_SENTENCE_DONE = re.compile(r"(?<!\b\d)(?<!\b\d\d)\.(?=\s)|[!?](?=\s)|[。！？]")
+_SENTENCE_DONE = re.compile(r"\.(?=\s)|[!?](?=\s)|[。！？]")
+# A "." after a 1-2 digit number that starts a line or follows another sentence/label is a list
+# marker ("1. Title", "(1994). 2. Exotica"), not a sentence end; "rated 4 out of 5. " ends one.
+_LIST_MARKER = re.compile(r"(?:^|\n|[.!?:;)]\s|\s-\s)\s*\d{1,2}$")
 
 
 def sentence_cut(text: str, max_sentences: int | None) -> int | None:
     """End offset of the `max_sentences`-th finished sentence in `text`, or None if fewer.
 
     A Latin sentence counts as finished only once whitespace follows its `.`/`!`/`?`, so "4.2"
-    or a reply paused right after "4." is not cut, and "1. " / "12. " (list markers) never end
-    one; CJK full stops end a sentence at once.
+    or a reply paused right after "4." is not cut, and list markers ("1. " / "12. " at a line
+    start or after another sentence) never end one; CJK full stops end a sentence at once.
     """
     if not max_sentences or max_sentences < 1:
         return None
-    for i, m in enumerate(_SENTENCE_DONE.finditer(text), start=1):
-        if i == max_sentences:
+    done = 0
+    for m in _SENTENCE_DONE.finditer(text):
+        if m.group() == "." and _LIST_MARKER.search(text, 0, m.start()):
+            continue
+        done += 1
+        if done == max_sentences:
             return m.end()
     return None
 

@@ -119,7 +119,9 @@ def test_sentence_cap_cuts_invoke_and_stream_alike(tiny_llm):
     [
         ("Great pick. The next", 1, 11),
         ("Rated 4.2 out of 5.", 1, None),  # no space after the final stop yet: not finished
-        ("Rated 4. And more", 1, None),  # "4. " reads as a list marker
+        ("Rated 4. And more", 1, 8),  # a number inside a sentence: "4. " ends it
+        ("It is rated 3.5 out of 5. You will", 1, 25),
+        ("Top picks:\n1. Quiz Show. 2. Exotica. More", 2, 36),  # "1." / "2." are list markers
         ("1. Quiz Show (1994). 2. Exotica (1994). More", 2, 39),
         ("Made in 1994. Great", 1, 13),
         ("One! Two? Three. Four", 2, 9),
