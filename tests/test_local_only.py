@@ -31,6 +31,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from _servers import die_with_parent
 
 from assistant import privacy
 from assistant.privacy import LocalOnlyError, ensure_local_url, is_loopback_host
@@ -44,8 +45,10 @@ import atexit, ipaddress, json, os, socket
 _log = os.environ["NET_ATTEMPTS_LOG"]
 
 def _note(rec):
+    import sys, traceback
+    where = [f"{f.filename}:{f.lineno}" for f in traceback.extract_stack()[-8:-2]]
     with open(_log, "a") as f:
-        f.write(json.dumps({"pid": os.getpid(), **rec}) + "\n")
+        f.write(json.dumps({"pid": os.getpid(), "argv": sys.argv[:1], **rec, "stack": where}) + "\n")
 
 def _local(family, address):
     if family not in (socket.AF_INET, socket.AF_INET6):
@@ -331,7 +334,9 @@ def test_index_build_and_chat_with_the_network_blocked(tmp_path) -> None:
     """A fresh index build (embedding, Chroma, BM25, scorer) and chat turns, local-only, no network."""
     env = _env(tmp_path)
     cmd = [*NETNS, sys.executable, "-c", textwrap.dedent(API_RUN), str(tmp_path / "cache")]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900, preexec_fn=die_with_parent()
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["items"] and out["intent2"] == "compare" and "store" in out["built"]
@@ -365,10 +370,15 @@ print(json.dumps({"reply": text}))
 """
 
 NETNS_SCRIPT = r"""
+trap 'trap - TERM; kill -TERM 0; exit 143' TERM  # pytest died (die_with_parent): take the group down
 "$PY" app.py --local-only --dataset "$DATA" --llm "$LLM" --cache-dir "$CACHE" --port 7861 --threads 1 \
     >"$WORK/app.out" 2>"$WORK/app.err" &
 APP=$!
-"$PY" -c "$CLIENT" 7861 420 >"$WORK/client.out" 2>"$WORK/client.err"
+# The client stands in for the browser; huggingface_hub (under gradio_client) fetches an agent
+# registry and sends telemetry to huggingface.co unless told it is offline, as local-only mode
+# tells every process that imports assistant.
+HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 "$PY" -c "$CLIENT" 7861 420 >"$WORK/client.out" 2>"$WORK/client.err" &
+wait $!  # in the background + wait: bash runs the TERM trap at once, not after a foreground job
 RC=$?
 kill -TERM $APP 2>/dev/null
 wait $APP
@@ -393,7 +403,13 @@ def test_app_local_only_starts_builds_and_chats_with_the_network_blocked(tmp_pat
         "WORK": str(tmp_path),
         "CLIENT": textwrap.dedent(CLIENT),
     }
-    proc = subprocess.Popen([*NETNS, "bash", "-c", NETNS_SCRIPT], cwd=REPO, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [*NETNS, "bash", "-c", NETNS_SCRIPT],
+        cwd=REPO,
+        env=env,
+        start_new_session=True,
+        preexec_fn=die_with_parent(),  # bash's TERM trap then stops the app and the client
+    )
     try:
         rc = proc.wait(timeout=540)
     except subprocess.TimeoutExpired:
