@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _servers import die_with_parent
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,7 +30,9 @@ def run_load(tmp_path: Path, target: str, users: int, seconds: float) -> dict:
         sys.executable, "-m", "bench.load", "--target", target, "--users", str(users),
         "--seconds", str(seconds), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out"),
     ]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=540)
+    proc = subprocess.run(
+        cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=540, preexec_fn=die_with_parent()
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads((tmp_path / "out" / f"load-{target}-beauty-fixture.json").read_text())
 

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _servers import die_with_parent
 from assistant_catalog import make_catalog, make_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,6 +46,7 @@ def spawn(code: str, *args: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=die_with_parent(),
     )
 
 
@@ -340,7 +342,7 @@ def test_sigkill_during_finetuning_resumes_from_last_checkpoint(tmp_path, tiny_l
     def cli(*args: str, **kw):
         return subprocess.Popen(
             [sys.executable, "-m", "finetune", *args], cwd=REPO, env=env, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=die_with_parent(), **kw,
         )  # fmt: skip
 
     for args in (

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from _servers import die_with_parent
 from assistant_catalog import BRANDS, make_dataset
 
 from assistant import ShoppingAssistant
@@ -169,6 +170,7 @@ def _spawn(code: str, *args: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=die_with_parent(),
     )
 
 
