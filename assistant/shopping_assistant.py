@@ -985,7 +985,7 @@ class ShoppingAssistant:
             facts.append(item.categories[-1])
         if item.rating is not None:
             facts.append(f"rated {item.rating:.1f}")
-        keep = [r for r in reasons if not self.checker.check(r, ctx)][:2]
+        keep = [r for r in reasons if not r.startswith(_RERANK_REASON) and not self.checker.check(r, ctx)][:2]
         line = f"{rank}. [id={item.item_id}] {item.title}" + (f" ({', '.join(facts)})" if facts else "")
         return line + (": " + "; ".join(keep) if keep else "")
 
@@ -1006,7 +1006,7 @@ class ShoppingAssistant:
             fields.append(item.categories[-1])
         if item.rating is not None:
             fields.append(f"rated {item.rating:.1f}")
-        keep = [r for r in reasons if not self.checker.check(r, ctx)][:2]
+        keep = [r for r in reasons if not r.startswith(_RERANK_REASON) and not self.checker.check(r, ctx)][:2]
         if keep:
             fields.append("why: " + "; ".join(keep))
         return "- " + " | ".join(fields)
@@ -1027,7 +1027,7 @@ class ShoppingAssistant:
             line += f" at {_money(item.price, self.currency)}"
         if item.rating is not None:
             line += f" rated {item.rating:.1f} out of 5"
-        keep = [r for r in reasons if not self.checker.check(r, ctx)][:2]
+        keep = [r for r in reasons if not r.startswith(_RERANK_REASON) and not self.checker.check(r, ctx)][:2]
         return line + ("; why it fits: " + "; ".join(keep) if keep else "")
 
     def _excluded(self, rec: SessionRecord) -> list[str]:
@@ -1661,6 +1661,9 @@ def _whole_sentences(text: str) -> str:
 
 def _article(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+_RERANK_REASON = "the re-ranker "  # on the card for the shopper; not a reason for the LLM to phrase
 
 
 def _rerank_reason(before: int, after: int) -> str | None:

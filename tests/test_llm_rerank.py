@@ -134,3 +134,20 @@ def test_from_dataset_switch(tmp_path) -> None:
         ShoppingAssistant.from_dataset(
             ds, llm=TINY, cache_dir=tmp_path, show_progress=False, rerank="llm", reranker_adapter=tmp_path
         )
+
+
+def test_rerank_reason_is_on_the_card_not_in_the_llm_prompt(index, tmp_path, reranker) -> None:
+    from langchain_core.callbacks import BaseCallbackHandler
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    seen: list[str] = []
+
+    class Recorder(BaseCallbackHandler):
+        def on_chat_model_start(self, serialized, messages, **kw):
+            seen.extend(m.content for batch in messages for m in batch)
+
+    llm = FakeListChatModel(responses=["Here are a few options."], callbacks=[Recorder()])
+    bot = ShoppingAssistant(index, llm, SessionStore(tmp_path / "p"), reranker=reranker)
+    reply = bot.chat("a moisturizer under $45", session_id="p1", user_id=_shopper(bot))
+    assert any("re-ranker" in r for it in reply.items for r in it.reasons)
+    assert seen and not any("re-ranker" in s for s in seen)
