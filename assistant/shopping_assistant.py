@@ -62,6 +62,7 @@ RETRIEVE_POOL = 50
 # pool: for a known shopper they are strong candidates that a query naming only a category
 # ("I need a moisturizer") would rank anywhere in the category.
 CF_POOL = 50
+PROFILE_HISTORY = 50  # a known user's profile vector: the mean of their last this-many items
 # When the query says nothing the hard filters do not already enforce ("a moisturizer from
 # Olay under $20"), text relevance within the filtered set mostly measures how a title echoes
 # the category name; a known shopper's history is the better guide, so relevance counts less
@@ -670,7 +671,7 @@ class ShoppingAssistant:
         ):
             hist = self.history(rec.user_id)
             if hist:
-                self.index.store.update_user(rec.user_id, hist[-50:])
+                self.index.store.update_user(rec.user_id, hist[-PROFILE_HISTORY:])
         timings = {
             "understand_s": round(t_understood - t0, 4),
             "plan_s": round(t_planned - t_understood, 4),

@@ -183,6 +183,23 @@ def build_systems(cfg: ConversationConfig, visible: Dataset, sessions_root: Path
     return out
 
 
+def _profiles_first(systems: Sequence[SystemUnderTest], users: Sequence[tuple[str, list[str], str]]) -> None:
+    """Give every sampled shopper its profile vector before any dialogue.
+
+    The assistant stores a known user's profile after their first turn, in the index cache,
+    so without this the first system to meet a user (and a first run) would start without it
+    and later ones (and re-runs) with it: results would depend on system order and cache state.
+    """
+    from assistant.shopping_assistant import PROFILE_HISTORY
+
+    store = next((s.assistant.index.store for s in systems if s.assistant is not None), None)
+    if store is None:
+        return
+    for user_id, history, _ in users:
+        if history and store.user_vector(user_id) is None:
+            store.update_user(user_id, history[-PROFILE_HISTORY:])
+
+
 # --- one dialogue ---------------------------------------------------------------------------
 def _count_tokens(system: SystemUnderTest, text: str) -> int | None:
     if system.assistant is None:
@@ -272,6 +289,7 @@ def run(cfg: ConversationConfig) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="conv-sessions-") as tmp:
         t_build = time.perf_counter()
         systems = build_systems(cfg, visible, Path(tmp))
+        _profiles_first(systems, users)
         build_s = time.perf_counter() - t_build
         dialogues: dict[str, list[Dialogue]] = {s.name: [] for s in systems}
         t_dialogues = t_checkpoint = time.perf_counter()
