@@ -1321,11 +1321,16 @@ class ShoppingAssistant:
         text, checked_upto, bad, copied = "", 0, [], False
         t_call = time.perf_counter()
         t_first: float | None = None
-        llm_kwargs, max_sentences = dict(self._llm_kwargs), self.max_sentences
-        if plan.max_sentences is not None and (max_sentences is None or plan.max_sentences < max_sentences):
-            max_sentences = plan.max_sentences
-            if "max_sentences" in llm_kwargs:
-                llm_kwargs["max_sentences"] = max_sentences
+        # A tighter per-reply cap goes to our own model (it stops generating there); the cut below
+        # for other models keeps the assistant-wide cap, so their output is checked as before.
+        llm_kwargs = dict(self._llm_kwargs)
+        cap = llm_kwargs.get("max_sentences")
+        if (
+            plan.max_sentences is not None
+            and "max_sentences" in llm_kwargs
+            and (cap is None or plan.max_sentences < cap)
+        ):
+            llm_kwargs["max_sentences"] = plan.max_sentences
         try:
             for chunk in self.llm.stream(plan.messages, **llm_kwargs):
                 _count_tokens(chunk, tm)
@@ -1338,7 +1343,7 @@ class ShoppingAssistant:
                 if not text:
                     piece = piece.lstrip()
                 capped = False
-                cut = sentence_cut(text + piece, max_sentences)
+                cut = sentence_cut(text + piece, self.max_sentences)
                 if cut is not None and cut < len((text + piece).rstrip()):
                     piece, capped = (text + piece)[:cut][len(text) :], True  # models without the cap
                 text += piece
