@@ -47,6 +47,8 @@ _QUOTED_RE = re.compile(
 _ID_RE = re.compile(
     r"\[\s*(?:id\s*[:=]\s*)?([A-Za-z0-9][\w-]{0,40})\s*\]|\bid\s*[:=#]\s*([A-Za-z0-9][\w-]{0,40})", re.I
 )
+_TITLE_YEAR_RE = re.compile(r"\((1[89]\d\d|20\d\d)\)")
+_YEAR_TOKEN_RE = re.compile(r"1[89]\d\d|20\d\d")
 _CAP_WORD_RE = re.compile(r"[A-Z][\w'&+-]*|\d+(?:\.\d+)?[A-Za-z]*")
 
 
@@ -110,6 +112,10 @@ class CatalogMatcher:
         self.category_words = frozenset(
             t for path in catalog.category_paths() for c in path for t in normalize_tokens(c)
         )
+        # Catalogs whose titles carry a year ("Heat (1995)", editions of books): there a capitalised
+        # name followed by a year is a product claim even when its words are rare in the catalog.
+        with_year = sum(bool(_TITLE_YEAR_RE.search(item.title)) for item in catalog)
+        self.titles_have_years = with_year >= 0.5 * n
 
     def idf_of(self, token: str) -> float:
         return self.idf.get(token, 0.0)
@@ -346,7 +352,8 @@ class GroundingChecker:
             content = [t for t in toks if t not in STOPWORDS]
             if len(content) < 2 or tuple(toks) in query_grams:
                 continue
-            if not any(t in self.matcher.product_words for t in content):
+            titled = self.matcher.titles_have_years and any(_YEAR_TOKEN_RE.fullmatch(t) for t in content)
+            if not titled and not any(t in self.matcher.product_words for t in content):
                 continue
             if all(t in self.matcher.category_words or t in _NON_PRODUCT_WORDS for t in content):
                 continue

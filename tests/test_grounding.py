@@ -101,3 +101,26 @@ def test_describe_lists_problems(checker, ctx) -> None:
     v = checker.check("Maybelline makes a nice one.", ctx)
     assert "brand mismatch" in describe(v) and "Maybelline" in describe(v)
     assert describe([]) == "none"
+
+
+def test_made_up_dated_title_is_caught_in_a_catalog_of_dated_titles() -> None:
+    """Movie-style catalogs: "The Dark Knight (1994)" is a product claim even though its words
+    are rare in the titles (the product-word gate alone let it through)."""
+    from retrieval.data.schema import Catalog, Item
+
+    titles = ["Heat (1995)", "Quiz Show (1994)", "Batman Forever (1995)", "Clerks (1994)", "Casino (1995)"]
+    movies = Catalog([Item(item_id=str(i), title=t, categories=("Drama",)) for i, t in enumerate(titles)])
+    checker = GroundingChecker(movies)
+    ctx = GroundingContext([movies["1"], movies["4"]], query="a good drama")
+    made_up = checker.check("You might enjoy The Dark Knight (1994), a gripping crime drama.", ctx)
+    assert kinds(made_up) == ["unknown_product"]
+    assert checker.check("You might enjoy Quiz Show (1994), a gripping drama.", ctx) == []
+    assert checker.check("Casino (1995) came out in 1995.", ctx) == []
+    shown_elsewhere = checker.check("Try Batman Forever (1995) instead.", ctx)
+    assert kinds(shown_elsewhere) == ["non_candidate_product"]
+    # Without dated titles the gate stays: a rare capitalised phrase is not judged a product.
+    plain = Catalog([Item(item_id=str(i), title=t.split(" (")[0]) for i, t in enumerate(titles)])
+    assert (
+        GroundingChecker(plain).check("Enjoy The Dark Knight 1994 edition.", GroundingContext([plain["1"]]))
+        == []
+    )
