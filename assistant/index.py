@@ -97,10 +97,29 @@ class AssistantIndex:
     item_matrix: np.ndarray  # unit vectors in catalog row order
     filter_index: FilterIndex
     info: IndexInfo
+    root: Path | None = None  # the cache folder the index was built in (None: not on disk)
 
     @property
     def catalog(self) -> Catalog:
         return self.dataset.catalog
+
+    def forget_user(self, user_id: str) -> int:
+        """Drop the user's history from the fitted scorers' cached ``histories.json`` files (atomic
+        rewrite), so the index cache no longer holds it; returns the number of files changed."""
+        if self.scorer is not None:
+            self.scorer.user_histories.pop(user_id, None)
+        if self.root is None:
+            return 0
+        changed = 0
+        for path in sorted(self.root.glob("scorer-*/histories.json")):
+            histories = json.loads(path.read_text())
+            if histories.pop(user_id, None) is None:
+                continue
+            tmp = path.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(histories))
+            os.replace(tmp, path)
+            changed += 1
+        return changed
 
     def vectors(self, item_ids: Sequence[str]) -> np.ndarray:
         """Unit vectors for catalog items (rows of the cached matrix)."""
@@ -190,6 +209,7 @@ class AssistantIndex:
             item_matrix=retriever.matrix,
             filter_index=retriever.filter_index,
             info=info,
+            root=root,
         )
 
 

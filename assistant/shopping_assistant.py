@@ -434,13 +434,12 @@ class ShoppingAssistant:
 
     def forget(self, user_id: str) -> dict[str, int]:
         """Delete everything held about the user: sessions, chat events, profile vector,
-        profile edits, log lines; the dataset history is masked from then on."""
+        profile edits, log lines, the index cache's copy of their history; the dataset history is
+        masked from then on."""
         check_id("user_id", user_id)
         counts = self.sessions.forget(user_id)
         counts["profile_vectors"] = int(self.index.store.delete_user(user_id))
-        scorer = self.index.scorer
-        if scorer is not None and user_id in scorer.user_histories:
-            scorer.user_histories.pop(user_id, None)
+        counts["cached_histories"] = self.index.forget_user(user_id)
         self._forgotten_hidden.add(user_id)
         return counts
 

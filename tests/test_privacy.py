@@ -138,6 +138,10 @@ def test_forget_masks_a_dataset_user_and_their_caches(world) -> None:
     assert bot.history("u00") == [] and bot.index.store.user_vector("u00") is None
     scorer = bot.index.scorer
     assert scorer is None or "u00" not in scorer.user_histories
+    # The index cache's copy of the dataset histories no longer holds the user; others stay.
+    cached = [json.loads(p.read_text()) for p in bot.index.root.glob("scorer-*/histories.json")]
+    assert cached, "the fixture index should have a fitted scorer on disk"
+    assert all("u00" not in h and "u01" in h for h in cached)
     # A later turn as u00 does not rebuild a profile from the forgotten history.
     bot.chat("a moisturizer under $60", session_id="d2", user_id="u00")
     assert bot.index.store.user_vector("u00") is None
