@@ -211,7 +211,13 @@ def test_unknown_user_ids_are_strangers_not_errors(bot) -> None:
     assert_sane(bot, reply) and reply.items
     assert bot.history("no-such-user") == []
     assert bot.profile("no-such-user").clusters == []
-    assert bot.forget("no-such-user") == {"sessions": 0, "events": 0, "log_lines": 0, "profile_vectors": 0}
+    assert bot.forget("no-such-user") == {
+        "sessions": 0,
+        "events": 0,
+        "log_lines": 0,
+        "profile_vectors": 0,
+        "cached_histories": 0,
+    }
 
 
 @pytest.mark.parametrize(
