@@ -976,6 +976,13 @@ class ShoppingAssistant:
             return format_card(rank, item, reasons, self.currency)
         if self.prompt_version is None or self.prompt_version >= 2:
             return self._prose_card(item, reasons, ctx)
+        facts = self._card_facts(item)
+        keep = [r for r in reasons if not r.startswith(_RERANK_REASON) and not self.checker.check(r, ctx)][:2]
+        line = f"{rank}. [id={item.item_id}] {item.title}" + (f" ({', '.join(facts)})" if facts else "")
+        return line + (": " + "; ".join(keep) if keep else "")
+
+    def _card_facts(self, item: Item) -> list[str]:
+        """The catalog facts both prompt-card formats show: brand, price, leaf category, rating."""
         facts = []
         if item.brand:
             facts.append(item.brand)
@@ -985,9 +992,7 @@ class ShoppingAssistant:
             facts.append(item.categories[-1])
         if item.rating is not None:
             facts.append(f"rated {item.rating:.1f}")
-        keep = [r for r in reasons if not r.startswith(_RERANK_REASON) and not self.checker.check(r, ctx)][:2]
-        line = f"{rank}. [id={item.item_id}] {item.title}" + (f" ({', '.join(facts)})" if facts else "")
-        return line + (": " + "; ".join(keep) if keep else "")
+        return facts
 
     def _prose_card(self, item: Item, reasons: Sequence[str], ctx: GroundingContext) -> str:
         """The v2 prompt card: ``- Title | brand | $price | leaf category | rated 4.2 | why: r1; r2``.
@@ -997,15 +1002,7 @@ class ShoppingAssistant:
         copied line instead of a sentence; a ``|``-separated record is not something to copy, and
         a reply that still does is caught by ``card_copy`` (and the lines are shorter to prefill).
         """
-        fields = [item.title]
-        if item.brand:
-            fields.append(item.brand)
-        if item.price is not None:
-            fields.append(_money(item.price, self.currency))
-        if item.categories:
-            fields.append(item.categories[-1])
-        if item.rating is not None:
-            fields.append(f"rated {item.rating:.1f}")
+        fields = [item.title, *self._card_facts(item)]
         keep = [r for r in reasons if not r.startswith(_RERANK_REASON) and not self.checker.check(r, ctx)][:2]
         if keep:
             fields.append("why: " + "; ".join(keep))
