@@ -250,7 +250,8 @@ class _Generator:
     ) -> list[str]:
         """``n`` negatives whose rendered titles are distinct from each other, the target and
         the shown history (a duplicate title would make the answer ambiguous or leak it)."""
-        banned = {self._titles[target]} | {self._titles[h] for h in history if h in self._titles}
+        target_title = self._titles[target]
+        banned = {target_title} | {self._titles[h] for h in history if h in self._titles}
         picked: list[str] = []
         forbidden: set[str] = set(future)  # the user's later items never appear, not even as negatives
         for attempt in range(4):
@@ -259,7 +260,8 @@ class _Generator:
             for iid in self.sampler.negatives(proto, history, target, want, rng, forbidden | set(picked)):
                 forbidden.add(iid)
                 t = self._titles[iid]
-                if t in banned or (keep is not None and not keep(self.catalog[iid])):
+                # A negative whose title contains the target's would show the target's title twice.
+                if t in banned or target_title in t or (keep is not None and not keep(self.catalog[iid])):
                     continue
                 banned.add(t)
                 picked.append(iid)
@@ -271,11 +273,22 @@ class _Generator:
         if target in history:
             self.skipped["target_in_history"] += 1
             return False
-        shown_titles = {self._titles[h] for h in list(history)[-shown:]} if shown > 0 else set()
-        if self._titles[target] in shown_titles:
+        shown_titles = [self._titles[h] for h in list(history)[-shown:]] if shown > 0 else []
+        # Substring, not equality: a short target title ("nail polish") inside a longer history
+        # title ("nail polish remover") would still leak it (and fails check_example).
+        if any(self._titles[target] in t for t in shown_titles):
             self.skipped["target_title_in_history"] += 1
             return False
         return True
+
+    def _clean(self, record: dict) -> dict | None:
+        """Skip (and count) an example whose rendered text would still give the target away,
+        e.g. its title inside a card's brand or a longer title; the whole-output check in
+        ``generate`` stays as the guard against bugs here."""
+        if check_example(record, self.catalog, self.cfg.title_chars):
+            self.skipped[f"{record['task']}_title_collision"] += 1
+            return None
+        return record
 
     # --- listwise ---------------------------------------------------------------------------------
     def listwise(self, user: str, history: list[str], target: str, protocol: str, part: str) -> dict | None:
@@ -295,19 +308,21 @@ class _Generator:
             max_chars=cfg.title_chars,
         )
         msgs.append({"role": "assistant", "content": letter})
-        return {
-            "task": "listwise",
-            "split": part,
-            "protocol": protocol,
-            "messages": msgs,
-            "meta": {
-                "user_id": user,
-                "target_id": target,
-                "target_letter": letter,
-                "candidate_ids": cands,
-                "history_ids": history,
-            },
-        }
+        return self._clean(
+            {
+                "task": "listwise",
+                "split": part,
+                "protocol": protocol,
+                "messages": msgs,
+                "meta": {
+                    "user_id": user,
+                    "target_id": target,
+                    "target_letter": letter,
+                    "candidate_ids": cands,
+                    "history_ids": history,
+                },
+            }
+        )
 
     # --- conversational SFT -------------------------------------------------------------------------
     def sft(self, user: str, history: list[str], target: str, part: str) -> dict | None:
@@ -364,24 +379,26 @@ class _Generator:
         context += ["", "Candidate products:"]
         context += [render_card(self.catalog[c], LETTERS[k], cfg.title_chars) for k, c in enumerate(cands)]
         reply = self._reply(item, label, wanted, phrase.en if phrase else None, recent, rng)
-        return {
-            "task": "sft",
-            "split": part,
-            "messages": [
-                {"role": "system", "content": "\n".join(context)},
-                {"role": "user", "content": request},
-                {"role": "assistant", "content": reply},
-            ],
-            "meta": {
-                "user_id": user,
-                "target_id": target,
-                "target_letter": label,
-                "candidate_ids": cands,
-                "history_ids": history,
-                "shown_history_ids": recent,
-                "request_constraints": _compact(wanted.to_dict()),
-            },
-        }
+        return self._clean(
+            {
+                "task": "sft",
+                "split": part,
+                "messages": [
+                    {"role": "system", "content": "\n".join(context)},
+                    {"role": "user", "content": request},
+                    {"role": "assistant", "content": reply},
+                ],
+                "meta": {
+                    "user_id": user,
+                    "target_id": target,
+                    "target_letter": label,
+                    "candidate_ids": cands,
+                    "history_ids": history,
+                    "shown_history_ids": recent,
+                    "request_constraints": _compact(wanted.to_dict()),
+                },
+            }
+        )
 
     def _reply(
         self,

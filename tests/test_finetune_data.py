@@ -216,3 +216,39 @@ def test_metric_functions() -> None:
     )
     assert not constraint_scores("no json here", gold)["valid"]
     assert not constraint_scores('{"colour": "red"}', gold)["valid"]  # not in the Constraints schema
+
+
+def test_target_title_inside_a_longer_history_title_is_skipped_not_leaked(toy: dict, tmp_path: Path) -> None:
+    """A short target title contained in a longer history title ("Nail Polish" in "Nail Polish
+    Remover") leaks the answer as surely as an equal one: generation skips such examples (counted)
+    instead of writing them or aborting on the leakage check (found on real Beauty data)."""
+    import dataclasses
+
+    from finetune.data import _Generator
+    from retrieval.data.schema import Catalog, Dataset
+
+    ds = toy["ds"]
+    gen = _Generator(_cfg(toy["src"], tmp_path / "probe"), ds)
+    rows = gen.partition()["train"]
+    renamed: dict[str, str] = {}
+    collided: set[tuple[str, str]] = set()  # (user, target) whose target title now sits in the history
+    sources: set[str] = set()
+    for user, history, target in rows[:40]:  # make each target's title a prefix of a shown history title
+        source = history[-1]  # its title must stay as it is: never renamed, never a renamed target
+        if target in renamed or target in sources or source in renamed or any(h in renamed for h in history):
+            continue
+        sources.add(source)
+        renamed[target] = ds.catalog[source].title.split(",")[0][:12].strip()
+        collided.add((user, target))
+    assert len(renamed) >= 10
+    items = [dataclasses.replace(it, title=renamed.get(it.item_id, it.title)) for it in ds.catalog]
+    edited = Dataset(name=ds.name, catalog=Catalog(items), interactions=ds.interactions, source=ds.source)
+    manifest = generate(_cfg(toy["src"], tmp_path / "out"), dataset=edited)
+    assert manifest["skipped"].get("target_title_in_history", 0) >= 10
+    kept = read_jsonl(tmp_path / "out" / "train_listwise.jsonl") + read_jsonl(
+        tmp_path / "out" / "train_sft.jsonl"
+    )
+    assert kept
+    for rec in kept:
+        assert check_example(rec, edited.catalog) == [], rec["id"]
+        assert (rec["meta"]["user_id"], rec["meta"]["target_id"]) not in collided, rec["id"]
