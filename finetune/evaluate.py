@@ -70,6 +70,12 @@ class EvalConfig:
         default=1, metadata={"help": "cyclic candidate shifts averaged (position-bias mitigation)"}
     )
     threads: int = field(default=2, metadata={"help": "torch CPU threads"})
+    dtype: str = field(
+        default="auto",
+        metadata={
+            "help": "weight dtype: auto (fp32 on CPU), float32, bfloat16 (~2x faster on CPUs with bf16 units)"
+        },
+    )
     progress: bool = field(default=True, metadata={"help": "show tqdm progress"})
 
 
@@ -210,7 +216,7 @@ class _Models:
 
         self.base_name = cfg.base or _adapter_base(cfg.adapter) or DEFAULT_LLM
         self.model, self.tokenizer = load_llm(
-            self.base_name, adapter=cfg.adapter, threads=cfg.threads, merge_adapter=False
+            self.base_name, adapter=cfg.adapter, threads=cfg.threads, merge_adapter=False, dtype=cfg.dtype
         )
         self.names = ["base", "adapter"] if cfg.adapter else ["base"]
 

@@ -72,6 +72,12 @@ class DataArguments:
     )
     max_seq_len: int = field(default=1024, metadata={"help": "longer examples are skipped (and counted)"})
     eval_examples: int = field(default=32, metadata={"help": "size of the fixed dev set for eval loss"})
+    eval_listwise: bool = field(
+        default=True,
+        metadata={
+            "help": "at each eval also rank the eval set's listwise examples by letter logits (NDCG@10, R@1)"
+        },
+    )
     eval_source: str = field(
         default="dev",
         metadata={"help": "dev (held-out dev users) or train (first train examples: overfit check)"},
@@ -359,6 +365,27 @@ def _eval_loss(model: Any, batches: list[dict], accelerator: Any) -> float:
     return total / max(count, 1)
 
 
+def _eval_listwise(model: Any, tokenizer: Any, records: list[dict], batch_size: int) -> dict[str, float]:
+    """Dev listwise ranking as ``finetune evaluate`` scores it (letter log-probs at the answer
+    position), so a run shows whether the ranking improves, not only the loss."""
+    from finetune.evaluate import ranking_metrics, target_rank
+    from finetune.formats import LETTERS
+    from finetune.reranker import LLMReranker
+
+    was_training = model.training
+    model.eval()
+    rr = LLMReranker(model=model, tokenizer=tokenizer, batch_size=batch_size)
+    ranks = []
+    for rec in records:  # one at a time: the number of candidates may differ
+        n = len(rec["meta"]["candidate_ids"])
+        scores = rr.score_messages([rec["messages"][:-1]], n)[0]
+        ranks.append(target_rank(scores, LETTERS.index(rec["meta"]["target_letter"])))
+    if was_training:
+        model.train()
+    m = ranking_metrics(ranks)
+    return {"listwise_ndcg@10": m["ndcg@10"], "listwise_recall@1": m["recall@1"], "listwise_n": m["n"]}
+
+
 def _sum_over_processes(accelerator: Any, values: Sequence[float]) -> list[float]:
     """``values`` summed over every process (one tiny all-reduce; identity on one process).
 
@@ -436,8 +463,10 @@ def train(margs: ModelArguments, dargs: DataArguments, targs: TrainArguments) ->
         encoded.append((ids, labels))
     if not encoded:
         raise ValueError(f"every training example is longer than max_seq_len={dargs.max_seq_len}")
-    eval_encoded = [encode_example(tokenizer, r["messages"]) for r in eval_recs]
-    eval_encoded = [e for e in eval_encoded if len(e[0]) <= dargs.max_seq_len]
+    eval_pairs = [(r, encode_example(tokenizer, r["messages"])) for r in eval_recs]
+    eval_pairs = [(r, e) for r, e in eval_pairs if len(e[0]) <= dargs.max_seq_len]
+    eval_encoded = [e for _, e in eval_pairs]
+    listwise_eval = [r for r, _ in eval_pairs if r["task"] == "listwise"] if dargs.eval_listwise else []
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     eval_batches = [
         collate(eval_encoded[i : i + targs.eval_batch_size], pad_id)
@@ -504,10 +533,13 @@ def train(margs: ModelArguments, dargs: DataArguments, targs: TrainArguments) ->
             return
         loss = _eval_loss(model, eval_batches, accelerator)
         entry = {"step": state["step"], "eval_loss": loss}
+        if listwise_eval:  # the loss mixes in end-of-turn tokens; the ranking is what the adapter is for
+            entry.update(_eval_listwise(model, tokenizer, listwise_eval, targs.eval_batch_size))
         state["eval_history"].append(entry)
         log({"event": "eval", **entry})
         if show:
-            tqdm.write(f"[finetune] step {state['step']}: eval loss {loss:.4f}")
+            extra = f", dev listwise NDCG@10 {entry['listwise_ndcg@10']:.3f}" if listwise_eval else ""
+            tqdm.write(f"[finetune] step {state['step']}: eval loss {loss:.4f}{extra}")
 
     fsdp = accelerator.distributed_type == DistributedType.FSDP
 

@@ -183,3 +183,32 @@ def test_reranker_scores_match_training_format(run: dict, data_dir: Path) -> Non
     s2 = both.rerank(hist, cands, catalog)
     assert s2.shape == (len(cands),) and np.isfinite(s2).all()
     assert sorted(both.rerank_ids(hist, cands, catalog)) == sorted(cands)
+
+
+def test_periodic_eval_reports_dev_listwise_ranking(data_dir: Path, tmp_path: Path) -> None:
+    """Each eval also ranks the dev listwise examples by letter logits; at step 0 (LoRA B = 0)
+    that must equal the base model scored by the reranker the evaluator uses."""
+    import dataclasses
+
+    from finetune.data import read_jsonl
+    from finetune.evaluate import ranking_metrics, target_rank
+    from finetune.formats import LETTERS
+    from finetune.reranker import LLMReranker
+
+    margs, dargs, targs = _args(data_dir, tmp_path / "run", max_steps=1)
+    dargs = dataclasses.replace(dargs, tasks="listwise", eval_source="dev", eval_examples=8)
+    result = train(margs, dargs, dataclasses.replace(targs, save_every=0))
+    first, last = result.eval_history[0], result.eval_history[-1]
+    dev = read_jsonl(data_dir / "dev_listwise.jsonl")[:8]
+    assert first["listwise_n"] == last["listwise_n"] == len(dev) > 0
+    model, tok = load_llm(TEST_LLM, threads=2)
+    rr = LLMReranker(model=model, tokenizer=tok)
+    ranks = [
+        target_rank(
+            rr.score_messages([r["messages"][:-1]], len(r["meta"]["candidate_ids"]))[0],
+            LETTERS.index(r["meta"]["target_letter"]),
+        )
+        for r in dev
+    ]
+    assert first["listwise_ndcg@10"] == pytest.approx(ranking_metrics(ranks)["ndcg@10"], abs=1e-6)
+    assert 0.0 <= last["listwise_ndcg@10"] <= 1.0
