@@ -357,8 +357,13 @@ class HybridRetriever:
                     got.append((r, s))
             if len(got) >= min(n, rows.size):
                 return got[:n]
-        # Exact over the allowed rows only (a selective filter: few rows to copy).
-        sims = np.einsum("ij,j->i", self.matrix[rows], qv.astype(np.float32))
+        # Exact. A selective filter copies its few rows; a broad one whose pool the filter
+        # emptied ("not <the brand the query names>") scores every row and masks: copying
+        # 99% of 1M rows took 2-5 s here, scoring all of them 60-70 ms (crossover ~20%).
+        if rows.size * 5 > len(mask):
+            sims = np.einsum("ij,j->i", self.matrix, qv.astype(np.float32))[rows]
+        else:
+            sims = np.einsum("ij,j->i", self.matrix[rows], qv.astype(np.float32))
         top = np.argpartition(-sims, n - 1)[:n] if rows.size > n else np.arange(rows.size)
         top = top[np.lexsort((rows[top], -sims[top]))]
         return [(int(rows[t]), float(sims[t])) for t in top]
