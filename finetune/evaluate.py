@@ -21,6 +21,7 @@ import json
 import math
 import re
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from finetune.data import read_jsonl, read_manifest
-from finetune.formats import LETTERS
+from finetune.formats import CANDIDATES_HEADER, LETTERS
 from retrieval.filters import Constraints
 
 PROTOCOLS = ("retrieved", "random")
@@ -120,6 +121,26 @@ def random_ranking_baseline(n_candidates: int) -> dict[str, float]:
         "recall@5": min(5, n_candidates) / n_candidates,
         "mrr": float((1 / ranks).mean()),
     }
+
+
+_WORD = re.compile(r"[^\W_]+")
+_HISTORY_LINE = re.compile(r"^\d+\. (.*)$")
+_CANDIDATE_LINE = re.compile(r"^\(([A-T])\) (.*)$")
+
+
+def title_overlap_scores(record: dict[str, Any]) -> np.ndarray:
+    """Reference ranker read off the prompt: words each candidate title shares with the shown
+    history titles (summed over them), ties broken by a fixed per-example order. It tells what
+    a protocol rewards: "retrieved" negatives are the history's nearest neighbours, so there the
+    true next item is usually LESS similar to the history than the negatives."""
+    user = record["messages"][1]["content"]
+    head, _, cands = user.partition(CANDIDATES_HEADER)
+    words = lambda t: {w.casefold() for w in _WORD.findall(t)}  # noqa: E731
+    history = [words(m.group(1)) for m in map(_HISTORY_LINE.match, head.splitlines()) if m]
+    titles = [m.group(2) for m in map(_CANDIDATE_LINE.match, cands.splitlines()) if m]
+    scores = np.array([sum(len(words(t) & h) for h in history) for t in titles], dtype=float)
+    tie_break = np.random.default_rng(zlib.crc32(str(record.get("id", "")).encode())).random(len(titles))
+    return scores + 1e-3 * tie_break
 
 
 def _norm(text: str) -> str:
@@ -295,6 +316,9 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
             continue
         n_cands = len(recs[0]["meta"]["candidate_ids"])
         entry: dict[str, Any] = {"random_baseline": random_ranking_baseline(n_cands), "n_candidates": n_cands}
+        entry["title_overlap"] = ranking_metrics(
+            [target_rank(title_overlap_scores(r), LETTERS.index(r["meta"]["target_letter"])) for r in recs]
+        )
         ranks: dict[str, list[int]] = {}
         for name in models.names:
             with models.variant(name):
@@ -457,6 +481,13 @@ def to_markdown(report: dict[str, Any]) -> str:
                     f"| {protocol} | {name} | {m['n']} | {_fmt(m['ndcg@10'])} ± {_fmt(m['ndcg@10_se'], 3)} | "
                     f"{_fmt(m['recall@5'])} ± {_fmt(m['recall@5_se'], 3)} | {_fmt(m['recall@1'])} | {_fmt(m['mrr'])} |"
                 )
+        to = entry.get("title_overlap")
+        if to:
+            lines.append(
+                f"| {protocol} | title-word overlap with history (reference, no LLM) | {to['n']} | "
+                f"{_fmt(to['ndcg@10'])} ± {_fmt(to['ndcg@10_se'], 3)} | {_fmt(to['recall@5'])} ± "
+                f"{_fmt(to['recall@5_se'], 3)} | {_fmt(to['recall@1'])} | {_fmt(to['mrr'])} |"
+            )
         rb = entry["random_baseline"]
         lines.append(
             f"| {protocol} | random order (expected) | - | {_fmt(rb['ndcg@10'])} | {_fmt(rb['recall@5'])} | - | {_fmt(rb['mrr'])} |"

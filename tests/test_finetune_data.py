@@ -252,3 +252,19 @@ def test_target_title_inside_a_longer_history_title_is_skipped_not_leaked(toy: d
     for rec in kept:
         assert check_example(rec, edited.catalog) == [], rec["id"]
         assert (rec["meta"]["user_id"], rec["meta"]["target_id"]) not in collided, rec["id"]
+
+
+def test_title_overlap_reference_ranker() -> None:
+    from finetune.evaluate import title_overlap_scores
+    from finetune.formats import listwise_messages
+
+    msgs = listwise_messages(
+        ["Essie Nail Polish, Ballet Slippers", "OPI Nail Lacquer Red"],
+        ["Dove Soap Bar", "Essie Nail Polish Mint", "OPI Top Coat", "Garnier Shampoo"],
+    )
+    rec = {"id": "x", "messages": [*msgs, {"role": "assistant", "content": "B"}]}
+    s = title_overlap_scores(rec)
+    # shared words summed over history titles: B essie+nail+polish (3) + nail (1); C opi (1); A, D none
+    assert list(np.argsort(-s))[:2] == [1, 2] and s.shape == (4,)
+    assert np.floor(s).tolist() == [0.0, 4.0, 1.0, 0.0]
+    assert np.array_equal(s, title_overlap_scores(rec))  # ties broken the same way every time
