@@ -12,7 +12,18 @@ import random
 
 from retrieval.data.schema import Catalog, Dataset, Interactions, Item
 
-BRANDS = ["Olay", "Neutrogena", "CeraVe", "Cetaphil", "Aveeno", "Maybelline", "Revlon", "Dove", "Garnier", "Burt's Bees"]
+BRANDS = [
+    "Olay",
+    "Neutrogena",
+    "CeraVe",
+    "Cetaphil",
+    "Aveeno",
+    "Maybelline",
+    "Revlon",
+    "Dove",
+    "Garnier",
+    "Burt's Bees",
+]
 
 # category path, product nouns, adjectives, review phrases
 CATEGORIES = [
