@@ -42,9 +42,9 @@ from retrieval.data.splits import leave_one_out
 
 QUICK_DATA = "movielens-100k"
 QUICK_USERS = 30
-# Quick mode scores ranking only: with the tiny LLM writing every reply a turn takes ~10-30 s on
-# a shared 2-core box, far over the 5-minute budget (pass --llm smollm2-135m to include it).
-QUICK_LLM = "none"
+# Quick mode runs the whole product, tiny LLM included (smollm2-135m writes the full system's
+# replies: ~1 s a turn with the 32-token prose budget); --llm none scores ranking only.
+QUICK_LLM = "smollm2-135m"
 SYSTEMS = ("cf-only", "retrieval-only", "full", "full+adapter")
 TABLE_COLUMNS = (
     "system",
@@ -530,7 +530,7 @@ def parse_args(argv: Sequence[str] | None = None) -> ConversationConfig:
     ap.add_argument(
         "--llm",
         default=None,
-        help="model name/path or 'none' (default qwen2.5-coder-0.5b; quick: none)",
+        help="model name/path or 'none' (default qwen2.5-coder-0.5b; quick: smollm2-135m)",
     )
     ap.add_argument(
         "--baseline-llm",
@@ -552,7 +552,7 @@ def parse_args(argv: Sequence[str] | None = None) -> ConversationConfig:
     ap.add_argument(
         "--quick",
         action="store_true",
-        help="30 users, movielens-100k, --llm none unless given: <= 5 min on 2 cores",
+        help="30 users, movielens-100k, tiny LLM (smollm2-135m) unless --llm is given: <= 5 min on 2 cores",
     )
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument(
