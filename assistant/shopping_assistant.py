@@ -700,6 +700,7 @@ class ShoppingAssistant:
                 "parser": None if turn.parsed is None else getattr(turn.parsed, "source", "rules"),
                 "grounding_violations": len(report.violations),
                 "card_copy": bool(plan.meta.get("card_copy")),
+                "repetition_cut": bool(plan.meta.get("repetition_cut")),
                 "notes": turn.notes + list(plan.meta.get("notes", [])),
                 "clarify": turn.clarify,
             },
@@ -1343,6 +1344,13 @@ class ShoppingAssistant:
                 if cut is not None and cut < len((text + piece).rstrip()):
                     piece, capped = (text + piece)[:cut][len(text) :], True  # models without the cap
                 text += piece
+                at = repeated_phrase_start(text)
+                if at is not None:  # a small model looping ("a cream by X at $25, a cream by X at $25, ...")
+                    plan.meta.setdefault("notes", []).append(f"repetition cut: {text[at:][:80]!r}")
+                    plan.meta["repetition_cut"] = True
+                    text = text[:at].rstrip(" ,;:-")
+                    yield TextReset(text)  # part of the repeat may already be on screen
+                    break
                 if self.prose_guard and plan.card_lines and card_copy(text, plan.card_lines):
                     copied = True  # stop now: the rest would be the copied list, a wasted decode
                     break
@@ -1614,6 +1622,25 @@ _CARD_TAG = re.compile(
     re.MULTILINE | re.IGNORECASE,
 )
 _FACTS_PAREN = re.compile(r"\([^()]*,[^()]*\)")  # "(Drama, rated 3.6)": a v1 card's facts
+
+
+REPEAT_NGRAM = 6
+"""Words a phrase must share with an earlier one, not overlapping it, to count as a loop."""
+_WORD_SPAN = re.compile(r"\S+")
+
+
+def repeated_phrase_start(text: str, n: int = REPEAT_NGRAM) -> int | None:
+    """Character offset where ``text`` starts repeating an earlier ``n``-word phrase, or None.
+
+    Greedy decoding of a small model sometimes loops on a clause; the reply is cut there.
+    Six words keeps two similarly named products in one sentence apart from a loop."""
+    spans = [(m.start(), re.sub(r"[^\w$]", "", m.group().casefold())) for m in _WORD_SPAN.finditer(text)]
+    first: dict[tuple[str, ...], int] = {}
+    for i in range(len(spans) - n + 1):
+        gram = tuple(w for _, w in spans[i : i + n])
+        if i - first.setdefault(gram, i) >= n:
+            return spans[i][0]
+    return None
 
 
 def card_copy(text: str, card_lines: Sequence[str]) -> bool:

@@ -133,6 +133,26 @@ def test_grounded_llm_text_is_kept(index, tmp_path) -> None:
     assert reply.grounding.violations == [] and not reply.grounding.fallback
 
 
+def test_looping_llm_text_is_cut_at_the_repeat_on_screen_too(index, tmp_path) -> None:
+    """A small model that loops on a clause gets its reply cut where the loop starts, in the
+    final text and in what the stream showed (a TextReset takes back the shown repeat)."""
+    clause = "these options fit your budget and suit dry skin well"
+    looping = FakeListChatModel(responses=[f"All of {clause}, {clause}, {clause}, {clause}."])
+    bot = make_bot(index, tmp_path, llm=looping)
+    events = list(bot.stream("a moisturizer under $40, not Olay", session_id="loop"))
+    reply = events[-1].reply
+    assert reply.meta.get("repetition_cut") is True
+    assert reply.text.casefold().count(clause) == 1 and reply.text.startswith(f"All of {clause}")
+    shown = ""
+    for e in events[1:-1]:
+        shown = e.text if isinstance(e, TextReset) else shown + e.text
+    assert shown.strip() == reply.text.strip()
+    honest = make_bot(index, tmp_path / "b", llm=FakeListChatModel(responses=[f"All of {clause}."]))
+    assert not honest.chat("a moisturizer under $40, not Olay", session_id="noloop").meta.get(
+        "repetition_cut"
+    )
+
+
 class _Recorder(BaseCallbackHandler):
     def __init__(self):
         self.prompts: list[str] = []
