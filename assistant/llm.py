@@ -192,21 +192,6 @@ def _system_prefix_len(tokenizer: Any, chat: list[dict[str, str]], input_ids: An
     return n
 
 
-def _cache_kwarg(model: Any) -> str:
-    """The KV-cache argument name: transformers >= 5.2x calls it ``cache`` (``past_key_values``
-    still works there but warns on every call), older releases only know ``past_key_values``."""
-    import inspect
-
-    if hasattr(model, "get_base_model"):  # a PeftModel's forward is (*args, **kwargs)
-        model = model.get_base_model()
-    forward = getattr(model, "forward", None)
-    try:
-        params = inspect.signature(forward).parameters if forward is not None else {}
-    except (TypeError, ValueError):
-        params = {}
-    return "cache" if "cache" in params else "past_key_values"
-
-
 def _prefix_cache(loaded: LoadedLLM, input_ids: Any, n: int, private: bool = True) -> Any:
     """A private copy of the KV cache of `input_ids[:, :n]`, computed on first use (call under the lock)."""
     import torch
@@ -216,9 +201,7 @@ def _prefix_cache(loaded: LoadedLLM, input_ids: Any, n: int, private: bool = Tru
     if cache is None:
         with torch.inference_mode():
             out = loaded.model(input_ids=input_ids[:, :n], use_cache=True, logits_to_keep=1)
-        cache = out.get("cache")
-        if cache is None:  # transformers before the rename
-            cache = out.past_key_values
+        cache = out.past_key_values
         loaded.prefix_caches[key] = cache
         while len(loaded.prefix_caches) > PREFIX_CACHE_SIZE:
             loaded.prefix_caches.popitem(last=False)
@@ -474,7 +457,7 @@ class LocalChatModel(BaseChatModel):
         t0 = time.perf_counter()
         with loaded.lock, torch.inference_mode():
             if n_prefix:
-                gen[_cache_kwarg(loaded.model)] = _prefix_cache(loaded, input_ids, n_prefix)
+                gen["past_key_values"] = _prefix_cache(loaded, input_ids, n_prefix)
             torch.manual_seed(int(kw.get("seed", self.seed)))
             out = loaded.model.generate(**gen, stopping_criteria=[cancel])
         seconds = time.perf_counter() - t0
@@ -560,7 +543,7 @@ class LocalChatModel(BaseChatModel):
                 with loaded.lock, torch.inference_mode():
                     t0 = time.perf_counter()
                     if n_prefix:
-                        gen[_cache_kwarg(loaded.model)] = _prefix_cache(loaded, input_ids, n_prefix)
+                        gen["past_key_values"] = _prefix_cache(loaded, input_ids, n_prefix)
                     torch.manual_seed(int(kwargs.get("seed", self.seed)))
                     result["out"] = loaded.model.generate(
                         **gen, streamer=streamer, stopping_criteria=[cancel]
