@@ -79,6 +79,9 @@ class LoadedLLM:
         )
 
 
+STREAM_THREAD_NAME = "LocalChatModel-stream"
+"""Name of the thread that runs a streamed `generate` (one per `stream` call)."""
+
 PREFIX_CACHE_SIZE = 16  # one entry per (prompt template, language): a handful in practice
 
 _LOADED: dict[tuple[str, str | None, str, str | None], LoadedLLM] = {}
@@ -541,6 +544,9 @@ class LocalChatModel(BaseChatModel):
         def work() -> None:
             try:
                 with loaded.lock, torch.inference_mode():
+                    if cancel.event.is_set():  # abandoned while waiting for the lock: skip it
+                        streamer.end()
+                        return
                     t0 = time.perf_counter()
                     if n_prefix:
                         gen["past_key_values"] = _prefix_cache(loaded, input_ids, n_prefix)
@@ -553,9 +559,9 @@ class LocalChatModel(BaseChatModel):
                 result["error"] = exc
                 streamer.end()
 
-        thread = threading.Thread(target=work, name="LocalChatModel-stream", daemon=True)
+        thread = threading.Thread(target=work, name=STREAM_THREAD_NAME, daemon=True)
         thread.start()
-        buffer, hit, ended, emitted = "", False, False, ""
+        buffer, hit, emitted = "", False, ""
         try:
             for piece in streamer:
                 if "error" in result:
@@ -581,14 +587,13 @@ class LocalChatModel(BaseChatModel):
                     if run_manager:
                         run_manager.on_llm_new_token(emit)
                     yield ChatGenerationChunk(message=AIMessageChunk(content=emit))
-            else:
-                ended = True  # the streamer's stop signal was consumed
         finally:
-            cancel.event.set()  # a consumer that stops early must not leave generation running
-            if not ended:
-                for _ in streamer:  # wait for the producer's stop signal (it ends at the next token)
-                    pass
-            thread.join()
+            # Early stop or abandoned consumer: generation must end at its next token. Nothing
+            # here may block: an abandoned generator in a reference cycle is closed by the
+            # garbage collector in whichever thread collects, often the worker itself mid
+            # forward pass, which would then wait for its own stop signal forever.
+            cancel.event.set()
+        thread.join()  # the loop ended or broke out (not abandoned): at most one more token
         if "error" in result:
             raise result["error"]
         if buffer:

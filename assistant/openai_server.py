@@ -19,11 +19,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import argparse
+import contextlib
 import json
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -86,6 +88,7 @@ def create_app(model: Any, served_name: str) -> Any:
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, StreamingResponse
+    from starlette.concurrency import iterate_in_threadpool
 
     app = FastAPI(title="shopping-assistant OpenAI-compatible server", docs_url=None, redoc_url=None)
     created = int(time.time())
@@ -162,15 +165,18 @@ def create_app(model: Any, served_name: str) -> Any:
             }
             return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
-        def events() -> Iterator[str]:
+        def events(gone: threading.Event) -> Iterator[str]:
             yield chunk({"role": "assistant", "content": ""})
             finish, usage = "stop", None
             try:
-                for piece in model.stream(messages, stop=stop, **kwargs):
-                    if piece.content:
-                        yield chunk({"content": piece.content})
-                    finish = piece.response_metadata.get("finish_reason", finish)
-                    usage = piece.usage_metadata or usage
+                with contextlib.closing(model.stream(messages, stop=stop, **kwargs)) as pieces:
+                    for piece in pieces:
+                        if gone.is_set():  # closing `pieces` stops generation at its next token
+                            return
+                        if piece.content:
+                            yield chunk({"content": piece.content})
+                        finish = piece.response_metadata.get("finish_reason", finish)
+                        usage = piece.usage_metadata or usage
             except Exception as e:  # headers are sent: report in-band, as OpenAI does
                 err = {
                     "error": {
@@ -186,7 +192,21 @@ def create_app(model: Any, served_name: str) -> Any:
                 yield f"data: {json.dumps({**body, 'choices': [], 'usage': _usage(usage)})}\n\n"
             yield "data: [DONE]\n\n"
 
-        return StreamingResponse(events(), media_type="text/event-stream")
+        async def body() -> AsyncIterator[str]:
+            """`events` in the threadpool, closed when the client goes away: starlette drops a
+            sync iterator on disconnect without closing it, and generation would run on to
+            `max_tokens` holding the model lock."""
+            gone = threading.Event()
+            lines = events(gone)
+            try:
+                async for line in iterate_in_threadpool(lines):
+                    yield line
+            finally:
+                gone.set()  # seen at the next piece if a pool thread is inside `lines` right now
+                with contextlib.suppress(ValueError):  # "generator already executing"
+                    lines.close()
+
+        return StreamingResponse(body(), media_type="text/event-stream")
 
     return app
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import time
+import weakref
 
 import numpy as np
 import pytest
@@ -13,6 +16,8 @@ from langchain_core.prompts import ChatPromptTemplate
 from pydantic import BaseModel
 
 from assistant.llm import (
+    STREAM_THREAD_NAME,
+    LoadedLLM,
     LocalChatModel,
     extract_json_block,
     get_loaded_llm,
@@ -109,6 +114,48 @@ def test_abandoned_stream_does_not_block_the_model(tiny_chat_model):
     assert first.content
     stream.close()  # consumer walks away mid-generation
     assert tiny_chat_model.invoke(QUESTION, max_new_tokens=5).content
+
+
+def _invoke_then_set(model: LocalChatModel, done: threading.Event) -> None:
+    if model.invoke(QUESTION, max_new_tokens=3).content is not None:
+        done.set()
+
+
+def test_stream_collected_by_the_gc_inside_its_own_worker_does_not_deadlock(tiny_llm):
+    """Regression (the CI hang of tests/test_openai_backend.py): a stream abandoned inside a
+    reference cycle is closed by the cyclic GC in whichever thread collects, often the generate
+    worker itself mid forward pass. Its cleanup used to wait for the worker's stop signal, so the
+    worker waited for itself, held the model lock forever, and every later request timed out."""
+    private = LoadedLLM(model=tiny_llm.model, tokenizer=tiny_llm.tokenizer, path=tiny_llm.path)
+    model = LocalChatModel.from_loaded(private, max_new_tokens=60)  # own lock: a hang stays here
+
+    class Cycle:
+        pass
+
+    collected_in: list[str] = []
+    threshold = gc.get_threshold()
+    try:
+        for _ in range(5):  # until the worker (not this thread) is the one that collects
+            holder = Cycle()
+            holder.self = holder
+            holder.stream = model.stream("Tell me a very long story about a cat.")
+            assert next(holder.stream).content  # generating now, under the lock
+            weakref.finalize(holder, lambda: collected_in.append(threading.current_thread().name))
+            gc.disable()
+            del holder  # only the cycle keeps the generator alive
+            gc.set_threshold(1)
+            gc.enable()  # the next allocation in any thread collects; this one only sleeps
+            time.sleep(2.0)
+            gc.set_threshold(*threshold)
+            done = threading.Event()
+            threading.Thread(target=_invoke_then_set, args=(model, done), daemon=True).start()
+            assert done.wait(60), f"model lock never released; stream closed in {collected_in[-1:]}"
+            if collected_in and collected_in[-1] == STREAM_THREAD_NAME:
+                break
+    finally:
+        gc.set_threshold(*threshold)
+        gc.enable()
+    assert collected_in and collected_in[-1] == STREAM_THREAD_NAME, collected_in  # the case ran
 
 
 def test_sampling_is_seeded(tiny_chat_model):

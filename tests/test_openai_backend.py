@@ -3,6 +3,7 @@ real LLM as a subprocess on loopback, reached through langchain-openai like vLLM
 
 from __future__ import annotations
 
+import json
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -112,6 +113,40 @@ def test_server_speaks_the_openai_protocol(endpoint):
         client.chat.completions.create(model="gpt-4o", messages=msgs)
     with pytest.raises(openai.BadRequestError, match="messages"):
         client.chat.completions.create(model=TEST_LLM, messages=[])
+
+
+def test_client_disconnect_stops_generation(endpoint):
+    """A client that drops a stream must free the model: the abandoned generation (here asked
+    for up to 2,000 tokens of essay, over a minute on this CPU) stops, and the next request is
+    served at once instead of waiting on the model lock."""
+    import httpx
+    import openai
+
+    body = {
+        "model": TEST_LLM,
+        "messages": [{"role": "user", "content": "Write a very long essay about the history of Rome."}],
+        "max_tokens": 2000,
+        "stream": True,
+    }
+    with (
+        httpx.Client(timeout=60) as http,
+        http.stream("POST", f"{endpoint}/chat/completions", json=body) as response,
+    ):
+        assert response.status_code == 200
+        pieces: list[str] = []
+        for line in response.iter_lines():
+            if line.startswith("data: {"):
+                choice = json.loads(line[6:])["choices"][0]
+                assert choice["finish_reason"] is None, pieces  # must still be generating
+                pieces.append(choice["delta"].get("content") or "")
+            if len(pieces) >= 40:
+                break  # the client goes away mid-essay
+    assert len("".join(pieces).split()) >= 10
+    client = openai.OpenAI(base_url=endpoint, api_key="x", max_retries=0, timeout=30)
+    reply = client.chat.completions.create(
+        model=TEST_LLM, messages=[{"role": "user", "content": "Say yes."}], max_tokens=3
+    )
+    assert reply.choices[0].message.content
 
 
 def _check_grounded(bot: ShoppingAssistant, reply) -> None:
