@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from retrieval.data import DataValidationError, Interactions, leave_one_out, temporal_split
@@ -116,6 +116,9 @@ def test_histories_rejects_unknown_part() -> None:
 
 
 @settings(max_examples=60, deadline=None)
+@example(  # found by hypothesis in CI: a partly timed log; the history was re-sorted by time
+    rows=[("u1", "b", 1), ("u1", "a", 0), ("u1", "a", None)], all_timed=False
+)
 @given(
     st.lists(
         st.tuples(

@@ -239,7 +239,11 @@ class Interactions:
         return df.sort_values(keys, kind="stable")["item_id"].tolist()
 
     def subset(self, mask: np.ndarray | pd.Series) -> Interactions:
-        return Interactions(self.frame[np.asarray(mask)].reset_index(drop=True))
+        """The masked events. A part of a log with missing timestamps keeps the given order even
+        where its own rows all happen to be timed, so every part orders events as the log did."""
+        part = Interactions(self.frame[np.asarray(mask)].reset_index(drop=True))
+        part.timed = part.timed and self.timed
+        return part
 
     def without_users(self, user_ids: Iterable[str]) -> Interactions:
         return self.subset(~self.frame["user_id"].isin(set(user_ids)))

@@ -44,6 +44,8 @@ class Split:
             raise ValueError(f"part must be 'valid' or 'test', got {part!r}")
         frames = [s.frame for s in seen]
         history = Interactions(pd.concat(frames, ignore_index=True)) if frames else None
+        if history is not None:  # ordered as the source log was (see ``Interactions.subset``)
+            history.timed = history.timed and all(s.timed for s in seen if len(s))
         seqs = history.sequences() if history is not None else {}
         out = []
         for user, item in held.chronological()[["user_id", "item_id"]].itertuples(index=False):
