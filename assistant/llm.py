@@ -766,7 +766,8 @@ def parse_json_output(
 # --------------------------------------------------------------------------------------------
 
 
-def _choice_ids(tokenizer: Any, choices: Sequence[str]) -> list[int]:
+def choice_token_ids(tokenizer: Any, choices: Sequence[str]) -> list[int]:
+    """The token id of each single-token choice (letters "A".."T"); an error if one is not one token."""
     if not choices:
         raise ValueError("choices must not be empty")
     ids = []
@@ -803,7 +804,7 @@ def score_choices_batch(
     """
     import torch
 
-    ids = _choice_ids(tokenizer, choices)
+    ids = choice_token_ids(tokenizer, choices)
     encoded = [_prompt_ids(tokenizer, p) for p in prompts]
     if any(len(e) == 0 for e in encoded):
         raise ValueError("prompts must not be empty")

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import sys
 import time
@@ -51,6 +52,13 @@ class ModelArguments:
     target_modules: str = field(
         default="q_proj,v_proj", metadata={"help": "comma-separated module names that get LoRA"}
     )
+    lora_layers: str = field(
+        default="all",
+        metadata={
+            "help": "all, or topK: LoRA only on the last K decoder layers. Backward then stops at "
+            "layer N-K, so a CPU run trains on ~2x the examples for K = N/4"
+        },
+    )
     dtype: str = field(
         default="auto",
         metadata={"help": "base weight dtype: auto (fp32 on CPU, bf16 on CUDA), float32, bfloat16"},
@@ -71,6 +79,14 @@ class DataArguments:
         default=None, metadata={"help": "cap on the shuffled training mix (default: all)"}
     )
     max_seq_len: int = field(default=1024, metadata={"help": "longer examples are skipped (and counted)"})
+    listwise_loss: str = field(
+        default="verbalizer",
+        metadata={
+            "help": "verbalizer: cross-entropy over the candidate letters' logits at the answer "
+            "position, the very scores the reranker ranks by; lm: next-token loss on the whole "
+            "answer (letter + end-of-turn), which spends its first steps on the answer format"
+        },
+    )
     eval_examples: int = field(default=32, metadata={"help": "size of the fixed dev set for eval loss"})
     eval_listwise: bool = field(
         default=True,
@@ -194,6 +210,10 @@ def _validate(margs: ModelArguments, dargs: DataArguments, targs: TrainArguments
             raise ValueError(f"{name} must be >= 1")
     if margs.lora_r < 1:
         raise ValueError("lora_r must be >= 1")
+    if dargs.listwise_loss not in ("verbalizer", "lm"):
+        raise ValueError(f"listwise_loss must be verbalizer|lm, got {dargs.listwise_loss!r}")
+    if margs.lora_layers != "all" and not re.fullmatch(r"top[1-9]\d*", margs.lora_layers):
+        raise ValueError(f"lora_layers must be 'all' or topK (e.g. top8), got {margs.lora_layers!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,34 +242,78 @@ def encode_example(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[list
     return p_ids + c_ids, [IGNORE_INDEX] * len(p_ids) + c_ids
 
 
-def collate(batch: list[tuple[list[int], list[int]]], pad_id: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class EncodedExample:
+    """One tokenized training example and how its loss is taken."""
+
+    ids: list[int]
+    labels: list[int]
+    choice_ids: tuple[int, ...] = ()
+    """Verbalizer loss: the candidate letters' token ids (a listwise example); empty: LM loss."""
+    target: int = -1
+    """Index of the true letter in ``choice_ids``."""
+
+
+def encode_record(
+    tokenizer: Any, record: dict[str, Any], listwise_loss: str = "verbalizer"
+) -> EncodedExample:
+    """``encode_example`` plus, for a listwise record under the verbalizer loss, its letters."""
+    from assistant.llm import choice_token_ids
+    from finetune.formats import LETTERS
+
+    ids, labels = encode_example(tokenizer, record["messages"])
+    if record.get("task") != "listwise" or listwise_loss == "lm":
+        return EncodedExample(ids, labels)
+    if listwise_loss != "verbalizer":
+        raise ValueError(f"listwise_loss must be verbalizer or lm, got {listwise_loss!r}")
+    n = len(record["meta"]["candidate_ids"])
+    letters = choice_token_ids(tokenizer, list(LETTERS[:n]))
+    target = LETTERS.index(record["meta"]["target_letter"])
+    first = next(v for v in labels if v != IGNORE_INDEX)
+    if first != letters[target]:  # the answer must start with the very token the reranker reads
+        raise ValueError(
+            f"listwise answer starts with token {first}, not the letter token {letters[target]}: "
+            "this chat template renders the answer differently from the reranker's prompt"
+        )
+    return EncodedExample(ids, labels, tuple(letters), target)
+
+
+def collate(batch: Sequence[EncodedExample], pad_id: int) -> dict[str, Any]:
     """LEFT-padded batch: every answer ends at the last position, so the LM head only has to
     run on the last ``n_answer + 1`` positions (``logits_to_keep``) -- on a CPU the full-sequence
     head (seq x 49k-151k vocab) costs 20-30% of a step for nothing."""
     import torch
 
-    width = max(len(ids) for ids, _ in batch)
+    width = max(len(ex.ids) for ex in batch)
+    n_letters = max((len(ex.choice_ids) for ex in batch), default=0)
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
     mask = torch.zeros((len(batch), width), dtype=torch.long)
+    choice_ids = torch.full((len(batch), max(n_letters, 1)), -1, dtype=torch.long)
     answer = 0
-    for r, (i, lab) in enumerate(batch):
-        ids[r, width - len(i) :] = torch.tensor(i)
-        labels[r, width - len(lab) :] = torch.tensor(lab)
-        mask[r, width - len(i) :] = 1
-        first = next((k for k, v in enumerate(lab) if v != IGNORE_INDEX), len(lab))
-        answer = max(answer, len(lab) - first)
+    for r, ex in enumerate(batch):
+        ids[r, width - len(ex.ids) :] = torch.tensor(ex.ids)
+        labels[r, width - len(ex.labels) :] = torch.tensor(ex.labels)
+        mask[r, width - len(ex.ids) :] = 1
+        if ex.choice_ids:
+            choice_ids[r, : len(ex.choice_ids)] = torch.tensor(ex.choice_ids)
+        first = next((k for k, v in enumerate(ex.labels) if v != IGNORE_INDEX), len(ex.labels))
+        answer = max(answer, len(ex.labels) - first)
     return {
         "input_ids": ids,
         "attention_mask": mask,
         "position_ids": (mask.cumsum(-1) - 1).clamp(min=0),
         "labels": labels,
         "n_answer": torch.tensor(max(answer, 1)),
+        "choice_ids": choice_ids,
+        "choice_target": torch.tensor([ex.target for ex in batch], dtype=torch.long),
     }
 
 
 def completion_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
-    """(summed NLL, token count) over the answer tokens of a ``collate`` batch."""
+    """(summed loss, count) of a ``collate`` batch: next-token NLL over the answer tokens of
+    LM rows, plus one cross-entropy over the candidate letters per verbalizer row."""
+    import torch
     import torch.nn.functional as F
 
     keep = int(batch["n_answer"])
@@ -261,10 +325,31 @@ def completion_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
     )
     logits = out.logits[:, :-1, :].float()
     labels = batch["labels"][:, -keep:]
+    verbal = batch["choice_ids"][:, 0] >= 0
+    lm_labels = labels.masked_fill(verbal[:, None], IGNORE_INDEX)
     loss = F.cross_entropy(
-        logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE_INDEX, reduction="sum"
+        logits.reshape(-1, logits.size(-1)), lm_labels.reshape(-1), ignore_index=IGNORE_INDEX, reduction="sum"
     )
-    return loss, int((labels != IGNORE_INDEX).sum())
+    count = int((lm_labels != IGNORE_INDEX).sum())
+    if bool(verbal.any()):
+        rows = verbal.nonzero().squeeze(1)
+        first = (labels[rows] != IGNORE_INDEX).int().argmax(dim=1)  # the position predicting the letter
+        letters = batch["choice_ids"][rows]
+        picked = logits[rows, first].gather(1, letters.clamp(min=0))
+        picked = picked.masked_fill(letters < 0, torch.finfo(picked.dtype).min)
+        loss = loss + F.cross_entropy(picked, batch["choice_target"][rows], reduction="sum")
+        count += len(rows)
+    return loss, count
+
+
+def lora_layer_indices(spec: str, n_layers: int) -> list[int] | None:
+    """``lora_layers`` as peft's ``layers_to_transform``: None for "all", else the last K."""
+    if spec == "all":
+        return None
+    match = re.fullmatch(r"top(\d+)", spec)
+    if not match or not 1 <= int(match.group(1)) <= n_layers:
+        raise ValueError(f"lora_layers must be 'all' or topK with 1 <= K <= {n_layers}, got {spec!r}")
+    return list(range(n_layers - int(match.group(1)), n_layers))
 
 
 def load_training_records(dargs: DataArguments, seed: int) -> tuple[list[dict], list[dict]]:
@@ -446,6 +531,7 @@ def train(margs: ModelArguments, dargs: DataArguments, targs: TrainArguments) ->
         lora_alpha=margs.lora_alpha,
         lora_dropout=margs.lora_dropout,
         target_modules=[m.strip() for m in margs.target_modules.split(",") if m.strip()],
+        layers_to_transform=lora_layer_indices(margs.lora_layers, model.config.num_hidden_layers),
     )
     model = get_peft_model(model, lora)
     model.train()
@@ -456,15 +542,15 @@ def train(margs: ModelArguments, dargs: DataArguments, targs: TrainArguments) ->
     train_recs, eval_recs = load_training_records(dargs, targs.seed)
     encoded, too_long = [], 0
     for rec in tqdm(train_recs, desc="tokenizing", disable=not show, leave=False):
-        ids, labels = encode_example(tokenizer, rec["messages"])
-        if len(ids) > dargs.max_seq_len:
+        ex = encode_record(tokenizer, rec, dargs.listwise_loss)
+        if len(ex.ids) > dargs.max_seq_len:
             too_long += 1
             continue
-        encoded.append((ids, labels))
+        encoded.append(ex)
     if not encoded:
         raise ValueError(f"every training example is longer than max_seq_len={dargs.max_seq_len}")
-    eval_pairs = [(r, encode_example(tokenizer, r["messages"])) for r in eval_recs]
-    eval_pairs = [(r, e) for r, e in eval_pairs if len(e[0]) <= dargs.max_seq_len]
+    eval_pairs = [(r, encode_record(tokenizer, r, dargs.listwise_loss)) for r in eval_recs]
+    eval_pairs = [(r, e) for r, e in eval_pairs if len(e.ids) <= dargs.max_seq_len]
     eval_encoded = [e for _, e in eval_pairs]
     listwise_eval = [r for r, _ in eval_pairs if r["task"] == "listwise"] if dargs.eval_listwise else []
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id

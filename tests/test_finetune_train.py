@@ -212,3 +212,60 @@ def test_periodic_eval_reports_dev_listwise_ranking(data_dir: Path, tmp_path: Pa
     ]
     assert first["listwise_ndcg@10"] == pytest.approx(ranking_metrics(ranks)["ndcg@10"], abs=1e-6)
     assert 0.0 <= last["listwise_ndcg@10"] <= 1.0
+
+
+def test_verbalizer_loss_is_the_rerankers_letter_log_prob(data_dir: Path) -> None:
+    """The listwise training loss is the negative log-prob the evaluator ranks by (letters
+    renormalised over the candidates), per example and batched with left padding; the LM loss
+    of the same example differs (it covers the whole vocabulary and the end-of-turn tokens)."""
+    import torch
+
+    from finetune.formats import LETTERS
+    from finetune.reranker import LLMReranker
+    from finetune.train import collate, completion_loss, encode_record
+
+    model, tok = load_llm(TEST_LLM, threads=2)
+    recs = read_jsonl(data_dir / "test_listwise_random.jsonl")[:3]
+    rr = LLMReranker(model=model, tokenizer=tok)
+    expected = [
+        -rr.score_messages([r["messages"][:-1]], len(r["meta"]["candidate_ids"]))[0][
+            LETTERS.index(r["meta"]["target_letter"])
+        ]
+        for r in recs
+    ]
+    encoded = [encode_record(tok, r) for r in recs]
+    assert all(ex.choice_ids and ex.target >= 0 for ex in encoded)
+    with torch.inference_mode():
+        single = [float(completion_loss(model, collate([ex], tok.eos_token_id))[0]) for ex in encoded]
+        batched, count = completion_loss(model, collate(encoded, tok.eos_token_id))
+        lm, lm_count = completion_loss(model, collate([encode_record(tok, recs[0], "lm")], tok.eos_token_id))
+    np.testing.assert_allclose(single, expected, atol=2e-3)
+    assert count == len(recs) and float(batched) == pytest.approx(sum(expected), abs=5e-3)
+    assert lm_count > 1 and abs(float(lm) - expected[0]) > 1e-2
+    with pytest.raises(ValueError, match="listwise_loss"):
+        encode_record(tok, recs[0], "pairwise")
+
+
+def test_lora_layers_top_k_trains_only_the_last_layers(data_dir: Path, tmp_path: Path) -> None:
+    import dataclasses
+
+    from safetensors.torch import load_file
+
+    from finetune.train import lora_layer_indices
+
+    assert lora_layer_indices("all", 30) is None and lora_layer_indices("top2", 30) == [28, 29]
+    for bad in ("top0", "top31", "last2", "2"):
+        with pytest.raises(ValueError):
+            lora_layer_indices(bad, 30)
+    margs, dargs, targs = _args(data_dir, tmp_path / "run", max_steps=1)
+    result = train(
+        dataclasses.replace(margs, lora_layers="top2"),
+        dataclasses.replace(dargs, tasks="listwise"),
+        dataclasses.replace(targs, save_every=0),
+    )
+    weights = load_file(str(Path(result.adapter_dir) / "adapter_model.safetensors"))
+    layers = {int(k.split(".layers.")[1].split(".")[0]) for k in weights}
+    n = load_llm(TEST_LLM, threads=2)[0].config.num_hidden_layers
+    assert layers == {n - 2, n - 1}
+    with pytest.raises(ValueError, match="lora_layers"):
+        train(dataclasses.replace(margs, lora_layers="bottom2"), dargs, targs)
