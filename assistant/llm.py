@@ -68,7 +68,13 @@ class LoadedLLM:
     quantize: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     prefix_caches: OrderedDict[tuple[int, ...], Any] = field(default_factory=OrderedDict, repr=False)
-    """Prompt-prefix KV caches (token ids -> past_key_values), LRU; only touched under `lock`."""
+    """Prompt-prefix KV caches (token ids -> KV cache), LRU; only touched under `lock`."""
+    cache_kwarg: str = field(init=False, repr=False)
+    """What `generate` calls its KV-cache argument: transformers >= 5.24 renamed `past_key_values`
+    to `cache` (the old name warns on every call and goes in 6.0); older releases know only it."""
+
+    def __post_init__(self) -> None:
+        self.cache_kwarg = _cache_kwarg(self.model)
 
     @property
     def name(self) -> str:
@@ -195,6 +201,18 @@ def _system_prefix_len(tokenizer: Any, chat: list[dict[str, str]], input_ids: An
     return n
 
 
+def _cache_kwarg(model: Any) -> str:
+    import inspect
+
+    if hasattr(model, "get_base_model"):  # a PeftModel's forward is (*args, **kwargs)
+        model = model.get_base_model()
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (AttributeError, TypeError, ValueError):
+        params = {}
+    return "cache" if "cache" in params else "past_key_values"
+
+
 def _prefix_cache(loaded: LoadedLLM, input_ids: Any, n: int, private: bool = True) -> Any:
     """A private copy of the KV cache of `input_ids[:, :n]`, computed on first use (call under the lock)."""
     import torch
@@ -204,7 +222,7 @@ def _prefix_cache(loaded: LoadedLLM, input_ids: Any, n: int, private: bool = Tru
     if cache is None:
         with torch.inference_mode():
             out = loaded.model(input_ids=input_ids[:, :n], use_cache=True, logits_to_keep=1)
-        cache = out.past_key_values
+        cache = out.get(loaded.cache_kwarg)
         loaded.prefix_caches[key] = cache
         while len(loaded.prefix_caches) > PREFIX_CACHE_SIZE:
             loaded.prefix_caches.popitem(last=False)
@@ -460,7 +478,7 @@ class LocalChatModel(BaseChatModel):
         t0 = time.perf_counter()
         with loaded.lock, torch.inference_mode():
             if n_prefix:
-                gen["past_key_values"] = _prefix_cache(loaded, input_ids, n_prefix)
+                gen[loaded.cache_kwarg] = _prefix_cache(loaded, input_ids, n_prefix)
             torch.manual_seed(int(kw.get("seed", self.seed)))
             out = loaded.model.generate(**gen, stopping_criteria=[cancel])
         seconds = time.perf_counter() - t0
@@ -549,7 +567,7 @@ class LocalChatModel(BaseChatModel):
                         return
                     t0 = time.perf_counter()
                     if n_prefix:
-                        gen["past_key_values"] = _prefix_cache(loaded, input_ids, n_prefix)
+                        gen[loaded.cache_kwarg] = _prefix_cache(loaded, input_ids, n_prefix)
                     torch.manual_seed(int(kwargs.get("seed", self.seed)))
                     result["out"] = loaded.model.generate(
                         **gen, streamer=streamer, stopping_criteria=[cancel]
