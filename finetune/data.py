@@ -68,7 +68,17 @@ SPLIT_PROTOCOL = __doc__.split("Split protocol", 1)[1].split("\n\n", 1)[1].strip
 TASKS = ("listwise", "sft", "constraints", "chat")
 """Task names; ``train_<task>.jsonl`` / ``dev_<task>.jsonl`` hold them."""
 
-TEST_FILES = ("test_listwise_retrieved", "test_listwise_random", "test_sft", "test_constraints")
+LISTWISE_PROTOCOLS = ("retrieved", "random", "recalled")
+"""How the 19 negatives of a listwise prompt are drawn: "retrieved", the retriever's top items
+other than the target (so the target is often the one the retriever missed); "random", uniform
+over the catalog; "recalled", LlamaRec's: the retriever's top 20 for users whose target is among
+them (the other 19 are its other picks), a small share of users."""
+
+TEST_FILES = (
+    *(f"test_listwise_{p}" for p in LISTWISE_PROTOCOLS),
+    "test_sft",
+    "test_constraints",
+)
 
 
 @dataclass
@@ -95,7 +105,11 @@ class GenerateConfig:
         default="auto", metadata={"help": "retriever: auto | cooccurrence | a retrieval.scorers name"}
     )
     train_protocol: str = field(
-        default="mixed", metadata={"help": "negatives of training prompts: retrieved | random | mixed"}
+        default="mixed",
+        metadata={
+            "help": "negatives of training prompts: retrieved | random | recalled | mixed "
+            "(retrieved and random alternating); see LISTWISE_PROTOCOLS"
+        },
     )
     sft_fraction: float = field(
         default=0.5, metadata={"help": "share of train/dev users with an SFT example"}
@@ -112,8 +126,10 @@ class GenerateConfig:
             raise ValueError(f"n_candidates must be in 1..{len(LETTERS)}, got {self.n_candidates}")
         if not 2 <= self.sft_candidates <= len(LETTERS):
             raise ValueError(f"sft_candidates must be in 2..{len(LETTERS)}, got {self.sft_candidates}")
-        if self.train_protocol not in ("retrieved", "random", "mixed"):
-            raise ValueError(f"train_protocol must be retrieved|random|mixed, got {self.train_protocol!r}")
+        if self.train_protocol not in (*LISTWISE_PROTOCOLS, "mixed"):
+            raise ValueError(
+                f"train_protocol must be retrieved|random|recalled|mixed, got {self.train_protocol!r}"
+            )
         for name in ("dev_users", "test_users", "constraint_train", "constraint_test"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
@@ -269,6 +285,31 @@ class _Generator:
                     return picked
         raise ValueError(f"could not draw {n} negatives with distinct titles for target {target!r}")
 
+    def _recalled(
+        self, history: Sequence[str], target: str, n: int, future: Sequence[str] = ()
+    ) -> list[str] | None:
+        """LlamaRec's protocol: the retriever's top ``n`` for this history, only when the target
+        is among them (else None, counted); the negatives are its other picks, in rank order,
+        skipping title clashes (the next retrieved items fill in)."""
+        exclude = set(history) | set(future)
+        ranked = self.source.top(history, 2 * n + 5, exclude)
+        if target not in ranked[:n]:
+            self.skipped["recalled_target_not_retrieved"] += 1
+            return None
+        target_title = self._titles[target]
+        banned = {target_title} | {self._titles[h] for h in history if h in self._titles}
+        negs: list[str] = []
+        for iid in ranked:
+            t = self._titles[iid]
+            if iid == target or t in banned or target_title in t:
+                continue
+            banned.add(t)
+            negs.append(iid)
+            if len(negs) == n - 1:
+                return negs
+        self.skipped["recalled_too_few_distinct"] += 1
+        return None
+
     def _usable(self, history: Sequence[str], target: str, shown: int) -> bool:
         if target in history:
             self.skipped["target_in_history"] += 1
@@ -297,7 +338,12 @@ class _Generator:
             return None
         rng = _rng(cfg.seed, "listwise", part, protocol, user)
         future = self.future.get(user, []) if part != "test" else []
-        negs = self._negatives(protocol, history, target, cfg.n_candidates - 1, rng, future=future)
+        if protocol == "recalled":
+            negs = self._recalled(history, target, cfg.n_candidates, future=future)
+            if negs is None:
+                return None
+        else:
+            negs = self._negatives(protocol, history, target, cfg.n_candidates - 1, rng, future=future)
         cands = [target, *negs]
         cands = [cands[i] for i in rng.permutation(len(cands))]
         letter = LETTERS[cands.index(target)]
@@ -571,7 +617,7 @@ def generate(cfg: GenerateConfig, dataset: Dataset | None = None) -> dict[str, A
                 if rec is not None:
                     files[f"{part}_sft"].append(rec)
     for user, hist, target in tqdm(pools["test"], desc="test examples", leave=False):
-        for protocol in ("retrieved", "random"):
+        for protocol in LISTWISE_PROTOCOLS:
             rec = gen.listwise(user, hist, target, protocol, "test")
             if rec is not None:
                 files[f"test_listwise_{protocol}"].append(rec)

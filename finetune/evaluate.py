@@ -1,7 +1,8 @@
 """Base model vs LoRA adapter, side by side, on the held-out part of a generated data folder.
 
-* listwise ranking (``test_listwise_{retrieved,random}.jsonl``: 1 target + 19 negatives from
-  a CF retriever's top items, or uniformly random): NDCG@10, Recall@5, MRR from the letter
+* listwise ranking (``test_listwise_{retrieved,random,recalled}.jsonl``: 1 target + 19
+  negatives from a CF retriever's top items, uniformly random, or LlamaRec's retriever top 20
+  for the users whose target it recalled; see ``finetune.data.LISTWISE_PROTOCOLS``): NDCG@10, Recall@5, MRR from the letter
   verbalizer (one forward pass per prompt), with standard errors and a paired difference;
 * constraint extraction (``test_constraints.jsonl``, EN + ZH): JSON validity (parses AND
   ``Constraints.from_dict`` accepts it), exact match, per-field accuracy;
@@ -30,11 +31,11 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from finetune.data import read_jsonl, read_manifest
+from finetune.data import LISTWISE_PROTOCOLS, read_jsonl, read_manifest
 from finetune.formats import CANDIDATES_HEADER, LETTERS
 from retrieval.filters import Constraints
 
-PROTOCOLS = ("retrieved", "random")
+PROTOCOLS = LISTWISE_PROTOCOLS
 CONSTRAINT_FIELDS = (
     "price_min",
     "price_max",
@@ -469,6 +470,11 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"- wall time: {report.get('seconds')} s",
         "",
         "## Listwise ranking (held-out users)",
+        "",
+        "Protocols: **retrieved** = the retriever's top items other than the target (the target is "
+        "often the item it missed, so similarity to the history can be an anti-signal); **random** = "
+        "uniform catalog negatives; **recalled** = LlamaRec's: the retriever's own top 20, for the "
+        "users whose target it recalled (a small share of the test users).",
         "",
         "| protocol | model | n | NDCG@10 (± se) | Recall@5 (± se) | Recall@1 | MRR |",
         "|---|---|---|---|---|---|---|",

@@ -14,7 +14,7 @@ from finetune.data import TEST_FILES, GenerateConfig, check_example, generate, r
 from finetune.evaluate import constraint_scores, ranking_metrics, reply_errors, target_rank
 from finetune.formats import CANDIDATES_HEADER, LETTERS, short_title
 from finetune.toydata import write_toy_dataset
-from retrieval.data import load_dataset
+from retrieval.data import leave_one_out, load_dataset
 from retrieval.filters import Constraints
 
 
@@ -268,3 +268,29 @@ def test_title_overlap_reference_ranker() -> None:
     assert list(np.argsort(-s))[:2] == [1, 2] and s.shape == (4,)
     assert np.floor(s).tolist() == [0.0, 4.0, 1.0, 0.0]
     assert np.array_equal(s, title_overlap_scores(rec))  # ties broken the same way every time
+
+
+def test_recalled_protocol_is_the_retrievers_own_top_list(toy: dict) -> None:
+    """LlamaRec's protocol: only users whose target the retriever put in its top 20, and the
+    candidates are that top list (the other picks in rank order, title clashes skipped); the
+    rest are counted as skipped, not padded with other negatives."""
+    from finetune.candidates import CooccurrenceCandidates
+
+    catalog = toy["ds"].catalog
+    split = leave_one_out(toy["ds"].interactions)
+    source = CooccurrenceCandidates(split.train, catalog)
+    recalled = read_jsonl(toy["out"] / "test_listwise_recalled.jsonl")
+    tests = read_jsonl(toy["out"] / "test_listwise_random.jsonl")
+    assert 0 < len(recalled) < len(tests)
+    assert toy["manifest"]["skipped"]["recalled_target_not_retrieved"] > 0
+    for rec in recalled:
+        meta = rec["meta"]
+        ranked = source.top(meta["history_ids"], 45, set(meta["history_ids"]))
+        assert meta["target_id"] in ranked[:20]
+        negatives = {c for c in meta["candidate_ids"] if c != meta["target_id"]}
+        assert len(negatives) == 19 and negatives <= set(ranked) and rec["protocol"] == "recalled"
+        # the top 20 minus the target, except items whose titles clash (then the next ones fill in)
+        assert len(negatives & set(ranked[:20])) >= 15
+        assert check_example(rec, catalog) == []
+    with pytest.raises(ValueError, match="train_protocol"):
+        GenerateConfig(data="x", out="y", train_protocol="nearest")
