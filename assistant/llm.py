@@ -828,17 +828,39 @@ def score_choices_batch(
         raise ValueError("prompts must not be empty")
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     device = next(model.parameters()).device
+    head = model.get_output_embeddings()
+    # bf16/fp16 logits are coarse (steps of 1/16-1/8 at typical logit sizes): a flat letter
+    # distribution then has ~7 distinct scores for 20 candidates and rankings tie. Recompute the
+    # choices' logits in float32 from the head's input; the normaliser stays the model's own.
+    exact = isinstance(head, torch.nn.Linear) and head.weight.dtype in (torch.bfloat16, torch.float16)
+    captured: list[Any] = []
+    hook = head.register_forward_hook(lambda _m, inp, _o: captured.append(inp[0])) if exact else None
     rows = []
-    with torch.inference_mode():
-        for start in range(0, len(encoded), batch_size):
-            chunk = encoded[start : start + batch_size]
-            width = max(len(e) for e in chunk)
-            input_ids = torch.tensor([[pad] * (width - len(e)) + e for e in chunk], device=device)
-            mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in chunk], device=device)
-            position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
-            out = model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids, logits_to_keep=1)
-            logp = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
-            rows.append(logp[:, ids].cpu().numpy())
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(encoded), batch_size):
+                chunk = encoded[start : start + batch_size]
+                width = max(len(e) for e in chunk)
+                input_ids = torch.tensor([[pad] * (width - len(e)) + e for e in chunk], device=device)
+                mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in chunk], device=device)
+                position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+                captured.clear()
+                out = model(
+                    input_ids=input_ids, attention_mask=mask, position_ids=position_ids, logits_to_keep=1
+                )
+                logits = out.logits[:, -1, :].float()
+                norm = torch.logsumexp(logits, dim=-1, keepdim=True)
+                if exact:
+                    w = head.weight[ids].float()
+                    picked = captured[-1][:, -1, :].float() @ w.T
+                    if head.bias is not None:
+                        picked = picked + head.bias[ids].float()
+                else:
+                    picked = logits[:, ids]
+                rows.append((picked - norm).cpu().numpy())
+    finally:
+        if hook is not None:
+            hook.remove()
     return np.concatenate(rows, axis=0).astype(np.float32)
 
 

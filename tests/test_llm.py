@@ -286,6 +286,34 @@ def test_score_choices_batch_left_padding_matches_single(tiny_llm):
     np.testing.assert_allclose(batch, single, atol=1e-3)
 
 
+def test_score_choices_of_a_bf16_model_do_not_tie(tiny_llm_dir, tiny_llm):
+    """bf16 logits are coarse: letter scores of a flat distribution tie (ranking ties count
+    against the target in evaluation). The choices' logits are recomputed in float32 from the
+    head's input: 20 distinct scores, close to the float32 model's."""
+    from assistant.models import load_llm
+
+    model16, tok = load_llm(str(tiny_llm_dir), dtype="bfloat16", threads=2)
+    prompts = [
+        "Pick the product the shopper buys next. Candidates: "
+        + ", ".join(f"({c}) item {i}" for i, c in enumerate(LETTERS))
+        + f". History: item {k}.\nAnswer:"
+        for k in (3, 11, 17)
+    ]
+    fine = score_choices_batch(model16, tok, prompts, list(LETTERS))
+    exact = score_choices_batch(tiny_llm.model, tok, prompts, list(LETTERS))
+    ids = [tok.encode(c, add_special_tokens=False)[0] for c in LETTERS]
+    coarse = []
+    with torch.inference_mode():
+        for p in prompts:
+            x = tok(p, add_special_tokens=False, return_tensors="pt")["input_ids"]
+            coarse.append(model16(x).logits[0, -1, ids].tolist())
+    assert sum(20 - len(set(row)) for row in coarse) > 0  # the raw bf16 logits do tie here
+    assert all(len(set(row.tolist())) == 20 for row in fine)
+    np.testing.assert_allclose(fine, exact, atol=0.5)
+    for a, b in zip(fine, exact, strict=True):
+        assert np.corrcoef(a, b)[0, 1] > 0.9
+
+
 def test_score_choices_rejects_bad_choices(tiny_llm):
     tok, model = tiny_llm.tokenizer, tiny_llm.model
     with pytest.raises(ValueError, match="one token"):
