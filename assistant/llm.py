@@ -835,6 +835,9 @@ def score_choices_batch(
     exact = isinstance(head, torch.nn.Linear) and head.weight.dtype in (torch.bfloat16, torch.float16)
     captured: list[Any] = []
     hook = head.register_forward_hook(lambda _m, inp, _o: captured.append(inp[0])) if exact else None
+    if exact:
+        w = head.weight[ids].float()
+        bias = head.bias[ids].float() if head.bias is not None else None
     rows = []
     try:
         with torch.inference_mode():
@@ -851,10 +854,9 @@ def score_choices_batch(
                 logits = out.logits[:, -1, :].float()
                 norm = torch.logsumexp(logits, dim=-1, keepdim=True)
                 if exact:
-                    w = head.weight[ids].float()
                     picked = captured[-1][:, -1, :].float() @ w.T
-                    if head.bias is not None:
-                        picked = picked + head.bias[ids].float()
+                    if bias is not None:
+                        picked = picked + bias
                 else:
                     picked = logits[:, ids]
                 rows.append((picked - norm).cpu().numpy())
