@@ -212,8 +212,7 @@ def _validate(margs: ModelArguments, dargs: DataArguments, targs: TrainArguments
         raise ValueError("lora_r must be >= 1")
     if dargs.listwise_loss not in ("verbalizer", "lm"):
         raise ValueError(f"listwise_loss must be verbalizer|lm, got {dargs.listwise_loss!r}")
-    if margs.lora_layers != "all" and not re.fullmatch(r"top[1-9]\d*", margs.lora_layers):
-        raise ValueError(f"lora_layers must be 'all' or topK (e.g. top8), got {margs.lora_layers!r}")
+    _lora_top_k(margs.lora_layers)  # the form; the bound needs the model's layer count
 
 
 # --------------------------------------------------------------------------------------------
@@ -342,14 +341,24 @@ def completion_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
     return loss, count
 
 
-def lora_layer_indices(spec: str, n_layers: int) -> list[int] | None:
-    """``lora_layers`` as peft's ``layers_to_transform``: None for "all", else the last K."""
+def _lora_top_k(spec: str) -> int | None:
+    """K of a ``lora_layers`` "topK" (K >= 1), None for "all"; anything else is an error."""
     if spec == "all":
         return None
-    match = re.fullmatch(r"top(\d+)", spec)
-    if not match or not 1 <= int(match.group(1)) <= n_layers:
+    match = re.fullmatch(r"top([1-9]\d*)", spec)
+    if not match:
+        raise ValueError(f"lora_layers must be 'all' or topK (e.g. top8), got {spec!r}")
+    return int(match.group(1))
+
+
+def lora_layer_indices(spec: str, n_layers: int) -> list[int] | None:
+    """``lora_layers`` as peft's ``layers_to_transform``: None for "all", else the last K."""
+    k = _lora_top_k(spec)
+    if k is None:
+        return None
+    if k > n_layers:
         raise ValueError(f"lora_layers must be 'all' or topK with 1 <= K <= {n_layers}, got {spec!r}")
-    return list(range(n_layers - int(match.group(1)), n_layers))
+    return list(range(n_layers - k, n_layers))
 
 
 def load_training_records(dargs: DataArguments, seed: int) -> tuple[list[dict], list[dict]]:
