@@ -14,6 +14,10 @@ Split protocol (``SPLIT_PROTOCOL`` below is written verbatim into ``manifest.jso
 * Examples whose target is already in the shown history (a re-buy), or whose rendered
   title is contained in a shown title, are skipped (counted in the manifest): the prompt must
   not contain the answer. Item ids are never rendered.
+* The re-buy warm-up task (train/dev pools only) answers with a shown TRAIN purchase by
+  design; its negatives exclude the user's valid and test items.
+* The lexical teacher (``--teacher``) is fitted on the train pool's listwise examples only;
+  it labels train/dev records, never a test record.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from finetune.formats import (
     constraint_messages,
     format_price,
     listwise_messages,
+    parse_listwise_prompt,
     render_card,
     short_title,
 )
@@ -62,10 +67,11 @@ from retrieval.data.registry import load_dataset
 from retrieval.data.schema import Catalog, Dataset, Item
 from retrieval.filters import Constraints
 
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "2.0"
+"""2.0: listwise letters after the titles; optional teacher log-probs on train/dev listwise records."""
 SPLIT_PROTOCOL = __doc__.split("Split protocol", 1)[1].split("\n\n", 1)[1].strip()  # type: ignore[union-attr]
 
-TASKS = ("listwise", "sft", "constraints", "chat")
+TASKS = ("listwise", "rebuy", "oddone", "sft", "constraints", "chat")
 """Task names; ``train_<task>.jsonl`` / ``dev_<task>.jsonl`` hold them."""
 
 LISTWISE_PROTOCOLS = ("retrieved", "random", "recalled")
@@ -111,6 +117,25 @@ class GenerateConfig:
             "(retrieved and random alternating); see LISTWISE_PROTOCOLS"
         },
     )
+    rebuy: int = field(
+        default=1000,
+        metadata={
+            "help": "re-buy warm-up examples (training-pool users): a listwise prompt whose answer "
+            "repeats one of the shown purchases (the most recent one half the time) among 19 random "
+            "items. A first curriculum stage on them teaches a small model to tie a line's title to "
+            "its letter, which the noisy next-purchase labels alone do not (finetune/README.md)"
+        },
+    )
+    oddone: int = field(
+        default=1000,
+        metadata={
+            "help": "odd-one-out warm-up examples (training-pool users): the 19 negatives are the "
+            "retriever's top items for the shown history (as under the retrieved protocol) and the "
+            "answer is a random catalog item the retriever ranks outside its top 100. It teaches "
+            "the second skill a small model does not pick up from noisy next-purchase labels: "
+            "spotting the candidate unlike the others (finetune/README.md)"
+        },
+    )
     sft_fraction: float = field(
         default=0.5, metadata={"help": "share of train/dev users with an SFT example"}
     )
@@ -119,6 +144,14 @@ class GenerateConfig:
     zh_fraction: float = field(default=0.3, metadata={"help": "share of constraint utterances in Chinese"})
     chat: bool = field(default=True, metadata={"help": "include the templated generic chat turns"})
     title_chars: int = field(default=60, metadata={"help": "rendered title length cap"})
+    teacher: str = field(
+        default="lexical",
+        metadata={
+            "help": "lexical: fit finetune.teacher.LexicalTeacher on the train listwise examples and "
+            "write its letter log-probs (meta.teacher_logprobs) into train/dev listwise records, for "
+            "`train --distill_weight`; none: hard labels only"
+        },
+    )
     overwrite: bool = field(default=False, metadata={"help": "replace an existing non-empty --out"})
 
     def __post_init__(self) -> None:
@@ -130,7 +163,9 @@ class GenerateConfig:
             raise ValueError(
                 f"train_protocol must be retrieved|random|recalled|mixed, got {self.train_protocol!r}"
             )
-        for name in ("dev_users", "test_users", "constraint_train", "constraint_test"):
+        if self.teacher not in ("lexical", "none"):
+            raise ValueError(f"teacher must be lexical|none, got {self.teacher!r}")
+        for name in ("dev_users", "test_users", "constraint_train", "constraint_test", "rebuy", "oddone"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
 
@@ -191,16 +226,24 @@ def check_example(record: dict[str, Any], catalog: Catalog, title_chars: int = 6
     if pat is not None and pat.search(prompt):
         problems.append(f"target id {target!r} appears in the prompt")
     title = _norm(short_title(catalog[target].title, title_chars))
-    if task == "listwise":
+    if task == "rebuy":  # the answer is a shown purchase by design; it must be there exactly once
+        shown, cands = parse_listwise_prompt(prompt_msgs[-1]["content"])
+        if title not in {_norm(t) for t in shown}:
+            problems.append("re-bought title is not among the shown purchases")
+        hits = [letter for letter, t in cands if _norm(t) == title]
+        if hits != [meta["target_letter"]]:
+            problems.append(
+                "re-bought title is not exactly once among the candidates, under the answer letter"
+            )
+    elif task in ("listwise", "oddone"):
         user = prompt_msgs[-1]["content"]
-        head, _, cands = user.partition(CANDIDATES_HEADER)
+        head = user.partition(CANDIDATES_HEADER)[0]
         if title in _norm(head):
             problems.append("target title appears in the history")
-        lines = [_norm(line) for line in cands.splitlines() if line.startswith("(")]
-        hits = [line for line in lines if line[4:] == title]
+        hits = [letter for letter, t in parse_listwise_prompt(user)[1] if _norm(t) == title]
         if len(hits) != 1:
             problems.append(f"target title appears {len(hits)} times among candidates")
-        elif not hits[0].startswith(f"({meta['target_letter'].casefold()})"):
+        elif hits[0] != meta["target_letter"]:
             problems.append("answer letter does not label the target")
     elif task == "sft":
         request = "\n".join(m["content"] for m in prompt_msgs if m["role"] == "user")
@@ -359,6 +402,112 @@ class _Generator:
                 "task": "listwise",
                 "split": part,
                 "protocol": protocol,
+                "messages": msgs,
+                "meta": {
+                    "user_id": user,
+                    "target_id": target,
+                    "target_letter": letter,
+                    "candidate_ids": cands,
+                    "history_ids": history,
+                },
+            }
+        )
+
+    def rebuy_example(self, user: str, history: list[str], later: str, part: str) -> dict | None:
+        """Warm-up prompt: the answer is one of the shown purchases (a re-buy), the other 19 are
+        random; built from the user's train items only (``history``): ``later`` (the held-out
+        valid item) and the test item are kept out of the negatives too."""
+        cfg = self.cfg
+        shown = history[-cfg.max_history :] if cfg.max_history > 0 else []
+        distinct = list(dict.fromkeys(self._titles[h] for h in shown))
+        if len(shown) < 1 or len(distinct) < len(shown):  # an ambiguous answer: two shown titles alike
+            self.skipped["rebuy_too_short_or_duplicate_titles"] += 1
+            return None
+        rng = _rng(cfg.seed, "rebuy", part, user)
+        target = shown[-1] if rng.random() < 0.5 else shown[int(rng.integers(len(shown)))]
+        others = [h for h in history if h != target]
+        future = [later, *self.future.get(user, [])]  # the valid and test items never appear
+        negs = self._negatives("random", others, target, cfg.n_candidates - 1, rng, future=future)
+        cands = [target, *negs]
+        cands = [cands[i] for i in rng.permutation(len(cands))]
+        letter = LETTERS[cands.index(target)]
+        msgs = listwise_messages(
+            [self.catalog[h].title for h in history],
+            [self.catalog[c].title for c in cands],
+            max_history=cfg.max_history,
+            max_chars=cfg.title_chars,
+        )
+        msgs.append({"role": "assistant", "content": letter})
+        return self._clean(
+            {
+                "task": "rebuy",
+                "split": part,
+                "protocol": "random",
+                "messages": msgs,
+                "meta": {
+                    "user_id": user,
+                    "target_id": target,
+                    "target_letter": letter,
+                    "candidate_ids": cands,
+                    "history_ids": history,
+                },
+            }
+        )
+
+    def oddone_example(self, user: str, history: list[str], later: str, part: str) -> dict | None:
+        """Warm-up prompt: 19 of the retriever's top items for the shown history plus one random
+        item it ranks outside its top 100 (a quarter of a small catalog) whose title shares no
+        content word with any other line of the prompt, while every negative shares one with
+        some other line: the answer is the one odd line. From the user's train items only; the
+        valid (``later``) and test items never appear."""
+        from finetune.teacher import content_words
+
+        cfg = self.cfg
+        rng = _rng(cfg.seed, "oddone", part, user)
+        future = [later, *self.future.get(user, [])]
+        n_near = min(100, len(self.catalog) // 4)  # a small (toy) catalog keeps room for outliers
+        near = set(self.source.top(history, n_near, set(history) | set(future)))
+        draws = rng.choice(len(self.catalog), min(50, len(self.catalog)), replace=False)
+        shown = history[-cfg.max_history :] if cfg.max_history > 0 else []
+        shown_words = set().union(*(content_words(self._titles[h]) for h in shown))
+        target, negs = None, []
+        for k in draws[:10]:
+            iid = self.catalog.at(int(k)).item_id
+            words = content_words(self._titles[iid])
+            if iid in near or iid in history or iid in future or not words or words & shown_words:
+                continue
+            try:
+                negs = self._negatives("retrieved", history, iid, cfg.n_candidates - 1, rng, future=future)
+            except ValueError:
+                continue
+            if not any(words & content_words(self._titles[n]) for n in negs):
+                target = iid
+                break
+        if target is None:
+            self.skipped["oddone_no_lexical_outlier"] += 1
+            return None
+        # The answer must be THE odd one: every negative shares a word with another line.
+        neg_words = [content_words(self._titles[n]) for n in negs]
+        for k, w in enumerate(neg_words):
+            others = shown_words.union(*(v for j, v in enumerate(neg_words) if j != k))
+            if not w & others:
+                self.skipped["oddone_second_outlier"] += 1
+                return None
+        cands = [target, *negs]
+        cands = [cands[i] for i in rng.permutation(len(cands))]
+        letter = LETTERS[cands.index(target)]
+        msgs = listwise_messages(
+            [self.catalog[h].title for h in history],
+            [self.catalog[c].title for c in cands],
+            max_history=cfg.max_history,
+            max_chars=cfg.title_chars,
+        )
+        msgs.append({"role": "assistant", "content": letter})
+        return self._clean(
+            {
+                "task": "oddone",
+                "split": part,
+                "protocol": "retrieved",
                 "messages": msgs,
                 "meta": {
                     "user_id": user,
@@ -604,7 +753,7 @@ def generate(cfg: GenerateConfig, dataset: Dataset | None = None) -> dict[str, A
             f"{len(pools['dev'])} dev users (users need >= 3 events); lower --test-users/--dev-users"
         )
     files: dict[str, list[dict]] = {f"train_{t}": [] for t in TASKS}
-    files.update({f"dev_{t}": [] for t in ("listwise", "sft", "constraints")})
+    files.update({f"dev_{t}": [] for t in ("listwise", "rebuy", "oddone", "sft", "constraints")})
     files.update({name: [] for name in TEST_FILES})
 
     for part in ("train", "dev"):
@@ -616,6 +765,21 @@ def generate(cfg: GenerateConfig, dataset: Dataset | None = None) -> dict[str, A
                 rec = gen.sft(user, hist, target, part)
                 if rec is not None:
                     files[f"{part}_sft"].append(rec)
+    # Warm-up tasks: seeded choice of training-pool users (dev: a few dev users for their eval).
+    for task, want, make in (
+        ("rebuy", cfg.rebuy, gen.rebuy_example),
+        ("oddone", cfg.oddone, gen.oddone_example),
+    ):
+        for part, n in (("train", want), ("dev", min(32, want // 10))):
+            rows = pools[part]
+            order = _rng(cfg.seed, f"{task}-pick", part).permutation(len(rows))
+            for i in order:
+                if len(files[f"{part}_{task}"]) >= n:
+                    break
+                user, hist, later = rows[int(i)]
+                rec = make(user, hist, later, part)
+                if rec is not None:
+                    files[f"{part}_{task}"].append(rec)
     for user, hist, target in tqdm(pools["test"], desc="test examples", leave=False):
         for protocol in LISTWISE_PROTOCOLS:
             rec = gen.listwise(user, hist, target, protocol, "test")
@@ -633,6 +797,7 @@ def generate(cfg: GenerateConfig, dataset: Dataset | None = None) -> dict[str, A
     if cfg.chat:
         files["train_chat"] = gen.chat()
 
+    teacher, teacher_info = _attach_teacher(cfg, files)
     # Every example with a target already passed check_example in _Generator._clean.
     for name, records in files.items():
         for k, rec in enumerate(records):
@@ -653,6 +818,7 @@ def generate(cfg: GenerateConfig, dataset: Dataset | None = None) -> dict[str, A
         "users": {part: len(rows) for part, rows in pools.items()},
         "counts": {name: len(records) for name, records in files.items()},
         "skipped": dict(sorted(gen.skipped.items())),
+        "teacher": teacher_info,
         "files": {},
     }
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
@@ -663,6 +829,9 @@ def generate(cfg: GenerateConfig, dataset: Dataset | None = None) -> dict[str, A
             path = tmp / f"{name}.jsonl"
             _write_jsonl(path, records)
             manifest["files"][path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+        if teacher is not None:
+            teacher.save(tmp / TEACHER_FILE)
+            manifest["files"][TEACHER_FILE] = hashlib.sha256((tmp / TEACHER_FILE).read_bytes()).hexdigest()
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
         if out.exists():
             shutil.rmtree(out)
@@ -670,6 +839,32 @@ def generate(cfg: GenerateConfig, dataset: Dataset | None = None) -> dict[str, A
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return manifest
+
+
+TEACHER_FILE = "teacher.json"
+
+
+def _attach_teacher(cfg: GenerateConfig, files: dict[str, list[dict]]) -> tuple[Any, dict[str, Any] | None]:
+    """Fit the teacher on the TRAIN listwise records only and label train + dev records with its
+    letter log-probs. Test records are never read by it and never labelled."""
+    if cfg.teacher == "none" or len(files["train_listwise"]) < 20:
+        return None, None
+    from finetune.evaluate import ranking_metrics, target_rank
+    from finetune.teacher import LexicalTeacher
+
+    teacher = LexicalTeacher.fit(files["train_listwise"])
+    for name in ("train_listwise", "dev_listwise"):
+        for rec in files[name]:
+            rec["meta"]["teacher_logprobs"] = [round(float(v), 4) for v in teacher.log_probs(rec)]
+    dev = files["dev_listwise"]
+    ranks = [target_rank(teacher.scores(r), LETTERS.index(r["meta"]["target_letter"])) for r in dev]
+    return teacher, {
+        "kind": cfg.teacher,
+        "file": TEACHER_FILE,
+        "fitted_on": teacher.fitted_on,
+        "train_loss": teacher.train_loss,
+        "dev_ndcg@10": round(ranking_metrics(ranks)["ndcg@10"], 4) if dev else None,
+    }
 
 
 def _write_jsonl(path: Path, records: Iterable[dict]) -> None:

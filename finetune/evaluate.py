@@ -32,7 +32,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from finetune.data import LISTWISE_PROTOCOLS, read_jsonl, read_manifest
-from finetune.formats import CANDIDATES_HEADER, LETTERS
+from finetune.formats import LETTERS, parse_listwise_prompt
 from retrieval.filters import Constraints
 
 PROTOCOLS = LISTWISE_PROTOCOLS
@@ -62,6 +62,12 @@ class EvalConfig:
     out: str = field(default="reports", metadata={"help": "folder for the JSON + markdown report"})
     tag: str = field(default="finetune-eval", metadata={"help": "report file stem"})
     max_users: int = field(default=100, metadata={"help": "listwise examples per protocol (first N)"})
+    protocols: str = field(
+        default=",".join(LISTWISE_PROTOCOLS),
+        metadata={
+            "help": f"comma-separated listwise candidate protocols to score ({', '.join(LISTWISE_PROTOCOLS)})"
+        },
+    )
     n_constraints: int = field(default=30, metadata={"help": "constraint-extraction examples (0 = skip)"})
     n_generate: int = field(
         default=10, metadata={"help": "conversational replies generated for error rates (0 = skip)"}
@@ -125,8 +131,6 @@ def random_ranking_baseline(n_candidates: int) -> dict[str, float]:
 
 
 _WORD = re.compile(r"[^\W_]+")
-_HISTORY_LINE = re.compile(r"^\d+\. (.*)$")
-_CANDIDATE_LINE = re.compile(r"^\(([A-T])\) (.*)$")
 
 
 def title_overlap_scores(record: dict[str, Any]) -> np.ndarray:
@@ -134,11 +138,10 @@ def title_overlap_scores(record: dict[str, Any]) -> np.ndarray:
     history titles (summed over them), ties broken by a fixed per-example order. It tells what
     a protocol rewards: "retrieved" negatives are the history's nearest neighbours, so there the
     true next item is usually LESS similar to the history than the negatives."""
-    user = record["messages"][1]["content"]
-    head, _, cands = user.partition(CANDIDATES_HEADER)
+    shown, candidates = parse_listwise_prompt(record["messages"][1]["content"])
     words = lambda t: {w.casefold() for w in _WORD.findall(t)}  # noqa: E731
-    history = [words(m.group(1)) for m in map(_HISTORY_LINE.match, head.splitlines()) if m]
-    titles = [m.group(2) for m in map(_CANDIDATE_LINE.match, cands.splitlines()) if m]
+    history = [words(t) for t in shown]
+    titles = [t for _, t in candidates]
     scores = np.array([sum(len(words(t) & h) for h in history) for t in titles], dtype=float)
     tie_break = np.random.default_rng(zlib.crc32(str(record.get("id", "")).encode())).random(len(titles))
     return scores + 1e-3 * tie_break
@@ -244,11 +247,27 @@ class _Models:
 
     @contextlib.contextmanager
     def variant(self, name: str) -> Iterator[None]:
-        if name == "base" and hasattr(self.model, "disable_adapter"):
+        """``base``: adapter disabled. ``adapter``: LoRA merged into the weights for the duration
+        (an unmerged LoRA costs ~1.5x per forward on a CPU), then the exact base weights are put
+        back (unmerging in bf16 would leave rounding drift in the base column)."""
+        if not hasattr(self.model, "disable_adapter"):
+            yield
+        elif name == "base":
             with self.model.disable_adapter():
                 yield
         else:
-            yield
+            import torch
+
+            layers = [m for m in self.model.modules() if hasattr(m, "base_layer") and hasattr(m, "merge")]
+            saved = [m.base_layer.weight.detach().clone() for m in layers]
+            self.model.merge_adapter()
+            try:
+                yield
+            finally:
+                self.model.unmerge_adapter()
+                with torch.no_grad():
+                    for m, w in zip(layers, saved, strict=True):
+                        m.base_layer.weight.copy_(w)
 
 
 def _adapter_base(adapter: str | None) -> str | None:
@@ -287,6 +306,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     t0 = time.perf_counter()
     data = Path(cfg.data)
     manifest = read_manifest(data)
+    _protocols(cfg.protocols)  # a typo fails before the model loads
     if cfg.adapter and not (Path(cfg.adapter) / "adapter_config.json").is_file():
         raise FileNotFoundError(f"{cfg.adapter} is not a PEFT adapter folder (no adapter_config.json)")
     torch.set_num_threads(cfg.threads)
@@ -311,7 +331,8 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     show = cfg.progress
 
     # --- listwise ---------------------------------------------------------------------------------
-    for protocol in PROTOCOLS:
+    teacher = _load_teacher(data)
+    for protocol in _protocols(cfg.protocols):
         recs = read_jsonl(data / f"test_listwise_{protocol}.jsonl")[: cfg.max_users]
         if not recs:
             continue
@@ -320,6 +341,10 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
         entry["title_overlap"] = ranking_metrics(
             [target_rank(title_overlap_scores(r), LETTERS.index(r["meta"]["target_letter"])) for r in recs]
         )
+        if teacher is not None:  # the distillation teacher: what the adapter was pushed towards
+            entry["teacher"] = ranking_metrics(
+                [target_rank(teacher.scores(r), LETTERS.index(r["meta"]["target_letter"])) for r in recs]
+            )
         ranks: dict[str, list[int]] = {}
         for name in models.names:
             with models.variant(name):
@@ -372,6 +397,23 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     _atomic_write(json_path, json.dumps(report, indent=2, ensure_ascii=False))
     _atomic_write(md_path, to_markdown(report))
     return report
+
+
+def _protocols(spec: str) -> list[str]:
+    names = [p.strip() for p in spec.split(",") if p.strip()]
+    unknown = [p for p in names if p not in PROTOCOLS]
+    if unknown or not names:
+        raise ValueError(f"protocols must be a comma-separated subset of {list(PROTOCOLS)}, got {spec!r}")
+    return names
+
+
+def _load_teacher(data: Path) -> Any:
+    """The data folder's fitted teacher (``generate --teacher lexical``), or None."""
+    from finetune.data import TEACHER_FILE
+    from finetune.teacher import LexicalTeacher
+
+    path = data / TEACHER_FILE
+    return LexicalTeacher.load(path) if path.is_file() else None
 
 
 def _score_records(reranker: Any, recs: list[dict]) -> list[np.ndarray]:
@@ -487,13 +529,18 @@ def to_markdown(report: dict[str, Any]) -> str:
                     f"| {protocol} | {name} | {m['n']} | {_fmt(m['ndcg@10'])} ± {_fmt(m['ndcg@10_se'], 3)} | "
                     f"{_fmt(m['recall@5'])} ± {_fmt(m['recall@5_se'], 3)} | {_fmt(m['recall@1'])} | {_fmt(m['mrr'])} |"
                 )
-        to = entry.get("title_overlap")
-        if to:
-            lines.append(
-                f"| {protocol} | title-word overlap with history (reference, no LLM) | {to['n']} | "
-                f"{_fmt(to['ndcg@10'])} ± {_fmt(to['ndcg@10_se'], 3)} | {_fmt(to['recall@5'])} ± "
-                f"{_fmt(to['recall@5_se'], 3)} | {_fmt(to['recall@1'])} | {_fmt(to['mrr'])} |"
-            )
+        references = (
+            ("title_overlap", "title-word overlap with history (reference, no LLM)"),
+            ("teacher", "lexical teacher the adapter was distilled from (reference, no LLM)"),
+        )
+        for key, label in references:
+            to = entry.get(key)
+            if to:
+                lines.append(
+                    f"| {protocol} | {label} | {to['n']} | "
+                    f"{_fmt(to['ndcg@10'])} ± {_fmt(to['ndcg@10_se'], 3)} | {_fmt(to['recall@5'])} ± "
+                    f"{_fmt(to['recall@5_se'], 3)} | {_fmt(to['recall@1'])} | {_fmt(to['mrr'])} |"
+                )
         rb = entry["random_baseline"]
         lines.append(
             f"| {protocol} | random order (expected) | - | {_fmt(rb['ndcg@10'])} | {_fmt(rb['recall@5'])} | - | {_fmt(rb['mrr'])} |"

@@ -63,6 +63,13 @@ class ModelArguments:
         default="auto",
         metadata={"help": "base weight dtype: auto (fp32 on CPU, bf16 on CUDA), float32, bfloat16"},
     )
+    init_adapter: str | None = field(
+        default=None,
+        metadata={
+            "help": "start the LoRA weights from this saved adapter (same LoRA settings) instead of "
+            "zero: continued training, or a second curriculum stage; the optimizer starts fresh"
+        },
+    )
     gradient_checkpointing: bool = field(
         default=False, metadata={"help": "trade compute for activation memory"}
     )
@@ -85,6 +92,32 @@ class DataArguments:
             "help": "verbalizer: cross-entropy over the candidate letters' logits at the answer "
             "position, the very scores the reranker ranks by; lm: next-token loss on the whole "
             "answer (letter + end-of-turn), which spends its first steps on the answer format"
+        },
+    )
+    distill_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "listwise verbalizer loss = (1 - w) x cross-entropy on the true letter + w x "
+            "cross-entropy on the teacher's letter distribution (meta.teacher_logprobs, written by "
+            "`generate --teacher`); soft labels carry a ranking of all 20 candidates, not one noisy "
+            "pick. 0 = hard labels only"
+        },
+    )
+    distill_temperature: float = field(
+        default=1.0,
+        metadata={
+            "help": "the teacher's letter distribution is softmax(teacher_logprobs / T): below 1 "
+            "sharpens a flat teacher (a weak ranker's T=1 distribution is near uniform and teaches "
+            "almost nothing)"
+        },
+    )
+    curriculum: str = field(
+        default="",
+        metadata={
+            "help": "TASK:N[,TASK:N...]: warm-up stages: the first epoch opens with N examples of each "
+            "TASK in turn (e.g. rebuy:240,oddone:240: a small model first learns to tie a title to "
+            "its letter, then to spot the candidate unlike the others), then the shuffled mix of "
+            "everything else; later epochs shuffle all. Each TASK must be in tasks. Empty: none"
         },
     )
     eval_examples: int = field(default=32, metadata={"help": "size of the fixed dev set for eval loss"})
@@ -110,6 +143,14 @@ class TrainArguments:
         default="linear", metadata={"help": "linear | cosine | constant (after warmup)"}
     )
     warmup_steps: int = field(default=0, metadata={"help": "linear warmup optimizer steps"})
+    lr_clock: str = field(
+        default="steps",
+        metadata={
+            "help": "steps: the schedule decays over max_steps; time: over max_train_seconds (of "
+            "training, summed across resumes), so a time-budgeted run ends at its lowest lr whatever "
+            "speed the machine has (a CPU run's step count is not known in advance)"
+        },
+    )
     max_steps: int = field(default=-1, metadata={"help": "optimizer steps; -1 = num_epochs over the data"})
     num_epochs: float = field(default=1.0, metadata={"help": "epochs when max_steps is -1"})
     max_train_seconds: float = field(
@@ -201,6 +242,10 @@ def _validate(margs: ModelArguments, dargs: DataArguments, targs: TrainArguments
         raise ValueError("data_dir is required (a folder from `python -m finetune generate`)")
     if not targs.output_dir:
         raise ValueError("output_dir is required")
+    if targs.lr_clock not in ("steps", "time"):
+        raise ValueError(f"lr_clock must be steps|time, got {targs.lr_clock!r}")
+    if targs.lr_clock == "time" and targs.max_train_seconds <= 0:
+        raise ValueError("lr_clock=time needs max_train_seconds > 0 (the length of the schedule)")
     if targs.lr_scheduler not in ("linear", "cosine", "constant"):
         raise ValueError(f"lr_scheduler must be linear|cosine|constant, got {targs.lr_scheduler!r}")
     if dargs.eval_source not in ("dev", "train"):
@@ -212,7 +257,50 @@ def _validate(margs: ModelArguments, dargs: DataArguments, targs: TrainArguments
         raise ValueError("lora_r must be >= 1")
     if dargs.listwise_loss not in ("verbalizer", "lm"):
         raise ValueError(f"listwise_loss must be verbalizer|lm, got {dargs.listwise_loss!r}")
+    if not 0.0 <= dargs.distill_weight <= 1.0:
+        raise ValueError(f"distill_weight must be in [0, 1], got {dargs.distill_weight}")
+    if dargs.distill_temperature <= 0:
+        raise ValueError(f"distill_temperature must be > 0, got {dargs.distill_temperature}")
+    if dargs.distill_weight > 0 and dargs.listwise_loss != "verbalizer":
+        raise ValueError("distill_weight needs listwise_loss=verbalizer (the teacher scores letters)")
     _lora_top_k(margs.lora_layers)  # the form; the bound needs the model's layer count
+    parse_curriculum(dargs.curriculum, dargs.tasks)
+
+
+def epoch_order(
+    tasks: Sequence[str | None], seed: int, epoch: int, curriculum: Sequence[tuple[str, int]] = ()
+) -> list[int]:
+    """Example indices in training order for one epoch: a seeded shuffle; under a curriculum
+    [(TASK, N), ...] the first epoch opens with N of each TASK's examples in turn, then the rest
+    of the shuffle. Deterministic, so a resumed run skips exactly the batches it trained on."""
+    order = np.random.default_rng([seed, epoch]).permutation(len(tasks)).tolist()
+    if curriculum and epoch == 0:
+        first: list[int] = []
+        for task, n in curriculum:
+            first += [i for i in order if tasks[i] == task][:n]
+        taken = set(first)
+        order = first + [i for i in order if i not in taken]
+    return order
+
+
+def parse_curriculum(curriculum: str, tasks: str) -> list[tuple[str, int]]:
+    """``"TASK:N[,TASK:N...]"`` -> [(TASK, N), ...]; empty -> []. Each TASK must be one of the
+    trained ``tasks``, once."""
+    names = [t.strip() for t in tasks.split(",") if t.strip()]
+    stages: list[tuple[str, int]] = []
+    for part in (p.strip() for p in curriculum.split(",") if p.strip()):
+        task, sep, n = part.partition(":")
+        task = task.strip()
+        if not sep or not n.strip().isdigit() or int(n) < 1:
+            raise ValueError(
+                f"curriculum must look like TASK:N[,TASK:N] (e.g. rebuy:240), got {curriculum!r}"
+            )
+        if task not in names:
+            raise ValueError(f"curriculum task {task!r} is not among tasks {names}")
+        if any(task == t for t, _ in stages):
+            raise ValueError(f"curriculum names {task!r} twice")
+        stages.append((task, int(n)))
+    return stages
 
 
 # --------------------------------------------------------------------------------------------
@@ -220,6 +308,8 @@ def _validate(margs: ModelArguments, dargs: DataArguments, targs: TrainArguments
 # --------------------------------------------------------------------------------------------
 
 IGNORE_INDEX = -100
+LETTER_TASKS = ("listwise", "rebuy", "oddone")
+"""Tasks whose answer is one candidate letter: trained with the verbalizer loss, ranked at eval."""
 
 
 def encode_example(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[list[int], list[int]]:
@@ -251,17 +341,20 @@ class EncodedExample:
     """Verbalizer loss: the candidate letters' token ids (a listwise example); empty: LM loss."""
     target: int = -1
     """Index of the true letter in ``choice_ids``."""
+    teacher: tuple[float, ...] = ()
+    """The teacher's log-probabilities over ``choice_ids`` (distillation); empty: none."""
 
 
 def encode_record(
-    tokenizer: Any, record: dict[str, Any], listwise_loss: str = "verbalizer"
+    tokenizer: Any, record: dict[str, Any], listwise_loss: str = "verbalizer", distill: bool = False
 ) -> EncodedExample:
-    """``encode_example`` plus, for a listwise record under the verbalizer loss, its letters."""
+    """``encode_example`` plus, for a listwise record under the verbalizer loss, its letters
+    (and, with ``distill``, the teacher's letter log-probs, which the record must then have)."""
     from assistant.llm import choice_token_ids
     from finetune.formats import LETTERS
 
     ids, labels = encode_example(tokenizer, record["messages"])
-    if record.get("task") != "listwise" or listwise_loss == "lm":
+    if record.get("task") not in LETTER_TASKS or listwise_loss == "lm":
         return EncodedExample(ids, labels)
     if listwise_loss != "verbalizer":
         raise ValueError(f"listwise_loss must be verbalizer or lm, got {listwise_loss!r}")
@@ -274,7 +367,20 @@ def encode_record(
             f"listwise answer starts with token {first}, not the letter token {letters[target]}: "
             "this chat template renders the answer differently from the reranker's prompt"
         )
-    return EncodedExample(ids, labels, tuple(letters), target)
+    teacher: tuple[float, ...] = ()
+    if distill and record.get("task") == "listwise":  # re-buy warm-up answers are exact: no teacher
+        raw = record["meta"].get("teacher_logprobs")
+        if raw is None:
+            raise ValueError(
+                f"record {record.get('id', '?')} has no meta.teacher_logprobs: distill_weight > 0 needs "
+                "data generated with `python -m finetune generate --teacher ...`"
+            )
+        if len(raw) != n or not all(math.isfinite(v) for v in raw):
+            raise ValueError(
+                f"record {record.get('id', '?')}: teacher_logprobs must be {n} finite numbers, got {raw!r:.80}"
+            )
+        teacher = tuple(float(v) for v in raw)
+    return EncodedExample(ids, labels, tuple(letters), target, teacher)
 
 
 def collate(batch: Sequence[EncodedExample], pad_id: int) -> dict[str, Any]:
@@ -289,6 +395,7 @@ def collate(batch: Sequence[EncodedExample], pad_id: int) -> dict[str, Any]:
     labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
     mask = torch.zeros((len(batch), width), dtype=torch.long)
     choice_ids = torch.full((len(batch), max(n_letters, 1)), -1, dtype=torch.long)
+    teacher = torch.full((len(batch), max(n_letters, 1)), float("nan"))
     answer = 0
     for r, ex in enumerate(batch):
         ids[r, width - len(ex.ids) :] = torch.tensor(ex.ids)
@@ -296,6 +403,8 @@ def collate(batch: Sequence[EncodedExample], pad_id: int) -> dict[str, Any]:
         mask[r, width - len(ex.ids) :] = 1
         if ex.choice_ids:
             choice_ids[r, : len(ex.choice_ids)] = torch.tensor(ex.choice_ids)
+        if ex.teacher:
+            teacher[r, : len(ex.teacher)] = torch.tensor(ex.teacher)
         first = next((k for k, v in enumerate(ex.labels) if v != IGNORE_INDEX), len(ex.labels))
         answer = max(answer, len(ex.labels) - first)
     return {
@@ -306,12 +415,17 @@ def collate(batch: Sequence[EncodedExample], pad_id: int) -> dict[str, Any]:
         "n_answer": torch.tensor(max(answer, 1)),
         "choice_ids": choice_ids,
         "choice_target": torch.tensor([ex.target for ex in batch], dtype=torch.long),
+        "choice_teacher": teacher,
     }
 
 
-def completion_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
+def completion_loss(
+    model: Any, batch: dict[str, Any], distill_weight: float = 0.0, distill_temperature: float = 1.0
+) -> tuple[Any, int]:
     """(summed loss, count) of a ``collate`` batch: next-token NLL over the answer tokens of
-    LM rows, plus one cross-entropy over the candidate letters per verbalizer row."""
+    LM rows, plus one cross-entropy over the candidate letters per verbalizer row; a row with
+    teacher log-probs mixes in ``distill_weight`` x the cross-entropy to the teacher's letter
+    distribution (rows without one keep the hard label alone)."""
     import torch
     import torch.nn.functional as F
 
@@ -336,7 +450,19 @@ def completion_loss(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
         letters = batch["choice_ids"][rows]
         picked = logits[rows, first].gather(1, letters.clamp(min=0))
         picked = picked.masked_fill(letters < 0, torch.finfo(picked.dtype).min)
-        loss = loss + F.cross_entropy(picked, batch["choice_target"][rows], reduction="sum")
+        hard = F.cross_entropy(picked, batch["choice_target"][rows], reduction="none")
+        teacher = batch["choice_teacher"][rows]
+        has_teacher = ~torch.isnan(teacher[:, 0])
+        if distill_weight > 0 and bool(has_teacher.any()):
+            # A row without a teacher gets a uniform stand-in (weight 0 below): an all -inf row
+            # would give NaN, and 0 x NaN is still NaN.
+            q = torch.where(has_teacher[:, None], teacher, torch.zeros_like(teacher))
+            q = q.masked_fill(letters < 0, float("-inf"))
+            q = torch.softmax(q / distill_temperature, dim=-1)  # renormalised over this row's letters
+            soft = -(q * torch.log_softmax(picked, dim=-1)).sum(-1)
+            w = distill_weight * has_teacher.to(hard.dtype)
+            hard = (1 - w) * hard + w * soft
+        loss = loss + hard.sum()
         count += len(rows)
     return loss, count
 
@@ -421,13 +547,19 @@ def _atomic_dir(final: Path, write: Any) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _lr_lambda(targs: TrainArguments, total: int) -> Any:
+def _lr_lambda(targs: TrainArguments, total: int, clock: dict[str, float] | None = None) -> Any:
+    """LR multiplier per step; with ``lr_clock=time`` the decay reads ``clock["seconds"]`` (the
+    training time so far, set by the loop before each scheduler step) instead of the step."""
+
     def f(step: int) -> float:
         if targs.warmup_steps and step < targs.warmup_steps:
             return (step + 1) / targs.warmup_steps
         if targs.lr_scheduler == "constant":
             return 1.0
-        progress = (step - targs.warmup_steps) / max(1, total - targs.warmup_steps)
+        if targs.lr_clock == "time" and clock is not None:
+            progress = clock["seconds"] / targs.max_train_seconds
+        else:
+            progress = (step - targs.warmup_steps) / max(1, total - targs.warmup_steps)
         progress = min(max(progress, 0.0), 1.0)
         if targs.lr_scheduler == "cosine":
             return 0.5 * (1 + math.cos(math.pi * progress))
@@ -442,7 +574,8 @@ def _lr_lambda(targs: TrainArguments, total: int) -> Any:
 
 
 def _eval_loss(model: Any, batches: list[dict], accelerator: Any) -> float:
-    """Token-level mean NLL of the answer tokens over the fixed eval set."""
+    """Token-level mean NLL of the answer tokens (hard labels: comparable across runs, teacher
+    or not) over the fixed eval set."""
     import torch
 
     was_training = model.training
@@ -469,15 +602,20 @@ def _eval_listwise(model: Any, tokenizer: Any, records: list[dict], batch_size: 
     was_training = model.training
     model.eval()
     rr = LLMReranker(model=model, tokenizer=tokenizer, batch_size=batch_size)
-    ranks = []
+    ranks: dict[str, list[int]] = {}
     for rec in records:  # one at a time: the number of candidates may differ
         n = len(rec["meta"]["candidate_ids"])
         scores = rr.score_messages([rec["messages"][:-1]], n)[0]
-        ranks.append(target_rank(scores, LETTERS.index(rec["meta"]["target_letter"])))
+        ranks.setdefault(rec["task"], []).append(
+            target_rank(scores, LETTERS.index(rec["meta"]["target_letter"]))
+        )
     if was_training:
         model.train()
-    m = ranking_metrics(ranks)
-    return {"listwise_ndcg@10": m["ndcg@10"], "listwise_recall@1": m["recall@1"], "listwise_n": m["n"]}
+    out: dict[str, float] = {}
+    for task, task_ranks in sorted(ranks.items()):  # per task: a re-buy hit is not a next-item hit
+        m = ranking_metrics(task_ranks)
+        out.update({f"{task}_ndcg@10": m["ndcg@10"], f"{task}_recall@1": m["recall@1"], f"{task}_n": m["n"]})
+    return out
 
 
 def _sum_over_processes(accelerator: Any, values: Sequence[float]) -> list[float]:
@@ -544,24 +682,29 @@ def train(margs: ModelArguments, dargs: DataArguments, targs: TrainArguments) ->
     )
     model = get_peft_model(model, lora)
     model.train()
+    if margs.init_adapter and resume_dir is None:  # a resumed run already holds the continued weights
+        _load_init_adapter(model, Path(margs.init_adapter))
     if resume_dir is not None:
         set_peft_model_state_dict(model, load_file(str(resume_dir / "adapter" / "adapter_model.safetensors")))
 
     # --- data --------------------------------------------------------------------------------
     train_recs, eval_recs = load_training_records(dargs, targs.seed)
-    encoded, too_long = [], 0
+    encoded, encoded_tasks, too_long = [], [], 0
+    distill = dargs.distill_weight > 0
     for rec in tqdm(train_recs, desc="tokenizing", disable=not show, leave=False):
-        ex = encode_record(tokenizer, rec, dargs.listwise_loss)
+        ex = encode_record(tokenizer, rec, dargs.listwise_loss, distill)
         if len(ex.ids) > dargs.max_seq_len:
             too_long += 1
             continue
         encoded.append(ex)
+        encoded_tasks.append(rec.get("task"))
     if not encoded:
         raise ValueError(f"every training example is longer than max_seq_len={dargs.max_seq_len}")
+    # Dev records are scored with the hard label only: the eval loss must not depend on the teacher.
     eval_pairs = [(r, encode_record(tokenizer, r, dargs.listwise_loss)) for r in eval_recs]
     eval_pairs = [(r, e) for r, e in eval_pairs if len(e.ids) <= dargs.max_seq_len]
     eval_encoded = [e for _, e in eval_pairs]
-    listwise_eval = [r for r, _ in eval_pairs if r["task"] == "listwise"] if dargs.eval_listwise else []
+    listwise_eval = [r for r, _ in eval_pairs if r["task"] in LETTER_TASKS] if dargs.eval_listwise else []
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     eval_batches = [
         collate(eval_encoded[i : i + targs.eval_batch_size], pad_id)
@@ -571,9 +714,10 @@ def train(margs: ModelArguments, dargs: DataArguments, targs: TrainArguments) ->
     steps_per_epoch = max(1, math.ceil(micro_per_epoch / targs.grad_accum))
     total_steps = targs.max_steps if targs.max_steps > 0 else math.ceil(targs.num_epochs * steps_per_epoch)
 
+    curriculum = parse_curriculum(dargs.curriculum, dargs.tasks)
+
     def loader_for(epoch: int) -> Any:
-        order = np.random.default_rng([targs.seed, epoch]).permutation(len(encoded))
-        data = [encoded[i] for i in order]
+        data = [encoded[i] for i in epoch_order(encoded_tasks, targs.seed, epoch, curriculum)]
         return torch.utils.data.DataLoader(
             data, batch_size=targs.batch_size, shuffle=False, collate_fn=lambda b: collate(b, pad_id)
         )
@@ -581,8 +725,16 @@ def train(margs: ModelArguments, dargs: DataArguments, targs: TrainArguments) ->
     # --- optimizer / scheduler / state -------------------------------------------------------------
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=targs.learning_rate, weight_decay=targs.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(targs, total_steps))
-    state: dict[str, Any] = {"step": 0, "epoch": 0, "batches_in_epoch": 0, "eval_history": [], "tokens": 0}
+    clock = {"seconds": 0.0}
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(targs, total_steps, clock))
+    state: dict[str, Any] = {
+        "step": 0,
+        "epoch": 0,
+        "batches_in_epoch": 0,
+        "eval_history": [],
+        "tokens": 0,
+        "train_seconds": 0.0,
+    }
     if resume_dir is not None:
         state = json.loads((resume_dir / STATE_FILE).read_text())
         if (resume_dir / "optimizer.pt").is_file():
@@ -633,7 +785,11 @@ def train(margs: ModelArguments, dargs: DataArguments, targs: TrainArguments) ->
         state["eval_history"].append(entry)
         log({"event": "eval", **entry})
         if show:
-            extra = f", dev listwise NDCG@10 {entry['listwise_ndcg@10']:.3f}" if listwise_eval else ""
+            extra = "".join(
+                f", dev {task} NDCG@10 {entry[f'{task}_ndcg@10']:.3f}"
+                for task in LETTER_TASKS
+                if f"{task}_ndcg@10" in entry
+            )
             tqdm.write(f"[finetune] step {state['step']}: eval loss {loss:.4f}{extra}")
 
     fsdp = accelerator.distributed_type == DistributedType.FSDP
@@ -673,13 +829,16 @@ def train(margs: ModelArguments, dargs: DataArguments, targs: TrainArguments) ->
     step_tokens, step_loss, step_micro = 0, 0.0, 0  # this process, since the last optimizer step
     t_loop = time.perf_counter()
     tokens_at_start = state["tokens"]
+    seconds_before = float(state.get("train_seconds", 0.0))  # earlier runs of a resumed job
     while state["step"] < total_steps:
         loader = accelerator.prepare_data_loader(loader_for(state["epoch"]), device_placement=True)
         if state["batches_in_epoch"]:
             loader = accelerator.skip_first_batches(loader, state["batches_in_epoch"])
         for batch in loader:
             with accelerator.accumulate(model):
-                loss_sum, n_tok = completion_loss(model, batch)
+                loss_sum, n_tok = completion_loss(
+                    model, batch, dargs.distill_weight, dargs.distill_temperature
+                )
                 loss = loss_sum / max(n_tok, 1)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and targs.max_grad_norm > 0:
@@ -695,12 +854,15 @@ def train(margs: ModelArguments, dargs: DataArguments, targs: TrainArguments) ->
             # One collective per optimizer step: job-wide tokens and loss, and the time-budget
             # flag, so every rank stops at the same step (a rank that stopped alone would leave
             # the others waiting in the next gradient all-reduce forever).
-            own_over_time = (
-                targs.max_train_seconds > 0 and time.perf_counter() - t_loop > targs.max_train_seconds
+            elapsed = time.perf_counter() - t_loop
+            if targs.lr_clock == "time":  # the budget is the schedule's length: count resumed time too
+                elapsed += seconds_before
+            own_over_time = targs.max_train_seconds > 0 and elapsed > targs.max_train_seconds
+            tokens_all, loss_all, over_all, elapsed_all = _sum_over_processes(
+                accelerator, (step_tokens, step_loss, float(own_over_time), elapsed)
             )
-            tokens_all, loss_all, over_all = _sum_over_processes(
-                accelerator, (step_tokens, step_loss, float(own_over_time))
-            )
+            clock["seconds"] = elapsed_all / accelerator.num_processes  # the same on every rank
+            state["train_seconds"] = seconds_before + time.perf_counter() - t_loop
             state["tokens"] += int(tokens_all)
             running += loss_all / accelerator.num_processes
             n_running += step_micro
@@ -769,6 +931,33 @@ def train(margs: ModelArguments, dargs: DataArguments, targs: TrainArguments) ->
         (out / "metrics.json").write_text(json.dumps(dataclasses.asdict(result), indent=2))
     accelerator.wait_for_everyone()  # no rank returns before the adapter and metrics.json exist
     return result
+
+
+def _load_init_adapter(model: Any, path: Path) -> None:
+    """Copy a saved adapter's LoRA weights into ``model``; it must cover exactly this model's LoRA
+    tensors (same r, target modules and layers), else the run would silently start half at zero."""
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    weights = path / "adapter_model.safetensors"
+    if not weights.is_file():
+        raise FileNotFoundError(f"init_adapter {path} is not a saved adapter (no adapter_model.safetensors)")
+    state = load_file(str(weights))
+    n_own = sum(1 for name, _ in model.named_parameters() if "lora_" in name)
+    if len(state) != n_own:
+        raise ValueError(
+            f"init_adapter {path} has {len(state)} LoRA tensors, this config makes {n_own}: use the same "
+            "lora_r, target_modules and lora_layers"
+        )
+    try:
+        result = set_peft_model_state_dict(model, state)
+    except RuntimeError as exc:  # shape mismatch (another lora_r)
+        raise ValueError(f"init_adapter {path} does not fit this LoRA config: {exc}") from exc
+    if getattr(result, "unexpected_keys", None):
+        raise ValueError(
+            f"init_adapter {path} does not fit this LoRA config (unexpected: {result.unexpected_keys[:3]}); "
+            "use the same lora_r, target_modules and lora_layers"
+        )
 
 
 def _tuplify(x: Any) -> Any:

@@ -269,3 +269,100 @@ def test_lora_layers_top_k_trains_only_the_last_layers(data_dir: Path, tmp_path:
     assert layers == {n - 2, n - 1}
     with pytest.raises(ValueError, match="lora_layers"):
         train(dataclasses.replace(margs, lora_layers="bottom2"), dargs, targs)
+
+
+def test_distillation_loss_is_the_cross_entropy_to_the_teacher(data_dir: Path) -> None:
+    """With teacher log-probs the verbalizer row's loss is (1-w) x CE(true letter) + w x CE(teacher
+    distribution at temperature T), both over the reranker's renormalised letter log-probs; a row
+    without a teacher keeps the hard loss; data without teacher labels is refused, not ignored."""
+    import dataclasses
+
+    import torch
+
+    from finetune.formats import LETTERS
+    from finetune.reranker import LLMReranker
+    from finetune.train import collate, completion_loss, encode_record
+
+    model, tok = load_llm(TEST_LLM, threads=2)
+    rr = LLMReranker(model=model, tokenizer=tok)
+    recs = read_jsonl(data_dir / "test_listwise_random.jsonl")[:2]
+    rng = np.random.default_rng(0)
+    for r in recs:  # test records carry no teacher: give them an arbitrary one
+        z = rng.normal(size=len(r["meta"]["candidate_ids"]))
+        r["meta"]["teacher_logprobs"] = (z - np.log(np.exp(z).sum())).tolist()
+    w, t = 0.7, 0.5
+    expected = []
+    for r in recs:
+        logp = rr.score_messages([r["messages"][:-1]], len(r["meta"]["candidate_ids"]))[0].astype(float)
+        q = np.exp(np.array(r["meta"]["teacher_logprobs"]) / t)
+        q /= q.sum()
+        hard = -logp[LETTERS.index(r["meta"]["target_letter"])]
+        expected.append((1 - w) * hard + w * float(-(q * logp).sum()))
+    distilled = encode_record(tok, recs[0], distill=True)
+    plain = encode_record(tok, recs[1])  # no teacher on this one: hard label only
+    assert distilled.teacher and not plain.teacher
+    with torch.inference_mode():
+        both, count = completion_loss(model, collate([distilled, plain], tok.eos_token_id), w, t)
+        alone = completion_loss(model, collate([distilled], tok.eos_token_id), w, t)[0]
+        hard_only = completion_loss(model, collate([distilled], tok.eos_token_id))[0]
+    assert count == 2
+    assert float(alone) == pytest.approx(expected[0], abs=5e-3)
+    hard_1 = -rr.score_messages([recs[1]["messages"][:-1]], len(recs[1]["meta"]["candidate_ids"]))[0][
+        LETTERS.index(recs[1]["meta"]["target_letter"])
+    ]
+    assert float(both) == pytest.approx(expected[0] + hard_1, abs=1e-2)
+    assert abs(float(hard_only) - float(alone)) > 1e-3  # the teacher term changes the loss
+    del recs[1]["meta"]["teacher_logprobs"]
+    with pytest.raises(ValueError, match="teacher_logprobs"):
+        encode_record(tok, recs[1], distill=True)
+    margs, dargs, targs = _args(data_dir, data_dir.parent / "unused", max_steps=1)
+    with pytest.raises(ValueError, match="distill_weight"):
+        train(margs, dataclasses.replace(dargs, distill_weight=1.5), targs)
+    with pytest.raises(ValueError, match="verbalizer"):
+        train(margs, dataclasses.replace(dargs, distill_weight=0.5, listwise_loss="lm"), targs)
+
+
+def test_init_adapter_continues_from_saved_weights(run: dict, data_dir: Path, tmp_path: Path) -> None:
+    """A second stage starts from the first stage's LoRA weights (its step-0 eval equals the
+    saved adapter's last eval), and an adapter of another shape is refused."""
+    import dataclasses
+
+    margs, dargs, targs = _args(data_dir, tmp_path / "stage2", max_steps=1)
+    adapter = run["out"] / "adapter"
+    saved = json.loads((run["out"] / "metrics.json").read_text())  # written with that adapter
+    result = train(
+        dataclasses.replace(margs, init_adapter=str(adapter)), dargs, dataclasses.replace(targs, save_every=0)
+    )
+    assert result.eval_history[0]["eval_loss"] == pytest.approx(saved["last_eval_loss"], abs=1e-4)
+    with pytest.raises(ValueError, match="init_adapter"):
+        train(
+            dataclasses.replace(margs, init_adapter=str(adapter), lora_r=8),
+            dargs,
+            dataclasses.replace(targs, output_dir=str(tmp_path / "bad")),
+        )
+
+
+def test_curriculum_puts_the_warmup_tasks_first_in_the_first_epoch_only() -> None:
+    """``rebuy:3,oddone:2``: epoch 0 opens with 3 re-buy then 2 odd-one-out examples, then every
+    other example once, in the seeded order a plain epoch uses; epoch 1 is a plain shuffle; a
+    stage larger than its task takes what there is; bad specs are refused."""
+    from finetune.train import epoch_order, parse_curriculum
+
+    tasks = ["listwise"] * 12 + ["rebuy"] * 5 + ["oddone"] * 4
+    cur = parse_curriculum("rebuy:3, oddone:2", "listwise,rebuy,oddone")
+    assert cur == [("rebuy", 3), ("oddone", 2)]
+    order = epoch_order(tasks, seed=7, epoch=0, curriculum=cur)
+    assert sorted(order) == list(range(len(tasks)))  # a permutation: nothing lost, nothing twice
+    assert [tasks[i] for i in order[:5]] == ["rebuy"] * 3 + ["oddone"] * 2
+    plain = epoch_order(tasks, seed=7, epoch=0)
+    assert order[:3] == [i for i in plain if tasks[i] == "rebuy"][:3]
+    assert order[3:5] == [i for i in plain if tasks[i] == "oddone"][:2]
+    assert order[5:] == [i for i in plain if i not in order[:5]]
+    assert epoch_order(tasks, seed=7, epoch=1, curriculum=cur) == epoch_order(tasks, seed=7, epoch=1)
+    assert epoch_order(tasks, seed=7, epoch=0, curriculum=[("rebuy", 50)])[:5] == [
+        i for i in plain if tasks[i] == "rebuy"
+    ]
+    assert parse_curriculum("", "listwise") == []
+    for bad in ("rebuy", "rebuy:0", "rebuy:x", "sft:3", "rebuy:2,rebuy:3"):
+        with pytest.raises(ValueError, match="curriculum"):
+            parse_curriculum(bad, "listwise,rebuy,oddone")
