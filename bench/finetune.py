@@ -35,13 +35,13 @@ def _generate_config(args: argparse.Namespace, data: str, out: Path) -> Any:
         return GenerateConfig(
             data=data, out=str(out), seed=args.seed, test_users=20, dev_users=6, n_candidates=20,
             max_history=4, title_chars=32, constraint_train=0, constraint_test=0, sft_fraction=0.0,
-            rebuy=40, oddone=40, chat=False, candidates="cooccurrence", overwrite=True,
+            rebuy=40, chat=False, candidates="cooccurrence", overwrite=True,
         )  # fmt: skip
     return GenerateConfig(
         data=data, out=str(out), seed=args.seed, users=args.train_users, test_users=args.test_users,
         dev_users=args.dev_users, max_history=args.max_history, title_chars=args.title_chars,
-        constraint_train=0, constraint_test=0, sft_fraction=0.0, rebuy=args.rebuy, oddone=args.oddone, chat=False,
-        train_protocol="mixed", teacher="lexical", overwrite=True,
+        constraint_train=0, constraint_test=0, sft_fraction=0.0, rebuy=args.rebuy, chat=False,
+        train_protocol=args.train_protocol, teacher="lexical", overwrite=True,
     )  # fmt: skip
 
 
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace, train_overrides: Sequence[str] = ()) -> dict[s
     work.mkdir(parents=True, exist_ok=True)
     data = args.data
     if args.quick:
-        data = str(write_toy_dataset(work / "toy-shop", seed=args.seed, n_unbought=60))
+        data = str(write_toy_dataset(work / "toy-shop", seed=args.seed))
     stages: dict[str, float] = {}
     t0 = time.perf_counter()
 
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace, train_overrides: Sequence[str] = ()) -> dict[s
     argv += ["--threads", str(args.threads), "--seed", str(args.seed)]
     if args.quick:
         quick = {
-            "tasks": "listwise,rebuy,oddone", "curriculum": "rebuy:2,oddone:2", "max_steps": 3,
+            "tasks": "listwise,rebuy", "curriculum": "rebuy:2", "max_steps": 3,
             "batch_size": 2, "save_every": 0, "eval_every": 0, "eval_examples": 6, "distill_weight": 0.5,
         }  # fmt: skip
         argv += [x for key, value in quick.items() for x in (f"--{key}", str(value))]
@@ -273,7 +273,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--title-chars", type=int, default=32)
     ap.add_argument("--rebuy", type=int, default=1000, help="re-buy warm-up examples generated")
     ap.add_argument(
-        "--oddone", type=int, default=1000, help="odd-one-out warm-up examples generated (at most)"
+        "--train-protocol", default="mixed", choices=("retrieved", "random", "recalled", "mixed"),
+        help="candidate protocol of the training examples (test examples are made under every protocol)",
     )
     ap.add_argument("--eval-users", type=int, default=200, help="held-out users per protocol")
     ap.add_argument("--protocols", default="retrieved,random,recalled")

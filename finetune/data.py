@@ -71,7 +71,7 @@ GENERATOR_VERSION = "2.0"
 """2.0: listwise letters after the titles; optional teacher log-probs on train/dev listwise records."""
 SPLIT_PROTOCOL = __doc__.split("Split protocol", 1)[1].split("\n\n", 1)[1].strip()  # type: ignore[union-attr]
 
-TASKS = ("listwise", "rebuy", "oddone", "sft", "constraints", "chat")
+TASKS = ("listwise", "rebuy", "sft", "constraints", "chat")
 """Task names; ``train_<task>.jsonl`` / ``dev_<task>.jsonl`` hold them."""
 
 LISTWISE_PROTOCOLS = ("retrieved", "random", "recalled")
@@ -126,16 +126,6 @@ class GenerateConfig:
             "its letter, which the noisy next-purchase labels alone do not (finetune/README.md)"
         },
     )
-    oddone: int = field(
-        default=1000,
-        metadata={
-            "help": "odd-one-out warm-up examples (training-pool users): the 19 negatives are the "
-            "retriever's top items for the shown history (as under the retrieved protocol) and the "
-            "answer is a random catalog item the retriever ranks outside its top 100. It teaches "
-            "the second skill a small model does not pick up from noisy next-purchase labels: "
-            "spotting the candidate unlike the others (finetune/README.md)"
-        },
-    )
     sft_fraction: float = field(
         default=0.5, metadata={"help": "share of train/dev users with an SFT example"}
     )
@@ -165,7 +155,7 @@ class GenerateConfig:
             )
         if self.teacher not in ("lexical", "none"):
             raise ValueError(f"teacher must be lexical|none, got {self.teacher!r}")
-        for name in ("dev_users", "test_users", "constraint_train", "constraint_test", "rebuy", "oddone"):
+        for name in ("dev_users", "test_users", "constraint_train", "constraint_test", "rebuy"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
 
@@ -235,7 +225,7 @@ def check_example(record: dict[str, Any], catalog: Catalog, title_chars: int = 6
             problems.append(
                 "re-bought title is not exactly once among the candidates, under the answer letter"
             )
-    elif task in ("listwise", "oddone"):
+    elif task == "listwise":
         user = prompt_msgs[-1]["content"]
         head = user.partition(CANDIDATES_HEADER)[0]
         if title in _norm(head):
@@ -443,71 +433,6 @@ class _Generator:
                 "task": "rebuy",
                 "split": part,
                 "protocol": "random",
-                "messages": msgs,
-                "meta": {
-                    "user_id": user,
-                    "target_id": target,
-                    "target_letter": letter,
-                    "candidate_ids": cands,
-                    "history_ids": history,
-                },
-            }
-        )
-
-    def oddone_example(self, user: str, history: list[str], later: str, part: str) -> dict | None:
-        """Warm-up prompt: 19 of the retriever's top items for the shown history plus one random
-        item it ranks outside its top 100 (a quarter of a small catalog) whose title shares no
-        content word with any other line of the prompt, while every negative shares one with
-        some other line: the answer is the one odd line. From the user's train items only; the
-        valid (``later``) and test items never appear."""
-        from finetune.teacher import content_words
-
-        cfg = self.cfg
-        rng = _rng(cfg.seed, "oddone", part, user)
-        future = [later, *self.future.get(user, [])]
-        n_near = min(100, len(self.catalog) // 4)  # a small (toy) catalog keeps room for outliers
-        near = set(self.source.top(history, n_near, set(history) | set(future)))
-        draws = rng.choice(len(self.catalog), min(50, len(self.catalog)), replace=False)
-        shown = history[-cfg.max_history :] if cfg.max_history > 0 else []
-        shown_words = set().union(*(content_words(self._titles[h]) for h in shown))
-        target, negs = None, []
-        for k in draws[:10]:
-            iid = self.catalog.at(int(k)).item_id
-            words = content_words(self._titles[iid])
-            if iid in near or iid in history or iid in future or not words or words & shown_words:
-                continue
-            try:
-                negs = self._negatives("retrieved", history, iid, cfg.n_candidates - 1, rng, future=future)
-            except ValueError:
-                continue
-            if not any(words & content_words(self._titles[n]) for n in negs):
-                target = iid
-                break
-        if target is None:
-            self.skipped["oddone_no_lexical_outlier"] += 1
-            return None
-        # The answer must be THE odd one: every negative shares a word with another line.
-        neg_words = [content_words(self._titles[n]) for n in negs]
-        for k, w in enumerate(neg_words):
-            others = shown_words.union(*(v for j, v in enumerate(neg_words) if j != k))
-            if not w & others:
-                self.skipped["oddone_second_outlier"] += 1
-                return None
-        cands = [target, *negs]
-        cands = [cands[i] for i in rng.permutation(len(cands))]
-        letter = LETTERS[cands.index(target)]
-        msgs = listwise_messages(
-            [self.catalog[h].title for h in history],
-            [self.catalog[c].title for c in cands],
-            max_history=cfg.max_history,
-            max_chars=cfg.title_chars,
-        )
-        msgs.append({"role": "assistant", "content": letter})
-        return self._clean(
-            {
-                "task": "oddone",
-                "split": part,
-                "protocol": "retrieved",
                 "messages": msgs,
                 "meta": {
                     "user_id": user,
@@ -753,7 +678,7 @@ def generate(cfg: GenerateConfig, dataset: Dataset | None = None) -> dict[str, A
             f"{len(pools['dev'])} dev users (users need >= 3 events); lower --test-users/--dev-users"
         )
     files: dict[str, list[dict]] = {f"train_{t}": [] for t in TASKS}
-    files.update({f"dev_{t}": [] for t in ("listwise", "rebuy", "oddone", "sft", "constraints")})
+    files.update({f"dev_{t}": [] for t in ("listwise", "rebuy", "sft", "constraints")})
     files.update({name: [] for name in TEST_FILES})
 
     for part in ("train", "dev"):
@@ -765,21 +690,17 @@ def generate(cfg: GenerateConfig, dataset: Dataset | None = None) -> dict[str, A
                 rec = gen.sft(user, hist, target, part)
                 if rec is not None:
                     files[f"{part}_sft"].append(rec)
-    # Warm-up tasks: seeded choice of training-pool users (dev: a few dev users for their eval).
-    for task, want, make in (
-        ("rebuy", cfg.rebuy, gen.rebuy_example),
-        ("oddone", cfg.oddone, gen.oddone_example),
-    ):
-        for part, n in (("train", want), ("dev", min(32, want // 10))):
-            rows = pools[part]
-            order = _rng(cfg.seed, f"{task}-pick", part).permutation(len(rows))
-            for i in order:
-                if len(files[f"{part}_{task}"]) >= n:
-                    break
-                user, hist, later = rows[int(i)]
-                rec = make(user, hist, later, part)
-                if rec is not None:
-                    files[f"{part}_{task}"].append(rec)
+    # Re-buy warm-up: seeded choice of training-pool users (dev: a few dev users for its eval).
+    for part, n in (("train", cfg.rebuy), ("dev", min(32, cfg.rebuy // 10))):
+        rows = pools[part]
+        order = _rng(cfg.seed, "rebuy-pick", part).permutation(len(rows))
+        for i in order:
+            if len(files[f"{part}_rebuy"]) >= n:
+                break
+            user, hist, later = rows[int(i)]
+            rec = gen.rebuy_example(user, hist, later, part)
+            if rec is not None:
+                files[f"{part}_rebuy"].append(rec)
     for user, hist, target in tqdm(pools["test"], desc="test examples", leave=False):
         for protocol in LISTWISE_PROTOCOLS:
             rec = gen.listwise(user, hist, target, protocol, "test")

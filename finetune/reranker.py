@@ -22,14 +22,30 @@ adapter = same weights in memory as the chat model), so switching it on costs no
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from finetune.formats import LETTERS, TITLE_CHARS, listwise_messages
 from retrieval.data.schema import Catalog
+
+
+def prompt_shape_of(adapter_dir: str | os.PathLike[str] | None) -> dict[str, int]:
+    """``max_history`` and ``title_chars`` of the data an adapter was trained on (its
+    ``data_manifest.json``), so the live prompt is the one it learned; {} without an adapter or
+    manifest. A verbalizer adapter trained on 4 history titles of 32 characters and fed 10 of 60
+    sees prompts unlike any it was trained on."""
+    if adapter_dir is None:
+        return {}
+    path = Path(adapter_dir) / "data_manifest.json"
+    if not path.is_file():
+        return {}
+    config = json.loads(path.read_text()).get("config", {})
+    return {k: int(config[k]) for k in ("max_history", "title_chars") if isinstance(config.get(k), int)}
 
 
 class LLMReranker:
@@ -45,8 +61,8 @@ class LLMReranker:
         model_name: str | os.PathLike[str] | None = None,
         adapter_dir: str | os.PathLike[str] | None = None,
         *,
-        max_history: int = 10,
-        title_chars: int = TITLE_CHARS,
+        max_history: int | None = None,
+        title_chars: int | None = None,
         batch_size: int = 4,
         permutations: int = 1,
         threads: int | None = None,
@@ -60,8 +76,9 @@ class LLMReranker:
             raise ValueError(f"permutations must be >= 1, got {permutations}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.max_history = max_history
-        self.title_chars = title_chars
+        trained = prompt_shape_of(adapter_dir)
+        self.max_history = max_history if max_history is not None else trained.get("max_history", 10)
+        self.title_chars = title_chars if title_chars is not None else trained.get("title_chars", TITLE_CHARS)
         self.batch_size = batch_size
         self.permutations = permutations
         if model is not None:

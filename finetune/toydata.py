@@ -42,14 +42,8 @@ _BRANDS = ("Olay", "Neutrogena", "CeraVe", "Maybelline", "Revlon", "Dove", "Garn
 _NEXT = (1, 0, 3, 2, 5, 4, 4, 0)
 
 
-def write_toy_dataset(
-    folder: str | Path, n_items: int = 120, n_users: int = 150, seed: int = 0, n_unbought: int = 0
-) -> Path:
-    """Write ``items.jsonl.gz`` + ``sequences.jsonl.gz`` into ``folder``; returns the folder.
-
-    ``n_unbought`` extra items that nobody buys, each titled with two made-up words of its own,
-    so they share no word with any other title (odd-one-out warm-up examples need such items;
-    the regular toy titles all share words)."""
+def write_toy_dataset(folder: str | Path, n_items: int = 120, n_users: int = 150, seed: int = 0) -> Path:
+    """Write ``items.jsonl.gz`` + ``sequences.jsonl.gz`` into ``folder``; returns the folder."""
     rng = np.random.default_rng(seed)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -70,20 +64,6 @@ def write_toy_dataset(
             }
         )
         by_cat.setdefault(c, []).append(k)
-    # A prefix code: distinct digit strings give distinct words.
-    syllables = ("ka", "lo", "mi", "zu", "re", "pa", "ti", "no", "shi", "vo", "xe", "qua")
-    for j in range(n_unbought):  # two made-up words per item, unique across the catalog
-        words = ["".join(syllables[int(d, 12)] for d in np.base_repr(j * 2 + w + 144, 12)) for w in (0, 1)]
-        c = int(rng.integers(len(_CATS)))
-        items.append(
-            {
-                "item_id": f"B0TOY{n_items + j:05d}",
-                "title": f"{words[0].capitalize()} {words[1].capitalize()}",
-                "brand": None,
-                "price": round(float(rng.uniform(3, 80)), 2),
-                "categories": list(_CATS[c]),
-            }
-        )
     seqs = []
     for u in range(n_users):
         length = int(rng.integers(4, 9))

@@ -115,9 +115,9 @@ class DataArguments:
         default="",
         metadata={
             "help": "TASK:N[,TASK:N...]: warm-up stages: the first epoch opens with N examples of each "
-            "TASK in turn (e.g. rebuy:240,oddone:240: a small model first learns to tie a title to "
-            "its letter, then to spot the candidate unlike the others), then the shuffled mix of "
-            "everything else; later epochs shuffle all. Each TASK must be in tasks. Empty: none"
+            "TASK in turn (e.g. rebuy:240: a small model first learns to tie a title to its letter "
+            "on exact re-buys), then the shuffled mix of everything else; later epochs shuffle all. "
+            "Each TASK must be in tasks. Empty: none"
         },
     )
     eval_examples: int = field(default=32, metadata={"help": "size of the fixed dev set for eval loss"})
@@ -308,7 +308,7 @@ def parse_curriculum(curriculum: str, tasks: str) -> list[tuple[str, int]]:
 # --------------------------------------------------------------------------------------------
 
 IGNORE_INDEX = -100
-LETTER_TASKS = ("listwise", "rebuy", "oddone")
+LETTER_TASKS = ("listwise", "rebuy")
 """Tasks whose answer is one candidate letter: trained with the verbalizer loss, ranked at eval."""
 
 

@@ -34,9 +34,7 @@ def test_quick_pipeline_writes_a_consistent_report(tmp_path: Path, capsys: pytes
     s = report["seconds"]
     assert s["total"] >= s["generate"] + s["train"] + s["evaluate"] - 0.2 > 0  # each rounded to 0.1 s
     assert report["within_budget"] == (s["total"] <= report["budget_s"])
-    assert (
-        report["train"]["steps"] == 3 and report["train_config"]["data"]["curriculum"] == "rebuy:2,oddone:2"
-    )
+    assert report["train"]["steps"] == 3 and report["train_config"]["data"]["curriculum"] == "rebuy:2"
     log = (tmp_path / "work" / "run" / "train_log.jsonl").read_text()
     assert '"event": "train"' in log
     assert "Protocol:" in md and "paired" in md

@@ -34,7 +34,7 @@ def _cfg(src: Path, out: Path, seed: int = 3) -> GenerateConfig:
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("ftdata")
-    src = write_toy_dataset(root / "shop", seed=0, n_unbought=60)  # outliers for odd-one-out examples
+    src = write_toy_dataset(root / "shop", seed=0)
     ds = load_dataset(str(src))
     manifest = generate(_cfg(src, root / "a"), dataset=ds)
     return {"root": root, "src": src, "ds": ds, "out": root / "a", "manifest": manifest}
@@ -72,7 +72,7 @@ def test_every_example_is_leak_free(toy: dict) -> None:
                 assert f"\n{title} ({letter.casefold()})\n" in cands.casefold() + "\n"
                 assert cands.casefold().count(f"\n{title} (") == 1
                 assert rec["messages"][-1]["content"] == letter
-            elif rec["task"] in ("listwise", "oddone"):
+            elif rec["task"] == "listwise":
                 history, _, cands = rec["messages"][1]["content"].partition(CANDIDATES_HEADER)
                 assert title not in history.casefold(), rec["id"]
                 letter = meta["target_letter"]
@@ -98,9 +98,8 @@ def test_split_protocol_targets_and_histories(toy: dict) -> None:
                 continue
             user, seq = meta["user_id"], seqs[meta["user_id"]]
             pools[rec["split"]].add(user)
-            if rec["task"] in ("rebuy", "oddone"):  # warm-ups: train users' TRAIN items only
-                assert meta["history_ids"] == seq[:-2], name
-                assert (meta["target_id"] in seq[:-2]) == (rec["task"] == "rebuy"), name
+            if rec["task"] == "rebuy":  # warm-up: the answer is one of the TRAIN items shown
+                assert meta["history_ids"] == seq[:-2] and meta["target_id"] in seq[:-2], name
                 assert seq[-1] not in json.dumps(rec) and seq[-2] not in json.dumps(rec), name
             elif rec["split"] == "test":  # history = train + valid, target = test item
                 assert meta["history_ids"] == seq[:-1] and meta["target_id"] == seq[-1], name
@@ -306,35 +305,3 @@ def test_recalled_protocol_is_the_retrievers_own_top_list(toy: dict) -> None:
         assert check_example(rec, catalog) == []
     with pytest.raises(ValueError, match="train_protocol"):
         GenerateConfig(data="x", out="y", train_protocol="nearest")
-
-
-def test_oddone_answer_is_the_one_line_sharing_no_word(toy: dict) -> None:
-    """Odd-one-out warm-up: 19 negatives from the retriever for the user's TRAIN history, the
-    answer an item the retriever ranks outside its top items whose title shares no content word
-    with any other line, while every negative shares one with another line."""
-    from finetune.candidates import make_candidate_source
-    from finetune.formats import parse_listwise_prompt
-    from finetune.teacher import content_words
-
-    recs = read_jsonl(toy["out"] / "train_oddone.jsonl") + read_jsonl(toy["out"] / "dev_oddone.jsonl")
-    assert len(recs) >= 20, toy["manifest"]["skipped"]
-    catalog = toy["ds"].catalog
-    source = make_candidate_source("cooccurrence", leave_one_out(toy["ds"].interactions).train, catalog)
-    for rec in recs:
-        meta = rec["meta"]
-        assert rec["split"] in ("train", "dev") and meta["target_id"] not in meta["history_ids"]
-        shown, cands = parse_listwise_prompt(rec["messages"][1]["content"])
-        words = {letter: content_words(title) for letter, title in cands}
-        shown_words = set().union(*(content_words(t) for t in shown))
-        answer = meta["target_letter"]
-        assert rec["messages"][-1]["content"] == answer
-        assert not words[answer] & shown_words
-        assert all(not words[answer] & w for letter, w in words.items() if letter != answer)
-        for letter, w in words.items():
-            if letter != answer:
-                others = shown_words.union(*(v for k, v in words.items() if k != letter))
-                assert w & others, (rec["id"], letter)
-        near = source.top(meta["history_ids"], len(catalog) // 4, set(meta["history_ids"]))
-        assert meta["target_id"] not in near
-        negatives = [c for c in meta["candidate_ids"] if c != meta["target_id"]]
-        assert len(negatives) == 19 and all(c in catalog for c in negatives)

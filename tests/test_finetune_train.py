@@ -343,20 +343,20 @@ def test_init_adapter_continues_from_saved_weights(run: dict, data_dir: Path, tm
 
 
 def test_curriculum_puts_the_warmup_tasks_first_in_the_first_epoch_only() -> None:
-    """``rebuy:3,oddone:2``: epoch 0 opens with 3 re-buy then 2 odd-one-out examples, then every
-    other example once, in the seeded order a plain epoch uses; epoch 1 is a plain shuffle; a
-    stage larger than its task takes what there is; bad specs are refused."""
+    """``rebuy:3,chat:2``: epoch 0 opens with 3 re-buy then 2 chat examples, then every other
+    example once, in the seeded order a plain epoch uses; epoch 1 is a plain shuffle; a stage
+    larger than its task takes what there is; bad specs are refused."""
     from finetune.train import epoch_order, parse_curriculum
 
-    tasks = ["listwise"] * 12 + ["rebuy"] * 5 + ["oddone"] * 4
-    cur = parse_curriculum("rebuy:3, oddone:2", "listwise,rebuy,oddone")
-    assert cur == [("rebuy", 3), ("oddone", 2)]
+    tasks = ["listwise"] * 12 + ["rebuy"] * 5 + ["chat"] * 4
+    cur = parse_curriculum("rebuy:3, chat:2", "listwise,rebuy,chat")
+    assert cur == [("rebuy", 3), ("chat", 2)]
     order = epoch_order(tasks, seed=7, epoch=0, curriculum=cur)
     assert sorted(order) == list(range(len(tasks)))  # a permutation: nothing lost, nothing twice
-    assert [tasks[i] for i in order[:5]] == ["rebuy"] * 3 + ["oddone"] * 2
+    assert [tasks[i] for i in order[:5]] == ["rebuy"] * 3 + ["chat"] * 2
     plain = epoch_order(tasks, seed=7, epoch=0)
     assert order[:3] == [i for i in plain if tasks[i] == "rebuy"][:3]
-    assert order[3:5] == [i for i in plain if tasks[i] == "oddone"][:2]
+    assert order[3:5] == [i for i in plain if tasks[i] == "chat"][:2]
     assert order[5:] == [i for i in plain if i not in order[:5]]
     assert epoch_order(tasks, seed=7, epoch=1, curriculum=cur) == epoch_order(tasks, seed=7, epoch=1)
     assert epoch_order(tasks, seed=7, epoch=0, curriculum=[("rebuy", 50)])[:5] == [
@@ -365,4 +365,22 @@ def test_curriculum_puts_the_warmup_tasks_first_in_the_first_epoch_only() -> Non
     assert parse_curriculum("", "listwise") == []
     for bad in ("rebuy", "rebuy:0", "rebuy:x", "sft:3", "rebuy:2,rebuy:3"):
         with pytest.raises(ValueError, match="curriculum"):
-            parse_curriculum(bad, "listwise,rebuy,oddone")
+            parse_curriculum(bad, "listwise,rebuy,chat")
+
+
+def test_reranker_prompts_an_adapter_the_way_it_was_trained(run: dict, tmp_path: Path) -> None:
+    """An adapter's reranker defaults to the history length and title cap of its training data
+    (the adapter's data_manifest.json: 3 titles of 30 characters here, not the 10 / 60 of a
+    bare model); explicit values still win."""
+    from finetune.formats import TITLE_CHARS
+    from finetune.reranker import LLMReranker, prompt_shape_of
+
+    adapter = run["out"] / "adapter"
+    assert prompt_shape_of(adapter) == {"max_history": 3, "title_chars": 30}
+    assert prompt_shape_of(None) == {} and prompt_shape_of(tmp_path) == {}  # no manifest there
+    rr = LLMReranker(TEST_LLM, adapter_dir=adapter, threads=2)
+    assert (rr.max_history, rr.title_chars) == (3, 30)
+    explicit = LLMReranker(TEST_LLM, adapter_dir=adapter, threads=2, max_history=5, title_chars=40)
+    assert (explicit.max_history, explicit.title_chars) == (5, 40)
+    bare = LLMReranker(TEST_LLM, threads=2)
+    assert (bare.max_history, bare.title_chars) == (10, TITLE_CHARS)
