@@ -38,6 +38,7 @@ def test_quick_pipeline_writes_a_consistent_report(tmp_path: Path, capsys: pytes
     log = (tmp_path / "work" / "run" / "train_log.jsonl").read_text()
     assert '"event": "train"' in log
     assert "Protocol:" in md and "paired" in md
+    assert f"{report['generate_config']['train_protocol']} candidates" in md
     assert "total" in capsys.readouterr().out
 
 
