@@ -353,6 +353,8 @@ def run(
         "command": "python -m bench.ranking --data "
         + str(data)
         + (" --quick" if quick else "")
+        + (f" --scorers {' '.join(scorers)}" if list(scorers) != list(DEFAULT_SCORERS) else "")
+        + (f" --threads {threads}" if threads else "")
         + (" --text" if text else "")
         + (f" --llm-rerank {' '.join(rerank_models)} --rerank-users {rerank_users}" if rerank_models else ""),
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),

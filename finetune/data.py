@@ -111,10 +111,11 @@ class GenerateConfig:
         default="auto", metadata={"help": "retriever: auto | cooccurrence | a retrieval.scorers name"}
     )
     train_protocol: str = field(
-        default="mixed",
+        default="random",
         metadata={
             "help": "negatives of training prompts: retrieved | random | recalled | mixed "
-            "(retrieved and random alternating); see LISTWISE_PROTOCOLS"
+            "(retrieved and random alternating); see LISTWISE_PROTOCOLS. random by default: its "
+            "signal (history matching) is the one a small causal LM learns (finetune/README.md, Status)"
         },
     )
     rebuy: int = field(

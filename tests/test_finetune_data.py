@@ -28,6 +28,7 @@ def _cfg(src: Path, out: Path, seed: int = 3) -> GenerateConfig:
         constraint_train=60,
         constraint_test=20,
         candidates="cooccurrence",
+        train_protocol="mixed",  # both negative samplers under the leak checks
     )
 
 
