@@ -378,31 +378,7 @@ class _Generator:
                 return None
         else:
             negs = self._negatives(protocol, history, target, cfg.n_candidates - 1, rng, future=future)
-        cands = [target, *negs]
-        cands = [cands[i] for i in rng.permutation(len(cands))]
-        letter = LETTERS[cands.index(target)]
-        msgs = listwise_messages(
-            [self.catalog[h].title for h in history],
-            [self.catalog[c].title for c in cands],
-            max_history=cfg.max_history,
-            max_chars=cfg.title_chars,
-        )
-        msgs.append({"role": "assistant", "content": letter})
-        return self._clean(
-            {
-                "task": "listwise",
-                "split": part,
-                "protocol": protocol,
-                "messages": msgs,
-                "meta": {
-                    "user_id": user,
-                    "target_id": target,
-                    "target_letter": letter,
-                    "candidate_ids": cands,
-                    "history_ids": history,
-                },
-            }
-        )
+        return self._letter_record("listwise", protocol, user, history, target, negs, rng, part)
 
     def rebuy_example(self, user: str, history: list[str], later: str, part: str) -> dict | None:
         """Warm-up prompt: the answer is one of the shown purchases (a re-buy), the other 19 are
@@ -419,6 +395,21 @@ class _Generator:
         others = [h for h in history if h != target]
         future = [later, *self.future.get(user, [])]  # the valid and test items never appear
         negs = self._negatives("random", others, target, cfg.n_candidates - 1, rng, future=future)
+        return self._letter_record("rebuy", "random", user, history, target, negs, rng, part)
+
+    def _letter_record(
+        self,
+        task: str,
+        protocol: str,
+        user: str,
+        history: list[str],
+        target: str,
+        negs: list[str],
+        rng: np.random.Generator,
+        part: str,
+    ) -> dict | None:
+        """A letter-answer prompt (listwise / rebuy): target and negatives shuffled, letter answer."""
+        cfg = self.cfg
         cands = [target, *negs]
         cands = [cands[i] for i in rng.permutation(len(cands))]
         letter = LETTERS[cands.index(target)]
@@ -431,9 +422,9 @@ class _Generator:
         msgs.append({"role": "assistant", "content": letter})
         return self._clean(
             {
-                "task": "rebuy",
+                "task": task,
                 "split": part,
-                "protocol": "random",
+                "protocol": protocol,
                 "messages": msgs,
                 "meta": {
                     "user_id": user,
