@@ -24,6 +24,9 @@ LETTERS = "ABCDEFGHIJKLMNOPQRST"
 """LlamaRec-style labels: 20 candidates, each a single token for every tokenizer we use."""
 
 TITLE_CHARS = 60
+ADAPTER_DATA_MANIFEST = "data_manifest.json"
+"""The training data's manifest, copied beside every adapter: its config holds the prompt shape
+(``max_history``, ``title_chars``) that the reranker must render for that adapter."""
 """Rendered titles are cut here: 20 candidates x ~15 tokens keeps a listwise prompt < 600 tokens."""
 
 SYSTEM_LISTWISE = (

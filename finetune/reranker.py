@@ -30,18 +30,18 @@ from typing import Any
 
 import numpy as np
 
-from finetune.formats import LETTERS, TITLE_CHARS, listwise_messages
+from finetune.formats import ADAPTER_DATA_MANIFEST, LETTERS, TITLE_CHARS, listwise_messages
 from retrieval.data.schema import Catalog
 
 
 def prompt_shape_of(adapter_dir: str | os.PathLike[str] | None) -> dict[str, int]:
     """``max_history`` and ``title_chars`` of the data an adapter was trained on (its
-    ``data_manifest.json``), so the live prompt is the one it learned; {} without an adapter or
+    ``ADAPTER_DATA_MANIFEST``), so the live prompt is the one it learned; {} without an adapter or
     manifest. A verbalizer adapter trained on 4 history titles of 32 characters and fed 10 of 60
     sees prompts unlike any it was trained on."""
     if adapter_dir is None:
         return {}
-    path = Path(adapter_dir) / "data_manifest.json"
+    path = Path(adapter_dir) / ADAPTER_DATA_MANIFEST
     if not path.is_file():
         return {}
     config = json.loads(path.read_text()).get("config", {})

@@ -34,6 +34,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from finetune.data import read_jsonl, read_manifest
+from finetune.formats import ADAPTER_DATA_MANIFEST, LETTERS
 
 CHECKPOINT_PREFIX = "checkpoint-"
 STATE_FILE = "trainer_state.json"
@@ -351,7 +352,6 @@ def encode_record(
     """``encode_example`` plus, for a listwise record under the verbalizer loss, its letters
     (and, with ``distill``, the teacher's letter log-probs, which the record must then have)."""
     from assistant.llm import choice_token_ids
-    from finetune.formats import LETTERS
 
     ids, labels = encode_example(tokenizer, record["messages"])
     if record.get("task") not in LETTER_TASKS or listwise_loss == "lm":
@@ -596,7 +596,6 @@ def _eval_listwise(model: Any, tokenizer: Any, records: list[dict], batch_size: 
     """Dev listwise ranking as ``finetune evaluate`` scores it (letter log-probs at the answer
     position), so a run shows whether the ranking improves, not only the loss."""
     from finetune.evaluate import ranking_metrics, target_rank
-    from finetune.formats import LETTERS
     from finetune.reranker import LLMReranker
 
     was_training = model.training
@@ -766,7 +765,7 @@ def train(margs: ModelArguments, dargs: DataArguments, targs: TrainArguments) ->
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "training_config.json").write_text(json.dumps(config_dump, indent=2))
-        shutil.copyfile(Path(dargs.data_dir) / "manifest.json", out / "data_manifest.json")
+        shutil.copyfile(Path(dargs.data_dir) / "manifest.json", out / ADAPTER_DATA_MANIFEST)
 
     log_path = out / "train_log.jsonl"
 
@@ -907,7 +906,7 @@ def train(margs: ModelArguments, dargs: DataArguments, targs: TrainArguments) ->
         def write_adapter(tmp: Path) -> None:
             unwrapped.save_pretrained(str(tmp), state_dict=final_sd)
             (tmp / "training_config.json").write_text(json.dumps(config_dump, indent=2))
-            shutil.copyfile(Path(dargs.data_dir) / "manifest.json", tmp / "data_manifest.json")
+            shutil.copyfile(Path(dargs.data_dir) / "manifest.json", tmp / ADAPTER_DATA_MANIFEST)
 
         _atomic_dir(adapter_dir, write_adapter)
     if targs.save_every and state["step"] % targs.save_every != 0:
