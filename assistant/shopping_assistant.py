@@ -27,12 +27,10 @@ from typing import Any
 import numpy as np
 
 import prompts
-from assistant.constraint_parser import parse
 from assistant.dialogue_state import DialogueState
 from assistant.explanations import Evidence, _money, build_reasons, format_card, review_quote
 from assistant.grounding import CatalogMatcher, GroundingChecker, GroundingContext, describe
 from assistant.index import DEFAULT_SCORER, AssistantIndex
-from assistant.intents import classify_intent, needs_clarification
 from assistant.llm import sentence_cut
 from assistant.privacy import redact
 from assistant.profile import UserProfile, build_profile
@@ -51,6 +49,8 @@ from assistant.reply import (
     TextReset,
 )
 from assistant.sessions import SessionRecord, SessionStore
+from assistant.understanding.intents import classify_intent, needs_clarification
+from assistant.understanding.parser import parse
 from retrieval.data.schema import Dataset, Item
 from retrieval.diversity import DiversityConfig, diversify
 from retrieval.filters import Constraints
@@ -238,7 +238,7 @@ class ShoppingAssistant:
         self.ranker = FusedRanker(self.catalog, ranker_weights, item_vectors=index.vectors)
         self.diversity = diversity or DiversityConfig(lambda_=0.75, max_per_brand=2, fill=True)
         self.checker = GroundingChecker(self.catalog, CatalogMatcher(self.catalog))
-        from assistant.vocabulary import CatalogVocabulary
+        from assistant.understanding.vocabulary import CatalogVocabulary
 
         self.vocab = CatalogVocabulary.from_catalog(self.catalog)
         self._session_locks: dict[str, threading.Lock] = {}

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from assistant.constraint_parser import AROUND_BAND, ConstraintUpdate, ParsedUtterance, parse
-from assistant.vocabulary import CatalogVocabulary
+from assistant.understanding.parser import AROUND_BAND, ConstraintUpdate, ParsedUtterance, parse
+from assistant.understanding.vocabulary import CatalogVocabulary
 from retrieval.data.schema import Catalog, Item
 
 LIPSTICK = ("Beauty", "Makeup", "Lips", "Lipstick")

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from assistant.constraint_parser import parse
 from assistant.dialogue_state import CHEAPER_FACTOR, PRICIER_FACTOR, DialogueState
-from assistant.vocabulary import CatalogVocabulary
+from assistant.understanding.parser import parse
+from assistant.understanding.vocabulary import CatalogVocabulary
 from retrieval.data.schema import Catalog, Item
 from retrieval.filters import Constraints
 

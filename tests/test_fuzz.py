@@ -20,11 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assistant import INTENTS, DoneEvent, ItemsEvent, ShoppingAssistant
-from assistant.constraint_parser import MAX_PARSE_CHARS, MAX_SANE_PRICE, parse
 from assistant.index import AssistantIndex
 from assistant.sessions import SessionStore
 from assistant.shopping_assistant import MAX_MESSAGE_CHARS
-from assistant.vocabulary import CatalogVocabulary
+from assistant.understanding.parser import MAX_PARSE_CHARS, MAX_SANE_PRICE, parse
+from assistant.understanding.vocabulary import CatalogVocabulary
 
 
 def fuzz(max_examples: int) -> settings:

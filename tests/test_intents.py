@@ -8,10 +8,10 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from assistant.constraint_parser import parse
 from assistant.dialogue_state import DialogueState
-from assistant.intents import INTENTS, LOW_CONFIDENCE, classify_intent, needs_clarification
-from assistant.vocabulary import CatalogVocabulary
+from assistant.understanding.intents import INTENTS, LOW_CONFIDENCE, classify_intent, needs_clarification
+from assistant.understanding.parser import parse
+from assistant.understanding.vocabulary import CatalogVocabulary
 from retrieval.data.schema import Catalog, Item
 
 LIPSTICK = ("Beauty", "Makeup", "Lips", "Lipstick")

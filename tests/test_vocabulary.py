@@ -10,7 +10,14 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from assistant.vocabulary import Ambiguous, BrandMatch, CatalogVocabulary, CategoryMatch, normalize, stem
+from assistant.understanding.vocabulary import (
+    Ambiguous,
+    BrandMatch,
+    CatalogVocabulary,
+    CategoryMatch,
+    normalize,
+    stem,
+)
 from retrieval.data.schema import Catalog, Item
 
 LIPSTICK = ("Beauty", "Makeup", "Lips", "Lipstick")

@@ -68,7 +68,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from assistant.vocabulary import (
+from assistant.understanding.vocabulary import (
     CJK_RE,
     Ambiguous,
     BrandMatch,

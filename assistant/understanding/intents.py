@@ -38,9 +38,9 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from assistant.constraint_parser import ParsedUtterance
 from assistant.dialogue_state import DialogueState
 from assistant.reply import INTENTS, Intent
+from assistant.understanding.parser import ParsedUtterance
 
 __all__ = ["INTENTS", "LOW_CONFIDENCE", "IntentResult", "classify_intent", "needs_clarification"]
 

@@ -1,0 +1,1 @@
+"""Understanding: one shopper utterance -> typed constraint edits, intent and safety verdict."""
