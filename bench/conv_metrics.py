@@ -212,7 +212,7 @@ def _spellings(checker: Any, brands: Sequence[str]) -> list[str]:
     """``brands`` and every catalog spelling of them ("Its a 10" = "It's a 10" = "ITS A 10")."""
     if not brands:
         return []
-    from assistant.understanding.vocabulary import normalize
+    from assistant.understanding.tokens import normalize
 
     catalog = getattr(checker, "catalog", None)
     known = catalog.brands() if catalog is not None else []

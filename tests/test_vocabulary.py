@@ -10,14 +10,9 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from assistant.understanding.vocabulary import (
-    Ambiguous,
-    BrandMatch,
-    CatalogVocabulary,
-    CategoryMatch,
-    normalize,
-    stem,
-)
+from assistant.understanding.matches import Ambiguous, BrandMatch, CategoryMatch
+from assistant.understanding.tokens import normalize, stem
+from assistant.understanding.vocabulary import CatalogVocabulary
 from retrieval.data.schema import Catalog, Item
 
 LIPSTICK = ("Beauty", "Makeup", "Lips", "Lipstick")

@@ -68,17 +68,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from assistant.understanding.vocabulary import (
-    CJK_RE,
-    Ambiguous,
-    BrandMatch,
-    CatalogVocabulary,
-    CategoryMatch,
-    Mention,
-    _drop_descendants,
-    normalize,
-    stem_phrase,
-)
+from assistant.understanding.matches import Ambiguous, BrandMatch, CategoryMatch, Mention, drop_descendants
+from assistant.understanding.tokens import CJK_RE, normalize, stem_phrase
+from assistant.understanding.vocabulary import CatalogVocabulary
 
 __all__ = [
     "AROUND_BAND",
@@ -1024,7 +1016,7 @@ def _parse_rules(utterance: str, vocab: CatalogVocabulary, currency: str | None)
         else:
             cats_in.append(r)
     categories_in = _refine_categories(cats_in, weak)
-    weak_paths = _drop_descendants(p for w in weak for p in w.paths) if not categories_in else ()
+    weak_paths = drop_descendants(p for w in weak for p in w.paths) if not categories_in else ()
 
     # 4. Feedback on referenced items ("I like the first one", "not the second one").
     feedback: Literal["like", "dislike"] | None = None
@@ -1087,7 +1079,7 @@ def _parse_rules(utterance: str, vocab: CatalogVocabulary, currency: str | None)
         brands_in=tuple(dict.fromkeys(b for b in brands_in if b not in brands_out)),
         brands_out=tuple(dict.fromkeys(brands_out)),
         categories_in=categories_in,
-        categories_out=_drop_descendants(cats_out),
+        categories_out=drop_descendants(cats_out),
         weak_categories=weak_paths,
         only=any(onlyed),
         additive=additive,
@@ -1209,7 +1201,7 @@ def _refine_categories(strong: list[CategoryMatch], weak: list[CategoryMatch]) -
             result = shallower
         elif paths in [m.paths for m in strong]:
             result = result + list(paths)  # "lipstick and nail polish": any-of
-    return _drop_descendants(result)
+    return drop_descendants(result)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1340,9 +1332,9 @@ def _llm_fallback(
     if not parsed.brands_out and upd.brands_exclude:
         changes["brands_out"] = tuple(dict.fromkeys(brands(upd.brands_exclude)))
     if not parsed.categories_in and upd.categories_include:
-        changes["categories_in"] = _drop_descendants(cats(upd.categories_include))
+        changes["categories_in"] = drop_descendants(cats(upd.categories_include))
     if not parsed.categories_out and upd.categories_exclude:
-        changes["categories_out"] = _drop_descendants(cats(upd.categories_exclude))
+        changes["categories_out"] = drop_descendants(cats(upd.categories_exclude))
     if upd.exclude_shown and not parsed.exclude_shown:
         changes["exclude_shown"] = True
     if not parsed.references and upd.references:

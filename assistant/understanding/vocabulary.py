@@ -18,7 +18,8 @@ Matching, in order of preference (longest span first, then this order):
   (``face moisturizer`` -> ``Skin Care > Face > Creams & Moisturizers``).
 * aliases: an English synonym table (``moisturiser``, ``nail varnish``,
   ``sci fi``...) and Chinese aliases (``口红`` -> Lipstick, ``欧莱雅`` ->
-  L'Oreal...). An alias only applies when its target exists in this catalog.
+  L'Oreal...), kept with the word lists below in ``data/vocabulary.yaml``. An alias only
+  applies when its target exists in this catalog.
 * fuzzy: a leftover token of >= 5 letters that is not a common word, scored
   with rapidfuzz's ratio against forms with the same first letter.
 
@@ -40,33 +41,36 @@ a word. The catalog's single root ("Beauty") is not indexed: naming it constrain
 
 from __future__ import annotations
 
-import html
 import itertools
 import re
-import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from functools import cache
+from typing import Any
 
 from rapidfuzz import fuzz, process
 
+from assistant.understanding import lexicon
+from assistant.understanding.matches import (
+    Ambiguous,
+    BrandMatch,
+    CategoryMatch,
+    CatEntry,
+    MatchHow,
+    Mention,
+    drop_descendants,
+    match_score,
+)
+from assistant.understanding.tokens import Token, normalize, stem, stem_phrase, tokenize
 from retrieval.data.schema import Catalog
 
 __all__ = [
-    "BRAND_ALIASES_ZH",
-    "CATEGORY_ALIASES_EN",
-    "CATEGORY_ALIASES_ZH",
-    "Ambiguous",
-    "BrandMatch",
     "CatalogVocabulary",
-    "CategoryMatch",
-    "Mention",
-    "normalize",
-    "stem",
+    "brand_prefix_stop",
+    "common_words",
+    "generic_category_words",
 ]
-
-MatchHow = Literal["exact", "alias", "token", "fuzzy"]
 
 # Fuzzy thresholds (rapidfuzz ratio, 0..100): high enough that "looking" never becomes a brand.
 FUZZY_MIN_LEN = 5
@@ -76,410 +80,28 @@ FUZZY_CUTOFF = 87.0
 SUBLINE_MIN_SHARE = 0.25
 MAX_NGRAM = 6
 
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-CJK_RE = re.compile(f"[{_CJK}]")
-# Latin/Greek/Cyrillic words with inner apostrophes or dots ("l'oreal", "e.l.f."); CJK is matched
-# separately by substring because it has no word boundaries. A lone "&"/"+" is a token too
-# ("and"/"plus", as ``normalize`` spells it in names), so "Tools & Accessories", "Free & Clear"
-# or "AT&T" typed with the ampersand matches the indexed "tools and accessories".
-TOKEN_RE = re.compile(
-    r"[0-9A-Za-z\u00C0-\u024F\u0370-\u03FF\u0400-\u04FF]+"
-    r"(?:['’.][0-9A-Za-z\u00C0-\u024F]+)*\.?|[&+]"
-)
 _BREAK_RE = re.compile(r"[,;:!?()/。,;:!?、]")
-_STRIP_RE = re.compile(r"['’.`´]")
-_SPLIT_RE = re.compile(r"[^0-9a-z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff" + _CJK + r"]+")
-
-# English synonyms -> catalog node names tried in order (normalised, stemmed on lookup).
-CATEGORY_ALIASES_EN: dict[str, tuple[str, ...]] = {
-    "moisturiser": ("Moisturizers", "Creams & Moisturizers"),
-    "moisturizer": ("Moisturizers", "Creams & Moisturizers"),
-    "face cream": ("Creams & Moisturizers",),
-    "nail varnish": ("Nail Polish",),
-    "nail lacquer": ("Nail Polish",),
-    "nail color": ("Nail Polish",),
-    "nail colour": ("Nail Polish",),
-    "polish": ("Nail Polish",),
-    "lippie": ("Lipstick",),
-    "lip gloss": ("Lip Glosses",),
-    "eyeshadow": ("Eye Shadow",),
-    "eye shadow": ("Eye Shadow",),
-    "eye liner": ("Eyeliner",),
-    "brow": ("Eyebrow Color",),
-    "eyebrow": ("Eyebrow Color",),
-    "perfume": ("Fragrance",),
-    "scent": ("Fragrance",),
-    "sunscreen": ("Sunscreens", "Skin Protection"),
-    "sunblock": ("Sunscreens", "Skin Protection"),
-    "sun cream": ("Sunscreens", "Skin Protection"),
-    "spf": ("Sunscreens", "Skin Protection"),
-    "face wash": ("Cleansers",),
-    "body wash": ("Body Washes",),
-    "shower gel": ("Body Washes",),
-    "soap": ("Soaps",),
-    "blow dryer": ("Hair Dryers",),
-    "hairdryer": ("Hair Dryers",),
-    "straightener": ("Flattening Irons",),
-    "flat iron": ("Flattening Irons",),
-    "hair straightener": ("Flattening Irons",),
-    "curler": ("Curling Irons",),
-    "makeup brush": ("Brushes & Applicators",),
-    "make up": ("Makeup",),
-    "cosmetics": ("Makeup",),
-    "skincare": ("Skin Care",),
-    "haircare": ("Hair Care",),
-    "hair dye": ("Hair Color",),
-    "false lashes": ("Fake Eyelashes & Adhesives",),
-    "fake lashes": ("Fake Eyelashes & Adhesives",),
-    "serum": ("Oils & Serums", "Serums"),
-    "toner": ("Toners & Astringents",),
-    "sci fi": ("Sci-Fi",),
-    "scifi": ("Sci-Fi",),
-    "science fiction": ("Sci-Fi",),
-    "horror movie": ("Horror",),
-    "scary": ("Horror",),
-    "romcom": ("Romance",),
-    "romantic": ("Romance",),
-    "funny": ("Comedy",),
-    "cartoon": ("Animation",),
-    "animated": ("Animation",),
-    "kids": ("Children's", "Children"),
-    "documentaries": ("Documentary",),
-    "film noir": ("Film-Noir",),
-    "noir": ("Film-Noir",),
-    "musical": ("Musical",),
-    "film": ("Movies",),
-    "movie": ("Movies",),
-}
-
-# Chinese aliases -> catalog node names tried in order. Longer keys win (substring search).
-CATEGORY_ALIASES_ZH: dict[str, tuple[str, ...]] = {
-    "口红": ("Lipstick",),
-    "唇膏": ("Lipstick",),
-    "唇彩": ("Lip Glosses",),
-    "唇蜜": ("Lip Glosses",),
-    "唇线笔": ("Lip Liners",),
-    "指甲油": ("Nail Polish",),
-    "甲油": ("Nail Polish",),
-    "洗甲水": ("Nail Polish Remover",),
-    "美甲": ("Nail Art",),
-    "面霜": ("Creams & Moisturizers", "Moisturizers"),
-    "保湿霜": ("Moisturizers", "Creams & Moisturizers"),
-    "润肤霜": ("Moisturizers", "Creams & Moisturizers"),
-    "身体乳": ("Lotions", "Moisturizers"),
-    "乳液": ("Lotions", "Fluids & Lotions"),
-    "眼霜": ("eye cream",),
-    "精华": ("Oils & Serums", "Serums"),
-    "爽肤水": ("Toners & Astringents",),
-    "化妆水": ("Toners & Astringents",),
-    "面膜": ("Masks",),
-    "洗面奶": ("face cleansers", "Cleansers"),
-    "防晒霜": ("Sunscreens", "Skin Protection"),
-    "防晒": ("Sunscreens", "Skin Protection"),
-    "洗发水": ("Shampoos", "Shampoo"),
-    "洗发露": ("Shampoos", "Shampoo"),
-    "护发素": ("Conditioners",),
-    "染发剂": ("Hair Color",),
-    "吹风机": ("Hair Dryers",),
-    "卷发棒": ("Curling Irons",),
-    "直发器": ("Flattening Irons",),
-    "睫毛膏": ("Mascara",),
-    "假睫毛": ("Fake Eyelashes & Adhesives",),
-    "眼线笔": ("Eyeliner",),
-    "眼线": ("Eyeliner",),
-    "眼影": ("Eye Shadow",),
-    "眉笔": ("Eyebrow Color",),
-    "粉底液": ("Foundation",),
-    "粉底": ("Foundation",),
-    "遮瑕": ("Concealers & Neutralizers", "Concealer"),
-    "腮红": ("Blush",),
-    "散粉": ("Powder",),
-    "化妆刷": ("Brushes & Applicators",),
-    "香水": ("Fragrance",),
-    "沐浴露": ("Body Washes",),
-    "香皂": ("Soaps",),
-    "彩妆": ("Makeup",),
-    "化妆品": ("Makeup",),
-    "护肤品": ("Skin Care",),
-    "护肤": ("Skin Care",),
-    "护发": ("Hair Care",),
-    "电影": ("Movies",),
-    "影片": ("Movies",),
-    "喜剧": ("Comedy",),
-    "恐怖": ("Horror",),
-    "科幻": ("Sci-Fi",),
-    "动作": ("Action",),
-    "爱情": ("Romance",),
-    "动画": ("Animation",),
-    "纪录片": ("Documentary",),
-    "剧情": ("Drama",),
-    "惊悚": ("Thriller",),
-    "冒险": ("Adventure",),
-    "犯罪": ("Crime",),
-    "奇幻": ("Fantasy",),
-    "悬疑": ("Mystery",),
-    "战争": ("War",),
-    "西部": ("Western",),
-    "歌舞": ("Musical",),
-    "儿童": ("Children's", "Children"),
-    "黑色电影": ("Film-Noir",),
-    "笔记本": ("Notebooks",),
-    "文件夹": ("File Folders", "Folders"),
-    "订书机": ("Staplers",),
-    "胶带": ("Tape",),
-    "打印纸": ("Paper",),
-}
-
-BRAND_ALIASES_ZH: dict[str, tuple[str, ...]] = {
-    "欧莱雅": ("L'Oreal Paris", "L'Oreal"),
-    "巴黎欧莱雅": ("L'Oreal Paris",),
-    "美宝莲": ("Maybelline",),
-    "玉兰油": ("Olay",),
-    "露华浓": ("Revlon",),
-    "露得清": ("Neutrogena",),
-    "妮维雅男士": ("Nivea Men",),
-    "妮维雅": ("Nivea",),
-    "多芬": ("Dove",),
-    "倩碧": ("Clinique",),
-    "潘婷": ("Pantene",),
-    "卡尼尔": ("Garnier",),
-    "伊卡璐": ("Clairol",),
-    "封面女郎": ("COVERGIRL",),
-    "小蜜蜂": ("Burt's Bees",),
-    "艾惟诺": ("Aveeno",),
-    "资生堂": ("Shiseido",),
-    "兰蔻": ("Lancome",),
-    "雅诗兰黛": ("Estee Lauder",),
-    "迪奥": ("Dior",),
-    "香奈儿": ("Chanel",),
-    "魅可": ("MAC",),
-    "海飞丝": ("Head & Shoulders",),
-    "沙宣": ("Vidal Sassoon",),
-    "施华蔻": ("Schwarzkopf",),
-    "丝塔芙": ("Cetaphil",),
-    "理肤泉": ("La Roche-Posay",),
-    "薇姿": ("Vichy",),
-    "碧柔": ("Biore",),
-    "科颜氏": ("Kiehl's",),
-    "悦诗风吟": ("Innisfree",),
-    "莎莉汉森": ("Sally Hansen",),
-    "芭比波朗": ("Bobbi Brown",),
-    "圣罗兰": ("Yves Saint Laurent", "YSL"),
-    "娇韵诗": ("Clarins",),
-    "飞利浦": ("Philips",),
-    "松下": ("Panasonic",),
-    "博朗": ("Braun",),
-}
-
-# Single words that name a body part, audience or form: they refine, never constrain alone.
-_GENERIC_TEXT = """body face eye eyes lip lips nail nails hand hands foot feet skin hair men man women woman
-    children child kid baby set sets kit kits combination combinations complex complexes filler
-    fillers sport sports oil oils gel gels cream creams lotion lotions bar bars wash washes mask
-    masks sun bath tool tools accessory accessories other others misc miscellaneous general pillow
-    pillows cloth cloths fluid fluids"""
-GENERIC_CATEGORY_WORDS = frozenset(_GENERIC_TEXT.split())
-
-# Ordinary words never fuzzy-matched to a brand or category, and single-word brands equal to one
-# of them ("Dove", "Harmony", "Philosophy") only match when typed with the brand's capitals.
-_COMMON_TEXT = """a about above after again against all almost also although always am among an and another
-    any anybody anyone anything anyway are around as ask at away back bad be because been before
-    being below best better between big bit both bought brand brands but buy by can cheap cheaper
-    cheapest color colors colour come could day dear did different do does doing done down dry
-    each easy either else enough even ever every everyday everything exactly expensive fair far
-    few find fine first for found free friend from gave get gift gifts give go going gone good
-    got great had happy has have having he hello help her here hey hi him his how however i if in
-    instead into is it its just keep kind know last least less like likes little long look
-    looking lot love lovely made make many matte maybe me mean might mine more most much must my
-    myself need needs never new next nice no none nor not nothing now of off oily ok okay old on
-    once one only open or other our out over own pack people perfect please plus pretty price
-    prices pure quality quite rather really recommend recommendation red right same say second
-    see seem sell sensitive set she should show similar since size skin small so some someone
-    something sometimes soft sorry special still stuff such suggest sure take than thank thanks
-    that the their them then there these they thing things think third this those though through
-    to today too try two under up us use used very want wanted was way we well were what whatever
-    when where which while white who why will wish with within without work would yes yet you
-    your yours black blue green pink purple brown gold silver nude natural organic vegan summer
-    winter spring autumn fall wedding party office daily night morning long lasting waterproof
-    shiny glossy shimmer glitter light dark warm cool hot cold fresh clean gentle strong mild
-    harmony philosophy dove suave pure ice bio duo adore adored sally diane axe ion hey re
-    loves loved wants needs uses makes gets looks feels smells works goes says"""
-COMMON_WORDS = frozenset(_COMMON_TEXT.split())
-
-# First words of many unrelated brands ("Beauty ...", "Dr. ..."): never a brand by themselves.
-BRAND_PREFIX_STOP = frozenset(
-    [
-        "beauty",
-        "cosmetics",
-        "cosmetic",
-        "nail",
-        "nails",
-        "hair",
-        "skin",
-        "care",
-        "professional",
-        "pro",
-        "salon",
-        "lab",
-        "labs",
-        "body",
-        "dr",
-        "mr",
-        "miss",
-        "la",
-        "le",
-        "de",
-        "st",
-        "real",
-        "simply",
-        "true",
-        "royal",
-        "golden",
-        "super",
-        "premium",
-        "new",
-        "natural",
-        "naturals",
-        "organic",
-        "organics",
-        "the",
-        "art",
-        "style",
-        "spa",
-        "studio",
-        "home",
-        "my",
-        "your",
-        "best",
-        "all",
-    ]
-)
-
-_STEM_KEEP = ("ss", "us", "is", "ous")
+_DATA = "vocabulary"  # data/vocabulary.yaml
 
 
-def normalize(text: str) -> str:
-    """Casefolded, accent-free, punctuation-light form used on both sides of every match."""
-    text = unicodedata.normalize("NFKC", html.unescape(text))
-    text = "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
-    text = text.replace("&", " and ").replace("+", " plus ")
-    text = _STRIP_RE.sub("", text)
-    return " ".join(_SPLIT_RE.sub(" ", text).split())
+def generic_category_words() -> frozenset[str]:
+    """Single words that name a body part, audience or form: they refine, never constrain alone."""
+    return lexicon.words(_DATA, "generic_category_words")
 
 
-def stem(word: str) -> str:
-    """Crude singular form; only consistency matters, as both sides go through it."""
-    if len(word) <= 3 or not word.isalpha():
-        return word
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith(("sses", "shes", "ches", "xes", "zes")):
-        return word[:-2]
-    if word.endswith("s") and not word.endswith(_STEM_KEEP):
-        return word[:-1]
-    return word
+def common_words() -> frozenset[str]:
+    """Ordinary words: never fuzzy-matched, and brands equal to one need the brand's capitals."""
+    return lexicon.words(_DATA, "common_words")
 
 
-def stem_phrase(normalized: str) -> str:
-    return " ".join(stem(w) for w in normalized.split())
+def brand_prefix_stop() -> frozenset[str]:
+    """First words of many unrelated brands ("Beauty ...", "Dr. ..."): never a brand by themselves."""
+    return lexicon.words(_DATA, "brand_prefix_stop")
 
 
-_GENERIC_STEMS = frozenset(stem(w) for w in GENERIC_CATEGORY_WORDS)
-
-
-@dataclass(frozen=True)
-class _CatEntry:
-    names: tuple[str, ...]
-    paths: tuple[tuple[str, ...], ...]
-
-
-@dataclass(frozen=True)
-class BrandMatch:
-    """One brand, with every catalog spelling of it (filters compare exact strings)."""
-
-    brand: str
-    spellings: tuple[str, ...]
-    surface: str = ""
-    how: MatchHow = "exact"
-    score: float = 100.0
-
-    @property
-    def kind(self) -> Literal["brand"]:
-        return "brand"
-
-
-@dataclass(frozen=True)
-class CategoryMatch:
-    """A named node and every catalog path it stands for (any-of)."""
-
-    name: str
-    paths: tuple[tuple[str, ...], ...]
-    surface: str = ""
-    how: MatchHow = "exact"
-    score: float = 100.0
-    weak: bool = False
-
-    @property
-    def kind(self) -> Literal["category"]:
-        return "category"
-
-
-@dataclass(frozen=True)
-class Ambiguous:
-    """Several readings of one phrase; ``question`` is a ready clarifying question."""
-
-    surface: str
-    candidates: tuple[BrandMatch, ...] | tuple[CategoryMatch, ...]
-    question: str
-    question_zh: str
-
-    @property
-    def kind(self) -> str:
-        return self.candidates[0].kind
-
-    def union(self) -> BrandMatch | CategoryMatch:
-        """The reading a filter uses when nobody asks: all candidates at once."""
-        first = self.candidates[0]
-        if isinstance(first, BrandMatch):
-            spellings = tuple(dict.fromkeys(s for c in self.candidates for s in c.spellings))  # type: ignore[union-attr]
-            return BrandMatch(first.brand, spellings, self.surface, first.how, first.score)
-        paths = tuple(dict.fromkeys(p for c in self.candidates for p in c.paths))  # type: ignore[union-attr]
-        return CategoryMatch(first.name, paths, self.surface, first.how, first.score)
-
-
-@dataclass(frozen=True)
-class Mention:
-    """A brand or category found in an utterance, with its character span."""
-
-    start: int
-    end: int
-    match: BrandMatch | CategoryMatch | Ambiguous
-
-    @property
-    def kind(self) -> str:
-        return self.match.kind
-
-    @property
-    def resolved(self) -> BrandMatch | CategoryMatch:
-        m = self.match
-        return m.union() if isinstance(m, Ambiguous) else m
-
-
-@dataclass
-class _Token:
-    norm: str
-    stem: str
-    start: int
-    end: int
-    raw: str
-
-
-def tokenize(text: str) -> list[_Token]:
-    out = []
-    for m in TOKEN_RE.finditer(text):
-        norm = normalize(m.group())
-        for part in norm.split() or ():
-            out.append(_Token(part, stem(part), m.start(), m.end(), m.group()))
-    return out
+@cache
+def _generic_stems() -> frozenset[str]:
+    return frozenset(stem(w) for w in generic_category_words())
 
 
 @dataclass
@@ -492,7 +114,7 @@ class CatalogVocabulary:
     _brand_display: dict[str, str] = field(default_factory=dict)
     _brand_case: dict[str, frozenset[str]] = field(default_factory=dict)
     # stemmed form -> (node names, the paths this form stands for)
-    _cat_index: dict[str, _CatEntry] = field(default_factory=dict)
+    _cat_index: dict[str, CatEntry] = field(default_factory=dict)
     _fuzzy_brand: dict[str, list[str]] = field(default_factory=dict)  # first char -> norms
     _fuzzy_cat: dict[str, list[str]] = field(default_factory=dict)
     _zh_aliases: list[tuple[str, str, Any]] = field(default_factory=list)
@@ -529,39 +151,56 @@ class CatalogVocabulary:
         if not isinstance(brand_counts, dict):
             brand_counts = Counter(brand_counts)
         vocab = cls()
+        vocab._index_brands(brand_counts, titles)
+        vocab._index_categories(category_paths)
+        vocab._index_aliases()
+        longest = max(
+            (len(k.split()) for k in (*vocab._cat_index, *vocab.brands, *vocab._brand_prefix)), default=1
+        )
+        vocab._max_ngram = max(1, min(MAX_NGRAM, longest))
+        known = set(common_words())
+        for form in vocab._cat_index:
+            known.update(form.split())
+        vocab._known_words = frozenset(known)
+        return vocab
+
+    def _index_brands(self, brand_counts: dict[str, int], titles: Iterable[str]) -> None:
         spell: dict[str, list[str]] = defaultdict(list)
         for b, n in brand_counts.items():
             key = normalize(b)
             if not key:
                 continue
             spell[key].append(b)
-            vocab.brand_counts[key] = vocab.brand_counts.get(key, 0) + int(n)
+            self.brand_counts[key] = self.brand_counts.get(key, 0) + int(n)
         for key, names in spell.items():
             names.sort(key=lambda s: -brand_counts[s])  # most common spelling first
-            vocab.brands[key] = tuple(names)
-            vocab._brand_display[key] = names[0]
-            vocab._brand_case[key] = frozenset(names)
-            vocab._fuzzy_brand.setdefault(key[0], []).append(key)
+            self.brands[key] = tuple(names)
+            self._brand_display[key] = names[0]
+            self._brand_case[key] = frozenset(names)
+            self._fuzzy_brand.setdefault(key[0], []).append(key)
 
         df: Counter[str] = Counter()
         for title in titles:
             df.update(set(normalize(title).split()))
         by_token: Counter[str] = Counter()
-        for key, n in vocab.brand_counts.items():
+        for key, n in self.brand_counts.items():
             for t in set(key.split()):
                 by_token[t] += n
         # A brand word that titles use far more often than the brand has items is a plain word.
-        vocab._descriptive = frozenset(t for t in by_token if df[t] >= 5 and df[t] >= 3 * by_token[t])
+        self._descriptive = frozenset(t for t in by_token if df[t] >= 5 and df[t] >= 3 * by_token[t])
         prefixes: dict[str, set[str]] = defaultdict(set)
-        for key in vocab.brands:
+        for key in self.brands:
             toks = key.split()
             for k in range(1, len(toks)):
                 pre = " ".join(toks[:k])
-                if len(pre) >= 4 and not all(t in COMMON_WORDS or t in BRAND_PREFIX_STOP for t in toks[:k]):
+                plain = all(t in common_words() or t in brand_prefix_stop() for t in toks[:k])
+                if len(pre) >= 4 and not plain:
                     prefixes[pre].add(key)
-        vocab._brand_prefix = {
-            p: tuple(sorted(ks, key=len)) for p, ks in prefixes.items() if p not in vocab.brands
+        self._brand_prefix = {
+            p: tuple(sorted(ks, key=len)) for p, ks in prefixes.items() if p not in self.brands
         }
+
+    def _index_categories(self, category_paths: Iterable[Iterable[str]]) -> None:
         node_paths: dict[str, list[tuple[str, ...]]] = defaultdict(list)
         forms: dict[str, dict[str, list[tuple[str, ...]]]] = defaultdict(lambda: defaultdict(list))
         for path in category_paths:
@@ -578,45 +217,39 @@ class CatalogVocabulary:
                 forms[stem_phrase(v)][name].append(path)
                 if parent:  # "face moisturizer" names only the node under Face
                     forms[stem_phrase(f"{parent} {v}")][name].append(path)
-        vocab.nodes = {n: tuple(dict.fromkeys(ps)) for n, ps in node_paths.items()}
+        self.nodes = {n: tuple(dict.fromkeys(ps)) for n, ps in node_paths.items()}
         for form, by_name in forms.items():
-            vocab._cat_index[form] = _CatEntry(
-                tuple(by_name), _drop_descendants(p for ps in by_name.values() for p in ps)
+            self._cat_index[form] = CatEntry(
+                tuple(by_name), drop_descendants(p for ps in by_name.values() for p in ps)
             )
-            vocab._fuzzy_cat.setdefault(form[0], []).append(form)
-        for alias, targets in CATEGORY_ALIASES_EN.items():
-            entry = vocab._resolve_category(targets)
-            if entry and stem_phrase(normalize(alias)) not in vocab._cat_index:
-                vocab._cat_index[stem_phrase(normalize(alias))] = entry
+            self._fuzzy_cat.setdefault(form[0], []).append(form)
+
+    def _index_aliases(self) -> None:
+        """English aliases join the form index; Chinese ones are matched by substring, longest first."""
+        for alias, targets in lexicon.aliases(_DATA, "category_aliases_en").items():
+            entry = self._resolve_category(targets)
+            if entry and stem_phrase(normalize(alias)) not in self._cat_index:
+                self._cat_index[stem_phrase(normalize(alias))] = entry
         zh: list[tuple[str, str, Any]] = []
-        for alias, targets in CATEGORY_ALIASES_ZH.items():
-            entry = vocab._resolve_category(targets)
+        for alias, targets in lexicon.aliases(_DATA, "category_aliases_zh").items():
+            entry = self._resolve_category(targets)
             if entry:
                 zh.append((alias, "category", entry))
-        for alias, targets in BRAND_ALIASES_ZH.items():
-            keys = tuple(normalize(t) for t in targets if normalize(t) in vocab.brands)
+        for alias, targets in lexicon.aliases(_DATA, "brand_aliases_zh").items():
+            keys = tuple(normalize(t) for t in targets if normalize(t) in self.brands)
             if keys:
                 zh.append((alias, "brand", keys[:1]))
         zh.sort(key=lambda t: -len(t[0]))
-        vocab._zh_aliases = zh
-        longest = max(
-            (len(k.split()) for k in (*vocab._cat_index, *vocab.brands, *vocab._brand_prefix)), default=1
-        )
-        vocab._max_ngram = max(1, min(MAX_NGRAM, longest))
-        known = set(COMMON_WORDS)
-        for form in vocab._cat_index:
-            known.update(form.split())
-        vocab._known_words = frozenset(known)
-        return vocab
+        self._zh_aliases = zh
 
-    def _resolve_category(self, targets: Iterable[str]) -> _CatEntry | None:
+    def _resolve_category(self, targets: Iterable[str]) -> CatEntry | None:
         for t in targets:
             # The form index first: "Moisturizers" also answers for "Creams & Moisturizers".
             hit = self._cat_index.get(stem_phrase(normalize(t)))
             if hit:
                 return hit
             if t in self.nodes:
-                return _CatEntry((t,), _drop_descendants(self.nodes[t]))
+                return CatEntry((t,), drop_descendants(self.nodes[t]))
         return None
 
     # ---- public lookups ----------------------------------------------------------------------
@@ -629,9 +262,9 @@ class CatalogVocabulary:
         return sorted(self.nodes)
 
     def category_match(
-        self, entry: _CatEntry, surface: str = "", how: MatchHow = "exact", score: float = 100.0
+        self, entry: CatEntry, surface: str = "", how: MatchHow = "exact", score: float = 100.0
     ) -> CategoryMatch:
-        weak = " " not in surface.strip() and stem(normalize(surface)) in _GENERIC_STEMS
+        weak = " " not in surface.strip() and stem(normalize(surface)) in _generic_stems()
         return CategoryMatch(entry.names[0], entry.paths, surface, how, score, weak)
 
     def _brand_family(self, key: str, surface: str, how: MatchHow, score: float) -> BrandMatch | Ambiguous:
@@ -792,19 +425,19 @@ class CatalogVocabulary:
         found.sort(key=lambda m: m.start)
         return found
 
-    def _fuzzy_best(self, tok: _Token) -> BrandMatch | CategoryMatch | Ambiguous | None:
+    def _fuzzy_best(self, tok: Token) -> BrandMatch | CategoryMatch | Ambiguous | None:
         """Typo repair for one leftover token: the better of brand and category (category on ties)."""
         brand = self._fuzzy_brand_lookup(tok.norm, tok.raw)
         cat = self.match_category(tok.raw)
         if isinstance(cat, CategoryMatch) and cat.weak:
             cat = None
-        b_score = _score(brand)
-        c_score = _score(cat)
+        b_score = match_score(brand)
+        c_score = match_score(cat)
         if brand is None and cat is None:
             return None
         return cat if cat is not None and c_score >= b_score else brand
 
-    def _longest_at(self, text: str, tokens: list[_Token], i: int, breaks: list[bool]):
+    def _longest_at(self, text: str, tokens: list[Token], i: int, breaks: list[bool]):
         # A mention never spans a sentence break or a list separator (",", "/", "(", ...).
         stop = i + 1
         while stop < len(tokens) and stop - i < self._max_ngram and not breaks[stop - 1]:
@@ -840,16 +473,3 @@ class CatalogVocabulary:
         return surface in self._brand_case[key] or surface.rstrip(".") in self._brand_case[key]
 
 
-def _score(m: BrandMatch | CategoryMatch | Ambiguous | None) -> float:
-    if m is None:
-        return -1.0
-    return m.candidates[0].score if isinstance(m, Ambiguous) else m.score
-
-
-def _drop_descendants(paths: Iterable[tuple[str, ...]]) -> tuple[tuple[str, ...], ...]:
-    uniq = sorted(set(paths), key=lambda p: (len(p), p))
-    kept: list[tuple[str, ...]] = []
-    for p in uniq:
-        if not any(p[: len(k)] == k for k in kept):
-            kept.append(p)
-    return tuple(kept)

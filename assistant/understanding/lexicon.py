@@ -1,0 +1,67 @@
+"""Word lists and alias tables of the understanding stage, read from ``data/*.yaml`` on first use.
+
+Each file is parsed once (``functools.cache``); the accessors return read-only views so one
+caller cannot change what another reads. Word lists are whitespace-separated blocks, so YAML
+never turns a word such as "no" or "on" into a boolean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+__all__ = ["aliases", "numbers", "strings", "word_sequence", "words"]
+
+
+@cache
+def _table(name: str) -> Mapping[str, Any]:
+    text = resources.files(__package__).joinpath("data", f"{name}.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"understanding data file {name}.yaml must hold a mapping")
+    return MappingProxyType(data)
+
+
+def _entry(name: str, key: str, kind: type) -> Any:
+    value = _table(name).get(key)
+    if not isinstance(value, kind):
+        raise ValueError(f"{name}.yaml: {key!r} must be a {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+@cache
+def word_sequence(name: str, key: str) -> tuple[str, ...]:
+    """A whitespace-separated block, in its written order (order matters for regex alternatives)."""
+    return tuple(_entry(name, key, str).split())
+
+
+@cache
+def words(name: str, key: str) -> frozenset[str]:
+    """A whitespace-separated block as a set of words."""
+    return frozenset(word_sequence(name, key))
+
+
+@cache
+def aliases(name: str, key: str) -> Mapping[str, tuple[str, ...]]:
+    """Alias -> target names tried in order, in the file's order."""
+    table = _entry(name, key, dict)
+    return MappingProxyType({str(k): tuple(str(t) for t in v) for k, v in table.items()})
+
+
+@cache
+def numbers(name: str, key: str) -> Mapping[str, int]:
+    """Word -> integer value."""
+    table = _entry(name, key, dict)
+    return MappingProxyType({str(k): int(v) for k, v in table.items()})
+
+
+@cache
+def strings(name: str, key: str) -> Mapping[str, str]:
+    """Word -> string value."""
+    table = _entry(name, key, dict)
+    return MappingProxyType({str(k): str(v) for k, v in table.items()})
