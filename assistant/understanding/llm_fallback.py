@@ -1,0 +1,190 @@
+"""The LLM JSON fallback: fills only what the rules flagged as unresolved, through the
+``ConstraintUpdate`` schema; its output is validated, repaired field by field, or discarded."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from assistant.understanding.matches import Ambiguous, drop_descendants
+from assistant.understanding.prices import currency_symbols
+from assistant.understanding.utterance import (
+    MAX_SANE_PRICE,
+    Issue,
+    LLMFallback,
+    ParsedUtterance,
+    PriceSpec,
+    Reference,
+)
+from assistant.understanding.vocabulary import CatalogVocabulary
+
+__all__ = ["ConstraintUpdate", "llm_fallback"]
+
+
+class ConstraintUpdate(BaseModel):
+    """What an LLM may return for an utterance the rules could not fully read (JSON schema)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    price_min: float | None = Field(None, ge=0, description="lowest acceptable price, catalog currency")
+    price_max: float | None = Field(None, ge=0, description="highest acceptable price, catalog currency")
+    currency: str | None = Field(None, description="ISO code of the currency the shopper used, if any")
+    relative_price: Literal["lower", "higher"] | None = Field(
+        None, description="cheaper / pricier than shown"
+    )
+    brands_include: list[str] = Field(default_factory=list, description="brands the shopper wants")
+    brands_exclude: list[str] = Field(default_factory=list, description="brands the shopper rejects")
+    categories_include: list[str] = Field(default_factory=list, description="product types wanted")
+    categories_exclude: list[str] = Field(default_factory=list, description="product types rejected")
+    exclude_shown: bool = Field(False, description="shopper wants different items than those shown")
+    references: list[int] = Field(
+        default_factory=list, description="1-based positions in the last shown list"
+    )
+    query: str = Field("", max_length=300, description="remaining free-text need, for search")
+
+
+def _coerce_update(raw: Any) -> ConstraintUpdate | None:
+    """Validate LLM output; repair by extracting the JSON object and dropping invalid fields."""
+    if isinstance(raw, ConstraintUpdate):
+        return raw
+    if isinstance(raw, BaseModel):
+        raw = raw.model_dump()
+    if isinstance(raw, (str, bytes)):
+        s = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        start, end = s.find("{"), s.rfind("}")
+        if start < 0 or end <= start:
+            return None
+        try:
+            raw = json.loads(s[start : end + 1])
+        except (ValueError, RecursionError):
+            return None
+    if not isinstance(raw, dict):
+        return None
+    data = dict(raw)
+    for _ in range(len(ConstraintUpdate.model_fields) + 1):
+        try:
+            return ConstraintUpdate.model_validate(data)
+        except ValidationError as exc:
+            bad = {str(e["loc"][0]) for e in exc.errors() if e.get("loc")}
+            if not bad or not bad & set(data):
+                return None
+            for k in bad:
+                data.pop(k, None)
+    return None
+
+
+def _llm_prompt(parsed: ParsedUtterance, currency: str | None) -> str:
+    return (
+        "Extract shopping constraints from the shopper's message as JSON matching the schema. "
+        "Use only what the message states; leave other fields empty. "
+        f"Catalog prices are in {currency or 'an unknown currency'}; copy numbers as stated, do not convert.\n"
+        f"Message: {parsed.text[:1000]}"
+    )
+
+
+def llm_fallback(
+    parsed: ParsedUtterance, vocab: CatalogVocabulary, currency: str | None, llm: LLMFallback
+) -> ParsedUtterance:
+    """Ask ``llm`` for a ``ConstraintUpdate`` and fold in what the rules left empty."""
+    issues = list(parsed.issues)
+    try:
+        raw = llm(_llm_prompt(parsed, currency), ConstraintUpdate.model_json_schema())
+    except Exception as exc:
+        issues.append(
+            Issue("llm_failed", f"LLM fallback failed: {type(exc).__name__}", "LLM解析失败", "info")
+        )
+        return replace(parsed, issues=tuple(issues))
+    upd = _coerce_update(raw)
+    if upd is None:
+        issues.append(
+            Issue(
+                "llm_discarded",
+                "LLM fallback output was invalid and was discarded.",
+                "LLM输出无效,已丢弃",
+                "info",
+            )
+        )
+        return replace(parsed, issues=tuple(issues))
+    dropped: list[str] = []
+    changes = _changes(parsed, upd, vocab, dropped)
+    if dropped:
+        issues.append(
+            Issue(
+                "llm_unknown_names",
+                f"Ignored names not in this catalog: {', '.join(dropped[:5])}",
+                f"已忽略目录中没有的名称:{'、'.join(dropped[:5])}",
+                "info",
+            )
+        )
+    return replace(parsed, **changes, issues=tuple(issues), unresolved=(), source="rules+llm")
+
+
+def _changes(
+    parsed: ParsedUtterance, upd: ConstraintUpdate, vocab: CatalogVocabulary, dropped: list[str]
+) -> dict[str, Any]:
+    """Rules win; the LLM only fills what the rules left empty, through the same validation.
+
+    Names the catalog does not know are appended to ``dropped``.
+    """
+    changes: dict[str, Any] = {}
+    if parsed.price is None and (upd.price_min is not None or upd.price_max is not None):
+        price = _llm_price(upd)
+        if price is not None:
+            changes["price"] = price
+            changes["currency"] = price.currency
+    if parsed.relative_price is None and upd.relative_price:
+        changes["relative_price"] = upd.relative_price
+    if not parsed.brands_in and upd.brands_include:
+        changes["brands_in"] = tuple(dict.fromkeys(_brands(vocab, upd.brands_include, dropped)))
+    if not parsed.brands_out and upd.brands_exclude:
+        changes["brands_out"] = tuple(dict.fromkeys(_brands(vocab, upd.brands_exclude, dropped)))
+    if not parsed.categories_in and upd.categories_include:
+        changes["categories_in"] = drop_descendants(_categories(vocab, upd.categories_include, dropped))
+    if not parsed.categories_out and upd.categories_exclude:
+        changes["categories_out"] = drop_descendants(_categories(vocab, upd.categories_exclude, dropped))
+    if upd.exclude_shown and not parsed.exclude_shown:
+        changes["exclude_shown"] = True
+    if not parsed.references and upd.references:
+        pos = tuple(dict.fromkeys(p - 1 for p in upd.references[:10] if isinstance(p, int) and 1 <= p <= 100))
+        if pos:
+            changes["references"] = (Reference("index", pos, len(pos), "llm"),)
+    return changes
+
+
+def _llm_price(upd: ConstraintUpdate) -> PriceSpec | None:
+    lo, hi = upd.price_min, upd.price_max
+    if not all(x is None or (math.isfinite(x) and x <= MAX_SANE_PRICE) for x in (lo, hi)) or hi == 0:
+        return None
+    if lo is not None and hi is not None and lo > hi:
+        lo, hi = hi, lo
+    op: Literal["max", "min", "range"] = (
+        "range" if lo is not None and hi is not None else "max" if hi is not None else "min"
+    )
+    cur = (upd.currency or "").upper() or None
+    return PriceSpec(lo, hi, op, cur if cur in currency_symbols() else None, "llm")
+
+
+def _brands(vocab: CatalogVocabulary, names: list[str], dropped: list[str]) -> list[str]:
+    out: list[str] = []
+    for n in names[:10]:
+        m = vocab.match_brand(n) if isinstance(n, str) else None
+        if m is None:
+            dropped.append(str(n))
+            continue
+        out.extend((m.union() if isinstance(m, Ambiguous) else m).spellings)  # type: ignore[union-attr]
+    return out
+
+
+def _categories(vocab: CatalogVocabulary, names: list[str], dropped: list[str]) -> list[tuple[str, ...]]:
+    out: list[tuple[str, ...]] = []
+    for n in names[:10]:
+        m = vocab.match_category(n) if isinstance(n, str) else None
+        if m is None:
+            dropped.append(str(n))
+            continue
+        out.extend((m.union() if isinstance(m, Ambiguous) else m).paths)  # type: ignore[union-attr]
+    return out

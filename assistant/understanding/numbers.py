@@ -1,0 +1,86 @@
+"""Numbers as shoppers write them: digits ("1,000", "19.99", "2k"), English words ("twenty five")
+and Chinese numerals ("两百五"); the word tables are in ``data/numbers.yaml``."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from assistant.understanding import lexicon
+
+__all__ = ["CNNUM", "NUMBER", "WORDNUM", "cn_number", "fmt", "to_number"]
+
+_DATA = "numbers"  # data/numbers.yaml
+
+WORDNUM = (
+    r"(?:(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?:[- ](?:one|two|three|four|five|six|"
+    r"seven|eight|nine))?|(?:a|one|two|three|four|five)\s+hundred|a\s+thousand|hundred|thousand|"
+    r"eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|ten|one|two|"
+    r"three|four|five|six|seven|eight|nine)(?![a-z])"
+)
+CNNUM = r"[零一二两三四五六七八九十百千万]+"
+NUMBER = r"[-−]?\s?\d+(?:,\d{3})*(?:\.\d+)?(?:e[+-]?\d+)?"
+
+
+def to_number(raw: str, mul: str | None) -> float | None:
+    raw = raw.strip().replace("−", "-")
+    compact = raw.replace(" ", "")
+    value: float | None
+    if re.fullmatch(r"-?\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?", compact, re.I):
+        try:
+            value = float(compact.replace(",", ""))
+        except (ValueError, OverflowError):
+            return None
+    elif re.fullmatch(CNNUM, raw):
+        value = cn_number(raw)
+    else:
+        value = _word_number(raw.lower())
+    if value is None:
+        return None
+    factor = lexicon.numbers(_DATA, "multipliers").get((mul or "").strip(), 1)
+    try:
+        return value * factor
+    except OverflowError:
+        return math.inf
+
+
+def _word_number(raw: str) -> float | None:
+    values = lexicon.numbers(_DATA, "word_values")
+    total = 0
+    for w in re.split(r"[\s-]+", raw):
+        if w not in values:
+            return None
+        v = values[w]
+        if v in (100, 1000):
+            total = max(total, 1) * v
+        else:
+            total += v
+    return float(total) if total else None
+
+
+def cn_number(raw: str) -> float | None:
+    digits, units = lexicon.numbers(_DATA, "cn_digits"), lexicon.numbers(_DATA, "cn_units")
+    total, section, digit = 0, 0, None
+    for ch in raw:
+        if ch in digits:
+            digit = digits[ch] if digit is None else digit * 10 + digits[ch]
+        elif ch in units:
+            unit = units[ch]
+            if unit == 10000:
+                total += (section + (digit or 0)) * unit
+                section, digit = 0, None
+            else:
+                section += (1 if digit is None else digit) * unit
+                digit = None
+        else:
+            return None
+    rest = digit or 0
+    # "两百五" = 250: a trailing digit after a unit scales to the next lower unit.
+    if digit is not None and raw[-1] in digits and len(raw) >= 2 and raw[-2] in "百千":
+        rest = digit * units[raw[-2]] // 10
+    value = total + section + rest
+    return float(value) if value or raw in ("零",) else None
+
+
+def fmt(x: float) -> str:
+    return f"{x:g}" if abs(x) < 1e15 else f"{x:.3g}"

@@ -1,0 +1,65 @@
+"""Text clean-up and the claimed-span mask shared by the extractors.
+
+Each extractor marks the characters it consumed in a ``taken`` bytearray, so a later one never
+reads them again ("the first two" is a reference, not a price of two).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import unicodedata
+
+from assistant.understanding.tokens import CJK_RE
+from assistant.understanding.utterance import MAX_PARSE_CHARS, Issue, Language
+
+__all__ = ["clean", "detect_language", "mask", "overlaps", "scan_cues", "take"]
+
+
+def clean(text: str) -> tuple[str, list[Issue]]:
+    issues: list[Issue] = []
+    if not isinstance(text, str):
+        text = "" if text is None else str(text)
+    if len(text) > MAX_PARSE_CHARS:
+        text = text[:MAX_PARSE_CHARS]
+        issues.append(
+            Issue(
+                "truncated",
+                f"Your message is long; I only read its first {MAX_PARSE_CHARS} characters for filters.",
+                f"消息太长,我只读取了前{MAX_PARSE_CHARS}个字符来理解筛选条件。",
+                "info",
+            )
+        )
+    with contextlib.suppress(ValueError, TypeError):
+        text = unicodedata.normalize("NFKC", text)
+    if len(text) > MAX_PARSE_CHARS * 2:
+        text = text[: MAX_PARSE_CHARS * 2]
+    chars = [" " if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp") else c for c in text]
+    return "".join(chars), issues
+
+
+def detect_language(text: str) -> tuple[Language, bool]:
+    """("zh" when Han characters carry the message, else "en"; confident?)."""
+    han = len(CJK_RE.findall(text))
+    latin_letters = sum(1 for c in text if c.isascii() and c.isalpha())
+    if han and han >= latin_letters / 2:
+        return "zh", True
+    words = re.findall(r"[A-Za-z]{2,}", text)
+    return "en", len(words) >= 2 or (latin_letters >= 4 and not han)
+
+
+def overlaps(taken: bytearray, a: int, b: int) -> bool:
+    return any(taken[a:b])
+
+
+def take(taken: bytearray, a: int, b: int) -> None:
+    taken[a:b] = b"\x01" * (b - a)
+
+
+def mask(text: str, taken: bytearray) -> str:
+    """The text with claimed characters blanked (offsets unchanged)."""
+    return "".join(" " if taken[i] else c for i, c in enumerate(text))
+
+
+def scan_cues(pattern: re.Pattern[str], text: str, taken: bytearray) -> list[tuple[int, int]]:
+    return [m.span() for m in pattern.finditer(text) if not overlaps(taken, *m.span())]

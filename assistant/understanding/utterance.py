@@ -1,0 +1,133 @@
+"""What the rules read from one utterance: ``ParsedUtterance`` and the types it holds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from assistant.understanding.matches import Ambiguous, Mention
+
+__all__ = [
+    "AROUND_BAND",
+    "MAX_PARSE_CHARS",
+    "MAX_SANE_PRICE",
+    "Issue",
+    "LLMFallback",
+    "Language",
+    "ParsedUtterance",
+    "PriceSpec",
+    "Reference",
+]
+
+MAX_PARSE_CHARS = 2000
+AROUND_BAND = 0.25
+MAX_SANE_PRICE = 1e9
+
+Language = Literal["en", "zh"]
+LLMFallback = Callable[[str, dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class Issue:
+    """Something the assistant should tell or ask the shopper; ``clarify`` ones block the edit."""
+
+    code: str
+    message: str
+    message_zh: str
+    severity: Literal["clarify", "info"] = "clarify"
+
+    def text(self, language: str = "en") -> str:
+        return self.message_zh if language == "zh" else self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "message": self.message,
+            "message_zh": self.message_zh,
+            "severity": self.severity,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Issue:
+        return cls(d["code"], d["message"], d["message_zh"], d.get("severity", "clarify"))
+
+
+@dataclass(frozen=True)
+class PriceSpec:
+    """A validated price bound as stated (no conversion); ``currency`` is an ISO code or None."""
+
+    low: float | None
+    high: float | None
+    op: Literal["max", "min", "range", "around"]
+    currency: str | None = None
+    surface: str = ""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Items of the last shown list the shopper points at, as 0-based positions or a selector."""
+
+    kind: Literal["index", "first_n", "last_n", "this", "cheapest", "priciest", "all"]
+    positions: tuple[int, ...] = ()
+    count: int = 0
+    surface: str = ""
+
+
+@dataclass(frozen=True)
+class ParsedUtterance:
+    """Everything one utterance says about constraints; ``DialogueState.apply`` folds it in."""
+
+    text: str
+    language: Language = "en"
+    language_confident: bool = False
+    price: PriceSpec | None = None
+    relative_price: Literal["lower", "higher"] | None = None
+    currency: str | None = None
+    brands_in: tuple[str, ...] = ()
+    brands_out: tuple[str, ...] = ()
+    categories_in: tuple[tuple[str, ...], ...] = ()
+    categories_out: tuple[tuple[str, ...], ...] = ()
+    weak_categories: tuple[tuple[str, ...], ...] = ()
+    only: bool = False
+    additive: bool = False
+    exclude_shown: bool = False
+    similar: bool = False
+    references: tuple[Reference, ...] = ()
+    feedback: Literal["like", "dislike"] | None = None
+    query: str = ""
+    years: tuple[int, int] | None = None  # release years, inclusive ("the 1990s" -> (1990, 1999))
+    ambiguities: tuple[Ambiguous, ...] = ()
+    issues: tuple[Issue, ...] = ()
+    unresolved: tuple[str, ...] = ()
+    source: Literal["rules", "rules+llm"] = "rules"
+    mentions: tuple[Mention, ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def n_constraints(self) -> int:
+        """How many distinct hard constraints this utterance gave (price, brand, category...)."""
+        return sum(
+            bool(x)
+            for x in (
+                self.price is not None or self.relative_price is not None,
+                self.brands_in or self.brands_out,
+                self.categories_in,
+                self.categories_out,
+            )
+        )
+
+    @property
+    def has_content(self) -> bool:
+        """Did the rules understand anything shopping-related?"""
+        return bool(
+            self.n_constraints
+            or self.references
+            or self.exclude_shown
+            or self.weak_categories
+            or self.query
+            or self.years
+        )
+
+    @property
+    def needs_llm(self) -> bool:
+        return bool(self.unresolved)
