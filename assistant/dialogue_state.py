@@ -51,7 +51,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from assistant.understanding.parser import Issue, ParsedUtterance, Reference
+from assistant.understanding.utterance import Issue, ParsedUtterance, Reference
 from retrieval.filters import MAX_CATEGORY_DEPTH, Constraints
 
 __all__ = ["CHEAPER_FACTOR", "MAX_TURNS", "PRICIER_FACTOR", "DialogueState", "Turn"]

@@ -51,6 +51,8 @@ from assistant.reply import (
 from assistant.sessions import SessionRecord, SessionStore
 from assistant.understanding.intents import classify_intent, needs_clarification
 from assistant.understanding.parser import parse
+from assistant.understanding.safety import INJECTION as _INJECTION
+from assistant.understanding.safety import OTHER_USERS as _OTHER_USERS
 from retrieval.data.schema import Dataset, Item
 from retrieval.diversity import DiversityConfig, diversify
 from retrieval.filters import Constraints
@@ -90,26 +92,6 @@ TOO_LONG_EN = (
 TOO_LONG_ZH = "消息太长了（{n} 个字符，上限 {limit} 个）。用一两句话说明想买什么、预算和不想要的品牌就够了。"
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _SENTENCE_END = re.compile(r"[.!?。！？](?:\s|$)")
-
-# Requests the assistant must refuse whatever the intent classifier says: prompt
-# injection and other people's data. Checked before anything else runs.
-_INJECTION = re.compile(
-    r"ignore (?:all |any |the )?(?:previous|prior|above|your) (?:instructions|rules|prompt)|"
-    r"(?:reveal|show|print|repeat|tell me|what is|what's|give me) (?:me )?(?:your|the) "
-    r"(?:system |hidden |initial )?(?:prompt|instructions)|system prompt|developer mode|jailbreak|"
-    r"you are now (?:a|an|in)\b|pretend (?:to be|you are)|忽略(?:之前|以上|所有)?(?:的)?(?:指令|指示|规则)|系统提示|提示词",
-    re.IGNORECASE,
-)
-_OTHER_USERS = re.compile(
-    r"\b(?:other|another) (?:users?|customers?|shoppers?|people)(?:'s|s')? (?:data|history|histories|orders?|"
-    r"purchases?|profiles?|emails?|addresses|details)|"
-    r"\b(?:user|customer|shopper) (?:#|id )?[\w-]+(?:'s)? (?:history|orders?|purchases?|profile|data|email|address)|"
-    r"what did (?:user|customer|shopper|someone else|\w+ else) (?:buy|purchase|order)|"
-    r"what (?:did|does|has) (?:user|customer|shopper|client) #?[\w.@-]+ (?:buy|bought|purchase|order)|"
-    r"someone else'?s (?:history|orders?|purchases?|data|profile)|"
-    r"(?:其他|别的)(?:用户|顾客|人)的(?:数据|记录|订单|购买|资料)|别人的(?:数据|记录|订单|购买|资料)",
-    re.IGNORECASE,
-)
 
 
 def valid_unicode(text: str) -> str:

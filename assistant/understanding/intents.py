@@ -9,7 +9,8 @@ Intents and their cues, checked in this order (first hit wins):
    ("hmm", "huh?", "what do you mean", "嗯", "什么意思") with no shopping content.
 2. ``refuse``: prompt injection ("ignore your instructions", "what's your system prompt",
    "developer mode", "忽略之前的指令", "系统提示") and requests for another user's data
-   ("another user's history", "what did user 42 buy", "别人的购买记录") always; off-topic
+   ("another user's history", "what did user 42 buy", "别人的购买记录") always (the rules are
+   ``assistant.understanding.safety``, shared with the assistant's own check); off-topic
    requests (weather, politics, code, homework, maths, jokes, translation, "天气", "写代码",
    "作业") only when the message has no shopping content ("moisturizer for cold weather" is
    shopping). ``refuse_reason`` is "injection", "private" or "offtopic".
@@ -40,7 +41,8 @@ from typing import Literal
 
 from assistant.dialogue_state import DialogueState
 from assistant.reply import INTENTS, Intent
-from assistant.understanding.parser import ParsedUtterance
+from assistant.understanding.safety import INJECTION, OTHER_USERS
+from assistant.understanding.utterance import ParsedUtterance
 
 __all__ = ["INTENTS", "LOW_CONFIDENCE", "IntentResult", "classify_intent", "needs_clarification"]
 
@@ -66,24 +68,6 @@ def _rx(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.I)
 
 
-_INJECTION = _rx(
-    r"\b(?:ignore|disregard|forget|override|bypass)\s+(?:all\s+|any\s+|the\s+|your\s+|my\s+|previous\s+|prior\s+|"
-    r"above\s+|earlier\s+|these\s+)*(?:instructions?|rules|prompts?|guidelines|directions|system\s+message)|"
-    r"\bsystem\s+prompt|\b(?:your|the)\s+(?:initial\s+|hidden\s+|original\s+)?(?:prompt|instructions)\b|"
-    r"\breveal\s+(?:your|the)\b|\bjailbreak|\bdeveloper\s+mode|\bdo\s+anything\s+now\b|\bDAN\s+mode|"
-    r"\bpretend\s+(?:you\s+are|to\s+be)|\byou\s+are\s+now\s+(?:a|an|my)\b|\bact\s+as\s+(?:a|an)\s+(?!shopping)|"
-    r"\bprint\s+(?:your|the)\s+(?:instructions|prompt|rules)|忽略(?:之前|以上|前面|所有|你的)?的?(?:指令|指示|规则|提示|设定)|"
-    r"系统提示|提示词|越狱|开发者模式|无视(?:之前|以上)?的?(?:指令|规则)"
-)
-_PRIVATE = _rx(
-    r"\b(?:another|other|a\s+different|someone\s+else'?s?|somebody\s+else'?s?)\s+(?:users?|customers?|shoppers?|"
-    r"persons?|people|accounts?)(?:'s|s')?\s*(?:purchase\s+|order\s+|shopping\s+|browsing\s+)?"
-    r"(?:history|orders?|purchases?|data|account|address|info|information|details|profile|cart)|"
-    r"\bwhat\s+(?:did|does|has)\s+(?:user|customer|shopper|client)\s*#?\s*\w+\s+(?:buy|bought|purchase|order|like)|"
-    r"\b(?:user|customer|shopper)\s*#?\s*\d+(?:'s)?\s+(?:purchase\s+)?(?:history|purchases|orders|data|profile)|"
-    r"\b(?:other|all)\s+(?:users|customers)(?:'|')?\s+(?:histories|history|orders|purchases|data)|"
-    r"其他用户|别的用户|别人的(?:购买|订单|记录|历史|地址|信息|数据)|用户\s*\d+\s*的(?:购买|订单|记录|历史)"
-)
 _OFFTOPIC = _rx(
     r"\b(?:weather|forecast|temperature\s+(?:today|tomorrow)|politic\w*|elections?|president|prime\s+minister|"
     r"senator|democrat\w*|republican\w*|vote|voting|stock\s+market|bitcoin|crypto\w*|"
@@ -172,9 +156,9 @@ def classify_intent(text: str, parsed: ParsedUtterance | None = None) -> IntentR
 
     if not _ALNUM.search(text):
         return IntentResult("clarify", 0.9, "empty")
-    if m := _INJECTION.search(text):
+    if m := INJECTION.search(text):
         return IntentResult("refuse", 0.95, m.group(), "injection")
-    if m := _PRIVATE.search(text):
+    if m := OTHER_USERS.search(text):
         return IntentResult("refuse", 0.9, m.group(), "private")
     if (m := _OFFTOPIC.search(text)) and not content:
         return IntentResult("refuse", 0.85, m.group(), "offtopic")
