@@ -18,7 +18,9 @@ SafetyReason = Literal["injection", "private"]
 
 # Attempts to read or replace the assistant's instructions.
 _INJECTION_RULES: tuple[str, ...] = (
-    r"\b(?:ignore|disregard|forget|override|bypass)\s+(?:all\s+|any\s+|the\s+|your\s+|my\s+|previous\s+|prior\s+|above\s+|earlier\s+|these\s+)*(?:instructions?|rules|prompts?|guidelines|directions|system\s+message)",
+    r"\b(?:ignore|disregard|forget|override|bypass)\s+"
+    r"(?:all\s+|any\s+|the\s+|your\s+|my\s+|previous\s+|prior\s+|above\s+|earlier\s+|these\s+)*"
+    r"(?:instructions?|rules|prompts?|guidelines|directions|system\s+message)",
     r"\bsystem\s+prompt",
     r"\b(?:your|the)\s+(?:initial\s+|hidden\s+|original\s+)?(?:prompt|instructions)\b",
     r"\breveal\s+(?:your|the)\b",
@@ -31,7 +33,8 @@ _INJECTION_RULES: tuple[str, ...] = (
     r"\bact\s+as\s+(?:a|an)\s+(?!shopping)",
     r"\bprint\s+(?:your|the)\s+(?:instructions|prompt|rules)",
     r"ignore (?:all |any |the )?(?:previous|prior|above|your) (?:instructions|rules|prompt)",
-    r"(?:reveal|show|print|repeat|tell me|what is|what's|give me) (?:me )?(?:your|the) (?:system |hidden |initial )?(?:prompt|instructions)",
+    r"(?:reveal|show|print|repeat|tell me|what is|what's|give me) (?:me )?(?:your|the) "
+    r"(?:system |hidden |initial )?(?:prompt|instructions)",
     r"system prompt",
     r"developer mode",
     r"jailbreak",
@@ -48,12 +51,19 @@ _INJECTION_RULES: tuple[str, ...] = (
 
 # Requests for another shopper's history, orders or personal data.
 _OTHER_USERS_RULES: tuple[str, ...] = (
-    r"\b(?:another|other|a\s+different|someone\s+else'?s?|somebody\s+else'?s?)\s+(?:users?|customers?|shoppers?|persons?|people|accounts?)(?:'s|s')?\s*(?:purchase\s+|order\s+|shopping\s+|browsing\s+)?(?:history|orders?|purchases?|data|account|address|info|information|details|profile|cart)",
-    r"\bwhat\s+(?:did|does|has)\s+(?:user|customer|shopper|client)\s*#?\s*\w+\s+(?:buy|bought|purchase|order|like)",
-    r"\b(?:user|customer|shopper)\s*#?\s*\d+(?:'s)?\s+(?:purchase\s+)?(?:history|purchases|orders|data|profile)",
+    r"\b(?:another|other|a\s+different|someone\s+else'?s?|somebody\s+else'?s?)\s+"
+    r"(?:users?|customers?|shoppers?|persons?|people|accounts?)(?:'s|s')?\s*"
+    r"(?:purchase\s+|order\s+|shopping\s+|browsing\s+)?"
+    r"(?:history|orders?|purchases?|data|account|address|info|information|details|profile|cart)",
+    r"\bwhat\s+(?:did|does|has)\s+(?:user|customer|shopper|client)\s*#?\s*\w+\s+"
+    r"(?:buy|bought|purchase|order|like)",
+    r"\b(?:user|customer|shopper)\s*#?\s*\d+(?:'s)?\s+(?:purchase\s+)?"
+    r"(?:history|purchases|orders|data|profile)",
     r"\b(?:other|all)\s+(?:users|customers)(?:'|')?\s+(?:histories|history|orders|purchases|data)",
-    r"\b(?:other|another) (?:users?|customers?|shoppers?|people)(?:'s|s')? (?:data|history|histories|orders?|purchases?|profiles?|emails?|addresses|details)",
-    r"\b(?:user|customer|shopper) (?:#|id )?[\w-]+(?:'s)? (?:history|orders?|purchases?|profile|data|email|address)",
+    r"\b(?:other|another) (?:users?|customers?|shoppers?|people)(?:'s|s')? "
+    r"(?:data|history|histories|orders?|purchases?|profiles?|emails?|addresses|details)",
+    r"\b(?:user|customer|shopper) (?:#|id )?[\w-]+(?:'s)? "
+    r"(?:history|orders?|purchases?|profile|data|email|address)",
     r"what did (?:user|customer|shopper|someone else|\w+ else) (?:buy|purchase|order)",
     r"what (?:did|does|has) (?:user|customer|shopper|client) #?[\w.@-]+ (?:buy|bought|purchase|order)",
     r"someone else'?s (?:history|orders?|purchases?|data|profile)",
