@@ -115,6 +115,7 @@ def assign_polarity(
 
 
 def build_query(text: str, taken: bytearray) -> str:
+    """What is left for retrieval: unclaimed text minus filler words and stray punctuation."""
     rest = "".join(" " if taken[i] else c for i, c in enumerate(text))
     rest = _filler_words().sub(" ", rest)
     rest = re.sub(r"[^\w\s'&-]+", " ", rest)

@@ -100,14 +100,15 @@ class Mention:
         return m.union() if isinstance(m, Ambiguous) else m
 
 
-
 def match_score(m: BrandMatch | CategoryMatch | Ambiguous | None) -> float:
+    """The match's score (an ambiguity's best candidate); -1 for no match."""
     if m is None:
         return -1.0
     return m.candidates[0].score if isinstance(m, Ambiguous) else m.score
 
 
 def drop_descendants(paths: Iterable[tuple[str, ...]]) -> tuple[tuple[str, ...], ...]:
+    """Unique paths without those under another listed path (any-of filters need only the top)."""
     uniq = sorted(set(paths), key=lambda p: (len(p), p))
     kept: list[tuple[str, ...]] = []
     for p in uniq:

@@ -23,6 +23,7 @@ NUMBER = r"[-−]?\s?\d+(?:,\d{3})*(?:\.\d+)?(?:e[+-]?\d+)?"
 
 
 def to_number(raw: str, mul: str | None) -> float | None:
+    """Value of a matched amount (digits, English or Chinese words) times its multiplier ("k", "千")."""
     raw = raw.strip().replace("−", "-")
     compact = raw.replace(" ", "")
     value: float | None
@@ -59,6 +60,7 @@ def _word_number(raw: str) -> float | None:
 
 
 def cn_number(raw: str) -> float | None:
+    """Value of a Chinese numeral ("两百五" = 250, "3千" handled by the multiplier); None if not one."""
     digits, units = lexicon.numbers(_DATA, "cn_digits"), lexicon.numbers(_DATA, "cn_units")
     total, section, digit = 0, 0, None
     for ch in raw:
@@ -83,4 +85,5 @@ def cn_number(raw: str) -> float | None:
 
 
 def fmt(x: float) -> str:
+    """A number as a message shows it ("20", "19.99")."""
     return f"{x:g}" if abs(x) < 1e15 else f"{x:.3g}"

@@ -248,9 +248,17 @@ def _read_mentions(vocab: CatalogVocabulary, masked: str, taken: bytearray) -> _
     categories_in = refine_categories(cats_in, weak)
     weak_paths = drop_descendants(p for w in weak for p in w.paths) if not categories_in else ()
     return _MentionReading(
-        mentions, neg_cues, negated, any(onlyed), brands_in, brands_out, categories_in, cats_out, weak_paths,
-        ambiguities,
-    )  # fmt: skip
+        mentions=mentions,
+        neg_cues=neg_cues,
+        negated=negated,
+        only=any(onlyed),
+        brands_in=brands_in,
+        brands_out=brands_out,
+        categories_in=categories_in,
+        cats_out=cats_out,
+        weak_paths=weak_paths,
+        ambiguities=ambiguities,
+    )
 
 
 def _unplaced(text: str, masked: str, read: _MentionReading, has_refs: bool) -> list[str]:

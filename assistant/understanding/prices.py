@@ -285,6 +285,7 @@ def _price_spec(
 
 
 def combine_prices(specs: list[PriceSpec]) -> tuple[PriceSpec | None, list[Issue]]:
+    """Several bounds make one ("over 10 but under 30"); contradictory ones are swapped and noted."""
     if not specs:
         return None, []
     if len(specs) == 1:

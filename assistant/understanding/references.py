@@ -152,6 +152,7 @@ def _ref_from_match(kind: str, m: re.Match[str]) -> Reference | None:
 
 
 def extract_references(text: str, taken: bytearray) -> list[Reference]:
+    """References to the last shown list, in text order; several positions merge into one."""
     refs: list[tuple[int, Reference]] = []
     for kind, pat in _ref_patterns():
         for m in pat.finditer(text):

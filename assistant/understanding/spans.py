@@ -17,6 +17,7 @@ __all__ = ["clean", "detect_language", "mask", "overlaps", "scan_cues", "take"]
 
 
 def clean(text: str) -> tuple[str, list[Issue]]:
+    """NFKC text cut to ``MAX_PARSE_CHARS``, control and format characters as spaces (offsets kept)."""
     issues: list[Issue] = []
     if not isinstance(text, str):
         text = "" if text is None else str(text)
@@ -49,10 +50,12 @@ def detect_language(text: str) -> tuple[Language, bool]:
 
 
 def overlaps(taken: bytearray, a: int, b: int) -> bool:
+    """Is any character of ``[a, b)`` already claimed?"""
     return any(taken[a:b])
 
 
 def take(taken: bytearray, a: int, b: int) -> None:
+    """Claim ``[a, b)``."""
     taken[a:b] = b"\x01" * (b - a)
 
 
@@ -62,4 +65,5 @@ def mask(text: str, taken: bytearray) -> str:
 
 
 def scan_cues(pattern: re.Pattern[str], text: str, taken: bytearray) -> list[tuple[int, int]]:
+    """Spans of ``pattern`` that do not touch claimed characters."""
     return [m.span() for m in pattern.finditer(text) if not overlaps(taken, *m.span())]

@@ -49,12 +49,14 @@ def stem(word: str) -> str:
 
 
 def stem_phrase(normalized: str) -> str:
+    """``stem`` applied to every word of a normalised phrase."""
     return " ".join(stem(w) for w in normalized.split())
-
 
 
 @dataclass
 class Token:
+    """One normalised word of an utterance with its stem and character span."""
+
     norm: str
     stem: str
     start: int
@@ -63,6 +65,7 @@ class Token:
 
 
 def tokenize(text: str) -> list[Token]:
+    """Latin-script words of ``text`` (CJK is matched by substring elsewhere), normalised and stemmed."""
     out = []
     for m in TOKEN_RE.finditer(text):
         norm = normalize(m.group())
