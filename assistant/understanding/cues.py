@@ -10,48 +10,14 @@ from assistant.understanding import lexicon
 from assistant.understanding.matches import Mention
 from assistant.understanding.spans import scan_cues, take
 
-__all__ = [
-    "ADD_CUE",
-    "EXCLUDE_SHOWN",
-    "NEG_CUE",
-    "ONLY_CUE",
-    "SIMILAR",
-    "assign_polarity",
-    "build_query",
-    "control_phrases",
-]
+__all__ = ["assign_polarity", "build_query", "control_phrases", "cue"]
 
-EXCLUDE_SHOWN = re.compile(
-    r"\b(?:something|anything|some\s*thing)\s+(?:else|different)\b|\bother\s+(?:options|ones|choices|suggestions|"
-    r"products|items|stuff)\b|\bdifferent\s+(?:ones|options|products|items|choices)\b|\bmore\s+(?:options|results|"
-    r"suggestions|ideas|choices)\b|\bshow\s+(?:me\s+)?(?:some\s+)?more\b|\bnext\s+(?:page|ones|few|batch)\b|"
-    r"\bnone\s+of\s+(?:these|those|them)\b|\bnew\s+(?:ones|options)\b|^\W*(?:some\s+|any\s+)?more(?:\s+please)?\W*$|"
-    r"\b(?:don'?t|do\s+not)\s+like\s+(?:any\s+of\s+)?(?:these|those|them)\b|\bnot\s+(?:these|those)\b|"
-    r"换一个|换一批|换个|换一些|换几个|还有别的|还有其他|还有其它|别的|其他的|其它的|不要这些|都不喜欢|再来几个|"
-    r"更多|看看别的|下一页",
-    re.I,
-)
-SIMILAR = re.compile(
-    r"\b(?:more|something|anything|others?|ones?|stuff)\s+(?:like|similar\s+to)\b|\bsimilar\s+(?:to|ones|items)\b|"
-    r"类似|差不多的|相似|一样的",
-    re.I,
-)
-NEG_CUE = re.compile(
-    r"\b(?:not|no|never|without|except(?:\s+for)?|excluding|exclude|besides|other\s+than|anything\s+but|"
-    r"but\s+not|avoid(?:ing)?|hate|instead\s+of|rather\s+than|apart\s+from|aside\s+from|minus|skip|"
-    r"(?:don'?t|do\s+not|doesn'?t|didn'?t|never)\s+(?:really\s+)?(?:want|like|need|show(?:\s+me)?|"
-    r"care\s+for|love)|no\s+more|none\s+of|nothing\s+(?:made\s+)?(?:from|by)|anything\s+(?:other\s+than|except))\b|"
-    r"不要|不想要|不想|除了|别|不喜欢|不用|排除|不含|不买|不考虑|讨厌|去掉|去除|非(?!常)",
-    re.I,
-)
-ONLY_CUE = re.compile(
-    r"\b(?:only|just|exclusively|solely|nothing\s+but|stick\s+(?:to|with)|limit\s+(?:it\s+)?to|strictly)\b|"
-    r"只要|只看|只想要|只想看|只买|仅限|仅|只",
-    re.I,
-)
-ADD_CUE = re.compile(
-    r"^\W*(?:and|or|plus)\b|\b(?:also|too|as\s+well|in\s+addition|additionally)\b|也|还有|或者", re.I
-)
+
+def cue(key: str) -> re.Pattern[str]:
+    """A cue of the parser (``data/parser_cues.yaml``): "negation", "only", "additive", "similar"..."""
+    return lexicon.cue("parser_cues", key)
+
+
 # Up to four filler words between a cue and the brand/category it governs.
 _FILLER_GAP = re.compile(
     r"^[\s\"'“”‘’]*(?:(?:anything|any|stuff|products?|items?|things?|more|from|by|of|the|a|an|brand|brands|"
@@ -75,11 +41,11 @@ def _filler_words() -> re.Pattern[str]:
 def control_phrases(text: str, taken: bytearray) -> tuple[bool, bool]:
     """(similar, exclude_shown): "more like the second one" is both; "something else" excludes."""
     similar = False
-    for a, b in scan_cues(SIMILAR, text, taken):
+    for a, b in scan_cues(cue("similar"), text, taken):
         similar = True
         take(taken, a, b)
     exclude_shown = similar
-    for a, b in scan_cues(EXCLUDE_SHOWN, text, taken):
+    for a, b in scan_cues(cue("exclude_shown"), text, taken):
         exclude_shown = True
         take(taken, a, b)
     return similar, exclude_shown

@@ -41,6 +41,7 @@ from typing import Literal
 
 from assistant.dialogue_state import DialogueState
 from assistant.reply import INTENTS, Intent
+from assistant.understanding import lexicon
 from assistant.understanding.safety import INJECTION, OTHER_USERS
 from assistant.understanding.utterance import ParsedUtterance
 
@@ -64,56 +65,11 @@ class IntentResult:
         return self.confidence < LOW_CONFIDENCE
 
 
-def _rx(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.I)
+def _cue(key: str) -> re.Pattern[str]:
+    """An intent's cue phrases (``data/intent_cues.yaml``)."""
+    return lexicon.cue("intent_cues", key)
 
 
-_OFFTOPIC = _rx(
-    r"\b(?:weather|forecast|temperature\s+(?:today|tomorrow)|politic\w*|elections?|president|prime\s+minister|"
-    r"senator|democrat\w*|republican\w*|vote|voting|stock\s+market|bitcoin|crypto\w*|"
-    r"(?:write|debug|fix|generate|review)\s+(?:me\s+)?(?:a\s+|some\s+|this\s+|my\s+)?(?:python\s+|java\s+|javascript\s+|"
-    r"c\+\+\s+|sql\s+|rust\s+)?(?:code|script|program|function|class|query)|python|javascript|typescript|"
-    r"sql\s+query|regex|homework|assignment|essay|solve\s+(?:this|the|for|my)|equation|integral|derivative|"
-    r"capital\s+of|who\s+won|football|soccer|recipe|translate|joke|poem|song\s+lyrics|meaning\s+of\s+life|"
-    r"news\s+today|lottery)\b|天气|政治|选举|总统|股票|比特币|写代码|代码|编程|作业|解方程|数学题|翻译|笑话|写诗|新闻"
-)
-_COMPARE = _rx(
-    r"\b(?:compare|comparing|comparison|vs\.?|versus|differences?\s+(?:between|of)|differ|"
-    r"which\s+(?:one\s+)?(?:is|would\s+be|'s)\s+(?:better|best|cheaper|nicer|more)|better\s+than|pros\s+and\s+cons|"
-    r"side\s+by\s+side|how\s+do\s+they\s+compare)\b|比较|对比|区别|哪个好|哪个更|哪款更|哪一个更|有什么不同|有啥不同"
-)
-_BUNDLE = _rx(
-    r"\b(?:what\s+(?:goes|would\s+go|pairs?)\s+(?:well\s+)?with|goes\s+(?:well\s+)?with|pairs?\s+(?:well\s+)?with|"
-    r"to\s+go\s+with|match(?:es)?\s+with|complete\s+the\s+look|bundles?|starter\s+(?:set|kit|pack)|kits?|routine|"
-    r"everything\s+i\s+need|together\s+with|complementary|complement)\b|搭配|套装|配什么|一套|全套|组合"
-)
-_DETAILS = _rx(
-    r"\b(?:tell\s+me\s+(?:more\s+)?about|more\s+(?:info|information|details)|details?|ingredients?|how\s+big|"
-    r"what\s+size|size\s+of|how\s+(?:much|many)\s+(?:is|does|do|ml|oz)|how\s+long\s+does|price\s+of|"
-    r"what(?:'s|\s+is)\s+(?:in|the\s+price|it\s+made)|is\s+(?:it|this|that)\s+(?:good|safe|vegan|cruelty|waterproof|"
-    r"suitable|worth|any\s+good|gluten|organic|long)|does\s+(?:it|this|that)\s+(?:have|contain|work|come|smell|last)|"
-    r"reviews?\s+(?:of|for|on)|what\s+do\s+(?:people|reviewers|customers)\s+say|rating\s+of|specs?|dimensions|"
-    r"describe)\b|详情|详细|介绍一下|介绍下|成分|多大|多少钱|怎么样|评价|规格|含有|好用吗"
-)
-_SMALLTALK = _rx(
-    r"^\W*(?:hi|hello|hey|yo|hiya|howdy|good\s+(?:morning|afternoon|evening|night)|thanks?|thank\s+you|thx|ty|"
-    r"cheers|bye|goodbye|see\s+you|how\s+are\s+you|how's\s+it\s+going|what'?s\s+up|nice\s+to\s+meet\s+you|ok|okay|"
-    r"cool|great|awesome|who\s+are\s+you|what\s+can\s+you\s+do|what\s+do\s+you\s+do|help)\b|"
-    r"^\W*(?:你好|您好|嗨|哈喽|谢谢|多谢|感谢|再见|拜拜|早上好|晚上好|下午好|你是谁|你能做什么|好的)"
-)
-_CONFUSED = _rx(
-    r"^\W*(?:hmm+|huh|what\??|eh|um+|uh+|what\s+do\s+you\s+mean|i\s+don'?t\s+(?:know|understand)|not\s+sure|"
-    r"i'?m\s+confused|sorry\??|嗯+|啊+|什么意思|不懂|不知道|没明白|啥)\W*$"
-)
-_SEARCH = _rx(
-    r"^\W*(?:please\s+)?(?:show|find|search|look\s+up|list|get)\b|\b(?:show\s+me|find\s+me|search\s+for|"
-    r"look(?:ing)?\s+for|do\s+you\s+(?:have|sell|carry|stock)|is\s+there|are\s+there|where\s+can\s+i\s+find)\b|"
-    r"^\W*(?:找|搜索|搜|查)|有没有|给我看|查一下|帮我找"
-)
-_RECOMMEND = _rx(
-    r"\b(?:recommend\w*|suggest\w*|what\s+should\s+i\s+(?:buy|get|use|try)|gifts?|ideas?|best|"
-    r"help\s+me\s+(?:choose|pick|decide)|what\s+would\s+you\s+(?:pick|choose|get))\b|推荐|建议|送礼|礼物|适合"
-)
 _ALNUM = re.compile(r"[^\W_]", re.UNICODE)
 
 
@@ -160,26 +116,26 @@ def classify_intent(text: str, parsed: ParsedUtterance | None = None) -> IntentR
         return IntentResult("refuse", 0.95, m.group(), "injection")
     if m := OTHER_USERS.search(text):
         return IntentResult("refuse", 0.9, m.group(), "private")
-    if (m := _OFFTOPIC.search(text)) and not content:
+    if (m := _cue("offtopic").search(text)) and not content:
         return IntentResult("refuse", 0.85, m.group(), "offtopic")
-    if m := _COMPARE.search(text):
+    if m := _cue("compare").search(text):
         return IntentResult("compare", 0.9, m.group())
     n_refs = sum(max(len(r.positions), r.count, 1) for r in refs)
     if n_refs >= 2 and re.search(r"\bor\b|\bwhich\b|还是|或者|哪|[??]", text, re.I):
         return IntentResult("compare", 0.75, "two references")
-    if m := _BUNDLE.search(_outside_mentions(text, parsed)):
+    if m := _cue("bundle").search(_outside_mentions(text, parsed)):
         return IntentResult("bundle", 0.85, m.group())
-    if m := _DETAILS.search(text):
+    if m := _cue("details").search(text):
         return IntentResult("details", 0.85, m.group())
     if refs and re.search(r"[??]\s*$", text) and not (parsed and parsed.exclude_shown):
         return IntentResult("details", 0.7, "reference question")
-    if (m := _SMALLTALK.search(text)) and not content:
+    if (m := _cue("smalltalk").search(text)) and not content:
         return IntentResult("smalltalk", 0.9, m.group())
-    if (m := _CONFUSED.search(text)) and not content:
+    if (m := _cue("confused").search(text)) and not content:
         return IntentResult("clarify", 0.8, m.group())
-    if m := _SEARCH.search(text):
+    if m := _cue("search").search(text):
         return IntentResult("search", 0.8, m.group())
-    if m := _RECOMMEND.search(text):
+    if m := _cue("recommend").search(text):
         return IntentResult("recommend", 0.85, m.group())
     if content or (parsed and parsed.query):
         conf = 0.75 if content else 0.55

@@ -7,6 +7,7 @@ never turns a word such as "no" or "on" into a boolean.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
@@ -65,3 +66,23 @@ def strings(name: str, key: str) -> Mapping[str, str]:
     """Word -> string value."""
     table = _entry(name, key, dict)
     return MappingProxyType({str(k): str(v) for k, v in table.items()})
+
+
+def _fragments(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return value.split()
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ValueError(f"cue fragments must be a whitespace-separated block or a list of strings, got {value!r}")
+
+
+@cache
+def cue(name: str, key: str) -> re.Pattern[str]:
+    """A cue compiled case-insensitively from ``words`` (whole English words), ``patterns`` and ``zh``."""
+    entry = _entry(name, key, dict)
+    words = _fragments(entry.get("words", []))
+    parts = [r"\b(?:" + "|".join(words) + r")\b"] if words else []
+    parts += _fragments(entry.get("patterns", [])) + _fragments(entry.get("zh", []))
+    if not parts:
+        raise ValueError(f"{name}.yaml: cue {key!r} is empty")
+    return re.compile("|".join(parts), re.I)

@@ -66,14 +66,7 @@ import re
 from dataclasses import dataclass
 
 from assistant.understanding.categories import exact_category_names, refine_categories
-from assistant.understanding.cues import (
-    ADD_CUE,
-    NEG_CUE,
-    ONLY_CUE,
-    assign_polarity,
-    build_query,
-    control_phrases,
-)
+from assistant.understanding.cues import assign_polarity, build_query, control_phrases, cue
 from assistant.understanding.llm_fallback import ConstraintUpdate, llm_fallback
 from assistant.understanding.matches import Ambiguous, BrandMatch, CategoryMatch, Mention, drop_descendants
 from assistant.understanding.prices import check_currency, combine_prices, extract_prices, relative_price
@@ -185,7 +178,7 @@ def _parse_rules(utterance: str, vocab: CatalogVocabulary, currency: str | None)
         categories_out=drop_descendants(read.cats_out),
         weak_categories=read.weak_paths,
         only=read.only,
-        additive=bool(ADD_CUE.search(masked)) and not read.only,
+        additive=bool(cue("additive").search(masked)) and not read.only,
         exclude_shown=exclude_shown,
         similar=similar,
         references=tuple(refs),
@@ -217,8 +210,8 @@ class _MentionReading:
 
 def _read_mentions(vocab: CatalogVocabulary, masked: str, taken: bytearray) -> _MentionReading:
     mentions = exact_category_names(vocab, masked, vocab.find_mentions(masked))
-    neg_cues = scan_cues(NEG_CUE, masked, taken)
-    only_cues = scan_cues(ONLY_CUE, masked, taken)
+    neg_cues = scan_cues(cue("negation"), masked, taken)
+    only_cues = scan_cues(cue("only"), masked, taken)
     negated, onlyed, used = assign_polarity(masked, mentions, neg_cues, only_cues)
     for a, b in neg_cues + only_cues:
         if a in used:

@@ -107,17 +107,6 @@ _MONEY_WORDS = re.compile(
     r"[$€£¥]|预算|价格|价位|元|块|钱|便宜|贵",
     re.I,
 )
-_LOWER = re.compile(
-    r"\b(?:cheaper|cheap|less\s+expensive|lower[- ]priced|lower\s+price[sd]?|more\s+affordable|affordable|"
-    r"inexpensive|budget[- ]friendly|low[- ]cost|not\s+(?:too|so)\s+(?:expensive|pricey)|too\s+(?:expensive|pricey|much)|"
-    r"bargains?|cheapest)\b|更便宜(?:一)?点?|更便宜一些|便宜(?:一)?点|便宜些|便宜一些|便宜的|便宜|实惠|平价|性价比高|太贵",
-    re.I,
-)
-_HIGHER = re.compile(
-    r"\b(?:more\s+expensive|pricier|pricey|higher[- ]end|high[- ]end|premium|luxury|luxurious|fancier|"
-    r"splurge|too\s+cheap|upscale)\b|贵一点|贵点|更贵|贵一些|贵些|高端|高档|奢侈|太便宜",
-    re.I,
-)
 
 
 @dataclass
@@ -316,7 +305,8 @@ def combine_prices(specs: list[PriceSpec]) -> tuple[PriceSpec | None, list[Issue
 def relative_price(text: str, taken: bytearray, price: PriceSpec | None) -> Literal["lower", "higher"] | None:
     """"cheaper" / "more premium": resolved later against the prices last shown."""
     relative: Literal["lower", "higher"] | None = None
-    for pat, direction in ((_LOWER, "lower"), (_HIGHER, "higher")):
+    for key, direction in (("lower_price", "lower"), ("higher_price", "higher")):
+        pat = lexicon.cue("parser_cues", key)
         for a, b in scan_cues(pat, text, taken):
             relative = relative or direction  # type: ignore[assignment]
             take(taken, a, b)

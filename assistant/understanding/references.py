@@ -115,18 +115,6 @@ def _ref_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
     )
 
 
-_LIKE = re.compile(
-    r"\b(?:i\s+(?:really\s+)?(?:like|love|adore)|(?:looks?|sounds?)\s+(?:good|great|nice|perfect)|"
-    r"i'?ll\s+take|perfect|great|nice)\b|喜欢|不错|就要|挺好|好看",
-    re.I,
-)
-_DISLIKE = re.compile(
-    r"\b(?:(?:don'?t|do\s+not|doesn'?t)\s+(?:really\s+)?(?:like|love|want)|hate|not\s+(?:a\s+fan|for\s+me)|ugly|"
-    r"not\s+(?:the|that|this))\b|不喜欢|不要|不想要|讨厌|难看|不好看",
-    re.I,
-)
-
-
 def _ref_from_match(kind: str, m: re.Match[str]) -> Reference | None:
     d = m.groupdict()
     surface = m.group().strip()
@@ -181,8 +169,8 @@ def feedback(text: str, refs: list[Reference], neg_cues: list[tuple[int, int]]) 
     """A like/dislike cue next to a reference ("I like the first one", "not the second one")."""
     if not refs:
         return None
-    if _DISLIKE.search(text) or neg_cues:
+    if lexicon.cue("parser_cues", "dislike").search(text) or neg_cues:
         return "dislike"
-    if _LIKE.search(text):
+    if lexicon.cue("parser_cues", "like").search(text):
         return "like"
     return None
