@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from finetune.data import LISTWISE_PROTOCOLS, read_jsonl, read_manifest
 from finetune.formats import LETTERS, parse_listwise_prompt
 from retrieval.filters import Constraints
+from retrieval.text import tokenize
 
 PROTOCOLS = LISTWISE_PROTOCOLS
 CONSTRAINT_FIELDS = (
@@ -130,16 +131,13 @@ def random_ranking_baseline(n_candidates: int) -> dict[str, float]:
     }
 
 
-_WORD = re.compile(r"[^\W_]+")
-
-
 def title_overlap_scores(record: dict[str, Any]) -> np.ndarray:
     """Reference ranker read off the prompt: words each candidate title shares with the shown
     history titles (summed over them), ties broken by a fixed per-example order. It tells what
     a protocol rewards: "retrieved" negatives are the history's nearest neighbours, so there the
     true next item is usually LESS similar to the history than the negatives."""
     shown, candidates = parse_listwise_prompt(record["messages"][1]["content"])
-    words = lambda t: {w.casefold() for w in _WORD.findall(t)}  # noqa: E731
+    words = lambda t: set(tokenize(t))  # noqa: E731
     history = [words(t) for t in shown]
     titles = [t for _, t in candidates]
     scores = np.array([sum(len(words(t) & h) for h in history) for t in titles], dtype=float)
