@@ -15,6 +15,7 @@ import bm25s
 import numpy as np
 
 from retrieval.text import CJK_RE, QUERY_FILLER_WORDS, STOPWORDS, normalize, words
+from retrieval.topk import top_k
 
 # BM25 drops function words and request verbs; "not", "under" and units stay searchable.
 BM25_STOPWORDS = STOPWORDS | QUERY_FILLER_WORDS
@@ -82,12 +83,8 @@ class BM25Index:
                 raise ValueError(f"mask has shape {mask.shape}, index has {s.shape[0]} documents")
             s = np.where(mask, s, 0.0)
         hits = np.flatnonzero(s > 0)
-        if k <= 0 or hits.size == 0:
-            return []
-        if hits.size > k:
-            hits = hits[np.argpartition(-s[hits], k - 1)[:k]]
-        hits = hits[np.lexsort((hits, -s[hits]))]
-        return [(int(r), float(s[r])) for r in hits]
+        top, vals = top_k(s[hits], k)
+        return [(int(hits[t]), float(v)) for t, v in zip(top, vals, strict=True)]
 
     def save(self, path: str | Path) -> None:
         if self._model is None:
