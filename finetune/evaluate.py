@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from finetune.data import LISTWISE_PROTOCOLS, read_jsonl, read_manifest
 from finetune.formats import LETTERS, parse_listwise_prompt
+from retrieval.files import atomic_write
 from retrieval.filters import Constraints
 from retrieval.text import tokenize
 
@@ -392,8 +393,8 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out / f"{cfg.tag}.json", out / f"{cfg.tag}.md"
     report["json_path"], report["markdown_path"] = str(json_path), str(md_path)
-    _atomic_write(json_path, json.dumps(report, indent=2, ensure_ascii=False))
-    _atomic_write(md_path, to_markdown(report))
+    atomic_write(json_path, json.dumps(report, indent=2, ensure_ascii=False))
+    atomic_write(md_path, to_markdown(report))
     return report
 
 
@@ -478,12 +479,6 @@ def _reply_summary(rows: list[dict]) -> dict[str, Any]:
         "target_hit_rate": float(np.mean([r["hit"] for r in rows])),
         "examples": [r["reply"] for r in rows[:3]],
     }
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def _fmt(x: Any, digits: int = 4) -> str:

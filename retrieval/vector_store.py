@@ -16,11 +16,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,9 @@ from tqdm.auto import tqdm
 
 from retrieval.data.schema import Catalog, Item
 from retrieval.embedders import DEFAULT_EMBEDDER, ChromaEmbeddingFunction, Embedder, get_embedder
+from retrieval.files import atomic_open, atomic_write
 from retrieval.filters import META_HAS_PRICE, META_IN_STOCK, META_PRICE, chroma_metadata
+from retrieval.fingerprint import catalog_fingerprint, text_fingerprint
 
 ALIAS_FILE = "aliases.json"
 META_TEXT_HASH = "text_hash"  # metadata key: hash of the embedded text (see _upsert_raw)
@@ -102,27 +102,6 @@ class BuildStats:
         return self.items / self.seconds if self.seconds > 0 else float("inf")
 
 
-def text_fingerprint(items: Iterable[Item]) -> str:
-    """Hash of ids + embedded texts in order: the embedding cache key."""
-    h = hashlib.sha1()
-    for it in items:
-        h.update(it.item_id.encode())
-        h.update(b"\0")
-        h.update(it.text().encode())
-        h.update(b"\1")
-    return h.hexdigest()[:16]
-
-
-def catalog_fingerprint(items: Iterable[Item], popularity: Mapping[str, float] | None = None) -> str:
-    """Hash of texts AND filterable metadata: equal means the collection needs no rebuild."""
-    h = hashlib.sha1()
-    for it in items:
-        pop = None if popularity is None else popularity.get(it.item_id)
-        h.update(it.text().encode())
-        h.update(json.dumps(chroma_metadata(it, pop), sort_keys=True).encode())
-    return h.hexdigest()[:16]
-
-
 def _slug(name: str) -> str:
     return re.sub(r"[^a-zA-Z0-9]+", "_", name).strip("_")[:40] or "emb"
 
@@ -145,16 +124,7 @@ class _AliasFile:
     def set(self, logical: str, physical: str) -> None:
         data = json.loads(self.path.read_text()) if self.path.exists() else {}
         data[logical] = physical
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".aliases-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(data, f, indent=1)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(self.path, json.dumps(data, indent=1))
 
 
 class _AliasCollection:
@@ -408,11 +378,8 @@ class ProductStore:
             vecs = self.embedder.encode(list(unique), batch_size=64, show_progress=show_progress)
             matrix[todo] = vecs[slots]
         embed_s = time.perf_counter() - t0
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.cache_dir, suffix=".npy.tmp")
-        with os.fdopen(fd, "wb") as f:
+        with atomic_open(path) as f:
             np.save(f, matrix)
-        os.replace(tmp, path)
         return matrix, len(unique) if todo else 0, embed_s
 
     def _state_loaded_or_empty(self) -> bool:
