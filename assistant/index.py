@@ -10,6 +10,7 @@ place, so an interrupted build never leaves a half-written index behind.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -34,6 +35,7 @@ from retrieval.hybrid import HybridRetriever
 from retrieval.lexical import BM25Index
 from retrieval.ranker import popularity_from_interactions
 from retrieval.scorers.base import Scorer
+from retrieval.user_store import UserHistoryStore
 from retrieval.vector_store import ProductStore, StoreConfig
 
 INDEX_FORMAT = 1  # bump when the on-disk layout changes
@@ -89,6 +91,11 @@ class AssistantIndex:
     @property
     def catalog(self) -> Catalog:
         return self.dataset.catalog
+
+    @functools.cached_property
+    def users(self) -> UserHistoryStore:
+        """User-history profile vectors, kept beside the product vectors in ``store``."""
+        return UserHistoryStore(self.store)
 
     def forget_user(self, user_id: str) -> int:
         """Drop the user's history from the fitted scorers' cached ``histories.json`` files (atomic
