@@ -42,7 +42,8 @@ STREET_ADDRESS = re.compile(
 )
 # Chinese addresses: "...路12号", "...街88号", optionally preceded by a district/city.
 CN_ADDRESS = re.compile(
-    rf"(?P<label>(?:地址|住址|寄到|送到)[:：]?\s*)?[{HAN_CHARS}]{{1,12}}(?:路|街|大道|巷|弄)\s*\d{{1,5}}\s*号(?:\s*\d{{1,5}}\s*室)?"
+    rf"(?P<label>(?:地址|住址|寄到|送到)[:：]?\s*)?[{HAN_CHARS}]{{1,12}}(?:路|街|大道|巷|弄)"
+    r"\s*\d{1,5}\s*号(?:\s*\d{1,5}\s*室)?"
 )
 
 PLACEHOLDERS = {"email": "[EMAIL]", "phone": "[PHONE]", "address": "[ADDRESS]"}
