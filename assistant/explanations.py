@@ -80,9 +80,9 @@ def constraint_reasons(item: Item, constraints: Constraints, currency: str | Non
     """Which of the shopper's hard constraints this item meets, in the shopper's terms."""
     out: list[str] = []
     if constraints.price_max is not None and item.price is not None:
-        out.append(f"under {_money(constraints.price_max, currency)}")
+        out.append(f"under {format_money(constraints.price_max, currency, trim_cents=True)}")
     elif constraints.price_min is not None and item.price is not None:
-        out.append(f"over {_money(constraints.price_min, currency)}")
+        out.append(f"over {format_money(constraints.price_min, currency, trim_cents=True)}")
     if constraints.brands_in and item.brand:
         out.append(f"{item.brand}, as you asked")
     if constraints.brands_out:
@@ -186,7 +186,7 @@ def format_card(rank: int, item: Item, reasons: Sequence[str], currency: str | N
     if item.brand:
         facts.append(f"brand {item.brand}")
     if item.price is not None:
-        facts.append(f"price {_money(item.price, currency)}")
+        facts.append(f"price {format_money(item.price, currency, trim_cents=True)}")
     if item.categories:
         facts.append(item.categories[-1])
     if item.rating is not None:

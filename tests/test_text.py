@@ -85,3 +85,19 @@ def test_format_money_one_currency_table():
     assert format_money(3, None) == "3.00"
     assert format_money(20, "usd", trim_cents=True) == "$20"
     assert format_money(19.99, "CNY", trim_cents=True) == "¥19.99"
+
+
+@pytest.mark.parametrize(
+    ("text", "ends"),
+    [
+        ("Great pick. The next", [11]),
+        ("Rated 4.2 out of 5.", []),  # no space after the final stop yet: not finished
+        ("Rated 4. And more", [8]),  # a number inside a sentence: "4. " ends it
+        ("Top picks:\n1. Quiz Show. 2. Exotica. More", [24, 36]),  # "1." / "2." are list markers
+        ("1. Quiz Show (1994). 2. Exotica (1994). More", [20, 39]),
+        ("One! Two? Three. Four", [4, 9, 16]),
+        ("很好。也不错！", [3, 7]),
+    ],
+)
+def test_sentence_ends_of_a_stream(text, ends):
+    assert sentence_ends(text, at_end=False) == ends
