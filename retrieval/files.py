@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,18 +14,23 @@ from typing import IO, Any
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
+def atomic_open(path: str | Path, mode: str = "wb", *, permissions: int | None = None) -> Iterator[IO[Any]]:
     """A file object whose content replaces ``path`` when the block ends without error.
 
     It writes a temp file beside ``path`` (same file system, so the rename is atomic), fsyncs it
     and ``os.replace``s; on an exception the temp file is removed and ``path`` is untouched.
+    ``permissions``: the new file's mode bits (default: the old file's, else 0o644; pass 0o600 for
+    secrets).
     """
     if mode not in ("wb", "w"):
         raise ValueError(f"mode must be 'wb' or 'w', got {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if permissions is None:
+        permissions = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, permissions)
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
             f.flush()
@@ -35,9 +41,9 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
         raise
 
 
-def atomic_write(path: str | Path, data: bytes | str) -> Path:
+def atomic_write(path: str | Path, data: bytes | str, *, permissions: int | None = None) -> Path:
     """Replace ``path`` with ``data`` (str is written as UTF-8) atomically; returns ``path``."""
-    with atomic_open(path, "wb") as f:
+    with atomic_open(path, "wb", permissions=permissions) as f:
         f.write(data.encode() if isinstance(data, str) else data)
     return Path(path)
 

@@ -49,3 +49,12 @@ def test_atomic_dir_swaps_whole_directory(tmp_path):
         atomic_dir(final, broken)
     assert sorted(p.name for p in final.iterdir()) == ["v2.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]
+
+
+def test_permissions_default_to_the_old_file_and_can_be_set(tmp_path):
+    path = tmp_path / "r.json"
+    atomic_write(path, "{}")
+    assert path.stat().st_mode & 0o777 == 0o644
+    atomic_write(path, "{}", permissions=0o600)
+    atomic_write(path, '{"a": 1}')
+    assert path.stat().st_mode & 0o777 == 0o600
