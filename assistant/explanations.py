@@ -9,21 +9,18 @@ LLM may rephrase these lines but never adds to them; the cards show them as is.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from retrieval.data.schema import Item
 from retrieval.filters import Constraints
+from retrieval.text import MINOR_WORDS, STOPWORDS, format_money, split_sentences, tokenize
 
 MAX_REASONS = 4
 MAX_QUOTE = 90
 HISTORY_SIM_MIN = 0.45  # cosine above which a history item is "similar" enough to name
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
-_SENT = re.compile(r"[^.!?\n]+[.!?]?")
-_QUOTE_STOP = frozenset(
-    "a an the and or of for with in on to my me i it is are was this that but not very so under over".split()  # noqa: SIM905
-)
+# Words too common to make a review sentence relevant to the query.
+_QUOTE_STOP = STOPWORDS | MINOR_WORDS
 
 # Ranker signal names -> the evidence family they stand for (matched by substring).
 SIGNAL_FAMILIES: tuple[tuple[str, str], ...] = (
@@ -83,9 +80,9 @@ def constraint_reasons(item: Item, constraints: Constraints, currency: str | Non
     """Which of the shopper's hard constraints this item meets, in the shopper's terms."""
     out: list[str] = []
     if constraints.price_max is not None and item.price is not None:
-        out.append(f"under {_money(constraints.price_max, currency)}")
+        out.append(f"under {format_money(constraints.price_max, currency, trim_cents=True)}")
     elif constraints.price_min is not None and item.price is not None:
-        out.append(f"over {_money(constraints.price_min, currency)}")
+        out.append(f"over {format_money(constraints.price_min, currency, trim_cents=True)}")
     if constraints.brands_in and item.brand:
         out.append(f"{item.brand}, as you asked")
     if constraints.brands_out:
@@ -102,14 +99,13 @@ def constraint_reasons(item: Item, constraints: Constraints, currency: str | Non
 
 def review_quote(item: Item, query: str = "", max_len: int = MAX_QUOTE) -> str | None:
     """The review sentence sharing most words with the query (none when nothing overlaps)."""
-    q = {w for w in _WORD.findall(query.casefold()) if w not in _QUOTE_STOP and len(w) > 2}
+    q = {w for w in tokenize(query) if w not in _QUOTE_STOP and len(w) > 2}
     best, best_score = None, 0.0
     for review in item.reviews:
-        for sent in _SENT.findall(review):
-            sent = sent.strip()
+        for sent in split_sentences(review):
             if len(sent) < 12:
                 continue
-            words = {w for w in _WORD.findall(sent.casefold()) if w not in _QUOTE_STOP}
+            words = {w for w in tokenize(sent) if w not in _QUOTE_STOP}
             score = len(q & words) + 0.5 * sum(
                 any(w.startswith(x[:5]) for w in words) for x in q if len(x) > 5
             )
@@ -180,9 +176,8 @@ def _short(title: str, n: int = 60) -> str:
 
 
 def _money(value: float, currency: str | None) -> str:
-    sym = {"USD": "$", "CNY": "¥", "EUR": "€", "GBP": "£"}.get(currency or "", "")
-    amount = f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
-    return f"{sym}{amount}" if sym else f"{amount} {currency or ''}".strip()
+    """A price inside a sentence ("under $20"); shopping_assistant imports it until its cards move."""
+    return format_money(value, currency, trim_cents=True)
 
 
 def format_card(rank: int, item: Item, reasons: Sequence[str], currency: str | None = "USD") -> str:
@@ -191,7 +186,7 @@ def format_card(rank: int, item: Item, reasons: Sequence[str], currency: str | N
     if item.brand:
         facts.append(f"brand {item.brand}")
     if item.price is not None:
-        facts.append(f"price {_money(item.price, currency)}")
+        facts.append(f"price {format_money(item.price, currency, trim_cents=True)}")
     if item.categories:
         facts.append(item.categories[-1])
     if item.rating is not None:

@@ -19,23 +19,17 @@ from dataclasses import dataclass, field
 
 from assistant.reply import GroundingViolation
 from retrieval.data.schema import Catalog, Item
+from retrieval.text import MINOR_WORDS, UNIT_WORDS, has_cjk, split_sentences, tokenize
+from retrieval.text import STOPWORDS as TEXT_STOPWORDS
 
-STOPWORDS = frozenset(
-    """a an the and or of for with in on to by at from is are be it its this that these those as
-    your you our we i me my so very more most also just only than then but not no can will would
-    all any each one two three some such into out up over under about new set pack oz ml fl g lb
-    x de la le el les et und""".split()  # noqa: SIM905 - readable word list
-)
+# Words that never identify a product, in a title or a reply.
+STOPWORDS = TEXT_STOPWORDS | UNIT_WORDS | MINOR_WORDS
 # Capitalised words that open sentences or address the shopper; never part of a product name.
 _NON_PRODUCT_WORDS = frozenset(
     """here there this these those it its i you your we our they try consider check look great good
     best nice perfect also both if for with and or but the a an my note however overall
     yes no sure ok okay thanks thank hello hi""".split()  # noqa: SIM905 - readable word list
 )
-_TOKEN_RE = re.compile(r"[0-9]+(?:\.[0-9]+)?|[^\W_]+", re.UNICODE)
-_CJK_RE = re.compile(r"[\u3400-\u9fff]")
-# Sentence ends: . ! ? followed by a space or the end (so "1.7 oz" and "$3.50" stay whole), CJK stops, newlines.
-_SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])|\n+")
 _PRICE_RE = re.compile(
     r"(?:US\$|\$|USD\s?|¥|￥|RMB\s?)\s?(\d{1,3}(?:,\d{3})*(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?)"
     r"|(\d+(?:\.\d{1,2})?)\s?(?:dollars?|usd|bucks|元|美元|块)",
@@ -50,17 +44,6 @@ _ID_RE = re.compile(
 _TITLE_YEAR_RE = re.compile(r"\((1[89]\d\d|20\d\d)\)")
 _YEAR_TOKEN_RE = re.compile(r"1[89]\d\d|20\d\d")
 _CAP_WORD_RE = re.compile(r"[A-Z][\w'&+-]*|\d+(?:\.\d+)?[A-Za-z]*")
-
-
-def normalize_tokens(text: str) -> list[str]:
-    """Case-folded word tokens; CJK runs split into characters so they can be matched too."""
-    out: list[str] = []
-    for tok in _TOKEN_RE.findall(text.casefold()):
-        if _CJK_RE.search(tok):
-            out.extend(ch for ch in tok)
-        else:
-            out.append(tok)
-    return out
 
 
 def _title_key(title: str) -> str:
@@ -92,9 +75,9 @@ class CatalogMatcher:
         postings: dict[str, list[int]] = defaultdict(list)
         df: Counter[str] = Counter()
         for row, item in enumerate(catalog):
-            toks = frozenset(t for t in normalize_tokens(item.title) if t not in STOPWORDS)
+            toks = frozenset(t for t in tokenize(item.title) if t not in STOPWORDS)
             self.title_tokens.append(toks)
-            self.key_tokens.append(tuple(normalize_tokens(_title_key(item.title))))
+            self.key_tokens.append(tuple(tokenize(_title_key(item.title))))
             df.update(toks)
             for t in toks:
                 postings[t].append(row)
@@ -105,12 +88,12 @@ class CatalogMatcher:
         self.product_words = frozenset(t for t, c in df.items() if c >= 3 and not t.isdigit() and len(t) > 2)
         self.brands: dict[tuple[str, ...], str] = {}
         for brand in catalog.brands():
-            key = tuple(normalize_tokens(brand))
+            key = tuple(tokenize(brand))
             if key and (len(key) > 1 or len(key[0]) > 2):
                 self.brands[key] = brand
         self.max_brand_len = max((len(k) for k in self.brands), default=0)
         self.category_words = frozenset(
-            t for path in catalog.category_paths() for c in path for t in normalize_tokens(c)
+            t for path in catalog.category_paths() for c in path for t in tokenize(c)
         )
         # Catalogs whose titles carry a year ("Heat (1995)", editions of books): there a capitalised
         # name followed by a year is a product claim even when its words are rare in the catalog.
@@ -177,16 +160,17 @@ class CatalogMatcher:
     # --- brands -----------------------------------------------------------------
     def find_brands(self, text: str) -> list[tuple[str, int, int]]:
         """(catalog brand, token start, token end) for brands written capitalised in ``text``."""
-        tokens = normalize_tokens(text)
-        raw = _TOKEN_RE.findall(text)
+        tokens = tokenize(text)
+        raw, cjk = tokenize(text, fold=False), has_cjk(text)
         found = []
         for i in range(len(tokens)):
             for n in range(min(self.max_brand_len, len(tokens) - i), 0, -1):
                 brand = self.brands.get(tuple(tokens[i : i + n]))
                 if brand is None:
                     continue
-                # A lower-case common word ("dove", "nature") is not a brand mention.
-                if len(raw) == len(tokens) and not raw[i][:1].isupper() and n == 1:
+                # A lower-case common word ("dove", "nature") is not a brand mention; Chinese text
+                # has no case, so there any spelling counts.
+                if not cjk and not raw[i][:1].isupper() and n == 1:
                     continue
                 found.append((brand, i, i + n))
                 break
@@ -216,16 +200,16 @@ class GroundingChecker:
         violations: list[GroundingViolation] = []
         cand_ids = {it.item_id for it in ctx.candidates}
         cand_tokens = [
-            frozenset(normalize_tokens(it.title)) | frozenset(normalize_tokens(it.brand or ""))
+            frozenset(tokenize(it.title)) | frozenset(tokenize(it.brand or ""))
             for it in ctx.candidates
         ]
-        query_tokens = normalize_tokens(ctx.query)
+        query_tokens = tokenize(ctx.query)
         query_grams = {
             tuple(query_tokens[i:j])
             for i in range(len(query_tokens))
             for j in range(i + 1, len(query_tokens) + 1)
         }
-        for sentence in (s for s in _SENTENCE_SPLIT_RE.split(text) if s and s.strip()):
+        for sentence in split_sentences(text):
             violations.extend(self._check_sentence(sentence, ctx, cand_ids, cand_tokens, query_grams))
         violations.extend(self._check_ids(text, cand_ids))
         violations.extend(self._check_quoted(text, ctx, cand_tokens))
@@ -248,7 +232,7 @@ class GroundingChecker:
         query_grams: set[tuple[str, ...]],
     ) -> list[GroundingViolation]:
         out: list[GroundingViolation] = []
-        tokens = normalize_tokens(sentence)
+        tokens = tokenize(sentence)
         mentions = self.matcher.find_titles(tokens)
         named: list[Item] = []
         covered: list[tuple[int, int]] = []
@@ -278,13 +262,13 @@ class GroundingChecker:
         # Weak mentions ("the CeraVe night cream") still tie a price to a candidate.
         toks = set(tokens)
         for it, ct in zip(ctx.candidates, cand_tokens, strict=True):
-            brand = set(normalize_tokens(it.brand or ""))
+            brand = set(tokenize(it.brand or ""))
             hits = {t for t in toks & ct if t not in STOPWORDS}
             if it not in named and ((brand and brand <= toks) or len(hits) >= 2):
                 named.append(it)
         out.extend(self._check_prices(sentence, ctx, named))
         out.extend(self._check_brands(sentence, ctx, covered))
-        if not _CJK_RE.search(sentence):
+        if not has_cjk(sentence):
             out.extend(self._check_capitalised(sentence, ctx, cand_tokens, query_grams))
         return out
 
@@ -348,7 +332,7 @@ class GroundingChecker:
         for run in runs:
             while run and run[0].casefold() in _NON_PRODUCT_WORDS:
                 run = run[1:]
-            toks = [t for w in run for t in normalize_tokens(w)]
+            toks = [t for w in run for t in tokenize(w)]
             content = [t for t in toks if t not in STOPWORDS]
             if len(content) < 2 or tuple(toks) in query_grams:
                 continue
@@ -372,10 +356,10 @@ class GroundingChecker:
         out = []
         for m in _QUOTED_RE.finditer(text):
             phrase = next(g for g in m.groups() if g)
-            content = [t for t in normalize_tokens(phrase) if t not in STOPWORDS]
+            content = [t for t in tokenize(phrase) if t not in STOPWORDS]
             if len(content) < 1 or self._fits_candidate(content, cand_tokens, ctx.candidates):
                 continue
-            if any(normalize_tokens(phrase) == normalize_tokens(t) for t in ctx.extra_titles):
+            if any(tokenize(phrase) == tokenize(t) for t in ctx.extra_titles):
                 continue
             ids = self.matcher.items_containing(content) if len(content) >= 2 else []
             if ids:

@@ -10,20 +10,17 @@ place, so an interrupted build never leaves a half-written index behind.
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import json
 import os
 import re
-import shutil
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pandas as pd
 from tqdm.auto import tqdm
 
 from assistant.models import default_cache_dir
@@ -31,12 +28,15 @@ from assistant.privacy import ensure_local_url
 from retrieval.complements import CooccurrenceGraph
 from retrieval.data.schema import Catalog, Dataset
 from retrieval.embedders import Embedder, get_embedder
+from retrieval.files import atomic_dir, atomic_write
 from retrieval.filters import FilterIndex
+from retrieval.fingerprint import dataset_fingerprint
 from retrieval.hybrid import HybridRetriever
 from retrieval.lexical import BM25Index
 from retrieval.ranker import popularity_from_interactions
 from retrieval.scorers.base import Scorer
-from retrieval.vector_store import ProductStore, StoreConfig, text_fingerprint
+from retrieval.user_store import UserHistoryStore
+from retrieval.vector_store import ProductStore, StoreConfig
 
 INDEX_FORMAT = 1  # bump when the on-disk layout changes
 # "auto": the first registered of these (cheap to fit on a laptop; SASRec needs training time).
@@ -57,17 +57,6 @@ def registered_scorers() -> dict[str, type[Scorer]]:
         if not mod.name.startswith("_") and mod.name != "base":
             importlib.import_module(f"retrieval.scorers.{mod.name}")
     return SCORERS
-
-
-def dataset_fingerprint(dataset: Dataset) -> str:
-    """Hash of catalog texts + prices/stock + the interaction log: equal means reusable artefacts."""
-    h = hashlib.sha1()
-    h.update(text_fingerprint(dataset.catalog).encode())
-    for it in dataset.catalog:
-        h.update(f"{it.item_id}|{it.price}|{it.in_stock}|{it.brand}|{'>'.join(it.categories)}\n".encode())
-    frame = dataset.interactions.frame[["user_id", "item_id", "timestamp", "order"]]
-    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return h.hexdigest()[:16]
 
 
 def _slug(text: str) -> str:
@@ -103,6 +92,11 @@ class AssistantIndex:
     def catalog(self) -> Catalog:
         return self.dataset.catalog
 
+    @functools.cached_property
+    def users(self) -> UserHistoryStore:
+        """User-history profile vectors, kept beside the product vectors in ``store``."""
+        return UserHistoryStore(self.store)
+
     def forget_user(self, user_id: str) -> int:
         """Drop the user's history from the fitted scorers' cached ``histories.json`` files (atomic
         rewrite), so the index cache no longer holds it; returns the number of files changed."""
@@ -115,9 +109,7 @@ class AssistantIndex:
             histories = json.loads(path.read_text())
             if histories.pop(user_id, None) is None:
                 continue
-            tmp = path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(histories))
-            os.replace(tmp, path)
+            atomic_write(path, json.dumps(histories))
             changed += 1
         return changed
 
@@ -152,7 +144,7 @@ class AssistantIndex:
         t0 = time.perf_counter()
         emb = get_embedder(embedder)
         fp = dataset_fingerprint(dataset)
-        root = default_cache_dir(cache_dir) / "indexes" / f"{_slug(dataset.name)}-{_slug(emb.name)}-{fp}"
+        root = default_cache_dir(cache_dir) / "indexes" / f"{_slug(dataset.name)}-{_slug(emb.name)}-{fp[:16]}"
         root.mkdir(parents=True, exist_ok=True)
         info = IndexInfo(root, fp)
         (root / "index.json").write_text(
@@ -172,7 +164,7 @@ class AssistantIndex:
         lexical = _load_bm25(bm25_dir, dataset.catalog)
         if lexical is None:
             lexical = BM25Index.from_texts(dataset.catalog.ids, [it.text() for it in dataset.catalog])
-            _atomic_dir(bm25_dir, lexical.save)
+            atomic_dir(bm25_dir, lexical.save)
             info.built.append("bm25")
         steps.update()
 
@@ -190,7 +182,7 @@ class AssistantIndex:
                 cooc = None
         if cooc is None:
             cooc = CooccurrenceGraph().fit(dataset.interactions, dataset.catalog)
-            _atomic_dir(cooc_dir, cooc.save)
+            atomic_dir(cooc_dir, cooc.save)
             info.built.append("cooccurrence")
         steps.update()
         steps.close()
@@ -233,17 +225,6 @@ def _load_bm25(path: Path, catalog: Catalog) -> BM25Index | None:
     return idx if idx.ids == catalog.ids else None
 
 
-def _atomic_dir(final: Path, write: Any) -> None:
-    tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    write(tmp)
-    old = final.with_name(f"{final.name}.old-{os.getpid()}")
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def _scorer(spec: str | Scorer | None, dataset: Dataset, root: Path, info: IndexInfo) -> Scorer | None:
     """A fitted scorer: given one as is (fitted if needed), else loaded from or saved to the cache."""
     if spec is None or spec == "none":
@@ -271,6 +252,6 @@ def _scorer(spec: str | Scorer | None, dataset: Dataset, root: Path, info: Index
         except Exception:  # stale or corrupt: refit below
             pass
     model = SCORERS[spec]().fit(dataset.interactions, dataset.catalog)
-    _atomic_dir(path, model.save)
+    atomic_dir(path, model.save)
     info.built.append(f"scorer:{spec}")
     return model

@@ -18,6 +18,8 @@ import sys
 from typing import Any
 from urllib.parse import urlparse
 
+from retrieval.text import HAN_CHARS
+
 EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
 
 # International or local phone numbers: 7+ digits with optional separators, an
@@ -40,7 +42,8 @@ STREET_ADDRESS = re.compile(
 )
 # Chinese addresses: "...路12号", "...街88号", optionally preceded by a district/city.
 CN_ADDRESS = re.compile(
-    r"(?P<label>(?:地址|住址|寄到|送到)[:：]?\s*)?[\u4e00-\u9fff]{1,12}(?:路|街|大道|巷|弄)\s*\d{1,5}\s*号(?:\s*\d{1,5}\s*室)?"
+    rf"(?P<label>(?:地址|住址|寄到|送到)[:：]?\s*)?[{HAN_CHARS}]{{1,12}}(?:路|街|大道|巷|弄)"
+    r"\s*\d{1,5}\s*号(?:\s*\d{1,5}\s*室)?"
 )
 
 PLACEHOLDERS = {"email": "[EMAIL]", "phone": "[PHONE]", "address": "[ADDRESS]"}

@@ -403,7 +403,7 @@ class ShoppingAssistant:
             if owner is not None:
                 self.sessions.add_event(owner, item_id, "like" if liked else "dislike", session_id)
                 if liked:
-                    self.index.store.update_user(owner, [item_id])
+                    self.index.users.update(owner, [item_id])
             self.sessions.log_turn(
                 {
                     "session_id": session_id,
@@ -420,7 +420,7 @@ class ShoppingAssistant:
         masked from then on."""
         check_id("user_id", user_id)
         counts = self.sessions.forget(user_id)
-        counts["profile_vectors"] = int(self.index.store.delete_user(user_id))
+        counts["profile_vectors"] = int(self.index.users.delete(user_id))
         counts["cached_histories"] = self.index.forget_user(user_id)
         self._forgotten_hidden.add(user_id)
         return counts
@@ -648,11 +648,11 @@ class ShoppingAssistant:
         if (
             rec.user_id is not None
             and rec.user_id not in self._forgotten_hidden
-            and self.index.store.user_vector(rec.user_id) is None
+            and self.index.users.vector(rec.user_id) is None
         ):
             hist = self.history(rec.user_id)
             if hist:
-                self.index.store.update_user(rec.user_id, hist[-PROFILE_HISTORY:])
+                self.index.users.update(rec.user_id, hist[-PROFILE_HISTORY:])
         timings = {
             "understand_s": round(t_understood - t0, 4),
             "plan_s": round(t_planned - t_understood, 4),
@@ -844,7 +844,7 @@ class ShoppingAssistant:
             )
         user_vec = None
         if rec.user_id is not None and rec.user_id not in self._forgotten_hidden:
-            user_vec = self.index.store.user_vector(rec.user_id)
+            user_vec = self.index.users.vector(rec.user_id)
         t0 = time.perf_counter()
         history, history_verb = self._cf_history(rec)
         cands = self.index.retriever.search(

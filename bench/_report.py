@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from retrieval.files import atomic_write
+
 
 def slug(text: str) -> str:
     """File-name-safe dataset/bench name."""
@@ -30,14 +32,6 @@ def slug(text: str) -> str:
     if not s:
         raise ValueError(f"cannot make a file name from {text!r}")
     return s
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temp file and rename, so a crash never leaves a partial report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -54,13 +48,13 @@ def _jsonable(obj: Any) -> Any:
 
 def write_json(path: str | Path, obj: Any) -> Path:
     path = Path(path)
-    _atomic_write(path, (json.dumps(_jsonable(obj), indent=2, sort_keys=False) + "\n").encode())
+    atomic_write(path, (json.dumps(_jsonable(obj), indent=2, sort_keys=False) + "\n").encode())
     return path
 
 
 def write_text(path: str | Path, text: str) -> Path:
     path = Path(path)
-    _atomic_write(path, text.encode())
+    atomic_write(path, text.encode())
     return path
 
 
@@ -129,7 +123,7 @@ def save_figure(fig: Any, path: str | Path) -> Path:
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
     path = Path(path)
-    _atomic_write(path, buf.getvalue())
+    atomic_write(path, buf.getvalue())
     return path
 
 

@@ -192,12 +192,12 @@ def _profiles_first(systems: Sequence[SystemUnderTest], users: Sequence[tuple[st
     """
     from assistant.shopping_assistant import PROFILE_HISTORY
 
-    store = next((s.assistant.index.store for s in systems if s.assistant is not None), None)
+    store = next((s.assistant.index.users for s in systems if s.assistant is not None), None)
     if store is None:
         return
     for user_id, history, _ in users:
-        if history and store.user_vector(user_id) is None:
-            store.update_user(user_id, history[-PROFILE_HISTORY:])
+        if history and store.vector(user_id) is None:
+            store.update(user_id, history[-PROFILE_HISTORY:])
 
 
 # --- one dialogue ---------------------------------------------------------------------------

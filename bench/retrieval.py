@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.data.schema import Item
+from retrieval.text import words
 
 TARGET_P50_MS = 20.0
 
@@ -39,8 +40,8 @@ def make_queries(items: list[Item], n: int, seed: int) -> list[tuple[str, Any]]:
     rng = random.Random(seed)
     out = []
     for it in rng.sample(items, min(n, len(items))):
-        words = re.findall(r"\w+", it.title)
-        q = " ".join(words[: rng.randint(2, 4)]) or it.title
+        title_words = words(it.title)
+        q = " ".join(title_words[: rng.randint(2, 4)]) or it.title
         kind = rng.choice(["none", "none", "price", "category", "brand", "stock"])
         c = Constraints()
         if kind == "price" and it.price is not None:

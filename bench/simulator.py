@@ -25,9 +25,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from assistant.grounding import normalize_tokens
 from retrieval.data.schema import Catalog, Item
 from retrieval.filters import Constraints
+from retrieval.text import tokenize
 
 __all__ = [
     "MAX_FACETS_PER_TURN",
@@ -92,7 +92,7 @@ STOPWORDS = frozenset(
 
 
 def _tokens(text: str) -> list[str]:
-    return normalize_tokens(text)
+    return tokenize(text)
 
 
 def _name_words(name: str) -> frozenset[str]:

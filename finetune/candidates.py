@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from retrieval.data.schema import Catalog, Interactions
+from retrieval.topk import top_k
 
 FALLBACK_NAME = "fallback-cooccurrence"
 PREFERRED_SCORERS = ("ItemKNN", "itemknn", "EASE", "ease", "MostPop", "mostpop")
@@ -77,9 +78,7 @@ class CooccurrenceCandidates:
         for iid in exclude:
             if iid in self.catalog:
                 scores[self.catalog.index_of(iid)] = -np.inf
-        k = min(n, int(np.isfinite(scores).sum()))
-        top = np.argpartition(-scores, k - 1)[:k] if k else np.array([], dtype=int)
-        top = top[np.argsort(-scores[top], kind="stable")]
+        top, _ = top_k(scores, n, filter_items=np.flatnonzero(~np.isfinite(scores)))
         return [self.catalog.at(int(r)).item_id for r in top]
 
 

@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from tqdm.auto import tqdm
 
 from finetune.candidates import CandidateSampler, make_candidate_source
@@ -66,6 +65,7 @@ from retrieval.data import leave_one_out
 from retrieval.data.registry import load_dataset
 from retrieval.data.schema import Catalog, Dataset, Item
 from retrieval.filters import Constraints
+from retrieval.fingerprint import dataset_fingerprint
 
 GENERATOR_VERSION = "2.0"
 """2.0: listwise letters after the titles; optional teacher log-probs on train/dev listwise records."""
@@ -170,16 +170,6 @@ def _rng(seed: int, *keys: str | int) -> np.random.Generator:
     """An independent stream per (seed, keys): one example's draws never shift another's."""
     words = [seed] + [zlib.crc32(str(k).encode()) for k in keys]
     return np.random.default_rng(words)
-
-
-def dataset_fingerprint(ds: Dataset) -> str:
-    """sha256 over the catalog (ids, titles) and the interaction log (user, item, order)."""
-    h = hashlib.sha256()
-    for it in ds.catalog:
-        h.update(f"{it.item_id}\x1f{it.title}\x1e".encode())
-    frame = ds.interactions.frame[["user_id", "item_id", "order"]]
-    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
-    return h.hexdigest()
 
 
 def _norm(text: str) -> str:

@@ -33,7 +33,9 @@ from tqdm.auto import tqdm
 
 from finetune.data import LISTWISE_PROTOCOLS, read_jsonl, read_manifest
 from finetune.formats import LETTERS, parse_listwise_prompt
+from retrieval.files import atomic_write
 from retrieval.filters import Constraints
+from retrieval.text import tokenize
 
 PROTOCOLS = LISTWISE_PROTOCOLS
 CONSTRAINT_FIELDS = (
@@ -130,16 +132,13 @@ def random_ranking_baseline(n_candidates: int) -> dict[str, float]:
     }
 
 
-_WORD = re.compile(r"[^\W_]+")
-
-
 def title_overlap_scores(record: dict[str, Any]) -> np.ndarray:
     """Reference ranker read off the prompt: words each candidate title shares with the shown
     history titles (summed over them), ties broken by a fixed per-example order. It tells what
     a protocol rewards: "retrieved" negatives are the history's nearest neighbours, so there the
     true next item is usually LESS similar to the history than the negatives."""
     shown, candidates = parse_listwise_prompt(record["messages"][1]["content"])
-    words = lambda t: {w.casefold() for w in _WORD.findall(t)}  # noqa: E731
+    words = lambda t: set(tokenize(t))  # noqa: E731
     history = [words(t) for t in shown]
     titles = [t for _, t in candidates]
     scores = np.array([sum(len(words(t) & h) for h in history) for t in titles], dtype=float)
@@ -394,8 +393,8 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out / f"{cfg.tag}.json", out / f"{cfg.tag}.md"
     report["json_path"], report["markdown_path"] = str(json_path), str(md_path)
-    _atomic_write(json_path, json.dumps(report, indent=2, ensure_ascii=False))
-    _atomic_write(md_path, to_markdown(report))
+    atomic_write(json_path, json.dumps(report, indent=2, ensure_ascii=False))
+    atomic_write(md_path, to_markdown(report))
     return report
 
 
@@ -480,12 +479,6 @@ def _reply_summary(rows: list[dict]) -> dict[str, Any]:
         "target_hit_rate": float(np.mean([r["hit"] for r in rows])),
         "examples": [r["reply"] for r in rows[:3]],
     }
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def _fmt(x: Any, digits: int = 4) -> str:

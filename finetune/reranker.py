@@ -204,7 +204,8 @@ def evaluate_rerank(
 
     from tqdm.auto import tqdm
 
-    from retrieval.metrics import ndcg_at_k, recall_at_k, target_ranks, top_k
+    from retrieval.metrics import ndcg_at_k, recall_at_k, target_ranks
+    from retrieval.topk import top_k
 
     if not pairs:
         raise ValueError("no users to evaluate")
@@ -221,7 +222,7 @@ def evaluate_rerank(
                 scores[i, h] = -np.inf
         targets = np.array([t for _, t in chunk], dtype=np.int64)
         full = target_ranks(scores, targets)
-        tops = top_k(scores, top)
+        tops, _ = top_k(scores, top)
         requests = [
             ([catalog.at(r).item_id for r in h], [catalog.at(int(r)).item_id for r in tops[i]])
             for i, h in enumerate(hists)

@@ -23,7 +23,6 @@ Beauty (3,000 held-out users): NDCG@10 0.344 retrieved / 0.410 random / 0.363 re
 from __future__ import annotations
 
 import json
-import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -33,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from finetune.formats import LETTERS, parse_listwise_prompt
+from retrieval.text import STOPWORDS, UNIT_WORDS, tokenize
 
 BASE_FEATURES = (
     "history_overlap",  # words shared with the shown history titles, summed over them
@@ -46,40 +46,13 @@ BASE_FEATURES = (
 FEATURES = (*BASE_FEATURES, *(f"{f}_vs_mean" for f in BASE_FEATURES))
 """Each base feature raw and minus its mean over the example's candidates (what stands out)."""
 
-_WORD = re.compile(r"[^\W_]+")
-_STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "and",
-        "or",
-        "of",
-        "for",
-        "with",
-        "in",
-        "on",
-        "to",
-        "by",
-        "from",
-        "x",
-        "oz",
-        "fl",
-        "ml",
-        "g",
-        "pack",
-        "count",
-        "pcs",
-        "piece",
-        "pieces",
-        "set",
-    ]
-)
+# Words that say nothing about which product a title names.
+_STOPWORDS = STOPWORDS | UNIT_WORDS
 
 
 def content_words(title: str) -> frozenset[str]:
     """Casefolded content words of a shown title (no stopwords, units or bare small numbers)."""
-    out = {w.casefold() for w in _WORD.findall(title.replace("...", " "))}
+    out = set(tokenize(title.replace("...", " ")))
     return frozenset(w for w in out if w not in _STOPWORDS and not (w.isdigit() and len(w) <= 2))
 
 

@@ -14,7 +14,7 @@ the need plus co-occurrence with the items already in the bundle.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -265,27 +265,68 @@ def assemble_bundle(
     ("shampoo and conditioner" searches both). Items without a price are never
     used. Every item comes from a distinct category (cut to ``category_depth``).
     """
-    if not isinstance(budget, int | float) or not np.isfinite(budget) or budget <= 0:
-        raise ValueError(f"budget must be a positive number, got {budget!r}")
-    if max_items < 1 or min_items < 1 or min_items > max_items:
-        raise ValueError(f"need 1 <= min_items <= max_items, got {min_items}, {max_items}")
-    base = constraints or Constraints()
-    # Any single item must fit the budget; the price constraint also drops unpriced items.
-    base = base.merged(
-        price_max=float(budget) if base.price_max is None else min(float(budget), base.price_max)
-    )
-    if base.price_min is not None and base.price_min > base.price_max:
-        raise ValueError(f"price_min {base.price_min} is above the budget {budget}")
+    base = _budget_constraints(budget, constraints, min_items, max_items)
     seed: Item | None = catalog.get(seed_or_need)
     bundle = Bundle(need=seed_or_need, budget=float(budget))
     if seed is not None and (seed.price is None or seed.price > budget):
         bundle.note = f"the seed item {seed.item_id!r} has no price or is over the budget"
         return bundle
-    pool = (
-        _seed_pool(seed, graph, base, pool_size)
-        if seed is not None
-        else _need_pool(seed_or_need, retriever, base, pool_size)
+    pool = _priced_pool(seed, seed_or_need, retriever, graph, base, pool_size)
+    if not pool.items:
+        bundle.note = "no priced item matches the need within the budget and constraints"
+        return bundle
+    cooc = _cooccurrence(pool.items, graph)
+    prices = np.array([float(it.price) for it in pool.items])  # type: ignore[arg-type]
+    cats = [_category(it, category_depth) for it in pool.items]
+
+    def gain(state: tuple[int, ...], j: int) -> float:
+        co = float(cooc[j, list(state)].mean()) if state else 0.0
+        return relevance_weight * pool.relevance[j] + cooccurrence_weight * co + coverage_weight
+
+    start: tuple[int, ...] = (0,) if seed is not None else ()
+    first = (gain((), 0) if seed is not None else 0.0, start)
+    score, chosen = _beam_search(first, gain, prices, cats, budget, max_items, min_items, beam_width)
+    for j in chosen:
+        bundle.items.append(_bundle_item(j, chosen, pool, cooc, prices[j], cats[j], seed is not None, graph))
+    bundle.total_price = float(round(sum(b.price for b in bundle.items), 2))
+    bundle.covered_categories = [b.category for b in bundle.items]
+    bundle.score = float(score)
+    if len(bundle.items) < min_items:
+        bundle.note = f"only {len(bundle.items)} item(s) from distinct categories fit a budget of {budget:g}"
+    return bundle
+
+
+def _budget_constraints(
+    budget: float, constraints: Constraints | None, min_items: int, max_items: int
+) -> Constraints:
+    """The caller's constraints with the budget as price cap (any single item must fit it; the
+    cap also drops unpriced items); invalid arguments raise."""
+    if not isinstance(budget, int | float) or not np.isfinite(budget) or budget <= 0:
+        raise ValueError(f"budget must be a positive number, got {budget!r}")
+    if max_items < 1 or min_items < 1 or min_items > max_items:
+        raise ValueError(f"need 1 <= min_items <= max_items, got {min_items}, {max_items}")
+    base = constraints or Constraints()
+    base = base.merged(
+        price_max=float(budget) if base.price_max is None else min(float(budget), base.price_max)
     )
+    if base.price_min is not None and base.price_min > base.price_max:
+        raise ValueError(f"price_min {base.price_min} is above the budget {budget}")
+    return base
+
+
+def _priced_pool(
+    seed: Item | None,
+    need: str,
+    retriever: HybridRetriever | None,
+    graph: CooccurrenceGraph | None,
+    base: Constraints,
+    pool_size: int,
+) -> _Pool:
+    """Priced candidates for the bundle; a seed item sits at index 0 (always chosen)."""
+    if seed is not None:
+        pool = _seed_pool(seed, graph, base, pool_size)
+    else:
+        pool = _need_pool(need, retriever, base, pool_size)
     keep = [
         j
         for j, it in enumerate(pool.items)
@@ -294,12 +335,13 @@ def assemble_bundle(
     items = [pool.items[j] for j in keep]
     rel = pool.relevance[keep]
     matched = [pool.matched[j] for j in keep]
-    if seed is not None:  # the seed sits at index 0, always chosen
+    if seed is not None:
         items, rel, matched = [seed, *items], np.concatenate([[1.0], rel]), [seed.item_id, *matched]
-    if not items:
-        bundle.note = "no priced item matches the need within the budget and constraints"
-        return bundle
+    return _Pool(items, rel, matched)
 
+
+def _cooccurrence(items: list[Item], graph: CooccurrenceGraph | None) -> np.ndarray:
+    """Pairwise co-occurrence scores of ``items``, scaled to a maximum of 1 (zeros without a graph)."""
     cooc = np.zeros((len(items), len(items)))
     if graph is not None:
         for a in range(len(items)):
@@ -307,22 +349,28 @@ def assemble_bundle(
                 cooc[a, b] = cooc[b, a] = graph.score(items[a].item_id, items[b].item_id)
         if cooc.max() > 0:
             cooc = cooc / cooc.max()
-    prices = np.array([float(it.price) for it in items])  # type: ignore[arg-type]
-    cats = [_category(it, category_depth) for it in items]
+    return cooc
 
-    def gain(state: tuple[int, ...], j: int) -> float:
-        co = float(cooc[j, list(state)].mean()) if state else 0.0
-        return relevance_weight * rel[j] + cooccurrence_weight * co + coverage_weight
 
-    start: tuple[int, ...] = (0,) if seed is not None else ()
-    beams: list[tuple[float, tuple[int, ...]]] = [(gain((), 0) if seed is not None else 0.0, start)]
-    best: tuple[float, tuple[int, ...]] = beams[0]
-    for _ in range(max_items - len(start)):
+def _beam_search(
+    first: tuple[float, tuple[int, ...]],
+    gain: Callable[[tuple[int, ...], int], float],
+    prices: np.ndarray,
+    cats: list[tuple[str, ...]],
+    budget: float,
+    max_items: int,
+    min_items: int,
+    beam_width: int,
+) -> tuple[float, tuple[int, ...]]:
+    """(score, chosen indices): bundles reaching ``min_items`` beat smaller ones, then higher score."""
+    beams = [first]
+    best = first
+    for _ in range(max_items - len(first[1])):
         expanded: dict[frozenset[int], tuple[float, tuple[int, ...]]] = {}
         for score, state in beams:
             spent = float(prices[list(state)].sum()) if state else 0.0
             used = {cats[i] for i in state}
-            for j in range(len(items)):
+            for j in range(len(prices)):
                 if j in state or cats[j] in used or spent + prices[j] > budget + 1e-9:
                     continue
                 new = (*state, j)
@@ -338,28 +386,32 @@ def assemble_bundle(
                 (len(cand[1]) >= min_items) == (len(best[1]) >= min_items) and cand[0] > best[0]
             ):
                 best = cand
-    score, chosen = best
-    for j in chosen:
-        it = items[j]
-        others = [i for i in chosen if i != j]
-        partner = max(others, key=lambda i: cooc[j, i]) if others else None
-        co = float(cooc[j, others].mean()) if others else 0.0
-        if seed is not None and j == 0:
-            reason = "the item you started from"
-        elif partner is not None and graph is not None and cooc[j, partner] > 0 and co >= rel[j]:
-            lift = graph.score(it.item_id, items[partner].item_id)
-            reason = f"often bought with {items[partner].title!r} ({graph.config.normalization} {lift:.2f})"
-        else:
-            reason = f"matches {matched[j]!r}"
-        bundle.items.append(
-            BundleItem(it.item_id, it.title, float(prices[j]), cats[j], reason, float(rel[j]), co)
-        )
-    bundle.total_price = float(round(sum(b.price for b in bundle.items), 2))
-    bundle.covered_categories = [b.category for b in bundle.items]
-    bundle.score = float(score)
-    if len(bundle.items) < min_items:
-        bundle.note = f"only {len(bundle.items)} item(s) from distinct categories fit a budget of {budget:g}"
-    return bundle
+    return best
+
+
+def _bundle_item(
+    j: int,
+    chosen: tuple[int, ...],
+    pool: _Pool,
+    cooc: np.ndarray,
+    price: float,
+    category: tuple[str, ...],
+    seeded: bool,
+    graph: CooccurrenceGraph | None,
+) -> BundleItem:
+    """Item ``j`` of the chosen bundle with the reason it is in it."""
+    it = pool.items[j]
+    others = [i for i in chosen if i != j]
+    partner = max(others, key=lambda i: cooc[j, i]) if others else None
+    co = float(cooc[j, others].mean()) if others else 0.0
+    if seeded and j == 0:
+        reason = "the item you started from"
+    elif partner is not None and graph is not None and cooc[j, partner] > 0 and co >= pool.relevance[j]:
+        lift = graph.score(it.item_id, pool.items[partner].item_id)
+        reason = f"often bought with {pool.items[partner].title!r} ({graph.config.normalization} {lift:.2f})"
+    else:
+        reason = f"matches {pool.matched[j]!r}"
+    return BundleItem(it.item_id, it.title, float(price), category, reason, float(pool.relevance[j]), co)
 
 
 def _seed_pool(seed: Item, graph: CooccurrenceGraph | None, constraints: Constraints, n: int) -> _Pool:

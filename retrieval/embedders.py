@@ -19,6 +19,8 @@ import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.utils.embedding_functions import register_embedding_function
 
+from retrieval.files import atomic_open
+
 DEFAULT_EMBEDDER = "minilm"
 QUERY_CACHE_SIZE = 2048
 
@@ -210,14 +212,8 @@ class StaticMiniLMEmbedder(Embedder):
                 self._table = np.load(path)
             else:
                 self._table = self._distill()
-                import os
-                import tempfile
-
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
-                with os.fdopen(fd, "wb") as f:
+                with atomic_open(path) as f:
                     np.save(f, self._table)
-                os.replace(tmp, path)
         return self._table
 
     def _distill(self) -> np.ndarray:

@@ -20,6 +20,7 @@ import numpy as np
 from retrieval.data.schema import Catalog, Item
 from retrieval.filters import Constraints, FilterIndex
 from retrieval.lexical import BM25Index, tokenize
+from retrieval.topk import top_k
 from retrieval.vector_store import UNSET, ProductStore
 
 # Words that carry no product content: a query made only of these is "vague".
@@ -341,9 +342,8 @@ class HybridRetriever:
         sims = np.einsum("ij,j->i", self.matrix, qv.astype(np.float32))
         rows = np.flatnonzero(mask)
         sims = sims[rows]
-        top = np.argpartition(-sims, n - 1)[:n] if rows.size > n else np.arange(rows.size)
-        top = top[np.lexsort((rows[top], -sims[top]))]
-        return [(int(rows[t]), float(sims[t])) for t in top]
+        top, vals = top_k(sims, n)
+        return [(int(rows[t]), float(v)) for t, v in zip(top, vals, strict=True)]
 
     def _dense_ann(self, qv: np.ndarray, mask: np.ndarray, n: int) -> list[tuple[int, float]]:
         """Top-``n`` allowed rows: post-filtered HNSW pool when the filter is broad, else exact."""
@@ -364,9 +364,8 @@ class HybridRetriever:
             sims = np.einsum("ij,j->i", self.matrix, qv.astype(np.float32))[rows]
         else:
             sims = np.einsum("ij,j->i", self.matrix[rows], qv.astype(np.float32))
-        top = np.argpartition(-sims, n - 1)[:n] if rows.size > n else np.arange(rows.size)
-        top = top[np.lexsort((rows[top], -sims[top]))]
-        return [(int(rows[t]), float(sims[t])) for t in top]
+        top, vals = top_k(sims, n)
+        return [(int(rows[t]), float(v)) for t, v in zip(top, vals, strict=True)]
 
     def _fuse(
         self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]], k: int

@@ -8,78 +8,17 @@ top-k cut, so a selective filter still yields every matching item.
 from __future__ import annotations
 
 import json
-import re
-import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
 import bm25s
 import numpy as np
 
-# A CJK run is indexed as character unigrams + bigrams (no word segmenter needed);
-# other scripts are split on non-word characters.
-_CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-_TOKEN_RE = re.compile(rf"[{_CJK}]+|[^\W{_CJK}]+", re.UNICODE)
-_CJK_RE = re.compile(rf"[{_CJK}]")
-STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "for",
-        "from",
-        "has",
-        "have",
-        "i",
-        "in",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "of",
-        "on",
-        "or",
-        "our",
-        "so",
-        "some",
-        "than",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "to",
-        "too",
-        "us",
-        "was",
-        "we",
-        "were",
-        "what",
-        "which",
-        "with",
-        "you",
-        "your",
-        "want",
-        "need",
-        "looking",
-        "show",
-        "find",
-        "give",
-        "get",
-        "please",
-    ]
-)
+from retrieval.text import CJK_RE, QUERY_FILLER_WORDS, STOPWORDS, normalize, words
+from retrieval.topk import top_k
+
+# BM25 drops function words and request verbs; "not", "under" and units stay searchable.
+BM25_STOPWORDS = STOPWORDS | QUERY_FILLER_WORDS
 
 
 def _stem(token: str) -> str:
@@ -90,14 +29,14 @@ def _stem(token: str) -> str:
 
 
 def tokenize(text: str, drop_stopwords: bool = True) -> list[str]:
-    """Lower-cased word tokens; CJK runs become character unigrams and bigrams."""
-    text = unicodedata.normalize("NFKC", text).casefold()
+    """BM25 terms: ``retrieval.text`` word runs, plural-folded; a CJK run gives its characters and
+    their bigrams (no word segmenter needed)."""
     out: list[str] = []
-    for run in _TOKEN_RE.findall(text):
-        if _CJK_RE.match(run):
+    for run in words(normalize(text)):
+        if CJK_RE.match(run):
             out.extend(run)
             out.extend(run[i : i + 2] for i in range(len(run) - 1))
-        elif not (drop_stopwords and run in STOPWORDS):
+        elif not (drop_stopwords and run in BM25_STOPWORDS):
             out.append(_stem(run))
     return out
 
@@ -144,12 +83,8 @@ class BM25Index:
                 raise ValueError(f"mask has shape {mask.shape}, index has {s.shape[0]} documents")
             s = np.where(mask, s, 0.0)
         hits = np.flatnonzero(s > 0)
-        if k <= 0 or hits.size == 0:
-            return []
-        if hits.size > k:
-            hits = hits[np.argpartition(-s[hits], k - 1)[:k]]
-        hits = hits[np.lexsort((hits, -s[hits]))]
-        return [(int(r), float(s[r])) for r in hits]
+        top, vals = top_k(s[hits], k)
+        return [(int(hits[t]), float(v)) for t, v in zip(top, vals, strict=True)]
 
     def save(self, path: str | Path) -> None:
         if self._model is None:

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from retrieval.topk import top_k
+
 if TYPE_CHECKING:
     from retrieval.scorers.base import Scorer
 
@@ -126,15 +128,6 @@ def target_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return (scores > t).sum(axis=1) + (scores == t).sum(axis=1) - 1
 
 
-def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Row-wise top-k item rows, best first; ties -> lower row index first (fixed rule)."""
-    k = min(k, scores.shape[1])
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    vals = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -vals), axis=1)
-    return np.take_along_axis(part, order, axis=1)
-
-
 @dataclass
 class EvalResult:
     metrics: dict[str, float]
@@ -181,7 +174,7 @@ def evaluate_full_ranking(
                     scores[i, h] = -np.inf
         ranks.append(target_ranks(scores, targets))
         if list_k:
-            lists.append(top_k(scores, list_k))
+            lists.append(top_k(scores, list_k)[0])
     rank_arr = np.concatenate(ranks)
     topk = np.concatenate(lists) if lists else None
     out: dict[str, float] = {}

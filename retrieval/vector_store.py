@@ -1,4 +1,4 @@
-"""Chroma-backed product and user-profile store with atomic rebuilds.
+"""Chroma-backed product store with atomic rebuilds (user profiles: ``retrieval.user_store``).
 
 Products live in a versioned physical collection (``products-minilm-v<ms>``);
 an alias record names the one that serves. ``rebuild`` fills a NEW collection
@@ -16,11 +16,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,20 +29,14 @@ from tqdm.auto import tqdm
 
 from retrieval.data.schema import Catalog, Item
 from retrieval.embedders import DEFAULT_EMBEDDER, ChromaEmbeddingFunction, Embedder, get_embedder
+from retrieval.files import atomic_open, atomic_write
 from retrieval.filters import META_HAS_PRICE, META_IN_STOCK, META_PRICE, chroma_metadata
+from retrieval.fingerprint import catalog_fingerprint, text_fingerprint
 
 ALIAS_FILE = "aliases.json"
 META_TEXT_HASH = "text_hash"  # metadata key: hash of the embedded text (see _upsert_raw)
 CHROMA_PAGE = 5000
 UNSET: Any = object()  # "argument not given" (None is a meaningful price: no price)
-
-
-# Profile vectors are personal data: their collection flushes its vector index on every write so
-# Chroma purges its write-ahead log (which holds ids and vectors) right away, not every 1,000
-# writes. Profiles change on likes only, so the extra write (~10 ms) is cheap.
-_USERS_HNSW = {"sync_threshold": 1, "batch_size": 1}
-# A record written and deleted after a forget so the log's one kept op is not the forgotten user's.
-_FLUSH_ID = "__purge-flush__"
 
 
 @dataclass
@@ -102,28 +94,7 @@ class BuildStats:
         return self.items / self.seconds if self.seconds > 0 else float("inf")
 
 
-def text_fingerprint(items: Iterable[Item]) -> str:
-    """Hash of ids + embedded texts in order: the embedding cache key."""
-    h = hashlib.sha1()
-    for it in items:
-        h.update(it.item_id.encode())
-        h.update(b"\0")
-        h.update(it.text().encode())
-        h.update(b"\1")
-    return h.hexdigest()[:16]
-
-
-def catalog_fingerprint(items: Iterable[Item], popularity: Mapping[str, float] | None = None) -> str:
-    """Hash of texts AND filterable metadata: equal means the collection needs no rebuild."""
-    h = hashlib.sha1()
-    for it in items:
-        pop = None if popularity is None else popularity.get(it.item_id)
-        h.update(it.text().encode())
-        h.update(json.dumps(chroma_metadata(it, pop), sort_keys=True).encode())
-    return h.hexdigest()[:16]
-
-
-def _slug(name: str) -> str:
+def name_slug(name: str) -> str:
     return re.sub(r"[^a-zA-Z0-9]+", "_", name).strip("_")[:40] or "emb"
 
 
@@ -145,16 +116,7 @@ class _AliasFile:
     def set(self, logical: str, physical: str) -> None:
         data = json.loads(self.path.read_text()) if self.path.exists() else {}
         data[logical] = physical
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".aliases-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(data, f, indent=1)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(self.path, json.dumps(data, indent=1))
 
 
 class _AliasCollection:
@@ -205,7 +167,7 @@ def _http_client(url: str, kwargs: dict[str, Any]) -> Any:
 
 
 class ProductStore:
-    """Product vectors + metadata in Chroma, user profile vectors beside them."""
+    """Product vectors + metadata in Chroma (``UserHistoryStore`` keeps user profiles beside them)."""
 
     def __init__(self, config: StoreConfig | None = None, embedder: Embedder | str | None = None):
         import chromadb
@@ -237,9 +199,8 @@ class ProductStore:
             self.client = chromadb.PersistentClient(path=str(self.root / "chroma"), settings=settings)
             self._alias = _AliasFile(self.root / ALIAS_FILE)
         self.ef = ChromaEmbeddingFunction(self.embedder)
-        self._prefix = f"{self.config.collection}-{_slug(self.embedder.name)}-v"
+        self._prefix = f"{self.config.collection}-{name_slug(self.embedder.name)}-v"
         self._collection: Any = None
-        self._users: Any = None
         # In-memory copy of the serving collection's vectors (loaded lazily).
         self._ids: list[str] | None = None
         self._row: dict[str, int] = {}
@@ -381,7 +342,7 @@ class ProductStore:
 
     # --- embedding matrix ------------------------------------------------------------------
     def _cache_path(self, fingerprint: str) -> Path:
-        return self.cache_dir / f"emb-{_slug(self.embedder.name)}-{fingerprint}.npy"
+        return self.cache_dir / f"emb-{name_slug(self.embedder.name)}-{fingerprint}.npy"
 
     def _catalog_vectors(self, catalog: Catalog, show_progress: bool) -> tuple[np.ndarray, int, float]:
         """Catalog-order vectors: disk cache, else reuse unchanged texts from the store, else embed."""
@@ -408,11 +369,8 @@ class ProductStore:
             vecs = self.embedder.encode(list(unique), batch_size=64, show_progress=show_progress)
             matrix[todo] = vecs[slots]
         embed_s = time.perf_counter() - t0
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.cache_dir, suffix=".npy.tmp")
-        with os.fdopen(fd, "wb") as f:
+        with atomic_open(path) as f:
             np.save(f, matrix)
-        os.replace(tmp, path)
         return matrix, len(unique) if todo else 0, embed_s
 
     def _state_loaded_or_empty(self) -> bool:
@@ -550,96 +508,3 @@ class ProductStore:
             include=["distances"],
         )
         return [(i, 1.0 - float(d)) for i, d in zip(res["ids"][0], res["distances"][0], strict=True)]
-
-    # --- user profiles -------------------------------------------------------------------------------
-    @property
-    def users(self) -> Any:
-        if self._users is None:
-            users = self.client.get_or_create_collection(
-                f"{self.config.collection}-users-{_slug(self.embedder.name)}",
-                embedding_function=self.ef,
-                configuration={"hnsw": {"space": "cosine", **_USERS_HNSW}},
-            )
-            if ((users.configuration or {}).get("hnsw") or {}).get("sync_threshold") != 1:
-                # A store from before: switch it before this process first touches the
-                # collection (Chroma reads the setting when it loads the collection's index).
-                users.modify(configuration={"hnsw": dict(_USERS_HNSW)})
-            self._users = users
-        return self._users
-
-    def update_user(
-        self, user_id: str, item_ids: Sequence[str], timestamp: float | None = None
-    ) -> np.ndarray:
-        """Fold new interactions (chronological) into the user's recency-weighted mean vector.
-
-        profile = sum_i decay^(age_i) e_i / sum_i decay^(age_i), updated in O(new
-        events) from the stored mean, its norm and the total weight.
-        """
-        known = [i for i in item_ids if self.has_item(i)]
-        got = self.users.get(ids=[user_id], include=["embeddings", "metadatas"])
-        if got["ids"]:
-            meta = dict(got["metadatas"][0])
-            mean = np.asarray(got["embeddings"][0], dtype=np.float64) * float(meta["norm"])
-            weight, n = float(meta["weight"]), int(meta["n_events"])
-        else:
-            if not known:
-                raise ValueError(f"none of {list(item_ids)[:5]} is in the store; cannot start a profile")
-            mean, weight, n = np.zeros(self.embedder.dim), 0.0, 0
-        decay = self.config.profile_decay
-        for v in self.vectors(known).astype(np.float64):
-            total = decay * weight + 1.0
-            mean = (decay * weight * mean + v) / total
-            weight, n = total, n + 1
-        norm = float(np.linalg.norm(mean))
-        if norm == 0.0:
-            raise ValueError(f"profile of user {user_id!r} has zero norm")
-        unit = (mean / norm).astype(np.float32)
-        meta = {"norm": norm, "weight": weight, "n_events": n, "updated_at": timestamp or time.time()}
-        self.users.upsert(ids=[user_id], embeddings=unit[None, :], metadatas=[meta])
-        return unit
-
-    def user_vector(self, user_id: str) -> np.ndarray | None:
-        got = self.users.get(ids=[user_id], include=["embeddings"])
-        if not got["ids"]:
-            return None
-        return np.asarray(got["embeddings"][0], dtype=np.float32)
-
-    def user_profile(self, user_id: str) -> dict[str, Any] | None:
-        got = self.users.get(ids=[user_id], include=["metadatas"])
-        return dict(got["metadatas"][0]) if got["ids"] else None
-
-    def delete_user(self, user_id: str) -> bool:
-        """Forget a user's profile vector, including Chroma's own copies; True when one existed.
-
-        Chroma logs every write (id + vector) in its write-ahead table ``embeddings_queue`` and
-        purges it only once the collection's vector index is flushed (every ``sync_threshold``
-        writes; every write for the users collection), and deleted sqlite rows linger in free
-        pages. So the delete is followed by ``purge_users_log``; afterwards no file under the
-        store holds the id.
-        """
-        existed = bool(self.users.get(ids=[user_id])["ids"])
-        if existed:
-            self.users.delete(ids=[user_id])
-            self.purge_users_log()
-        return existed
-
-    def purge_users_log(self) -> None:
-        """Make Chroma purge the users collection's write-ahead log, then VACUUM (embedded store).
-
-        The collection flushes (and so purges its log) on every write (``_USERS_HNSW``) but
-        keeps the latest op; a sentinel write + delete after a forget makes that op the
-        sentinel's. VACUUM rewrites ``chroma.sqlite3`` without the freed pages; it waits up to
-        30 s for other connections' locks, and readers in other processes carry on after it.
-        """
-        unit = np.zeros((1, self.embedder.dim), dtype=np.float32)
-        unit[0, 0] = 1.0
-        self.users.upsert(ids=[_FLUSH_ID], embeddings=unit, metadatas=[{"sentinel": True}])
-        self.users.delete(ids=[_FLUSH_ID])
-        if not self.config.server_url:  # a server's files are its operator's to vacuum
-            import sqlite3
-
-            con = sqlite3.connect(self.root / "chroma" / "chroma.sqlite3", timeout=30, isolation_level=None)
-            try:
-                con.execute("VACUUM")
-            finally:
-                con.close()

@@ -241,7 +241,7 @@ def test_forget_removes_everything(index, tmp_path) -> None:
     bot.chat("a shampoo under $60", session_id="f2", user_id="u00")
     bot.chat("a shampoo under $60", session_id="other", user_id="u01")
     bot.feedback("f1", r.items[0].item_id, liked=True)
-    assert bot.index.store.user_vector("u00") is not None
+    assert bot.index.users.vector("u00") is not None
     assert bot.history("u00")
 
     counts = bot.forget("u00")
@@ -250,7 +250,7 @@ def test_forget_removes_everything(index, tmp_path) -> None:
     for table in ("sessions", "events", "profile_edits"):
         assert con.execute(f"SELECT COUNT(*) FROM {table} WHERE user_id = 'u00'").fetchone()[0] == 0
     assert con.execute("SELECT COUNT(*) FROM sessions WHERE user_id = 'u01'").fetchone()[0] == 1
-    assert bot.index.store.user_vector("u00") is None
+    assert bot.index.users.vector("u00") is None
     assert not any(ln.get("user_id") == "u00" for ln in bot.sessions.log_lines())
     assert not any(ln.get("session_id") in ("f1", "f2") for ln in bot.sessions.log_lines())
     assert bot.history("u00") == [] and bot.profile("u00").clusters == []

@@ -53,6 +53,7 @@ from retrieval.data.schema import Catalog, Dataset, Item
 from retrieval.filters import Constraints
 from retrieval.hybrid import HybridConfig, HybridRetriever
 from retrieval.ranker import popularity_from_interactions
+from retrieval.user_store import UserHistoryStore
 from retrieval.vector_store import ALIAS_FILE, ProductStore, StoreConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -254,18 +255,18 @@ def test_assistant_takes_its_store_from_a_url(tmp_path, chroma_server, catalog, 
     reply = bot.chat("a shampoo under $8", session_id="s1", user_id="hair1")
     assert reply.items and all(it.item_id in catalog for it in reply.items)
     assert all(catalog[it.item_id].price <= 8 for it in reply.items)
-    assert again.store.user_vector("hair1") is not None  # the profile vector went to the server
+    assert again.users.vector("hair1") is not None  # the profile vector went to the server
 
 
 def test_server_restart_keeps_data(chroma_server, store, catalog):
     """SIGKILL the server and start it again on the same data: everything is still there."""
-    store.update_user("restart-u", [by_title(catalog, "shade Ruby")])
+    UserHistoryStore(store).update("restart-u", [by_title(catalog, "shade Ruby")])
     name, before = store.collection_name, store.query(store.embedder.encode_query("lipstick"), 5)
     chroma_server.restart(signal.SIGKILL)
     reopened = ProductStore(store.config, embedder=store.embedder)
     assert reopened.collection_name == name and not reopened.needs_rebuild(catalog)
     assert reopened.ensure_built(catalog, show_progress=False) is None
     np.testing.assert_allclose(reopened.item_matrix(catalog), store.item_matrix(catalog), atol=1e-6)
-    assert reopened.user_vector("restart-u") is not None
+    assert UserHistoryStore(reopened).vector("restart-u") is not None
     after = store.query(store.embedder.encode_query("lipstick"), 5)  # the old client reconnects
     assert [i for i, _ in after] == [i for i, _ in before]

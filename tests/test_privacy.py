@@ -24,6 +24,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from assistant import ShoppingAssistant
 from assistant.index import AssistantIndex
 from assistant.sessions import SessionStore
+from retrieval.user_store import UserHistoryStore
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -72,7 +73,7 @@ def test_forget_erases_the_user_from_every_file(world) -> None:
     bot.feedback("f1", r.items[1].item_id, liked=False, user_id=CANARY_USER)
     bot.edit_profile(CANARY_USER, remove_items=[r.items[2].item_id])
     bot.chat("a lipstick under $20", session_id="other", user_id="someone-else")
-    assert bot.index.store.user_vector(CANARY_USER) is not None
+    assert bot.index.users.vector(CANARY_USER) is not None
     before = grep_dir(cache, CANARY_TEXT) + grep_dir(cache, CANARY_USER)
     assert any("sessions" in f for f in before), before  # the test can see the data it then erases
 
@@ -84,7 +85,7 @@ def test_forget_erases_the_user_from_every_file(world) -> None:
     assert bot.history(CANARY_USER) == [] and bot.profile(CANARY_USER).clusters == []
     assert bot.sessions.sessions_of(CANARY_USER) == []
     assert bot.sessions.get("other") is not None
-    assert bot.index.store.user_vector(CANARY_USER) is None
+    assert bot.index.users.vector(CANARY_USER) is None
 
 
 def test_forget_purges_chromas_write_ahead_log_and_keeps_the_store_usable(world) -> None:
@@ -94,13 +95,13 @@ def test_forget_purges_chromas_write_ahead_log_and_keeps_the_store_usable(world)
     import sqlite3
 
     bot, _, cache = world
-    store = bot.index.store
+    store, users = bot.index.store, bot.index.users
     bot.chat("a moisturizer under $40", session_id="c1", user_id=CANARY_USER)
     bot.feedback("c1", bot.session("c1").last_items[0], liked=True, user_id=CANARY_USER)
     bot.chat("a shampoo under $30", session_id="c2", user_id="keeper")
     bot.feedback("c2", bot.session("c2").last_items[0], liked=True, user_id="keeper")
-    keeper = store.user_vector("keeper")
-    assert store.user_vector(CANARY_USER) is not None and keeper is not None
+    keeper = users.vector("keeper")
+    assert users.vector(CANARY_USER) is not None and keeper is not None
     db = store.root / "chroma" / "chroma.sqlite3"
     assert any(f.endswith("chroma.sqlite3") for f in grep_dir(cache, CANARY_USER))  # the profile row
     bot.chat("a lipstick", session_id="c1", user_id=CANARY_USER)  # the canary's op is the log's last
@@ -119,13 +120,13 @@ def test_forget_purges_chromas_write_ahead_log_and_keeps_the_store_usable(world)
         )
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     # Everything else still there and still writable.
-    assert store.user_vector("keeper") is not None and store.user_vector("__purge-flush__") is None
+    assert users.vector("keeper") is not None and users.vector("__purge-flush__") is None
     r = bot.chat("a moisturizer under $40", session_id="c3", user_id="keeper")
     bot.feedback("c3", r.items[0].item_id, liked=True, user_id="keeper")
     assert store.count() == 60 and store.query(store.vectors(["B000"])[0], k=1)[0][0] == "B000"
     # A second process opening the same store after the purge sees the same state.
-    reopened = type(store)(store.config, store.embedder)
-    assert reopened.user_vector(CANARY_USER) is None and reopened.user_vector("keeper") is not None
+    reopened = UserHistoryStore(type(store)(store.config, store.embedder))
+    assert reopened.vector(CANARY_USER) is None and reopened.vector("keeper") is not None
 
 
 def test_forget_masks_a_dataset_user_and_their_caches(world) -> None:
@@ -133,9 +134,9 @@ def test_forget_masks_a_dataset_user_and_their_caches(world) -> None:
     hist = bot.dataset.interactions.history("u00")
     assert hist and bot.history("u00")
     bot.chat("a moisturizer under $60", session_id="d", user_id="u00")
-    assert bot.index.store.user_vector("u00") is not None
+    assert bot.index.users.vector("u00") is not None
     bot.forget("u00")
-    assert bot.history("u00") == [] and bot.index.store.user_vector("u00") is None
+    assert bot.history("u00") == [] and bot.index.users.vector("u00") is None
     scorer = bot.index.scorer
     assert scorer is None or "u00" not in scorer.user_histories
     # The index cache's copy of the dataset histories no longer holds the user; others stay.
@@ -144,7 +145,7 @@ def test_forget_masks_a_dataset_user_and_their_caches(world) -> None:
     assert all("u00" not in h and "u01" in h for h in cached)
     # A later turn as u00 does not rebuild a profile from the forgotten history.
     bot.chat("a moisturizer under $60", session_id="d2", user_id="u00")
-    assert bot.index.store.user_vector("u00") is None
+    assert bot.index.users.vector("u00") is None
 
 
 def test_forget_of_a_dataset_user_survives_a_restart(world) -> None:
@@ -161,7 +162,7 @@ def test_forget_of_a_dataset_user_survives_a_restart(world) -> None:
     try:
         assert again.history("u01") == [] and again.profile("u01").clusters == []
         again.chat("a moisturizer under $60", session_id="r2", user_id="u01")
-        assert again.index.store.user_vector("u01") is None, "the profile came back from the dataset"
+        assert again.index.users.vector("u01") is None, "the profile came back from the dataset"
         assert again.history("u02"), "other dataset users keep their history"
         assert "u01" in again.sessions.forgotten and "u02" not in again.sessions.forgotten
     finally:

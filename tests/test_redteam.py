@@ -115,7 +115,7 @@ def plant_victim(bot: ShoppingAssistant) -> None:
     bot.chat(f"not Olay please {CANARY}", session_id=VICTIM_SESSION, user_id=VICTIM)
     bot.feedback(VICTIM_SESSION, r.items[0].item_id, liked=True, user_id=VICTIM)
     assert CANARY in bot.sessions.get(VICTIM_SESSION).to_json()
-    assert bot.index.store.user_vector(VICTIM) is not None
+    assert bot.index.users.vector(VICTIM) is not None
 
 
 @pytest.fixture(scope="module")

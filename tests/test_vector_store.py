@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from retrieval.data.schema import Catalog, Item
 from retrieval.filters import Constraints, FilterIndex
+from retrieval.user_store import UserHistoryStore
 from retrieval.vector_store import ALIAS_FILE, ProductStore, StoreConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -251,28 +252,29 @@ def test_killed_rebuild_process_leaves_old_collection_serving(fresh_store, catal
 
 def test_user_profiles_update_incrementally_and_forget(fresh_store, catalog):
     s = fresh_store
+    users = UserHistoryStore(s)
     a, b, c = (
         by_title(catalog, "shade Ruby"),
         by_title(catalog, "Lash Sensational"),
         by_title(catalog, "Chanel"),
     )
-    assert s.user_vector("u1") is None
-    s.update_user("u1", [a, b])
-    v = s.update_user("u1", [c])
+    assert users.vector("u1") is None
+    users.update("u1", [a, b])
+    v = users.update("u1", [c])
     # reference: recency-weighted mean, weight decay^age
     d = s.config.profile_decay
     e = s.vectors([a, b, c]).astype(np.float64)
     ref = (d**2 * e[0] + d * e[1] + e[2]) / (d**2 + d + 1)
     np.testing.assert_allclose(v, ref / np.linalg.norm(ref), atol=1e-5)
-    np.testing.assert_allclose(s.user_vector("u1"), v, atol=1e-6)
-    assert s.user_profile("u1")["n_events"] == 3
+    np.testing.assert_allclose(users.vector("u1"), v, atol=1e-6)
+    assert users.profile("u1")["n_events"] == 3
     # recency matters: the same items in the other order weigh Chanel less
-    w = s.update_user("u3", [c, a, b])
+    w = users.update("u3", [c, a, b])
     assert v @ e[2] > w @ e[2]
-    assert s.delete_user("u1") is True
-    assert s.user_vector("u1") is None and s.delete_user("u1") is False
+    assert users.delete("u1") is True
+    assert users.vector("u1") is None and users.delete("u1") is False
     with pytest.raises(ValueError, match="is in the store"):
-        s.update_user("u2", ["missing-item"])
+        users.update("u2", ["missing-item"])
 
 
 def test_bad_config_and_empty_build_fail_clearly(tmp_path, store):

@@ -14,10 +14,10 @@ from dataclasses import asdict, is_dataclass
 from typing import Any
 
 from retrieval.filters import Constraints
+from retrieval.text import format_money
 
 NO_PRICE_IN_CATALOG = "no price in this catalog"
 NO_PRICE_FOR_ITEM = "no price listed"
-CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CNY": "¥", "JPY": "¥", "INR": "₹"}
 MAX_REASONS = 4
 
 CSS = """
@@ -47,10 +47,7 @@ def format_price(price: float | None, currency: str | None = "USD", catalog_has_
     """The price as a shopper reads it; a missing price is said plainly, never invented."""
     if price is None or (isinstance(price, float) and math.isnan(price)):
         return NO_PRICE_FOR_ITEM if catalog_has_prices else NO_PRICE_IN_CATALOG
-    symbol = CURRENCY_SYMBOLS.get((currency or "").upper())
-    if symbol:
-        return f"{symbol}{price:,.2f}"
-    return f"{price:,.2f} {currency}" if currency else f"{price:,.2f}"
+    return format_money(price, currency)
 
 
 def _field(item: Any, name: str, default: Any = None) -> Any:

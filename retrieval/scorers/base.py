@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from retrieval.data.schema import Catalog, Interactions
+from retrieval.topk import top_k
 
 # A user is either a known user id (its training history is used) or an explicit
 # history of item ids in chronological order (a new user scored from the session).
@@ -114,13 +115,8 @@ class Scorer(ABC):
             allowed[rows] = False
         if filter_items:
             allowed[[self.catalog.index_of(i) for i in filter_items if i in self.catalog]] = False
-        scores[~allowed] = -np.inf
-        k = min(n, int(allowed.sum()))
-        if k == 0:
-            return []
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(self.catalog.at(int(r)).item_id, float(scores[r])) for r in top]
+        top, vals = top_k(scores, n, filter_items=np.flatnonzero(~allowed))
+        return [(self.catalog.at(int(r)).item_id, float(v)) for r, v in zip(top, vals, strict=True)]
 
     # --- persistence --------------------------------------------------------------
     def save(self, path: str | Path) -> None:
