@@ -103,7 +103,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("SHOPASSIST_LLM_URL") or None,
         metavar="URL",
         help="serve replies from this OpenAI-compatible base URL (vLLM, llama.cpp, TGI, "
-        "python -m assistant.openai_server); --llm then names the served model, default the "
+        "python -m llm.openai_server); --llm then names the served model, default the "
         "endpoint's first (default: $SHOPASSIST_LLM_URL)",
     )
     p.add_argument(

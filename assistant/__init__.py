@@ -5,7 +5,7 @@ from __future__ import annotations
 import os as _os
 import sys as _sys
 
-if "torch" not in _sys.modules:  # before torch loads: see assistant/models.py (OpenMP spin-wait cliff)
+if "torch" not in _sys.modules:  # before torch loads: see llm/models.py (OpenMP spin-wait cliff)
     _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from typing import TYPE_CHECKING, Any
@@ -56,7 +56,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy: importing a light submodule (assistant.reply, assistant.models) must not load
+    # Lazy: importing a light submodule (assistant.reply, llm.models) must not load
     # Chroma, torch and the retrieval stack.
     if name == "ShoppingAssistant":
         from assistant.shopping_assistant import ShoppingAssistant

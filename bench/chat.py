@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-# Before torch loads (as assistant.models does for the product): OpenMP spin-waiting made
+# Before torch loads (as llm.models does for the product): OpenMP spin-waiting made
 # 2-thread generation several times slower on a busy box, and erratically so.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -244,9 +244,9 @@ def _resolve_variants(names: Sequence[str | Variant]) -> list[Variant]:
 
 def _build_bots(cfg: ChatBenchConfig, variants: list[Variant], session_root: Path) -> tuple[Any, dict]:
     from assistant.index import AssistantIndex
-    from assistant.llm import LocalChatModel
     from assistant.sessions import SessionStore
     from assistant.shopping_assistant import ShoppingAssistant
+    from llm.chat_model import LocalChatModel
     from retrieval.data.schema import Dataset
 
     if isinstance(cfg.data, Dataset):
@@ -271,7 +271,7 @@ def _build_bots(cfg: ChatBenchConfig, variants: list[Variant], session_root: Pat
         _ = llm.loaded  # load (and quantise) before timing anything
         reranker = None
         if v.rerank == "llm":
-            from finetune.reranker import LLMReranker
+            from llm.reranker import LLMReranker
 
             reranker = LLMReranker.from_chat_model(llm)
         bot = ShoppingAssistant(

@@ -135,9 +135,9 @@ def sample_users(
 # --- systems --------------------------------------------------------------------------------
 def build_systems(cfg: ConversationConfig, visible: Dataset, sessions_root: Path) -> list[SystemUnderTest]:
     from assistant.index import AssistantIndex
-    from assistant.models import set_torch_threads
     from assistant.sessions import SessionStore
     from assistant.shopping_assistant import ShoppingAssistant, resolve_chat_model
+    from llm.models import set_torch_threads
 
     unknown = [s for s in cfg.systems if s not in SYSTEMS]
     if unknown:

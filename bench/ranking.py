@@ -200,7 +200,7 @@ def run(
 
     ``llm_rerank`` (model names/dirs or LoRA adapter dirs): also report CF-only vs CF+LLM on
     ``rerank_users`` seeded test users, the LLM reordering ``rerank_scorer``'s top-20 (default:
-    fused, else the last scorer run); see ``finetune.reranker.evaluate_rerank``.
+    fused, else the last scorer run); see ``llm.reranker.evaluate_rerank``.
     """
     unknown = [s for s in scorers if s not in SCORERS]
     if unknown:
@@ -390,8 +390,8 @@ def _llm_rerank(
     threads: int | None,
 ) -> dict[str, Any]:
     """CF-only vs CF+LLM (listwise verbalizer over the CF top-20) on the same seeded test users."""
-    from assistant.models import default_quantize
-    from finetune.reranker import LLMReranker, evaluate_rerank
+    from llm.models import default_quantize
+    from llm.reranker import LLMReranker, evaluate_rerank
 
     name = scorer_name or ("fused" if "fused" in fitted else list(fitted)[-1])
     if name not in fitted:

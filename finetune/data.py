@@ -39,17 +39,6 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from finetune.candidates import CandidateSampler, make_candidate_source
-from finetune.formats import (
-    CANDIDATES_HEADER,
-    LETTERS,
-    SYSTEM_SHOPPER,
-    constraint_messages,
-    format_price,
-    listwise_messages,
-    parse_listwise_prompt,
-    render_card,
-    short_title,
-)
 from finetune.templates import (
     CONSTRAINT_TEMPLATES_EN,
     CONSTRAINT_TEMPLATES_ZH,
@@ -61,6 +50,17 @@ from finetune.templates import (
     STOCK_ZH,
     price_band,
     price_phrase,
+)
+from llm.listwise import (
+    CANDIDATES_HEADER,
+    LETTERS,
+    SYSTEM_SHOPPER,
+    constraint_messages,
+    format_price,
+    listwise_messages,
+    parse_listwise_prompt,
+    render_card,
+    short_title,
 )
 from retrieval.data import leave_one_out
 from retrieval.data.registry import load_dataset

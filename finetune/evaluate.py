@@ -32,7 +32,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from finetune.data import LISTWISE_PROTOCOLS, read_jsonl, read_manifest
-from finetune.formats import LETTERS, parse_listwise_prompt
+from llm.listwise import LETTERS, parse_listwise_prompt
 from retrieval.filters import Constraints
 
 PROTOCOLS = LISTWISE_PROTOCOLS
@@ -199,7 +199,7 @@ def _has_duplicate_bold(reply: str) -> bool:
 
 def constraint_scores(text: str, gold: dict[str, Any]) -> dict[str, Any]:
     """JSON validity, exact match and per-field correctness of one extraction."""
-    from assistant.llm import extract_json_block
+    from llm.chat_model import extract_json_block
 
     pred: Constraints | None = None
     block = extract_json_block(text)
@@ -237,7 +237,7 @@ class _Models:
     """One PeftModel (or plain base); ``variant("base")`` disables the adapter."""
 
     def __init__(self, cfg: EvalConfig):
-        from assistant.models import DEFAULT_LLM, load_llm
+        from llm.models import DEFAULT_LLM, load_llm
 
         self.base_name = cfg.base or _adapter_base(cfg.adapter) or DEFAULT_LLM
         self.model, self.tokenizer = load_llm(
@@ -282,7 +282,7 @@ def _adapter_base(adapter: str | None) -> str | None:
 def _generate(models: _Models, messages: list[dict[str, str]], max_new_tokens: int) -> str:
     import torch
 
-    from assistant.llm import _encode_chat
+    from llm.chat_model import _encode_chat
 
     tok = models.tokenizer
     ids = _encode_chat(tok, messages)
@@ -301,7 +301,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     """Run every evaluation, write ``<out>/<tag>.json`` and ``.md``; returns the report."""
     import torch
 
-    from finetune.reranker import LLMReranker
+    from llm.reranker import LLMReranker
 
     t0 = time.perf_counter()
     data = Path(cfg.data)

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from finetune.formats import LETTERS, parse_listwise_prompt
+from llm.listwise import LETTERS, parse_listwise_prompt
 
 BASE_FEATURES = (
     "history_overlap",  # words shared with the shown history titles, summed over them

@@ -15,7 +15,7 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from pydantic import BaseModel
 
-from assistant.llm import (
+from llm.chat_model import (
     STREAM_THREAD_NAME,
     LoadedLLM,
     LocalChatModel,
@@ -290,7 +290,7 @@ def test_score_choices_of_a_bf16_model_do_not_tie(tiny_llm_dir, tiny_llm):
     """bf16 logits are coarse: letter scores of a flat distribution tie (ranking ties count
     against the target in evaluation). The choices' logits are recomputed in float32 from the
     head's input: 20 distinct scores, close to the float32 model's."""
-    from assistant.models import load_llm
+    from llm.models import load_llm
 
     model16, tok = load_llm(str(tiny_llm_dir), dtype="bfloat16", threads=2)
     prompts = [
@@ -325,7 +325,7 @@ def test_score_choices_rejects_bad_choices(tiny_llm):
 
 
 def test_json_closed_detects_end_of_first_object():
-    from assistant.llm import _json_closed
+    from llm.chat_model import _json_closed
 
     assert not _json_closed('{"a": "}"')
     assert _json_closed('{"a": "}"}')

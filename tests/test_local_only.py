@@ -256,7 +256,7 @@ def test_a_remote_chroma_url_is_refused_before_anything_connects(local_only_env,
     ],
 )
 def test_a_remote_llm_endpoint_is_refused(local_only_env, spec, env_url) -> None:
-    from assistant.openai_backend import URL_ENV, openai_chat_model
+    from llm.openai_backend import URL_ENV, openai_chat_model
 
     local_only_env.delenv("OPENAI_BASE_URL", raising=False)
     if env_url:
@@ -283,7 +283,7 @@ def test_from_dataset_refuses_a_remote_llm_url(local_only_env, tmp_path) -> None
 
 
 def test_a_loopback_llm_endpoint_is_accepted(local_only_env) -> None:
-    from assistant.openai_backend import openai_chat_model
+    from llm.openai_backend import openai_chat_model
 
     llm = openai_chat_model("openai:tiny@http://127.0.0.1:9/v1")  # built, not called: no server needed
     assert str(llm.openai_api_base).startswith("http://127.0.0.1:9")

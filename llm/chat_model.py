@@ -36,7 +36,7 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import BaseModel, PrivateAttr, ValidationError
 
-from assistant.models import DEFAULT_LLM, load_llm, parse_dtype, parse_quantize, resolve_llm
+from llm.models import DEFAULT_LLM, load_llm, parse_dtype, parse_quantize, resolve_llm
 
 __all__ = [
     "LoadedLLM",
@@ -354,7 +354,7 @@ class LocalChatModel(BaseChatModel):
     """
 
     model_name: str = DEFAULT_LLM
-    """Registry name (see `assistant.models.LLM_REGISTRY`), local HF dir, or hub id."""
+    """Registry name (see `llm.models.LLM_REGISTRY`), local HF dir, or hub id."""
     adapter: str | None = None
     """Optional PEFT/LoRA adapter directory."""
     dtype: str | None = None
@@ -367,7 +367,7 @@ class LocalChatModel(BaseChatModel):
     seed: int = 0
     stop: list[str] | None = None
     quantize: str | None = None
-    """"int8": dynamic int8 Linear layers (CPU inference; see `assistant.models.quantize_model`)."""
+    """"int8": dynamic int8 Linear layers (CPU inference; see `llm.models.quantize_model`)."""
     prefix_cache: bool = False
     """Reuse the KV cache of the system message across calls (it is identical every turn of a
     prompt template), so only the variable part of the prompt is prefilled. Same greedy output."""

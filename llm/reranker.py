@@ -2,20 +2,20 @@
 
 One forward pass per prompt: candidates are labelled A-T, and the next-token log-probs of
 those letters are the scores, so 20 candidates cost one prefill instead of 20 generations.
-The prompt is ``finetune.formats.listwise_messages``, the exact format the LoRA adapter is
+The prompt is ``llm.listwise.listwise_messages``, the exact format the LoRA adapter is
 trained on.
 
 In the product: ``ShoppingAssistant.from_dataset(..., rerank="llm", reranker_adapter=...)``
 re-ranks the fused top-20 before diversity (``ShoppingAssistant._llm_rerank``); in the ranking
 bench: ``python -m bench.ranking --llm-rerank MODEL_OR_ADAPTER``. By hand::
 
-    from finetune.reranker import LLMReranker
+    from llm.reranker import LLMReranker
     reranker = LLMReranker("qwen2.5-coder-0.5b", adapter_dir="runs/beauty/adapter")  # or None
     top = scorer.recommend(history, n=20)                        # CF top-20 (ids, scores)
     scores = reranker.rerank(history, [i for i, _ in top], catalog)
     reordered = [top[k][0] for k in np.argsort(-scores, kind="stable")]
 
-``LLMReranker`` shares the process-wide model cache of ``assistant.llm`` (same model +
+``LLMReranker`` shares the process-wide model cache of ``llm.chat_model`` (same model +
 adapter = same weights in memory as the chat model), so switching it on costs no extra load.
 """
 
@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from finetune.formats import ADAPTER_DATA_MANIFEST, LETTERS, TITLE_CHARS, listwise_messages
+from llm.listwise import ADAPTER_DATA_MANIFEST, LETTERS, TITLE_CHARS, listwise_messages
 from retrieval.data.schema import Catalog
 
 
@@ -86,8 +86,8 @@ class LLMReranker:
                 raise ValueError("pass the tokenizer together with the model")
             self.model, self.tokenizer = model, tokenizer
         else:
-            from assistant.llm import get_loaded_llm
-            from assistant.models import DEFAULT_LLM
+            from llm.chat_model import get_loaded_llm
+            from llm.models import DEFAULT_LLM
 
             loaded = get_loaded_llm(
                 model_name or DEFAULT_LLM,
@@ -115,7 +115,7 @@ class LLMReranker:
     # --- scoring ----------------------------------------------------------------------------------
     def score_messages(self, prompts: Sequence[list[dict[str, str]]], n_choices: int) -> np.ndarray:
         """``[len(prompts), n_choices]`` log-probs of letters A.. renormalised over the choices."""
-        from assistant.llm import score_choices_batch
+        from llm.chat_model import score_choices_batch
 
         if not 1 <= n_choices <= len(LETTERS):
             raise ValueError(f"n_choices must be in 1..{len(LETTERS)}, got {n_choices}")

@@ -1,13 +1,13 @@
-"""A minimal OpenAI-compatible server for one in-process model: ``python -m assistant.openai_server``.
+"""A minimal OpenAI-compatible server for one in-process model: ``python -m llm.openai_server``.
 
 For tests and for people without vLLM / llama.cpp: it serves ``GET /v1/models`` and
 ``POST /v1/chat/completions`` (plain JSON, or ``"stream": true`` as server-sent events with an
-optional usage chunk) on top of ``assistant.llm.LocalChatModel``, so the assistant's
+optional usage chunk) on top of ``llm.chat_model.LocalChatModel``, so the assistant's
 ``openai:MODEL@URL`` backend can be exercised end to end on one machine. Requests run one at a
 time per model (the model holds a lock); a client that disconnects mid-stream stops generation.
 Errors use the OpenAI error shape (``{"error": {"message", "type", "code"}}``).
 
-    python -m assistant.openai_server --model smollm2-135m --port 8001
+    python -m llm.openai_server --model smollm2-135m --port 8001
     python app.py --llm openai:smollm2-135m@http://127.0.0.1:8001/v1
 """
 
@@ -219,8 +219,8 @@ def load_model(
     quantize: str | None = "auto",
 ) -> Any:
     """A loaded ``LocalChatModel`` (no sentence cap: a generic server returns what was asked for)."""
-    from assistant.llm import LocalChatModel
-    from assistant.models import default_quantize, parse_quantize, set_torch_threads
+    from llm.chat_model import LocalChatModel
+    from llm.models import default_quantize, parse_quantize, set_torch_threads
 
     set_torch_threads(threads)
     model = LocalChatModel(
