@@ -50,7 +50,7 @@ from assistant.reply import (
     TextReset,
 )
 from assistant.sessions import SessionRecord, SessionStore
-from llm.chat_model import sentence_cut
+from llm.stopping import sentence_cut
 from retrieval.data.schema import Dataset, Item
 from retrieval.diversity import DiversityConfig, diversify
 from retrieval.filters import Constraints
@@ -287,7 +287,8 @@ class ShoppingAssistant:
         LoRA adapter from ``python -m finetune train``, on the same base model) before diversity.
         Off by default: see docs/latency.md for what it costs and what it changed.
         """
-        from llm.models import default_cache_dir, set_torch_threads
+        from llm.models import default_cache_dir
+        from llm.runtime import set_torch_threads
 
         set_torch_threads(threads)
         if isinstance(dataset, Dataset):
@@ -306,8 +307,8 @@ class ShoppingAssistant:
         )
         index.embedder.encode_query("warm up")  # load the query encoder now, not in the first turn
         if llm_url:
-            from llm.models import DEFAULT_LLM
             from llm.openai_backend import with_endpoint
+            from llm.registry import DEFAULT_LLM
 
             llm = with_endpoint(llm, llm_url, default_name=DEFAULT_LLM)
         chat_model = resolve_chat_model(
@@ -1513,7 +1514,8 @@ def build_llm_reranker(
     """The listwise LLM re-ranker stage: the chat model's own loaded weights (no second copy in
     memory) unless ``adapter`` names a LoRA adapter, which is loaded on the same base model."""
     from llm.chat_model import LocalChatModel
-    from llm.models import DEFAULT_LLM, default_quantize, parse_quantize
+    from llm.models import default_quantize, parse_quantize
+    from llm.registry import DEFAULT_LLM
     from llm.reranker import LLMReranker  # the one implementation of the listwise prompt
 
     if adapter is None and isinstance(chat_model, LocalChatModel):

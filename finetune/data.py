@@ -39,6 +39,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from finetune.candidates import CandidateSampler, make_candidate_source
+from finetune.metrics import ranking_metrics, target_rank
+from finetune.teacher import LexicalTeacher
 from finetune.templates import (
     CONSTRAINT_TEMPLATES_EN,
     CONSTRAINT_TEMPLATES_ZH,
@@ -762,8 +764,6 @@ def _attach_teacher(cfg: GenerateConfig, files: dict[str, list[dict]]) -> tuple[
     letter log-probs. Test records are never read by it and never labelled."""
     if cfg.teacher == "none" or len(files["train_listwise"]) < 20:
         return None, None
-    from finetune.evaluate import ranking_metrics, target_rank
-    from finetune.teacher import LexicalTeacher
 
     teacher = LexicalTeacher.fit(files["train_listwise"])
     for name in ("train_listwise", "dev_listwise"):

@@ -13,23 +13,29 @@ Errors use the OpenAI error shape (``{"error": {"message", "type", "code"}}``).
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
 import argparse
 import contextlib
+import functools
 import json
+import os
 import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import iterate_in_threadpool
+
+from llm.chat_model import LocalChatModel
+from llm.models import default_quantize, parse_quantize
+from llm.runtime import configure, set_torch_threads
 
 MAX_TOKENS_LIMIT = 4096
 
@@ -83,26 +89,124 @@ def _usage(meta: dict[str, Any] | None) -> dict[str, int]:
     return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
 
 
-def create_app(model: Any, served_name: str) -> Any:
-    """The FastAPI app serving ``model`` (a ``LocalChatModel``) under the name ``served_name``."""
-    from fastapi import FastAPI, Request
-    from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse, StreamingResponse
-    from starlette.concurrency import iterate_in_threadpool
+def _error(
+    status: int, message: str, kind: str = "invalid_request_error", code: str | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"message": message, "type": kind, "param": None, "code": code}}, status_code=status
+    )
 
+
+@dataclass(frozen=True)
+class _Reply:
+    """One chat completion's id, creation time and model name, repeated by its body or every chunk."""
+
+    served_name: str
+    rid: str = field(default_factory=lambda: f"chatcmpl-{uuid.uuid4().hex[:24]}")
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    def head(self, kind: str) -> dict[str, Any]:
+        return {"id": self.rid, "object": kind, "created": self.created, "model": self.served_name}
+
+    def completion(self, msg: Any) -> dict[str, Any]:
+        choice = {
+            "index": 0,
+            "message": {"role": "assistant", "content": msg.content},
+            "finish_reason": msg.response_metadata.get("finish_reason", "stop"),
+        }
+        return {**self.head("chat.completion"), "choices": [choice], "usage": _usage(msg.usage_metadata)}
+
+    def chunk(self, delta: dict[str, Any], finish: str | None = None) -> str:
+        body = {
+            **self.head("chat.completion.chunk"),
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+
+def _events(
+    model: Any,
+    reply: _Reply,
+    messages: list[dict[str, str]],
+    stop: list[str] | None,
+    kwargs: dict[str, Any],
+    include_usage: bool,
+    gone: threading.Event,
+) -> Iterator[str]:
+    """The server-sent events of one streamed completion; stops early once ``gone`` is set."""
+    yield reply.chunk({"role": "assistant", "content": ""})
+    finish, usage = "stop", None
+    try:
+        with contextlib.closing(model.stream(messages, stop=stop, **kwargs)) as pieces:
+            for piece in pieces:
+                if gone.is_set():  # closing `pieces` stops generation at its next token
+                    return
+                if piece.content:
+                    yield reply.chunk({"content": piece.content})
+                finish = piece.response_metadata.get("finish_reason", finish)
+                usage = piece.usage_metadata or usage
+    except Exception as e:  # headers are sent: report in-band, as OpenAI does
+        err = {"error": {"message": f"generation failed: {type(e).__name__}: {e}", "type": "server_error"}}
+        yield f"data: {json.dumps(err)}\n\n"
+        return
+    yield reply.chunk({}, finish)
+    if include_usage:
+        body = {**reply.head("chat.completion.chunk"), "choices": [], "usage": _usage(usage)}
+        yield f"data: {json.dumps(body)}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+async def _closing_body(events: Callable[[threading.Event], Iterator[str]]) -> AsyncIterator[str]:
+    """``events`` in the threadpool, closed when the client goes away: starlette drops a sync
+    iterator on disconnect without closing it, and generation would run on to ``max_tokens``
+    holding the model lock."""
+    gone = threading.Event()
+    lines = events(gone)
+    try:
+        async for line in iterate_in_threadpool(lines):
+            yield line
+    finally:
+        gone.set()  # seen at the next piece if a pool thread is inside `lines` right now
+        with contextlib.suppress(ValueError):  # "generator already executing"
+            lines.close()
+
+
+def chat_completion(model: Any, served_name: str, req: ChatRequest) -> Any:
+    """``POST /v1/chat/completions``: a JSON completion, a ``text/event-stream`` of chunks, or an error."""
+    if req.model != served_name:
+        return _error(
+            404, f"model {req.model!r} is not served here (serving {served_name!r})", code="model_not_found"
+        )
+    if req.n != 1:
+        return _error(400, "only n=1 is supported")
+    messages = [
+        {"role": m.role if m.role != "developer" else "system", "content": _text(m.content)}
+        for m in req.messages
+    ]
+    kwargs = _gen_kwargs(req)
+    stop = kwargs.pop("stop", None)
+    reply = _Reply(served_name)
+    if req.stream:
+        include_usage = bool((req.stream_options or {}).get("include_usage"))
+        events = functools.partial(_events, model, reply, messages, stop, kwargs, include_usage)
+        return StreamingResponse(_closing_body(events), media_type="text/event-stream")
+    try:
+        msg = model.invoke(messages, stop=stop, **kwargs)
+    except Exception as e:
+        return _error(500, f"generation failed: {type(e).__name__}: {e}", kind="server_error")
+    return reply.completion(msg)
+
+
+def create_app(model: Any, served_name: str) -> FastAPI:
+    """The FastAPI app serving ``model`` (a ``LocalChatModel``) under the name ``served_name``."""
     app = FastAPI(title="shopping-assistant OpenAI-compatible server", docs_url=None, redoc_url=None)
     created = int(time.time())
-
-    def error(status: int, message: str, kind: str = "invalid_request_error", code: str | None = None):
-        return JSONResponse(
-            {"error": {"message": message, "type": kind, "param": None, "code": code}}, status_code=status
-        )
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, exc: RequestValidationError) -> Any:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(x) for x in first.get("loc", ()) if x != "body")
-        return error(400, f"invalid request: {where}: {first.get('msg', 'malformed body')}")
+        return _error(400, f"invalid request: {where}: {first.get('msg', 'malformed body')}")
 
     @app.get("/v1/models")
     def models() -> dict[str, Any]:
@@ -117,96 +221,7 @@ def create_app(model: Any, served_name: str) -> Any:
 
     @app.post("/v1/chat/completions")
     def chat_completions(req: ChatRequest) -> Any:
-        if req.model != served_name:
-            return error(
-                404,
-                f"model {req.model!r} is not served here (serving {served_name!r})",
-                code="model_not_found",
-            )
-        if req.n != 1:
-            return error(400, "only n=1 is supported")
-        messages = [
-            {"role": m.role if m.role != "developer" else "system", "content": _text(m.content)}
-            for m in req.messages
-        ]
-        kwargs = _gen_kwargs(req)
-        stop = kwargs.pop("stop", None)
-        rid = f"chatcmpl-{uuid.uuid4().hex[:24]}"
-        now = int(time.time())
-        if not req.stream:
-            try:
-                msg = model.invoke(messages, stop=stop, **kwargs)
-            except Exception as e:
-                return error(500, f"generation failed: {type(e).__name__}: {e}", kind="server_error")
-            return {
-                "id": rid,
-                "object": "chat.completion",
-                "created": now,
-                "model": served_name,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": msg.content},
-                        "finish_reason": msg.response_metadata.get("finish_reason", "stop"),
-                    }
-                ],
-                "usage": _usage(msg.usage_metadata),
-            }
-        include_usage = bool((req.stream_options or {}).get("include_usage"))
-
-        def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-            body = {
-                "id": rid,
-                "object": "chat.completion.chunk",
-                "created": now,
-                "model": served_name,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-                **extra,
-            }
-            return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
-
-        def events(gone: threading.Event) -> Iterator[str]:
-            yield chunk({"role": "assistant", "content": ""})
-            finish, usage = "stop", None
-            try:
-                with contextlib.closing(model.stream(messages, stop=stop, **kwargs)) as pieces:
-                    for piece in pieces:
-                        if gone.is_set():  # closing `pieces` stops generation at its next token
-                            return
-                        if piece.content:
-                            yield chunk({"content": piece.content})
-                        finish = piece.response_metadata.get("finish_reason", finish)
-                        usage = piece.usage_metadata or usage
-            except Exception as e:  # headers are sent: report in-band, as OpenAI does
-                err = {
-                    "error": {
-                        "message": f"generation failed: {type(e).__name__}: {e}",
-                        "type": "server_error",
-                    }
-                }
-                yield f"data: {json.dumps(err)}\n\n"
-                return
-            yield chunk({}, finish)
-            if include_usage:
-                body = {"id": rid, "object": "chat.completion.chunk", "created": now, "model": served_name}
-                yield f"data: {json.dumps({**body, 'choices': [], 'usage': _usage(usage)})}\n\n"
-            yield "data: [DONE]\n\n"
-
-        async def body() -> AsyncIterator[str]:
-            """`events` in the threadpool, closed when the client goes away: starlette drops a
-            sync iterator on disconnect without closing it, and generation would run on to
-            `max_tokens` holding the model lock."""
-            gone = threading.Event()
-            lines = events(gone)
-            try:
-                async for line in iterate_in_threadpool(lines):
-                    yield line
-            finally:
-                gone.set()  # seen at the next piece if a pool thread is inside `lines` right now
-                with contextlib.suppress(ValueError):  # "generator already executing"
-                    lines.close()
-
-        return StreamingResponse(body(), media_type="text/event-stream")
+        return chat_completion(model, served_name, req)
 
     return app
 
@@ -219,9 +234,6 @@ def load_model(
     quantize: str | None = "auto",
 ) -> Any:
     """A loaded ``LocalChatModel`` (no sentence cap: a generic server returns what was asked for)."""
-    from llm.chat_model import LocalChatModel
-    from llm.models import default_quantize, parse_quantize, set_torch_threads
-
     set_torch_threads(threads)
     model = LocalChatModel(
         model_name=name,
@@ -253,6 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     args = parse_args(argv)
+    configure()
     name = args.served_name or (Path(args.model).name if os.path.isdir(args.model) else args.model)
     try:
         model = load_model(args.model, args.adapter, args.threads, args.cache_dir, args.quantize)

@@ -24,14 +24,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from llm.chat_model import get_loaded_llm
+from llm.choices import score_choices_batch
 from llm.listwise import ADAPTER_DATA_MANIFEST, LETTERS, TITLE_CHARS, listwise_messages
+from llm.registry import DEFAULT_LLM
 from retrieval.data.schema import Catalog
+from retrieval.metrics import ndcg_at_k, recall_at_k, target_ranks, top_k
 
 
 def prompt_shape_of(adapter_dir: str | os.PathLike[str] | None) -> dict[str, int]:
@@ -86,9 +92,6 @@ class LLMReranker:
                 raise ValueError("pass the tokenizer together with the model")
             self.model, self.tokenizer = model, tokenizer
         else:
-            from llm.chat_model import get_loaded_llm
-            from llm.models import DEFAULT_LLM
-
             loaded = get_loaded_llm(
                 model_name or DEFAULT_LLM,
                 adapter=adapter_dir,
@@ -115,8 +118,6 @@ class LLMReranker:
     # --- scoring ----------------------------------------------------------------------------------
     def score_messages(self, prompts: Sequence[list[dict[str, str]]], n_choices: int) -> np.ndarray:
         """``[len(prompts), n_choices]`` log-probs of letters A.. renormalised over the choices."""
-        from llm.chat_model import score_choices_batch
-
         if not 1 <= n_choices <= len(LETTERS):
             raise ValueError(f"n_choices must be in 1..{len(LETTERS)}, got {n_choices}")
         if not prompts:
@@ -200,12 +201,6 @@ def evaluate_rerank(
     moved the target inside the top ``top``. Returns metrics for both, the paired NDCG@10
     difference (mean and standard error) and the LLM's cost per user.
     """
-    import time
-
-    from tqdm.auto import tqdm
-
-    from retrieval.metrics import ndcg_at_k, recall_at_k, target_ranks, top_k
-
     if not pairs:
         raise ValueError("no users to evaluate")
     if not 2 <= top <= len(LETTERS):

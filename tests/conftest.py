@@ -14,7 +14,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see llm/models.py: shared-CPU spin-wait cliff
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see llm/runtime.py: shared-CPU spin-wait cliff
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +39,8 @@ def tiny_llm_conversion(tmp_path_factory: pytest.TempPathFactory) -> TinyLLMConv
     """Convert the tiny LLM once per session, with a crashed run's leftovers planted first."""
     import time
 
-    from llm.models import MARKER_NAME, TEST_LLM, llm_cache_dir, resolve_llm
+    from llm.models import MARKER_NAME, llm_cache_dir, resolve_llm
+    from llm.registry import TEST_LLM
 
     persistent = os.environ.get("SHOPASSIST_TEST_CACHE")
     root = Path(persistent) if persistent else tmp_path_factory.mktemp("shopassist-cache")

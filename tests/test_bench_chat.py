@@ -14,7 +14,8 @@ from assistant_catalog import make_dataset
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from bench.chat import STAGES, ChatBenchConfig, Variant, make_script, run
-from llm.chat_model import LocalChatModel, sentence_cut
+from llm.chat_model import LocalChatModel
+from llm.stopping import sentence_cut
 
 SYSTEM = "You are a concise shopping assistant. Write at most 2 short sentences."
 MESSAGES = [SystemMessage(SYSTEM), HumanMessage("Suggest a gift for a runner who likes music.")]

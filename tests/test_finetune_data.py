@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from finetune.data import TEST_FILES, GenerateConfig, check_example, generate, read_jsonl
-from finetune.evaluate import constraint_scores, ranking_metrics, reply_errors, target_rank
+from finetune.evaluate import constraint_scores, reply_errors
+from finetune.metrics import ranking_metrics, target_rank
 from finetune.toydata import write_toy_dataset
 from llm.listwise import CANDIDATES_HEADER, LETTERS, short_title
 from retrieval.data import leave_one_out, load_dataset

@@ -14,7 +14,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from finetune.data import GenerateConfig, generate, read_jsonl
 from finetune.toydata import write_toy_dataset
 from finetune.train import DataArguments, ModelArguments, TrainArguments, list_checkpoints, train
-from llm.models import TEST_LLM, load_llm
+from llm.models import load_llm
+from llm.registry import TEST_LLM
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +192,7 @@ def test_periodic_eval_reports_dev_listwise_ranking(data_dir: Path, tmp_path: Pa
     import dataclasses
 
     from finetune.data import read_jsonl
-    from finetune.evaluate import ranking_metrics, target_rank
+    from finetune.metrics import ranking_metrics, target_rank
     from llm.listwise import LETTERS
     from llm.reranker import LLMReranker
 

@@ -12,24 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from llm.models import (
-    DEFAULT_LLM,
-    LLM_REGISTRY,
-    MARKER_NAME,
-    TEST_LLM,
-    GGUFChunk,
-    LLMNotFoundError,
-    ModelIntegrityError,
-    assemble_gguf,
-    default_cache_dir,
-    default_threads,
-    llm_cache_dir,
-    load_llm,
-    locate_chunks,
-    parse_dtype,
-    resolve_llm,
-    set_torch_threads,
-)
+from llm.gguf import assemble_gguf, locate_chunks
+from llm.models import MARKER_NAME, default_cache_dir, llm_cache_dir, load_llm, parse_dtype, resolve_llm
+from llm.registry import DEFAULT_LLM, LLM_REGISTRY, TEST_LLM, GGUFChunk, LLMNotFoundError, ModelIntegrityError
+from llm.runtime import default_threads, set_torch_threads
 
 
 def _corrupt_copy(src: Path, dest: Path, offset: int | None = None) -> Path:

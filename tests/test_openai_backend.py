@@ -18,8 +18,8 @@ from assistant_catalog import make_dataset
 from assistant.reply import DoneEvent, ItemsEvent, TextDelta, TextReset
 from assistant.sessions import SessionStore
 from assistant.shopping_assistant import ShoppingAssistant, resolve_chat_model
-from llm.models import DEFAULT_LLM, TEST_LLM
 from llm.openai_backend import OpenAISpec, openai_chat_model, parse_openai_spec, with_endpoint
+from llm.registry import DEFAULT_LLM, TEST_LLM
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -166,7 +166,7 @@ def test_chat_turn_through_the_endpoint(bot):
     _check_grounded(bot, reply)
     assert reply.meta["timings"]["llm_calls"] >= 1 and reply.meta["timings"]["llm_prefill_s"] > 0
     if not reply.grounding.fallback:  # the model's own words passed the checker: capped at 2 sentences
-        from llm.chat_model import sentence_cut
+        from llm.stopping import sentence_cut
 
         cut = sentence_cut(reply.text, 2)
         assert cut is None or cut >= len(reply.text.rstrip())
