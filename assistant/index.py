@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from assistant.privacy import ensure_local_url
+from llm.local_only import ensure_local_url
 from llm.models import default_cache_dir
 from retrieval.complements import CooccurrenceGraph
 from retrieval.data.schema import Catalog, Dataset

@@ -31,10 +31,6 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-# Before torch loads (as llm.models does for the product): OpenMP spin-waiting made
-# 2-thread generation several times slower on a busy box, and erratically so.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 from tqdm.auto import tqdm
 
 from bench._report import (
@@ -45,6 +41,7 @@ from bench._report import (
     write_json,
     write_text,
 )
+from llm.runtime import configure
 
 TARGET_FIRST_TOKEN_P50_S = 1.0
 TARGET_TURN_P50_S = 3.0
@@ -599,7 +596,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--log", type=Path, default=None, help="append one JSON line per turn here")
     a = ap.parse_args(argv)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    configure()  # before torch loads: the OpenMP policy 2-thread generation needs on a busy box
     cfg = ChatBenchConfig(
         data=a.data,
         llm=a.llm,

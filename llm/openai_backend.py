@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from assistant.privacy import ensure_local_url
+from llm.local_only import ensure_local_url
 
 PREFIX = "openai"
 URL_ENV = "SHOPASSIST_LLM_URL"
