@@ -50,6 +50,12 @@ from assistant.reply import (
     TextReset,
 )
 from assistant.sessions import SessionRecord, SessionStore
+from llm.chat_model import LocalChatModel
+from llm.models import default_cache_dir, default_quantize, parse_quantize
+from llm.openai_backend import is_openai_spec, openai_chat_model, with_endpoint
+from llm.registry import DEFAULT_LLM
+from llm.reranker import LLMReranker
+from llm.runtime import set_torch_threads
 from llm.stopping import sentence_cut
 from retrieval.data.schema import Dataset, Item
 from retrieval.diversity import DiversityConfig, diversify
@@ -227,11 +233,8 @@ class ShoppingAssistant:
         # Our own model takes the generation length per call; other langchain models keep their
         # own settings (an unknown keyword could be forwarded to a remote API and rejected).
         self._llm_kwargs: dict[str, Any] = {}
-        if llm is not None:
-            from llm.chat_model import LocalChatModel
-
-            if isinstance(llm, LocalChatModel):
-                self._llm_kwargs = {"max_new_tokens": max_new_tokens, "max_sentences": max_sentences}
+        if isinstance(llm, LocalChatModel):
+            self._llm_kwargs = {"max_new_tokens": max_new_tokens, "max_sentences": max_sentences}
         self.dataset: Dataset = index.dataset
         self.catalog = index.catalog
         self.currency = self.dataset.currency if self.catalog.has_prices else None
@@ -287,9 +290,6 @@ class ShoppingAssistant:
         LoRA adapter from ``python -m finetune train``, on the same base model) before diversity.
         Off by default: see docs/latency.md for what it costs and what it changed.
         """
-        from llm.models import default_cache_dir
-        from llm.runtime import set_torch_threads
-
         set_torch_threads(threads)
         if isinstance(dataset, Dataset):
             ds = dataset
@@ -307,9 +307,6 @@ class ShoppingAssistant:
         )
         index.embedder.encode_query("warm up")  # load the query encoder now, not in the first turn
         if llm_url:
-            from llm.openai_backend import with_endpoint
-            from llm.registry import DEFAULT_LLM
-
             llm = with_endpoint(llm, llm_url, default_name=DEFAULT_LLM)
         chat_model = resolve_chat_model(
             llm,
@@ -1473,16 +1470,11 @@ def resolve_chat_model(
     """
     if llm is None or (isinstance(llm, str) and llm.lower() == "none"):
         return None
-    from llm.openai_backend import is_openai_spec, openai_chat_model
-
     if is_openai_spec(llm):
         if adapter is not None:
             raise ValueError("a LoRA adapter cannot be applied to a remote LLM; serve it with the endpoint")
         return openai_chat_model(llm, max_tokens=max_new_tokens)
     if isinstance(llm, str | Path):
-        from llm.chat_model import LocalChatModel
-        from llm.models import default_quantize, parse_quantize
-
         scheme = default_quantize() if quantize == "auto" else parse_quantize(quantize)
         model = LocalChatModel(
             model_name=str(llm),
@@ -1513,11 +1505,6 @@ def build_llm_reranker(
 ) -> Any:
     """The listwise LLM re-ranker stage: the chat model's own loaded weights (no second copy in
     memory) unless ``adapter`` names a LoRA adapter, which is loaded on the same base model."""
-    from llm.chat_model import LocalChatModel
-    from llm.models import default_quantize, parse_quantize
-    from llm.registry import DEFAULT_LLM
-    from llm.reranker import LLMReranker  # the one implementation of the listwise prompt
-
     if adapter is None and isinstance(chat_model, LocalChatModel):
         return LLMReranker.from_chat_model(chat_model)
     if adapter is not None and not (Path(adapter).expanduser() / "adapter_config.json").is_file():
