@@ -7,29 +7,19 @@ URL is printed, so the first message does not wait for indexing.
 
 from __future__ import annotations
 
-import os
-
-# Must happen before gradio is imported (it reads this at import and on Blocks creation).
-os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-
 import argparse
 import ipaddress
 import logging
+import os
 import sys
-
-# --local-only must be in the environment before the imports below load gradio/transformers.
-if "--local-only" in sys.argv[1:]:
-    os.environ["SHOPASSIST_LOCAL_ONLY"] = "1"
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from assistant.privacy import LOCAL_ONLY_ENV, enable_local_only, local_only
 from assistant.ui.engines import DatasetSourceValue, EngineRegistry, dataset_choices, default_factory
 from assistant.ui.web import build_app, launch_app
+from llm.local_only import LOCAL_ONLY_ENV, local_only
+from llm.runtime import configure
 from retrieval.data import DEFAULT_DATASET, available_datasets
 
 __all__ = ["create_app", "main", "make_registry"]
@@ -103,7 +93,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("SHOPASSIST_LLM_URL") or None,
         metavar="URL",
         help="serve replies from this OpenAI-compatible base URL (vLLM, llama.cpp, TGI, "
-        "python -m assistant.openai_server); --llm then names the served model, default the "
+        "python -m llm.openai_server); --llm then names the served model, default the "
         "endpoint's first (default: $SHOPASSIST_LLM_URL)",
     )
     p.add_argument(
@@ -128,8 +118,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.local_only:
-        enable_local_only()
+    # Before the engines load torch; gradio (imported above) reads its analytics switch per call.
+    configure(local_only=True if args.local_only else None)
     if local_only() and not _is_loopback(args.host):
         print(f"error: local-only mode serves on loopback only; refusing --host {args.host}", file=sys.stderr)
         return 2

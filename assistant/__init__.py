@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-import os as _os
-import sys as _sys
-
-if "torch" not in _sys.modules:  # before torch loads: see assistant/models.py (OpenMP spin-wait cliff)
-    _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 from typing import TYPE_CHECKING, Any
 
-# Local-only mode ($SHOPASSIST_LOCAL_ONLY=1) sets the offline/telemetry variables and the socket
-# guard here, at the package's first import, before anything loads transformers or gradio.
-from assistant.privacy import apply_local_only_from_env
-
-apply_local_only_from_env()
-
-from assistant.reply import (  # noqa: E402
+from assistant.reply import (
     INTENTS,
     Bundle,
     Comparison,
@@ -56,7 +44,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy: importing a light submodule (assistant.reply, assistant.models) must not load
+    # Lazy: importing a light submodule (assistant.reply, assistant.privacy) must not load
     # Chroma, torch and the retrieval stack.
     if name == "ShoppingAssistant":
         from assistant.shopping_assistant import ShoppingAssistant

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from assistant.models import default_cache_dir
-from assistant.privacy import ensure_local_url
+from llm.local_only import ensure_local_url
+from llm.models import default_cache_dir
 from retrieval.complements import CooccurrenceGraph
 from retrieval.data.schema import Catalog, Dataset
 from retrieval.embedders import Embedder, get_embedder

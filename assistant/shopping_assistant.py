@@ -31,7 +31,6 @@ from assistant.dialogue_state import DialogueState
 from assistant.explanations import Evidence, _money, build_reasons, format_card, review_quote
 from assistant.grounding import CatalogMatcher, GroundingChecker, GroundingContext, describe
 from assistant.index import DEFAULT_SCORER, AssistantIndex
-from assistant.llm import sentence_cut
 from assistant.privacy import redact
 from assistant.profile import UserProfile, build_profile
 from assistant.reply import (
@@ -53,6 +52,13 @@ from assistant.understanding.intents import classify_intent, needs_clarification
 from assistant.understanding.parser import parse
 from assistant.understanding.safety import INJECTION as _INJECTION
 from assistant.understanding.safety import OTHER_USERS as _OTHER_USERS
+from llm.chat_model import LocalChatModel
+from llm.models import default_cache_dir, default_quantize, parse_quantize
+from llm.openai_backend import is_openai_spec, openai_chat_model, with_endpoint
+from llm.registry import DEFAULT_LLM
+from llm.reranker import LLMReranker
+from llm.runtime import set_torch_threads
+from llm.stopping import sentence_cut
 from retrieval.data.schema import Dataset, Item
 from retrieval.diversity import DiversityConfig, diversify
 from retrieval.filters import Constraints
@@ -209,11 +215,8 @@ class ShoppingAssistant:
         # Our own model takes the generation length per call; other langchain models keep their
         # own settings (an unknown keyword could be forwarded to a remote API and rejected).
         self._llm_kwargs: dict[str, Any] = {}
-        if llm is not None:
-            from assistant.llm import LocalChatModel
-
-            if isinstance(llm, LocalChatModel):
-                self._llm_kwargs = {"max_new_tokens": max_new_tokens, "max_sentences": max_sentences}
+        if isinstance(llm, LocalChatModel):
+            self._llm_kwargs = {"max_new_tokens": max_new_tokens, "max_sentences": max_sentences}
         self.dataset: Dataset = index.dataset
         self.catalog = index.catalog
         self.currency = self.dataset.currency if self.catalog.has_prices else None
@@ -256,7 +259,7 @@ class ShoppingAssistant:
 
         ``llm``: a registry name or local model dir (loaded as ``LocalChatModel``), an
         OpenAI-compatible endpoint ``"openai:MODEL@http://host:port/v1"`` (vLLM, llama.cpp server,
-        TGI, ``assistant.openai_server``; see ``assistant.openai_backend``), any langchain chat
+        TGI, ``llm.openai_server``; see ``llm.openai_backend``), any langchain chat
         model instance, or ``None``/``"none"`` for template replies only.
         ``llm_url``: serve ``llm`` from that OpenAI-compatible base URL instead (``llm`` left at its
         default: the endpoint's first model).
@@ -265,12 +268,10 @@ class ShoppingAssistant:
         ``llm_quantize``: ``"int8"`` (dynamic int8 Linear layers, the CPU default), ``None`` for
         full precision, or ``"auto"``: $SHOPASSIST_LLM_QUANTIZE if set, else int8 on CPU.
         ``rerank="llm"``: re-rank the fused top-20 with the LLM listwise verbalizer
-        (``finetune.reranker.LLMReranker``; the chat model's weights, or ``reranker_adapter``, a
+        (``llm.reranker.LLMReranker``; the chat model's weights, or ``reranker_adapter``, a
         LoRA adapter from ``python -m finetune train``, on the same base model) before diversity.
         Off by default: see docs/latency.md for what it costs and what it changed.
         """
-        from assistant.models import default_cache_dir, set_torch_threads
-
         set_torch_threads(threads)
         if isinstance(dataset, Dataset):
             ds = dataset
@@ -288,9 +289,6 @@ class ShoppingAssistant:
         )
         index.embedder.encode_query("warm up")  # load the query encoder now, not in the first turn
         if llm_url:
-            from assistant.models import DEFAULT_LLM
-            from assistant.openai_backend import with_endpoint
-
             llm = with_endpoint(llm, llm_url, default_name=DEFAULT_LLM)
         chat_model = resolve_chat_model(
             llm,
@@ -1449,21 +1447,16 @@ def resolve_chat_model(
     a name or path -> ``LocalChatModel`` with the product's latency defaults (int8 on CPU,
     system-prompt KV cache, 2-sentence cap).
 
-    ``quantize``: None (full precision), "int8", or "auto" (``assistant.models.default_quantize``:
+    ``quantize``: None (full precision), "int8", or "auto" (``llm.models.default_quantize``:
     $SHOPASSIST_LLM_QUANTIZE, else int8 on CPU).
     """
     if llm is None or (isinstance(llm, str) and llm.lower() == "none"):
         return None
-    from assistant.openai_backend import is_openai_spec, openai_chat_model
-
     if is_openai_spec(llm):
         if adapter is not None:
             raise ValueError("a LoRA adapter cannot be applied to a remote LLM; serve it with the endpoint")
         return openai_chat_model(llm, max_tokens=max_new_tokens)
     if isinstance(llm, str | Path):
-        from assistant.llm import LocalChatModel
-        from assistant.models import default_quantize, parse_quantize
-
         scheme = default_quantize() if quantize == "auto" else parse_quantize(quantize)
         model = LocalChatModel(
             model_name=str(llm),
@@ -1494,10 +1487,6 @@ def build_llm_reranker(
 ) -> Any:
     """The listwise LLM re-ranker stage: the chat model's own loaded weights (no second copy in
     memory) unless ``adapter`` names a LoRA adapter, which is loaded on the same base model."""
-    from assistant.llm import LocalChatModel
-    from assistant.models import DEFAULT_LLM, default_quantize, parse_quantize
-    from finetune.reranker import LLMReranker  # the one implementation of the listwise prompt
-
     if adapter is None and isinstance(chat_model, LocalChatModel):
         return LLMReranker.from_chat_model(chat_model)
     if adapter is not None and not (Path(adapter).expanduser() / "adapter_config.json").is_file():

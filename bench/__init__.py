@@ -1,7 +1,1 @@
 """Benchmarks: each writes JSON + a markdown table (and plots) under reports/."""
-
-import os as _os
-import sys as _sys
-
-if "torch" not in _sys.modules:  # before torch loads: see assistant/models.py (OpenMP spin-wait cliff)
-    _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -31,10 +31,6 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-# Before torch loads (as assistant.models does for the product): OpenMP spin-waiting made
-# 2-thread generation several times slower on a busy box, and erratically so.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 from tqdm.auto import tqdm
 
 from bench._report import (
@@ -45,6 +41,7 @@ from bench._report import (
     write_json,
     write_text,
 )
+from llm.runtime import configure
 
 TARGET_FIRST_TOKEN_P50_S = 1.0
 TARGET_TURN_P50_S = 3.0
@@ -244,9 +241,9 @@ def _resolve_variants(names: Sequence[str | Variant]) -> list[Variant]:
 
 def _build_bots(cfg: ChatBenchConfig, variants: list[Variant], session_root: Path) -> tuple[Any, dict]:
     from assistant.index import AssistantIndex
-    from assistant.llm import LocalChatModel
     from assistant.sessions import SessionStore
     from assistant.shopping_assistant import ShoppingAssistant
+    from llm.chat_model import LocalChatModel
     from retrieval.data.schema import Dataset
 
     if isinstance(cfg.data, Dataset):
@@ -271,7 +268,7 @@ def _build_bots(cfg: ChatBenchConfig, variants: list[Variant], session_root: Pat
         _ = llm.loaded  # load (and quantise) before timing anything
         reranker = None
         if v.rerank == "llm":
-            from finetune.reranker import LLMReranker
+            from llm.reranker import LLMReranker
 
             reranker = LLMReranker.from_chat_model(llm)
         bot = ShoppingAssistant(
@@ -599,7 +596,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--log", type=Path, default=None, help="append one JSON line per turn here")
     a = ap.parse_args(argv)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    configure()  # before torch loads: the OpenMP policy 2-thread generation needs on a busy box
     cfg = ChatBenchConfig(
         data=a.data,
         llm=a.llm,

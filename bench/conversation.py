@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import random
 import shlex
 import sys
@@ -37,6 +36,7 @@ from tqdm.auto import tqdm
 from bench._report import environment, fmt, markdown_table, slug, write_json, write_text
 from bench.conv_metrics import Dialogue, TurnRecord, count_unsupported_claims, first_hit, summarize
 from bench.simulator import SimulatedShopper, Simulator, llm_rewriter
+from llm.runtime import configure
 from retrieval.data.schema import Dataset, Interactions
 from retrieval.data.splits import leave_one_out
 
@@ -135,9 +135,9 @@ def sample_users(
 # --- systems --------------------------------------------------------------------------------
 def build_systems(cfg: ConversationConfig, visible: Dataset, sessions_root: Path) -> list[SystemUnderTest]:
     from assistant.index import AssistantIndex
-    from assistant.models import set_torch_threads
     from assistant.sessions import SessionStore
     from assistant.shopping_assistant import ShoppingAssistant, resolve_chat_model
+    from llm.runtime import set_torch_threads
 
     unknown = [s for s in cfg.systems if s not in SYSTEMS]
     if unknown:
@@ -586,8 +586,7 @@ def parse_args(argv: Sequence[str] | None = None) -> ConversationConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    configure()
     cfg = parse_args(argv)
     args = sys.argv[1:] if argv is None else list(argv)
     cfg.command = " ".join(["python -m bench.conversation", *(shlex.quote(a) for a in args)])

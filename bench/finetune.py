@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see bench/ranking.py
-
 from bench._report import environment, save_figure, slug, write_json, write_text
+from llm.runtime import configure
 
 DEFAULT_CONFIG = "finetune/configs/cpu-smollm2-beauty.yaml"
 QUICK_CONFIG = "finetune/configs/cpu-tiny.yaml"
@@ -290,6 +288,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if not args.quick and not args.data:
         ap.error("--data is required unless --quick")
+    configure()
     report = run(args, overrides)
     s = report["seconds"]
     print(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 import threading
 import time
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from bench._report import environment, markdown_table, slug, write_json, write_text
+from llm.runtime import configure
 
 MAX_USERS = 256
 MAX_SECONDS = 600.0
@@ -178,9 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error(f"--users must be between 1 and {MAX_USERS}")
     if not 0 < args.seconds <= MAX_SECONDS:
         p.error(f"--seconds must be in (0, {MAX_SECONDS:g}]")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    configure()
 
     from assistant import ShoppingAssistant
 

@@ -12,25 +12,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-# Passive OpenMP waiting: on a shared CPU, spin-waiting threads made training 3-5x slower
-# (measured). Only effective before torch loads; a user's value wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from bench._report import bar_plot, environment, markdown_table, measure, slug, write_json, write_text
+from llm.runtime import configure
 from retrieval.data.registry import load_dataset
 from retrieval.data.schema import Catalog, Dataset
 from retrieval.data.splits import leave_one_out
 from retrieval.metrics import ListContext, evaluate_full_ranking
-from retrieval.scorers import SCORERS, FusedScorer, Scorer
+
+if TYPE_CHECKING:
+    from retrieval.scorers import Scorer
 
 ACCURACY = ("recall@5", "recall@10", "ndcg@5", "ndcg@10", "mrr")
 BEYOND = ("coverage@10", "ild@10", "novelty@10", "popularity@10")
@@ -200,8 +197,13 @@ def run(
 
     ``llm_rerank`` (model names/dirs or LoRA adapter dirs): also report CF-only vs CF+LLM on
     ``rerank_users`` seeded test users, the LLM reordering ``rerank_scorer``'s top-20 (default:
-    fused, else the last scorer run); see ``finetune.reranker.evaluate_rerank``.
+    fused, else the last scorer run); see ``llm.reranker.evaluate_rerank``.
     """
+    # torch (also under retrieval.scorers) loads here, after main's configure() set the OpenMP policy.
+    import torch
+
+    from retrieval.scorers import SCORERS, FusedScorer
+
     unknown = [s for s in scorers if s not in SCORERS]
     if unknown:
         raise SystemExit(f"unknown scorers {unknown}; known: {sorted(SCORERS)}")
@@ -390,8 +392,8 @@ def _llm_rerank(
     threads: int | None,
 ) -> dict[str, Any]:
     """CF-only vs CF+LLM (listwise verbalizer over the CF top-20) on the same seeded test users."""
-    from assistant.models import default_quantize
-    from finetune.reranker import LLMReranker, evaluate_rerank
+    from llm.models import default_quantize
+    from llm.reranker import LLMReranker, evaluate_rerank
 
     name = scorer_name or ("fused" if "fused" in fitted else list(fitted)[-1])
     if name not in fitted:
@@ -535,6 +537,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--rerank-scorer", default=None, help="whose top-20 to re-rank (default: fused, else the last)"
     )
     args = ap.parse_args(argv)
+    configure()
     if args.rerank_users < 1:
         raise SystemExit("--rerank-users must be >= 1")
     if not args.data:

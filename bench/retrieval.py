@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from llm.runtime import configure
 from retrieval.data.schema import Item
 from retrieval.text import words
 
@@ -239,7 +240,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads for query encoding")
     a = p.parse_args(argv)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    configure()
     report = run(a.data, a.out, a.store, a.queries, a.k, a.seed, a.threads, a.store_url)
     print(to_markdown(report))
 

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from bench._report import _rss_bytes, environment, save_figure, slug, write_json, write_text
+from llm.runtime import configure
 from retrieval.data.schema import Catalog, Item
 from retrieval.filters import Constraints
 
@@ -630,7 +631,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         from retrieval.vector_store import StoreConfig
 
         a.batch_size = StoreConfig().batch_size
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    configure()
     import chromadb
     import torch
 

@@ -10,6 +10,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from llm.runtime import configure
+
 USAGE = """usage: python -m finetune <command> [options]
 
 commands:
@@ -75,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(USAGE)
         return 0
     command, rest = argv[0], argv[1:]
+    configure()  # before a command imports torch: the OpenMP policy is read when torch loads
     try:
         if command == "generate":
             _generate(rest)

@@ -38,17 +38,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from finetune.candidates import CandidateSampler, make_candidate_source
-from finetune.formats import (
-    CANDIDATES_HEADER,
-    LETTERS,
-    SYSTEM_SHOPPER,
-    constraint_messages,
-    format_price,
-    listwise_messages,
-    parse_listwise_prompt,
-    render_card,
-    short_title,
-)
+from finetune.metrics import ranking_metrics, target_rank
+from finetune.teacher import LexicalTeacher
 from finetune.templates import (
     CONSTRAINT_TEMPLATES_EN,
     CONSTRAINT_TEMPLATES_ZH,
@@ -60,6 +51,17 @@ from finetune.templates import (
     STOCK_ZH,
     price_band,
     price_phrase,
+)
+from llm.listwise import (
+    CANDIDATES_HEADER,
+    LETTERS,
+    SYSTEM_SHOPPER,
+    constraint_messages,
+    format_price,
+    listwise_messages,
+    parse_listwise_prompt,
+    render_card,
+    short_title,
 )
 from retrieval.data import leave_one_out
 from retrieval.data.registry import load_dataset
@@ -752,8 +754,6 @@ def _attach_teacher(cfg: GenerateConfig, files: dict[str, list[dict]]) -> tuple[
     letter log-probs. Test records are never read by it and never labelled."""
     if cfg.teacher == "none" or len(files["train_listwise"]) < 20:
         return None, None
-    from finetune.evaluate import ranking_metrics, target_rank
-    from finetune.teacher import LexicalTeacher
 
     teacher = LexicalTeacher.fit(files["train_listwise"])
     for name in ("train_listwise", "dev_listwise"):

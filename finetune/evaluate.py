@@ -31,8 +31,15 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from finetune.data import LISTWISE_PROTOCOLS, read_jsonl, read_manifest
-from finetune.formats import LETTERS, parse_listwise_prompt
+from finetune.data import LISTWISE_PROTOCOLS, TEACHER_FILE, read_jsonl, read_manifest
+from finetune.metrics import random_ranking_baseline, ranking_metrics, target_rank
+from finetune.teacher import LexicalTeacher
+from llm.json_output import extract_json_block
+from llm.listwise import LETTERS, parse_listwise_prompt
+from llm.messages import encode_chat
+from llm.models import load_llm
+from llm.registry import DEFAULT_LLM
+from llm.reranker import LLMReranker
 from retrieval.files import atomic_write
 from retrieval.filters import Constraints
 from retrieval.text import tokenize
@@ -89,47 +96,6 @@ class EvalConfig:
     progress: bool = field(default=True, metadata={"help": "show tqdm progress"})
 
 
-# --------------------------------------------------------------------------------------------
-# Metrics
-# --------------------------------------------------------------------------------------------
-
-
-def target_rank(scores: np.ndarray, target: int) -> int:
-    """1-based rank of ``target``; ties count against it (a constant scorer gets no credit)."""
-    s = scores[target]
-    return 1 + int(np.sum(np.delete(scores, target) >= s))
-
-
-def _se(x: np.ndarray) -> float:
-    return float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else float("nan")
-
-
-def ranking_metrics(ranks: list[int]) -> dict[str, float]:
-    r = np.asarray(ranks, dtype=float)
-    if len(r) == 0:
-        return {"n": 0}
-    ndcg = np.where(r <= 10, 1.0 / np.log2(r + 1), 0.0)
-    rec5 = (r <= 5).astype(float)
-    return {
-        "n": len(r),
-        "ndcg@10": float(ndcg.mean()),
-        "ndcg@10_se": _se(ndcg),
-        "recall@5": float(rec5.mean()),
-        "recall@5_se": _se(rec5),
-        "recall@1": float((r <= 1).mean()),
-        "mrr": float((1.0 / r).mean()),
-        "mean_rank": float(r.mean()),
-    }
-
-
-def random_ranking_baseline(n_candidates: int) -> dict[str, float]:
-    """Expected metrics of a uniformly random order of ``n_candidates`` with one target."""
-    ranks = np.arange(1, n_candidates + 1, dtype=float)
-    return {
-        "ndcg@10": float(np.where(ranks <= 10, 1 / np.log2(ranks + 1), 0).mean()),
-        "recall@5": min(5, n_candidates) / n_candidates,
-        "mrr": float((1 / ranks).mean()),
-    }
 
 
 def title_overlap_scores(record: dict[str, Any]) -> np.ndarray:
@@ -198,8 +164,6 @@ def _has_duplicate_bold(reply: str) -> bool:
 
 def constraint_scores(text: str, gold: dict[str, Any]) -> dict[str, Any]:
     """JSON validity, exact match and per-field correctness of one extraction."""
-    from assistant.llm import extract_json_block
-
     pred: Constraints | None = None
     block = extract_json_block(text)
     if block is not None:
@@ -236,8 +200,6 @@ class _Models:
     """One PeftModel (or plain base); ``variant("base")`` disables the adapter."""
 
     def __init__(self, cfg: EvalConfig):
-        from assistant.models import DEFAULT_LLM, load_llm
-
         self.base_name = cfg.base or _adapter_base(cfg.adapter) or DEFAULT_LLM
         self.model, self.tokenizer = load_llm(
             self.base_name, adapter=cfg.adapter, threads=cfg.threads, merge_adapter=False, dtype=cfg.dtype
@@ -281,10 +243,9 @@ def _adapter_base(adapter: str | None) -> str | None:
 def _generate(models: _Models, messages: list[dict[str, str]], max_new_tokens: int) -> str:
     import torch
 
-    from assistant.llm import _encode_chat
 
     tok = models.tokenizer
-    ids = _encode_chat(tok, messages)
+    ids = encode_chat(tok, messages)
     with torch.inference_mode():
         out = models.model.generate(
             input_ids=ids,
@@ -300,7 +261,6 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     """Run every evaluation, write ``<out>/<tag>.json`` and ``.md``; returns the report."""
     import torch
 
-    from finetune.reranker import LLMReranker
 
     t0 = time.perf_counter()
     data = Path(cfg.data)
@@ -408,9 +368,6 @@ def _protocols(spec: str) -> list[str]:
 
 def _load_teacher(data: Path) -> Any:
     """The data folder's fitted teacher (``generate --teacher lexical``), or None."""
-    from finetune.data import TEACHER_FILE
-    from finetune.teacher import LexicalTeacher
-
     path = data / TEACHER_FILE
     return LexicalTeacher.load(path) if path.is_file() else None
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from finetune.formats import LETTERS, parse_listwise_prompt
+from llm.listwise import LETTERS, parse_listwise_prompt
 from retrieval.text import STOPWORDS, UNIT_WORDS, tokenize
 
 BASE_FEATURES = (

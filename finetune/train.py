@@ -34,7 +34,11 @@ import yaml
 from tqdm.auto import tqdm
 
 from finetune.data import read_jsonl, read_manifest
-from finetune.formats import ADAPTER_DATA_MANIFEST, LETTERS
+from finetune.metrics import ranking_metrics, target_rank
+from llm.choices import choice_token_ids
+from llm.listwise import ADAPTER_DATA_MANIFEST, LETTERS
+from llm.models import load_llm
+from llm.reranker import LLMReranker
 
 CHECKPOINT_PREFIX = "checkpoint-"
 STATE_FILE = "trainer_state.json"
@@ -45,7 +49,7 @@ STATE_FILE = "trainer_state.json"
 class ModelArguments:
     model: str = field(
         default="qwen2.5-coder-0.5b",
-        metadata={"help": "registered LLM name (assistant.models) or a local HF directory"},
+        metadata={"help": "registered LLM name (llm.models) or a local HF directory"},
     )
     lora_r: int = field(default=8, metadata={"help": "LoRA rank"})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha (scale = alpha / r)"})
@@ -351,8 +355,6 @@ def encode_record(
 ) -> EncodedExample:
     """``encode_example`` plus, for a listwise record under the verbalizer loss, its letters
     (and, with ``distill``, the teacher's letter log-probs, which the record must then have)."""
-    from assistant.llm import choice_token_ids
-
     ids, labels = encode_example(tokenizer, record["messages"])
     if record.get("task") not in LETTER_TASKS or listwise_loss == "lm":
         return EncodedExample(ids, labels)
@@ -595,9 +597,6 @@ def _eval_loss(model: Any, batches: list[dict], accelerator: Any) -> float:
 def _eval_listwise(model: Any, tokenizer: Any, records: list[dict], batch_size: int) -> dict[str, float]:
     """Dev listwise ranking as ``finetune evaluate`` scores it (letter log-probs at the answer
     position), so a run shows whether the ranking improves, not only the loss."""
-    from finetune.evaluate import ranking_metrics, target_rank
-    from finetune.reranker import LLMReranker
-
     was_training = model.training
     model.eval()
     rr = LLMReranker(model=model, tokenizer=tokenizer, batch_size=batch_size)
@@ -636,8 +635,6 @@ def train(margs: ModelArguments, dargs: DataArguments, targs: TrainArguments) ->
     from accelerate.utils import DistributedType, set_seed
     from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
     from safetensors.torch import load_file
-
-    from assistant.models import load_llm
 
     t_start = time.perf_counter()
     out = Path(targs.output_dir)

@@ -5,6 +5,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --dev || exit $?
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False ANONYMIZED_TELEMETRY=False
+# The dependency direction (contracts in pyproject.toml [tool.importlinter]) before any test runs.
+if ! .venv/bin/lint-imports --no-logo; then
+  echo "scripts/test.sh: lint-imports found an import that breaks a layer contract (see above)" >&2
+  exit 1
+fi
 .venv/bin/python -m pytest "$@"
 rc=$?
 if [ "$rc" = 5 ]; then

@@ -14,7 +14,7 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see assistant/models.py: shared-CPU spin-wait cliff
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see llm/runtime.py: shared-CPU spin-wait cliff
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +39,8 @@ def tiny_llm_conversion(tmp_path_factory: pytest.TempPathFactory) -> TinyLLMConv
     """Convert the tiny LLM once per session, with a crashed run's leftovers planted first."""
     import time
 
-    from assistant.models import MARKER_NAME, TEST_LLM, llm_cache_dir, resolve_llm
+    from llm.models import MARKER_NAME, llm_cache_dir, resolve_llm
+    from llm.registry import TEST_LLM
 
     persistent = os.environ.get("SHOPASSIST_TEST_CACHE")
     root = Path(persistent) if persistent else tmp_path_factory.mktemp("shopassist-cache")
@@ -70,8 +71,8 @@ def tiny_llm_dir(tiny_llm_conversion: TinyLLMConversion) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_llm(tiny_llm_dir: Path):
-    """The tiny LLM loaded once per session (an `assistant.llm.LoadedLLM`)."""
-    from assistant.llm import get_loaded_llm
+    """The tiny LLM loaded once per session (an `llm.chat_model.LoadedLLM`)."""
+    from llm.chat_model import get_loaded_llm
 
     return get_loaded_llm(str(tiny_llm_dir), threads=1)
 
@@ -79,6 +80,6 @@ def tiny_llm(tiny_llm_dir: Path):
 @pytest.fixture
 def tiny_chat_model(tiny_llm):
     """A greedy `LocalChatModel` on the tiny LLM, short replies to keep tests fast."""
-    from assistant.llm import LocalChatModel
+    from llm.chat_model import LocalChatModel
 
     return LocalChatModel.from_loaded(tiny_llm, max_new_tokens=20)

@@ -40,7 +40,7 @@ def make_bot(index, tmp_path, llm=None, **kw) -> ShoppingAssistant:
 
 @pytest.fixture(scope="module")
 def tiny_llm():
-    from assistant.llm import LocalChatModel
+    from llm.chat_model import LocalChatModel
 
     return LocalChatModel(model_name="smollm2-135m", threads=1)
 

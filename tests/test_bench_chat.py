@@ -13,8 +13,9 @@ import pytest
 from assistant_catalog import make_dataset
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from assistant.llm import LocalChatModel, sentence_cut
 from bench.chat import STAGES, ChatBenchConfig, Variant, make_script, run
+from llm.chat_model import LocalChatModel
+from llm.stopping import sentence_cut
 
 SYSTEM = "You are a concise shopping assistant. Write at most 2 short sentences."
 MESSAGES = [SystemMessage(SYSTEM), HumanMessage("Suggest a gift for a runner who likes music.")]

@@ -273,7 +273,7 @@ def test_language_detection(vocab):
 
 # --- LLM fallback ----------------------------------------------------------------------------------
 class RecordingLLM:
-    """A deterministic stand-in for ``assistant.llm.generate_json`` returning canned output."""
+    """A deterministic stand-in for ``llm.chat_model.generate_json`` returning canned output."""
 
     def __init__(self, output):
         self.output = output

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from finetune.data import TEST_FILES, GenerateConfig, check_example, generate, read_jsonl
-from finetune.evaluate import constraint_scores, ranking_metrics, reply_errors, target_rank
-from finetune.formats import CANDIDATES_HEADER, LETTERS, short_title
+from finetune.evaluate import constraint_scores, reply_errors
+from finetune.metrics import ranking_metrics, target_rank
 from finetune.toydata import write_toy_dataset
+from llm.listwise import CANDIDATES_HEADER, LETTERS, short_title
 from retrieval.data import leave_one_out, load_dataset
 from retrieval.filters import Constraints
 
@@ -268,7 +269,7 @@ def test_target_title_inside_a_longer_history_title_is_skipped_not_leaked(toy: d
 
 def test_title_overlap_reference_ranker() -> None:
     from finetune.evaluate import title_overlap_scores
-    from finetune.formats import listwise_messages
+    from llm.listwise import listwise_messages
 
     msgs = listwise_messages(
         ["Essie Nail Polish, Ballet Slippers", "OPI Nail Lacquer Red"],

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from finetune.data import TEACHER_FILE, GenerateConfig, generate, read_jsonl
-from finetune.formats import LETTERS, listwise_messages
 from finetune.teacher import BASE_FEATURES, FEATURES, LexicalTeacher, prompt_features
 from finetune.toydata import write_toy_dataset
+from llm.listwise import LETTERS, listwise_messages
 
 _WORDS = [f"w{k}" for k in range(400)]
 

@@ -11,10 +11,11 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from assistant.models import TEST_LLM, load_llm
 from finetune.data import GenerateConfig, generate, read_jsonl
 from finetune.toydata import write_toy_dataset
 from finetune.train import DataArguments, ModelArguments, TrainArguments, list_checkpoints, train
+from llm.models import load_llm
+from llm.registry import TEST_LLM
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +167,7 @@ def test_evaluate_writes_expected_keys(run: dict, data_dir: Path, tmp_path: Path
 
 @pytest.mark.slow
 def test_reranker_scores_match_training_format(run: dict, data_dir: Path) -> None:
-    from finetune.reranker import LLMReranker
+    from llm.reranker import LLMReranker
     from retrieval.data import load_dataset
 
     manifest = json.loads((data_dir / "manifest.json").read_text())
@@ -191,9 +192,9 @@ def test_periodic_eval_reports_dev_listwise_ranking(data_dir: Path, tmp_path: Pa
     import dataclasses
 
     from finetune.data import read_jsonl
-    from finetune.evaluate import ranking_metrics, target_rank
-    from finetune.formats import LETTERS
-    from finetune.reranker import LLMReranker
+    from finetune.metrics import ranking_metrics, target_rank
+    from llm.listwise import LETTERS
+    from llm.reranker import LLMReranker
 
     margs, dargs, targs = _args(data_dir, tmp_path / "run", max_steps=1)
     dargs = dataclasses.replace(dargs, tasks="listwise", eval_source="dev", eval_examples=8)
@@ -220,9 +221,9 @@ def test_verbalizer_loss_is_the_rerankers_letter_log_prob(data_dir: Path) -> Non
     of the same example differs (it covers the whole vocabulary and the end-of-turn tokens)."""
     import torch
 
-    from finetune.formats import LETTERS
-    from finetune.reranker import LLMReranker
     from finetune.train import collate, completion_loss, encode_record
+    from llm.listwise import LETTERS
+    from llm.reranker import LLMReranker
 
     model, tok = load_llm(TEST_LLM, threads=2)
     recs = read_jsonl(data_dir / "test_listwise_random.jsonl")[:3]
@@ -279,9 +280,9 @@ def test_distillation_loss_is_the_cross_entropy_to_the_teacher(data_dir: Path) -
 
     import torch
 
-    from finetune.formats import LETTERS
-    from finetune.reranker import LLMReranker
     from finetune.train import collate, completion_loss, encode_record
+    from llm.listwise import LETTERS
+    from llm.reranker import LLMReranker
 
     model, tok = load_llm(TEST_LLM, threads=2)
     rr = LLMReranker(model=model, tokenizer=tok)
@@ -372,8 +373,8 @@ def test_reranker_prompts_an_adapter_the_way_it_was_trained(run: dict, tmp_path:
     """An adapter's reranker defaults to the history length and title cap of its training data
     (the adapter's data_manifest.json: 3 titles of 30 characters here, not the 10 / 60 of a
     bare model); explicit values still win."""
-    from finetune.formats import TITLE_CHARS
-    from finetune.reranker import LLMReranker, prompt_shape_of
+    from llm.listwise import TITLE_CHARS
+    from llm.reranker import LLMReranker, prompt_shape_of
 
     adapter = run["out"] / "adapter"
     assert prompt_shape_of(adapter) == {"max_history": 3, "title_chars": 30}

@@ -280,7 +280,7 @@ def test_stream_matches_chat_shape(bot, text) -> None:
 @pytest.mark.slow  # the red team runs the tiny LLM in the default suite; this adds fuzzed turns
 def test_chat_with_the_tiny_llm_on_fuzzed_turns(index, tiny_llm, tmp_path) -> None:
     """A few hypothesis examples through the real smollm2-135m: grounding must hold whatever it says."""
-    from assistant.llm import LocalChatModel
+    from llm.chat_model import LocalChatModel
 
     model = LocalChatModel.from_loaded(tiny_llm, max_new_tokens=24)
     bot = ShoppingAssistant(index, model, SessionStore(tmp_path / "s"), max_new_tokens=24)

@@ -15,17 +15,10 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from pydantic import BaseModel
 
-from assistant.llm import (
-    STREAM_THREAD_NAME,
-    LoadedLLM,
-    LocalChatModel,
-    extract_json_block,
-    get_loaded_llm,
-    parse_json_output,
-    score_choices,
-    score_choices_batch,
-    to_chat_dicts,
-)
+from llm.chat_model import STREAM_THREAD_NAME, LoadedLLM, LocalChatModel, get_loaded_llm
+from llm.choices import score_choices, score_choices_batch
+from llm.json_output import extract_json_block, parse_json_output
+from llm.messages import to_chat_dicts
 
 QUESTION = "What is the capital of France?"
 
@@ -290,7 +283,7 @@ def test_score_choices_of_a_bf16_model_do_not_tie(tiny_llm_dir, tiny_llm):
     """bf16 logits are coarse: letter scores of a flat distribution tie (ranking ties count
     against the target in evaluation). The choices' logits are recomputed in float32 from the
     head's input: 20 distinct scores, close to the float32 model's."""
-    from assistant.models import load_llm
+    from llm.models import load_llm
 
     model16, tok = load_llm(str(tiny_llm_dir), dtype="bfloat16", threads=2)
     prompts = [
@@ -325,9 +318,9 @@ def test_score_choices_rejects_bad_choices(tiny_llm):
 
 
 def test_json_closed_detects_end_of_first_object():
-    from assistant.llm import _json_closed
+    from llm.stopping import json_closed
 
-    assert not _json_closed('{"a": "}"')
-    assert _json_closed('{"a": "}"}')
-    assert _json_closed('{"a": [1, {"b": 2}]} trailing')
-    assert not _json_closed('{"a": [1, {"b": 2}]')
+    assert not json_closed('{"a": "}"')
+    assert json_closed('{"a": "}"}')
+    assert json_closed('{"a": [1, {"b": 2}]} trailing')
+    assert not json_closed('{"a": [1, {"b": 2}]')

@@ -1,7 +1,7 @@
 """The LLM listwise re-ranker as a switchable stage of the assistant (issue #5, item 4).
 
 Real components: the synthetic Beauty fixture, MiniLM + Chroma in a tmp dir, the tiny
-smollm2-135m model scoring letters A-T in one forward pass (finetune.reranker.LLMReranker).
+smollm2-135m model scoring letters A-T in one forward pass (llm.reranker.LLMReranker).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ def index(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reranker():
-    from assistant.llm import LocalChatModel
-    from finetune.reranker import LLMReranker
+    from llm.chat_model import LocalChatModel
+    from llm.reranker import LLMReranker
 
     return LLMReranker.from_chat_model(LocalChatModel(model_name=TINY, threads=1))
 

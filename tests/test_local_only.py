@@ -4,7 +4,7 @@ Tested with the network really blocked: the child processes run in a new network
 (``unshare -rn``: only a loopback interface, brought up inside) where any outbound connect
 fails at the OS level, and a ``sitecustomize`` recorder logs every non-loopback connect / DNS
 lookup a library even attempts (the OS would refuse it, the recorder makes it visible). The
-product's own socket guard (``assistant.privacy.install_socket_guard``) refuses such attempts
+product's own socket guard (``llm.local_only.install_socket_guard``) refuses such attempts
 first; its record is dumped at exit too. Where the box forbids namespaces, the recorder and the
 guard still run (``NETNS`` says which).
 
@@ -33,8 +33,8 @@ from pathlib import Path
 import pytest
 from _servers import die_with_parent
 
-from assistant import privacy
-from assistant.privacy import LocalOnlyError, ensure_local_url, is_loopback_host
+import llm.local_only as local_only_mode
+from llm.local_only import LocalOnlyError, ensure_local_url, is_loopback_host
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -87,7 +87,7 @@ signal.signal(signal.SIGTERM, signal.default_int_handler)
 @atexit.register
 def _dump_guard():
     import sys
-    mod = sys.modules.get("assistant.privacy")
+    mod = sys.modules.get("llm.local_only")
     for what in getattr(mod, "BLOCKED_ATTEMPTS", []) if mod else []:
         _note({"blocked_by_guard": what})
 """
@@ -124,9 +124,9 @@ def _env(tmp_path: Path, local_only: bool = True) -> dict[str, str]:
         "SHOPASSIST_THREADS": "1",
     }
     if local_only:
-        env[privacy.LOCAL_ONLY_ENV] = "1"
+        env[local_only_mode.LOCAL_ONLY_ENV] = "1"
     else:
-        env.pop(privacy.LOCAL_ONLY_ENV, None)
+        env.pop(local_only_mode.LOCAL_ONLY_ENV, None)
     return env
 
 
@@ -167,9 +167,9 @@ def test_the_namespace_really_has_no_network(tmp_path) -> None:
 @pytest.fixture
 def local_only_env(monkeypatch):
     """Local-only mode on for this test; every variable it sets is restored afterwards."""
-    for key, value in privacy.OFFLINE_ENV.items():  # setenv registers each for restoring
+    for key, value in local_only_mode.OFFLINE_ENV.items():  # setenv registers each for restoring
         monkeypatch.setenv(key, os.environ.get(key, value))
-    monkeypatch.setenv(privacy.LOCAL_ONLY_ENV, "1")
+    monkeypatch.setenv(local_only_mode.LOCAL_ONLY_ENV, "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # a stray setting the switch must override
     return monkeypatch
 
@@ -210,8 +210,8 @@ def test_remote_urls_are_refused_with_a_clear_message(local_only_env, url) -> No
 
 
 def test_without_local_only_urls_pass_untouched(monkeypatch) -> None:
-    monkeypatch.delenv(privacy.LOCAL_ONLY_ENV, raising=False)
-    assert not privacy.local_only()
+    monkeypatch.delenv(local_only_mode.LOCAL_ONLY_ENV, raising=False)
+    assert not local_only_mode.local_only()
     assert ensure_local_url("https://api.openai.com/v1") == "https://api.openai.com/v1"
     assert ensure_local_url(None) is None and ensure_local_url("") == ""
 
@@ -224,10 +224,10 @@ def test_loopback_host_check_does_no_dns() -> None:
 
 
 def test_enable_sets_the_offline_and_telemetry_switches(local_only_env) -> None:
-    privacy.enable_local_only(guard=False)  # the guard itself is exercised in the subprocesses
+    local_only_mode.enable_local_only(guard=False)  # the guard itself is exercised in the subprocesses
     assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["TRANSFORMERS_OFFLINE"] == "1"
     assert os.environ["ANONYMIZED_TELEMETRY"] == "False" and os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"
-    assert os.environ["HF_HUB_DISABLE_TELEMETRY"] == "1" and privacy.local_only()
+    assert os.environ["HF_HUB_DISABLE_TELEMETRY"] == "1" and local_only_mode.local_only()
 
 
 def test_a_remote_chroma_url_is_refused_before_anything_connects(local_only_env, tmp_path) -> None:
@@ -256,7 +256,7 @@ def test_a_remote_chroma_url_is_refused_before_anything_connects(local_only_env,
     ],
 )
 def test_a_remote_llm_endpoint_is_refused(local_only_env, spec, env_url) -> None:
-    from assistant.openai_backend import URL_ENV, openai_chat_model
+    from llm.openai_backend import URL_ENV, openai_chat_model
 
     local_only_env.delenv("OPENAI_BASE_URL", raising=False)
     if env_url:
@@ -283,7 +283,7 @@ def test_from_dataset_refuses_a_remote_llm_url(local_only_env, tmp_path) -> None
 
 
 def test_a_loopback_llm_endpoint_is_accepted(local_only_env) -> None:
-    from assistant.openai_backend import openai_chat_model
+    from llm.openai_backend import openai_chat_model
 
     llm = openai_chat_model("openai:tiny@http://127.0.0.1:9/v1")  # built, not called: no server needed
     assert str(llm.openai_api_base).startswith("http://127.0.0.1:9")
@@ -305,16 +305,19 @@ def test_app_refuses_a_public_bind_address_in_local_only_mode(tmp_path) -> None:
 # ------------------------------------------------------------------------- runs with no network
 API_RUN = """
 import json, os, sys, urllib.request
+from llm.runtime import configure
+configure()  # the Python API's set-up, first: SHOPASSIST_LOCAL_ONLY=1 turns local-only mode on here
+import llm.local_only as local_only_mode
 from assistant_catalog import make_dataset
-from assistant import ShoppingAssistant, privacy
-assert privacy.local_only()
+from assistant import ShoppingAssistant
+assert local_only_mode.local_only() and configure().local_only
 bot = ShoppingAssistant.from_dataset(make_dataset(), llm=None, cache_dir=sys.argv[1], show_progress=False)
 r1 = bot.chat("a moisturizer under $40, not Olay", session_id="net", user_id="n1")
 r2 = bot.chat("compare the first two", session_id="net", user_id="n1")
 bot.feedback("net", r1.items[0].item_id, liked=True, user_id="n1")
 counts = bot.forget("n1")
 built = list(bot.index.info.built)
-clean = list(privacy.BLOCKED_ATTEMPTS)  # nothing tried to leave during the real work
+clean = list(local_only_mode.BLOCKED_ATTEMPTS)  # nothing tried to leave during the real work
 try:  # the guard is live in this process: an explicit outbound call is refused and recorded
     urllib.request.urlopen("https://example.com/", timeout=5)
     refused = None
@@ -323,7 +326,7 @@ except Exception as e:
 hub = sys.modules.get("huggingface_hub.constants")
 print(json.dumps({
     "items": [i.item_id for i in r1.items], "intent2": r2.intent, "built": built, "forget": counts,
-    "blocked_during_work": clean, "refused": refused, "blocked_after": list(privacy.BLOCKED_ATTEMPTS),
+    "blocked_during_work": clean, "refused": refused, "blocked_after": list(local_only_mode.BLOCKED_ATTEMPTS),
     "env": {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "ANONYMIZED_TELEMETRY")},
     "hub_offline": getattr(hub, "HF_HUB_OFFLINE", None),
 }))
@@ -376,7 +379,7 @@ trap 'trap - TERM; kill -TERM 0; exit 143' TERM  # pytest died (die_with_parent)
 APP=$!
 # The client stands in for the browser; huggingface_hub (under gradio_client) fetches an agent
 # registry and sends telemetry to huggingface.co unless told it is offline, as local-only mode
-# tells every process that imports assistant.
+# tells every process that calls llm.runtime.configure().
 HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 "$PY" -c "$CLIENT" 7861 420 >"$WORK/client.out" 2>"$WORK/client.err" &
 wait $!  # in the background + wait: bash runs the TERM trap at once, not after a foreground job
 RC=$?

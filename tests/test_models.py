@@ -12,24 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from assistant.models import (
-    DEFAULT_LLM,
-    LLM_REGISTRY,
-    MARKER_NAME,
-    TEST_LLM,
-    GGUFChunk,
-    LLMNotFoundError,
-    ModelIntegrityError,
-    assemble_gguf,
-    default_cache_dir,
-    default_threads,
-    llm_cache_dir,
-    load_llm,
-    locate_chunks,
-    parse_dtype,
-    resolve_llm,
-    set_torch_threads,
-)
+from llm.gguf import assemble_gguf, locate_chunks
+from llm.models import MARKER_NAME, default_cache_dir, llm_cache_dir, load_llm, parse_dtype, resolve_llm
+from llm.registry import DEFAULT_LLM, LLM_REGISTRY, TEST_LLM, GGUFChunk, LLMNotFoundError, ModelIntegrityError
+from llm.runtime import default_threads, set_torch_threads
 
 
 def _corrupt_copy(src: Path, dest: Path, offset: int | None = None) -> Path:
@@ -158,7 +144,7 @@ def test_resolve_uses_env_cache_dir(monkeypatch, tiny_llm_conversion):
 
 def test_live_tmp_dir_of_other_process_is_not_deleted(tiny_llm_conversion, tmp_path):
     # A tmp dir whose pid is alive (ours, here pid 1) belongs to a running conversion: keep it.
-    from assistant.models import _clean_stale
+    from llm.models import _clean_stale
 
     root = tmp_path / "llm"
     root.mkdir()
@@ -295,7 +281,7 @@ def test_load_llm_and_lora_adapter(tiny_llm_dir, tmp_path):
 @pytest.mark.slow
 def test_default_qwen_converts_and_replies(tmp_path_factory):
     """Converts the real default 0.5B model (minutes) and measures generation speed."""
-    from assistant.llm import LoadedLLM, LocalChatModel
+    from llm.chat_model import LoadedLLM, LocalChatModel
 
     root = Path(os.environ.get("SHOPASSIST_TEST_CACHE") or tmp_path_factory.mktemp("qwen-cache"))
     t0 = time.perf_counter()

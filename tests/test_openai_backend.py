@@ -1,4 +1,4 @@
-"""The assistant on an OpenAI-compatible endpoint: our `assistant.openai_server` serving the tiny
+"""The assistant on an OpenAI-compatible endpoint: our `llm.openai_server` serving the tiny
 real LLM as a subprocess on loopback, reached through langchain-openai like vLLM / llama.cpp / TGI."""
 
 from __future__ import annotations
@@ -15,24 +15,24 @@ import pytest
 from _servers import ServerProcess, free_port
 from assistant_catalog import make_dataset
 
-from assistant.models import DEFAULT_LLM, TEST_LLM
-from assistant.openai_backend import OpenAISpec, openai_chat_model, parse_openai_spec, with_endpoint
 from assistant.reply import DoneEvent, ItemsEvent, TextDelta, TextReset
 from assistant.sessions import SessionStore
 from assistant.shopping_assistant import ShoppingAssistant, resolve_chat_model
+from llm.openai_backend import OpenAISpec, openai_chat_model, parse_openai_spec, with_endpoint
+from llm.registry import DEFAULT_LLM, TEST_LLM
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def endpoint(tmp_path_factory, tiny_llm_conversion) -> str:
-    """Base URL (``.../v1``) of a real `python -m assistant.openai_server` on the tiny LLM."""
+    """Base URL (``.../v1``) of a real `python -m llm.openai_server` on the tiny LLM."""
     port = free_port()
     log = tmp_path_factory.mktemp("openai-server") / "server.log"
     cmd = [
         sys.executable,
         "-m",
-        "assistant.openai_server",
+        "llm.openai_server",
         "--model",
         str(tiny_llm_conversion.path),
         "--served-name",
@@ -166,7 +166,7 @@ def test_chat_turn_through_the_endpoint(bot):
     _check_grounded(bot, reply)
     assert reply.meta["timings"]["llm_calls"] >= 1 and reply.meta["timings"]["llm_prefill_s"] > 0
     if not reply.grounding.fallback:  # the model's own words passed the checker: capped at 2 sentences
-        from assistant.llm import sentence_cut
+        from llm.stopping import sentence_cut
 
         cut = sentence_cut(reply.text, 2)
         assert cut is None or cut >= len(reply.text.rstrip())

@@ -347,7 +347,7 @@ def test_tiny_llm_all_attack_cases(index, tiny_llm, tmp_path) -> None:
 
 
 def run_tiny(index, tiny_llm, tmp_path, cases, min_llm: int) -> None:
-    from assistant.llm import LocalChatModel
+    from llm.chat_model import LocalChatModel
 
     rec = Recorder()
     model = LocalChatModel.from_loaded(tiny_llm, max_new_tokens=32).model_copy(update={"callbacks": [rec]})

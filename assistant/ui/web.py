@@ -8,14 +8,6 @@ friendly chat message, so one bad turn never shows a stack trace or stops the se
 
 from __future__ import annotations
 
-import os
-
-# Before gradio is imported anywhere: no usage analytics, no version check, no hub telemetry.
-os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-
 import contextlib
 import functools
 import logging

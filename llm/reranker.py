@@ -2,20 +2,20 @@
 
 One forward pass per prompt: candidates are labelled A-T, and the next-token log-probs of
 those letters are the scores, so 20 candidates cost one prefill instead of 20 generations.
-The prompt is ``finetune.formats.listwise_messages``, the exact format the LoRA adapter is
+The prompt is ``llm.listwise.listwise_messages``, the exact format the LoRA adapter is
 trained on.
 
 In the product: ``ShoppingAssistant.from_dataset(..., rerank="llm", reranker_adapter=...)``
 re-ranks the fused top-20 before diversity (``ShoppingAssistant._llm_rerank``); in the ranking
 bench: ``python -m bench.ranking --llm-rerank MODEL_OR_ADAPTER``. By hand::
 
-    from finetune.reranker import LLMReranker
+    from llm.reranker import LLMReranker
     reranker = LLMReranker("qwen2.5-coder-0.5b", adapter_dir="runs/beauty/adapter")  # or None
     top = scorer.recommend(history, n=20)                        # CF top-20 (ids, scores)
     scores = reranker.rerank(history, [i for i, _ in top], catalog)
     reordered = [top[k][0] for k in np.argsort(-scores, kind="stable")]
 
-``LLMReranker`` shares the process-wide model cache of ``assistant.llm`` (same model +
+``LLMReranker`` shares the process-wide model cache of ``llm.chat_model`` (same model +
 adapter = same weights in memory as the chat model), so switching it on costs no extra load.
 """
 
@@ -24,14 +24,21 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
-from finetune.formats import ADAPTER_DATA_MANIFEST, LETTERS, TITLE_CHARS, listwise_messages
+from llm.chat_model import get_loaded_llm
+from llm.choices import score_choices_batch
+from llm.listwise import ADAPTER_DATA_MANIFEST, LETTERS, TITLE_CHARS, listwise_messages
+from llm.registry import DEFAULT_LLM
 from retrieval.data.schema import Catalog
+from retrieval.metrics import ndcg_at_k, recall_at_k, target_ranks
+from retrieval.topk import top_k
 
 
 def prompt_shape_of(adapter_dir: str | os.PathLike[str] | None) -> dict[str, int]:
@@ -86,9 +93,6 @@ class LLMReranker:
                 raise ValueError("pass the tokenizer together with the model")
             self.model, self.tokenizer = model, tokenizer
         else:
-            from assistant.llm import get_loaded_llm
-            from assistant.models import DEFAULT_LLM
-
             loaded = get_loaded_llm(
                 model_name or DEFAULT_LLM,
                 adapter=adapter_dir,
@@ -115,8 +119,6 @@ class LLMReranker:
     # --- scoring ----------------------------------------------------------------------------------
     def score_messages(self, prompts: Sequence[list[dict[str, str]]], n_choices: int) -> np.ndarray:
         """``[len(prompts), n_choices]`` log-probs of letters A.. renormalised over the choices."""
-        from assistant.llm import score_choices_batch
-
         if not 1 <= n_choices <= len(LETTERS):
             raise ValueError(f"n_choices must be in 1..{len(LETTERS)}, got {n_choices}")
         if not prompts:
@@ -200,13 +202,6 @@ def evaluate_rerank(
     moved the target inside the top ``top``. Returns metrics for both, the paired NDCG@10
     difference (mean and standard error) and the LLM's cost per user.
     """
-    import time
-
-    from tqdm.auto import tqdm
-
-    from retrieval.metrics import ndcg_at_k, recall_at_k, target_ranks
-    from retrieval.topk import top_k
-
     if not pairs:
         raise ValueError("no users to evaluate")
     if not 2 <= top <= len(LETTERS):

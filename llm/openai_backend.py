@@ -1,4 +1,4 @@
-"""Any OpenAI-compatible chat endpoint (vLLM, llama.cpp server, TGI, ``assistant.openai_server``) as
+"""Any OpenAI-compatible chat endpoint (vLLM, llama.cpp server, TGI, ``llm.openai_server``) as
 the assistant's LLM, through ``langchain-openai``: for shops whose model does not fit in-process.
 
 Selected by a spec string wherever a model name is accepted (``from_dataset(llm=...)``,
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from assistant.privacy import ensure_local_url
+from llm.local_only import ensure_local_url
 
 PREFIX = "openai"
 URL_ENV = "SHOPASSIST_LLM_URL"
