@@ -335,7 +335,7 @@ def test_sigkill_during_finetuning_resumes_from_last_checkpoint(tmp_path, tiny_l
     train_py = REPO / "finetune" / "train.py"
     if not train_py.is_file() or "list_checkpoints" not in train_py.read_text():
         pytest.skip("finetune/train.py has no checkpointing to test")
-    from finetune.train import STATE_FILE, list_checkpoints
+    from finetune.checkpoints import STATE_FILE, list_checkpoints
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
 
