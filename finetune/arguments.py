@@ -137,10 +137,10 @@ class EvalConfig:
     def __post_init__(self) -> None:
         check_literals(self)
         eval_protocols(self.protocols)  # a typo fails before the model loads
-        for name in ("max_users", "batch_size", "permutations", "threads"):
+        for name in ("batch_size", "permutations", "threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("n_constraints", "n_generate"):
+        for name in ("max_users", "n_constraints", "n_generate"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 

@@ -283,9 +283,9 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
             k: manifest.get(k) for k in ("generator_version", "seed", "source", "candidate_source")
         },
         "split_protocol": manifest.get("split_protocol"),
-        "listwise": _eval_listwise(cfg, data, models, reranker),
-        "constraints": _eval_constraints(cfg, data, models),
-        "replies": _eval_replies(cfg, data, models),
+        "listwise": _listwise_report(cfg, data, models, reranker),
+        "constraints": _constraints_report(cfg, data, models),
+        "replies": _replies_report(cfg, data, models),
     }
     report["seconds"] = round(time.perf_counter() - t0, 1)
     out = Path(cfg.out)
@@ -297,7 +297,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     return report
 
 
-def _eval_listwise(cfg: EvalConfig, data: Path, models: _Models, reranker: Any) -> dict[str, Any]:
+def _listwise_report(cfg: EvalConfig, data: Path, models: _Models, reranker: Any) -> dict[str, Any]:
     """Per protocol: base (and adapter) ranking metrics, the reference rankers, the paired diff."""
     show = cfg.progress
     result: dict[str, Any] = {}
@@ -334,7 +334,7 @@ def _eval_listwise(cfg: EvalConfig, data: Path, models: _Models, reranker: Any) 
     return result
 
 
-def _eval_constraints(cfg: EvalConfig, data: Path, models: _Models) -> dict[str, Any]:
+def _constraints_report(cfg: EvalConfig, data: Path, models: _Models) -> dict[str, Any]:
     """Per model: JSON validity, exact match and field accuracy of generated constraint JSON."""
     show = cfg.progress
     result: dict[str, Any] = {}
@@ -349,7 +349,7 @@ def _eval_constraints(cfg: EvalConfig, data: Path, models: _Models) -> dict[str,
     return result
 
 
-def _eval_replies(cfg: EvalConfig, data: Path, models: _Models) -> dict[str, Any]:
+def _replies_report(cfg: EvalConfig, data: Path, models: _Models) -> dict[str, Any]:
     """Per model: error rates of generated conversational replies (RecLM-eval style)."""
     show = cfg.progress
     result: dict[str, Any] = {}

@@ -26,7 +26,13 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from finetune.arguments import DataArguments, ModelArguments, TrainArguments, lora_top_k, parse_curriculum
+from finetune.arguments import (
+    DataArguments,
+    ModelArguments,
+    TrainArguments,
+    lora_layer_indices,
+    parse_curriculum,
+)
 from finetune.checkpoints import (
     CHECKPOINT_PREFIX,
     STATE_FILE,
@@ -461,17 +467,6 @@ class Trainer:
             (self.out / "metrics.json").write_text(json.dumps(dataclasses.asdict(result), indent=2))
         self.accelerator.wait_for_everyone()  # no rank returns before the adapter and metrics.json exist
         return result
-
-
-def lora_layer_indices(spec: str, n_layers: int) -> list[int] | None:
-    """``lora_layers`` as peft's ``layers_to_transform``: None for "all", else the last K."""
-    k = lora_top_k(spec)
-    if k is None:
-        return None
-    if k > n_layers:
-        raise ValueError(f"lora_layers must be 'all' or topK with 1 <= K <= {n_layers}, got {spec!r}")
-    return list(range(n_layers - k, n_layers))
-
 
 
 def _lr_lambda(targs: TrainArguments, total: int, clock: BudgetClock | None = None) -> Any:

@@ -253,7 +253,7 @@ def test_lora_layers_top_k_trains_only_the_last_layers(data_dir: Path, tmp_path:
 
     from safetensors.torch import load_file
 
-    from finetune.trainer import lora_layer_indices
+    from finetune.arguments import lora_layer_indices
 
     assert lora_layer_indices("all", 30) is None and lora_layer_indices("top2", 30) == [28, 29]
     for bad in ("top0", "top31", "last2", "2"):
