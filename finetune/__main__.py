@@ -68,7 +68,9 @@ COMMANDS = {
         (EvalConfig,),
         _evaluate,
     ),
-    "toydata": Command("write a small synthetic shop (shared JSONL format) for smoke runs", (ToyDataConfig,), _toydata),
+    "toydata": Command(
+        "write a small synthetic shop (shared JSONL format) for smoke runs", (ToyDataConfig,), _toydata
+    ),
 }
 
 USAGE = (

@@ -233,7 +233,9 @@ class Trainer:
 
         targs = self.targs
         self.params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(self.params, lr=targs.learning_rate, weight_decay=targs.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            self.params, lr=targs.learning_rate, weight_decay=targs.weight_decay
+        )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, _lr_lambda(targs, self.total_steps, self.clock)
         )
@@ -291,7 +293,8 @@ class Trainer:
             if not self.fsdp:  # FSDP optimizer state is sharded per rank: a resume restarts AdamW moments
                 torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
             torch.save(self.scheduler.state_dict(), tmp / "scheduler.pt")
-            (tmp / STATE_FILE).write_text(json.dumps(self.state.to_dict()))  # last: marks the checkpoint complete
+            # Last: the state file marks the checkpoint complete.
+            (tmp / STATE_FILE).write_text(json.dumps(self.state.to_dict()))
 
         if self.is_main:
             atomic_dir(final, write)
@@ -313,7 +316,9 @@ class Trainer:
         loss = _eval_loss(self.model, self.eval_batches, self.accelerator)
         entry = {"step": self.state.step, "eval_loss": loss}
         if self.listwise_eval:  # the loss mixes in end-of-turn tokens; the ranking is what the adapter is for
-            entry.update(_eval_listwise(self.model, self.tokenizer, self.listwise_eval, self.targs.eval_batch_size))
+            entry.update(
+                _eval_listwise(self.model, self.tokenizer, self.listwise_eval, self.targs.eval_batch_size)
+            )
         self.state.eval_history.append(entry)
         self.log({"event": "eval", **entry})
         if self.show:
@@ -328,7 +333,8 @@ class Trainer:
     def _loader(self, epoch: int) -> Any:
         import torch
 
-        data = [self.encoded[i] for i in epoch_order(self.encoded_tasks, self.targs.seed, epoch, self.curriculum)]
+        order = epoch_order(self.encoded_tasks, self.targs.seed, epoch, self.curriculum)
+        data = [self.encoded[i] for i in order]
         pad_id = self.pad_id
         return torch.utils.data.DataLoader(
             data, batch_size=self.targs.batch_size, shuffle=False, collate_fn=lambda b: collate(b, pad_id)
@@ -341,7 +347,8 @@ class Trainer:
             self.evaluate()
         self.bar = tqdm(total=self.total_steps, initial=state.step, desc="training", disable=not self.show)
         self.running, self.n_running = 0.0, 0
-        self.step_tokens, self.step_loss, self.step_micro = 0, 0.0, 0  # this process, since the last optimizer step
+        # This process's tokens, loss and micro-batches since the last optimizer step.
+        self.step_tokens, self.step_loss, self.step_micro = 0, 0.0, 0
         self.t_loop = time.perf_counter()
         self.tokens_at_start = state.tokens
         self.seconds_before = float(state.train_seconds)  # earlier runs of a resumed job
@@ -435,7 +442,9 @@ class Trainer:
         accelerator, model = self.accelerator, self.model
         adapter_dir = self.out / "adapter"
         unwrapped = accelerator.unwrap_model(model)
-        final_sd = get_peft_model_state_dict(unwrapped, accelerator.get_state_dict(model)) if self.fsdp else None
+        final_sd = (
+            get_peft_model_state_dict(unwrapped, accelerator.get_state_dict(model)) if self.fsdp else None
+        )
         if self.is_main:
 
             def write_adapter(tmp: Path) -> None:
