@@ -1,74 +1,84 @@
-"""``python -m finetune {generate,train,evaluate,toydata}``: one entry point per pipeline stage."""
+"""``python -m finetune {generate,train,evaluate,toydata}``: one entry point per pipeline stage.
+
+Each command is its argument dataclasses (``finetune.arguments``) and a function of their
+instances; ``finetune.config`` generates its options, ``--config file.yaml`` included."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from finetune.arguments import EvalConfig, GenerateConfig, ToyDataConfig
+from finetune.config import parse_dataclasses
+from finetune.data import generate
+from finetune.evaluate import evaluate
+from finetune.toydata import write_toy_dataset
+from finetune.train import ARG_CLASSES, train
 from llm.runtime import configure
 
-USAGE = """usage: python -m finetune <command> [options]
 
-commands:
-  generate   leakage-safe SFT / listwise / constraint data from real histories (JSONL + manifest)
-  train      LoRA fine-tuning (--config finetune/configs/cpu-tiny.yaml, any field overridable)
-  evaluate   base vs adapter on held-out users: listwise NDCG@10/Recall@5, JSON validity, error rates
-  toydata    write a small synthetic shop (shared JSONL format) for smoke runs
-
-`python -m finetune <command> --help` lists the options of a command.
-"""
+@dataclass(frozen=True)
+class Command:
+    summary: str
+    classes: tuple[type, ...]
+    run: Callable[..., None]
+    """Called with one instance of each of ``classes``."""
 
 
-def _dataclass_parser(cls: type, prog: str) -> argparse.ArgumentParser:
-    """argparse flags (``--snake_case`` and ``--kebab-case``) from a dataclass with help metadata."""
-    parser = argparse.ArgumentParser(prog=prog, description=(cls.__doc__ or "").strip())
-    for f in dataclasses.fields(cls):
-        flags = [f"--{f.name}"] + ([f"--{f.name.replace('_', '-')}"] if "_" in f.name else [])
-        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        kwargs: dict[str, Any] = {"help": f.metadata.get("help", ""), "dest": f.name}
-        typ = str(f.type)
-        if typ == "bool":
-            kwargs["action"] = argparse.BooleanOptionalAction
-            kwargs["default"] = f.default
-        else:
-            kwargs["type"] = int if typ.startswith("int") else float if typ.startswith("float") else str
-            kwargs["required"] = required
-            if not required:
-                kwargs["default"] = f.default
-        parser.add_argument(*flags, **kwargs)
-    return parser
-
-
-def _generate(argv: Sequence[str]) -> None:
-    from finetune.data import GenerateConfig, generate
-
-    args = _dataclass_parser(GenerateConfig, "python -m finetune generate").parse_args(argv)
-    manifest = generate(GenerateConfig(**vars(args)))
+def _generate(cfg: GenerateConfig) -> None:
+    manifest = generate(cfg)
     print(json.dumps({k: manifest[k] for k in ("counts", "users", "skipped", "candidate_source")}, indent=2))
-    print(f"wrote {args.out}")
+    print(f"wrote {cfg.out}")
 
 
-def _evaluate(argv: Sequence[str]) -> None:
-    from finetune.evaluate import EvalConfig, evaluate
+def _train(*args: Any) -> None:
+    from accelerate import PartialState  # heavy (torch): only the train command needs it
 
-    args = _dataclass_parser(EvalConfig, "python -m finetune evaluate").parse_args(argv)
-    report = evaluate(EvalConfig(**vars(args)))
-    print(report["markdown_path"])
+    result = train(*args)
+    if PartialState().is_main_process:  # under torchrun / accelerate launch: one summary, not N
+        summary = {k: v for k, v in dataclasses.asdict(result).items() if k != "eval_history"}
+        print(json.dumps(summary, indent=2))
 
 
-def _toydata(argv: Sequence[str]) -> None:
-    from finetune.toydata import write_toy_dataset
+def _evaluate(cfg: EvalConfig) -> None:
+    print(evaluate(cfg)["markdown_path"])
 
-    parser = argparse.ArgumentParser(prog="python -m finetune toydata")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    print(write_toy_dataset(args.out, seed=args.seed))
+
+def _toydata(cfg: ToyDataConfig) -> None:
+    print(write_toy_dataset(cfg.out, seed=cfg.seed))
+
+
+COMMANDS = {
+    "generate": Command(
+        "leakage-safe SFT / listwise / constraint data from real histories (JSONL + manifest)",
+        (GenerateConfig,),
+        _generate,
+    ),
+    "train": Command(
+        "LoRA fine-tuning (--config finetune/configs/cpu-tiny.yaml, any field overridable)",
+        ARG_CLASSES,
+        _train,
+    ),
+    "evaluate": Command(
+        "base vs adapter on held-out users: listwise NDCG@10/Recall@5, JSON validity, error rates",
+        (EvalConfig,),
+        _evaluate,
+    ),
+    "toydata": Command(
+        "write a small synthetic shop (shared JSONL format) for smoke runs", (ToyDataConfig,), _toydata
+    ),
+}
+
+USAGE = (
+    "usage: python -m finetune <command> [options]\n\ncommands:\n"
+    + "".join(f"  {name:<10} {c.summary}\n" for name, c in COMMANDS.items())
+    + "\n`python -m finetune <command> --help` lists the options of a command.\n"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -76,22 +86,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0
-    command, rest = argv[0], argv[1:]
+    name, rest = argv[0], argv[1:]
+    command = COMMANDS.get(name)
+    if command is None:
+        print(f"unknown command {name!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
     configure()  # before a command imports torch: the OpenMP policy is read when torch loads
     try:
-        if command == "generate":
-            _generate(rest)
-        elif command == "train":
-            from finetune.train import main as train_main
-
-            train_main(rest)
-        elif command == "evaluate":
-            _evaluate(rest)
-        elif command == "toydata":
-            _toydata(rest)
-        else:
-            print(f"unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
-            return 2
+        command.run(*parse_dataclasses(command.classes, rest, f"python -m finetune {name}"))
     except (FileNotFoundError, FileExistsError, ValueError, KeyError) as exc:
         # Bad input (paths, configs, data): one clear line, no traceback. FINETUNE_DEBUG=1 re-raises.
         if os.environ.get("FINETUNE_DEBUG"):

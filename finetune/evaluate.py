@@ -2,7 +2,7 @@
 
 * listwise ranking (``test_listwise_{retrieved,random,recalled}.jsonl``: 1 target + 19
   negatives from a CF retriever's top items, uniformly random, or LlamaRec's retriever top 20
-  for the users whose target it recalled; see ``finetune.data.LISTWISE_PROTOCOLS``): NDCG@10, Recall@5, MRR from the letter
+  for the users whose target it recalled; see ``finetune.arguments.LISTWISE_PROTOCOLS``): NDCG@10, Recall@5, MRR from the letter
   verbalizer (one forward pass per prompt), with standard errors and a paired difference;
 * constraint extraction (``test_constraints.jsonl``, EN + ZH): JSON validity (parses AND
   ``Constraints.from_dict`` accepts it), exact match, per-field accuracy;
@@ -24,14 +24,15 @@ import re
 import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from finetune.data import LISTWISE_PROTOCOLS, TEACHER_FILE, read_jsonl, read_manifest
+from finetune.arguments import EvalConfig, eval_protocols
+from finetune.data import TEACHER_FILE, read_jsonl, read_manifest
 from finetune.metrics import random_ranking_baseline, ranking_metrics, target_rank
 from finetune.teacher import LexicalTeacher
 from llm.json_output import extract_json_block
@@ -44,7 +45,6 @@ from retrieval.files import atomic_write
 from retrieval.filters import Constraints
 from retrieval.text import tokenize
 
-PROTOCOLS = LISTWISE_PROTOCOLS
 CONSTRAINT_FIELDS = (
     "price_min",
     "price_max",
@@ -54,46 +54,6 @@ CONSTRAINT_FIELDS = (
     "categories_out",
     "in_stock",
 )
-
-
-@dataclass
-class EvalConfig:
-    """Options of ``python -m finetune evaluate``."""
-
-    data: str = field(metadata={"help": "generated data folder (test_*.jsonl + manifest.json)"})
-    adapter: str | None = field(
-        default=None, metadata={"help": "LoRA adapter folder; omit to evaluate the base only"}
-    )
-    base: str | None = field(
-        default=None,
-        metadata={"help": "base LLM (default: the adapter's training model, else the default LLM)"},
-    )
-    out: str = field(default="reports", metadata={"help": "folder for the JSON + markdown report"})
-    tag: str = field(default="finetune-eval", metadata={"help": "report file stem"})
-    max_users: int = field(default=100, metadata={"help": "listwise examples per protocol (first N)"})
-    protocols: str = field(
-        default=",".join(LISTWISE_PROTOCOLS),
-        metadata={
-            "help": f"comma-separated listwise candidate protocols to score ({', '.join(LISTWISE_PROTOCOLS)})"
-        },
-    )
-    n_constraints: int = field(default=30, metadata={"help": "constraint-extraction examples (0 = skip)"})
-    n_generate: int = field(
-        default=10, metadata={"help": "conversational replies generated for error rates (0 = skip)"}
-    )
-    max_new_tokens: int = field(default=96, metadata={"help": "generation cap for replies / JSON"})
-    batch_size: int = field(default=4, metadata={"help": "listwise scoring batch size"})
-    permutations: int = field(
-        default=1, metadata={"help": "cyclic candidate shifts averaged (position-bias mitigation)"}
-    )
-    threads: int = field(default=2, metadata={"help": "torch CPU threads"})
-    dtype: str = field(
-        default="auto",
-        metadata={
-            "help": "weight dtype: auto (fp32 on CPU), float32, bfloat16 (~2x faster on CPUs with bf16 units)"
-        },
-    )
-    progress: bool = field(default=True, metadata={"help": "show tqdm progress"})
 
 
 
@@ -243,7 +203,6 @@ def _adapter_base(adapter: str | None) -> str | None:
 def _generate(models: _Models, messages: list[dict[str, str]], max_new_tokens: int) -> str:
     import torch
 
-
     tok = models.tokenizer
     ids = encode_chat(tok, messages)
     with torch.inference_mode():
@@ -261,11 +220,9 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     """Run every evaluation, write ``<out>/<tag>.json`` and ``.md``; returns the report."""
     import torch
 
-
     t0 = time.perf_counter()
     data = Path(cfg.data)
     manifest = read_manifest(data)
-    _protocols(cfg.protocols)  # a typo fails before the model loads
     if cfg.adapter and not (Path(cfg.adapter) / "adapter_config.json").is_file():
         raise FileNotFoundError(f"{cfg.adapter} is not a PEFT adapter folder (no adapter_config.json)")
     torch.set_num_threads(cfg.threads)
@@ -283,15 +240,26 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
             k: manifest.get(k) for k in ("generator_version", "seed", "source", "candidate_source")
         },
         "split_protocol": manifest.get("split_protocol"),
-        "listwise": {},
-        "constraints": {},
-        "replies": {},
+        "listwise": _listwise_report(cfg, data, models, reranker),
+        "constraints": _constraints_report(cfg, data, models),
+        "replies": _replies_report(cfg, data, models),
     }
-    show = cfg.progress
+    report["seconds"] = round(time.perf_counter() - t0, 1)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out / f"{cfg.tag}.json", out / f"{cfg.tag}.md"
+    report["json_path"], report["markdown_path"] = str(json_path), str(md_path)
+    atomic_write(json_path, json.dumps(report, indent=2, ensure_ascii=False))
+    atomic_write(md_path, to_markdown(report))
+    return report
 
-    # --- listwise ---------------------------------------------------------------------------------
+
+def _listwise_report(cfg: EvalConfig, data: Path, models: _Models, reranker: Any) -> dict[str, Any]:
+    """Per protocol: base (and adapter) ranking metrics, the reference rankers, the paired diff."""
+    show = cfg.progress
+    result: dict[str, Any] = {}
     teacher = _load_teacher(data)
-    for protocol in _protocols(cfg.protocols):
+    for protocol in eval_protocols(cfg.protocols):
         recs = read_jsonl(data / f"test_listwise_{protocol}.jsonl")[: cfg.max_users]
         if not recs:
             continue
@@ -319,9 +287,14 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
                 entry[name] = ranking_metrics(rs)
         if "adapter" in ranks:
             entry["paired_ndcg@10_diff"] = _paired_diff(ranks["base"], ranks["adapter"])
-        report["listwise"][protocol] = entry
+        result[protocol] = entry
+    return result
 
-    # --- constraint extraction --------------------------------------------------------------------
+
+def _constraints_report(cfg: EvalConfig, data: Path, models: _Models) -> dict[str, Any]:
+    """Per model: JSON validity, exact match and field accuracy of generated constraint JSON."""
+    show = cfg.progress
+    result: dict[str, Any] = {}
     crecs = read_jsonl(data / "test_constraints.jsonl")[: cfg.n_constraints] if cfg.n_constraints else []
     for name in models.names if crecs else []:
         with models.variant(name):
@@ -329,9 +302,14 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
             for rec in tqdm(crecs, desc=f"constraints/{name}", disable=not show):
                 text = _generate(models, rec["messages"][:-1], cfg.max_new_tokens)
                 rows.append({**constraint_scores(text, rec["meta"]["gold"]), "lang": rec.get("lang", "en")})
-        report["constraints"][name] = _constraint_summary(rows)
+        result[name] = _constraint_summary(rows)
+    return result
 
-    # --- conversational replies -------------------------------------------------------------------
+
+def _replies_report(cfg: EvalConfig, data: Path, models: _Models) -> dict[str, Any]:
+    """Per model: error rates of generated conversational replies (RecLM-eval style)."""
+    show = cfg.progress
+    result: dict[str, Any] = {}
     srecs = read_jsonl(data / "test_sft.jsonl")[: cfg.n_generate] if cfg.n_generate else []
     for name in models.names if srecs else []:
         with models.variant(name):
@@ -346,24 +324,8 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
                 )
                 err["reply"] = text
                 rows.append(err)
-        report["replies"][name] = _reply_summary(rows)
-
-    report["seconds"] = round(time.perf_counter() - t0, 1)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = out / f"{cfg.tag}.json", out / f"{cfg.tag}.md"
-    report["json_path"], report["markdown_path"] = str(json_path), str(md_path)
-    atomic_write(json_path, json.dumps(report, indent=2, ensure_ascii=False))
-    atomic_write(md_path, to_markdown(report))
-    return report
-
-
-def _protocols(spec: str) -> list[str]:
-    names = [p.strip() for p in spec.split(",") if p.strip()]
-    unknown = [p for p in names if p not in PROTOCOLS]
-    if unknown or not names:
-        raise ValueError(f"protocols must be a comma-separated subset of {list(PROTOCOLS)}, got {spec!r}")
-    return names
+        result[name] = _reply_summary(rows)
+    return result
 
 
 def _load_teacher(data: Path) -> Any:
@@ -447,9 +409,17 @@ def _fmt(x: Any, digits: int = 4) -> str:
 
 
 def to_markdown(report: dict[str, Any]) -> str:
-    names = [n for n in ("base", "adapter") if any(n in v for v in report["listwise"].values())] or ["base"]
+    lines = _markdown_header(report) + _markdown_listwise(report)
+    if report["constraints"]:
+        lines += _markdown_constraints(report)
+    if report["replies"]:
+        lines += _markdown_replies(report)
+    return "\n".join(lines) + "\n"
+
+
+def _markdown_header(report: dict[str, Any]) -> list[str]:
     src = report["data_manifest"].get("source") or {}
-    lines = [
+    return [
         "# Fine-tuning evaluation",
         "",
         f"- base model: `{report['base_model']}`; adapter: `{report['config'].get('adapter') or '-'}`",
@@ -461,6 +431,12 @@ def to_markdown(report: dict[str, Any]) -> str:
         "letter-verbalizer scores, ties count against the target",
         f"- wall time: {report.get('seconds')} s",
         "",
+    ]
+
+
+def _markdown_listwise(report: dict[str, Any]) -> list[str]:
+    names = [n for n in ("base", "adapter") if any(n in v for v in report["listwise"].values())] or ["base"]
+    lines = [
         "## Listwise ranking (held-out users)",
         "",
         "Protocols: **retrieved** = the retriever's top items other than the target (the target is "
@@ -500,30 +476,36 @@ def to_markdown(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {protocol} | adapter − base (paired) | - | {_fmt(d['mean'])} ± {_fmt(d['se'], 3)} (z={_fmt(d['z'], 2)}) | | | |"
             )
-    if report["constraints"]:
-        lines += [
-            "",
-            "## Constraint extraction (EN + ZH, held-out utterances)",
-            "",
-            "| model | n | JSON valid | exact match | field accuracy | spurious fields / ex |",
-            "|---|---|---|---|---|---|",
-        ]
-        for name, m in report["constraints"].items():
-            lines.append(
-                f"| {name} | {m['n']} | {_fmt(m['json_valid_rate'], 3)} | {_fmt(m['exact_match_rate'], 3)} | "
-                f"{_fmt(m['field_accuracy'], 3)} | {_fmt(m['spurious_fields_per_example'], 2)} |"
-            )
-    if report["replies"]:
-        lines += [
-            "",
-            "## Conversational replies (RecLM-eval style error rates)",
-            "",
-            "| model | n | no recommendation | not a candidate | in history | duplicate | picks true next item |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for name, m in report["replies"].items():
-            lines.append(
-                f"| {name} | {m['n']} | {_fmt(m['no_recommendation_rate'], 3)} | {_fmt(m['candidate_error_rate'], 3)} | "
-                f"{_fmt(m['history_error_rate'], 3)} | {_fmt(m['duplicate_error_rate'], 3)} | {_fmt(m['target_hit_rate'], 3)} |"
-            )
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _markdown_constraints(report: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        "## Constraint extraction (EN + ZH, held-out utterances)",
+        "",
+        "| model | n | JSON valid | exact match | field accuracy | spurious fields / ex |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, m in report["constraints"].items():
+        lines.append(
+            f"| {name} | {m['n']} | {_fmt(m['json_valid_rate'], 3)} | {_fmt(m['exact_match_rate'], 3)} | "
+            f"{_fmt(m['field_accuracy'], 3)} | {_fmt(m['spurious_fields_per_example'], 2)} |"
+        )
+    return lines
+
+
+def _markdown_replies(report: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        "## Conversational replies (RecLM-eval style error rates)",
+        "",
+        "| model | n | no recommendation | not a candidate | in history | duplicate | picks true next item |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, m in report["replies"].items():
+        lines.append(
+            f"| {name} | {m['n']} | {_fmt(m['no_recommendation_rate'], 3)} | {_fmt(m['candidate_error_rate'], 3)} | "
+            f"{_fmt(m['history_error_rate'], 3)} | {_fmt(m['duplicate_error_rate'], 3)} | {_fmt(m['target_hit_rate'], 3)} |"
+        )
+    return lines

@@ -332,10 +332,10 @@ def test_sigkill_during_a_catalog_update_keeps_the_old_index_and_redoes_the_new(
 @pytest.mark.slow
 def test_sigkill_during_finetuning_resumes_from_last_checkpoint(tmp_path, tiny_llm_dir) -> None:
     pytest.importorskip("peft")
-    train_py = REPO / "finetune" / "train.py"
-    if not train_py.is_file() or "list_checkpoints" not in train_py.read_text():
-        pytest.skip("finetune/train.py has no checkpointing to test")
-    from finetune.train import STATE_FILE, list_checkpoints
+    checkpoints_py = REPO / "finetune" / "checkpoints.py"
+    if not checkpoints_py.is_file() or "list_checkpoints" not in checkpoints_py.read_text():
+        pytest.skip("finetune/checkpoints.py has no checkpointing to test")
+    from finetune.checkpoints import STATE_FILE, list_checkpoints
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
 

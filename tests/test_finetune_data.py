@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from finetune.data import TEST_FILES, GenerateConfig, check_example, generate, read_jsonl
-from finetune.evaluate import constraint_scores, reply_errors
-from finetune.metrics import ranking_metrics, target_rank
+from finetune.data import TEST_FILES, GenerateConfig, generate, read_jsonl
+from finetune.evaluate import constraint_scores, ranking_metrics, reply_errors, target_rank
+from finetune.records import check_example
 from finetune.toydata import write_toy_dataset
 from llm.listwise import CANDIDATES_HEADER, LETTERS, short_title
 from retrieval.data import leave_one_out, load_dataset
@@ -237,11 +237,11 @@ def test_target_title_inside_a_longer_history_title_is_skipped_not_leaked(toy: d
     instead of writing them or aborting on the leakage check (found on real Beauty data)."""
     import dataclasses
 
-    from finetune.data import _Generator
+    from finetune.records import RecordBuilder
     from retrieval.data.schema import Catalog, Dataset
 
     ds = toy["ds"]
-    gen = _Generator(_cfg(toy["src"], tmp_path / "probe"), ds)
+    gen = RecordBuilder(_cfg(toy["src"], tmp_path / "probe"), ds)
     rows = gen.partition()["train"]
     renamed: dict[str, str] = {}
     collided: set[tuple[str, str]] = set()  # (user, target) whose target title now sits in the history

@@ -17,8 +17,9 @@ from _servers import die_with_parent
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from finetune.arguments import DataArguments
 from finetune.data import GenerateConfig, generate, read_jsonl
-from finetune.train import DataArguments, encode_example, load_training_records
+from finetune.encoding import encode_example, load_training_records
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS, MAX_SEQ_LEN, SEED = "chat", 256, 0

@@ -11,9 +11,11 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from finetune.arguments import DataArguments, ModelArguments, TrainArguments
+from finetune.checkpoints import list_checkpoints
 from finetune.data import GenerateConfig, generate, read_jsonl
 from finetune.toydata import write_toy_dataset
-from finetune.train import DataArguments, ModelArguments, TrainArguments, list_checkpoints, train
+from finetune.train import train
 from llm.models import load_llm
 from llm.registry import TEST_LLM
 
@@ -192,7 +194,7 @@ def test_periodic_eval_reports_dev_listwise_ranking(data_dir: Path, tmp_path: Pa
     import dataclasses
 
     from finetune.data import read_jsonl
-    from finetune.metrics import ranking_metrics, target_rank
+    from finetune.evaluate import ranking_metrics, target_rank
     from llm.listwise import LETTERS
     from llm.reranker import LLMReranker
 
@@ -221,7 +223,7 @@ def test_verbalizer_loss_is_the_rerankers_letter_log_prob(data_dir: Path) -> Non
     of the same example differs (it covers the whole vocabulary and the end-of-turn tokens)."""
     import torch
 
-    from finetune.train import collate, completion_loss, encode_record
+    from finetune.encoding import collate, completion_loss, encode_record
     from llm.listwise import LETTERS
     from llm.reranker import LLMReranker
 
@@ -252,7 +254,7 @@ def test_lora_layers_top_k_trains_only_the_last_layers(data_dir: Path, tmp_path:
 
     from safetensors.torch import load_file
 
-    from finetune.train import lora_layer_indices
+    from finetune.arguments import lora_layer_indices
 
     assert lora_layer_indices("all", 30) is None and lora_layer_indices("top2", 30) == [28, 29]
     for bad in ("top0", "top31", "last2", "2"):
@@ -280,7 +282,7 @@ def test_distillation_loss_is_the_cross_entropy_to_the_teacher(data_dir: Path) -
 
     import torch
 
-    from finetune.train import collate, completion_loss, encode_record
+    from finetune.encoding import collate, completion_loss, encode_record
     from llm.listwise import LETTERS
     from llm.reranker import LLMReranker
 
@@ -347,7 +349,8 @@ def test_curriculum_puts_the_warmup_tasks_first_in_the_first_epoch_only() -> Non
     """``rebuy:3,chat:2``: epoch 0 opens with 3 re-buy then 2 chat examples, then every other
     example once, in the seeded order a plain epoch uses; epoch 1 is a plain shuffle; a stage
     larger than its task takes what there is; bad specs are refused."""
-    from finetune.train import epoch_order, parse_curriculum
+    from finetune.arguments import parse_curriculum
+    from finetune.encoding import epoch_order
 
     tasks = ["listwise"] * 12 + ["rebuy"] * 5 + ["chat"] * 4
     cur = parse_curriculum("rebuy:3, chat:2", "listwise,rebuy,chat")
