@@ -22,7 +22,7 @@ Grammar (case-insensitive; ``N`` is a number such as ``20``, ``19.99``, ``1,000`
   or a price word such as budget/price), ZH ``N到N元``, ``N-N块``, ``N至N``.
 * about: ``around|about|approximately|roughly|~|close to N``, ``N-ish``, ``N or so``, ZH
   ``N元左右|上下``, ``大约|大概 N``: a band of +/- 25 % (``AROUND_BAND``).
-* a bare amount with a currency ("a $20 lipstick", "200元的口红") reads as "about".
+* a bare amount with a currency ("a $20 lipstick", "200元的口红") is a ceiling; "about" only when said.
 * A number followed by a non-money unit (stars, ml, oz, %, pack, years, SPF...) or preceded by
   ``#``/``SPF``/``rated`` is never a price, nor is a number glued to Latin letters (``350buy``,
   ``3M``, ``SPF30``; ``20ish`` still is). Several bounds combine ("over 10 but under 30").
