@@ -96,6 +96,10 @@ class ParsedUtterance:
     references: tuple[Reference, ...] = ()
     feedback: Literal["like", "dislike"] | None = None
     query: str = ""
+    # Soft preferences: what the shopper said that is no filter ("disposable", "multi cap", a
+    # brand-like word without brand context, a typo'd brand's catalog spelling); ranking scores
+    # them and explanations may cite them. Every word of them is also in ``query``.
+    preferences: tuple[str, ...] = ()
     years: tuple[int, int] | None = None  # release years, inclusive ("the 1990s" -> (1990, 1999))
     ambiguities: tuple[Ambiguous, ...] = ()
     issues: tuple[Issue, ...] = ()

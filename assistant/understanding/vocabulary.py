@@ -79,6 +79,11 @@ FUZZY_CUTOFF = 87.0
 # about only when both have a real share of the catalog; otherwise it is a spelling variant.
 SUBLINE_MIN_SHARE = 0.25
 MAX_NGRAM = 6
+# Title evidence for a category form: when at least TITLE_MIN_SUPPORT titles use the phrase, the
+# form names its nodes confidently only if at least TITLE_MIN_SHARE of those items sit under them
+# ("polish" is in 420 Beauty titles, 1 % of them under Exfoliators > Polishes: not a filter).
+TITLE_MIN_SUPPORT = 5
+TITLE_MIN_SHARE = 0.15
 
 _BREAK_RE = re.compile(r"[,;:!?()/。,;:!?、]")
 _DATA = "vocabulary"  # data/vocabulary.yaml
@@ -122,6 +127,9 @@ class CatalogVocabulary:
     _known_words: frozenset[str] = frozenset()
     has_prices: bool = True
     _brand_prefix: dict[str, tuple[str, ...]] = field(default_factory=dict)  # "loreal" -> brand keys
+    _title_items: dict[str, frozenset[int]] = field(default_factory=dict)  # title stem -> item numbers
+    _item_paths: list[tuple[str, ...]] = field(default_factory=list)  # item number -> category path
+    _share_cache: dict[tuple[str, tuple[tuple[str, ...], ...]], float | None] = field(default_factory=dict)
     _max_ngram: int = MAX_NGRAM  # longest form, in tokens
 
     # ---- construction --------------------------------------------------------------------------
@@ -132,7 +140,13 @@ class CatalogVocabulary:
         roots = {p[0] for p in paths}
         # A single root ("Beauty") covers the whole catalog: naming it constrains nothing.
         paths = [p for p in paths if not (len(roots) == 1 and len(p) == 1)]
-        vocab = cls.build(counts, paths, titles=(it.title for it in catalog))
+        items = [it for it in catalog]
+        vocab = cls.build(
+            counts,
+            paths,
+            titles=(it.title for it in items),
+            item_paths=((it.title, tuple(it.categories)) for it in items),
+        )
         vocab.has_prices = catalog.has_prices
         return vocab
 
@@ -142,17 +156,21 @@ class CatalogVocabulary:
         brand_counts: dict[str, int] | Iterable[str],
         category_paths: Iterable[Iterable[str]],
         titles: Iterable[str] = (),
+        item_paths: Iterable[tuple[str, tuple[str, ...]]] = (),
     ) -> CatalogVocabulary:
         """Build from brand names (optionally with item counts), category paths and titles.
 
-        Titles only serve to spot brand words that are mostly plain words ("shea", "curly"):
-        those match only when typed with capitals.
+        Titles serve to spot brand words that are mostly plain words ("shea", "curly"): those
+        match only when typed with capitals and filter only with brand context. ``item_paths``
+        (title, category path) per item is the title evidence that decides which category
+        phrases name their nodes confidently (``category_confident``).
         """
         if not isinstance(brand_counts, dict):
             brand_counts = Counter(brand_counts)
         vocab = cls()
         vocab._index_brands(brand_counts, titles)
         vocab._index_categories(category_paths)
+        vocab._index_titles(item_paths)
         vocab._index_aliases()
         longest = max(
             (len(k.split()) for k in (*vocab._cat_index, *vocab.brands, *vocab._brand_prefix)), default=1
@@ -196,9 +214,58 @@ class CatalogVocabulary:
                 plain = all(t in common_words() or t in brand_prefix_stop() for t in toks[:k])
                 if len(pre) >= 4 and not plain:
                     prefixes[pre].add(key)
+        # A prefix that already starts with a whole brand ("opi nail" of "OPI NAIL COLOR") is that
+        # brand followed by ordinary words, never the longer line.
         self._brand_prefix = {
-            p: tuple(sorted(ks, key=len)) for p, ks in prefixes.items() if p not in self.brands
+            p: tuple(sorted(ks, key=len))
+            for p, ks in prefixes.items()
+            if p not in self.brands and not self._starts_with_brand(p)
         }
+
+    def _starts_with_brand(self, phrase: str) -> bool:
+        toks = phrase.split()
+        return any(" ".join(toks[:k]) in self.brands for k in range(1, len(toks)))
+
+    def _index_titles(self, item_paths: Iterable[tuple[str, tuple[str, ...]]]) -> None:
+        index: dict[str, set[int]] = defaultdict(set)
+        for i, (title, path) in enumerate(item_paths):
+            self._item_paths.append(tuple(path))
+            for t in {stem(w) for w in normalize(title or "").split()}:
+                index[t].add(i)
+        self._title_items = {t: frozenset(ix) for t, ix in index.items()}
+
+    def title_share(self, surface: str, paths: tuple[tuple[str, ...], ...]) -> float | None:
+        """Share of the items whose titles use ``surface`` (all its words) that sit under ``paths``.
+
+        None when fewer than ``TITLE_MIN_SUPPORT`` titles use it: the titles say nothing then.
+        """
+        form = stem_phrase(normalize(surface))
+        key = (form, paths)
+        if key in self._share_cache:
+            return self._share_cache[key]
+        sets = [self._title_items.get(t, frozenset()) for t in form.split()]
+        hits = frozenset.intersection(*sets) if sets else frozenset()
+        share = None
+        if len(hits) >= TITLE_MIN_SUPPORT:
+            under = sum(1 for i in hits if any(self._item_paths[i][: len(p)] == p for p in paths))
+            share = under / len(hits)
+        self._share_cache[key] = share
+        return share
+
+    def category_confident(self, match: CategoryMatch) -> bool:
+        """Does this phrase name its nodes, or is it a word that many other categories' titles use?"""
+        if match.how == "fuzzy":
+            return False
+        share = self.title_share(match.surface, match.paths)
+        return share is None or share >= TITLE_MIN_SHARE
+
+    def brand_needs_context(self, brand: BrandMatch) -> bool:
+        """A brand whose name is a plain word ("Dove", "Shea Moisture") filters only with context."""
+        if brand.how == "fuzzy":
+            return True
+        key = normalize(brand.brand)
+        toks = key.split()
+        return len(key) <= 2 or all(t in self._known_words or t in self._descriptive for t in toks)
 
     def _index_categories(self, category_paths: Iterable[Iterable[str]]) -> None:
         node_paths: dict[str, list[tuple[str, ...]]] = defaultdict(list)
@@ -228,8 +295,9 @@ class CatalogVocabulary:
         """English aliases join the form index; Chinese ones are matched by substring, longest first."""
         for alias, targets in lexicon.aliases(_DATA, "category_aliases_en").items():
             entry = self._resolve_category(targets)
-            if entry and stem_phrase(normalize(alias)) not in self._cat_index:
-                self._cat_index[stem_phrase(normalize(alias))] = entry
+            form = stem_phrase(normalize(alias))
+            if entry and (form not in self._cat_index or self._alias_wins(alias, entry, self._cat_index[form])):
+                self._cat_index[form] = entry
         zh: list[tuple[str, str, Any]] = []
         for alias, targets in lexicon.aliases(_DATA, "category_aliases_zh").items():
             entry = self._resolve_category(targets)
@@ -241,6 +309,12 @@ class CatalogVocabulary:
                 zh.append((alias, "brand", keys[:1]))
         zh.sort(key=lambda t: -len(t[0]))
         self._zh_aliases = zh
+
+    def _alias_wins(self, alias: str, entry: CatEntry, held: CatEntry) -> bool:
+        """An alias takes a form that a node name holds when titles say it means the alias's target
+        ("polish": Nail Polish, not Exfoliators > Polishes)."""
+        mine, theirs = self.title_share(alias, entry.paths), self.title_share(alias, held.paths)
+        return mine is not None and theirs is not None and mine > theirs
 
     def _resolve_category(self, targets: Iterable[str]) -> CatEntry | None:
         for t in targets:
