@@ -306,7 +306,8 @@ def _is_filter(vocab: CatalogVocabulary, text: str, mentions: list[Mention], i: 
 
 def _with_corrections(query: str, corrections: list[tuple[int, str]]) -> str:
     """The query with the catalog spelling of each typo'd name ("maybeline" -> also "Maybelline")."""
-    extra = [c for c in dict.fromkeys(c for _, c in corrections) if c.casefold() not in query.casefold()]
+    have = f" {query.casefold()} "
+    extra = [c for c in dict.fromkeys(c for _, c in corrections) if f" {c.casefold()} " not in have]
     return " ".join([query, *extra]).strip()[:300]
 
 

@@ -52,6 +52,7 @@ from typing import Any
 from rapidfuzz import fuzz, process
 
 from assistant.understanding import lexicon
+from assistant.understanding.facets import CatalogFacets
 from assistant.understanding.matches import (
     Ambiguous,
     BrandMatch,
@@ -85,6 +86,7 @@ MAX_NGRAM = 6
 TITLE_MIN_SUPPORT = 5
 TITLE_MIN_SHARE = 0.15
 
+_POSSESSIVE = re.compile(r"['’]s$")
 _BREAK_RE = re.compile(r"[,;:!?()/。,;:!?、]")
 _DATA = "vocabulary"  # data/vocabulary.yaml
 
@@ -126,6 +128,7 @@ class CatalogVocabulary:
     _descriptive: frozenset[str] = frozenset()  # brand words mostly used as plain words in titles
     _known_words: frozenset[str] = frozenset()
     has_prices: bool = True
+    facets: CatalogFacets = field(default_factory=CatalogFacets)  # what clarifying questions may ask
     _brand_prefix: dict[str, tuple[str, ...]] = field(default_factory=dict)  # "loreal" -> brand keys
     _title_items: dict[str, frozenset[int]] = field(default_factory=dict)  # title stem -> item numbers
     _item_paths: list[tuple[str, ...]] = field(default_factory=list)  # item number -> category path
@@ -148,6 +151,7 @@ class CatalogVocabulary:
             item_paths=((it.title, tuple(it.categories)) for it in items),
         )
         vocab.has_prices = catalog.has_prices
+        vocab.facets = CatalogFacets.from_catalog(catalog)
         return vocab
 
     @classmethod
@@ -522,6 +526,8 @@ class CatalogVocabulary:
             skey = " ".join(t.stem for t in window)
             surface = text[window[0].start : window[-1].end]
             entry = self._cat_index.get(skey)
+            if key not in self.brands and _POSSESSIVE.search(surface):  # "Dove's body wash"
+                key, surface = key[:-1].rstrip(), _POSSESSIVE.sub("", surface)
             brand_ok = key in self.brands and self._brand_allowed(key, surface)
             if entry and brand_ok:
                 # Same span names both: the brand wins only when typed with its own capitals.
