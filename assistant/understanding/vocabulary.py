@@ -19,9 +19,14 @@ Matching, in order of preference (longest span first, then this order):
 * aliases: an English synonym table (``moisturiser``, ``nail varnish``,
   ``sci fi``...) and Chinese aliases (``口红`` -> Lipstick, ``欧莱雅`` ->
   L'Oreal...), kept with the word lists below in ``data/vocabulary.yaml``. An alias only
-  applies when its target exists in this catalog.
+  applies when its target exists in this catalog; it takes a form a node name holds when the
+  titles tie the form to the alias's target ("polish" -> Nail Polish, not "Polishes").
 * fuzzy: a leftover token of >= 5 letters that is not a common word, scored
-  with rapidfuzz's ratio against forms with the same first letter.
+  with rapidfuzz's ratio against forms with the same first letter. A fuzzy match is a typo
+  repair: the parser keeps it as a soft preference, never as a filter.
+
+Title evidence (``title_share`` / ``category_confident``): a category phrase names its nodes
+confidently unless the catalog's titles use it mostly for items elsewhere ("cap", "washes").
 
 A name that maps to several nodes (``Conditioners`` under Hair Care and under
 Hair Loss Products) yields all of them: ``Constraints.categories`` is any-of.
@@ -36,7 +41,9 @@ one still reaches retrieval as query text: a brand that is also a plain word ("D
 "Curly Hair Solutions" - detected from a common-word list and from how often the catalog's
 titles use the word beyond that brand's own items) matches only when typed with capitals,
 and a brand's first word alone ("loreal" -> "L'Oreal Paris") matches only when it is not such
-a word. The catalog's single root ("Beauty") is not indexed: naming it constrains nothing.
+a word; the parser then also asks for brand context (``brand_needs_context``). A brand's
+first words that already are a whole brand ("opi nail" of "OPI NAIL COLOR") are that brand.
+The catalog's single root ("Beauty") is not indexed: naming it constrains nothing.
 """
 
 from __future__ import annotations
