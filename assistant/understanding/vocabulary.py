@@ -25,8 +25,9 @@ Matching, in order of preference (longest span first, then this order):
   with rapidfuzz's ratio against forms with the same first letter. A fuzzy match is a typo
   repair: the parser keeps it as a soft preference, never as a filter.
 
-Title evidence (``title_share`` / ``category_confident``): a category phrase names its nodes
-confidently unless the catalog's titles use it mostly for items elsewhere ("cap", "washes").
+Title evidence (``title_share`` / ``category_confident``): a part of a node's name or a generic
+word names the node confidently only when the catalog's titles that use it are mostly that node's
+items ("cap", "washes" are not); a full node name or an alias always does.
 
 A name that maps to several nodes (``Conditioners`` under Hair Care and under
 Hair Loss Products) yields all of them: ``Constraints.categories`` is any-of.
@@ -87,11 +88,11 @@ FUZZY_CUTOFF = 87.0
 # about only when both have a real share of the catalog; otherwise it is a spelling variant.
 SUBLINE_MIN_SHARE = 0.25
 MAX_NGRAM = 6
-# Title evidence for a category form: when at least TITLE_MIN_SUPPORT titles use the phrase, the
-# form names its nodes confidently only if at least TITLE_MIN_SHARE of those items sit under them
-# ("polish" is in 420 Beauty titles, 1 % of them under Exfoliators > Polishes: not a filter).
+# Title evidence for a part of a node name or a generic word: when at least TITLE_MIN_SUPPORT
+# titles use the phrase, it names its nodes only if most (TITLE_MIN_SHARE) of those items sit
+# under them ("cap" is in 53 Beauty titles, 6 % of them under Caps, Foils & Wraps: no filter).
 TITLE_MIN_SUPPORT = 5
-TITLE_MIN_SHARE = 0.15
+TITLE_MIN_SHARE = 0.5
 
 _POSSESSIVE = re.compile(r"['’]s$")
 _BREAK_RE = re.compile(r"[,;:!?()/。,;:!?、]")
@@ -139,6 +140,7 @@ class CatalogVocabulary:
     _brand_prefix: dict[str, tuple[str, ...]] = field(default_factory=dict)  # "loreal" -> brand keys
     _title_items: dict[str, frozenset[int]] = field(default_factory=dict)  # title stem -> item numbers
     _item_paths: list[tuple[str, ...]] = field(default_factory=list)  # item number -> category path
+    _alias_forms: frozenset[str] = frozenset()  # stemmed English aliases (curated: they name nodes)
     _share_cache: dict[tuple[str, tuple[tuple[str, ...], ...]], float | None] = field(default_factory=dict)
     _max_ngram: int = MAX_NGRAM  # longest form, in tokens
 
@@ -264,9 +266,20 @@ class CatalogVocabulary:
         return share
 
     def category_confident(self, match: CategoryMatch) -> bool:
-        """Does this phrase name its nodes, or is it a word that many other categories' titles use?"""
+        """Does this phrase name its nodes, or is it a word that many other categories' titles use?
+
+        A node's full name (or parent + name, or an alias) names it, unless it is a generic word
+        ("washes"); a part of a name ("cap" of "Caps, Foils & Wraps") or a generic word names it
+        only when the titles that use it are mostly that node's items. A typo repair never does.
+        """
         if match.how == "fuzzy":
             return False
+        form = stem_phrase(normalize(match.surface))
+        full = {stem_phrase(normalize(p[-1])) for p in match.paths}
+        full |= {stem_phrase(normalize(f"{p[-2]} {p[-1]}")) for p in match.paths if len(p) >= 2}
+        generic = " " not in form and form in _generic_stems()
+        if (match.how == "alias" or form in full or form in self._alias_forms) and not generic:
+            return True
         share = self.title_share(match.surface, match.paths)
         return share is None or share >= TITLE_MIN_SHARE
 
@@ -304,11 +317,14 @@ class CatalogVocabulary:
 
     def _index_aliases(self) -> None:
         """English aliases join the form index; Chinese ones are matched by substring, longest first."""
+        forms: set[str] = set()
         for alias, targets in lexicon.aliases(_DATA, "category_aliases_en").items():
             entry = self._resolve_category(targets)
             form = stem_phrase(normalize(alias))
             if entry and (form not in self._cat_index or self._alias_wins(alias, entry, self._cat_index[form])):
                 self._cat_index[form] = entry
+                forms.add(form)
+        self._alias_forms = frozenset(forms)
         zh: list[tuple[str, str, Any]] = []
         for alias, targets in lexicon.aliases(_DATA, "category_aliases_zh").items():
             entry = self._resolve_category(targets)
