@@ -232,3 +232,54 @@ def test_restating_the_current_type_is_no_new_type(beauty):
     caps = parse("shower caps", beauty).categories_in
     p = parse("multi shower caps", beauty)
     assert names_current_type(caps, list(p.mentions), p.text)
+
+
+def _nails_catalog() -> Catalog:
+    polish = ("Shop", "Nails", "Nail Polish")
+    scrubs = ("Shop", "Skin", "Polishes")
+    rows = [Item(f"a{i}", f"Acme Quick Dry Nail Polish {i}", brand="Acme", categories=polish, price=8.0)
+            for i in range(10)]  # fmt: skip
+    rows.append(Item("n1", "Nail Color Red", brand="ACME NAIL COLOR", categories=polish, price=7.0))
+    rows += [Item(f"z{i}", f"Zest Nail Polish Shade {i}", brand="Zest", categories=polish, price=6.0) for i in range(8)]
+    rows.append(Item("s1", "Sugar Face Polish", brand="Glow", categories=scrubs, price=12.0))
+    return Catalog(rows)
+
+
+@pytest.mark.parametrize("text", ["acme nail polish", "Show me some Acme nail polish", "Zest nail polish"])
+def test_a_brand_then_its_product_type_is_not_the_brands_rare_line(text):
+    """The generalised OPI case: the first words of a rare line ("ACME NAIL COLOR") that start
+    with a whole brand are that brand; "polish" keeps its catalog meaning (nail polish)."""
+    v = CatalogVocabulary.from_catalog(_nails_catalog())
+    p = parse(text, v)
+    brand = "Zest" if "Zest" in text else "Acme"
+    assert p.brands_in[:1] == (brand,) and p.categories_in == (("Shop", "Nails", "Nail Polish"),), text
+
+
+def test_full_genre_names_still_filter_movies():
+    v = CatalogVocabulary.from_catalog(_movies())
+    assert parse("war movies", v).categories_in == (("Movies", "War"),)
+    assert parse("a thriller from the 90s", v).categories_in == (("Movies", "Thriller"),)
+
+
+def test_a_typo_in_a_product_type_is_a_preference_with_the_catalog_spelling(beauty):
+    p = parse("a lipstik", beauty)
+    assert p.categories_in == ()
+    assert "Lipstick" in p.preferences and "Lipstick" in p.query
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not these; I want something disposable",
+        "a gentle shampoo for curly hair under $20",
+        "maybeline waterproof mascara",
+        "something multi cap, not OPI",
+        "口红 不要太贵",
+        "Dove soap for sensitive skin",
+    ],
+)
+def test_every_soft_preference_reaches_the_query(beauty, text):
+    p = parse(text, beauty)
+    words = set(p.query.casefold().split())
+    for pref in p.preferences:
+        assert all(w in words or w in p.query.casefold() for w in pref.casefold().split()), (text, pref)
