@@ -283,3 +283,11 @@ def test_every_soft_preference_reaches_the_query(beauty, text):
     words = set(p.query.casefold().split())
     for pref in p.preferences:
         assert all(w in words or w in p.query.casefold() for w in pref.casefold().split()), (text, pref)
+
+
+def test_soft_brands_and_types_are_carried_for_ranking(beauty):
+    p = parse("maybeline mascara", beauty)
+    assert "Maybelline" in p.soft_brands and not p.brands_in
+    p = parse("a lipstik", beauty)
+    assert p.soft_categories and all(path[-1] == "Lipstick" for path in p.soft_categories)
+    assert parse("something multi cap", beauty).soft_categories == ()  # the titles say "cap" is no type

@@ -192,6 +192,8 @@ def _parse_rules(utterance: str, vocab: CatalogVocabulary, currency: str | None)
         feedback=said,
         query=_with_corrections(build_query(text, taken), read.corrections),
         preferences=_preferences(text, taken, read),
+        soft_brands=tuple(dict.fromkeys(s for b in read.soft_brands for s in b.spellings)),
+        soft_categories=drop_descendants(p for c in read.soft_categories for p in c.paths),
         years=years,
         ambiguities=tuple(read.ambiguities),
         issues=tuple(issues),
@@ -215,6 +217,8 @@ class _MentionReading:
     weak_paths: tuple[tuple[str, ...], ...]
     ambiguities: list[Ambiguous]
     soft: list[Mention]  # mentions without the evidence for a filter: soft preferences
+    soft_brands: list[BrandMatch]  # the positive ones among them
+    soft_categories: list[CategoryMatch]
     corrections: list[tuple[int, str]]  # (where, catalog spelling) of typo'd (fuzzy) mentions
 
 
@@ -236,6 +240,8 @@ def _read_mentions(vocab: CatalogVocabulary, masked: str, taken: bytearray) -> _
     soft: list[Mention] = []
     corrections: list[tuple[int, str]] = []
     filtered: list[Mention] = []
+    soft_brands: list[BrandMatch] = []
+    soft_categories: list[CategoryMatch] = []
     for i, (m, neg) in enumerate(zip(mentions, negated, strict=True)):
         r = m.resolved
         if not _is_filter(vocab, masked, mentions, i, neg or onlyed[i]):
@@ -245,6 +251,10 @@ def _read_mentions(vocab: CatalogVocabulary, masked: str, taken: bytearray) -> _
                 corrections.append((m.start, name))  # "maybeline" -> "Maybelline"; "disposable" is its own word
             if neg:
                 take(taken, m.start, m.end)  # "not caps": never a reason to show caps
+            elif isinstance(r, BrandMatch):
+                soft_brands.append(r)
+            elif r.how == "fuzzy" and not r.weak:  # a typo'd type; a word the titles use elsewhere is none
+                soft_categories.append(r)
             continue
         filtered.append(m)
         if isinstance(m.match, Ambiguous):
@@ -274,6 +284,8 @@ def _read_mentions(vocab: CatalogVocabulary, masked: str, taken: bytearray) -> _
         weak_paths=weak_paths,
         ambiguities=ambiguities,
         soft=soft,
+        soft_brands=soft_brands,
+        soft_categories=soft_categories,
         corrections=corrections,
     )
 
