@@ -64,7 +64,8 @@ def exact_category_names(vocab: CatalogVocabulary, text: str, mentions: list[Men
       Conditioner Sets"); a one-word phrase keeps its wider reading ("moisturizer").
     * A generic word alone ("washes", "fluids") still refines a stronger mention, but when the
       utterance has no strong category and the word is the full name of leaf nodes only (a
-      product type, unlike "face" or "body"), it names those nodes.
+      product type, unlike "face" or "body"), it names those nodes - a filter only when the
+      catalog's titles agree (``CatalogVocabulary.category_confident``: "washes" is not).
     """
     tree = _tree(vocab)
     out: list[Mention] = []
