@@ -12,16 +12,26 @@ import re
 
 from retrieval.text import HAN_CHARS
 
+import phonenumbers
+
 EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
 
-# International or local phone numbers: 7+ digits with optional separators, an
-# optional "+country" prefix and optional "(area)". Prices ("$19.99"), years and
-# short numbers never reach 7 digits with these separators, so they are kept.
-PHONE = re.compile(
-    r"(?<![\w$.])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]?\d{2,4}){2,4}(?![\w.])"
+# Phone numbers are found by ``phonenumbers`` (libphonenumber's metadata: a number must be a valid
+# number of one of ``PHONE_REGIONS``, or carry its own "+country" prefix), so sizes ("10 12 14 16"),
+# counts ("128 256 512"), order numbers, UPCs and ISBN parts are kept. A run of 7+ digits right
+# after a contact word ("call me 5550134", "电话 5550134") is redacted even when no region knows it.
+PHONE_REGIONS = ("US", "CN", "GB")
+_CONTACT_RE = re.compile(
+    r"(?:\b(?:call|phone|tel|telephone|mobile|cell|text|sms|whatsapp|wechat|fax|contact|reach)\b"
+    r"|电话|手机|联系|微信|致电)[^\d+(]{0,20}(?P<num>\+?\(?\d[\d\s().-]{5,}\d)",
+    re.IGNORECASE,
 )
-# Mainland-China mobile numbers written without separators (11 digits, 1[3-9]...).
-CN_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+# A number named as something else ("order 4155550134", "UPC ...", "model ...") is not a phone.
+_NOT_PHONE_BEFORE = re.compile(
+    r"(?:\b(?:order|sku|upc|ean|isbn|model|part|item|serial|tracking|size|sizes|asin|ref|no)\b\.?|#"
+    r"|订单|型号|编号)\s*[:：]?\s*$",
+    re.IGNORECASE,
+)
 
 _STREET_TYPES = (
     r"street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|"
@@ -48,14 +58,27 @@ def redact(text: str) -> str:
     out = EMAIL.sub(PLACEHOLDERS["email"], text)
     out = STREET_ADDRESS.sub(PLACEHOLDERS["address"], out)
     out = CN_ADDRESS.sub(lambda m: (m.group("label") or "") + PLACEHOLDERS["address"], out)
-    out = CN_MOBILE.sub(PLACEHOLDERS["phone"], out)
-    out = PHONE.sub(_phone_or_keep, out)
-    return out
+    return _redact_phones(out)
 
 
-def _phone_or_keep(match: re.Match[str]) -> str:
-    digits = sum(ch.isdigit() for ch in match.group(0))
-    return PLACEHOLDERS["phone"] if digits >= 7 else match.group(0)
+def _redact_phones(text: str) -> str:
+    spans: list[tuple[int, int]] = []
+    for region in PHONE_REGIONS:
+        for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID):
+            own_prefix = m.raw_string.lstrip("(").startswith("+")
+            if own_prefix or not _NOT_PHONE_BEFORE.search(text[max(0, m.start - 12) : m.start]):
+                spans.append((m.start, m.end))
+    for m in _CONTACT_RE.finditer(text):
+        named_else = _NOT_PHONE_BEFORE.search(text[max(0, m.start("num") - 12) : m.start("num")])
+        if sum(ch.isdigit() for ch in m.group("num")) >= 7 and not named_else:
+            spans.append(m.span("num"))
+    out, last = [], 0
+    for a, b in sorted(spans):
+        if a < last:  # overlapping hits from several regions: the first one covers it
+            continue
+        out.append(text[last:a] + PLACEHOLDERS["phone"])
+        last = b
+    return "".join(out) + text[last:]
 
 
 def contains_pii(text: str) -> bool:

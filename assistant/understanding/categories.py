@@ -7,10 +7,10 @@ import re
 from dataclasses import dataclass, replace
 
 from assistant.understanding.matches import CategoryMatch, Mention, drop_descendants
-from assistant.understanding.tokens import normalize, stem_phrase
+from assistant.understanding.tokens import normalize, stem, stem_phrase
 from assistant.understanding.vocabulary import CatalogVocabulary
 
-__all__ = ["exact_category_names", "refine_categories"]
+__all__ = ["exact_category_names", "names_current_type", "refine_categories"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,8 @@ def exact_category_names(vocab: CatalogVocabulary, text: str, mentions: list[Men
       Conditioner Sets"); a one-word phrase keeps its wider reading ("moisturizer").
     * A generic word alone ("washes", "fluids") still refines a stronger mention, but when the
       utterance has no strong category and the word is the full name of leaf nodes only (a
-      product type, unlike "face" or "body"), it names those nodes.
+      product type, unlike "face" or "body"), it names those nodes - a filter only when the
+      catalog's titles agree (``CatalogVocabulary.category_confident``: "washes" is not).
     """
     tree = _tree(vocab)
     out: list[Mention] = []
@@ -119,3 +120,20 @@ def refine_categories(strong: list[CategoryMatch], weak: list[CategoryMatch]) ->
         elif paths in [m.paths for m in strong]:
             result = result + list(paths)  # "lipstick and nail polish": any-of
     return drop_descendants(result)
+
+
+def names_current_type(current: tuple[tuple[str, ...], ...], mentions: list[Mention], text: str) -> bool:
+    """Do the category words of a refinement only restate the product type in force?
+
+    "rhinestones for nail art" while Nail Art Equipment is shown names no new type: every word
+    of each category mention is a word of a current path ("nail art" in "Nail Art Equipment"),
+    so the dialogue keeps Nail Art Equipment instead of switching to the node Nail Art. A mention
+    with a word of its own ("lipstick" while nail polish is shown) is a new type.
+    """
+    cats = [m for m in mentions if isinstance(m.resolved, CategoryMatch) and not m.resolved.weak]
+    if not current or not cats:
+        return False
+    words = [{stem(w) for name in path for w in normalize(name).split()} for path in current]
+    return all(
+        any(set(stem_phrase(normalize(text[m.start : m.end])).split()) <= ws for ws in words) for m in cats
+    )

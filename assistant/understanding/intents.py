@@ -42,6 +42,7 @@ from typing import Literal
 from assistant.dialogue_state import DialogueState
 from assistant.reply import INTENTS, Intent
 from assistant.understanding import lexicon
+from assistant.understanding.facets import CatalogFacets
 from assistant.understanding.safety import INJECTION, OTHER_USERS
 from assistant.understanding.utterance import ParsedUtterance
 
@@ -166,6 +167,7 @@ def needs_clarification(
     *,
     intent: str | None = None,
     catalog_has_prices: bool = True,
+    facets: CatalogFacets | None = None,
 ) -> str | None:
     """The question to ask before searching, or None to search right away.
 
@@ -176,7 +178,11 @@ def needs_clarification(
     as "cheaper", "something else" or "the second one"). At most once per topic: pass the state
     *after* ``apply`` and call ``state.mark_clarified()`` when you ask. Never asks a known user:
     their history already tells the ranker what they like, so a question would only slow them.
+    The question names only facets the catalog has (``facets``, e.g. ``vocab.facets``): no brand
+    or colour question for movies; without it, a catalog with brands and ``catalog_has_prices``.
     """
+    if facets is None:
+        facets = CatalogFacets(has_prices=catalog_has_prices)
     if user_known:
         return None
     if intent is not None and intent not in ("recommend", "search"):
@@ -196,17 +202,9 @@ def needs_clarification(
         return None
     zh = state.language == "zh"
     if not (has_category or has_brand or descriptive):
-        if zh:
-            return "您想买什么类型的商品?可以告诉我品类、品牌或者送给谁。" + (
-                "大概预算是多少?" if catalog_has_prices and not has_price else ""
-            )
-        return "What are you shopping for? Tell me a product type, a brand, or who it's for" + (
-            ", and roughly your budget." if catalog_has_prices and not has_price else "."
-        )
-    if catalog_has_prices and not has_price:
+        return facets.opening_question(zh, ask_budget=facets.has_prices and not has_price)
+    if facets.has_prices and not has_price:
         if zh:
             return "您的预算大概是多少?主要用途是什么(日常使用、送礼还是特殊场合)?"
         return "What's your budget, and what will you use it for (everyday, a gift, a special occasion)?"
-    if zh:
-        return "主要用途是什么?有没有偏好的品牌、颜色或功效?"
-    return "What will you use it for, and do you prefer any brand, colour or feature?"
+    return facets.detail_question(zh)

@@ -12,12 +12,16 @@ __all__ = ["CNNUM", "NUMBER", "WORDNUM", "cn_number", "fmt", "to_number"]
 
 _DATA = "numbers"  # data/numbers.yaml
 
-WORDNUM = (
+_SMALL = (
     r"(?:(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(?:[- ](?:one|two|three|four|five|six|"
-    r"seven|eight|nine))?|(?:a|one|two|three|four|five)\s+hundred|a\s+thousand|hundred|thousand|"
-    r"eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|ten|one|two|"
-    r"three|four|five|six|seven|eight|nine)(?![a-z])"
+    r"seven|eight|nine))?|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|ten|"
+    r"one|two|three|four|five|six|seven|eight|nine)(?![a-z])"
 )
+_SCALE = r"(?:hundred|thousand)(?![a-z])"
+_TERM = rf"(?:(?:a|{_SMALL})[\s-]+{_SCALE})"
+# An English number phrase: "twenty-five", "a hundred", "two hundred fifty", "one thousand two hundred
+# and fifty"; after a scale word come only further terms, so "one two" stays two numbers.
+WORDNUM = rf"(?:{_TERM}(?:(?:\s+and)?[\s-]+(?:{_TERM}|{_SMALL}|{_SCALE}))*|{_SMALL}|{_SCALE})"
 CNNUM = r"[零一二两三四五六七八九十百千万]+"
 NUMBER = r"[-−]?\s?\d+(?:,\d{3})*(?:\.\d+)?(?:e[+-]?\d+)?"
 
@@ -46,21 +50,28 @@ def to_number(raw: str, mul: str | None) -> float | None:
 
 
 def _word_number(raw: str) -> float | None:
+    """Value of an English number phrase: scales multiply what precedes them ("two hundred fifty")."""
     values = lexicon.numbers(_DATA, "word_values")
-    total = 0
+    total, current = 0, 0
     for w in re.split(r"[\s-]+", raw):
+        if w == "and":
+            continue
         if w not in values:
             return None
         v = values[w]
-        if v in (100, 1000):
-            total = max(total, 1) * v
+        if v == 1000:
+            total += max(current, 1) * v
+            current = 0
+        elif v == 100:
+            current = max(current, 1) * v
         else:
-            total += v
-    return float(total) if total else None
+            current += v
+    value = total + current
+    return float(value) if value else None
 
 
 def cn_number(raw: str) -> float | None:
-    """Value of a Chinese numeral ("两百五" = 250, "3千" handled by the multiplier); None if not one."""
+    """Value of a Chinese numeral ("两百五" = 250, "一千二" = 1200, "一万二" = 12000, "3千" handled by the multiplier); None if not one."""
     digits, units = lexicon.numbers(_DATA, "cn_digits"), lexicon.numbers(_DATA, "cn_units")
     total, section, digit = 0, 0, None
     for ch in raw:
@@ -78,7 +89,7 @@ def cn_number(raw: str) -> float | None:
             return None
     rest = digit or 0
     # "两百五" = 250: a trailing digit after a unit scales to the next lower unit.
-    if digit is not None and raw[-1] in digits and len(raw) >= 2 and raw[-2] in "百千":
+    if digit is not None and raw[-1] in digits and len(raw) >= 2 and raw[-2] in "百千万":
         rest = digit * units[raw[-2]] // 10
     value = total + section + rest
     return float(value) if value or raw in ("零",) else None

@@ -22,7 +22,7 @@ Grammar (case-insensitive; ``N`` is a number such as ``20``, ``19.99``, ``1,000`
   or a price word such as budget/price), ZH ``N到N元``, ``N-N块``, ``N至N``.
 * about: ``around|about|approximately|roughly|~|close to N``, ``N-ish``, ``N or so``, ZH
   ``N元左右|上下``, ``大约|大概 N``: a band of +/- 25 % (``AROUND_BAND``).
-* a bare amount with a currency ("a $20 lipstick", "200元的口红") reads as "about".
+* a bare amount with a currency ("a $20 lipstick", "200元的口红") is a ceiling; "about" only when said.
 * A number followed by a non-money unit (stars, ml, oz, %, pack, years, SPF...) or preceded by
   ``#``/``SPF``/``rated`` is never a price, nor is a number glued to Latin letters (``350buy``,
   ``3M``, ``SPF30``; ``20ish`` still is). Several bounds combine ("over 10 but under 30").
@@ -50,7 +50,14 @@ Grammar (case-insensitive; ``N`` is a number such as ``20``, ``19.99``, ``1,000`
   ``前两个``, ``最后一个``, ``这个|那个|这款``, ``最便宜的那个``, ``最贵的那款``. A like/dislike
   cue next to a reference ("I like the first one", "不喜欢第二个", "not the first one") is
   feedback on that item.
-* brands and categories: see ``assistant.understanding.vocabulary``.
+* brands and categories: see ``assistant.understanding.vocabulary``. Words are evidence; a mention
+  becomes a hard filter only on confident evidence (``_is_filter``): a brand whose name is a plain
+  word ("Dove", "Shea Moisture") needs brand context ("by|from Dove", "Dove brand", "Dove's",
+  "only Dove", or typed with its capitals right before a product type: "Dove soap"); a category
+  phrase must name its nodes by the catalog's titles (``CatalogVocabulary.category_confident``);
+  a typo repair (fuzzy) never filters. An explicit exclusion ("not OPI") of a brand is always a
+  filter. Everything else is a soft preference (``preferences``), kept in ``query`` (a typo'd
+  brand or category also adds its catalog spelling there).
 * ``query`` is what remains for retrieval after removing prices, references, negated mentions
   and control phrases (and filler such as "show me", "please", "我想要"). Positive brand and
   category words stay in it: they help the dense and BM25 retrievers while the filter enforces
@@ -72,7 +79,7 @@ from assistant.understanding.matches import Ambiguous, BrandMatch, CategoryMatch
 from assistant.understanding.prices import check_currency, combine_prices, extract_prices, relative_price
 from assistant.understanding.references import extract_references, feedback
 from assistant.understanding.spans import clean, detect_language, mask, scan_cues, take
-from assistant.understanding.tokens import CJK_RE
+from assistant.understanding.tokens import CJK_RE, normalize, stem_phrase
 from assistant.understanding.utterance import (
     AROUND_BAND,
     MAX_PARSE_CHARS,
@@ -183,7 +190,10 @@ def _parse_rules(utterance: str, vocab: CatalogVocabulary, currency: str | None)
         similar=similar,
         references=tuple(refs),
         feedback=said,
-        query=build_query(text, taken),
+        query=_with_corrections(build_query(text, taken), read.corrections),
+        preferences=_preferences(text, taken, read),
+        soft_brands=tuple(dict.fromkeys(s for b in read.soft_brands for s in b.spellings)),
+        soft_categories=drop_descendants(p for c in read.soft_categories for p in c.paths),
         years=years,
         ambiguities=tuple(read.ambiguities),
         issues=tuple(issues),
@@ -206,6 +216,10 @@ class _MentionReading:
     cats_out: list[tuple[str, ...]]
     weak_paths: tuple[tuple[str, ...], ...]
     ambiguities: list[Ambiguous]
+    soft: list[Mention]  # mentions without the evidence for a filter: soft preferences
+    soft_brands: list[BrandMatch]  # the positive ones among them
+    soft_categories: list[CategoryMatch]
+    corrections: list[tuple[int, str]]  # (where, catalog spelling) of typo'd (fuzzy) mentions
 
 
 def _read_mentions(vocab: CatalogVocabulary, masked: str, taken: bytearray) -> _MentionReading:
@@ -223,10 +237,28 @@ def _read_mentions(vocab: CatalogVocabulary, masked: str, taken: bytearray) -> _
     cats_out: list[tuple[str, ...]] = []
     weak: list[CategoryMatch] = []
     ambiguities: list[Ambiguous] = []
-    for m, neg in zip(mentions, negated, strict=True):
+    soft: list[Mention] = []
+    corrections: list[tuple[int, str]] = []
+    filtered: list[Mention] = []
+    soft_brands: list[BrandMatch] = []
+    soft_categories: list[CategoryMatch] = []
+    for i, (m, neg) in enumerate(zip(mentions, negated, strict=True)):
+        r = m.resolved
+        if not _is_filter(vocab, masked, mentions, i, neg or onlyed[i]):
+            soft.append(m)
+            name = r.brand if isinstance(r, BrandMatch) else r.name
+            if r.how == "fuzzy" and stem_phrase(normalize(name)) != stem_phrase(normalize(r.surface)):
+                corrections.append((m.start, name))  # "maybeline" -> "Maybelline"; "disposable" is its own word
+            if neg:
+                take(taken, m.start, m.end)  # "not caps": never a reason to show caps
+            elif isinstance(r, BrandMatch):
+                soft_brands.append(r)
+            elif r.how == "fuzzy" and not r.weak:  # a typo'd type; a word the titles use elsewhere is none
+                soft_categories.append(r)
+            continue
+        filtered.append(m)
         if isinstance(m.match, Ambiguous):
             ambiguities.append(m.match)
-        r = m.resolved
         if neg:
             take(taken, m.start, m.end)
         if isinstance(r, BrandMatch):
@@ -241,7 +273,7 @@ def _read_mentions(vocab: CatalogVocabulary, masked: str, taken: bytearray) -> _
     categories_in = refine_categories(cats_in, weak)
     weak_paths = drop_descendants(p for w in weak for p in w.paths) if not categories_in else ()
     return _MentionReading(
-        mentions=mentions,
+        mentions=filtered,
         neg_cues=neg_cues,
         negated=negated,
         only=any(onlyed),
@@ -251,7 +283,66 @@ def _read_mentions(vocab: CatalogVocabulary, masked: str, taken: bytearray) -> _
         cats_out=cats_out,
         weak_paths=weak_paths,
         ambiguities=ambiguities,
+        soft=soft,
+        soft_brands=soft_brands,
+        soft_categories=soft_categories,
+        corrections=corrections,
     )
+
+
+_BRAND_BEFORE = re.compile(r"(?:\b(?:by|from|brand(?:ed)?|made\s+by|label)|品牌|牌子)[\s\"'“”‘’:]*$", re.I)
+_BRAND_AFTER = re.compile(r"^(?:['’]s\b|\s*(?:brand|products?|line|range)\b|\s*(?:牌|品牌|家的))", re.I)
+
+
+def _is_filter(vocab: CatalogVocabulary, text: str, mentions: list[Mention], i: int, governed: bool) -> bool:
+    """Is mention ``i`` confident evidence for a hard filter (see the module docstring)?"""
+    m = mentions[i]
+    r = m.resolved
+    if r.how == "fuzzy":
+        return False
+    if isinstance(r, CategoryMatch):
+        return r.weak or vocab.category_confident(r)
+    if r.how == "alias" or not vocab.brand_needs_context(r) or governed:
+        return True
+    if _BRAND_BEFORE.search(text[max(0, m.start - 16) : m.start]) or _BRAND_AFTER.match(text[m.end :]):
+        return True
+    nxt = mentions[i + 1] if i + 1 < len(mentions) else None
+    typed_as_name = text[m.start : m.start + 1].isupper()
+    return bool(
+        typed_as_name
+        and nxt is not None
+        and isinstance(nxt.resolved, CategoryMatch)
+        and not text[m.end : nxt.start].strip()
+    )
+
+
+def _with_corrections(query: str, corrections: list[tuple[int, str]]) -> str:
+    """The query with the catalog spelling of each typo'd name ("maybeline" -> also "Maybelline")."""
+    have = f" {query.casefold()} "
+    extra = [c for c in dict.fromkeys(c for _, c in corrections) if f" {c.casefold()} " not in have]
+    return " ".join([query, *extra]).strip()[:300]
+
+
+def _preferences(text: str, taken: bytearray, read: _MentionReading) -> tuple[str, ...]:
+    """Soft terms: unfiltered mentions (as said, or their catalog spelling) and the other query words."""
+    covered = bytearray(taken)
+    for m in (*read.mentions, *read.soft):
+        take(covered, m.start, m.end)
+    found = [(m.start, text[m.start : m.end].strip()) for m in read.soft if not any(taken[m.start : m.end])]
+    found += read.corrections
+    cursor = 0
+    for word in build_query(text, covered).split():
+        at = text.find(word, cursor)
+        cursor = at + len(word) if at >= 0 else cursor
+        found.append((at if at >= 0 else len(text), word))
+    prefs = [t for _, t in sorted(found, key=lambda x: x[0])]
+    seen: set[str] = set()
+    out = []
+    for p in prefs:
+        if p and p.casefold() not in seen:
+            seen.add(p.casefold())
+            out.append(p)
+    return tuple(out)
 
 
 def _unplaced(text: str, masked: str, read: _MentionReading, has_refs: bool) -> list[str]:

@@ -202,7 +202,9 @@ def extract_prices(text: str, taken: bytearray) -> tuple[list[PriceSpec], list[I
             if op is None and ctx:
                 op = "max"
             if op is None and a.currency:
-                op = "around"  # "a $20 lipstick"
+                # "a $20 lipstick": the shopper names what they will pay; a band around it is
+                # read only when they say about/around.
+                op = "max"
             if ctx:
                 pre_start = min(pre_start, ctx.start() + max(0, a.start - _LOOKBEHIND))
             if op is not None:

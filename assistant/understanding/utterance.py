@@ -96,6 +96,15 @@ class ParsedUtterance:
     references: tuple[Reference, ...] = ()
     feedback: Literal["like", "dislike"] | None = None
     query: str = ""
+    # Soft preferences: what the shopper said that is no filter ("disposable", "multi cap", a
+    # brand-like word without brand context, a typo'd brand's catalog spelling); ranking scores
+    # them and explanations may cite them. Every word of them is also in ``query``.
+    preferences: tuple[str, ...] = ()
+    # The catalog brands / category paths among them (a plain-word brand without context, a typo'd
+    # brand or product type; not a word the titles use for other categories): for a ranker's soft
+    # facets (``retrieval.ranker`` ``preferences=Constraints(...)``), never for filters.
+    soft_brands: tuple[str, ...] = ()
+    soft_categories: tuple[tuple[str, ...], ...] = ()
     years: tuple[int, int] | None = None  # release years, inclusive ("the 1990s" -> (1990, 1999))
     ambiguities: tuple[Ambiguous, ...] = ()
     issues: tuple[Issue, ...] = ()

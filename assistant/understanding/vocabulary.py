@@ -19,9 +19,15 @@ Matching, in order of preference (longest span first, then this order):
 * aliases: an English synonym table (``moisturiser``, ``nail varnish``,
   ``sci fi``...) and Chinese aliases (``口红`` -> Lipstick, ``欧莱雅`` ->
   L'Oreal...), kept with the word lists below in ``data/vocabulary.yaml``. An alias only
-  applies when its target exists in this catalog.
+  applies when its target exists in this catalog; it takes a form a node name holds when the
+  titles tie the form to the alias's target ("polish" -> Nail Polish, not "Polishes").
 * fuzzy: a leftover token of >= 5 letters that is not a common word, scored
-  with rapidfuzz's ratio against forms with the same first letter.
+  with rapidfuzz's ratio against forms with the same first letter. A fuzzy match is a typo
+  repair: the parser keeps it as a soft preference, never as a filter.
+
+Title evidence (``title_share`` / ``category_confident``): a part of a node's name or a generic
+word names the node confidently only when the catalog's titles that use it are mostly that node's
+items ("cap", "washes" are not); a full node name or an alias always does.
 
 A name that maps to several nodes (``Conditioners`` under Hair Care and under
 Hair Loss Products) yields all of them: ``Constraints.categories`` is any-of.
@@ -36,7 +42,9 @@ one still reaches retrieval as query text: a brand that is also a plain word ("D
 "Curly Hair Solutions" - detected from a common-word list and from how often the catalog's
 titles use the word beyond that brand's own items) matches only when typed with capitals,
 and a brand's first word alone ("loreal" -> "L'Oreal Paris") matches only when it is not such
-a word. The catalog's single root ("Beauty") is not indexed: naming it constrains nothing.
+a word; the parser then also asks for brand context (``brand_needs_context``). A brand's
+first words that already are a whole brand ("opi nail" of "OPI NAIL COLOR") are that brand.
+The catalog's single root ("Beauty") is not indexed: naming it constrains nothing.
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ from typing import Any
 from rapidfuzz import fuzz, process
 
 from assistant.understanding import lexicon
+from assistant.understanding.facets import CatalogFacets
 from assistant.understanding.matches import (
     Ambiguous,
     BrandMatch,
@@ -79,7 +88,13 @@ FUZZY_CUTOFF = 87.0
 # about only when both have a real share of the catalog; otherwise it is a spelling variant.
 SUBLINE_MIN_SHARE = 0.25
 MAX_NGRAM = 6
+# Title evidence for a part of a node name or a generic word: when at least TITLE_MIN_SUPPORT
+# titles use the phrase, it names its nodes only if most (TITLE_MIN_SHARE) of those items sit
+# under them ("cap" is in 53 Beauty titles, 6 % of them under Caps, Foils & Wraps: no filter).
+TITLE_MIN_SUPPORT = 5
+TITLE_MIN_SHARE = 0.5
 
+_POSSESSIVE = re.compile(r"['’]s$")
 _BREAK_RE = re.compile(r"[,;:!?()/。,;:!?、]")
 _DATA = "vocabulary"  # data/vocabulary.yaml
 
@@ -121,7 +136,12 @@ class CatalogVocabulary:
     _descriptive: frozenset[str] = frozenset()  # brand words mostly used as plain words in titles
     _known_words: frozenset[str] = frozenset()
     has_prices: bool = True
+    facets: CatalogFacets = field(default_factory=CatalogFacets)  # what clarifying questions may ask
     _brand_prefix: dict[str, tuple[str, ...]] = field(default_factory=dict)  # "loreal" -> brand keys
+    _title_items: dict[str, frozenset[int]] = field(default_factory=dict)  # title stem -> item numbers
+    _item_paths: list[tuple[str, ...]] = field(default_factory=list)  # item number -> category path
+    _alias_forms: frozenset[str] = frozenset()  # stemmed English aliases (curated: they name nodes)
+    _share_cache: dict[tuple[str, tuple[tuple[str, ...], ...]], float | None] = field(default_factory=dict)
     _max_ngram: int = MAX_NGRAM  # longest form, in tokens
 
     # ---- construction --------------------------------------------------------------------------
@@ -132,8 +152,15 @@ class CatalogVocabulary:
         roots = {p[0] for p in paths}
         # A single root ("Beauty") covers the whole catalog: naming it constrains nothing.
         paths = [p for p in paths if not (len(roots) == 1 and len(p) == 1)]
-        vocab = cls.build(counts, paths, titles=(it.title for it in catalog))
+        items = [it for it in catalog]
+        vocab = cls.build(
+            counts,
+            paths,
+            titles=(it.title for it in items),
+            item_paths=((it.title, tuple(it.categories)) for it in items),
+        )
         vocab.has_prices = catalog.has_prices
+        vocab.facets = CatalogFacets.from_catalog(catalog)
         return vocab
 
     @classmethod
@@ -142,17 +169,21 @@ class CatalogVocabulary:
         brand_counts: dict[str, int] | Iterable[str],
         category_paths: Iterable[Iterable[str]],
         titles: Iterable[str] = (),
+        item_paths: Iterable[tuple[str, tuple[str, ...]]] = (),
     ) -> CatalogVocabulary:
         """Build from brand names (optionally with item counts), category paths and titles.
 
-        Titles only serve to spot brand words that are mostly plain words ("shea", "curly"):
-        those match only when typed with capitals.
+        Titles serve to spot brand words that are mostly plain words ("shea", "curly"): those
+        match only when typed with capitals and filter only with brand context. ``item_paths``
+        (title, category path) per item is the title evidence that decides which category
+        phrases name their nodes confidently (``category_confident``).
         """
         if not isinstance(brand_counts, dict):
             brand_counts = Counter(brand_counts)
         vocab = cls()
         vocab._index_brands(brand_counts, titles)
         vocab._index_categories(category_paths)
+        vocab._index_titles(item_paths)
         vocab._index_aliases()
         longest = max(
             (len(k.split()) for k in (*vocab._cat_index, *vocab.brands, *vocab._brand_prefix)), default=1
@@ -196,9 +227,69 @@ class CatalogVocabulary:
                 plain = all(t in common_words() or t in brand_prefix_stop() for t in toks[:k])
                 if len(pre) >= 4 and not plain:
                     prefixes[pre].add(key)
+        # A prefix that already starts with a whole brand ("opi nail" of "OPI NAIL COLOR") is that
+        # brand followed by ordinary words, never the longer line.
         self._brand_prefix = {
-            p: tuple(sorted(ks, key=len)) for p, ks in prefixes.items() if p not in self.brands
+            p: tuple(sorted(ks, key=len))
+            for p, ks in prefixes.items()
+            if p not in self.brands and not self._starts_with_brand(p)
         }
+
+    def _starts_with_brand(self, phrase: str) -> bool:
+        toks = phrase.split()
+        return any(" ".join(toks[:k]) in self.brands for k in range(1, len(toks)))
+
+    def _index_titles(self, item_paths: Iterable[tuple[str, tuple[str, ...]]]) -> None:
+        index: dict[str, set[int]] = defaultdict(set)
+        for i, (title, path) in enumerate(item_paths):
+            self._item_paths.append(tuple(path))
+            for t in {stem(w) for w in normalize(title or "").split()}:
+                index[t].add(i)
+        self._title_items = {t: frozenset(ix) for t, ix in index.items()}
+
+    def title_share(self, surface: str, paths: tuple[tuple[str, ...], ...]) -> float | None:
+        """Share of the items whose titles use ``surface`` (all its words) that sit under ``paths``.
+
+        None when fewer than ``TITLE_MIN_SUPPORT`` titles use it: the titles say nothing then.
+        """
+        form = stem_phrase(normalize(surface))
+        key = (form, paths)
+        if key in self._share_cache:
+            return self._share_cache[key]
+        sets = [self._title_items.get(t, frozenset()) for t in form.split()]
+        hits = frozenset.intersection(*sets) if sets else frozenset()
+        share = None
+        if len(hits) >= TITLE_MIN_SUPPORT:
+            under = sum(1 for i in hits if any(self._item_paths[i][: len(p)] == p for p in paths))
+            share = under / len(hits)
+        self._share_cache[key] = share
+        return share
+
+    def category_confident(self, match: CategoryMatch) -> bool:
+        """Does this phrase name its nodes, or is it a word that many other categories' titles use?
+
+        A node's full name (or parent + name, or an alias) names it, unless it is a generic word
+        ("washes"); a part of a name ("cap" of "Caps, Foils & Wraps") or a generic word names it
+        only when the titles that use it are mostly that node's items. A typo repair never does.
+        """
+        if match.how == "fuzzy":
+            return False
+        form = stem_phrase(normalize(match.surface))
+        full = {stem_phrase(normalize(p[-1])) for p in match.paths}
+        full |= {stem_phrase(normalize(f"{p[-2]} {p[-1]}")) for p in match.paths if len(p) >= 2}
+        generic = " " not in form and form in _generic_stems()
+        if (match.how == "alias" or form in full or form in self._alias_forms) and not generic:
+            return True
+        share = self.title_share(match.surface, match.paths)
+        return share is None or share >= TITLE_MIN_SHARE
+
+    def brand_needs_context(self, brand: BrandMatch) -> bool:
+        """A brand whose name is a plain word ("Dove", "Shea Moisture") filters only with context."""
+        if brand.how == "fuzzy":
+            return True
+        key = normalize(brand.brand)
+        toks = key.split()
+        return len(key) <= 2 or all(t in self._known_words or t in self._descriptive for t in toks)
 
     def _index_categories(self, category_paths: Iterable[Iterable[str]]) -> None:
         node_paths: dict[str, list[tuple[str, ...]]] = defaultdict(list)
@@ -226,10 +317,14 @@ class CatalogVocabulary:
 
     def _index_aliases(self) -> None:
         """English aliases join the form index; Chinese ones are matched by substring, longest first."""
+        forms: set[str] = set()
         for alias, targets in lexicon.aliases(_DATA, "category_aliases_en").items():
             entry = self._resolve_category(targets)
-            if entry and stem_phrase(normalize(alias)) not in self._cat_index:
-                self._cat_index[stem_phrase(normalize(alias))] = entry
+            form = stem_phrase(normalize(alias))
+            if entry and (form not in self._cat_index or self._alias_wins(alias, entry, self._cat_index[form])):
+                self._cat_index[form] = entry
+                forms.add(form)
+        self._alias_forms = frozenset(forms)
         zh: list[tuple[str, str, Any]] = []
         for alias, targets in lexicon.aliases(_DATA, "category_aliases_zh").items():
             entry = self._resolve_category(targets)
@@ -241,6 +336,12 @@ class CatalogVocabulary:
                 zh.append((alias, "brand", keys[:1]))
         zh.sort(key=lambda t: -len(t[0]))
         self._zh_aliases = zh
+
+    def _alias_wins(self, alias: str, entry: CatEntry, held: CatEntry) -> bool:
+        """An alias takes a form that a node name holds when titles say it means the alias's target
+        ("polish": Nail Polish, not Exfoliators > Polishes)."""
+        mine, theirs = self.title_share(alias, entry.paths), self.title_share(alias, held.paths)
+        return mine is not None and theirs is not None and mine > theirs
 
     def _resolve_category(self, targets: Iterable[str]) -> CatEntry | None:
         for t in targets:
@@ -448,6 +549,8 @@ class CatalogVocabulary:
             skey = " ".join(t.stem for t in window)
             surface = text[window[0].start : window[-1].end]
             entry = self._cat_index.get(skey)
+            if key not in self.brands and _POSSESSIVE.search(surface):  # "Dove's body wash"
+                key, surface = key[:-1].rstrip(), _POSSESSIVE.sub("", surface)
             brand_ok = key in self.brands and self._brand_allowed(key, surface)
             if entry and brand_ok:
                 # Same span names both: the brand wins only when typed with its own capitals.
