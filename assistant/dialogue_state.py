@@ -121,6 +121,8 @@ class DialogueState:
     focus: tuple[str, ...] = ()
     liked: tuple[str, ...] = ()
     disliked: tuple[str, ...] = ()
+    shown: tuple[str, ...] = ()  # every item any reply showed, oldest first (the session's "saw" history)
+    last_items: tuple[str, ...] = ()  # the cards of the last reply that had cards, in order
     clarifications_asked: tuple[str, ...] = ()
     language: Literal["en", "zh"] = "en"
     currency_seen: str | None = None
@@ -176,7 +178,6 @@ class DialogueState:
         price_origin, preference = self.price_origin, self.price_preference
         query_parts = self.query_parts
         exclude = list(c.exclude_items)
-        liked, disliked = list(self.liked), list(self.disliked)
 
         # --- categories and topic
         topic_changed = False
@@ -299,13 +300,6 @@ class DialogueState:
             exclude.extend(self.last_shown)
         referenced, ref_notes = self._resolve(parsed.references)
         notes.extend(ref_notes)
-        if referenced and parsed.feedback == "like":
-            liked = [*liked, *(i for i in referenced if i not in liked)]
-            disliked = [i for i in disliked if i not in referenced]
-        elif referenced and parsed.feedback == "dislike":
-            disliked = [*disliked, *(i for i in referenced if i not in disliked)]
-            liked = [i for i in liked if i not in referenced]
-            exclude.extend(referenced)
 
         # --- free text (only for turns that look for products, not about shown ones)
         if parsed.query and not parsed.references and intent in (None, "recommend", "search", "bundle"):
@@ -332,14 +326,12 @@ class DialogueState:
             )
 
         turn = Turn(parsed.text[:500], intent)
-        return replace(
+        new = replace(
             self,
             constraints=constraints,
             query_parts=query_parts,
             turns=(*self.turns, turn)[-MAX_TURNS:],
             focus=referenced or self.focus,
-            liked=tuple(liked),
-            disliked=tuple(disliked),
             language=language,
             currency_seen=parsed.currency or self.currency_seen,
             price_origin=price_origin if constraints.has_price else None,
@@ -349,6 +341,10 @@ class DialogueState:
             notes=tuple(notes),
             topic_changed=topic_changed,
         )
+        if referenced and parsed.feedback is not None:  # "I like the first one": the like button's transition
+            for item_id in referenced:
+                new = new.with_feedback(item_id, liked=parsed.feedback == "like")
+        return new
 
     def _resolve(self, refs: Sequence[Reference]) -> tuple[tuple[str, ...], list[Issue]]:
         if not refs:
@@ -433,6 +429,14 @@ class DialogueState:
         focus = tuple(f for f in self.focus if f in ids)
         return replace(self, last_shown=ids, last_shown_prices=prices_t, turns=turns, focus=focus)
 
+    def record_cards(self, item_ids: Sequence[str]) -> DialogueState:
+        """Remember the cards of a reply (any intent): ``last_items`` and the ``shown`` history."""
+        ids = tuple(str(i) for i in item_ids)
+        if not ids:
+            return self
+        shown = (*(i for i in self.shown if i not in ids), *ids)
+        return replace(self, shown=shown, last_items=ids)
+
     def mark_clarified(self, key: str | None = None) -> DialogueState:
         """Record that a clarifying question was asked for ``key`` (default: the current topic)."""
         key = key or self.topic_key
@@ -441,7 +445,8 @@ class DialogueState:
         return replace(self, clarifications_asked=(*self.clarifications_asked, key))
 
     def with_feedback(self, item_id: str, liked: bool) -> DialogueState:
-        """A thumbs up/down from the UI; a disliked item is also excluded from later pages."""
+        """Like / "not for me" on one item, from the UI's buttons or said in chat ("I like the first
+        one"); a disliked item is also excluded from later pages."""
         likes = [i for i in self.liked if i != item_id]
         dislikes = [i for i in self.disliked if i != item_id]
         c = self.constraints
@@ -454,8 +459,14 @@ class DialogueState:
         return replace(self, liked=tuple(likes), disliked=tuple(dislikes), constraints=c)
 
     def reset(self) -> DialogueState:
-        """Forget the constraints and the topic; keep language, likes and dislikes."""
-        return DialogueState(language=self.language, liked=self.liked, disliked=self.disliked)
+        """Forget the constraints and the topic; keep language, likes, dislikes and what was shown."""
+        return DialogueState(
+            language=self.language,
+            liked=self.liked,
+            disliked=self.disliked,
+            shown=self.shown,
+            last_items=self.last_items,
+        )
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
@@ -469,6 +480,8 @@ class DialogueState:
             "focus": list(self.focus),
             "liked": list(self.liked),
             "disliked": list(self.disliked),
+            "shown": list(self.shown),
+            "last_items": list(self.last_items),
             "clarifications_asked": list(self.clarifications_asked),
             "language": self.language,
             "currency_seen": self.currency_seen,
@@ -508,6 +521,8 @@ class DialogueState:
                 focus=tuple(data.get("focus", ())),
                 liked=tuple(data.get("liked", ())),
                 disliked=tuple(data.get("disliked", ())),
+                shown=tuple(data.get("shown", ())),
+                last_items=tuple(data.get("last_items", ())),
                 clarifications_asked=tuple(data.get("clarifications_asked", ())),
                 language=language,
                 currency_seen=data.get("currency_seen"),

@@ -199,6 +199,7 @@ class ShoppingAssistant:
         prose_guard: bool = PROSE_GUARD,
         reranker: Any | None = None,
         rerank_top: int = RERANK_TOP,
+        near_duplicate_cos: float = NEAR_DUPLICATE_COS,
     ):
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
@@ -223,6 +224,7 @@ class ShoppingAssistant:
             raise ValueError(f"rerank_top must be in 2..20 (letters A-T), got {rerank_top}")
         self.reranker = reranker
         self.rerank_top = rerank_top
+        self.near_duplicate_cos = near_duplicate_cos
         self.prompt_version = prompt_version
         # Our own model takes the generation length per call; other langchain models keep their
         # own settings (an unknown keyword could be forwarded to a remote API and rejected).
@@ -381,7 +383,7 @@ class ShoppingAssistant:
     def _too_long(self, message: str, session_id: str, user_id: str | None) -> Iterator[StreamEvent]:
         """A clear answer instead of silently parsing a truncated message; nothing is stored."""
         rec = self.sessions.open(session_id, user_id)  # still refuses another user's session
-        state = DialogueState.from_json(rec.state_json) if rec.state_json else DialogueState()
+        state = rec.state
         n, lang = len(message), detect_language(message[:MAX_MESSAGE_CHARS])
         text = (TOO_LONG_ZH if lang == "zh" else TOO_LONG_EN).format(n=n, limit=MAX_MESSAGE_CHARS)
         yield ItemsEvent([], state.constraints, "clarify")
@@ -409,19 +411,10 @@ class ShoppingAssistant:
             raise KeyError(f"unknown item id {item_id!r}")
         with self._session_lock(session_id):
             rec = self.sessions.open(session_id, user_id)
-            target, other = (rec.liked, rec.disliked) if liked else (rec.disliked, rec.liked)
-            if item_id in other:
-                other.remove(item_id)
-            if item_id not in target:
-                target.append(item_id)
-            state = DialogueState.from_json(rec.state_json) if rec.state_json else DialogueState()
-            rec.state_json = state.with_feedback(item_id, liked).to_json()
+            rec.state = rec.state.with_feedback(item_id, liked)
             self.sessions.save(rec)
             owner = rec.user_id
-            if owner is not None:
-                self.sessions.add_event(owner, item_id, "like" if liked else "dislike", session_id)
-                if liked:
-                    self.index.store.update_user(owner, [item_id])
+            self._record_feedback_events(rec, [item_id] if liked else [], [] if liked else [item_id])
             self.sessions.log_turn(
                 {
                     "session_id": session_id,
@@ -431,6 +424,16 @@ class ShoppingAssistant:
                     "liked": liked,
                 }
             )
+
+    def _record_feedback_events(self, rec: SessionRecord, liked: Sequence[str], disliked: Sequence[str]) -> None:
+        """A signed-in shopper's likes and dislikes (buttons or chat) join their history."""
+        if rec.user_id is None:
+            return
+        for item_id in disliked:
+            self.sessions.add_event(rec.user_id, item_id, "dislike", rec.session_id)
+        for item_id in liked:
+            self.sessions.add_event(rec.user_id, item_id, "like", rec.session_id)
+            self.index.store.update_user(rec.user_id, [item_id])
 
     def forget(self, user_id: str) -> dict[str, int]:
         """Delete everything held about the user: sessions, chat events, profile vector,
@@ -496,9 +499,7 @@ class ShoppingAssistant:
         """The constraints in force for a session (empty for a session that does not exist yet)."""
         check_id("session_id", session_id)
         rec = self.sessions.get(session_id)
-        if rec is None or not rec.state_json:
-            return Constraints()
-        return DialogueState.from_json(rec.state_json).constraints
+        return Constraints() if rec is None else rec.state.constraints
 
     def set_constraints(
         self,
@@ -521,7 +522,7 @@ class ShoppingAssistant:
         check_id("user_id", user_id, optional=True)
         with self._session_lock(session_id):
             rec = self.sessions.open(session_id, user_id)
-            state = DialogueState.from_json(rec.state_json) if rec.state_json else DialogueState()
+            state = rec.state
             new = self._validated_constraints(
                 state.constraints if constraints is None else constraints, changes
             )
@@ -534,7 +535,7 @@ class ShoppingAssistant:
                 updates.update(price_origin=None, price_preference=None)
             elif price_changed:  # set by the shopper: kept across topic changes like a typed budget
                 updates.update(price_origin="explicit", price_preference=None)
-            rec.state_json = replace(state, **updates).to_json()
+            rec.state = replace(state, **updates)
             self.sessions.save(rec)
             self.sessions.log_turn(
                 {
@@ -654,15 +655,18 @@ class ShoppingAssistant:
         # Persist: state, transcript, what was shown (for "the second one" next turn).
         shown_ids = [it.item_id for it in plan.items]
         rec = turn.record
+        before = rec.state
         if shown_ids and plan.intent in ("recommend", "search", "bundle"):
             turn.state = turn.state.record_shown(shown_ids, [it.price for it in plan.items])
-        rec.state_json = turn.state.to_json()
+        rec.state = turn.state.record_cards(shown_ids)
         rec.add_turn("user", message, turn.intent)
         rec.add_turn("assistant", text, plan.intent, shown_ids)
-        if shown_ids:
-            rec.last_items = shown_ids
-            rec.shown = [i for i in rec.shown if i not in shown_ids] + shown_ids
         self.sessions.save(rec)
+        self._record_feedback_events(
+            rec,
+            [i for i in rec.state.liked if i not in before.liked],
+            [i for i in rec.state.disliked if i not in before.disliked],
+        )
         if (
             rec.user_id is not None
             and rec.user_id not in self._forgotten_hidden
@@ -722,7 +726,7 @@ class ShoppingAssistant:
     # ------------------------------------------------------------------ understanding
     def _understand(self, message: str, record: SessionRecord) -> _Turn:
         """Parse, classify, fold into the dialogue state, apply the clarify policy."""
-        state = DialogueState.from_json(record.state_json) if record.state_json else DialogueState()
+        state = record.state
         parsed = parse(message, self.vocab, self.currency)
         result = classify_intent(message, parsed)
         # LLM JSON fallback: only when the rules left the turn unreadable and the intent is unclear.
@@ -847,7 +851,7 @@ class ShoppingAssistant:
     # --- recommend / search -----------------------------------------------------------
     def _plan_recommend(self, turn: _Turn) -> _Plan:
         rec = turn.record
-        excluded = self._excluded(rec)
+        excluded = self._excluded(turn.state)
         if turn.intent in ("recommend", "search") and rec.user_id is not None:
             # A shopper asking for recommendations ("show me a moisturizer" included) wants
             # something new (implicit's filter_already_liked_items): what they already bought
@@ -864,7 +868,7 @@ class ShoppingAssistant:
         if rec.user_id is not None and rec.user_id not in self._forgotten_hidden:
             user_vec = self.index.store.user_vector(rec.user_id)
         t0 = time.perf_counter()
-        history, history_verb = self._cf_history(rec)
+        history, history_verb = self._cf_history(rec.user_id, turn.state)
         cands = self.index.retriever.search(
             turn.query,
             constraints,
@@ -879,7 +883,7 @@ class ShoppingAssistant:
             scorer=self.index.scorer,
             constraints=constraints,
             popularity=self.index.popularity,
-            feedback=Feedback(liked_items=tuple(rec.liked), disliked_items=tuple(rec.disliked)),
+            feedback=Feedback(liked_items=turn.state.liked, disliked_items=turn.state.disliked),
         )
         moves: dict[str, tuple[int, int]] = {}
         t_rerank = None
@@ -1028,15 +1032,13 @@ class ShoppingAssistant:
         keep = [r for r in reasons if not r.startswith(_RERANK_REASON) and not self.checker.check(r, ctx)][:2]
         return line + ("; why it fits: " + "; ".join(keep) if keep else "")
 
-    def _excluded(self, rec: SessionRecord) -> list[str]:
+    def _excluded(self, state: DialogueState) -> list[str]:
         """Disliked items and their near-duplicates (cosine >= NEAR_DUPLICATE_COS)."""
-        if not rec.disliked:
-            return []
-        bad = [i for i in rec.disliked if i in self.catalog]
+        bad = [i for i in state.disliked if i in self.catalog]
         if not bad:
             return []
         sims = self.index.item_matrix @ self.index.vectors(bad).T
-        rows = np.flatnonzero(sims.max(axis=1) >= NEAR_DUPLICATE_COS)
+        rows = np.flatnonzero(sims.max(axis=1) >= self.near_duplicate_cos)
         return list(dict.fromkeys([*bad, *(self.catalog.at(int(r)).item_id for r in rows)]))
 
     def _ranker_for(self, query: str, constraints: Constraints, has_history: bool) -> FusedRanker:
@@ -1084,15 +1086,15 @@ class ShoppingAssistant:
         rows = rows[np.lexsort((rows, -scores[rows]))]
         return [self.catalog.at(int(r)).item_id for r in rows]
 
-    def _cf_history(self, rec: SessionRecord) -> tuple[list[str], str]:
+    def _cf_history(self, user_id: str | None, state: DialogueState) -> tuple[list[str], str]:
         """The history the collaborative scorer and explanations use: the user's, else the session's."""
-        if rec.user_id is not None:
-            hist = self.history(rec.user_id)
-            hist += [i for i in rec.liked if i not in hist]
+        if user_id is not None:
+            hist = self.history(user_id)
+            hist += [i for i in state.liked if i not in hist]
             if hist:
                 return hist, "bought"
-        session = list(dict.fromkeys([*rec.shown[-SESSION_HISTORY_FOR_CF:], *rec.liked]))
-        session = [i for i in session if i not in set(rec.disliked)]
+        session = list(dict.fromkeys([*state.shown[-SESSION_HISTORY_FOR_CF:], *state.liked]))
+        session = [i for i in session if i not in set(state.disliked)]
         return session, "saw"
 
     def _cards(
@@ -1103,10 +1105,9 @@ class ShoppingAssistant:
         history: Sequence[str],
         history_verb: str,
     ) -> list[RecommendedItem]:
-        rec = turn.record
         hist = [h for h in history if h in self.catalog]
         hist_vecs = self.index.vectors(hist) if hist else None
-        liked = [i for i in rec.liked if i in self.catalog]
+        liked = [i for i in turn.state.liked if i in self.catalog]
         liked_vecs = self.index.vectors(liked) if liked else None
         anchors = list(dict.fromkeys([*liked, *hist[-20:]]))
         out = []
@@ -1156,7 +1157,7 @@ class ShoppingAssistant:
     # --- compare ----------------------------------------------------------------------
     def _plan_compare(self, turn: _Turn) -> _Plan:
         strings = self._strings(turn)
-        ids = turn.referenced or turn.record.last_items[:2]
+        ids = turn.referenced or list(turn.state.last_items[:2])
         ids = [i for i in dict.fromkeys(ids) if i in self.catalog][:4]
         if len(ids) < 2:
             return _Plan("compare", fallback=strings.format("compare_need_two"))
@@ -1178,7 +1179,7 @@ class ShoppingAssistant:
     # --- details ------------------------------------------------------------------------
     def _plan_details(self, turn: _Turn) -> _Plan:
         strings = self._strings(turn)
-        ids = turn.referenced or turn.record.last_items[:1]
+        ids = turn.referenced or list(turn.state.last_items[:1])
         ids = [i for i in ids if i in self.catalog][:2]
         if not ids:
             return _Plan("details", fallback=strings.format("details_none"))
@@ -1242,7 +1243,7 @@ class ShoppingAssistant:
                 self.catalog,
                 retriever=self.index.retriever,
                 graph=self.index.cooc,
-                constraints=base.merged(exclude_items=tuple(self._excluded(turn.record))),
+                constraints=base.merged(exclude_items=tuple(self._excluded(turn.state))),
             )
         except ValueError as e:
             turn.notes.append(f"bundle: {e}")

@@ -235,6 +235,60 @@ def test_feedback_hides_disliked_and_near_duplicates(index, tmp_path) -> None:
         bot.feedback("fb", "NOPE", liked=True)
 
 
+def _ids(reply) -> list[str]:
+    return [i.item_id for i in reply.items]
+
+
+def test_a_like_said_in_chat_acts_like_the_like_button(index, tmp_path) -> None:
+    """"I like the third one" is the like button's state transition: the same item lists follow."""
+    bot = make_bot(index, tmp_path)
+    ask = "a moisturizer under $60"
+    first = bot.chat(ask, session_id="button")
+    liked = first.items[2].item_id
+    bot.feedback("button", liked, liked=True)
+    after_button = [_ids(bot.chat(ask, session_id="button")) for _ in range(2)]
+
+    assert _ids(bot.chat(ask, session_id="said")) == _ids(first)
+    said = bot.chat("I like the third one", session_id="said")
+    after_said = [_ids(said), _ids(bot.chat(ask, session_id="said"))]
+    assert after_said == after_button
+    assert bot.session("said").liked == [liked]
+    bot.chat(ask, session_id="plain")
+    assert _ids(bot.chat(ask, session_id="plain")) != after_button[0]  # the like changed the list
+
+
+def test_a_like_said_in_chat_joins_a_signed_in_shoppers_history(index, tmp_path) -> None:
+    bot = make_bot(index, tmp_path)
+    first = bot.chat("a moisturizer under $60", session_id="s", user_id="u05")
+    bot.chat("I like the second one", session_id="s", user_id="u05")
+    assert first.items[1].item_id in bot.history("u05")
+    assert [e[:2] for e in bot.sessions.events("u05")] == [(first.items[1].item_id, "like")]
+
+
+def test_a_dislike_said_in_chat_hides_near_duplicates_like_the_button(index, tmp_path) -> None:
+    # The toy catalog's closest pairs are at cosine ~0.75-0.79, so "near-duplicate" is set at 0.7 here.
+    bot = make_bot(index, tmp_path, near_duplicate_cos=0.7, k=9)
+    ask = "a moisturizer under $60"
+    first = bot.chat(ask, session_id="button")
+    bad = first.items[0].item_id
+    near = bot.index.item_matrix @ bot.index.vectors([bad])[0]
+    dupes = {bot.catalog.at(int(r)).item_id for r in (near >= 0.7).nonzero()[0]} - {bad}
+    bot.chat(ask, session_id="only-the-item")
+    bot.set_constraints("only-the-item", exclude_items=[bad])
+    shown_otherwise = _ids(bot.chat(ask, session_id="only-the-item"))
+    assert dupes & set(shown_otherwise), "hiding only the item itself would show a near-duplicate"
+    bot.feedback("button", bad, liked=False)
+    after_button = [_ids(bot.chat(ask, session_id="button")) for _ in range(2)]
+
+    bot.chat(ask, session_id="said")
+    said = bot.chat("not the first one", session_id="said")
+    after_said = [_ids(said), _ids(bot.chat(ask, session_id="said"))]
+    assert after_said == after_button
+    assert bot.session("said").disliked == [bad]
+    for ids in after_said:
+        assert bad not in ids and not dupes & set(ids)
+
+
 def test_forget_removes_everything(index, tmp_path) -> None:
     bot = make_bot(index, tmp_path)
     r = bot.chat("a moisturizer under $40, not Olay", session_id="f1", user_id="u00")

@@ -64,7 +64,6 @@ def new_session(dataset_key: str, user_id: str | None = None) -> dict[str, Any]:
         "user": user_id,
         "messages": [],
         "cards": [],
-        "liked": [],
         "constraints": Constraints().to_dict(),
     }
 
@@ -169,9 +168,16 @@ class ShopUI:
             self.budget: "" if c.price_max is None else f"{c.price_max:g}",
         }
 
+    def _liked(self, state: dict[str, Any]) -> set[str]:
+        """The session's liked items, as the engine's dialogue state holds them (buttons and chat)."""
+        engine = self.registry.get(state["dataset"])
+        record = engine.session(state["sid"]) if hasattr(engine, "session") else None
+        return set(record.liked) if record is not None else set()
+
     def card_updates(self, state: dict[str, Any]) -> dict[Any, Any]:
         currency, has_prices = self._money(state["dataset"])
         cards = state.get("cards") or []
+        liked = self._liked(state) if cards else set()
         out: dict[Any, Any] = {}
         for i in range(MAX_CARDS):
             if i < len(cards):
@@ -182,7 +188,7 @@ class ShopUI:
                     i + 1,
                     currency=currency,
                     catalog_has_prices=has_prices,
-                    liked=item["item_id"] in state.get("liked", []),
+                    liked=item["item_id"] in liked,
                 )
             else:
                 out[self.card_boxes[i]] = gr.update(visible=False)
@@ -281,8 +287,6 @@ class ShopUI:
         except Exception as exc:
             return self._error_out(state, "record that feedback", exc)
         if liked:
-            if item["item_id"] not in state["liked"]:
-                state["liked"] = [*state["liked"], item["item_id"]]
             note = f"Noted: you like **{item['title']}**. I'll favour similar items."
         else:
             state["cards"] = [c for c in cards if c["item_id"] != item["item_id"]]
