@@ -14,6 +14,7 @@ a few numpy products and (optionally) one short generation.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -27,11 +28,12 @@ from typing import Any
 import numpy as np
 
 import prompts
+from assistant.config import MAX_ID_CHARS, AssistantConfig
 from assistant.constraint_parser import parse
 from assistant.dialogue_state import DialogueState
 from assistant.explanations import Evidence, _money, build_reasons, format_card, review_quote
 from assistant.grounding import CatalogMatcher, GroundingChecker, GroundingContext, describe
-from assistant.index import DEFAULT_SCORER, AssistantIndex
+from assistant.index import AssistantIndex
 from assistant.intents import classify_intent, needs_clarification
 from assistant.llm import sentence_cut
 from assistant.privacy import redact
@@ -56,33 +58,6 @@ from retrieval.diversity import DiversityConfig, diversify
 from retrieval.filters import Constraints
 from retrieval.ranker import Feedback, FusedRanker, RankedItem, RankerWeights
 
-DEFAULT_K = 5
-RETRIEVE_POOL = 50
-# The collaborative scorer's own top items (under the same hard filters) join the retrieved
-# pool: for a known shopper they are strong candidates that a query naming only a category
-# ("I need a moisturizer") would rank anywhere in the category.
-CF_POOL = 50
-PROFILE_HISTORY = 50  # a known user's profile vector: the mean of their last this-many items
-# When the query says nothing the hard filters do not already enforce ("a moisturizer from
-# Olay under $20"), text relevance within the filtered set mostly measures how a title echoes
-# the category name; a known shopper's history is the better guide, so relevance counts less
-# (x0.3: MovieLens-100k conversation bench, 100 users, Hit@5 0.57 -> 0.70; Beauty unchanged).
-FILTER_ONLY_RELEVANCE: float | None = 0.3
-# Latency defaults, chosen with bench/chat.py (docs/latency.md): the prompts ask for at most two
-# short sentences, so generation stops after the second one, capped at MAX_NEW_TOKENS.
-MAX_NEW_TOKENS = 40
-MAX_SENTENCES = 2
-COMPACT_CARDS = True  # short candidate lines in the prompt: fewer tokens to prefill
-LLM_CARDS = 3  # the LLM writes one or two sentences about the top cards; the UI shows all of them
-PROSE_GUARD = True  # a reply that copies a candidate line is stopped early and replaced by the template
-RERANK_TOP = 20  # the LLM re-ranker (off by default) reorders this many fused candidates (letters A-T)
-PREFIX_CACHE = True  # reuse the KV cache of the (static) system prompt across turns
-NEAR_DUPLICATE_COS = 0.92  # "not for me" also hides items this similar to the rejected one
-SESSION_HISTORY_FOR_CF = 10
-# Longest message (after stripping) a turn accepts; the parser reads 2,000 characters
-# (constraint_parser.MAX_PARSE_CHARS), so a longer one is answered, not silently cut. See docs/limits.md.
-MAX_MESSAGE_CHARS = 2000
-MAX_ID_CHARS = 256  # session and user ids (they key sqlite rows and log lines)
 TOO_LONG_EN = (
     "That message is too long ({n:,} characters; the limit is {limit:,}). "
     "A sentence or two about what you're looking for, your budget and any brands to avoid is plenty."
@@ -187,45 +162,22 @@ class ShoppingAssistant:
         index: AssistantIndex,
         llm: Any | None,
         sessions: SessionStore,
+        config: AssistantConfig | None = None,
         *,
-        k: int = DEFAULT_K,
-        max_new_tokens: int = MAX_NEW_TOKENS,
         ranker_weights: RankerWeights | None = None,
         diversity: DiversityConfig | None = None,
-        prompt_version: int | None = None,
-        max_sentences: int | None = MAX_SENTENCES,
-        compact_cards: bool = COMPACT_CARDS,
-        llm_cards: int | None = LLM_CARDS,
-        prose_guard: bool = PROSE_GUARD,
         reranker: Any | None = None,
-        rerank_top: int = RERANK_TOP,
-        near_duplicate_cos: float = NEAR_DUPLICATE_COS,
+        **overrides: Any,
     ):
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
-        if max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-        if max_sentences is not None and max_sentences < 1:
-            raise ValueError(f"max_sentences must be >= 1 or None, got {max_sentences}")
+        """``overrides``: ``AssistantConfig`` fields (``k=8``) applied on top of ``config``."""
+        config = dataclasses.replace(config or AssistantConfig(), **overrides)
+        self.config = config
         self.index = index
         self.llm = llm
         self.sessions = sessions
-        self.k = k
-        self.max_new_tokens = max_new_tokens
-        self.max_sentences = max_sentences
-        if llm_cards is not None and llm_cards < 1:
-            raise ValueError(f"llm_cards must be >= 1 or None, got {llm_cards}")
-        self.compact_cards = compact_cards
-        self.llm_cards = llm_cards
-        self.prose_guard = prose_guard
         if reranker is not None and not callable(getattr(reranker, "rerank", None)):
             raise TypeError(f"reranker needs a rerank(history, candidates, catalog) method, got {reranker!r}")
-        if not 2 <= rerank_top <= 20:
-            raise ValueError(f"rerank_top must be in 2..20 (letters A-T), got {rerank_top}")
         self.reranker = reranker
-        self.rerank_top = rerank_top
-        self.near_duplicate_cos = near_duplicate_cos
-        self.prompt_version = prompt_version
         # Our own model takes the generation length per call; other langchain models keep their
         # own settings (an unknown keyword could be forwarded to a remote API and rejected).
         self._llm_kwargs: dict[str, Any] = {}
@@ -233,7 +185,10 @@ class ShoppingAssistant:
             from assistant.llm import LocalChatModel
 
             if isinstance(llm, LocalChatModel):
-                self._llm_kwargs = {"max_new_tokens": max_new_tokens, "max_sentences": max_sentences}
+                self._llm_kwargs = {
+                    "max_new_tokens": config.max_new_tokens,
+                    "max_sentences": config.max_sentences,
+                }
         self.dataset: Dataset = index.dataset
         self.catalog = index.catalog
         self.currency = self.dataset.currency if self.catalog.has_prices else None
@@ -255,24 +210,18 @@ class ShoppingAssistant:
         cls,
         dataset: str | os.PathLike[str] | Dataset = "movielens-100k",
         *,
-        llm: Any = "qwen2.5-coder-0.5b",
-        adapter: str | os.PathLike[str] | None = None,
-        embedder: str = "minilm",
-        scorer: Any = DEFAULT_SCORER,
-        cache_dir: str | os.PathLike[str] | None = None,
-        threads: int | None = None,
-        k: int = DEFAULT_K,
-        max_new_tokens: int = MAX_NEW_TOKENS,
-        rerank: str | None = None,
-        reranker_adapter: str | os.PathLike[str] | None = None,
+        config: AssistantConfig | None = None,
         show_progress: bool = True,
-        llm_quantize: str | None = "auto",
-        prefix_cache: bool = PREFIX_CACHE,
-        llm_url: str | None = None,
-        store_url: str | None = None,
-        **kwargs: Any,
+        ranker_weights: RankerWeights | None = None,
+        diversity: DiversityConfig | None = None,
+        **overrides: Any,
     ) -> ShoppingAssistant:
         """Load a dataset (registry name, folder/file path, or a ``Dataset``), build or load its index.
+
+        ``config`` (default ``AssistantConfig()``) says what to load and how turns run; keyword
+        ``overrides`` are its fields (``llm=``, ``adapter=``, ``embedder=``, ``scorer=``,
+        ``cache_dir=``, ``threads=``, ``k=``, ``rerank=``...). ``llm`` and ``scorer`` also take
+        objects: a langchain chat model instance, a fitted ``Scorer``.
 
         ``llm``: a registry name or local model dir (loaded as ``LocalChatModel``), an
         OpenAI-compatible endpoint ``"openai:MODEL@http://host:port/v1"`` (vLLM, llama.cpp server,
@@ -291,7 +240,12 @@ class ShoppingAssistant:
         """
         from assistant.models import default_cache_dir, set_torch_threads
 
-        set_torch_threads(threads)
+        llm_obj = overrides.pop("llm", None) if not _is_data(overrides.get("llm")) else None
+        scorer_obj = overrides.pop("scorer", None) if not _is_data(overrides.get("scorer")) else None
+        if "rerank" in overrides and overrides["rerank"] not in (None, "none", "llm"):
+            raise ValueError(f"rerank must be None or 'llm', got {overrides['rerank']!r}")
+        cfg = dataclasses.replace(config or AssistantConfig(), **overrides)
+        set_torch_threads(cfg.threads)
         if isinstance(dataset, Dataset):
             ds = dataset
         else:
@@ -300,35 +254,43 @@ class ShoppingAssistant:
             ds = load_dataset(dataset)
         index = AssistantIndex.build_or_load(
             ds,
-            embedder=embedder,
-            scorer=scorer,
-            cache_dir=cache_dir,
+            embedder=cfg.embedder,
+            scorer=cfg.scorer if scorer_obj is None else scorer_obj,
+            cache_dir=cfg.cache_dir,
             show_progress=show_progress,
-            store_url=store_url,
+            store_url=cfg.store_url,
         )
         index.embedder.encode_query("warm up")  # load the query encoder now, not in the first turn
-        if llm_url:
+        llm: Any = cfg.llm if llm_obj is None else llm_obj
+        if cfg.llm_url:
             from assistant.models import DEFAULT_LLM
             from assistant.openai_backend import with_endpoint
 
-            llm = with_endpoint(llm, llm_url, default_name=DEFAULT_LLM)
+            llm = with_endpoint(llm, cfg.llm_url, default_name=DEFAULT_LLM)
         chat_model = resolve_chat_model(
             llm,
-            max_new_tokens=max_new_tokens,
-            adapter=adapter,
-            threads=threads,
-            cache_dir=cache_dir,
-            quantize=llm_quantize,
-            prefix_cache=prefix_cache,
+            max_new_tokens=cfg.max_new_tokens,
+            adapter=cfg.adapter,
+            threads=cfg.threads,
+            cache_dir=cfg.cache_dir,
+            quantize=cfg.llm_quantize,
+            prefix_cache=cfg.prefix_cache,
         )
-        root = default_cache_dir(cache_dir) / "sessions" / re.sub(r"[^\w.-]+", "_", ds.name)
-        if rerank not in (None, "none", "llm"):
-            raise ValueError(f"rerank must be None or 'llm', got {rerank!r}")
-        if rerank == "llm":
-            kwargs["reranker"] = build_llm_reranker(
-                chat_model, llm, reranker_adapter, threads, llm_quantize, cache_dir
+        root = default_cache_dir(cfg.cache_dir) / "sessions" / re.sub(r"[^\w.-]+", "_", ds.name)
+        reranker = None
+        if cfg.rerank == "llm":
+            reranker = build_llm_reranker(
+                chat_model, llm, cfg.reranker_adapter, cfg.threads, cfg.llm_quantize, cfg.cache_dir
             )
-        bot = cls(index, chat_model, SessionStore(root), k=k, max_new_tokens=max_new_tokens, **kwargs)
+        bot = cls(
+            index,
+            chat_model,
+            SessionStore(root),
+            cfg,
+            ranker_weights=ranker_weights,
+            diversity=diversity,
+            reranker=reranker,
+        )
         bot.warm_up()
         return bot
 
@@ -375,7 +337,7 @@ class ShoppingAssistant:
         check_id("session_id", session_id)
         check_id("user_id", user_id, optional=True)
         with self._session_lock(session_id):
-            if len(message.strip()) > MAX_MESSAGE_CHARS:
+            if len(message.strip()) > self.config.max_message_chars:
                 yield from self._too_long(message.strip(), session_id, user_id)
                 return
             yield from self._turn(message, session_id, user_id)
@@ -384,11 +346,11 @@ class ShoppingAssistant:
         """A clear answer instead of silently parsing a truncated message; nothing is stored."""
         rec = self.sessions.open(session_id, user_id)  # still refuses another user's session
         state = rec.state
-        n, lang = len(message), detect_language(message[:MAX_MESSAGE_CHARS])
-        text = (TOO_LONG_ZH if lang == "zh" else TOO_LONG_EN).format(n=n, limit=MAX_MESSAGE_CHARS)
+        n, lang = len(message), detect_language(message[:self.config.max_message_chars])
+        text = (TOO_LONG_ZH if lang == "zh" else TOO_LONG_EN).format(n=n, limit=self.config.max_message_chars)
         yield ItemsEvent([], state.constraints, "clarify")
         yield TextDelta(text)
-        meta = {"notes": [f"message too long: {n} > {MAX_MESSAGE_CHARS} characters"], "clarify": text}
+        meta = {"notes": [f"message too long: {n} > {self.config.max_message_chars} characters"], "clarify": text}
         yield DoneEvent(
             Reply(
                 text=text,
@@ -674,7 +636,7 @@ class ShoppingAssistant:
         ):
             hist = self.history(rec.user_id)
             if hist:
-                self.index.store.update_user(rec.user_id, hist[-PROFILE_HISTORY:])
+                self.index.store.update_user(rec.user_id, hist[-self.config.profile_history:])
         timings = {
             "understand_s": round(t_understood - t0, 4),
             "plan_s": round(t_planned - t_understood, 4),
@@ -826,10 +788,10 @@ class ShoppingAssistant:
     def _prompt_version(self, name: str) -> int | None:
         """``prompt_version`` pins a prompt set: each template at its newest version <= it (templates
         are bumped one by one), None = the newest of each."""
-        if self.prompt_version is None:
+        if self.config.prompt_version is None:
             return None
-        versions = [v for v in prompts.available().get(name, []) if v <= self.prompt_version]
-        return versions[-1] if versions else self.prompt_version  # load() then names what exists
+        versions = [v for v in prompts.available().get(name, []) if v <= self.config.prompt_version]
+        return versions[-1] if versions else self.config.prompt_version  # load() then names what exists
 
     def _plan_refuse(self, turn: _Turn) -> _Plan:
         key = {"injection": "refuse_injection", "private": "refuse_private"}.get(
@@ -872,7 +834,7 @@ class ShoppingAssistant:
         cands = self.index.retriever.search(
             turn.query,
             constraints,
-            k=RETRIEVE_POOL,
+            k=self.config.retrieve_pool,
             user_vector=user_vec,
             extra_ids=self._cf_candidates(history, constraints),
         )
@@ -891,7 +853,7 @@ class ShoppingAssistant:
             t_rerank = time.perf_counter()
             ranked, moves = self._llm_rerank(ranked, history)
             t_rerank = time.perf_counter() - t_rerank
-        page = diversify(ranked, self.catalog, self.k, self.diversity, item_vectors=self.index.vectors)
+        page = diversify(ranked, self.catalog, self.config.k, self.diversity, item_vectors=self.index.vectors)
         items = self._cards(page, turn, constraints, history, history_verb)
         if moves:
             for it in items:
@@ -918,14 +880,14 @@ class ShoppingAssistant:
         ctx = self._grounding_ctx(turn, [self.catalog[it.item_id] for it in items])
         cards = "\n".join(
             self._prompt_card(i + 1, self.catalog[it.item_id], it.reasons, ctx)
-            for i, it in enumerate(items[: self.llm_cards])
+            for i, it in enumerate(items[: self.config.llm_cards])
         )
         values = {"query": turn.message, "constraints": cons_text.strip() or "none", "cards": cards}
         tpl = self._prompt("recommend", turn)
         if "top" in tpl.variables:  # v2: one top pick to write about, the other titles for context
             del values["cards"]
             values["top"] = self._pick_line(self.catalog[items[0].item_id], items[0].reasons, ctx)
-            others = [it.title for it in items[1 : self.llm_cards or len(items)]]
+            others = [it.title for it in items[1 : self.config.llm_cards or len(items)]]
             values["others"] = "; ".join(others) or "-"
             prompt_lines = [values["top"]]
         else:
@@ -954,7 +916,7 @@ class ShoppingAssistant:
         its ``llm_rerank`` contribution (contributions still sum to the score). Returns the list
         and, per reranked item, (fused position, LLM position), 0-based.
         """
-        top = list(ranked[: self.rerank_top])
+        top = list(ranked[: self.config.rerank_top])
         if len(top) < 2:
             return list(ranked), {}
         scores = np.asarray(self.reranker.rerank(list(history), [r.item_id for r in top], self.catalog))
@@ -968,7 +930,7 @@ class ShoppingAssistant:
             contrib = {**r.contributions, "llm_rerank": float(slots[new_pos] - r.score)}
             out.append(RankedItem(r.item_id, float(sum(contrib.values())), contrib, r.candidate))
             moves[r.item_id] = (int(j), new_pos)
-        return out + list(ranked[self.rerank_top :]), moves
+        return out + list(ranked[self.config.rerank_top :]), moves
 
     def _prompt_card(self, rank: int, item: Item, reasons: Sequence[str], ctx: GroundingContext) -> str:
         """One candidate line for the LLM prompt.
@@ -977,9 +939,9 @@ class ShoppingAssistant:
         that name a product outside the candidates ("bought together with X"): the model tends
         to repeat those names, which the grounding check then rejects (a wasted generation).
         """
-        if not self.compact_cards:
+        if not self.config.compact_cards:
             return format_card(rank, item, reasons, self.currency)
-        if self.prompt_version is None or self.prompt_version >= 2:
+        if self.config.prompt_version is None or self.config.prompt_version >= 2:
             return self._prose_card(item, reasons, ctx)
         facts = self._card_facts(item)
         keep = [r for r in reasons if not r.startswith(_RERANK_REASON) and not self.checker.check(r, ctx)][:2]
@@ -1038,20 +1000,18 @@ class ShoppingAssistant:
         if not bad:
             return []
         sims = self.index.item_matrix @ self.index.vectors(bad).T
-        rows = np.flatnonzero(sims.max(axis=1) >= self.near_duplicate_cos)
+        rows = np.flatnonzero(sims.max(axis=1) >= self.config.near_duplicate_cos)
         return list(dict.fromkeys([*bad, *(self.catalog.at(int(r)).item_id for r in rows)]))
 
     def _ranker_for(self, query: str, constraints: Constraints, has_history: bool) -> FusedRanker:
         """The ranker for this turn: relevance down-weighted when the filters already say it all."""
-        if FILTER_ONLY_RELEVANCE is None or not has_history or not _filters_say_it_all(query, constraints):
+        if self.config.filter_only_relevance is None or not has_history or not _filters_say_it_all(query, constraints):
             return self.ranker
         w = self.ranker.weights
-        key = (id(w), w.relevance, FILTER_ONLY_RELEVANCE)
+        key = (id(w), w.relevance, self.config.filter_only_relevance)
         cached = getattr(self, "_filter_only_ranker", None)
         if cached is None or cached[0] != key:
-            import dataclasses
-
-            weights = dataclasses.replace(w, relevance=w.relevance * FILTER_ONLY_RELEVANCE)
+            weights = dataclasses.replace(w, relevance=w.relevance * self.config.filter_only_relevance)
             cached = (key, FusedRanker(self.catalog, weights, item_vectors=self.index.vectors))
             self._filter_only_ranker = cached
         return cached[1]
@@ -1071,8 +1031,10 @@ class ShoppingAssistant:
         lo, hi = years
         return [i for i, y in known.items() if not lo <= y <= hi]
 
-    def _cf_candidates(self, history: Sequence[str], constraints: Constraints, n: int = CF_POOL) -> list[str]:
-        """The scorer's top ``n`` items for ``history`` that pass the hard filters (positive scores only)."""
+    def _cf_candidates(self, history: Sequence[str], constraints: Constraints) -> list[str]:
+        """The scorer's top ``config.cf_pool`` items for ``history`` that pass the hard filters
+        (positive scores only)."""
+        n = self.config.cf_pool
         scorer = self.index.scorer
         if scorer is None or not history or n <= 0 or getattr(scorer, "catalog", None) is None:
             return []
@@ -1093,7 +1055,7 @@ class ShoppingAssistant:
             hist += [i for i in state.liked if i not in hist]
             if hist:
                 return hist, "bought"
-        session = list(dict.fromkeys([*state.shown[-SESSION_HISTORY_FOR_CF:], *state.liked]))
+        session = list(dict.fromkeys([*state.shown[-self.config.session_history_for_cf:], *state.liked]))
         session = [i for i in session if i not in set(state.disliked)]
         return session, "saw"
 
@@ -1341,7 +1303,7 @@ class ShoppingAssistant:
                 if not text:
                     piece = piece.lstrip()
                 capped = False
-                cut = sentence_cut(text + piece, self.max_sentences)
+                cut = sentence_cut(text + piece, self.config.max_sentences)
                 if cut is not None and cut < len((text + piece).rstrip()):
                     piece, capped = (text + piece)[:cut][len(text) :], True  # models without the cap
                 text += piece
@@ -1352,7 +1314,7 @@ class ShoppingAssistant:
                     text = text[:at].rstrip(" ,;:-")
                     yield TextReset(text)  # part of the repeat may already be on screen
                     break
-                if self.prose_guard and plan.card_lines and card_copy(text, plan.card_lines):
+                if self.config.prose_guard and plan.card_lines and card_copy(text, plan.card_lines):
                     copied = True  # stop now: the rest would be the copied list, a wasted decode
                     break
                 if piece:
@@ -1376,7 +1338,7 @@ class ShoppingAssistant:
             tm["llm_prefill_s"] = t_end - t_call
         else:
             tm["llm_decode_s"] = max(t_end - t_first - tm["grounding_s"], 0.0)
-        if copied or (not self.prose_guard and plan.card_lines and card_copy(text, plan.card_lines)):
+        if copied or (not self.config.prose_guard and plan.card_lines and card_copy(text, plan.card_lines)):
             plan.meta["card_copy"] = True  # counted by bench/chat.py (copy rate)
         if copied:
             plan.meta.setdefault("notes", []).append(
@@ -1454,14 +1416,22 @@ class ShoppingAssistant:
 
 
 # ---------------------------------------------------------------------- module helpers
+_DEFAULTS = AssistantConfig()
+
+
+def _is_data(value: Any) -> bool:
+    """A config value (a name, a path, None) rather than a built object (a chat model, a scorer)."""
+    return value is None or isinstance(value, str | os.PathLike)
+
+
 def resolve_chat_model(
     llm: Any,
     adapter: str | os.PathLike[str] | None = None,
     threads: int | None = None,
     cache_dir: Any = None,
     quantize: str | None = "auto",
-    prefix_cache: bool = PREFIX_CACHE,
-    max_new_tokens: int = MAX_NEW_TOKENS,
+    prefix_cache: bool = _DEFAULTS.prefix_cache,
+    max_new_tokens: int = _DEFAULTS.max_new_tokens,
 ) -> Any:
     """``None``/"none" -> None; a chat model instance as is; ``"openai:MODEL@URL"`` -> a
     ``ChatOpenAI`` on that OpenAI-compatible endpoint (``max_new_tokens`` as its ``max_tokens``);
@@ -1489,8 +1459,8 @@ def resolve_chat_model(
             adapter=None if adapter is None else str(adapter),
             threads=threads,
             cache_dir=None if cache_dir is None else str(cache_dir),
-            max_new_tokens=MAX_NEW_TOKENS,
-            max_sentences=MAX_SENTENCES,
+            max_new_tokens=_DEFAULTS.max_new_tokens,
+            max_sentences=_DEFAULTS.max_sentences,
             quantize=scheme,
             prefix_cache=prefix_cache,
         )

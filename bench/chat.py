@@ -243,6 +243,7 @@ def _resolve_variants(names: Sequence[str | Variant]) -> list[Variant]:
 
 
 def _build_bots(cfg: ChatBenchConfig, variants: list[Variant], session_root: Path) -> tuple[Any, dict]:
+    from assistant.config import AssistantConfig
     from assistant.index import AssistantIndex
     from assistant.llm import LocalChatModel
     from assistant.sessions import SessionStore
@@ -274,17 +275,16 @@ def _build_bots(cfg: ChatBenchConfig, variants: list[Variant], session_root: Pat
             from finetune.reranker import LLMReranker
 
             reranker = LLMReranker.from_chat_model(llm)
-        bot = ShoppingAssistant(
-            index,
-            llm,
-            SessionStore(session_root / slug(v.name)),
+        config = AssistantConfig(
             max_new_tokens=v.max_new_tokens,
             max_sentences=v.max_sentences,
             compact_cards=v.compact_cards,
             prompt_version=v.prompt_version,
             llm_cards=v.llm_cards,
             prose_guard=v.prose_guard,
-            reranker=reranker,
+        )
+        bot = ShoppingAssistant(
+            index, llm, SessionStore(session_root / slug(v.name)), config, reranker=reranker
         )
         if v.prefix_cache:
             bot.warm_up()

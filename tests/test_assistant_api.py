@@ -180,11 +180,11 @@ def test_llm_sees_only_candidate_cards(index, tmp_path) -> None:
     reply = bot.chat("a moisturizer under $40, not Olay", session_id="c1")
     prompt = "\n".join(rec.prompts)
     # recommend v2: the top card as "Best match: Title, a ... ; why it fits: ...", the next by title.
-    top, *others = reply.items[: bot.llm_cards]
+    top, *others = reply.items[: bot.config.llm_cards]
     assert f"Best match: {top.title}, " in prompt
     assert f"Other options: {'; '.join(it.title for it in others)}\n" in prompt
     mentioned = {it.item_id for it in bot.catalog if it.title in prompt}
-    assert mentioned == {it.item_id for it in reply.items[: bot.llm_cards]}
+    assert mentioned == {it.item_id for it in reply.items[: bot.config.llm_cards]}
 
 
 def test_session_isolation_two_users_interleaved(index, tmp_path) -> None:
@@ -376,11 +376,9 @@ def test_recommendations_leave_out_what_the_user_already_bought(index, tmp_path)
         assert not {it.item_id for it in reply.items} & set(bot.history(user))
 
 
-def test_collaborative_candidates_join_the_retrieved_pool(index, tmp_path, monkeypatch) -> None:
+def test_collaborative_candidates_join_the_retrieved_pool(index, tmp_path) -> None:
     """Candidate union: with retrieval cut to one candidate, a known shopper's page is still
     filled by the CF scorer's own top items under the same hard filters (and none already bought)."""
-    import assistant.shopping_assistant as sa
-
     bot = make_bot(index, tmp_path)
     user = next(u for u in bot.dataset.interactions.users if len(bot.history(u)) >= 3)
     hist = bot.history(user)
@@ -394,10 +392,24 @@ def test_collaborative_candidates_join_the_retrieved_pool(index, tmp_path, monke
     )
     assert all(c.matches(bot.catalog[i]) and i not in hist for i in cf)
 
-    monkeypatch.setattr(sa, "RETRIEVE_POOL", 1)
+    bot = make_bot(index, tmp_path / "narrow", retrieve_pool=1)
     narrow = bot.chat("skin care under $40", session_id="cf-union-narrow", user_id=user)
     shown = [it.item_id for it in narrow.items]
-    assert len(shown) == min(bot.k, 1 + len(cf))  # one retrieved + the CF candidates
+    assert len(shown) == min(bot.config.k, 1 + len(cf))  # one retrieved + the CF candidates
     assert cf[0] in shown
     check_hard(bot, narrow)
     assert not set(shown) & set(hist)
+
+
+def test_config_and_keyword_overrides(index, tmp_path) -> None:
+    from assistant.config import AssistantConfig
+
+    cfg = AssistantConfig(k=3)
+    assert make_bot(index, tmp_path / "a", config=cfg).config.k == 3
+    bot = make_bot(index, tmp_path / "b", config=cfg, k=2, max_sentences=None)
+    assert bot.config == AssistantConfig(k=2, max_sentences=None)
+    assert len(bot.chat("a moisturizer under $60", session_id="s").items) == 2
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        make_bot(index, tmp_path / "c", k=0)
+    with pytest.raises(TypeError):
+        make_bot(index, tmp_path / "d", not_a_setting=1)
