@@ -384,7 +384,7 @@ def test_collaborative_candidates_join_the_retrieved_pool(index, tmp_path) -> No
     hist = bot.history(user)
     reply = bot.chat("skin care under $40", session_id="cf-union-ref", user_id=user)
     c = reply.constraints
-    cf = bot._cf_candidates(hist, c.merged(exclude_items=tuple(hist)))
+    cf = bot.router.recommend._cf_candidates(hist, c.merged(exclude_items=tuple(hist)))
     assert cf, "the fixture user must have CF candidates in skin care"
     scores = dict(zip(cf, index.scorer.score(hist, cf), strict=True))
     assert all(s > 0 for s in scores.values()) and list(scores.values()) == sorted(

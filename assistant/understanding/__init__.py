@@ -1,0 +1,1 @@
+"""Understanding: one shopper message -> the understood turn (intent, constraints, state)."""

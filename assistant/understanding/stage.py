@@ -1,0 +1,146 @@
+"""The understanding stage: parse, classify, fold into the dialogue state, apply the clarify policy.
+
+``Understander.understand(message, record) -> Turn``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import prompts
+from assistant.constraint_parser import parse
+from assistant.dialogue_state import DialogueState
+from assistant.intents import classify_intent, needs_clarification
+from assistant.llm_setup import chunk_text
+from assistant.sessions import SessionRecord
+from assistant.stage_context import Stage, StageContext
+from assistant.vocabulary import CatalogVocabulary
+from retrieval.filters import Constraints
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+_INJECTION = re.compile(
+    r"ignore (?:all |any |the )?(?:previous|prior|above|your) (?:instructions|rules|prompt)|"
+    r"(?:reveal|show|print|repeat|tell me|what is|what's|give me) (?:me )?(?:your|the) "
+    r"(?:system |hidden |initial )?(?:prompt|instructions)|system prompt|developer mode|jailbreak|"
+    r"you are now (?:a|an|in)\b|pretend (?:to be|you are)|忽略(?:之前|以上|所有)?(?:的)?(?:指令|指示|规则)|系统提示|提示词",
+    re.IGNORECASE,
+)
+
+_OTHER_USERS = re.compile(
+    r"\b(?:other|another) (?:users?|customers?|shoppers?|people)(?:'s|s')? (?:data|history|histories|orders?|"
+    r"purchases?|profiles?|emails?|addresses|details)|"
+    r"\b(?:user|customer|shopper) (?:#|id )?[\w-]+(?:'s)? (?:history|orders?|purchases?|profile|data|email|address)|"
+    r"what did (?:user|customer|shopper|someone else|\w+ else) (?:buy|purchase|order)|"
+    r"what (?:did|does|has) (?:user|customer|shopper|client) #?[\w.@-]+ (?:buy|bought|purchase|order)|"
+    r"someone else'?s (?:history|orders?|purchases?|data|profile)|"
+    r"(?:其他|别的)(?:用户|顾客|人)的(?:数据|记录|订单|购买|资料)|别人的(?:数据|记录|订单|购买|资料)",
+    re.IGNORECASE,
+)
+
+
+def detect_language(text: str) -> str:
+    return "zh" if _CJK.search(text) else "en"
+
+
+@dataclass
+class Turn:
+    """The understood turn: the state after it, the constraints in force, what to do."""
+
+    message: str
+    lang: str
+    record: SessionRecord
+    state: DialogueState
+    parsed: Any  # assistant.constraint_parser.ParsedUtterance
+    intent: str
+    constraints: Constraints
+    query: str
+    referenced: list[str]
+    clarify: str | None = None
+    budget: float | None = None
+    refuse_kind: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class Understander(Stage):
+    """One message in the context of its session -> the understood ``Turn``."""
+
+    def __init__(self, ctx: StageContext):
+        super().__init__(ctx)
+        self.vocab = CatalogVocabulary.from_catalog(ctx.catalog)
+
+    def understand(self, message: str, record: SessionRecord) -> Turn:
+        """Parse, classify, fold into the dialogue state, apply the clarify policy."""
+        state = record.state
+        parsed = parse(message, self.vocab, self.currency)
+        result = classify_intent(message, parsed)
+        # LLM JSON fallback: only when the rules left the turn unreadable and the intent is unclear.
+        if parsed.needs_llm and not parsed.has_content and result.low_confidence and self.llm is not None:
+            parsed = parse(
+                message, self.vocab, self.currency, llm=self._json_fallback(detect_language(message))
+            )
+            result = classify_intent(message, parsed)
+        lang = parsed.language if parsed.language_confident or parsed.language == "zh" else state.language
+        intent, refuse_kind = result.intent, result.refuse_reason
+        # Defence in depth: injection / other users' data are refused whatever the classifier said.
+        if _INJECTION.search(message):
+            intent, refuse_kind = "refuse", "injection"
+        elif _OTHER_USERS.search(message):
+            intent, refuse_kind = "refuse", "private"
+        if intent == "refuse":  # nothing from a refused message enters the state
+            return Turn(
+                message,
+                lang,
+                record,
+                state,
+                parsed,
+                "refuse",
+                state.constraints,
+                state.query,
+                [],
+                refuse_kind=refuse_kind,
+            )
+        new_state = state.apply(parsed, intent=intent)
+        clarify = new_state.clarification
+        if clarify is None and intent in ("recommend", "search"):
+            user_known = record.user_id is not None and bool(self.history(record.user_id))
+            clarify = needs_clarification(
+                new_state, parsed, user_known, intent=intent, catalog_has_prices=self.catalog.has_prices
+            )
+            if clarify:
+                new_state = new_state.mark_clarified()
+        if intent == "clarify" and clarify is None:
+            clarify = self.ctx.strings(lang).format("smalltalk")
+        if clarify:
+            intent = "clarify"
+        c = new_state.constraints
+        return Turn(
+            message=message,
+            lang=lang,
+            record=record,
+            state=new_state,
+            parsed=parsed,
+            intent=intent,
+            constraints=c,
+            query=new_state.query or parsed.query or message,
+            referenced=[i for i in new_state.referenced if i in self.catalog],
+            clarify=clarify,
+            budget=c.price_max,
+            notes=list(new_state.info),
+        )
+
+    def _json_fallback(self, lang: str) -> Any:
+        """The parser's LLM hook: one validated JSON object (or None), from the parse template."""
+        llm = self.llm
+
+        def call(prompt: str, schema: dict[str, Any]) -> Any:
+            msgs = prompts.load("parse", lang).messages(utterance=prompt)
+            if hasattr(llm, "generate_json"):
+                return llm.generate_json(msgs, schema, max_new_tokens=96)
+            msgs[0].content += "\nSCHEMA: " + json.dumps(schema)
+            return chunk_text(llm.invoke(msgs))
+
+        return call
