@@ -67,12 +67,16 @@ class AssistantConfig:
     # --- what from_dataset loads
     llm: str | None = "qwen2.5-coder-0.5b"  # registry name, local dir, "openai:MODEL@URL", or None
     adapter: str | None = None  # a LoRA adapter for the chat model
-    llm_url: str | None = None  # serve ``llm`` from this OpenAI-compatible base URL
+    llm_url: str | None = None  # serve ``llm`` (default: the endpoint's first model) from this OpenAI URL
+    # "int8" (dynamic int8 Linear layers, the CPU default), None/"none" for full precision, or
+    # "auto": $SHOPASSIST_LLM_QUANTIZE if set, else int8 on CPU.
     llm_quantize: Literal["auto", "int8", "none"] | None = "auto"
     prefix_cache: bool = True  # reuse the KV cache of the (static) system prompt across turns
     embedder: str = "minilm"
     scorer: str | None = "auto"
-    store_url: str | None = None  # a Chroma server; default $SHOPASSIST_CHROMA_URL, else embedded
+    # A Chroma server http://host:port[?tenant=T&database=D] for the vectors (default
+    # $SHOPASSIST_CHROMA_URL, else an embedded Chroma in the cache dir).
+    store_url: str | None = None
     cache_dir: str | None = None
     threads: int | None = None
 

@@ -22,10 +22,9 @@ import time
 from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 
-import numpy as np
-
 import prompts
 from assistant.config import MAX_ID_CHARS, AssistantConfig
+from assistant.constraint_edits import ConstraintEditor
 from assistant.generation.generate import ReplyGenerator
 from assistant.grounding import CatalogMatcher, GroundingChecker
 from assistant.index import AssistantIndex
@@ -133,6 +132,7 @@ class ShoppingAssistant:
         self.understander = Understander(self._ctx)
         self.router = Router(self._ctx, ranker, diversity, reranker)
         self.generator = ReplyGenerator(self._ctx)
+        self._constraint_editor = ConstraintEditor(self.catalog, self.understander.vocab.brand_names)
 
     @classmethod
     def from_dataset(
@@ -152,20 +152,10 @@ class ShoppingAssistant:
         ``cache_dir=``, ``threads=``, ``k=``, ``rerank=``...). ``llm`` and ``scorer`` also take
         objects: a langchain chat model instance, a fitted ``Scorer``.
 
-        ``llm``: a registry name or local model dir (loaded as ``LocalChatModel``), an
-        OpenAI-compatible endpoint ``"openai:MODEL@http://host:port/v1"`` (vLLM, llama.cpp server,
-        TGI, ``assistant.openai_server``; see ``assistant.openai_backend``), any langchain chat
-        model instance, or ``None``/``"none"`` for template replies only.
-        ``llm_url``: serve ``llm`` from that OpenAI-compatible base URL instead (``llm`` left at its
-        default: the endpoint's first model).
-        ``store_url``: a Chroma server ``http://host:port[?tenant=T&database=D]`` for the vectors
-        (default ``$SHOPASSIST_CHROMA_URL``, else an embedded Chroma in the cache dir).
-        ``llm_quantize``: ``"int8"`` (dynamic int8 Linear layers, the CPU default), ``None`` for
-        full precision, or ``"auto"``: $SHOPASSIST_LLM_QUANTIZE if set, else int8 on CPU.
-        ``rerank="llm"``: re-rank the fused top-20 with the LLM listwise verbalizer
-        (``finetune.reranker.LLMReranker``; the chat model's weights, or ``reranker_adapter``, a
-        LoRA adapter from ``python -m finetune train``, on the same base model) before diversity.
-        Off by default: see docs/latency.md for what it costs and what it changed.
+        ``llm``: a name or model dir (``LocalChatModel``), ``"openai:MODEL@http://host:port/v1"``
+        (``assistant.openai_backend``), a langchain chat model, or ``None``/``"none"`` (templates).
+        ``rerank="llm"``: re-rank the fused top-20 with the LLM listwise verbalizer before
+        diversity (off by default: docs/latency.md). The other options: ``AssistantConfig``.
         """
         from assistant.models import default_cache_dir, set_torch_threads
 
@@ -412,7 +402,7 @@ class ShoppingAssistant:
         with self._session_lock(session_id):
             rec = self.sessions.open(session_id, user_id)
             state = rec.state
-            new = self._validated_constraints(
+            new = self._constraint_editor.validated(
                 state.constraints if constraints is None else constraints, changes
             )
             price_changed = (new.price_min, new.price_max) != (
@@ -439,73 +429,6 @@ class ShoppingAssistant:
     def clear_constraints(self, session_id: str, user_id: str | None = None) -> Constraints:
         """Remove every constraint of the session (the "clear filters" button)."""
         return self.set_constraints(session_id, Constraints(), user_id=user_id)
-
-    def _validated_constraints(
-        self, base: Constraints | dict[str, Any], changes: dict[str, Any]
-    ) -> Constraints:
-        """``base`` + ``changes`` as catalog-checked ``Constraints``, or a ValueError that says what is wrong."""
-        fields = sorted(Constraints.__dataclass_fields__)
-        if isinstance(base, dict):
-            base = Constraints.from_dict(base)  # names unknown fields itself
-        if not isinstance(base, Constraints):
-            raise TypeError(f"constraints must be a Constraints or a dict, got {type(base).__name__}")
-        unknown = sorted(set(changes) - set(fields))
-        if unknown:
-            raise ValueError(f"unknown constraint fields {unknown}; expected some of {fields}")
-        values = {f: getattr(base, f) for f in fields}
-        for name, v in changes.items():
-            if name in ("price_min", "price_max"):
-                if v is not None and (isinstance(v, bool) or not isinstance(v, int | float | str)):
-                    raise ValueError(f"{name} must be a number or None, got {v!r}")
-                if isinstance(v, str):
-                    try:
-                        v = float(v.strip().lstrip("$€£¥").replace(",", ""))
-                    except ValueError:
-                        raise ValueError(f"{name} must be a number or None, got {v!r}") from None
-            elif name == "in_stock":
-                if v is not None and not isinstance(v, bool):
-                    raise ValueError(f"in_stock must be True, False or None, got {v!r}")
-            elif name in ("categories", "categories_out"):
-                v = (v,) if isinstance(v, str) else tuple(v or ())
-                v = tuple(tuple(p.split(" > ")) if isinstance(p, str) else tuple(p) for p in v)
-            else:  # brands_in, brands_out, exclude_items: a single string is one value, not its letters
-                v = (v,) if isinstance(v, str) else tuple(v or ())
-            values[name] = v
-        for name in ("price_min", "price_max"):
-            v = values[name]
-            if v is not None and not (isinstance(v, int | float) and np.isfinite(v) and v >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0 or None, got {v!r}")
-        by_key = {b.casefold(): b for b in self.understander.vocab.brand_names}
-        for name in ("brands_in", "brands_out"):
-            spelled = []
-            for b in values[name]:
-                if not isinstance(b, str) or b.casefold() not in by_key:
-                    close = [k for k in by_key if isinstance(b, str) and b.casefold()[:3] in k][:5]
-                    hint = f"; similar: {[by_key[k] for k in close]}" if close else ""
-                    raise ValueError(f"{name}: {b!r} is not a brand in this catalog{hint}")
-                spelled.append(by_key[b.casefold()])
-            values[name] = tuple(dict.fromkeys(spelled))
-        paths = self._category_paths()
-        for name in ("categories", "categories_out"):
-            for p in values[name]:
-                if not all(isinstance(x, str) for x in p) or tuple(p) not in paths:
-                    raise ValueError(
-                        f"{name}: {' > '.join(map(str, p))!r} is not a category path in this catalog "
-                        "(give it from the top, e.g. ('Beauty', 'Skin Care'), or as 'Beauty > Skin Care')"
-                    )
-        missing = [i for i in values["exclude_items"] if not isinstance(i, str) or i not in self.catalog]
-        if missing:
-            raise ValueError(f"exclude_items: unknown item ids {missing[:5]}")
-        return Constraints(**values)  # checks price_min <= price_max
-
-    def _category_paths(self) -> frozenset[tuple[str, ...]]:
-        paths = getattr(self, "_category_paths_cache", None)
-        if paths is None:
-            paths = frozenset(
-                tuple(it.categories[:n]) for it in self.catalog for n in range(1, len(it.categories) + 1)
-            )
-            self._category_paths_cache = paths
-        return paths
 
     def _session_lock(self, session_id: str) -> threading.Lock:
         with self._locks_guard:

@@ -35,6 +35,30 @@ class RecommendPlanner(PlanningStage):
         self.explainer = Explainer(ctx)
 
     def plan(self, turn: Turn) -> Plan:
+        timings: dict[str, Any] = {}
+        items = self._items(turn, timings)
+        t2 = time.perf_counter()
+        strings = self.ctx.strings(turn.lang)
+        cons_text = self._constraints_text(turn.constraints, turn.lang)
+        if not items:
+            key = "empty_no_prices" if turn.constraints.has_price and not self.catalog.has_prices else "empty"
+            return Plan(
+                turn.intent,
+                fallback=strings.format("empty", constraints=cons_text)
+                if key == "empty"
+                else strings.format(key, constraints=cons_text),
+                meta={"notes": [key]},
+                timings=timings,
+            )
+        plan = self._prompt_plan(turn, items, cons_text)
+        plan.fallback = self._recommend_fallback(items, cons_text, strings)
+        timings["prompt_s"] = time.perf_counter() - t2
+        plan.timings = timings
+        return plan
+
+    def _hard_constraints(self, turn: Turn) -> Constraints:
+        """The turn's constraints plus what this page must not show: disliked items and their
+        near-duplicates, what a known shopper already bought, items outside the wanted years."""
         rec = turn.record
         excluded = self._excluded(turn.state)
         if turn.intent in ("recommend", "search") and rec.user_id is not None:
@@ -49,6 +73,12 @@ class RecommendPlanner(PlanningStage):
             constraints = constraints.merged(
                 exclude_items=tuple(dict.fromkeys((*constraints.exclude_items, *excluded)))
             )
+        return constraints
+
+    def _items(self, turn: Turn, timings: dict[str, Any]) -> list[RecommendedItem]:
+        """retrieve (+ CF candidates) -> rank with feedback -> LLM re-rank -> diversify -> explain."""
+        rec = turn.record
+        constraints = self._hard_constraints(turn)
         user_vec = None
         if rec.user_id is not None and rec.user_id not in self.ctx.forgotten:
             user_vec = self.index.store.user_vector(rec.user_id)
@@ -83,23 +113,13 @@ class RecommendPlanner(PlanningStage):
                 reason = _rerank_reason(*moves[it.item_id]) if it.item_id in moves else None
                 if reason:
                     it.reasons = [reason, *it.reasons][: max(3, len(it.reasons))]
-        t2 = time.perf_counter()
-        timings = {"retrieve_s": t1 - t0, "rank_s": t2 - t1}
+        timings.update(retrieve_s=t1 - t0, rank_s=time.perf_counter() - t1)
         if t_rerank is not None:
             timings["rerank_s"] = t_rerank
-        strings = self.ctx.strings(turn.lang)
-        cons_text = self._constraints_text(turn.constraints, turn.lang)
-        if not items:
-            key = "empty_no_prices" if turn.constraints.has_price and not self.catalog.has_prices else "empty"
-            return Plan(
-                turn.intent,
-                fallback=strings.format("empty", constraints=cons_text)
-                if key == "empty"
-                else strings.format(key, constraints=cons_text),
-                meta={"notes": [key]},
-                timings=timings,
-            )
-        fallback = self._recommend_fallback(items, cons_text, strings)
+        return items
+
+    def _prompt_plan(self, turn: Turn, items: list[RecommendedItem], cons_text: str) -> Plan:
+        """The LLM prompt about the cards (v2 templates: one best match in words + other titles)."""
         ctx = self._grounding_ctx(turn, [self.catalog[it.item_id] for it in items])
         cards = "\n".join(
             self.cards.card(i + 1, self.catalog[it.item_id], it.reasons, ctx)
@@ -115,16 +135,12 @@ class RecommendPlanner(PlanningStage):
             prompt_lines = [values["top"]]
         else:
             prompt_lines = cards.splitlines()
-        messages = tpl.messages(**values)
-        timings["prompt_s"] = time.perf_counter() - t2
         return Plan(
             turn.intent,
             items=items,
-            messages=messages,
+            messages=tpl.messages(**values),
             repair_values={"query": turn.message, "cards": cards},
-            fallback=fallback,
             grounding=ctx,
-            timings=timings,
             card_lines=prompt_lines,
             max_sentences=1 if "top" in tpl.variables else None,  # v2 asks for one sentence
         )
