@@ -54,7 +54,6 @@ class AssistantConfig:
     # the second one, capped at max_new_tokens)
     max_new_tokens: int = 40
     max_sentences: int | None = 2
-    compact_cards: bool = True  # short candidate lines in the prompt: fewer tokens to prefill
     llm_cards: int | None = 3  # the LLM writes about the top cards; the UI shows all of them
     prose_guard: bool = True  # a reply that copies a candidate line is stopped and replaced by the template
     prompt_version: int | None = None  # pin a prompt set (each template at its newest version <= it)

@@ -208,11 +208,6 @@ class SessionStore:
             ).fetchall()
         return [r[0] for r in rows]
 
-    def delete_session(self, session_id: str) -> None:
-        with self._lock:
-            self._conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
-        self._rewrite_log(lambda rec: rec.get("session_id") != session_id)
-
     # --- events --------------------------------------------------------------------
     def add_event(self, user_id: str, item_id: str, kind: str, session_id: str | None = None) -> None:
         if kind not in EVENT_KINDS:

@@ -1,12 +1,12 @@
 """Prompt cards: how a candidate item is written into the LLM prompt.
-``CardRenderer.card(rank, item, reasons, grounding) -> str`` (and ``pick_line`` for the
+``CardRenderer.card(item, reasons, grounding) -> str`` (and ``pick_line`` for the
 recommend v2 prompt's one best match)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from assistant.explanations import _money, format_card
+from assistant.explanations import _money
 from assistant.grounding import GroundingContext
 from assistant.stage_context import Stage
 from retrieval.data.schema import Item
@@ -15,24 +15,8 @@ RERANK_REASON_PREFIX = "the re-ranker "  # on the card for the shopper; not a re
 
 
 class CardRenderer(Stage):
-    def card(self, rank: int, item: Item, reasons: Sequence[str], ctx: GroundingContext) -> str:
-        """One candidate line for the LLM prompt.
-
-        Compact form (the default) keeps the facts terse and two reasons, and leaves out reasons
-        that name a product outside the candidates ("bought together with X"): the model tends
-        to repeat those names, which the grounding check then rejects (a wasted generation).
-        """
-        if not self.config.compact_cards:
-            return format_card(rank, item, reasons, self.currency)
-        if self.config.prompt_version is None or self.config.prompt_version >= 2:
-            return self._prose_card(item, reasons, ctx)
-        facts = self._card_facts(item)
-        keep = [r for r in reasons if not r.startswith(RERANK_REASON_PREFIX) and not self.checker.check(r, ctx)][:2]
-        line = f"{rank}. [id={item.item_id}] {item.title}" + (f" ({', '.join(facts)})" if facts else "")
-        return line + (": " + "; ".join(keep) if keep else "")
-
     def _card_facts(self, item: Item) -> list[str]:
-        """The catalog facts both prompt-card formats show: brand, price, leaf category, rating."""
+        """The catalog facts a card shows: brand, price, leaf category, rating."""
         facts = []
         if item.brand:
             facts.append(item.brand)
@@ -44,8 +28,13 @@ class CardRenderer(Stage):
             facts.append(f"rated {item.rating:.1f}")
         return facts
 
-    def _prose_card(self, item: Item, reasons: Sequence[str], ctx: GroundingContext) -> str:
-        """The v2 prompt card: ``- Title | brand | $price | leaf category | rated 4.2 | why: r1; r2``.
+    def card(self, item: Item, reasons: Sequence[str], ctx: GroundingContext) -> str:
+        """One candidate line for the LLM prompt:
+        ``- Title | brand | $price | leaf category | rated 4.2 | why: r1; r2``.
+
+        Two reasons at most, leaving out those that name a product outside the candidates
+        ("bought together with X"): the model tends to repeat those names, which the grounding
+        check then rejects (a wasted generation).
 
         No rank numbers and no ``[id=...]`` tags, and fields split by ``|``: with the v1 lines
         ("1. [id=58] Quiz Show (1994) (Drama, rated 3.6): ...") about one reply in four was a

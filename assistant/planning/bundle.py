@@ -56,7 +56,7 @@ class BundlePlanner(PlanningStage):
         ctx = self._grounding_ctx(turn, [self.catalog[c.item_id] for c in items])
         ctx.allowed_prices = [*ctx.allowed_prices, b.total_price, float(budget)]
         cards = "\n".join(
-            self.cards.card(i + 1, self.catalog[c.item_id], c.reasons, ctx) for i, c in enumerate(items)
+            self.cards.card(self.catalog[c.item_id], c.reasons, ctx) for c in items
         )
         fallback = strings.format(
             "bundle",

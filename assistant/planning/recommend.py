@@ -122,8 +122,7 @@ class RecommendPlanner(PlanningStage):
         """The LLM prompt about the cards (v2 templates: one best match in words + other titles)."""
         ctx = self._grounding_ctx(turn, [self.catalog[it.item_id] for it in items])
         cards = "\n".join(
-            self.cards.card(i + 1, self.catalog[it.item_id], it.reasons, ctx)
-            for i, it in enumerate(items[: self.config.llm_cards])
+            self.cards.card(self.catalog[it.item_id], it.reasons, ctx) for it in items[: self.config.llm_cards]
         )
         values = {"query": turn.message, "constraints": cons_text.strip() or "none", "cards": cards}
         tpl = self.ctx.prompt("recommend", turn.lang)
