@@ -45,13 +45,6 @@ from retrieval.ranker import FusedRanker, RankerWeights
 
 __all__ = ["ShoppingAssistant", "build_llm_reranker", "check_id", "resolve_chat_model", "valid_unicode"]
 
-TOO_LONG_EN = (
-    "That message is too long ({n:,} characters; the limit is {limit:,}). "
-    "A sentence or two about what you're looking for, your budget and any brands to avoid is plenty."
-)
-TOO_LONG_ZH = "消息太长了（{n} 个字符，上限 {limit} 个）。用一两句话说明想买什么、预算和不想要的品牌就够了。"
-
-
 def valid_unicode(text: str) -> str:
     """Join surrogate pairs and replace lone surrogates with U+FFFD.
 
@@ -264,11 +257,14 @@ class ShoppingAssistant:
         """A clear answer instead of silently parsing a truncated message; nothing is stored."""
         rec = self.sessions.open(session_id, user_id)  # still refuses another user's session
         state = rec.state
-        n, lang = len(message), detect_language(message[:self.config.max_message_chars])
-        text = (TOO_LONG_ZH if lang == "zh" else TOO_LONG_EN).format(n=n, limit=self.config.max_message_chars)
+        limit = self.config.max_message_chars
+        n, lang = len(message), detect_language(message[:limit])
+        # "2,000" reads as one number in English only.
+        count, cap = (f"{n:,}", f"{limit:,}") if lang == "en" else (str(n), str(limit))
+        text = self._ctx.strings(lang).format("too_long", n=count, limit=cap)
         yield ItemsEvent([], state.constraints, "clarify")
         yield TextDelta(text)
-        meta = {"notes": [f"message too long: {n} > {self.config.max_message_chars} characters"], "clarify": text}
+        meta = {"notes": [f"message too long: {n} > {limit} characters"], "clarify": text}
         yield DoneEvent(
             Reply(
                 text=text,
