@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from retrieval.data.schema import Catalog, Interactions, Item
+from retrieval.data.schema import Catalog, Interactions
 from retrieval.filters import Constraints
 from retrieval.hybrid import Candidate
 from retrieval.scorers.base import Scorer, UserOrHistory
@@ -56,10 +56,6 @@ class Feedback:
 
     liked_items: tuple[str, ...] = ()
     disliked_items: tuple[str, ...] = ()
-    liked_brands: tuple[str, ...] = ()
-    disliked_brands: tuple[str, ...] = ()
-    liked_categories: tuple[tuple[str, ...], ...] = ()
-    disliked_categories: tuple[tuple[str, ...], ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -104,10 +100,6 @@ def popularity_from_interactions(interactions: Interactions) -> dict[str, float]
     """log(1 + number of interactions) per item: a damped popularity prior."""
     counts = interactions.frame["item_id"].value_counts()
     return {str(i): float(np.log1p(c)) for i, c in counts.items()}
-
-
-def _under(item: Item, path: tuple[str, ...]) -> bool:
-    return item.categories[: len(path)] == path
 
 
 class FusedRanker:
@@ -177,30 +169,14 @@ class FusedRanker:
         return out
 
     def _feedback(self, ids: list[str], fb: Feedback | None) -> np.ndarray:
-        """+/- for liked/disliked brands and categories, plus similarity to liked/disliked items."""
+        """Similarity to liked items (+) and disliked items (-), with ``item_vectors``."""
         out = np.zeros(len(ids))
-        if fb is None or fb.is_empty:
+        if fb is None or fb.is_empty or self.item_vectors is None:
             return out
-        liked_b = {b.casefold() for b in fb.liked_brands}
-        disliked_b = {b.casefold() for b in fb.disliked_brands}
-        for j, i in enumerate(ids):
-            item = self.catalog[i]
-            brand = (item.brand or "").casefold()
-            s = 0.0
-            if brand and brand in liked_b:
-                s += 0.5
-            if brand and brand in disliked_b:
-                s -= 0.5
-            if any(_under(item, p) for p in fb.liked_categories):
-                s += 0.25
-            if any(_under(item, p) for p in fb.disliked_categories):
-                s -= 0.25
-            out[j] = s
-        if self.item_vectors is not None and (fb.liked_items or fb.disliked_items):
-            vecs = self.item_vectors(ids)
-            for sign, refs in ((1.0, fb.liked_items), (-1.0, fb.disliked_items)):
-                refs = [r for r in refs if r in self.catalog]
-                if refs:
-                    sim = vecs @ self.item_vectors(refs).T
-                    out += sign * 0.5 * np.clip(sim.max(axis=1), 0.0, 1.0)
+        vecs = self.item_vectors(ids)
+        for sign, refs in ((1.0, fb.liked_items), (-1.0, fb.disliked_items)):
+            refs = [r for r in refs if r in self.catalog]
+            if refs:
+                sim = vecs @ self.item_vectors(refs).T
+                out += sign * 0.5 * np.clip(sim.max(axis=1), 0.0, 1.0)
         return np.clip(out, -1.0, 1.0)
