@@ -30,7 +30,7 @@ from assistant.grounding import CatalogMatcher, GroundingChecker
 from assistant.index import AssistantIndex
 from assistant.llm import LocalChatModel
 from assistant.llm_setup import build_llm_reranker, model_name, resolve_chat_model
-from assistant.planning.plan import Plan
+from assistant.plan import Plan
 from assistant.planning.router import Router
 from assistant.privacy import redact
 from assistant.profile import UserProfile, build_profile

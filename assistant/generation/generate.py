@@ -14,7 +14,7 @@ from assistant.generation.guard import card_copy, prompt_echo, repeated_phrase_s
 from assistant.grounding import GroundingViolation, describe
 from assistant.llm import sentence_cut
 from assistant.llm_setup import chunk_text
-from assistant.planning.plan import Plan
+from assistant.plan import Plan
 from assistant.reply import GroundingReport, StreamEvent, TextDelta, TextReset
 from assistant.stage_context import Stage
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from assistant.explanations import _money
+from assistant.plan import Plan, card
 from assistant.planning.base import PlanningStage
-from assistant.planning.plan import Plan, card
 from assistant.planning.recommend import RecommendPlanner
 from assistant.reply import Bundle
 from assistant.stage_context import StageContext

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from assistant.explanations import _money
+from assistant.plan import Plan, card
 from assistant.planning.base import PlanningStage
-from assistant.planning.plan import Plan, card
 from assistant.reply import Comparison, ComparisonRow
 from assistant.understanding.stage import Turn
 from retrieval.data.schema import Item

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from assistant.explanations import _money, review_quote
+from assistant.plan import Plan, card
 from assistant.planning.base import PlanningStage
-from assistant.planning.plan import Plan, card
 from assistant.understanding.stage import Turn
 from retrieval.data.schema import Item
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from assistant.explanations import Evidence, build_reasons
-from assistant.planning.plan import card
+from assistant.plan import card
 from assistant.reply import RecommendedItem
 from assistant.stage_context import Stage
 from assistant.understanding.stage import Turn

@@ -13,9 +13,9 @@ import numpy as np
 
 import prompts
 from assistant.dialogue_state import DialogueState
+from assistant.plan import Plan
 from assistant.planning.base import PlanningStage
 from assistant.planning.evidence import Explainer
-from assistant.planning.plan import Plan
 from assistant.reply import RecommendedItem
 from assistant.stage_context import StageContext
 from assistant.understanding.stage import Turn

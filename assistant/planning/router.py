@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from assistant.grounding import GroundingContext
+from assistant.plan import Plan
 from assistant.planning.bundle import BundlePlanner
 from assistant.planning.compare import ComparePlanner
 from assistant.planning.details import DetailsPlanner
-from assistant.planning.plan import Plan
 from assistant.planning.recommend import RecommendPlanner
 from assistant.stage_context import Stage, StageContext
 from assistant.understanding.stage import Turn

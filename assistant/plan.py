@@ -1,5 +1,5 @@
-"""What a turn will say, decided from data before any token is generated, and the helpers every
-planner shares (cards, grounding context, the constraints in words, fact reasons)."""
+"""What a turn will say, decided from data before any token is generated (the planning stage's
+output, the generation stage's input), and the card every planner builds."""
 
 from __future__ import annotations
 
