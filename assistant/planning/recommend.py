@@ -171,7 +171,7 @@ class RecommendPlanner(PlanningStage):
         return out + list(ranked[self.config.rerank_top :]), moves
 
     def _excluded(self, state: DialogueState) -> list[str]:
-        """Disliked items and their near-duplicates (cosine >= NEAR_DUPLICATE_COS)."""
+        """Disliked items and their near-duplicates (cosine >= ``config.near_duplicate_cos``)."""
         bad = [i for i in state.disliked if i in self.catalog]
         if not bad:
             return []
