@@ -37,7 +37,7 @@ from assistant.profile import UserProfile, build_profile
 from assistant.reply import DoneEvent, GroundingReport, ItemsEvent, Reply, StreamEvent, TextDelta
 from assistant.sessions import SessionRecord, SessionStore
 from assistant.stage_context import StageContext
-from assistant.understanding.stage import Turn, Understander, detect_language
+from assistant.understanding.stage import Understander, UnderstoodTurn, detect_language
 from retrieval.data.schema import Dataset
 from retrieval.diversity import DiversityConfig
 from retrieval.filters import Constraints
@@ -487,7 +487,7 @@ class ShoppingAssistant:
                 first_token = time.perf_counter()
             yield ev
 
-    def _persist(self, turn: Turn, plan: Plan, message: str, text: str) -> None:
+    def _persist(self, turn: UnderstoodTurn, plan: Plan, message: str, text: str) -> None:
         """State (what was shown, for "the second one" next turn), transcript, chat feedback events,
         and a known user's profile vector on their first turn."""
         shown_ids = [it.item_id for it in plan.items]
@@ -514,7 +514,7 @@ class ShoppingAssistant:
                 self.index.store.update_user(rec.user_id, hist[-self.config.profile_history :])
 
     def _reply(
-        self, turn: Turn, plan: Plan, text: str, report: GroundingReport, timings: dict[str, Any]
+        self, turn: UnderstoodTurn, plan: Plan, text: str, report: GroundingReport, timings: dict[str, Any]
     ) -> Reply:
         return Reply(
             text=text,

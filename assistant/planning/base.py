@@ -9,7 +9,7 @@ from assistant.explanations import _money, review_quote
 from assistant.generation.cards import CardRenderer
 from assistant.grounding import GroundingContext
 from assistant.stage_context import Stage, StageContext
-from assistant.understanding.stage import Turn
+from assistant.understanding.stage import UnderstoodTurn
 from retrieval.data.schema import Item
 from retrieval.filters import Constraints
 
@@ -21,7 +21,7 @@ class PlanningStage(Stage):
         super().__init__(ctx)
         self.cards = CardRenderer(ctx)
 
-    def _grounding_ctx(self, turn: Turn, items: Sequence[Item]) -> GroundingContext:
+    def _grounding_ctx(self, turn: UnderstoodTurn, items: Sequence[Item]) -> GroundingContext:
         c = turn.constraints
         prices = [p for p in (c.price_min, c.price_max, turn.budget) if p is not None]
         return GroundingContext(
@@ -31,7 +31,7 @@ class PlanningStage(Stage):
             allowed_brands=[*c.brands_in, *c.brands_out],
         )
 
-    def _fact_reasons(self, item: Item, turn: Turn) -> list[str]:
+    def _fact_reasons(self, item: Item, turn: UnderstoodTurn) -> list[str]:
         out = []
         if item.rating is not None:
             out.append(f"rated {item.rating:.1f}/5")

@@ -8,7 +8,7 @@ from assistant.planning.base import PlanningStage
 from assistant.planning.recommend import RecommendPlanner
 from assistant.reply import Bundle
 from assistant.stage_context import StageContext
-from assistant.understanding.stage import Turn
+from assistant.understanding.stage import UnderstoodTurn
 from retrieval.complements import assemble_bundle
 
 
@@ -17,7 +17,7 @@ class BundlePlanner(PlanningStage):
         super().__init__(ctx)
         self.recommend = recommend
 
-    def plan(self, turn: Turn) -> Plan:
+    def plan(self, turn: UnderstoodTurn) -> Plan:
         strings = self.ctx.strings(turn.lang)
         budget = turn.budget or turn.constraints.price_max
         if budget is None or not self.catalog.has_prices:

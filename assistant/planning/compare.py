@@ -8,12 +8,12 @@ from assistant.explanations import _money
 from assistant.plan import Plan, card
 from assistant.planning.base import PlanningStage
 from assistant.reply import Comparison, ComparisonRow
-from assistant.understanding.stage import Turn
+from assistant.understanding.stage import UnderstoodTurn
 from retrieval.data.schema import Item
 
 
 class ComparePlanner(PlanningStage):
-    def plan(self, turn: Turn) -> Plan:
+    def plan(self, turn: UnderstoodTurn) -> Plan:
         strings = self.ctx.strings(turn.lang)
         ids = turn.referenced or list(turn.state.last_items[:2])
         ids = [i for i in dict.fromkeys(ids) if i in self.catalog][:4]

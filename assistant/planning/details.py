@@ -6,12 +6,12 @@ from __future__ import annotations
 from assistant.explanations import _money, review_quote
 from assistant.plan import Plan, card
 from assistant.planning.base import PlanningStage
-from assistant.understanding.stage import Turn
+from assistant.understanding.stage import UnderstoodTurn
 from retrieval.data.schema import Item
 
 
 class DetailsPlanner(PlanningStage):
-    def plan(self, turn: Turn) -> Plan:
+    def plan(self, turn: UnderstoodTurn) -> Plan:
         strings = self.ctx.strings(turn.lang)
         ids = turn.referenced or list(turn.state.last_items[:1])
         ids = [i for i in ids if i in self.catalog][:2]

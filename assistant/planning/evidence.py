@@ -11,13 +11,13 @@ from assistant.explanations import Evidence, build_reasons
 from assistant.plan import card
 from assistant.reply import RecommendedItem
 from assistant.stage_context import Stage
-from assistant.understanding.stage import Turn
+from assistant.understanding.stage import UnderstoodTurn
 from retrieval.ranker import RankedItem
 
 
 class Explainer(Stage):
     def explain(
-        self, page: Sequence[RankedItem], turn: Turn, history: Sequence[str], history_verb: str
+        self, page: Sequence[RankedItem], turn: UnderstoodTurn, history: Sequence[str], history_verb: str
     ) -> list[RecommendedItem]:
         """One card per ranked item, with reasons built from evidence (history and liked
         neighbours, co-purchases, popularity, the score's contributions)."""

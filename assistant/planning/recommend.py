@@ -18,7 +18,7 @@ from assistant.planning.base import PlanningStage
 from assistant.planning.evidence import Explainer
 from assistant.reply import RecommendedItem
 from assistant.stage_context import StageContext
-from assistant.understanding.stage import Turn
+from assistant.understanding.stage import UnderstoodTurn
 from retrieval.diversity import DiversityConfig, diversify
 from retrieval.filters import Constraints
 from retrieval.ranker import Feedback, FusedRanker, RankedItem
@@ -34,7 +34,7 @@ class RecommendPlanner(PlanningStage):
         self.reranker = reranker
         self.explainer = Explainer(ctx)
 
-    def plan(self, turn: Turn) -> Plan:
+    def plan(self, turn: UnderstoodTurn) -> Plan:
         timings: dict[str, Any] = {}
         items = self._items(turn, timings)
         t2 = time.perf_counter()
@@ -56,7 +56,7 @@ class RecommendPlanner(PlanningStage):
         plan.timings = timings
         return plan
 
-    def _hard_constraints(self, turn: Turn) -> Constraints:
+    def _hard_constraints(self, turn: UnderstoodTurn) -> Constraints:
         """The turn's constraints plus what this page must not show: disliked items and their
         near-duplicates, what a known shopper already bought, items outside the wanted years."""
         rec = turn.record
@@ -75,7 +75,7 @@ class RecommendPlanner(PlanningStage):
             )
         return constraints
 
-    def _items(self, turn: Turn, timings: dict[str, Any]) -> list[RecommendedItem]:
+    def _items(self, turn: UnderstoodTurn, timings: dict[str, Any]) -> list[RecommendedItem]:
         """retrieve (+ CF candidates) -> rank with feedback -> LLM re-rank -> diversify -> explain."""
         rec = turn.record
         constraints = self._hard_constraints(turn)
@@ -118,7 +118,7 @@ class RecommendPlanner(PlanningStage):
             timings["rerank_s"] = t_rerank
         return items
 
-    def _prompt_plan(self, turn: Turn, items: list[RecommendedItem], cons_text: str) -> Plan:
+    def _prompt_plan(self, turn: UnderstoodTurn, items: list[RecommendedItem], cons_text: str) -> Plan:
         """The LLM prompt about the cards (v2 templates: one best match in words + other titles)."""
         ctx = self._grounding_ctx(turn, [self.catalog[it.item_id] for it in items])
         cards = "\n".join(

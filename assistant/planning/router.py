@@ -12,7 +12,7 @@ from assistant.planning.compare import ComparePlanner
 from assistant.planning.details import DetailsPlanner
 from assistant.planning.recommend import RecommendPlanner
 from assistant.stage_context import Stage, StageContext
-from assistant.understanding.stage import Turn
+from assistant.understanding.stage import UnderstoodTurn
 from retrieval.diversity import DiversityConfig
 from retrieval.ranker import FusedRanker
 
@@ -27,7 +27,7 @@ class Router(Stage):
         self.details = DetailsPlanner(ctx)
         self.bundle = BundlePlanner(ctx, self.recommend)
 
-    def plan(self, turn: Turn) -> Plan:
+    def plan(self, turn: UnderstoodTurn) -> Plan:
         """The plan for the turn's intent."""
         if turn.intent == "refuse":
             return self._plan_refuse(turn)
@@ -44,13 +44,13 @@ class Router(Stage):
             return self.bundle.plan(turn)
         return self.recommend.plan(turn)
 
-    def _plan_refuse(self, turn: Turn) -> Plan:
+    def _plan_refuse(self, turn: UnderstoodTurn) -> Plan:
         key = {"injection": "refuse_injection", "private": "refuse_private"}.get(
             turn.refuse_kind or "", "refuse_offtopic"
         )
         return Plan("refuse", fallback=self.ctx.strings(turn.lang).format(key))
 
-    def _plan_smalltalk(self, turn: Turn) -> Plan:
+    def _plan_smalltalk(self, turn: UnderstoodTurn) -> Plan:
         fallback = self.ctx.strings(turn.lang).format("smalltalk")
         msgs = self.ctx.prompt("smalltalk", turn.lang).messages(message=turn.message)
         return Plan(

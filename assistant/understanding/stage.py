@@ -1,6 +1,6 @@
 """The understanding stage: parse, classify, fold into the dialogue state, apply the clarify policy.
 
-``Understander.understand(message, record) -> Turn``.
+``Understander.understand(message, record) -> UnderstoodTurn``.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def detect_language(text: str) -> str:
 
 
 @dataclass
-class Turn:
+class UnderstoodTurn:
     """The understood turn: the state after it, the constraints in force, what to do."""
 
     message: str
@@ -66,13 +66,13 @@ class Turn:
 
 
 class Understander(Stage):
-    """One message in the context of its session -> the understood ``Turn``."""
+    """One message in the context of its session -> an ``UnderstoodTurn``."""
 
     def __init__(self, ctx: StageContext):
         super().__init__(ctx)
         self.vocab = CatalogVocabulary.from_catalog(ctx.catalog)
 
-    def understand(self, message: str, record: SessionRecord) -> Turn:
+    def understand(self, message: str, record: SessionRecord) -> UnderstoodTurn:
         """Parse, classify, fold into the dialogue state, apply the clarify policy."""
         state = record.state
         parsed = parse(message, self.vocab, self.currency)
@@ -91,7 +91,7 @@ class Understander(Stage):
         elif _OTHER_USERS.search(message):
             intent, refuse_kind = "refuse", "private"
         if intent == "refuse":  # nothing from a refused message enters the state
-            return Turn(
+            return UnderstoodTurn(
                 message,
                 lang,
                 record,
@@ -117,7 +117,7 @@ class Understander(Stage):
         if clarify:
             intent = "clarify"
         c = new_state.constraints
-        return Turn(
+        return UnderstoodTurn(
             message=message,
             lang=lang,
             record=record,
