@@ -6,7 +6,7 @@ JSON for persistence (``to_json`` / ``from_json``).
 
 Per turn the orchestrator does::
 
-    parsed = parse(text, vocab, currency)            # assistant.constraint_parser
+    parsed = parse(text, vocab, currency)            # assistant.understanding.parser
     state = state.apply(parsed, intent=intent)       # revise constraints, resolve references
     question = state.clarification                   # ask it instead of searching, if any
     ... retrieve with state.constraints and state.query ...
@@ -51,6 +51,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from assistant.understanding.categories import names_current_type
 from assistant.understanding.utterance import Issue, ParsedUtterance, Reference
 from retrieval.filters import MAX_CATEGORY_DEPTH, Constraints
 
@@ -109,6 +110,131 @@ def _money(x: float) -> str:
     return f"{x:.2f}"
 
 
+@dataclass
+class _Draft:
+    """The parts of a state that ``DialogueState.apply`` revises, while it revises them."""
+
+    notes: list[Issue]
+    cats: tuple[Path, ...]
+    cats_out: tuple[Path, ...]
+    brands_in: tuple[str, ...]
+    brands_out: tuple[str, ...]
+    price_min: float | None
+    price_max: float | None
+    price_origin: Literal["explicit", "relative"] | None
+    preference: Literal["low", "high"] | None
+    query_parts: tuple[str, ...]
+    exclude: list[str]
+
+    def constraints(self, old: Constraints) -> Constraints:
+        try:
+            return replace(
+                old,
+                price_min=self.price_min,
+                price_max=self.price_max,
+                brands_in=self.brands_in,
+                brands_out=self.brands_out,
+                categories=_dedupe_paths(self.cats),
+                categories_out=_dedupe_paths(self.cats_out),
+                exclude_items=tuple(dict.fromkeys(self.exclude)),
+            )
+        except ValueError as exc:  # defensive: the rules keep bounds consistent
+            self.notes.append(
+                Issue("constraints_rejected", f"I could not apply that: {exc}", f"无法应用该条件:{exc}")
+            )
+            return old
+
+
+def _restates_type(current: tuple[Path, ...], parsed: ParsedUtterance) -> bool:
+    """A refinement that only restates the product type in force in broader words ("rhinestones
+    for nail art" while Nail Art Equipment is shown) keeps the narrower type; a mention that picks
+    one of several current types ("face moisturizer" after "moisturizer") still narrows."""
+    if not current or not names_current_type(current, list(parsed.mentions), parsed.text):
+        return False
+    return all(any(_under(q, p) for p in parsed.categories_in) for q in current)
+
+
+def _revise_categories(d: _Draft, parsed: ParsedUtterance) -> bool:
+    """Categories, and on a topic change the reset of what was tied to the old topic; returns
+    whether the topic changed."""
+    topic_changed = False
+    if parsed.categories_in and not _restates_type(d.cats, parsed):
+        new = tuple(parsed.categories_in)
+        topic_changed = bool(d.cats) and not any(_related(p, q) for p in new for q in d.cats)
+        d.cats = _dedupe_paths([*d.cats, *new]) if parsed.additive and d.cats else _dedupe_paths(new)
+        d.cats_out = tuple(p for p in d.cats_out if not any(_related(p, q) for q in new))
+    elif parsed.weak_categories and d.cats:
+        narrowed = [w for w in parsed.weak_categories for q in d.cats if _under(w, q)]
+        narrowed += [q for q in d.cats if any(_under(q, w) for w in parsed.weak_categories)]
+        if narrowed:
+            d.cats = _dedupe_paths(narrowed)
+    if parsed.categories_out:
+        d.cats_out = _dedupe_paths([*d.cats_out, *parsed.categories_out])
+        d.cats = tuple(p for p in d.cats if not any(_under(p, o) for o in parsed.categories_out))
+    if topic_changed:
+        d.query_parts = ()
+        if not parsed.brands_in:
+            d.brands_in = ()
+        if d.price_origin == "relative":
+            d.price_min = d.price_max = None
+            d.price_origin = None
+        d.preference = None
+    return topic_changed
+
+
+def _revise_brands(d: _Draft, parsed: ParsedUtterance) -> None:
+    if parsed.brands_out:
+        d.brands_out = tuple(dict.fromkeys([*d.brands_out, *parsed.brands_out]))
+        out_cf = _cf(parsed.brands_out)
+        d.brands_in = tuple(b for b in d.brands_in if b.casefold() not in out_cf)
+    if parsed.brands_in:
+        new_in = tuple(parsed.brands_in)
+        d.brands_in = tuple(dict.fromkeys([*d.brands_in, *new_in])) if parsed.additive else new_in
+        in_cf = _cf(new_in)
+        d.brands_out = tuple(b for b in d.brands_out if b.casefold() not in in_cf)
+
+
+def _explicit_price(d: _Draft, parsed: ParsedUtterance) -> None:
+    """A stated bound replaces the old bound of that side; one that crosses the other drops it."""
+    p = parsed.price
+    assert p is not None
+    if p.op == "max":
+        d.price_max = p.high
+        if d.price_min is not None and p.high is not None and d.price_min > p.high:
+            d.price_min = None
+    elif p.op == "min":
+        d.price_min = p.low
+        if d.price_max is not None and p.low is not None and d.price_max < p.low:
+            d.price_max = None
+    else:
+        d.price_min, d.price_max = p.low, p.high
+    d.price_origin, d.preference = "explicit", None
+
+
+def _cheaper(d: _Draft, median: float, basis: str, basis_zh: str) -> None:
+    cap = round(CHEAPER_FACTOR * median, 2)
+    if d.price_max is not None:
+        cap = min(cap, d.price_max)
+    if cap <= 0:
+        d.notes.append(
+            Issue("already_cheapest", "Those are already the lowest prices I have.", "这些已经是最低价位的商品了。")
+        )
+        return
+    d.price_max = cap
+    if d.price_min is not None and d.price_min > cap:
+        d.price_min = None
+    d.notes.append(
+        Issue(
+            "cheaper_rule",
+            f"Showing items up to {_money(cap)} ({int(CHEAPER_FACTOR * 100)}% of the median "
+            f"price of {basis}).",
+            f"为您筛选{_money(cap)}以内的商品({basis_zh}价格中位数的{int(CHEAPER_FACTOR * 100)}%)。",
+            "info",
+        )
+    )
+    d.price_origin, d.preference = "relative", "low"
+
+
 @dataclass(frozen=True)
 class DialogueState:
     """The conversation so far: constraints in force, what was shown, what the shopper said."""
@@ -121,6 +247,8 @@ class DialogueState:
     focus: tuple[str, ...] = ()
     liked: tuple[str, ...] = ()
     disliked: tuple[str, ...] = ()
+    shown: tuple[str, ...] = ()  # every item any reply showed, oldest first (the session's "saw" history)
+    last_items: tuple[str, ...] = ()  # the cards of the last reply that had cards, in order
     clarifications_asked: tuple[str, ...] = ()
     language: Literal["en", "zh"] = "en"
     currency_seen: str | None = None
@@ -166,189 +294,100 @@ class DialogueState:
     ) -> DialogueState:
         """Fold one parsed utterance into a new state (pure: ``self`` is not modified)."""
         c = self.constraints
-        notes: list[Issue] = list(parsed.issues)
+        d = _Draft(
+            notes=list(parsed.issues),
+            cats=c.categories,
+            cats_out=c.categories_out,
+            brands_in=c.brands_in,
+            brands_out=c.brands_out,
+            price_min=c.price_min,
+            price_max=c.price_max,
+            price_origin=self.price_origin,
+            preference=self.price_preference,
+            query_parts=self.query_parts,
+            exclude=list(c.exclude_items),
+        )
         language = parsed.language if parsed.language_confident or parsed.language == "zh" else self.language
-        cats: tuple[Path, ...] = c.categories
-        cats_out: tuple[Path, ...] = c.categories_out
-        brands_in: tuple[str, ...] = c.brands_in
-        brands_out: tuple[str, ...] = c.brands_out
-        price_min, price_max = c.price_min, c.price_max
-        price_origin, preference = self.price_origin, self.price_preference
-        query_parts = self.query_parts
-        exclude = list(c.exclude_items)
-        liked, disliked = list(self.liked), list(self.disliked)
-
-        # --- categories and topic
-        topic_changed = False
-        if parsed.categories_in:
-            new = tuple(parsed.categories_in)
-            topic_changed = bool(cats) and not any(_related(p, q) for p in new for q in cats)
-            cats = _dedupe_paths([*cats, *new]) if parsed.additive and cats else _dedupe_paths(new)
-            cats_out = tuple(p for p in cats_out if not any(_related(p, q) for q in new))
-        elif parsed.weak_categories and cats:
-            narrowed = [w for w in parsed.weak_categories for q in cats if _under(w, q)]
-            narrowed += [q for q in cats if any(_under(q, w) for w in parsed.weak_categories)]
-            if narrowed:
-                cats = _dedupe_paths(narrowed)
-        if parsed.categories_out:
-            cats_out = _dedupe_paths([*cats_out, *parsed.categories_out])
-            cats = tuple(p for p in cats if not any(_under(p, o) for o in parsed.categories_out))
-        if topic_changed:
-            query_parts = ()
-            if not parsed.brands_in:
-                brands_in = ()
-            if price_origin == "relative":
-                price_min = price_max = None
-                price_origin = None
-            preference = None
-
-        # --- brands
-        if parsed.brands_out:
-            brands_out = tuple(dict.fromkeys([*brands_out, *parsed.brands_out]))
-            out_cf = _cf(parsed.brands_out)
-            brands_in = tuple(b for b in brands_in if b.casefold() not in out_cf)
-        if parsed.brands_in:
-            new_in = tuple(parsed.brands_in)
-            brands_in = tuple(dict.fromkeys([*brands_in, *new_in])) if parsed.additive else new_in
-            in_cf = _cf(new_in)
-            brands_out = tuple(b for b in brands_out if b.casefold() not in in_cf)
-
-        # --- price
+        topic_changed = _revise_categories(d, parsed)
+        _revise_brands(d, parsed)
         if parsed.price is not None:
-            p = parsed.price
-            if p.op == "max":
-                price_max = p.high
-                if price_min is not None and p.high is not None and price_min > p.high:
-                    price_min = None
-            elif p.op == "min":
-                price_min = p.low
-                if price_max is not None and p.low is not None and price_max < p.low:
-                    price_max = None
-            else:
-                price_min, price_max = p.low, p.high
-            price_origin, preference = "explicit", None
+            _explicit_price(d, parsed)
         elif parsed.relative_price is not None:
-            shown = [x for x in self.last_shown_prices if x is not None and math.isfinite(x)]
-            ref = shown or [x for x in (reference_prices or ()) if x is not None and math.isfinite(x)]
-            basis = "the items I just showed" if shown else "this category"
-            basis_zh = "刚才推荐的商品" if shown else "该类商品"
-            if not ref:
-                preference = "low" if parsed.relative_price == "lower" else "high"
-                notes.append(
-                    Issue(
-                        "relative_price_soft",
-                        "I'll favour lower prices."
-                        if preference == "low"
-                        else "I'll favour higher-end items.",
-                        "我会优先推荐价格较低的商品。"
-                        if preference == "low"
-                        else "我会优先推荐更高端的商品。",
-                        "info",
-                    )
-                )
-            else:
-                med = statistics.median(ref)
-                if parsed.relative_price == "lower":
-                    cap = round(CHEAPER_FACTOR * med, 2)
-                    if price_max is not None:
-                        cap = min(cap, price_max)
-                    if cap <= 0:
-                        notes.append(
-                            Issue(
-                                "already_cheapest",
-                                "Those are already the lowest prices I have.",
-                                "这些已经是最低价位的商品了。",
-                            )
-                        )
-                    else:
-                        price_max = cap
-                        if price_min is not None and price_min > cap:
-                            price_min = None
-                        notes.append(
-                            Issue(
-                                "cheaper_rule",
-                                f"Showing items up to {_money(cap)} ({int(CHEAPER_FACTOR * 100)}% of the median "
-                                f"price of {basis}).",
-                                f"为您筛选{_money(cap)}以内的商品({basis_zh}价格中位数的"
-                                f"{int(CHEAPER_FACTOR * 100)}%)。",
-                                "info",
-                            )
-                        )
-                        price_origin, preference = "relative", "low"
-                else:
-                    floor = round(PRICIER_FACTOR * med, 2)
-                    if price_min is not None:
-                        floor = max(floor, price_min)
-                    price_min = floor
-                    if price_max is not None and price_max < floor:
-                        price_max = None
-                    notes.append(
-                        Issue(
-                            "pricier_rule",
-                            f"Showing items from {_money(floor)} ({int(PRICIER_FACTOR * 100)}% of the median "
-                            f"price of {basis}).",
-                            f"为您筛选{_money(floor)}以上的商品({basis_zh}价格中位数的"
-                            f"{int(PRICIER_FACTOR * 100)}%)。",
-                            "info",
-                        )
-                    )
-                    price_origin, preference = "relative", "high"
-
-        # --- "something else", references, feedback
+            self._relative_price(d, parsed.relative_price, reference_prices)
+        # "something else", references
         if parsed.exclude_shown:
-            exclude.extend(self.last_shown)
+            d.exclude.extend(self.last_shown)
         referenced, ref_notes = self._resolve(parsed.references)
-        notes.extend(ref_notes)
-        if referenced and parsed.feedback == "like":
-            liked = [*liked, *(i for i in referenced if i not in liked)]
-            disliked = [i for i in disliked if i not in referenced]
-        elif referenced and parsed.feedback == "dislike":
-            disliked = [*disliked, *(i for i in referenced if i not in disliked)]
-            liked = [i for i in liked if i not in referenced]
-            exclude.extend(referenced)
-
-        # --- free text (only for turns that look for products, not about shown ones)
+        d.notes.extend(ref_notes)
+        # free text (only for turns that look for products, not about shown ones)
         if parsed.query and not parsed.references and intent in (None, "recommend", "search", "bundle"):
             if parsed.categories_in and not parsed.additive:
-                query_parts = (parsed.query,)
-            elif parsed.query not in query_parts:
-                query_parts = (*query_parts, parsed.query)[-MAX_QUERY_PARTS:]
-
-        try:
-            constraints = replace(
-                c,
-                price_min=price_min,
-                price_max=price_max,
-                brands_in=brands_in,
-                brands_out=brands_out,
-                categories=_dedupe_paths(cats),
-                categories_out=_dedupe_paths(cats_out),
-                exclude_items=tuple(dict.fromkeys(exclude)),
-            )
-        except ValueError as exc:  # defensive: the rules above keep bounds consistent
-            constraints = c
-            notes.append(
-                Issue("constraints_rejected", f"I could not apply that: {exc}", f"无法应用该条件:{exc}")
-            )
-
-        turn = Turn(parsed.text[:500], intent)
-        return replace(
+                d.query_parts = (parsed.query,)
+            elif parsed.query not in d.query_parts:
+                d.query_parts = (*d.query_parts, parsed.query)[-MAX_QUERY_PARTS:]
+        constraints = d.constraints(c)
+        new = replace(
             self,
             constraints=constraints,
-            query_parts=query_parts,
-            turns=(*self.turns, turn)[-MAX_TURNS:],
+            query_parts=d.query_parts,
+            turns=(*self.turns, Turn(parsed.text[:500], intent))[-MAX_TURNS:],
             focus=referenced or self.focus,
-            liked=tuple(liked),
-            disliked=tuple(disliked),
             language=language,
             currency_seen=parsed.currency or self.currency_seen,
-            price_origin=price_origin if constraints.has_price else None,
-            price_preference=preference,
+            price_origin=d.price_origin if constraints.has_price else None,
+            price_preference=d.preference,
             years=parsed.years or self.years,
             referenced=referenced,
-            notes=tuple(notes),
+            notes=tuple(d.notes),
             topic_changed=topic_changed,
         )
+        if referenced and parsed.feedback is not None:  # "I like the first one": the like button's transition
+            for item_id in referenced:
+                new = new.with_feedback(item_id, liked=parsed.feedback == "like")
+        return new
+
+    def _relative_price(
+        self, d: _Draft, direction: str, reference_prices: Sequence[float] | None
+    ) -> None:
+        """"cheaper" / "more expensive": a bound relative to the median price last shown (or of
+        ``reference_prices``), else only a soft preference."""
+        shown = [x for x in self.last_shown_prices if x is not None and math.isfinite(x)]
+        ref = shown or [x for x in (reference_prices or ()) if x is not None and math.isfinite(x)]
+        basis = "the items I just showed" if shown else "this category"
+        basis_zh = "刚才推荐的商品" if shown else "该类商品"
+        if not ref:
+            d.preference = "low" if direction == "lower" else "high"
+            low = d.preference == "low"
+            d.notes.append(
+                Issue(
+                    "relative_price_soft",
+                    "I'll favour lower prices." if low else "I'll favour higher-end items.",
+                    "我会优先推荐价格较低的商品。" if low else "我会优先推荐更高端的商品。",
+                    "info",
+                )
+            )
+            return
+        med = statistics.median(ref)
+        if direction == "lower":
+            _cheaper(d, med, basis, basis_zh)
+            return
+        floor = round(PRICIER_FACTOR * med, 2)
+        if d.price_min is not None:
+            floor = max(floor, d.price_min)
+        d.price_min = floor
+        if d.price_max is not None and d.price_max < floor:
+            d.price_max = None
+        d.notes.append(
+            Issue(
+                "pricier_rule",
+                f"Showing items from {_money(floor)} ({int(PRICIER_FACTOR * 100)}% of the median "
+                f"price of {basis}).",
+                f"为您筛选{_money(floor)}以上的商品({basis_zh}价格中位数的"
+                f"{int(PRICIER_FACTOR * 100)}%)。",
+                "info",
+            )
+        )
+        d.price_origin, d.preference = "relative", "high"
 
     def _resolve(self, refs: Sequence[Reference]) -> tuple[tuple[str, ...], list[Issue]]:
         if not refs:
@@ -433,6 +472,14 @@ class DialogueState:
         focus = tuple(f for f in self.focus if f in ids)
         return replace(self, last_shown=ids, last_shown_prices=prices_t, turns=turns, focus=focus)
 
+    def record_cards(self, item_ids: Sequence[str]) -> DialogueState:
+        """Remember the cards of a reply (any intent): ``last_items`` and the ``shown`` history."""
+        ids = tuple(str(i) for i in item_ids)
+        if not ids:
+            return self
+        shown = (*(i for i in self.shown if i not in ids), *ids)
+        return replace(self, shown=shown, last_items=ids)
+
     def mark_clarified(self, key: str | None = None) -> DialogueState:
         """Record that a clarifying question was asked for ``key`` (default: the current topic)."""
         key = key or self.topic_key
@@ -441,7 +488,8 @@ class DialogueState:
         return replace(self, clarifications_asked=(*self.clarifications_asked, key))
 
     def with_feedback(self, item_id: str, liked: bool) -> DialogueState:
-        """A thumbs up/down from the UI; a disliked item is also excluded from later pages."""
+        """Like / "not for me" on one item, from the UI's buttons or said in chat ("I like the first
+        one"); a disliked item is also excluded from later pages."""
         likes = [i for i in self.liked if i != item_id]
         dislikes = [i for i in self.disliked if i != item_id]
         c = self.constraints
@@ -452,10 +500,6 @@ class DialogueState:
             dislikes.append(item_id)
             c = replace(c, exclude_items=tuple(dict.fromkeys([*c.exclude_items, item_id])))
         return replace(self, liked=tuple(likes), disliked=tuple(dislikes), constraints=c)
-
-    def reset(self) -> DialogueState:
-        """Forget the constraints and the topic; keep language, likes and dislikes."""
-        return DialogueState(language=self.language, liked=self.liked, disliked=self.disliked)
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
@@ -469,6 +513,8 @@ class DialogueState:
             "focus": list(self.focus),
             "liked": list(self.liked),
             "disliked": list(self.disliked),
+            "shown": list(self.shown),
+            "last_items": list(self.last_items),
             "clarifications_asked": list(self.clarifications_asked),
             "language": self.language,
             "currency_seen": self.currency_seen,
@@ -508,6 +554,8 @@ class DialogueState:
                 focus=tuple(data.get("focus", ())),
                 liked=tuple(data.get("liked", ())),
                 disliked=tuple(data.get("disliked", ())),
+                shown=tuple(data.get("shown", ())),
+                last_items=tuple(data.get("last_items", ())),
                 clarifications_asked=tuple(data.get("clarifications_asked", ())),
                 language=language,
                 currency_seen=data.get("currency_seen"),

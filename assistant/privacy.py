@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 
-from retrieval.text import HAN_CHARS
-
 import phonenumbers
+
+from retrieval.text import HAN_CHARS
 
 EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
 

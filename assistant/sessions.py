@@ -1,7 +1,7 @@
 """Durable, per-session conversation state and per-user event history (sqlite, WAL).
 
-One row per ``session_id`` holds the whole session (dialogue state, transcript,
-shown/liked/disliked items) as JSON and is replaced in one transaction, so a
+One row per ``session_id`` holds the whole session (the ``DialogueState``, which alone
+owns the shown/liked/disliked items, and the transcript) as JSON and is replaced in one transaction, so a
 crash never leaves half a turn behind and two sessions never share state. A
 session is bound to the first user id it sees; another user cannot read or
 continue it. User events added during chat (likes, dislikes, purchases) live
@@ -21,10 +21,11 @@ import sqlite3
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from assistant.dialogue_state import DialogueState
 from assistant.privacy import redact
 
 SCHEMA = """
@@ -77,28 +78,55 @@ class Turn:
 
 @dataclass
 class SessionRecord:
-    """Everything the assistant remembers about one conversation."""
+    """Everything the assistant remembers about one conversation: its owner, the dialogue state
+    (the only owner of what was shown, liked and disliked) and the transcript."""
 
     session_id: str
     user_id: str | None = None
-    state_json: str | None = None  # DialogueState.to_json()
+    state: DialogueState = field(default_factory=DialogueState)
     transcript: list[Turn] = field(default_factory=list)
-    shown: list[str] = field(default_factory=list)  # every item shown, oldest first
-    last_items: list[str] = field(default_factory=list)  # the cards of the last answer, in order
-    liked: list[str] = field(default_factory=list)
-    disliked: list[str] = field(default_factory=list)
     created_at: float = field(default_factory=time.time)
 
+    # Read-only views of the state, for callers of ``ShoppingAssistant.session``.
+    @property
+    def liked(self) -> list[str]:
+        return list(self.state.liked)
+
+    @property
+    def disliked(self) -> list[str]:
+        return list(self.state.disliked)
+
+    @property
+    def shown(self) -> list[str]:
+        """Every item shown, oldest first."""
+        return list(self.state.shown)
+
+    @property
+    def last_items(self) -> list[str]:
+        """The cards of the last answer that had cards, in order."""
+        return list(self.state.last_items)
+
     def to_json(self) -> str:
-        d = asdict(self)
-        d["transcript"] = d["transcript"][-MAX_TRANSCRIPT_TURNS:]
+        d = {
+            "session_id": self.session_id,
+            "user_id": self.user_id,
+            "state": self.state.to_dict(),
+            "transcript": [asdict(t) for t in self.transcript[-MAX_TRANSCRIPT_TURNS:]],
+            "created_at": self.created_at,
+        }
         return json.dumps(d, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> SessionRecord:
         d = json.loads(text)
-        d["transcript"] = [Turn(**t) for t in d.get("transcript", [])]
-        return cls(**d)
+        state = DialogueState.from_dict(d["state"]) if "state" in d else _legacy_state(d)
+        return cls(
+            session_id=d["session_id"],
+            user_id=d.get("user_id"),
+            state=state,
+            transcript=[Turn(**t) for t in d.get("transcript", [])],
+            created_at=d.get("created_at", time.time()),
+        )
 
     def add_turn(
         self, role: str, text: str, intent: str | None = None, item_ids: list[str] | None = None
@@ -179,11 +207,6 @@ class SessionStore:
                 "SELECT session_id FROM sessions WHERE user_id = ? ORDER BY created_at", (user_id,)
             ).fetchall()
         return [r[0] for r in rows]
-
-    def delete_session(self, session_id: str) -> None:
-        with self._lock:
-            self._conn.execute("DELETE FROM sessions WHERE session_id = ?", (session_id,))
-        self._rewrite_log(lambda rec: rec.get("session_id") != session_id)
 
     # --- events --------------------------------------------------------------------
     def add_event(self, user_id: str, item_id: str, kind: str, session_id: str | None = None) -> None:
@@ -329,6 +352,23 @@ def _load_or_create_key(path: Path) -> bytes:
         finally:
             os.unlink(tmp)
     return bytes.fromhex(path.read_text().strip())
+
+
+def _legacy_state(d: dict[str, Any]) -> DialogueState:
+    """A session stored before the dialogue state owned everything: its ``state_json`` plus the
+    record's own shown/last_items/liked/disliked lists (the ones the ranker read then; likes said
+    in chat, kept only in the state, are added unless the record says otherwise)."""
+    state = DialogueState.from_json(d["state_json"]) if d.get("state_json") else DialogueState()
+    rec_liked, rec_disliked = list(d.get("liked", [])), list(d.get("disliked", []))
+    liked = [*rec_liked, *(i for i in state.liked if i not in rec_liked and i not in rec_disliked)]
+    disliked = [*rec_disliked, *(i for i in state.disliked if i not in rec_disliked and i not in liked)]
+    return replace(
+        state,
+        liked=tuple(liked),
+        disliked=tuple(disliked),
+        shown=tuple(d.get("shown", [])),
+        last_items=tuple(d.get("last_items", [])),
+    )
 
 
 def _parse_line(line: str) -> dict[str, Any] | None:

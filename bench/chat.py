@@ -56,7 +56,6 @@ class Variant:
     quantize: str | None = None
     threads: int | None = None  # None: the run's --threads
     prefix_cache: bool = False
-    compact_cards: bool = False
     max_new_tokens: int = 72
     max_sentences: int | None = None
     prompt_version: int | None = 1  # None: the newest version of each template
@@ -66,16 +65,17 @@ class Variant:
     help: str = ""
 
 
-BASELINE = Variant("baseline", help="fp32, full cards, no prefix cache, 72 new tokens, no sentence cap")
+# The prompt cards are the product's one format in every variant; the full/compact card ablation is a
+# report (docs/latency.md), no longer live code.
+BASELINE = Variant("baseline", help="fp32, v1 prompts, no prefix cache, 72 new tokens, no sentence cap")
 # The product default before this round of changes (docs/latency.md, first idle run: turn p50 3.51 s).
 DEFAULT_V1 = Variant(
     "default-v1",
     quantize="int8",
     prefix_cache=True,
-    compact_cards=True,
     max_new_tokens=48,
     max_sentences=2,
-    help="the previous product default: int8, prefix cache, compact v1 cards (5), 48 tokens, 2 sentences",
+    help="the previous product default: int8, prefix cache, v1 prompts (5 cards), 48 tokens, 2 sentences",
 )
 DEFAULT = replace(
     DEFAULT_V1,
@@ -94,7 +94,6 @@ VARIANTS: dict[str, Variant] = {
         replace(BASELINE, name="int8", quantize="int8", help="torch dynamic int8 on every nn.Linear"),
         replace(BASELINE, name="threads1", threads=1, help="1 torch thread instead of the run's --threads"),
         replace(BASELINE, name="prefix-cache", prefix_cache=True, help="system-prompt KV cache reused"),
-        replace(BASELINE, name="compact-cards", compact_cards=True, help="short candidate lines"),
         replace(BASELINE, name="tokens48", max_new_tokens=48, help="max_new_tokens 48"),
         replace(BASELINE, name="sentences2", max_sentences=2, help="stop after 2 sentences"),
         DEFAULT_V1,
@@ -240,6 +239,7 @@ def _resolve_variants(names: Sequence[str | Variant]) -> list[Variant]:
 
 
 def _build_bots(cfg: ChatBenchConfig, variants: list[Variant], session_root: Path) -> tuple[Any, dict]:
+    from assistant.config import AssistantConfig
     from assistant.index import AssistantIndex
     from assistant.sessions import SessionStore
     from assistant.shopping_assistant import ShoppingAssistant
@@ -271,17 +271,15 @@ def _build_bots(cfg: ChatBenchConfig, variants: list[Variant], session_root: Pat
             from llm.reranker import LLMReranker
 
             reranker = LLMReranker.from_chat_model(llm)
-        bot = ShoppingAssistant(
-            index,
-            llm,
-            SessionStore(session_root / slug(v.name)),
+        config = AssistantConfig(
             max_new_tokens=v.max_new_tokens,
             max_sentences=v.max_sentences,
-            compact_cards=v.compact_cards,
             prompt_version=v.prompt_version,
             llm_cards=v.llm_cards,
             prose_guard=v.prose_guard,
-            reranker=reranker,
+        )
+        bot = ShoppingAssistant(
+            index, llm, SessionStore(session_root / slug(v.name)), config, reranker=reranker
         )
         if v.prefix_cache:
             bot.warm_up()

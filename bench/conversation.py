@@ -190,14 +190,14 @@ def _profiles_first(systems: Sequence[SystemUnderTest], users: Sequence[tuple[st
     so without this the first system to meet a user (and a first run) would start without it
     and later ones (and re-runs) with it: results would depend on system order and cache state.
     """
-    from assistant.shopping_assistant import PROFILE_HISTORY
+    from assistant.config import AssistantConfig
 
     store = next((s.assistant.index.users for s in systems if s.assistant is not None), None)
     if store is None:
         return
     for user_id, history, _ in users:
         if history and store.vector(user_id) is None:
-            store.update(user_id, history[-PROFILE_HISTORY:])
+            store.update(user_id, history[-AssistantConfig().profile_history:])
 
 
 # --- one dialogue ---------------------------------------------------------------------------

@@ -7,9 +7,9 @@ does ("matches your query", "people with your history bought it", ...).
 Normalisation: relevance, collaborative and popularity are rescaled WITHIN the
 candidate set (min-max by default, or rank-based: 1 for the best, 0 for the
 worst), so a weight means the same thing whatever a scorer's scale is. A
-signal that is constant over the set contributes 0. constraint_match (share of
-soft preferences met, in [0, 1]) and feedback (in [-1, 1]) have absolute
-meaning and are not rescaled.
+signal that is constant over the set contributes 0. feedback (in [-1, 1]) has
+absolute meaning and is not rescaled. Stated constraints are hard filters
+(``constraints``), not a score.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from retrieval.data.schema import Catalog, Interactions, Item
+from retrieval.data.schema import Catalog, Interactions
 from retrieval.filters import Constraints
 from retrieval.hybrid import Candidate
 from retrieval.scorers.base import Scorer, UserOrHistory
 
-SIGNALS = ("relevance", "collaborative", "popularity", "constraint_match", "feedback")
+SIGNALS = ("relevance", "collaborative", "popularity", "feedback")
 
 
 @dataclass
@@ -37,7 +37,6 @@ class RankerWeights:
     relevance: float = 1.0  # hybrid query match (fused dense + BM25), rescaled within the candidates
     collaborative: float = 0.6  # CF / sequential scorer for this user or session history, rescaled
     popularity: float = 0.15  # interaction count prior, rescaled; breaks ties towards proven items
-    constraint_match: float = 0.25  # share of SOFT preferences the item meets (brand, category, price)
     feedback: float = 0.5  # this session's likes/dislikes, in [-1, 1]
     normalization: Literal["minmax", "rank"] = "minmax"
     drop_violations: bool = True  # remove candidates failing the HARD constraints
@@ -57,10 +56,6 @@ class Feedback:
 
     liked_items: tuple[str, ...] = ()
     disliked_items: tuple[str, ...] = ()
-    liked_brands: tuple[str, ...] = ()
-    disliked_brands: tuple[str, ...] = ()
-    liked_categories: tuple[tuple[str, ...], ...] = ()
-    disliked_categories: tuple[tuple[str, ...], ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -107,12 +102,8 @@ def popularity_from_interactions(interactions: Interactions) -> dict[str, float]
     return {str(i): float(np.log1p(c)) for i, c in counts.items()}
 
 
-def _under(item: Item, path: tuple[str, ...]) -> bool:
-    return item.categories[: len(path)] == path
-
-
 class FusedRanker:
-    """Combines retrieval relevance, a collaborative scorer, popularity, preferences and feedback."""
+    """Combines retrieval relevance, a collaborative scorer, popularity and feedback."""
 
     def __init__(
         self,
@@ -133,7 +124,6 @@ class FusedRanker:
         constraints: Constraints | None = None,
         popularity: Mapping[str, float] | None = None,
         *,
-        preferences: Constraints | None = None,
         feedback: Feedback | None = None,
         k: int | None = None,
     ) -> list[RankedItem]:
@@ -154,7 +144,6 @@ class FusedRanker:
             "popularity": normalise(
                 np.array([(popularity or {}).get(i, np.nan) for i in ids], dtype=np.float64), how
             ),
-            "constraint_match": self._preference_match(ids, preferences),
             "feedback": self._feedback(ids, feedback),
         }
         ranked = []
@@ -179,52 +168,15 @@ class FusedRanker:
             out[known] = scorer.score(user_or_history, [ids[j] for j in known])
         return out
 
-    def _preference_match(self, ids: list[str], prefs: Constraints | None) -> np.ndarray:
-        """Share of the soft preference facets (price, brand, category, stock) the item meets."""
-        out = np.zeros(len(ids))
-        if prefs is None or prefs.is_empty:
-            return out
-        checks: list[Constraints] = []
-        if prefs.has_price:
-            checks.append(Constraints(price_min=prefs.price_min, price_max=prefs.price_max))
-        if prefs.brands_in or prefs.brands_out:
-            checks.append(Constraints(brands_in=prefs.brands_in, brands_out=prefs.brands_out))
-        if prefs.categories or prefs.categories_out:
-            checks.append(Constraints(categories=prefs.categories, categories_out=prefs.categories_out))
-        if prefs.in_stock is not None:
-            checks.append(Constraints(in_stock=prefs.in_stock))
-        if not checks:
-            return out
-        for j, i in enumerate(ids):
-            item = self.catalog[i]
-            out[j] = sum(c.matches(item) for c in checks) / len(checks)
-        return out
-
     def _feedback(self, ids: list[str], fb: Feedback | None) -> np.ndarray:
-        """+/- for liked/disliked brands and categories, plus similarity to liked/disliked items."""
+        """Similarity to liked items (+) and disliked items (-), with ``item_vectors``."""
         out = np.zeros(len(ids))
-        if fb is None or fb.is_empty:
+        if fb is None or fb.is_empty or self.item_vectors is None:
             return out
-        liked_b = {b.casefold() for b in fb.liked_brands}
-        disliked_b = {b.casefold() for b in fb.disliked_brands}
-        for j, i in enumerate(ids):
-            item = self.catalog[i]
-            brand = (item.brand or "").casefold()
-            s = 0.0
-            if brand and brand in liked_b:
-                s += 0.5
-            if brand and brand in disliked_b:
-                s -= 0.5
-            if any(_under(item, p) for p in fb.liked_categories):
-                s += 0.25
-            if any(_under(item, p) for p in fb.disliked_categories):
-                s -= 0.25
-            out[j] = s
-        if self.item_vectors is not None and (fb.liked_items or fb.disliked_items):
-            vecs = self.item_vectors(ids)
-            for sign, refs in ((1.0, fb.liked_items), (-1.0, fb.disliked_items)):
-                refs = [r for r in refs if r in self.catalog]
-                if refs:
-                    sim = vecs @ self.item_vectors(refs).T
-                    out += sign * 0.5 * np.clip(sim.max(axis=1), 0.0, 1.0)
+        vecs = self.item_vectors(ids)
+        for sign, refs in ((1.0, fb.liked_items), (-1.0, fb.disliked_items)):
+            refs = [r for r in refs if r in self.catalog]
+            if refs:
+                sim = vecs @ self.item_vectors(refs).T
+                out += sign * 0.5 * np.clip(sim.max(axis=1), 0.0, 1.0)
         return np.clip(out, -1.0, 1.0)

@@ -180,11 +180,11 @@ def test_llm_sees_only_candidate_cards(index, tmp_path) -> None:
     reply = bot.chat("a moisturizer under $40, not Olay", session_id="c1")
     prompt = "\n".join(rec.prompts)
     # recommend v2: the top card as "Best match: Title, a ... ; why it fits: ...", the next by title.
-    top, *others = reply.items[: bot.llm_cards]
+    top, *others = reply.items[: bot.config.llm_cards]
     assert f"Best match: {top.title}, " in prompt
     assert f"Other options: {'; '.join(it.title for it in others)}\n" in prompt
     mentioned = {it.item_id for it in bot.catalog if it.title in prompt}
-    assert mentioned == {it.item_id for it in reply.items[: bot.llm_cards]}
+    assert mentioned == {it.item_id for it in reply.items[: bot.config.llm_cards]}
 
 
 def test_session_isolation_two_users_interleaved(index, tmp_path) -> None:
@@ -233,6 +233,60 @@ def test_feedback_hides_disliked_and_near_duplicates(index, tmp_path) -> None:
     assert top.contributions["feedback"] > 0
     with pytest.raises(KeyError):
         bot.feedback("fb", "NOPE", liked=True)
+
+
+def _ids(reply) -> list[str]:
+    return [i.item_id for i in reply.items]
+
+
+def test_a_like_said_in_chat_acts_like_the_like_button(index, tmp_path) -> None:
+    """"I like the third one" is the like button's state transition: the same item lists follow."""
+    bot = make_bot(index, tmp_path)
+    ask = "a moisturizer under $60"
+    first = bot.chat(ask, session_id="button")
+    liked = first.items[2].item_id
+    bot.feedback("button", liked, liked=True)
+    after_button = [_ids(bot.chat(ask, session_id="button")) for _ in range(2)]
+
+    assert _ids(bot.chat(ask, session_id="said")) == _ids(first)
+    said = bot.chat("I like the third one", session_id="said")
+    after_said = [_ids(said), _ids(bot.chat(ask, session_id="said"))]
+    assert after_said == after_button
+    assert bot.session("said").liked == [liked]
+    bot.chat(ask, session_id="plain")
+    assert _ids(bot.chat(ask, session_id="plain")) != after_button[0]  # the like changed the list
+
+
+def test_a_like_said_in_chat_joins_a_signed_in_shoppers_history(index, tmp_path) -> None:
+    bot = make_bot(index, tmp_path)
+    first = bot.chat("a moisturizer under $60", session_id="s", user_id="u05")
+    bot.chat("I like the second one", session_id="s", user_id="u05")
+    assert first.items[1].item_id in bot.history("u05")
+    assert [e[:2] for e in bot.sessions.events("u05")] == [(first.items[1].item_id, "like")]
+
+
+def test_a_dislike_said_in_chat_hides_near_duplicates_like_the_button(index, tmp_path) -> None:
+    # The toy catalog's closest pairs are at cosine ~0.75-0.79, so "near-duplicate" is set at 0.7 here.
+    bot = make_bot(index, tmp_path, near_duplicate_cos=0.7, k=9)
+    ask = "a moisturizer under $60"
+    first = bot.chat(ask, session_id="button")
+    bad = first.items[0].item_id
+    near = bot.index.item_matrix @ bot.index.vectors([bad])[0]
+    dupes = {bot.catalog.at(int(r)).item_id for r in (near >= 0.7).nonzero()[0]} - {bad}
+    bot.chat(ask, session_id="only-the-item")
+    bot.set_constraints("only-the-item", exclude_items=[bad])
+    shown_otherwise = _ids(bot.chat(ask, session_id="only-the-item"))
+    assert dupes & set(shown_otherwise), "hiding only the item itself would show a near-duplicate"
+    bot.feedback("button", bad, liked=False)
+    after_button = [_ids(bot.chat(ask, session_id="button")) for _ in range(2)]
+
+    bot.chat(ask, session_id="said")
+    said = bot.chat("not the first one", session_id="said")
+    after_said = [_ids(said), _ids(bot.chat(ask, session_id="said"))]
+    assert after_said == after_button
+    assert bot.session("said").disliked == [bad]
+    for ids in after_said:
+        assert bad not in ids and not dupes & set(ids)
 
 
 def test_forget_removes_everything(index, tmp_path) -> None:
@@ -322,17 +376,15 @@ def test_recommendations_leave_out_what_the_user_already_bought(index, tmp_path)
         assert not {it.item_id for it in reply.items} & set(bot.history(user))
 
 
-def test_collaborative_candidates_join_the_retrieved_pool(index, tmp_path, monkeypatch) -> None:
+def test_collaborative_candidates_join_the_retrieved_pool(index, tmp_path) -> None:
     """Candidate union: with retrieval cut to one candidate, a known shopper's page is still
     filled by the CF scorer's own top items under the same hard filters (and none already bought)."""
-    import assistant.shopping_assistant as sa
-
     bot = make_bot(index, tmp_path)
     user = next(u for u in bot.dataset.interactions.users if len(bot.history(u)) >= 3)
     hist = bot.history(user)
     reply = bot.chat("skin care under $40", session_id="cf-union-ref", user_id=user)
     c = reply.constraints
-    cf = bot._cf_candidates(hist, c.merged(exclude_items=tuple(hist)))
+    cf = bot.router.recommend._cf_candidates(hist, c.merged(exclude_items=tuple(hist)))
     assert cf, "the fixture user must have CF candidates in skin care"
     scores = dict(zip(cf, index.scorer.score(hist, cf), strict=True))
     assert all(s > 0 for s in scores.values()) and list(scores.values()) == sorted(
@@ -340,10 +392,24 @@ def test_collaborative_candidates_join_the_retrieved_pool(index, tmp_path, monke
     )
     assert all(c.matches(bot.catalog[i]) and i not in hist for i in cf)
 
-    monkeypatch.setattr(sa, "RETRIEVE_POOL", 1)
+    bot = make_bot(index, tmp_path / "narrow", retrieve_pool=1)
     narrow = bot.chat("skin care under $40", session_id="cf-union-narrow", user_id=user)
     shown = [it.item_id for it in narrow.items]
-    assert len(shown) == min(bot.k, 1 + len(cf))  # one retrieved + the CF candidates
+    assert len(shown) == min(bot.config.k, 1 + len(cf))  # one retrieved + the CF candidates
     assert cf[0] in shown
     check_hard(bot, narrow)
     assert not set(shown) & set(hist)
+
+
+def test_config_and_keyword_overrides(index, tmp_path) -> None:
+    from assistant.config import AssistantConfig
+
+    cfg = AssistantConfig(k=3)
+    assert make_bot(index, tmp_path / "a", config=cfg).config.k == 3
+    bot = make_bot(index, tmp_path / "b", config=cfg, k=2, max_sentences=None)
+    assert bot.config == AssistantConfig(k=2, max_sentences=None)
+    assert len(bot.chat("a moisturizer under $60", session_id="s").items) == 2
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        make_bot(index, tmp_path / "c", k=0)
+    with pytest.raises(TypeError):
+        make_bot(index, tmp_path / "d", not_a_setting=1)

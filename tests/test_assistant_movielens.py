@@ -27,7 +27,7 @@ def bot(tmp_path_factory):
 def test_movielens_demo_turns(bot) -> None:
     user = bot.dataset.interactions.users[0]
     r = bot.chat("recommend a funny animated movie for kids", session_id="ml1", user_id=user)
-    assert r.intent in ("recommend", "search") and len(r.items) == bot.k
+    assert r.intent in ("recommend", "search") and len(r.items) == bot.config.k
     assert all(it.reasons for it in r.items)
     watched = set(bot.dataset.interactions.history(user))
     # A known user's own history is used as evidence for at least one card.

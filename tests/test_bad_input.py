@@ -23,11 +23,13 @@ import pytest
 from assistant_catalog import make_dataset
 
 from assistant import INTENTS, DoneEvent, ItemsEvent, ShoppingAssistant, TextDelta, TextReset
+from assistant.config import MAX_ID_CHARS, AssistantConfig
 from assistant.index import AssistantIndex
 from assistant.sessions import SessionOwnershipError, SessionStore
-from assistant.shopping_assistant import MAX_ID_CHARS, MAX_MESSAGE_CHARS
 from retrieval.data.registry import load_dataset
 from retrieval.data.schema import Catalog, Dataset, DataValidationError, Interactions, Item
+
+MAX_MESSAGE_CHARS = AssistantConfig().max_message_chars
 
 REPO = Path(__file__).resolve().parents[1]
 

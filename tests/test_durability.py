@@ -82,7 +82,7 @@ i = 0
 while True:
     rec = SessionRecord(session_id=f"s{i}", user_id=f"u{i % 7}")
     rec.add_turn("user", f"turn {i} " + "x" * 500)
-    rec.shown = [f"B{i % 60:03d}"]
+    rec.state = rec.state.record_cards([f"B{i % 60:03d}"])
     store.save(rec)
     store.add_event(f"u{i % 7}", f"B{i % 60:03d}", "like", f"s{i}")
     store.log_turn({"session_id": f"s{i}", "user_id": f"u{i % 7}", "text": "t" * 300})

@@ -20,11 +20,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assistant import INTENTS, DoneEvent, ItemsEvent, ShoppingAssistant
+from assistant.config import AssistantConfig
 from assistant.index import AssistantIndex
 from assistant.sessions import SessionStore
-from assistant.shopping_assistant import MAX_MESSAGE_CHARS
 from assistant.understanding.parser import MAX_PARSE_CHARS, MAX_SANE_PRICE, parse
 from assistant.understanding.vocabulary import CatalogVocabulary
+
+MAX_MESSAGE_CHARS = AssistantConfig().max_message_chars
 
 
 def fuzz(max_examples: int) -> settings:
@@ -223,7 +225,7 @@ def check_reply(bot, reply) -> None:
     if c.price_min is not None and c.price_max is not None:
         assert c.price_min <= c.price_max
     ids = [it.item_id for it in reply.items]
-    assert len(ids) == len(set(ids)) and len(ids) <= bot.k
+    assert len(ids) == len(set(ids)) and len(ids) <= bot.config.k
     for item_id in ids:
         assert item_id in bot.catalog
         item = bot.catalog[item_id]

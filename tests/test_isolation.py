@@ -62,8 +62,7 @@ def check_own(bot: ShoppingAssistant, i: int, n: int) -> None:
     for j in range(n):
         if j != i:
             assert f"CANARY{j:03d}q" not in blob, f"session {i} holds shopper {j}'s text"
-    state = json.loads(rec.state_json)
-    cons = state["constraints"]
+    cons = rec.state.constraints.to_dict()
     assert cons["brands_out"] == [brand]
     assert cons["price_max"] is not None and cons["price_max"] <= budget
     assert len(rec.transcript) == 6
@@ -146,7 +145,7 @@ for k in range(40):
     sid = f"w{w}-s{k}"
     rec = store.open(sid, f"w{w}-user")
     rec.add_turn("user", f"CANARY-w{w}-k{k}")
-    rec.shown = [f"B{w}{k:02d}"]
+    rec.state = rec.state.record_cards([f"B{w}{k:02d}"])
     store.save(rec)
     store.add_event(f"w{w}-user", f"B{w}{k:02d}", "like", sid)
     store.log_turn({"session_id": sid, "user_id": f"w{w}-user", "text": f"CANARY-w{w}-k{k}"})

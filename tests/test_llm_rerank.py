@@ -47,7 +47,7 @@ def _fused(bot: ShoppingAssistant, user: str, query: str):
     """The fused ranking the recommend path re-ranks, for the same user and query."""
     hist = bot.history(user)
     cands = bot.index.retriever.search(query, Constraints(), k=50)
-    return hist, bot.ranker.rank(
+    return hist, bot.router.recommend.ranker.rank(
         cands,
         user_or_history=hist,
         scorer=bot.index.scorer,
@@ -65,7 +65,7 @@ def test_rerank_follows_the_llm_scores_and_keeps_contributions_honest(index, tmp
     scores = reranker.rerank(hist, top, bot.catalog)
     again = reranker.rerank(hist, top, bot.catalog)
     np.testing.assert_array_equal(scores, again)  # deterministic: one forward pass, letter logits
-    out, moves = bot._llm_rerank(ranked, hist)
+    out, moves = bot.router.recommend._llm_rerank(ranked, hist)
     expected = [top[j] for j in np.argsort(-scores, kind="stable")]
     assert [r.item_id for r in out[:20]] == expected
     assert [r.item_id for r in out[20:]] == [r.item_id for r in ranked[20:]]  # below the top-20: untouched
@@ -126,10 +126,10 @@ def test_from_dataset_switch(tmp_path) -> None:
     bot = ShoppingAssistant.from_dataset(
         ds, llm=TINY, cache_dir=tmp_path, show_progress=False, threads=1, rerank="llm"
     )
-    assert bot.reranker is not None and bot.reranker.model is bot.llm.loaded.model  # shared weights
-    assert (
-        ShoppingAssistant.from_dataset(ds, llm=None, cache_dir=tmp_path, show_progress=False).reranker is None
-    )
+    reranker = bot.router.recommend.reranker
+    assert reranker is not None and reranker.model is bot.llm.loaded.model  # shared weights
+    plain = ShoppingAssistant.from_dataset(ds, llm=None, cache_dir=tmp_path, show_progress=False)
+    assert plain.router.recommend.reranker is None
     with pytest.raises(ValueError, match="not a LoRA adapter"):
         ShoppingAssistant.from_dataset(
             ds, llm=TINY, cache_dir=tmp_path, show_progress=False, rerank="llm", reranker_adapter=tmp_path

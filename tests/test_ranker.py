@@ -61,15 +61,14 @@ def cands(catalog: Catalog, ids: list[str]) -> list[Candidate]:
     return [Candidate(i, 1.0 / (60 + r), dense_rank=r) for r, i in enumerate(ids, 1)]
 
 
-def test_contributions_sum_exactly_and_follow_weights(catalog, scorer):
+def test_contributions_sum_exactly_and_follow_weights(catalog, scorer, vectors):
     ids = catalog.ids[:24]
     pop = popularity_from_interactions(make_interactions(catalog))
     hist = [by_title(catalog, "OGX argan oil of Morocco shampoo")]
-    prefs = Constraints(brands_in=("OGX",))
-    fb = Feedback(liked_brands=("pantene",))
+    fb = Feedback(liked_items=(by_title(catalog, "OGX argan oil of Morocco conditioner"),))
     w = RankerWeights()
-    out = FusedRanker(catalog, w).rank(
-        cands(catalog, ids), hist, scorer, popularity=pop, preferences=prefs, feedback=fb
+    out = FusedRanker(catalog, w, item_vectors=vectors).rank(
+        cands(catalog, ids), hist, scorer, popularity=pop, feedback=fb
     )
     assert len(out) == 24 and set(out[0].contributions) == set(SIGNALS)
     for r in out:
@@ -103,34 +102,29 @@ def test_collaborative_signal_reorders(catalog, scorer):
     assert [r.item_id for r in cold] == ids  # relevance order kept
 
 
-def test_hard_constraints_drop_and_soft_preferences_boost(catalog):
+def test_hard_constraints_drop(catalog):
     ids = catalog.ids[:20]
     c = Constraints(price_max=10)
     out = FusedRanker(catalog).rank(cands(catalog, ids), constraints=c)
     assert out and all(c.matches(catalog[r.item_id]) for r in out)
-    prefs = Constraints(categories=(LIPS,))
-    soft = FusedRanker(catalog, RankerWeights(constraint_match=5.0)).rank(
-        cands(catalog, ids), preferences=prefs
-    )
-    n_lips = sum(catalog[i].categories == LIPS for i in ids)
-    assert all(catalog[r.item_id].categories == LIPS for r in soft[:n_lips])
-    assert all(r.contributions["constraint_match"] in (0.0, 5.0) for r in soft)
 
 
-def test_feedback_penalises_dislikes(catalog):
-    ids = catalog.ids[:12]
-    fb = Feedback(disliked_brands=("maybelline",), disliked_items=(ids[5],))
-    soft = FusedRanker(catalog).rank(cands(catalog, ids), feedback=fb)
-    for r in soft:  # default weight: a mild, exact penalty
-        penalty = -0.25 if catalog[r.item_id].brand.lower() == "maybelline" else 0.0
-        assert r.contributions["feedback"] == penalty
-    out = FusedRanker(catalog, RankerWeights(feedback=2.0)).rank(cands(catalog, ids), feedback=fb)
-    assert ids[5] not in {r.item_id for r in out}
-    first_other = min(
-        i for i, r in enumerate(out) if (catalog[r.item_id].brand or "").lower() != "maybelline"
+def test_feedback_penalises_dislikes_and_their_look_alikes(catalog, vectors):
+    dupes = [it.item_id for it in catalog if "SuperStay Matte Ink" in it.title]
+    ids = dupes + [i for i in catalog.ids if catalog[i].categories == LIPS and i not in dupes]
+    fb = Feedback(disliked_items=(dupes[0],))
+    soft = FusedRanker(catalog, item_vectors=vectors).rank(cands(catalog, ids), feedback=fb)
+    assert dupes[0] not in {r.item_id for r in soft}
+    bad = vectors([dupes[0]])[0]
+    for r in soft:  # default weight 0.5: minus half the (clipped) cosine to the disliked item
+        cos = float(np.clip(vectors([r.item_id])[0] @ bad, 0.0, 1.0))
+        assert r.contributions["feedback"] == pytest.approx(-0.5 * 0.5 * cos)
+    out = FusedRanker(catalog, RankerWeights(feedback=4.0), item_vectors=vectors).rank(
+        cands(catalog, ids), feedback=fb
     )
-    assert first_other == 0  # every Maybelline item fell below the best other item
-    assert all(r.contributions["feedback"] < 0 for r in out if catalog[r.item_id].brand == "Maybelline")
+    first_other = min(i for i, r in enumerate(out) if r.item_id not in dupes)
+    assert first_other == 0  # the disliked item's look-alikes fell below the best other item
+    assert FusedRanker(catalog).rank(cands(catalog, ids), feedback=fb)[0].contributions["feedback"] == 0.0
 
 
 def test_normalise_modes():

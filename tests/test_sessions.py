@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
 
+from assistant.dialogue_state import DialogueState
 from assistant.privacy import redact
 from assistant.sessions import SessionOwnershipError, SessionRecord, SessionStore
 
@@ -11,17 +13,16 @@ from assistant.sessions import SessionOwnershipError, SessionRecord, SessionStor
 def test_session_round_trip_and_persistence(tmp_path) -> None:
     store = SessionStore(tmp_path)
     rec = store.open("s1", "alice")
-    rec.state_json = '{"constraints": {"price_max": 20}}'
+    state = DialogueState.from_dict({"constraints": {"price_max": 20}})
+    rec.state = state.record_cards(["B001", "B002"]).with_feedback("B001", liked=True)
     rec.add_turn("user", "moisturizer under $20, mail me at a@b.com")
-    rec.shown = ["B001", "B002"]
-    rec.liked = ["B001"]
     store.save(rec)
     store.close()
 
     again = SessionStore(tmp_path).get("s1")  # a new process would see the same row
     assert again is not None
     assert again.user_id == "alice"
-    assert again.state_json == rec.state_json
+    assert again.state == rec.state and again.state.constraints.price_max == 20
     assert again.shown == ["B001", "B002"] and again.liked == ["B001"]
     assert again.transcript[0].text == "moisturizer under $20, mail me at [EMAIL]"
 
@@ -85,7 +86,7 @@ def test_bad_event_kind(tmp_path) -> None:
 
 
 def test_record_json_round_trip() -> None:
-    rec = SessionRecord("s", "u", shown=["x"])
+    rec = SessionRecord("s", "u", state=DialogueState().record_cards(["x"]))
     rec.add_turn("assistant", "ok", intent="recommend", item_ids=["x"])
     back = SessionRecord.from_json(rec.to_json())
     assert back == rec
@@ -104,3 +105,32 @@ def test_record_json_round_trip() -> None:
 )
 def test_redact(text: str, expected: str) -> None:
     assert redact(text) == expected
+
+
+def test_sessions_stored_before_the_state_owned_feedback_still_load(tmp_path) -> None:
+    """Rows written when the record kept its own shown/liked/disliked lists beside ``state_json``."""
+    store = SessionStore(tmp_path)
+    legacy_state = DialogueState.from_dict({"constraints": {"price_max": 20}, "liked": ["B003", "B002"]})
+    legacy = {
+        "session_id": "old",
+        "user_id": "alice",
+        "state_json": legacy_state.to_json(),
+        "transcript": [{"role": "user", "text": "hi", "intent": None, "item_ids": [], "ts": 1.0}],
+        "shown": ["B001", "B002", "B003"],
+        "last_items": ["B002", "B003"],
+        "liked": ["B001"],
+        "disliked": ["B002"],
+        "created_at": 1.0,
+    }
+    con = sqlite3.connect(store.db_path)
+    con.execute(
+        "INSERT INTO sessions(session_id, user_id, data, created_at, updated_at) VALUES (?, ?, ?, 1, 1)",
+        ("old", "alice", json.dumps(legacy)),
+    )
+    con.commit()
+    rec = store.open("old", "alice")
+    assert rec.state.constraints.price_max == 20
+    assert rec.liked == ["B001", "B003"] and rec.disliked == ["B002"]
+    assert rec.shown == ["B001", "B002", "B003"] and rec.last_items == ["B002", "B003"]
+    store.save(rec)  # rewritten in the current format, same content
+    assert store.get("old").state == rec.state

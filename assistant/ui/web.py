@@ -56,7 +56,6 @@ def new_session(dataset_key: str, user_id: str | None = None) -> dict[str, Any]:
         "user": user_id,
         "messages": [],
         "cards": [],
-        "liked": [],
         "constraints": Constraints().to_dict(),
     }
 
@@ -161,9 +160,16 @@ class ShopUI:
             self.budget: "" if c.price_max is None else f"{c.price_max:g}",
         }
 
+    def _liked(self, state: dict[str, Any]) -> set[str]:
+        """The session's liked items, as the engine's dialogue state holds them (buttons and chat)."""
+        engine = self.registry.get(state["dataset"])
+        record = engine.session(state["sid"]) if hasattr(engine, "session") else None
+        return set(record.liked) if record is not None else set()
+
     def card_updates(self, state: dict[str, Any]) -> dict[Any, Any]:
         currency, has_prices = self._money(state["dataset"])
         cards = state.get("cards") or []
+        liked = self._liked(state) if cards else set()
         out: dict[Any, Any] = {}
         for i in range(MAX_CARDS):
             if i < len(cards):
@@ -174,7 +180,7 @@ class ShopUI:
                     i + 1,
                     currency=currency,
                     catalog_has_prices=has_prices,
-                    liked=item["item_id"] in state.get("liked", []),
+                    liked=item["item_id"] in liked,
                 )
             else:
                 out[self.card_boxes[i]] = gr.update(visible=False)
@@ -273,8 +279,6 @@ class ShopUI:
         except Exception as exc:
             return self._error_out(state, "record that feedback", exc)
         if liked:
-            if item["item_id"] not in state["liked"]:
-                state["liked"] = [*state["liked"], item["item_id"]]
             note = f"Noted: you like **{item['title']}**. I'll favour similar items."
         else:
             state["cards"] = [c for c in cards if c["item_id"] != item["item_id"]]
@@ -403,91 +407,100 @@ class ShopUI:
             self.header = gr.Markdown(self.dataset_header(key), elem_id="sa-header")
             with gr.Row(equal_height=False):
                 with gr.Column(scale=3):
-                    self.chatbot = gr.Chatbot(
-                        label="Chat",
-                        height=380,
-                        elem_id="sa-chat",
-                        feedback_options=None,
-                        buttons=["copy", "copy_all"],
-                        placeholder="Ask for something: “a light summer dress under $60, not too formal”",
-                    )
-                    with gr.Row():
-                        self.msg = gr.Textbox(
-                            show_label=False,
-                            placeholder="What are you looking for?",
-                            elem_id="sa-msg",
-                            scale=5,
-                            autofocus=True,
-                        )
-                        self.send = gr.Button(
-                            "Send", variant="primary", elem_id="sa-send", scale=1, min_width=80
-                        )
-                    self.cards_header = gr.Markdown("_No recommendations yet._", elem_id="sa-cards-header")
-                    self.card_boxes, self.card_htmls, self.like_btns, self.nope_btns = [], [], [], []
-                    for start in range(0, MAX_CARDS, CARDS_PER_ROW):
-                        with gr.Row(elem_classes="sa-cards"):
-                            for _slot in range(start, min(start + CARDS_PER_ROW, MAX_CARDS)):
-                                with gr.Column(
-                                    visible=False,
-                                    min_width=200,
-                                    elem_classes=["sa-card-box", f"sa-slot-{_slot}"],
-                                ) as box:
-                                    html = gr.HTML("", js_on_load=None, elem_classes="sa-card-html")
-                                    with gr.Row():
-                                        like = gr.Button(
-                                            "♥ Like", size="sm", elem_classes="sa-like", min_width=60
-                                        )
-                                        nope = gr.Button(
-                                            "✕ Not for me", size="sm", elem_classes="sa-nope", min_width=60
-                                        )
-                                self.card_boxes.append(box)
-                                self.card_htmls.append(html)
-                                self.like_btns.append(like)
-                                self.nope_btns.append(nope)
-                    self.compare_md = gr.Markdown("", visible=False, elem_id="sa-compare")
-                    self.bundle_view = gr.HTML("", visible=False, js_on_load=None, elem_id="sa-bundle")
+                    self._build_chat()
+                    self._build_cards()
                 with gr.Column(scale=1, min_width=260):
-                    self.dataset_dd = gr.Dropdown(
-                        choices=[(c.label, c.key) for c in self.registry.choices.values()],
-                        value=key,
-                        label="Dataset",
-                        elem_id="sa-dataset",
-                    )
-                    self.shopper = gr.Dropdown(
-                        choices=self.shopper_choices(key),
-                        value=NEW_SHOPPER,
-                        label="Shopper",
-                        info="A real shopper from the data (their history is used), or a new one",
-                        allow_custom_value=True,
-                        elem_id="sa-shopper",
-                    )
-                    self.history_md = gr.Markdown(history_markdown([], 0), elem_id="sa-history")
-                    self.chips = gr.Dropdown(
-                        choices=[],
-                        value=[],
-                        multiselect=True,
-                        label="Active constraints",
-                        info="Remove a chip (×) to drop that filter",
-                        elem_id="sa-chips",
-                    )
-                    self.budget = gr.Textbox(
-                        value="",
-                        label="Max price",
-                        placeholder="no budget",
-                        info="Type a budget and press Enter; clear it to remove",
-                        visible=self._dataset(key).has_prices,
-                        elem_id="sa-budget",
-                    )
-                    self.new_btn = gr.Button("New conversation", size="sm", elem_id="sa-new")
-                    with gr.Accordion("What you know about me", open=False, elem_id="sa-profile-box"):
-                        self.profile_md = gr.Markdown(
-                            "_New shopper: I only remember this conversation._", elem_id="sa-profile"
-                        )
-                        self.forget_btn = gr.Button(
-                            "Forget me", variant="stop", size="sm", elem_id="sa-forget"
-                        )
+                    self._build_side(key)
             self._wire()
         return demo
+
+    def _build_chat(self) -> None:
+        self.chatbot = gr.Chatbot(
+            label="Chat",
+            height=380,
+            elem_id="sa-chat",
+            feedback_options=None,
+            buttons=["copy", "copy_all"],
+            placeholder="Ask for something: “a light summer dress under $60, not too formal”",
+        )
+        with gr.Row():
+            self.msg = gr.Textbox(
+                show_label=False,
+                placeholder="What are you looking for?",
+                elem_id="sa-msg",
+                scale=5,
+                autofocus=True,
+            )
+            self.send = gr.Button(
+                "Send", variant="primary", elem_id="sa-send", scale=1, min_width=80
+            )
+
+    def _build_cards(self) -> None:
+        self.cards_header = gr.Markdown("_No recommendations yet._", elem_id="sa-cards-header")
+        self.card_boxes, self.card_htmls, self.like_btns, self.nope_btns = [], [], [], []
+        for start in range(0, MAX_CARDS, CARDS_PER_ROW):
+            with gr.Row(elem_classes="sa-cards"):
+                for _slot in range(start, min(start + CARDS_PER_ROW, MAX_CARDS)):
+                    with gr.Column(
+                        visible=False,
+                        min_width=200,
+                        elem_classes=["sa-card-box", f"sa-slot-{_slot}"],
+                    ) as box:
+                        html = gr.HTML("", js_on_load=None, elem_classes="sa-card-html")
+                        with gr.Row():
+                            like = gr.Button(
+                                "♥ Like", size="sm", elem_classes="sa-like", min_width=60
+                            )
+                            nope = gr.Button(
+                                "✕ Not for me", size="sm", elem_classes="sa-nope", min_width=60
+                            )
+                    self.card_boxes.append(box)
+                    self.card_htmls.append(html)
+                    self.like_btns.append(like)
+                    self.nope_btns.append(nope)
+        self.compare_md = gr.Markdown("", visible=False, elem_id="sa-compare")
+        self.bundle_view = gr.HTML("", visible=False, js_on_load=None, elem_id="sa-bundle")
+
+    def _build_side(self, key: str) -> None:
+        self.dataset_dd = gr.Dropdown(
+            choices=[(c.label, c.key) for c in self.registry.choices.values()],
+            value=key,
+            label="Dataset",
+            elem_id="sa-dataset",
+        )
+        self.shopper = gr.Dropdown(
+            choices=self.shopper_choices(key),
+            value=NEW_SHOPPER,
+            label="Shopper",
+            info="A real shopper from the data (their history is used), or a new one",
+            allow_custom_value=True,
+            elem_id="sa-shopper",
+        )
+        self.history_md = gr.Markdown(history_markdown([], 0), elem_id="sa-history")
+        self.chips = gr.Dropdown(
+            choices=[],
+            value=[],
+            multiselect=True,
+            label="Active constraints",
+            info="Remove a chip (×) to drop that filter",
+            elem_id="sa-chips",
+        )
+        self.budget = gr.Textbox(
+            value="",
+            label="Max price",
+            placeholder="no budget",
+            info="Type a budget and press Enter; clear it to remove",
+            visible=self._dataset(key).has_prices,
+            elem_id="sa-budget",
+        )
+        self.new_btn = gr.Button("New conversation", size="sm", elem_id="sa-new")
+        with gr.Accordion("What you know about me", open=False, elem_id="sa-profile-box"):
+            self.profile_md = gr.Markdown(
+                "_New shopper: I only remember this conversation._", elem_id="sa-profile"
+            )
+            self.forget_btn = gr.Button(
+                "Forget me", variant="stop", size="sm", elem_id="sa-forget"
+            )
 
     def _wire(self) -> None:
         everything = [

@@ -1,1 +1,1 @@
-"""Understanding: one shopper utterance -> typed constraint edits, intent and safety verdict."""
+"""Understanding: one shopper message -> the understood turn (intent, constraints, safety verdict)."""

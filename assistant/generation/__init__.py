@@ -1,0 +1,1 @@
+"""Generation: a ``Plan`` -> the streamed, grounded reply text (cards, streaming guard, repair)."""

@@ -1,0 +1,63 @@
+"""The planners' base: the shared context, the prompt-card renderer and the helpers every planner
+uses (grounding context, the constraints in words, fact reasons)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from assistant.explanations import _money, review_quote
+from assistant.generation.cards import CardRenderer
+from assistant.grounding import GroundingContext
+from assistant.stage_context import Stage, StageContext
+from assistant.understanding_stage import UnderstoodTurn
+from retrieval.data.schema import Item
+from retrieval.filters import Constraints
+
+
+class PlanningStage(Stage):
+    """Base of the planners: the shared context plus the prompt-card renderer."""
+
+    def __init__(self, ctx: StageContext):
+        super().__init__(ctx)
+        self.cards = CardRenderer(ctx)
+
+    def _grounding_ctx(self, turn: UnderstoodTurn, items: Sequence[Item]) -> GroundingContext:
+        c = turn.constraints
+        prices = [p for p in (c.price_min, c.price_max, turn.budget) if p is not None]
+        return GroundingContext(
+            list(items),
+            query=turn.message,
+            allowed_prices=prices,
+            allowed_brands=[*c.brands_in, *c.brands_out],
+        )
+
+    def _fact_reasons(self, item: Item, turn: UnderstoodTurn) -> list[str]:
+        out = []
+        if item.rating is not None:
+            out.append(f"rated {item.rating:.1f}/5")
+        quote = review_quote(item, turn.message)
+        if quote:
+            out.append(f'reviewers say: "{quote}"')
+        return out
+
+    def _constraints_text(self, c: Constraints, lang: str) -> str:
+        parts = []
+        if c.price_max is not None and c.price_min is not None:
+            parts.append(f"{_money(c.price_min, self.currency)}–{_money(c.price_max, self.currency)}")
+        elif c.price_max is not None:
+            parts.append(("不超过 " if lang == "zh" else "under ") + _money(c.price_max, self.currency))
+        elif c.price_min is not None:
+            parts.append(("高于 " if lang == "zh" else "over ") + _money(c.price_min, self.currency))
+        if c.brands_in:
+            parts.append(("品牌 " if lang == "zh" else "from ") + " or ".join(c.brands_in))
+        if c.brands_out:
+            parts.append(("不要 " if lang == "zh" else "not ") + " or ".join(c.brands_out))
+        if c.categories:
+            parts.append(("类别 " if lang == "zh" else "in ") + " or ".join(p[-1] for p in c.categories))
+        if c.categories_out:
+            parts.append(
+                ("排除 " if lang == "zh" else "not in ") + " or ".join(p[-1] for p in c.categories_out)
+            )
+        if not parts:
+            return ""
+        return ("（" + "，".join(parts) + "）") if lang == "zh" else " (" + ", ".join(parts) + ")"

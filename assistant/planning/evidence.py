@@ -1,0 +1,53 @@
+"""Evidence for each recommended item, turned into the card's reasons.
+``Explainer.explain(page, turn, history, history_verb) -> list[RecommendedItem]``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from assistant.explanations import Evidence, build_reasons
+from assistant.plan import card
+from assistant.reply import RecommendedItem
+from assistant.stage_context import Stage
+from assistant.understanding_stage import UnderstoodTurn
+from retrieval.ranker import RankedItem
+
+
+class Explainer(Stage):
+    def explain(
+        self, page: Sequence[RankedItem], turn: UnderstoodTurn, history: Sequence[str], history_verb: str
+    ) -> list[RecommendedItem]:
+        """One card per ranked item, with reasons built from evidence (history and liked
+        neighbours, co-purchases, popularity, the score's contributions)."""
+        hist = [h for h in history if h in self.catalog]
+        hist_vecs = self.index.vectors(hist) if hist else None
+        liked = [i for i in turn.state.liked if i in self.catalog]
+        liked_vecs = self.index.vectors(liked) if liked else None
+        anchors = list(dict.fromkeys([*liked, *hist[-20:]]))
+        out = []
+        for r in page:
+            item = self.catalog[r.item_id]
+            v = self.index.vectors([r.item_id])[0]
+            ev = Evidence(contributions=r.contributions, query=turn.query, history_verb=history_verb)
+            if hist_vecs is not None:
+                sims = hist_vecs @ v
+                j = int(np.argmax(sims))
+                if hist[j] != r.item_id:
+                    ev.history_neighbor = (self.catalog[hist[j]], float(sims[j]))
+            if liked_vecs is not None:
+                sims = liked_vecs @ v
+                j = int(np.argmax(sims))
+                if liked[j] != r.item_id:
+                    ev.liked_neighbor = (self.catalog[liked[j]], float(sims[j]))
+            best = max(
+                ((self.index.cooc.support(a, r.item_id), a) for a in anchors if a != r.item_id),
+                default=(0, None),
+            )
+            if best[0] > 0 and best[1] is not None:
+                ev.co_bought = (self.catalog[best[1]], best[0])
+            ev.popularity = self.index.item_count(r.item_id)
+            reasons = build_reasons(item, ev, turn.constraints, self.currency)
+            out.append(card(item, r.score, reasons, r.contributions))
+        return out

@@ -1,0 +1,278 @@
+"""The recommend/search pipeline: candidates (retrieval + the collaborative scorer's own top
+items) -> fused ranking with the session's feedback -> optional LLM re-rank -> diversity ->
+explained cards -> the prompt. ``RecommendPlanner.plan(turn) -> Plan``."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+import prompts
+from assistant.dialogue_state import DialogueState
+from assistant.plan import Plan
+from assistant.planning.base import PlanningStage
+from assistant.planning.evidence import Explainer
+from assistant.reply import RecommendedItem
+from assistant.stage_context import StageContext
+from assistant.understanding_stage import UnderstoodTurn
+from retrieval.diversity import DiversityConfig, diversify
+from retrieval.filters import Constraints
+from retrieval.hybrid import GENERIC_WORDS
+from retrieval.lexical import tokenize
+from retrieval.ranker import Feedback, FusedRanker, RankedItem
+
+
+class RecommendPlanner(PlanningStage):
+    def __init__(
+        self, ctx: StageContext, ranker: FusedRanker, diversity: DiversityConfig, reranker: Any | None
+    ):
+        super().__init__(ctx)
+        self.ranker = ranker
+        self.diversity = diversity
+        self.reranker = reranker
+        self.explainer = Explainer(ctx)
+
+    def plan(self, turn: UnderstoodTurn) -> Plan:
+        timings: dict[str, Any] = {}
+        items = self._items(turn, timings)
+        t2 = time.perf_counter()
+        strings = self.ctx.strings(turn.lang)
+        cons_text = self._constraints_text(turn.constraints, turn.lang)
+        if not items:
+            key = "empty_no_prices" if turn.constraints.has_price and not self.catalog.has_prices else "empty"
+            return Plan(
+                turn.intent,
+                fallback=strings.format("empty", constraints=cons_text)
+                if key == "empty"
+                else strings.format(key, constraints=cons_text),
+                meta={"notes": [key]},
+                timings=timings,
+            )
+        plan = self._prompt_plan(turn, items, cons_text)
+        plan.fallback = self._recommend_fallback(items, cons_text, strings)
+        timings["prompt_s"] = time.perf_counter() - t2
+        plan.timings = timings
+        return plan
+
+    def _hard_constraints(self, turn: UnderstoodTurn) -> Constraints:
+        """The turn's constraints plus what this page must not show: disliked items and their
+        near-duplicates, what a known shopper already bought, items outside the wanted years."""
+        rec = turn.record
+        excluded = self._excluded(turn.state)
+        if turn.intent in ("recommend", "search") and rec.user_id is not None:
+            # A shopper asking for recommendations ("show me a moisturizer" included) wants
+            # something new (implicit's filter_already_liked_items): what they already bought
+            # would waste a slot.
+            seen = set(excluded)
+            excluded += [i for i in self.history(rec.user_id) if i not in seen]
+        constraints = turn.constraints
+        excluded += self._outside_years(turn.state.years)
+        if excluded:
+            constraints = constraints.merged(
+                exclude_items=tuple(dict.fromkeys((*constraints.exclude_items, *excluded)))
+            )
+        return constraints
+
+    def _items(self, turn: UnderstoodTurn, timings: dict[str, Any]) -> list[RecommendedItem]:
+        """retrieve (+ CF candidates) -> rank with feedback -> LLM re-rank -> diversify -> explain."""
+        rec = turn.record
+        constraints = self._hard_constraints(turn)
+        user_vec = None
+        if rec.user_id is not None and rec.user_id not in self.ctx.forgotten:
+            user_vec = self.index.users.vector(rec.user_id)
+        t0 = time.perf_counter()
+        history, history_verb = self._cf_history(rec.user_id, turn.state)
+        cands = self.index.retriever.search(
+            turn.query,
+            constraints,
+            k=self.config.retrieve_pool,
+            user_vector=user_vec,
+            extra_ids=self._cf_candidates(history, constraints),
+        )
+        t1 = time.perf_counter()
+        ranked = self._ranker_for(turn.query, constraints, bool(history)).rank(
+            cands,
+            user_or_history=history or None,
+            scorer=self.index.scorer,
+            constraints=constraints,
+            popularity=self.index.popularity,
+            feedback=Feedback(liked_items=turn.state.liked, disliked_items=turn.state.disliked),
+        )
+        moves: dict[str, tuple[int, int]] = {}
+        t_rerank = None
+        if self.reranker is not None and history:  # no history: nothing for a listwise prompt to go on
+            t_rerank = time.perf_counter()
+            ranked, moves = self._llm_rerank(ranked, history)
+            t_rerank = time.perf_counter() - t_rerank
+        page = diversify(ranked, self.catalog, self.config.k, self.diversity, item_vectors=self.index.vectors)
+        items = self.explainer.explain(page, turn, history, history_verb)
+        if moves:
+            for it in items:
+                reason = _rerank_reason(*moves[it.item_id]) if it.item_id in moves else None
+                if reason:
+                    it.reasons = [reason, *it.reasons][: max(3, len(it.reasons))]
+        timings.update(retrieve_s=t1 - t0, rank_s=time.perf_counter() - t1)
+        if t_rerank is not None:
+            timings["rerank_s"] = t_rerank
+        return items
+
+    def _prompt_plan(self, turn: UnderstoodTurn, items: list[RecommendedItem], cons_text: str) -> Plan:
+        """The LLM prompt about the cards (v2 templates: one best match in words + other titles)."""
+        ctx = self._grounding_ctx(turn, [self.catalog[it.item_id] for it in items])
+        cards = "\n".join(
+            self.cards.card(self.catalog[it.item_id], it.reasons, ctx) for it in items[: self.config.llm_cards]
+        )
+        values = {"query": turn.message, "constraints": cons_text.strip() or "none", "cards": cards}
+        tpl = self.ctx.prompt("recommend", turn.lang)
+        if "top" in tpl.variables:  # v2: one top pick to write about, the other titles for context
+            del values["cards"]
+            values["top"] = self.cards.pick_line(self.catalog[items[0].item_id], items[0].reasons, ctx)
+            others = [it.title for it in items[1 : self.config.llm_cards or len(items)]]
+            values["others"] = "; ".join(others) or "-"
+            prompt_lines = [values["top"]]
+        else:
+            prompt_lines = cards.splitlines()
+        return Plan(
+            turn.intent,
+            items=items,
+            messages=tpl.messages(**values),
+            repair_values={"query": turn.message, "cards": cards},
+            grounding=ctx,
+            card_lines=prompt_lines,
+            max_sentences=1 if "top" in tpl.variables else None,  # v2 asks for one sentence
+        )
+
+    def _llm_rerank(
+        self, ranked: list[RankedItem], history: Sequence[str]
+    ) -> tuple[list[RankedItem], dict[str, tuple[int, int]]]:
+        """Reorder the fused top-``rerank_top`` by the LLM's listwise scores (LlamaRec verbalizer).
+
+        The reordered items take the top scores' values in the LLM's order, so the page below the
+        top-20 and the score scale diversity works on are unchanged; each item's score change is
+        its ``llm_rerank`` contribution (contributions still sum to the score). Returns the list
+        and, per reranked item, (fused position, LLM position), 0-based.
+        """
+        top = list(ranked[: self.config.rerank_top])
+        if len(top) < 2:
+            return list(ranked), {}
+        scores = np.asarray(self.reranker.rerank(list(history), [r.item_id for r in top], self.catalog))
+        if scores.shape != (len(top),) or not np.all(np.isfinite(scores)):
+            raise ValueError(f"reranker returned scores of shape {scores.shape} for {len(top)} candidates")
+        order = np.argsort(-scores, kind="stable")
+        slots = sorted((r.score for r in top), reverse=True)
+        out, moves = [], {}
+        for new_pos, j in enumerate(order):
+            r = top[int(j)]
+            contrib = {**r.contributions, "llm_rerank": float(slots[new_pos] - r.score)}
+            out.append(RankedItem(r.item_id, float(sum(contrib.values())), contrib, r.candidate))
+            moves[r.item_id] = (int(j), new_pos)
+        return out + list(ranked[self.config.rerank_top :]), moves
+
+    def _excluded(self, state: DialogueState) -> list[str]:
+        """Disliked items and their near-duplicates (cosine >= ``config.near_duplicate_cos``)."""
+        bad = [i for i in state.disliked if i in self.catalog]
+        if not bad:
+            return []
+        sims = self.index.item_matrix @ self.index.vectors(bad).T
+        rows = np.flatnonzero(sims.max(axis=1) >= self.config.near_duplicate_cos)
+        return list(dict.fromkeys([*bad, *(self.catalog.at(int(r)).item_id for r in rows)]))
+
+    def _ranker_for(self, query: str, constraints: Constraints, has_history: bool) -> FusedRanker:
+        """The ranker for this turn: relevance down-weighted when the filters already say it all."""
+        if self.config.filter_only_relevance is None or not has_history or not _filters_say_it_all(query, constraints):
+            return self.ranker
+        w = self.ranker.weights
+        key = (id(w), w.relevance, self.config.filter_only_relevance)
+        cached = getattr(self, "_filter_only_ranker", None)
+        if cached is None or cached[0] != key:
+            weights = dataclasses.replace(w, relevance=w.relevance * self.config.filter_only_relevance)
+            cached = (key, FusedRanker(self.catalog, weights, item_vectors=self.index.vectors))
+            self._filter_only_ranker = cached
+        return cached[1]
+
+    def _outside_years(self, years: tuple[int, int] | None) -> list[str]:
+        """Items with a known release year outside ``years`` (items without one are kept)."""
+        if years is None:
+            return []
+        known = getattr(self, "_release_years", None)
+        if known is None:
+            known = {}
+            for it in self.catalog:
+                y = it.attributes.get("release_year")
+                if isinstance(y, int | float) and not isinstance(y, bool) and np.isfinite(y):
+                    known[it.item_id] = int(y)
+            self._release_years = known
+        lo, hi = years
+        return [i for i, y in known.items() if not lo <= y <= hi]
+
+    def _cf_candidates(self, history: Sequence[str], constraints: Constraints) -> list[str]:
+        """The scorer's top ``config.cf_pool`` items for ``history`` that pass the hard filters
+        (positive scores only)."""
+        n = self.config.cf_pool
+        scorer = self.index.scorer
+        if scorer is None or not history or n <= 0 or getattr(scorer, "catalog", None) is None:
+            return []
+        if scorer.catalog is not self.catalog and scorer.catalog.ids != self.catalog.ids:  # fitted elsewhere
+            return [i for i, s in scorer.recommend(list(history), n=n) if s > 0 and i in self.catalog]
+        scores = np.asarray(scorer.score(list(history)), dtype=np.float64)
+        ok = self.index.filter_index.mask(constraints) & (scores > 0)
+        rows = np.flatnonzero(ok)
+        if rows.size > n:
+            rows = rows[np.argpartition(-scores[rows], n - 1)[:n]]
+        rows = rows[np.lexsort((rows, -scores[rows]))]
+        return [self.catalog.at(int(r)).item_id for r in rows]
+
+    def _cf_history(self, user_id: str | None, state: DialogueState) -> tuple[list[str], str]:
+        """The history the collaborative scorer and explanations use: the user's, else the session's."""
+        if user_id is not None:
+            hist = self.history(user_id)
+            hist += [i for i in state.liked if i not in hist]
+            if hist:
+                return hist, "bought"
+        session = list(dict.fromkeys([*state.shown[-self.config.session_history_for_cf:], *state.liked]))
+        session = [i for i in session if i not in set(state.disliked)]
+        return session, "saw"
+
+    def _recommend_fallback(
+        self, items: list[RecommendedItem], cons_text: str, strings: prompts.ReplyStrings
+    ) -> str:
+        top = items[0]
+        top_reasons = ", ".join(top.reasons[:2]) or "-"
+        if len(items) == 1:
+            return strings.format(
+                "recommend_one", constraints=cons_text, top_title=top.title, top_reasons=top_reasons
+            )
+        return strings.format(
+            "recommend",
+            count=len(items),
+            constraints=cons_text,
+            titles="; ".join(it.title for it in items[:3]),
+            top_title=top.title,
+            top_reasons=top_reasons,
+        )
+
+
+def _filters_say_it_all(query: str, constraints: Constraints) -> bool:
+    """True when every content word of ``query`` names a category or brand the filters enforce."""
+    words = set(tokenize(query)) - GENERIC_WORDS
+    if not words:
+        return True
+    names = [n for p in constraints.categories for n in p] + list(constraints.brands_in)
+    return words <= set(tokenize(" ".join(names)))
+
+
+def _rerank_reason(before: int, after: int) -> str | None:
+    """What the LLM re-ranker did for a shown item, in the shopper's terms (None if it moved it down)."""
+    if after == 0:
+        return (
+            "the re-ranker kept it first"
+            if before == 0
+            else f"the re-ranker placed it first (it was #{before + 1} before re-ranking)"
+        )
+    if after < before:
+        return f"the re-ranker moved it up from #{before + 1} to #{after + 1}"
+    return None

@@ -1,0 +1,132 @@
+"""The understanding stage: parse, classify, fold into the dialogue state, apply the clarify policy.
+
+``Understander.understand(message, record) -> UnderstoodTurn``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import prompts
+from assistant.dialogue_state import DialogueState
+from assistant.llm_setup import chunk_text
+from assistant.sessions import SessionRecord
+from assistant.stage_context import Stage, StageContext
+from assistant.understanding.intents import classify_intent, needs_clarification
+from assistant.understanding.parser import parse
+from assistant.understanding.safety import refuse_reason
+from assistant.understanding.utterance import ParsedUtterance
+from assistant.understanding.vocabulary import CatalogVocabulary
+from retrieval.filters import Constraints
+from retrieval.text import has_cjk
+
+
+def detect_language(text: str) -> str:
+    """The reply language of a message: "zh" when it has CJK characters (retrieval.text's rule)."""
+    return "zh" if has_cjk(text) else "en"
+
+
+@dataclass
+class UnderstoodTurn:
+    """The understood turn: the state after it, the constraints in force, what to do."""
+
+    message: str
+    lang: str
+    record: SessionRecord
+    state: DialogueState
+    parsed: ParsedUtterance
+    intent: str
+    constraints: Constraints
+    query: str
+    referenced: list[str]
+    clarify: str | None = None
+    budget: float | None = None
+    refuse_kind: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class Understander(Stage):
+    """One message in the context of its session -> an ``UnderstoodTurn``."""
+
+    def __init__(self, ctx: StageContext):
+        super().__init__(ctx)
+        self.vocab = CatalogVocabulary.from_catalog(ctx.catalog)
+
+    def understand(self, message: str, record: SessionRecord) -> UnderstoodTurn:
+        """Parse, classify, fold into the dialogue state, apply the clarify policy."""
+        state = record.state
+        parsed = parse(message, self.vocab, self.currency)
+        result = classify_intent(message, parsed)
+        # LLM JSON fallback: only when the rules left the turn unreadable and the intent is unclear.
+        if parsed.needs_llm and not parsed.has_content and result.low_confidence and self.llm is not None:
+            parsed = parse(
+                message, self.vocab, self.currency, llm=self._json_fallback(detect_language(message))
+            )
+            result = classify_intent(message, parsed)
+        lang = parsed.language if parsed.language_confident or parsed.language == "zh" else state.language
+        intent, refuse_kind = result.intent, result.refuse_reason
+        # Defence in depth: injection / other users' data are refused whatever the classifier said.
+        unsafe = refuse_reason(message)
+        if unsafe is not None:
+            intent, refuse_kind = "refuse", unsafe
+        if intent == "refuse":  # nothing from a refused message enters the state
+            return UnderstoodTurn(
+                message,
+                lang,
+                record,
+                state,
+                parsed,
+                "refuse",
+                state.constraints,
+                state.query,
+                [],
+                refuse_kind=refuse_kind,
+            )
+        new_state = state.apply(parsed, intent=intent)
+        clarify = new_state.clarification
+        if clarify is None and intent in ("recommend", "search"):
+            user_known = record.user_id is not None and bool(self.history(record.user_id))
+            clarify = needs_clarification(
+                new_state,
+                parsed,
+                user_known,
+                intent=intent,
+                catalog_has_prices=self.catalog.has_prices,
+                facets=self.vocab.facets,
+            )
+            if clarify:
+                new_state = new_state.mark_clarified()
+        if intent == "clarify" and clarify is None:
+            clarify = self.ctx.strings(lang).format("smalltalk")
+        if clarify:
+            intent = "clarify"
+        c = new_state.constraints
+        return UnderstoodTurn(
+            message=message,
+            lang=lang,
+            record=record,
+            state=new_state,
+            parsed=parsed,
+            intent=intent,
+            constraints=c,
+            query=new_state.query or parsed.query or message,
+            referenced=[i for i in new_state.referenced if i in self.catalog],
+            clarify=clarify,
+            budget=c.price_max,
+            notes=list(new_state.info),
+        )
+
+    def _json_fallback(self, lang: str) -> Any:
+        """The parser's LLM hook: one validated JSON object (or None), from the parse template."""
+        llm = self.llm
+
+        def call(prompt: str, schema: dict[str, Any]) -> Any:
+            msgs = prompts.load("parse", lang).messages(utterance=prompt)
+            if hasattr(llm, "generate_json"):
+                return llm.generate_json(msgs, schema, max_new_tokens=96)
+            msgs[0].content += "\nSCHEMA: " + json.dumps(schema)
+            return chunk_text(llm.invoke(msgs))
+
+        return call
