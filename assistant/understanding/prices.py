@@ -1,8 +1,9 @@
 """The price grammar: bounds ("under $20", "50元以内"), ranges, "about" bands, relative price
 ("cheaper") and the catalog-currency check. See ``assistant.understanding.parser`` for the grammar.
 
-Currency words and symbols are data (``data/currencies.yaml``); a price keeps its number as
-stated and its currency is recorded, never converted.
+Currency words and symbols are data (``data/currencies.yaml``, each naming an ISO code of
+``retrieval.text.CURRENCY_SYMBOLS``, the one currency table); a price keeps its number as stated
+and its currency is recorded, never converted.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from assistant.understanding import lexicon
 from assistant.understanding.numbers import CNNUM, NUMBER, WORDNUM, fmt, to_number
 from assistant.understanding.spans import overlaps, scan_cues, take
 from assistant.understanding.utterance import AROUND_BAND, MAX_SANE_PRICE, Issue, PriceSpec
+from retrieval.text import format_money
 
 __all__ = [
     "check_currency",
     "combine_prices",
     "currency_codes",
-    "currency_symbols",
     "extract_prices",
     "relative_price",
 ]
@@ -31,11 +32,6 @@ __all__ = [
 def currency_codes() -> Mapping[str, str]:
     """Currency word or symbol ("$", "bucks", "元") -> ISO code."""
     return lexicon.strings("currencies", "codes")
-
-
-def currency_symbols() -> Mapping[str, str]:
-    """ISO code -> the symbol a reply writes."""
-    return lexicon.strings("currencies", "symbols")
 
 
 _CUR_PRE = r"(?:us\$|[$€£¥]|usd|eur|gbp|rmb|cny)"
@@ -331,13 +327,13 @@ def check_currency(
         )
         return None, [issue]
     if price is not None and cur_seen and currency and cur_seen != currency.upper():
-        sym = currency_symbols().get(currency.upper(), currency.upper() + " ")
-        num = fmt(price.high if price.high is not None else price.low or 0)
+        value = price.high if price.high is not None else price.low or 0
+        num, money = fmt(value), format_money(value, currency, trim_cents=True)
         issue = Issue(
             "currency_mismatch",
-            f"Prices in this catalog are in {currency.upper()}; I read {num} as {sym}{num} "
+            f"Prices in this catalog are in {currency.upper()}; I read {num} as {money} "
             f"without converting from {cur_seen}.",
-            f"本目录价格以{currency.upper()}计;我把{num}直接当作{sym}{num},没有从{cur_seen}换算。",
+            f"本目录价格以{currency.upper()}计;我把{num}直接当作{money},没有从{cur_seen}换算。",
             "info",
         )
         return price, [issue]
