@@ -45,6 +45,7 @@ from assistant.understanding import lexicon
 from assistant.understanding.facets import CatalogFacets
 from assistant.understanding.safety import INJECTION, OTHER_USERS
 from assistant.understanding.utterance import ParsedUtterance
+from retrieval.text import words
 
 __all__ = ["INTENTS", "LOW_CONFIDENCE", "IntentResult", "classify_intent", "needs_clarification"]
 
@@ -148,10 +149,9 @@ def _descriptive_words(parsed: ParsedUtterance) -> list[str]:
     """Query words that are not brand/category mentions ("red", "matte", "for dry skin")."""
     mention_words: set[str] = set()
     for m in parsed.mentions:
-        mention_words.update(w.casefold() for w in re.findall(r"\w+", parsed.text[m.start : m.end]))
-    words = re.findall(r"\w+", parsed.query)
+        mention_words.update(w.casefold() for w in words(parsed.text[m.start : m.end]))
     out = []
-    for w in words:
+    for w in words(parsed.query):
         if w.casefold() in mention_words:
             continue
         # CJK queries have no spaces: count each leftover run of 2+ characters as a word.
