@@ -10,9 +10,10 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from llm.json_output import json_closed
 from retrieval.text import sentence_ends
 
-__all__ = ["StopCriterion", "StreamCut", "cut_at_stop", "held_back", "json_closed", "sentence_cut"]
+__all__ = ["StopCriterion", "StreamCut", "cut_at_stop", "held_back", "sentence_cut"]
 
 def sentence_cut(text: str, max_sentences: int | None) -> int | None:
     """End offset of the `max_sentences`-th finished sentence in `text`, or None if fewer.
@@ -42,29 +43,6 @@ def held_back(text: str, stop: Sequence[str]) -> int:
                 keep = max(keep, k)
                 break
     return keep
-
-
-def json_closed(text: str) -> bool:
-    """True once the first top-level JSON object/array in `text` is closed (string-aware)."""
-    depth, in_str, esc, started = 0, False, False, False
-    for ch in text:
-        if in_str:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == '"':
-                in_str = False
-        elif ch == '"':
-            in_str = started
-        elif ch in "{[":
-            depth += 1
-            started = True
-        elif ch in "}]" and started:
-            depth -= 1
-            if depth == 0:
-                return True
-    return False
 
 
 class StopCriterion:
