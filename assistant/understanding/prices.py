@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import Literal
 
 from assistant.understanding import lexicon
@@ -34,11 +35,6 @@ def currency_codes() -> Mapping[str, str]:
     return lexicon.strings("currencies", "codes")
 
 
-_CUR_PRE = r"(?:us\$|[$€£¥]|usd|eur|gbp|rmb|cny)"
-_CUR_POST = (
-    r"(?:(?:dollars?|bucks?|usd|euros?|eur|pounds?|quid|gbp|yuan|rmb|cny|yen|jpy)(?![a-z])"
-    r"|[€$£¥]|元钱?|块钱?|块|人民币|円|日元|美元|美金|欧元|英镑)"
-)
 # Budget words: "budget 30" reads as a ceiling unless a suffix ("左右", "or so") says otherwise.
 _CTX_END = re.compile(
     r"(?:(?:my|the|a|our)\s+)?(?:budget|price\s+range|price\s+point|price|spend(?:ing)?)"
@@ -46,11 +42,27 @@ _CTX_END = re.compile(
     r"|(?:预算|价格|价位)(?:是|在|为|大概|大约)?\s*$",
     re.I,
 )
-_AMOUNT_RE = re.compile(
-    rf"(?:(?P<pre>{_CUR_PRE})\s*)?(?P<num>{NUMBER}|{WORDNUM}|{CNNUM})"
-    rf"(?:\s*(?P<mul>k(?![a-z])|千|万))?(?:\s*(?P<cur>{_CUR_POST}))?",
-    re.I,
-)
+
+
+def _alternatives(words: Iterable[str]) -> str:
+    """A regex alternation of ``words``, longest first; a Latin word must not run on ("bucks", not "b")."""
+    ordered = sorted(words, key=len, reverse=True)
+    return "(?:" + "|".join(re.escape(w) + ("(?![a-z])" if w.isascii() and w.isalpha() else "") for w in ordered) + ")"
+
+
+@cache
+def _amount_re() -> re.Pattern[str]:
+    """An amount with its currency: any currency word may follow the number, the ``prefix`` ones
+    ("$", "usd") may also come before it."""
+    pre = _alternatives(lexicon.word_sequence("currencies", "prefix"))
+    post = _alternatives(currency_codes())
+    return re.compile(
+        rf"(?:(?P<pre>{pre})\s*)?(?P<num>{NUMBER}|{WORDNUM}|{CNNUM})"
+        rf"(?:\s*(?P<mul>k(?![a-z])|千|万))?(?:\s*(?P<cur>{post}))?",
+        re.I,
+    )
+
+
 _HAS_NUMBER = re.compile(
     r"\d|[零一二两三四五六七八九十百千万]|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
     r"thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|"
@@ -145,7 +157,7 @@ def extract_prices(text: str, taken: bytearray) -> tuple[list[PriceSpec], list[I
         return [], [], False
     amounts = [
         _Amount.of(m)
-        for m in _AMOUNT_RE.finditer(text)
+        for m in _amount_re().finditer(text)
         if not overlaps(taken, *m.span()) and not _in_word(text, m)
     ]
     specs: list[PriceSpec] = []
