@@ -9,6 +9,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from retrieval.text import CJK_CHARS
+from retrieval.text import normalize as fold
 
 __all__ = ["TOKEN_RE", "Token", "normalize", "stem", "stem_phrase", "tokenize"]
 
@@ -27,9 +28,10 @@ _STEM_KEEP = ("ss", "us", "is", "ous")
 
 
 def normalize(text: str) -> str:
-    """Casefolded, accent-free, punctuation-light form used on both sides of every match."""
-    text = unicodedata.normalize("NFKC", html.unescape(text))
-    text = "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
+    """``retrieval.text.normalize`` (NFKC, case-folded), then accent-free and punctuation-light: the
+    form used on both sides of every match."""
+    text = unicodedata.normalize("NFKD", fold(html.unescape(text)))
+    text = "".join(c for c in text if not unicodedata.combining(c))
     text = text.replace("&", " and ").replace("+", " plus ")
     text = _STRIP_RE.sub("", text)
     return " ".join(_SPLIT_RE.sub(" ", text).split())
