@@ -24,11 +24,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from llm.local_only import ensure_local_url
-from llm.models import default_cache_dir
 from retrieval.complements import CooccurrenceGraph
 from retrieval.data.schema import Catalog, Dataset
 from retrieval.embedders import Embedder, get_embedder
-from retrieval.files import atomic_dir, atomic_write
+from retrieval.files import atomic_dir, atomic_write, default_cache_dir
 from retrieval.filters import FilterIndex
 from retrieval.fingerprint import dataset_fingerprint
 from retrieval.hybrid import HybridRetriever

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
@@ -40,6 +38,7 @@ from finetune.teacher import LexicalTeacher
 from llm.listwise import LETTERS
 from retrieval.data.registry import load_dataset
 from retrieval.data.schema import Dataset
+from retrieval.files import atomic_dir
 from retrieval.fingerprint import dataset_fingerprint
 
 GENERATOR_VERSION = "2.0"
@@ -150,12 +149,10 @@ def _build_files(cfg: GenerateConfig, gen: RecordBuilder, pools: dict[str, list]
 
 
 def _write_folder(out: Path, files: dict[str, list[dict]], manifest: dict[str, Any], teacher: Any) -> None:
-    """The JSONL files, the teacher and ``manifest.json`` (with their hashes), written into a
-    temporary folder renamed onto ``out``: a crash never leaves a half-written data folder."""
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    """The JSONL files, the teacher and ``manifest.json`` (with their hashes), written as one
+    ``atomic_dir``: a crash never leaves a half-written data folder."""
+
+    def write(tmp: Path) -> None:
         for name, records in files.items():
             path = tmp / f"{name}.jsonl"
             _write_jsonl(path, records)
@@ -164,11 +161,8 @@ def _write_folder(out: Path, files: dict[str, list[dict]], manifest: dict[str, A
             teacher.save(tmp / TEACHER_FILE)
             manifest["files"][TEACHER_FILE] = hashlib.sha256((tmp / TEACHER_FILE).read_bytes()).hexdigest()
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+    atomic_dir(out, write)
 
 
 TEACHER_FILE = "teacher.json"

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["extract_json_block", "parse_json_output", "schema_dict"]
+__all__ = ["extract_json_block", "json_closed", "parse_json_output", "schema_dict"]
 
 def _is_model_class(schema: Any) -> bool:
     return isinstance(schema, type) and issubclass(schema, BaseModel)
@@ -24,15 +24,9 @@ def schema_dict(schema: type[BaseModel] | Mapping[str, Any]) -> dict[str, Any]:
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 
 
-def extract_json_block(text: str) -> str | None:
-    """The first balanced `{...}` block in `text` (string-aware); if it never closes, the tail
-    from the first `{` closed with the missing brackets/quote. None when there is no `{`."""
-    fenced = _FENCE.search(text)
-    if fenced and "{" in fenced.group(1):
-        text = fenced.group(1)
-    start = text.find("{")
-    if start < 0:
-        return None
+def _scan_json(text: str, start: int) -> tuple[int | None, list[str], bool]:
+    """Scan the JSON value whose bracket opens at ``text[start]``, string-aware: (offset just past
+    its closing bracket, or None while it is open; the closers still owed; inside a string?)."""
     stack: list[str] = []
     in_str = esc = False
     for i in range(start, len(text)):
@@ -52,7 +46,28 @@ def extract_json_block(text: str) -> str | None:
             if stack and stack[-1] == ch:
                 stack.pop()
             if not stack:
-                return text[start : i + 1]
+                return i + 1, stack, in_str
+    return None, stack, in_str
+
+
+def json_closed(text: str) -> bool:
+    """True once the first top-level JSON object/array in `text` is closed (string-aware)."""
+    starts = [i for i in (text.find("{"), text.find("[")) if i >= 0]
+    return bool(starts) and _scan_json(text, min(starts))[0] is not None
+
+
+def extract_json_block(text: str) -> str | None:
+    """The first balanced `{...}` block in `text` (string-aware); if it never closes, the tail
+    from the first `{` closed with the missing brackets/quote. None when there is no `{`."""
+    fenced = _FENCE.search(text)
+    if fenced and "{" in fenced.group(1):
+        text = fenced.group(1)
+    start = text.find("{")
+    if start < 0:
+        return None
+    end, stack, in_str = _scan_json(text, start)
+    if end is not None:
+        return text[start:end]
     # Truncated (e.g. hit max_new_tokens): close what is open.
     tail = text[start:].rstrip()
     if in_str:

@@ -19,6 +19,7 @@ import re
 from collections.abc import Sequence
 
 from retrieval.data.schema import Item
+from retrieval.text import format_money
 
 LETTERS = "ABCDEFGHIJKLMNOPQRST"
 """LlamaRec-style labels: 20 candidates, each a single token for every tokenizer we use."""
@@ -57,7 +58,7 @@ def short_title(title: str, max_chars: int = TITLE_CHARS) -> str:
 
 
 def format_price(price: float | None) -> str | None:
-    return None if price is None else f"${price:,.2f}"
+    return None if price is None else format_money(price)
 
 
 def render_card(item: Item, label: str, max_chars: int = TITLE_CHARS) -> str:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from llm.gguf import assemble_gguf, convert_gguf
 from llm.registry import DEFAULT_LLM, LLM_REGISTRY, LLMNotFoundError, LLMSpec, get_llm_spec
 from llm.runtime import set_torch_threads
+from retrieval.files import atomic_dir, default_cache_dir
 
 if TYPE_CHECKING:
     import torch
@@ -42,7 +43,6 @@ __all__ = [
 MARKER_NAME = ".shopassist-complete.json"
 """Written last into a converted model dir: its presence is what makes the dir valid."""
 
-_ENV_CACHE = "SHOPASSIST_CACHE"
 _ENV_QUANTIZE = "SHOPASSIST_LLM_QUANTIZE"
 QUANTIZE_SCHEMES = ("int8",)
 DEFAULT_QUANTIZE = "int8"
@@ -52,16 +52,6 @@ DEFAULT_QUANTIZE = "int8"
 # --------------------------------------------------------------------------------------------
 # Settings: cache dir, dtype, quantization
 # --------------------------------------------------------------------------------------------
-
-
-def default_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Cache root: the argument, else $SHOPASSIST_CACHE, else ~/.cache/shopping-assistant."""
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    env = os.environ.get(_ENV_CACHE)
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "shopping-assistant"
 
 
 def llm_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -168,8 +158,10 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _clean_stale(root: Path, name: str) -> None:
-    """Remove `<name>.tmp-<pid>*` leftovers of crashed conversions (their pid is gone)."""
-    pattern = re.compile(rf"^{re.escape(name)}\.(?:gguf\.)?tmp-(\d+)$")
+    """Remove leftovers of crashed conversions whose pid is gone: ``atomic_dir``'s
+    `.<name>.tmp-<pid>` / `.<name>.old-<pid>`, the GGUF work dir `.<name>.gguf.tmp-<pid>`, and the
+    same names without the leading dot (what caches written by earlier versions may hold)."""
+    pattern = re.compile(rf"^\.?{re.escape(name)}\.(?:gguf\.tmp|tmp|old)-(\d+)$")
     for entry in root.iterdir() if root.exists() else ():
         m = pattern.match(entry.name)
         if m is None:
@@ -213,8 +205,8 @@ def resolve_llm(
 ) -> Path:
     """A local HF-format directory for a registered name, a local dir, or a hub model id.
 
-    Packaged GGUF models are converted once (atomically: written to `<name>.tmp-<pid>`, marker
-    file last, then renamed into place) and served from the cache afterwards.
+    Packaged GGUF models are converted once (atomically: ``retrieval.files.atomic_dir``, the marker
+    file written last) and served from the cache afterwards.
     """
     key = os.fspath(name_or_path)
     spec = get_llm_spec(key)
@@ -233,10 +225,8 @@ def resolve_llm(
         if _is_complete(final, spec):  # another process finished while we waited
             return final
         _clean_stale(root, spec.name)
-        tmp_dir = root / f"{spec.name}.tmp-{os.getpid()}"
         # transformers wants a `*.gguf` file name, so the GGUF goes into a work dir of our own.
-        work = root / f"{spec.name}.gguf.tmp-{os.getpid()}"
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        work = root / f".{spec.name}.gguf.tmp-{os.getpid()}"
         print(
             f"[shopping-assistant] One-time conversion of {spec.name!r} into {final} "
             "(later loads take seconds).",
@@ -244,27 +234,26 @@ def resolve_llm(
             flush=True,
         )
         t0 = time.perf_counter()
-        try:
-            work.mkdir(parents=True, exist_ok=True)
+
+        def write(tmp_dir: Path) -> None:
             gguf = assemble_gguf(spec, work / spec.gguf_filename, chunk_paths=chunk_paths, progress=progress)
-            tmp_dir.mkdir(parents=True)
             convert_gguf(gguf, tmp_dir, threads)
-            seconds = time.perf_counter() - t0
             meta = {
                 "name": spec.name,
                 "sha256": spec.sha256,
                 "packages": [f"{c.pip_package}=={c.version}" for c in spec.chunks],
-                "conversion_seconds": round(seconds, 2),
+                "conversion_seconds": round(time.perf_counter() - t0, 2),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
             marker_tmp = tmp_dir / (MARKER_NAME + ".part")
             marker_tmp.write_text(json.dumps(meta, indent=2))
             os.replace(marker_tmp, tmp_dir / MARKER_NAME)
-            if final.exists():  # invalid or stale (no marker / other sha): replace it
-                shutil.rmtree(final)
-            os.replace(tmp_dir, final)
+
+        try:
+            work.mkdir(parents=True, exist_ok=True)
+            # An existing `final` here is invalid or stale (no marker / other sha): it is replaced.
+            atomic_dir(final, write)
         finally:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
             shutil.rmtree(work, ignore_errors=True)
         print(
             f"[shopping-assistant] Converted {spec.name!r} in {time.perf_counter() - t0:.1f}s.",

@@ -13,7 +13,7 @@ bench: ``python -m bench.ranking --llm-rerank MODEL_OR_ADAPTER``. By hand::
     reranker = LLMReranker("qwen2.5-coder-0.5b", adapter_dir="runs/beauty/adapter")  # or None
     top = scorer.recommend(history, n=20)                        # CF top-20 (ids, scores)
     scores = reranker.rerank(history, [i for i, _ in top], catalog)
-    reordered = [top[k][0] for k in np.argsort(-scores, kind="stable")]
+    reordered = [top[k][0] for k in top_k(scores, len(scores))[0]]
 
 ``LLMReranker`` shares the process-wide model cache of ``llm.chat_model`` (same model +
 adapter = same weights in memory as the chat model), so switching it on costs no extra load.
@@ -182,7 +182,7 @@ class LLMReranker:
     ) -> list[str]:
         """``candidate_item_ids`` reordered best first (stable on ties)."""
         scores = self.rerank(history_item_ids, candidate_item_ids, catalog)
-        return [candidate_item_ids[k] for k in np.argsort(-scores, kind="stable")]
+        return [candidate_item_ids[k] for k in top_k(scores, len(scores))[0]]
 
 
 def evaluate_rerank(
@@ -229,7 +229,7 @@ def evaluate_rerank(
             row = tops[i].tolist()
             if int(t) in row:
                 pos = row.index(int(t))
-                order = np.argsort(-llm[i], kind="stable")
+                order = top_k(llm[i], len(llm[i]))[0]
                 cf_ranks.append(pos)
                 llm_ranks.append(int(np.flatnonzero(order == pos)[0]))
             else:

@@ -6,37 +6,26 @@ criterion and the stream's cut both use it, so a reply is cut at the same offset
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["StopCriterion", "StreamCut", "cut_at_stop", "held_back", "json_closed", "sentence_cut"]
+from llm.json_output import json_closed
+from retrieval.text import sentence_ends
 
-_SENTENCE_DONE = re.compile(r"\.(?=\s)|[!?](?=\s)|[。！？]")
-# A "." after a 1-2 digit number that starts a line or follows another sentence/label is a list
-# marker ("1. Title", "(1994). 2. Exotica"), not a sentence end; "rated 4 out of 5. " ends one.
-_LIST_MARKER = re.compile(r"(?:^|\n|[.!?:;)]\s|\s-\s)\s*\d{1,2}$")
-
+__all__ = ["StopCriterion", "StreamCut", "cut_at_stop", "held_back", "sentence_cut"]
 
 def sentence_cut(text: str, max_sentences: int | None) -> int | None:
     """End offset of the `max_sentences`-th finished sentence in `text`, or None if fewer.
 
-    A Latin sentence counts as finished only once whitespace follows its `.`/`!`/`?`, so "4.2"
-    or a reply paused right after "4." is not cut, and list markers ("1. " / "12. " at a line
-    start or after another sentence) never end one; CJK full stops end a sentence at once.
+    The grammar is ``retrieval.text.sentence_ends`` for a stream still growing: a Latin sentence
+    is finished only once whitespace follows it, so "4.2" or a reply paused right after "4." is
+    not cut; list markers ("1. Title") and abbreviations never end one; CJK full stops end one at once.
     """
     if not max_sentences or max_sentences < 1:
         return None
-    done = 0
-    for m in _SENTENCE_DONE.finditer(text):
-        if m.group() == "." and _LIST_MARKER.search(text, 0, m.start()):
-            continue
-        done += 1
-        if done == max_sentences:
-            return m.end()
-    return None
-
+    ends = sentence_ends(text, at_end=False)
+    return ends[max_sentences - 1] if len(ends) >= max_sentences else None
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
@@ -54,29 +43,6 @@ def held_back(text: str, stop: Sequence[str]) -> int:
                 keep = max(keep, k)
                 break
     return keep
-
-
-def json_closed(text: str) -> bool:
-    """True once the first top-level JSON object/array in `text` is closed (string-aware)."""
-    depth, in_str, esc, started = 0, False, False, False
-    for ch in text:
-        if in_str:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == '"':
-                in_str = False
-        elif ch == '"':
-            in_str = started
-        elif ch in "{[":
-            depth += 1
-            started = True
-        elif ch in "}]" and started:
-            depth -= 1
-            if depth == 0:
-                return True
-    return False
 
 
 class StopCriterion:

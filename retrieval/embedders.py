@@ -19,7 +19,7 @@ import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.utils.embedding_functions import register_embedding_function
 
-from retrieval.files import atomic_open
+from retrieval.files import atomic_open, default_cache_dir
 
 DEFAULT_EMBEDDER = "minilm"
 QUERY_CACHE_SIZE = 2048
@@ -167,14 +167,6 @@ class USEMultilingualEmbedder(Embedder):
         return np.concatenate(chunks, axis=0)
 
 
-def _cache_root() -> Path:
-    """$SHOPASSIST_CACHE, else ~/.cache/shopping-assistant (the assistant's cache root)."""
-    import os
-
-    env = os.environ.get("SHOPASSIST_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "shopping-assistant"
-
-
 class StaticMiniLMEmbedder(Embedder):
     """Static token vectors distilled from the packaged MiniLM (model2vec-style), for bulk builds.
 
@@ -201,7 +193,7 @@ class StaticMiniLMEmbedder(Embedder):
         self.tokenizer = Tokenizer.from_file(str(self._model_path / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(256)
-        self._cache = Path(cache_dir) if cache_dir else _cache_root() / "embedders"
+        self._cache = Path(cache_dir) if cache_dir else default_cache_dir() / "embedders"
         self._table: np.ndarray | None = None
 
     @property

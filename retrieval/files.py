@@ -1,5 +1,5 @@
-"""Atomic file and directory writes: a reader (or a restart after a crash) sees the old content or
-the new, never a partial file."""
+"""Atomic file and directory writes (a reader, or a restart after a crash, sees the old content or
+the new, never a partial file) and the cache root every layer's artefacts live under."""
 
 from __future__ import annotations
 
@@ -11,6 +11,16 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
+
+
+def default_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Cache root: the argument, else $SHOPASSIST_CACHE, else ~/.cache/shopping-assistant."""
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get("SHOPASSIST_CACHE")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "shopping-assistant"
 
 
 @contextlib.contextmanager

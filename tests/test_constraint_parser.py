@@ -415,3 +415,23 @@ def test_category_names_typed_in_full_mean_that_node():
         assert set(parse(text, v).categories_in) == set(want), text
     p = parse("for the face", v)  # a generic word naming an inner node still only refines
     assert p.categories_in == () and p.weak_categories
+
+
+def test_every_currency_word_names_a_code_replies_can_write():
+    from assistant.understanding.prices import currency_codes
+    from retrieval.text import CURRENCY_SYMBOLS
+
+    assert set(currency_codes().values()) <= set(CURRENCY_SYMBOLS)
+
+
+def test_currency_mismatch_writes_the_catalog_money_format(vocab):
+    p = parse("200元以内的口红", vocab, currency="USD")
+    mismatch = next(i for i in p.issues if i.code == "currency_mismatch")
+    assert "I read 200 as $200 " in mismatch.message and "当作$200," in mismatch.message_zh
+
+
+def test_kana_and_hangul_are_other_languages_not_chinese(vocab):
+    for text in ("シャンプーがほしい", "샴푸 주세요"):
+        p = parse(text, vocab)
+        assert p.language == "en" and "language" in p.unresolved
+    assert parse("シャンプー 2000円以下", vocab).language == "zh"  # Han carries it

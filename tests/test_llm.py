@@ -318,7 +318,7 @@ def test_score_choices_rejects_bad_choices(tiny_llm):
 
 
 def test_json_closed_detects_end_of_first_object():
-    from llm.stopping import json_closed
+    from llm.json_output import json_closed
 
     assert not json_closed('{"a": "}"')
     assert json_closed('{"a": "}"}')

@@ -37,16 +37,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
-from assistant.dialogue_state import DialogueState
 from assistant.reply import INTENTS, Intent
 from assistant.understanding import lexicon
 from assistant.understanding.facets import CatalogFacets
 from assistant.understanding.safety import INJECTION, OTHER_USERS
 from assistant.understanding.utterance import ParsedUtterance
+from retrieval.filters import Constraints
+from retrieval.text import Language, words
 
-__all__ = ["INTENTS", "LOW_CONFIDENCE", "IntentResult", "classify_intent", "needs_clarification"]
+__all__ = ["INTENTS", "LOW_CONFIDENCE", "ClarificationState", "IntentResult", "classify_intent", "needs_clarification"]
 
 LOW_CONFIDENCE = 0.6
 RefuseReason = Literal["injection", "private", "offtopic"]
@@ -148,10 +149,9 @@ def _descriptive_words(parsed: ParsedUtterance) -> list[str]:
     """Query words that are not brand/category mentions ("red", "matte", "for dry skin")."""
     mention_words: set[str] = set()
     for m in parsed.mentions:
-        mention_words.update(w.casefold() for w in re.findall(r"\w+", parsed.text[m.start : m.end]))
-    words = re.findall(r"\w+", parsed.query)
+        mention_words.update(w.casefold() for w in words(parsed.text[m.start : m.end]))
     out = []
-    for w in words:
+    for w in words(parsed.query):
         if w.casefold() in mention_words:
             continue
         # CJK queries have no spaces: count each leftover run of 2+ characters as a word.
@@ -160,8 +160,26 @@ def _descriptive_words(parsed: ParsedUtterance) -> list[str]:
     return out
 
 
+class ClarificationState(Protocol):
+    """What ``needs_clarification`` reads of the conversation (``DialogueState`` has all of it):
+    understanding reads the state without importing the module that folds utterances into it."""
+
+    @property
+    def constraints(self) -> Constraints: ...
+    @property
+    def query_parts(self) -> tuple[str, ...]: ...
+    @property
+    def clarifications_asked(self) -> tuple[str, ...]: ...
+    @property
+    def language(self) -> Language: ...
+    @property
+    def price_preference(self) -> Literal["low", "high"] | None: ...
+    @property
+    def topic_key(self) -> str: ...
+
+
 def needs_clarification(
-    state: DialogueState,
+    state: ClarificationState,
     parsed: ParsedUtterance,
     user_known: bool,
     *,

@@ -11,7 +11,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.understanding.matches import Ambiguous, drop_descendants
-from assistant.understanding.prices import currency_symbols
 from assistant.understanding.utterance import (
     MAX_SANE_PRICE,
     Issue,
@@ -21,6 +20,7 @@ from assistant.understanding.utterance import (
     Reference,
 )
 from assistant.understanding.vocabulary import CatalogVocabulary
+from retrieval.text import CURRENCY_SYMBOLS
 
 __all__ = ["ConstraintUpdate", "llm_fallback"]
 
@@ -165,7 +165,7 @@ def _llm_price(upd: ConstraintUpdate) -> PriceSpec | None:
         "range" if lo is not None and hi is not None else "max" if hi is not None else "min"
     )
     cur = (upd.currency or "").upper() or None
-    return PriceSpec(lo, hi, op, cur if cur in currency_symbols() else None, "llm")
+    return PriceSpec(lo, hi, op, cur if cur in CURRENCY_SYMBOLS else None, "llm")
 
 
 def _brands(vocab: CatalogVocabulary, names: list[str], dropped: list[str]) -> list[str]:

@@ -78,8 +78,8 @@ from assistant.understanding.llm_fallback import ConstraintUpdate, llm_fallback
 from assistant.understanding.matches import Ambiguous, BrandMatch, CategoryMatch, Mention, drop_descendants
 from assistant.understanding.prices import check_currency, combine_prices, extract_prices, relative_price
 from assistant.understanding.references import extract_references, feedback
-from assistant.understanding.spans import clean, detect_language, mask, scan_cues, take
-from assistant.understanding.tokens import CJK_RE, normalize, stem_phrase
+from assistant.understanding.spans import clean, mask, scan_cues, take
+from assistant.understanding.tokens import normalize, stem_phrase
 from assistant.understanding.utterance import (
     AROUND_BAND,
     MAX_PARSE_CHARS,
@@ -92,6 +92,7 @@ from assistant.understanding.utterance import (
 )
 from assistant.understanding.vocabulary import CatalogVocabulary
 from assistant.understanding.years import extract_years
+from retrieval.text import HAN_RE, detect_language
 
 __all__ = [
     "AROUND_BAND",
@@ -138,7 +139,8 @@ def parse(
 
 def _parse_rules(utterance: str, vocab: CatalogVocabulary, currency: str | None) -> ParsedUtterance:
     text, issues = clean(utterance)
-    language, confident = detect_language(text)
+    detected = detect_language(text)
+    language, confident = detected.language, detected.confident
     taken = bytearray(len(text))
     unresolved: list[str] = []
 
@@ -358,7 +360,7 @@ def _unplaced(text: str, masked: str, read: _MentionReading, has_refs: bool) -> 
         )
     ):
         unresolved.append("negation_target")
-    other = sum(1 for c in text if c.isalpha() and ord(c) > 0x24F and not CJK_RE.match(c))
+    other = sum(1 for c in text if c.isalpha() and ord(c) > 0x24F and not HAN_RE.match(c))
     if other >= 3 and other > sum(1 for c in text if c.isascii() and c.isalpha()):
-        unresolved.append("language")  # e.g. Cyrillic or Arabic: the rules only read EN and ZH
+        unresolved.append("language")  # e.g. Cyrillic, kana or Hangul: the rules only read EN and ZH (Han)
     return unresolved

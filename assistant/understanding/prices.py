@@ -1,28 +1,30 @@
 """The price grammar: bounds ("under $20", "50元以内"), ranges, "about" bands, relative price
 ("cheaper") and the catalog-currency check. See ``assistant.understanding.parser`` for the grammar.
 
-Currency words and symbols are data (``data/currencies.yaml``); a price keeps its number as
-stated and its currency is recorded, never converted.
+Currency words and symbols are data (``data/currencies.yaml``, each naming an ISO code of
+``retrieval.text.CURRENCY_SYMBOLS``, the one currency table); a price keeps its number as stated
+and its currency is recorded, never converted.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import Literal
 
 from assistant.understanding import lexicon
 from assistant.understanding.numbers import CNNUM, NUMBER, WORDNUM, fmt, to_number
 from assistant.understanding.spans import overlaps, scan_cues, take
 from assistant.understanding.utterance import AROUND_BAND, MAX_SANE_PRICE, Issue, PriceSpec
+from retrieval.text import format_money
 
 __all__ = [
     "check_currency",
     "combine_prices",
     "currency_codes",
-    "currency_symbols",
     "extract_prices",
     "relative_price",
 ]
@@ -33,16 +35,6 @@ def currency_codes() -> Mapping[str, str]:
     return lexicon.strings("currencies", "codes")
 
 
-def currency_symbols() -> Mapping[str, str]:
-    """ISO code -> the symbol a reply writes."""
-    return lexicon.strings("currencies", "symbols")
-
-
-_CUR_PRE = r"(?:us\$|[$€£¥]|usd|eur|gbp|rmb|cny)"
-_CUR_POST = (
-    r"(?:(?:dollars?|bucks?|usd|euros?|eur|pounds?|quid|gbp|yuan|rmb|cny|yen|jpy)(?![a-z])"
-    r"|[€$£¥]|元钱?|块钱?|块|人民币|円|日元|美元|美金|欧元|英镑)"
-)
 # Budget words: "budget 30" reads as a ceiling unless a suffix ("左右", "or so") says otherwise.
 _CTX_END = re.compile(
     r"(?:(?:my|the|a|our)\s+)?(?:budget|price\s+range|price\s+point|price|spend(?:ing)?)"
@@ -50,11 +42,27 @@ _CTX_END = re.compile(
     r"|(?:预算|价格|价位)(?:是|在|为|大概|大约)?\s*$",
     re.I,
 )
-_AMOUNT_RE = re.compile(
-    rf"(?:(?P<pre>{_CUR_PRE})\s*)?(?P<num>{NUMBER}|{WORDNUM}|{CNNUM})"
-    rf"(?:\s*(?P<mul>k(?![a-z])|千|万))?(?:\s*(?P<cur>{_CUR_POST}))?",
-    re.I,
-)
+
+
+def _alternatives(words: Iterable[str]) -> str:
+    """A regex alternation of ``words``, longest first; a Latin word must not run on ("bucks", not "b")."""
+    ordered = sorted(words, key=len, reverse=True)
+    return "(?:" + "|".join(re.escape(w) + ("(?![a-z])" if w.isascii() and w.isalpha() else "") for w in ordered) + ")"
+
+
+@cache
+def _amount_re() -> re.Pattern[str]:
+    """An amount with its currency: any currency word may follow the number, the ``prefix`` ones
+    ("$", "usd") may also come before it."""
+    pre = _alternatives(lexicon.word_sequence("currencies", "prefix"))
+    post = _alternatives(currency_codes())
+    return re.compile(
+        rf"(?:(?P<pre>{pre})\s*)?(?P<num>{NUMBER}|{WORDNUM}|{CNNUM})"
+        rf"(?:\s*(?P<mul>k(?![a-z])|千|万))?(?:\s*(?P<cur>{post}))?",
+        re.I,
+    )
+
+
 _HAS_NUMBER = re.compile(
     r"\d|[零一二两三四五六七八九十百千万]|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
     r"thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|"
@@ -149,7 +157,7 @@ def extract_prices(text: str, taken: bytearray) -> tuple[list[PriceSpec], list[I
         return [], [], False
     amounts = [
         _Amount.of(m)
-        for m in _AMOUNT_RE.finditer(text)
+        for m in _amount_re().finditer(text)
         if not overlaps(taken, *m.span()) and not _in_word(text, m)
     ]
     specs: list[PriceSpec] = []
@@ -331,13 +339,13 @@ def check_currency(
         )
         return None, [issue]
     if price is not None and cur_seen and currency and cur_seen != currency.upper():
-        sym = currency_symbols().get(currency.upper(), currency.upper() + " ")
-        num = fmt(price.high if price.high is not None else price.low or 0)
+        value = price.high if price.high is not None else price.low or 0
+        num, money = fmt(value), format_money(value, currency, trim_cents=True)
         issue = Issue(
             "currency_mismatch",
-            f"Prices in this catalog are in {currency.upper()}; I read {num} as {sym}{num} "
+            f"Prices in this catalog are in {currency.upper()}; I read {num} as {money} "
             f"without converting from {cur_seen}.",
-            f"本目录价格以{currency.upper()}计;我把{num}直接当作{sym}{num},没有从{cur_seen}换算。",
+            f"本目录价格以{currency.upper()}计;我把{num}直接当作{money},没有从{cur_seen}换算。",
             "info",
         )
         return price, [issue]

@@ -10,10 +10,9 @@ import contextlib
 import re
 import unicodedata
 
-from assistant.understanding.tokens import CJK_RE
-from assistant.understanding.utterance import MAX_PARSE_CHARS, Issue, Language
+from assistant.understanding.utterance import MAX_PARSE_CHARS, Issue
 
-__all__ = ["clean", "detect_language", "mask", "overlaps", "scan_cues", "take"]
+__all__ = ["clean", "mask", "overlaps", "scan_cues", "take"]
 
 
 def clean(text: str) -> tuple[str, list[Issue]]:
@@ -37,16 +36,6 @@ def clean(text: str) -> tuple[str, list[Issue]]:
         text = text[: MAX_PARSE_CHARS * 2]
     chars = [" " if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp") else c for c in text]
     return "".join(chars), issues
-
-
-def detect_language(text: str) -> tuple[Language, bool]:
-    """("zh" when Han characters carry the message, else "en"; confident?)."""
-    han = len(CJK_RE.findall(text))
-    latin_letters = sum(1 for c in text if c.isascii() and c.isalpha())
-    if han and han >= latin_letters / 2:
-        return "zh", True
-    words = re.findall(r"[A-Za-z]{2,}", text)
-    return "en", len(words) >= 2 or (latin_letters >= 4 and not han)
 
 
 def overlaps(taken: bytearray, a: int, b: int) -> bool:

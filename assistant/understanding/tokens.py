@@ -8,10 +8,11 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-__all__ = ["CJK_RE", "TOKEN_RE", "Token", "normalize", "stem", "stem_phrase", "tokenize"]
+from retrieval.text import CJK_CHARS
+from retrieval.text import normalize as fold
 
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-CJK_RE = re.compile(f"[{_CJK}]")
+__all__ = ["TOKEN_RE", "Token", "normalize", "stem", "stem_phrase", "tokenize"]
+
 # Latin/Greek/Cyrillic words with inner apostrophes or dots ("l'oreal", "e.l.f."); CJK is matched
 # separately by substring because it has no word boundaries. A lone "&"/"+" is a token too
 # ("and"/"plus", as ``normalize`` spells it in names), so "Tools & Accessories", "Free & Clear"
@@ -21,15 +22,16 @@ TOKEN_RE = re.compile(
     r"(?:['’.][0-9A-Za-z\u00C0-\u024F]+)*\.?|[&+]"
 )
 _STRIP_RE = re.compile(r"['’.`´]")
-_SPLIT_RE = re.compile(r"[^0-9a-z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff" + _CJK + r"]+")
+_SPLIT_RE = re.compile(r"[^0-9a-z\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff" + CJK_CHARS + r"]+")
 
 _STEM_KEEP = ("ss", "us", "is", "ous")
 
 
 def normalize(text: str) -> str:
-    """Casefolded, accent-free, punctuation-light form used on both sides of every match."""
-    text = unicodedata.normalize("NFKC", html.unescape(text))
-    text = "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
+    """``retrieval.text.normalize`` (NFKC, case-folded), then accent-free and punctuation-light: the
+    form used on both sides of every match."""
+    text = unicodedata.normalize("NFKD", fold(html.unescape(text)))
+    text = "".join(c for c in text if not unicodedata.combining(c))
     text = text.replace("&", " and ").replace("+", " plus ")
     text = _STRIP_RE.sub("", text)
     return " ".join(_SPLIT_RE.sub(" ", text).split())

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from assistant.understanding.matches import Ambiguous, Mention
+from retrieval.text import Language
 
 __all__ = [
     "AROUND_BAND",
@@ -24,7 +25,6 @@ MAX_PARSE_CHARS = 2000
 AROUND_BAND = 0.25
 MAX_SANE_PRICE = 1e9
 
-Language = Literal["en", "zh"]
 LLMFallback = Callable[[str, dict[str, Any]], Any]
 
 
