@@ -54,6 +54,7 @@ from typing import Any, Literal
 from assistant.understanding.categories import names_current_type
 from assistant.understanding.utterance import Issue, ParsedUtterance, Reference
 from retrieval.filters import MAX_CATEGORY_DEPTH, Constraints
+from retrieval.text import format_money
 
 __all__ = ["CHEAPER_FACTOR", "MAX_TURNS", "PRICIER_FACTOR", "DialogueState", "Turn"]
 
@@ -104,10 +105,6 @@ def _years(value: Any) -> tuple[int, int] | None:
     if lo > hi:
         raise ValueError(f"years must be (first, last) with first <= last, got {value!r}")
     return lo, hi
-
-
-def _money(x: float) -> str:
-    return f"{x:.2f}"
 
 
 @dataclass
@@ -226,9 +223,9 @@ def _cheaper(d: _Draft, median: float, basis: str, basis_zh: str) -> None:
     d.notes.append(
         Issue(
             "cheaper_rule",
-            f"Showing items up to {_money(cap)} ({int(CHEAPER_FACTOR * 100)}% of the median "
+            f"Showing items up to {format_money(cap, None)} ({int(CHEAPER_FACTOR * 100)}% of the median "
             f"price of {basis}).",
-            f"为您筛选{_money(cap)}以内的商品({basis_zh}价格中位数的{int(CHEAPER_FACTOR * 100)}%)。",
+            f"为您筛选{format_money(cap, None)}以内的商品({basis_zh}价格中位数的{int(CHEAPER_FACTOR * 100)}%)。",
             "info",
         )
     )
@@ -380,9 +377,9 @@ class DialogueState:
         d.notes.append(
             Issue(
                 "pricier_rule",
-                f"Showing items from {_money(floor)} ({int(PRICIER_FACTOR * 100)}% of the median "
+                f"Showing items from {format_money(floor, None)} ({int(PRICIER_FACTOR * 100)}% of the median "
                 f"price of {basis}).",
-                f"为您筛选{_money(floor)}以上的商品({basis_zh}价格中位数的"
+                f"为您筛选{format_money(floor, None)}以上的商品({basis_zh}价格中位数的"
                 f"{int(PRICIER_FACTOR * 100)}%)。",
                 "info",
             )

@@ -175,11 +175,6 @@ def _short(title: str, n: int = 60) -> str:
     return title if len(title) <= n else title[: n - 1].rsplit(" ", 1)[0] + "…"
 
 
-def _money(value: float, currency: str | None) -> str:
-    """A price inside a sentence ("under $20"); shopping_assistant imports it until its cards move."""
-    return format_money(value, currency, trim_cents=True)
-
-
 def format_card(rank: int, item: Item, reasons: Sequence[str], currency: str | None = "USD") -> str:
     """One candidate line for the LLM prompt: id, exact title, facts and the allowed reasons."""
     facts = []

@@ -27,6 +27,7 @@ from typing import Any
 
 from assistant.dialogue_state import DialogueState
 from assistant.privacy import redact
+from retrieval.files import atomic_write
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -267,12 +268,7 @@ class SessionStore:
             lines = self.log_path.read_text(encoding="utf-8").splitlines()
             # A torn line (crash mid-append) parses to None and is dropped here.
             kept = [ln for ln in lines if (rec := _parse_line(ln)) is not None and keep(rec)]
-            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".turns.", suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write("".join(ln + "\n" for ln in kept))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.log_path)
+            atomic_write(self.log_path, "".join(ln + "\n" for ln in kept))
             return len(lines) - len(kept)
 
     # --- forgetting ------------------------------------------------------------------

@@ -36,7 +36,7 @@ from assistant.profile import UserProfile, build_profile
 from assistant.reply import DoneEvent, GroundingReport, ItemsEvent, Reply, StreamEvent, TextDelta
 from assistant.sessions import SessionRecord, SessionStore
 from assistant.stage_context import StageContext
-from assistant.understanding_stage import Understander, UnderstoodTurn, detect_language
+from assistant.understanding_stage import Understander, UnderstoodTurn
 from llm.chat_model import LocalChatModel
 from llm.models import default_cache_dir
 from llm.openai_backend import with_endpoint
@@ -47,6 +47,7 @@ from retrieval.data.schema import Dataset
 from retrieval.diversity import DiversityConfig
 from retrieval.filters import Constraints
 from retrieval.ranker import FusedRanker, RankerWeights
+from retrieval.text import detect_language
 
 __all__ = ["ShoppingAssistant", "build_llm_reranker", "check_id", "resolve_chat_model", "valid_unicode"]
 
@@ -253,7 +254,7 @@ class ShoppingAssistant:
         rec = self.sessions.open(session_id, user_id)  # still refuses another user's session
         state = rec.state
         limit = self.config.max_message_chars
-        n, lang = len(message), detect_language(message[:limit])
+        n, lang = len(message), detect_language(message[:limit]).language
         # "2,000" reads as one number in English only.
         count, cap = (f"{n:,}", f"{limit:,}") if lang == "en" else (str(n), str(limit))
         text = self._ctx.strings(lang).format("too_long", n=count, limit=cap)

@@ -20,12 +20,7 @@ from assistant.understanding.safety import refuse_reason
 from assistant.understanding.utterance import ParsedUtterance
 from assistant.understanding.vocabulary import CatalogVocabulary
 from retrieval.filters import Constraints
-from retrieval.text import has_cjk
-
-
-def detect_language(text: str) -> str:
-    """The reply language of a message: "zh" when it has CJK characters (retrieval.text's rule)."""
-    return "zh" if has_cjk(text) else "en"
+from retrieval.text import detect_language
 
 
 @dataclass
@@ -62,7 +57,7 @@ class Understander(Stage):
         # LLM JSON fallback: only when the rules left the turn unreadable and the intent is unclear.
         if parsed.needs_llm and not parsed.has_content and result.low_confidence and self.llm is not None:
             parsed = parse(
-                message, self.vocab, self.currency, llm=self._json_fallback(detect_language(message))
+                message, self.vocab, self.currency, llm=self._json_fallback(detect_language(message).language)
             )
             result = classify_intent(message, parsed)
         lang = parsed.language if parsed.language_confident or parsed.language == "zh" else state.language

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from assistant.explanations import _money
 from assistant.grounding import GroundingContext
 from assistant.stage_context import Stage
 from retrieval.data.schema import Item
+from retrieval.text import format_money
 
 RERANK_REASON_PREFIX = "the re-ranker "  # on the card for the shopper; not a reason for the LLM to phrase
 
@@ -21,7 +21,7 @@ class CardRenderer(Stage):
         if item.brand:
             facts.append(item.brand)
         if item.price is not None:
-            facts.append(_money(item.price, self.currency))
+            facts.append(format_money(item.price, self.currency, trim_cents=True))
         if item.categories:
             facts.append(item.categories[-1])
         if item.rating is not None:
@@ -60,7 +60,7 @@ class CardRenderer(Stage):
         if item.brand:
             line += f" by {item.brand}"
         if item.price is not None:
-            line += f" at {_money(item.price, self.currency)}"
+            line += f" at {format_money(item.price, self.currency, trim_cents=True)}"
         if item.rating is not None:
             line += f" rated {item.rating:.1f} out of 5"
         keep = [r for r in reasons if not r.startswith(RERANK_REASON_PREFIX) and not self.checker.check(r, ctx)][:2]

@@ -17,7 +17,7 @@ from assistant.plan import Plan
 from assistant.reply import GroundingReport, StreamEvent, TextDelta, TextReset
 from assistant.stage_context import Stage
 from llm.stopping import sentence_cut
-from retrieval.text import has_cjk
+from retrieval.text import detect_language
 
 _SENTENCE_END = re.compile(r"[.!?。！？](?:\s|$)")
 
@@ -148,7 +148,7 @@ class ReplyGenerator(Stage):
         tm = plan.timings
         report.regenerated = True
         tr = time.perf_counter()
-        lang = "zh" if has_cjk(plan.fallback) else "en"
+        lang = detect_language(plan.fallback).language
         msgs = prompts.load("repair", lang, self.ctx.prompt_version("repair")).messages(
             problems=describe(bad), **plan.repair_values
         )

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from assistant.explanations import _money, review_quote
+from assistant.explanations import review_quote
 from assistant.generation.cards import CardRenderer
 from assistant.grounding import GroundingContext
 from assistant.stage_context import Stage, StageContext
 from assistant.understanding_stage import UnderstoodTurn
 from retrieval.data.schema import Item
 from retrieval.filters import Constraints
+from retrieval.text import format_money
 
 
 class PlanningStage(Stage):
@@ -43,11 +44,11 @@ class PlanningStage(Stage):
     def _constraints_text(self, c: Constraints, lang: str) -> str:
         parts = []
         if c.price_max is not None and c.price_min is not None:
-            parts.append(f"{_money(c.price_min, self.currency)}–{_money(c.price_max, self.currency)}")
+            parts.append(f"{format_money(c.price_min, self.currency, trim_cents=True)}–{format_money(c.price_max, self.currency, trim_cents=True)}")
         elif c.price_max is not None:
-            parts.append(("不超过 " if lang == "zh" else "under ") + _money(c.price_max, self.currency))
+            parts.append(("不超过 " if lang == "zh" else "under ") + format_money(c.price_max, self.currency, trim_cents=True))
         elif c.price_min is not None:
-            parts.append(("高于 " if lang == "zh" else "over ") + _money(c.price_min, self.currency))
+            parts.append(("高于 " if lang == "zh" else "over ") + format_money(c.price_min, self.currency, trim_cents=True))
         if c.brands_in:
             parts.append(("品牌 " if lang == "zh" else "from ") + " or ".join(c.brands_in))
         if c.brands_out:

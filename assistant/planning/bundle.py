@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from assistant.explanations import _money
 from assistant.plan import Plan, card
 from assistant.planning.base import PlanningStage
 from assistant.planning.recommend import RecommendPlanner
@@ -10,6 +9,7 @@ from assistant.reply import Bundle
 from assistant.stage_context import StageContext
 from assistant.understanding_stage import UnderstoodTurn
 from retrieval.complements import assemble_bundle
+from retrieval.text import format_money
 
 
 class BundlePlanner(PlanningStage):
@@ -49,9 +49,9 @@ class BundlePlanner(PlanningStage):
                 reasons.append(f"bought together with {self.catalog[best[1]].title} by {best[0]} shoppers")
             if bi.item_id == seed:
                 reasons.append("the item you started from")
-            reasons.append(f"fits your {_money(float(budget), self.currency)} budget")
+            reasons.append(f"fits your {format_money(float(budget), self.currency, trim_cents=True)} budget")
             items.append(card(it, float(bi.relevance + bi.cooccurrence), reasons, {}))
-        total = _money(b.total_price, self.currency)
+        total = format_money(b.total_price, self.currency, trim_cents=True)
         bundle = Bundle([i.item_id for i in items], b.total_price, float(budget), seed)
         ctx = self._grounding_ctx(turn, [self.catalog[c.item_id] for c in items])
         ctx.allowed_prices = [*ctx.allowed_prices, b.total_price, float(budget)]
@@ -62,7 +62,7 @@ class BundlePlanner(PlanningStage):
             "bundle",
             count=len(items),
             total=total,
-            budget=f" (budget {_money(float(budget), self.currency)})",
+            budget=f" (budget {format_money(float(budget), self.currency, trim_cents=True)})",
             titles="; ".join(c.title for c in items),
         )
         return Plan(

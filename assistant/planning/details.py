@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from assistant.explanations import _money, review_quote
+from assistant.explanations import review_quote
 from assistant.plan import Plan, card
 from assistant.planning.base import PlanningStage
 from assistant.understanding_stage import UnderstoodTurn
 from retrieval.data.schema import Item
+from retrieval.text import format_money
 
 
 class DetailsPlanner(PlanningStage):
@@ -36,7 +37,7 @@ class DetailsPlanner(PlanningStage):
         if item.brand:
             parts.append(f"brand {item.brand}")
         if item.price is not None:
-            parts.append(f"price {_money(item.price, self.currency)}")
+            parts.append(f"price {format_money(item.price, self.currency, trim_cents=True)}")
         if item.categories:
             parts.append("category " + " > ".join(item.categories))
         if item.rating is not None:

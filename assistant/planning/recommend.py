@@ -24,6 +24,7 @@ from retrieval.filters import Constraints
 from retrieval.hybrid import GENERIC_WORDS
 from retrieval.lexical import tokenize
 from retrieval.ranker import Feedback, FusedRanker, RankedItem
+from retrieval.topk import top_k
 
 
 class RecommendPlanner(PlanningStage):
@@ -162,7 +163,7 @@ class RecommendPlanner(PlanningStage):
         scores = np.asarray(self.reranker.rerank(list(history), [r.item_id for r in top], self.catalog))
         if scores.shape != (len(top),) or not np.all(np.isfinite(scores)):
             raise ValueError(f"reranker returned scores of shape {scores.shape} for {len(top)} candidates")
-        order = np.argsort(-scores, kind="stable")
+        order, _ = top_k(scores, len(scores))
         slots = sorted((r.score for r in top), reverse=True)
         out, moves = [], {}
         for new_pos, j in enumerate(order):
@@ -221,9 +222,8 @@ class RecommendPlanner(PlanningStage):
         scores = np.asarray(scorer.score(list(history)), dtype=np.float64)
         ok = self.index.filter_index.mask(constraints) & (scores > 0)
         rows = np.flatnonzero(ok)
-        if rows.size > n:
-            rows = rows[np.argpartition(-scores[rows], n - 1)[:n]]
-        rows = rows[np.lexsort((rows, -scores[rows]))]
+        top, _ = top_k(scores[rows], n)
+        rows = rows[top]
         return [self.catalog.at(int(r)).item_id for r in rows]
 
     def _cf_history(self, user_id: str | None, state: DialogueState) -> tuple[list[str], str]:
