@@ -311,9 +311,12 @@ def judged_precision(
                 unjudged += 1
         judged_rel += rel
         per_request.append(rel / k)
+    # With unjudged items shown it is no judged precision: only the judged-items share stands.
+    # The CI of a mean is that of its difference from zero (one bootstrap implementation: bench.stats).
+    ci = paired_bootstrap(per_request, [0.0] * len(per_request)) if per_request and not unjudged else None
     return {
-        # With unjudged items shown it is no judged precision: only the judged-items share stands.
-        f"precision@{k}": float(np.mean(per_request)) if per_request and not unjudged else None,
+        f"precision@{k}": float(np.mean(per_request)) if ci is not None else None,
+        f"precision@{k}_95ci": None if ci is None else [ci.lo, ci.hi],
         "judged_requests": len(per_request),
         "judged_items_shown": judged_n,
         "unjudged_items_shown": unjudged,
@@ -489,6 +492,13 @@ def _ci(d: Mapping[str, Any]) -> str:
     return f"{d['diff']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}] (n={d['n']})"
 
 
+def _with_ci(judged: Mapping[str, Any], k: int) -> str:
+    p, ci = judged.get(f"precision@{k}"), judged.get(f"precision@{k}_95ci")
+    if p is None:
+        return "– (unjudged items shown)"
+    return f"{p:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] (n={judged['judged_requests']})"
+
+
 def _item(it: Any) -> str:
     price = f"${it.price:g}" if it.price is not None else "no price"
     return f"{it.title[:60]} ({it.brand or 'no brand'}; {price})"
@@ -514,7 +524,7 @@ def write_reports(
                 "answered (>= 3 items)": r["answered_share"],
                 "all hard constraints met": r["constraints_satisfied_share"],
                 "checkable requests": r["requests_with_checkable_constraint"],
-                f"judged precision@{k}": j.get(f"precision@{k}") if s == "full" else None,
+                f"judged precision@{k} [95% CI]": _with_ci(j, k) if s == "full" else "–",
                 "judged / unjudged items shown": f"{j.get('judged_items_shown')} / {j.get('unjudged_items_shown')}"
                 if j
                 else "–",
