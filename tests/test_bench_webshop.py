@@ -91,6 +91,7 @@ BRANDS = {"revlon", "perry ellis", "maybelline", "viktor and rolf"}
         ("a hair dryer, 40.50 dollars or less", HardConstraints(max_price=40.5)),
         ("a serum over $30 but under $60", HardConstraints(max_price=60.0, min_price=30.0)),
         ("a serum no more than $25", HardConstraints(max_price=25.0)),
+        ("a toner not more than 30 dollars", HardConstraints(max_price=30.0)),
         ("an 18 inch wig under 20 inches", HardConstraints()),  # no currency: not a price
         ("hair dye in the brand of revlon", HardConstraints(brands=("revlon",))),
         ("a long lasting cologne by perry ellis", HardConstraints(brands=("perry ellis",))),
