@@ -489,13 +489,15 @@ def write_reports(
         "",
         *([f"- command: `{p['command']}`"] if p.get("command") else []),
         f"- data: {p['data']} (ReDial test split, even conversation ids; CC BY 4.0, Li et al. NeurIPS 2018)",
-        f"- catalog: {p['catalog']}; ReDial movie names matched: {p['mention_names_matched']} of "
-        f"{p['mention_names']} ({p['matching']})",
+        f"- catalog: {p['catalog']}; distinct movie names in these dialogues matched to it: "
+        f"{p['mention_names_matched']} of {p['mention_names']} ({p['matching']})",
         f"- dialogues: {n} scored of {p['dialogues_in_file']} ({p['sample']}); targets: {p['targets']}",
         f"- replay: {p['replay']}; LLM: {p['llm']}",
         f"- a turn is scored when {p['scored_turn']}",
         f"- metrics: {p['metrics']}",
         f"- differences: {p['ci']}; b = dialogues only `full` hits, c = only the baseline hits",
+        f"- Hit@{k} counts any scored turn, so a system whose list changes from turn to turn gets more "
+        "tries than `popularity`, whose list barely moves: read it beside the per-turn means",
         "- not comparable with published ReDial numbers (they rank ~6.9k movies with a different protocol)",
         f"- wall time {report['timing_s']:.0f} s on {report['environment'].get('cpu_count')} CPUs "
         f"(load {report['environment'].get('load_average_1m_5m_15m')}); full p50 latency "
