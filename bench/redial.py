@@ -1,7 +1,7 @@
 """Real seekers: replay ReDial dialogues (crowd workers, CC BY 4.0) on the MovieLens-100K demo.
 
     python -m bench.redial --data ../shared/external/redial-dev [--users N] [--llm none|NAME] [--out reports]
-    python -m bench.redial --data ../shared/external/redial-dev --quick        # 20 dialogues, template replies
+    python -m bench.redial --data ../shared/external/redial-dev --quick  # 20 dialogues
 
 Protocol:
 
@@ -314,7 +314,9 @@ class RedialConfig:
             raise ValueError(f"k must be >= 1, got {self.k}")
 
 
-def select_cases(dialogues: Sequence[Mapping[str, Any]], index: TitleIndex, n: int | None, seed: int) -> list[Case]:
+def select_cases(
+    dialogues: Sequence[Mapping[str, Any]], index: TitleIndex, n: int | None, seed: int
+) -> list[Case]:
     """Eligible cases (a matched target and a scored turn), a seeded sample of ``n`` in file order."""
     cases = [c for c in (prepare_case(d, index) for d in dialogues) if c and any(t.relevant for t in c.turns)]
     if n is not None and n < len(cases):
@@ -364,7 +366,9 @@ def run(cfg: RedialConfig) -> dict[str, Any]:
                     latency.append(time.perf_counter() - t)
             shown[name].append(lists)
     bot.close()
-    scores = {s: [score_dialogue(c, lst, cfg.k) for c, lst in zip(cases, shown[s], strict=True)] for s in SYSTEMS}
+    scores = {
+        s: [score_dialogue(c, lst, cfg.k) for c, lst in zip(cases, shown[s], strict=True)] for s in SYSTEMS
+    }
     report = _report(cfg, dialogues, cases, scores, len(mention_names), matched_names, latency, t0)
     write_reports(cfg, report, cases, shown, catalog)
     return report
@@ -412,11 +416,17 @@ def _report(
             "catalog": f"{DATASET} (1,682 movies; duplicate entries folded)",
             "dialogues_in_file": len(dialogues),
             "dialogues_scored": len(cases),
-            "sample": "all eligible dialogues" if cfg.users is None else f"{cfg.users} eligible, seed {cfg.seed}",
+            "sample": (
+                "all eligible dialogues" if cfg.users is None else f"{cfg.users} eligible, seed {cfg.seed}"
+            ),
             "mention_names": n_names,
             "mention_names_matched": n_matched,
-            "matching": "normalised title (case, punctuation, accents, articles, alternate titles) and year +-1",
-            "targets": "matched movies with suggested=1 and liked=1 (seeker's answers; recommender's if empty)",
+            "matching": (
+                "normalised title (case, punctuation, accents, articles, alternate titles) and year +-1"
+            ),
+            "targets": (
+                "matched movies with suggested=1 and liked=1 (seeker's answers; recommender's if empty)"
+            ),
             "replay": "seeker messages only, @id -> movie name, new shopper, fresh session per dialogue",
             "scored_turn": "targets not mentioned by the seeker in this or an earlier message remain",
             "metrics": (
@@ -475,9 +485,7 @@ def write_reports(
             "comparison": name,
             f"Δ recall@{k} [95% CI]": _ci(c[f"recall@{k}"]),
             f"Δ ndcg@{k} [95% CI]": _ci(c[f"ndcg@{k}"]),
-            "McNemar b / c / p": (
-                f"{c[f'mcnemar_hit@{k}']['b']} / {c[f'mcnemar_hit@{k}']['c']} / {c[f'mcnemar_hit@{k}']['p_value']:.3g}"
-            ),
+            "McNemar b / c / p": "{b} / {c} / {p_value:.3g}".format(**c[f"mcnemar_hit@{k}"]),
         }
         for name, c in report["comparisons"].items()
     ]

@@ -1,4 +1,4 @@
-"""Paired comparisons of two systems on the same cases: bootstrap CI of the mean difference, McNemar on hits."""
+"""Paired comparisons of two systems on the same cases: bootstrap CI of a mean difference, McNemar."""
 
 from __future__ import annotations
 

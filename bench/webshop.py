@@ -18,7 +18,8 @@ Protocol:
   "from <brand>") or an excluded one ("not <brand>", "no <brand>", "other than <brand>"), brands
   from the catalog's brand list that name at most 0.1% of all instructions (a brand named without
   such a cue is not a constraint: catalog brands like "buff", "mink" or "shea" are plain words, and
-  "<brand> impression perfume" asks for another maker's copy of that scent); satisfied when every shown item (top 5) meets every one (price
+  "<brand> impression perfume" asks for another maker's copy of that scent); satisfied when every
+  shown item (top 5) meets every one (price
   unknown fails a price bound; an item breaks "not X" when its brand field or title names X, meets
   "X brand" when either does); requests with nothing shown fail. Only requests with at least one
   checkable constraint count.
@@ -66,11 +67,13 @@ BEAUTY_TERMS = (
     # hair care, styling products and tools
     "shampoo", "shampoos", "conditioner", "conditioners", "hair mask", "hair oil", "hair serum",
     "hair spray", "hairspray", "hair gel", "hair dye", "hair color", "hair colour", "henna",
-    "hair extension", "hair extensions", "hairpiece", "hair topper", "hair toppers", "hair fibers", "wig", "wigs", "lace front",
+    "hair extension", "hair extensions", "hairpiece", "hair topper", "hair toppers", "hair fibers",
+    "wig", "wigs", "lace front",
     "hair dryer", "blow dryer", "flat iron", "curling iron", "curling wand", "hair straightener",
     "hair brush", "hairbrush", "hair comb", "hair clip", "hair clips", "claw clip", "hair tie",
     "hair ties", "scrunchie", "scrunchies", "headband", "headbands", "hair pins", "bobby pins",
-    "hair rollers", "curlers", "hair cutting kit", "hair clipper", "hair clippers", "dry shampoo", "leave in conditioner", "leave in treatment", "pomade", "hair wax",
+    "hair rollers", "curlers", "hair cutting kit", "hair clipper", "hair clippers", "dry shampoo",
+    "leave in conditioner", "leave in treatment", "pomade", "hair wax",
     "hair treatment", "hair treatments", "hair growth", "hair loss", "scalp",
     # makeup
     "makeup", "make up", "cosmetic", "cosmetics", "foundation", "concealer", "blush", "bronzer",
@@ -78,7 +81,8 @@ BEAUTY_TERMS = (
     "pressed powder", "setting spray", "mascara", "eyeliner", "eye liner", "eyeshadow",
     "eye shadow", "eyebrow", "eyebrows", "brow pencil", "brow gel", "eyelashes", "eyelash",
     "lashes", "lipstick", "lipsticks", "lip gloss", "lip balm", "lip liner", "lip stain",
-    "lip tint", "lip plumper", "lip care", "lip lacquer", "body paint", "color corrector", "makeup brush", "makeup brushes", "brush set", "makeup sponge",
+    "lip tint", "lip plumper", "lip care", "lip lacquer", "body paint", "color corrector",
+    "makeup brush", "makeup brushes", "brush set", "makeup sponge",
     "beauty blender", "makeup remover", "makeup bag", "cosmetic bag", "makeup mirror",
     # nails
     "nail polish", "nail lacquer", "gel polish", "nail art", "nail file", "nail clipper",
@@ -104,7 +108,9 @@ EXCLUDE_TERMS = (
     "sofa", "curtain", "curtains", "rug", "carpet", "mattress", "box spring", "bed", "chair",
     "stool", "table", "bedspread", "bedspreads",
 )  # fmt: skip
-_BEAUTY_RE = re.compile(r"\b(?:" + "|".join(re.escape(t) for t in sorted(BEAUTY_TERMS, key=len, reverse=True)) + r")\b")
+_BEAUTY_RE = re.compile(
+    r"\b(?:" + "|".join(re.escape(t) for t in sorted(BEAUTY_TERMS, key=len, reverse=True)) + r")\b"
+)
 _EXCLUDE_RE = re.compile(r"\b(?:" + "|".join(re.escape(t) for t in EXCLUDE_TERMS) + r")\b")
 
 
@@ -167,7 +173,9 @@ _CEILING = re.compile(
     rf"max(?:imum)?(?: of)?|within|budget(?: of| is)?)\s*{_MONEY}|{_MONEY}\s*(?:or less|or under|max)\b"
 )
 _FLOOR = re.compile(rf"\b(?<!no )(?<!not )(?:over|above|more than|at least|minimum(?: of)?)\s*{_MONEY}")
-_NEGATION = re.compile(r"\b(?:not|no|except|other than|anything but|without|avoid)\s+(?:from\s+|by\s+|the\s+)?$")
+_NEGATION = re.compile(
+    r"\b(?:not|no|except|other than|anything but|without|avoid)\s+(?:from\s+|by\s+|the\s+)?$"
+)
 _BRAND_BEFORE = re.compile(r"\b(?:brand|brand of|brand is|brand name|by|from|made by|make)\s+$")
 MAX_BRAND_DF = 0.001  # a catalog brand that names more of all instructions than this is a common word
 
@@ -188,7 +196,9 @@ class HardConstraints:
         return any((self.max_price is not None, self.min_price is not None, self.brands, self.not_brands))
 
 
-def brand_vocabulary(catalog_brands: Iterable[str], goals: Sequence[str], max_df: float = MAX_BRAND_DF) -> set[str]:
+def brand_vocabulary(
+    catalog_brands: Iterable[str], goals: Sequence[str], max_df: float = MAX_BRAND_DF
+) -> set[str]:
     """Normalised catalog brands (>= 3 characters) that name at most ``max_df`` of all instructions
     as a whole phrase: "simple", "natural" or "color" are brands here and everyday words there."""
     brands = {_words(b) for b in catalog_brands}
@@ -456,14 +466,21 @@ def _report(
             "catalog": str(cfg.catalog),
             "instructions_in_file": n_goals,
             "selected": len(selected),
-            "selection": "unique instructions naming a Beauty product type (BEAUTY_TERMS) and no EXCLUDE_TERMS word",
+            "selection": (
+                "unique instructions naming a Beauty product type (BEAUTY_TERMS) and no EXCLUDE_TERMS word"
+            ),
             "requests_run": len(requests),
-            "sample": "all selected" if cfg.requests is None else f"{cfg.requests} (judged sample first, seed {cfg.seed})",
+            "sample": (
+                "all selected"
+                if cfg.requests is None
+                else f"{cfg.requests} (judged sample first, seed {cfg.seed})"
+            ),
             "turns": "one: the request as a new shopper's first message, fresh session",
             "answered": "at least 3 items shown",
             "constraints": (
                 "bench's own parser: price ceiling/floor with a currency word or sign, brand with a cue "
-                "('X brand', 'by X', 'brand of X') or 'not X'; every shown item must meet all; nothing shown fails"
+                "('X brand', 'by X', 'brand of X') or 'not X'; every shown item must meet all; "
+                "nothing shown fails"
             ),
             "judged_precision": (
                 f"precision@{k} on {JUDGED_REQUESTS} requests (seed {cfg.seed}) judged by hand item by item; "
@@ -525,7 +542,9 @@ def write_reports(
                 "all hard constraints met": r["constraints_satisfied_share"],
                 "checkable requests": r["requests_with_checkable_constraint"],
                 f"judged precision@{k} [95% CI]": _with_ci(j, k) if s == "full" else "–",
-                "judged / unjudged items shown": f"{j.get('judged_items_shown')} / {j.get('unjudged_items_shown')}"
+                "judged / unjudged items shown on the judged requests": (
+                    f"{j.get('judged_items_shown')} / {j.get('unjudged_items_shown')}"
+                )
                 if j
                 else "–",
                 "precision over judged items": j.get("precision_over_judged_items"),
@@ -548,8 +567,9 @@ def write_reports(
         "## Protocol",
         "",
         *([f"- command: `{p['command']}`"] if p.get("command") else []),
-        f"- data: {p['data']}/human_goals.json (WebShop, MIT, Yao et al. NeurIPS 2022): {p['instructions_in_file']} "
-        f"instructions, {p['selected']} selected ({p['selection']}); run: {p['requests_run']} ({p['sample']})",
+        f"- data: {p['data']}/human_goals.json (WebShop, MIT, Yao et al. NeurIPS 2022): "
+        f"{p['instructions_in_file']} instructions, {p['selected']} selected ({p['selection']}); "
+        f"run: {p['requests_run']} ({p['sample']})",
         f"- catalog: {p['catalog']}; LLM: {p['llm']}; {p['turns']}",
         f"- answered: {p['answered']}; constraints: {p['constraints']}",
         f"- judged precision: {p['judged_precision']}",
@@ -578,7 +598,8 @@ def write_reports(
     pick = sorted(random.Random(cfg.seed).sample(range(len(requests)), min(cfg.samples_in_md, len(requests))))
     for i in pick:
         c = constraints[requests[i].index]
-        md.append(f"**#{requests[i].index}** {requests[i].text}" + (f"  \n  constraints: {c}" if c.checkable else ""))
+        note = f"  \n  constraints: {c}" if c.checkable else ""
+        md.append(f"**#{requests[i].index}** {requests[i].text}{note}")
         md += [f"- {s}: " + ("; ".join(_item(it) for it in shown[s][i]) or "(nothing)") for s in SYSTEMS]
         md.append("")
     paths = {
@@ -603,7 +624,9 @@ def parse_args(argv: Sequence[str] | None = None) -> WebShopConfig:
     ap = argparse.ArgumentParser(prog="python -m bench.webshop", description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="../shared/external/webshop", help="folder with human_goals.json")
     ap.add_argument("--catalog", default="../shared/datasets/amazon-beauty-2014")
-    ap.add_argument("--requests", type=int, default=None, help="requests to run (judged sample first); default all")
+    ap.add_argument(
+        "--requests", type=int, default=None, help="requests to run (judged sample first); default all"
+    )
     ap.add_argument("--llm", default="none", help="'none' (template replies, default) or a model name/path")
     ap.add_argument("--judgments", default=str(JUDGMENTS), help="hand judgments JSON ('' for none)")
     ap.add_argument("--seed", type=int, default=0)
@@ -638,7 +661,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         j = r["judged"] or {}
         print(
             f"{name:>20}: answered={fmt(r['answered_share'], 3)} "
-            f"constraints={fmt(r['constraints_satisfied_share'], 3)} (n={r['requests_with_checkable_constraint']})"
+            f"constraints={fmt(r['constraints_satisfied_share'], 3)} "
+            f"(n={r['requests_with_checkable_constraint']})"
             + (f" judged_p@{cfg.k}={fmt(j.get(f'precision@{cfg.k}'), 3)}" if name == "full" and j else "")
         )
     print(f"reports in {cfg.out}/webshop-*")

@@ -35,7 +35,8 @@ PAIRS = REPO_ROOT / "tests" / "fixtures" / "bench" / "redial_title_pairs.json"
 
 def redial_dir() -> Path:
     """``$SHOPASSIST_SHARED_EXTERNAL/redial-dev`` or ``../shared/external/redial-dev``; skips when absent."""
-    roots = [Path(os.environ["SHOPASSIST_SHARED_EXTERNAL"])] if os.environ.get("SHOPASSIST_SHARED_EXTERNAL") else []
+    env = os.environ.get("SHOPASSIST_SHARED_EXTERNAL")
+    roots = [Path(env)] if env else []
     roots.append(REPO_ROOT.parent / "shared" / "external")
     for root in roots:
         if (root / "redial-dev" / "dialogues.jsonl").is_file():
@@ -100,7 +101,8 @@ def _dialogue() -> dict:
             "200": {"suggested": 1, "seen": 0, "liked": 1},
             "300": {"suggested": 1, "seen": 0, "liked": 1},  # not in the catalog: not a target
         },
-        "respondentQuestions": {"100": {"suggested": 1, "seen": 1, "liked": 1}},  # ignored: seeker's form wins
+        # ignored: the seeker's own form wins
+        "respondentQuestions": {"100": {"suggested": 1, "seen": 1, "liked": 1}},
         "messages": [
             {"senderWorkerId": 1, "text": "hi, I loved @100", "messageId": 1},
             {"senderWorkerId": 2, "text": "try @200", "messageId": 2},
@@ -115,7 +117,11 @@ def test_case_replays_only_the_seeker_and_drops_mentioned_targets() -> None:
     case = prepare_case(_dialogue(), index)
     assert case is not None
     assert case.targets == ["3"]
-    assert [t.text for t in case.turns] == ["hi, I loved The Shining (1980)", "what else?", "oh Sabrina (1995) sounds good"]
+    assert [t.text for t in case.turns] == [
+        "hi, I loved The Shining (1980)",
+        "what else?",
+        "oh Sabrina (1995) sounds good",
+    ]
     assert [t.mentioned for t in case.turns] == [["1"], ["1"], ["1", "3"]]
     assert [t.relevant for t in case.turns] == [["3"], ["3"], []]  # the last turn is not scored
     no_target = dict(_dialogue(), initiatorQuestions={}, respondentQuestions={})
@@ -126,7 +132,8 @@ def test_metrics_and_dialogue_score_by_hand() -> None:
     assert recall_at(["a", "b", "c"], ["c", "z"], 5) == 0.5
     assert ndcg_at(["a", "b", "c"], ["c"], 5) == pytest.approx(0.5)  # 1/log2(4) over 1/log2(2)
     assert ndcg_at(["c", "z"], ["c", "z"], 5) == pytest.approx(1.0)
-    case = Case("x", ["c"], [SeekerTurn("t1", [], ["c"]), SeekerTurn("t2", [], ["c"]), SeekerTurn("t3", ["c"], [])])
+    turns = [SeekerTurn("t1", [], ["c"]), SeekerTurn("t2", [], ["c"]), SeekerTurn("t3", ["c"], [])]
+    case = Case("x", ["c"], turns)
     s = score_dialogue(case, [["a"], ["c"], ["c"]], 5)  # the 3rd turn is not scored
     assert s["recall"] == 0.5 and s["hit"] is True and s["ndcg"] == pytest.approx(0.5)
 

@@ -168,7 +168,8 @@ def test_judgment_fixture_matches_the_selected_requests() -> None:
 def test_quick_run_on_webshop(tmp_path: Path) -> None:
     data = shared_path("external", "webshop")
     catalog = shared_path("datasets", "amazon-beauty-2014")
-    args = ["--data", str(data), "--catalog", str(catalog), "--quick", "--out", str(tmp_path), "--no-progress"]
+    args = ["--data", str(data), "--catalog", str(catalog), "--quick", "--out", str(tmp_path)]
+    args.append("--no-progress")
     assert main(args) == 0
     rep = json.loads((tmp_path / "webshop-amazon-beauty-2014.json").read_text())
     assert rep["protocol"]["requests_run"] == 20
