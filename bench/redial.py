@@ -340,6 +340,8 @@ def run(cfg: RedialConfig) -> dict[str, Any]:
     order = [i for i in order_all if index.canonical[i] == i]
     dialogues = load_dialogues(folder)
     cases = select_cases(dialogues, index, cfg.users, cfg.seed)
+    if not cases:
+        raise SystemExit(f"no dialogue in {folder} has a matched suggested-and-liked movie")
     mention_names = {n for d in dialogues for n in (d.get("movieMentions") or {}).values()}
     matched_names = sum(match_title(n, index) is not None for n in mention_names)
 

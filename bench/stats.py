@@ -44,8 +44,7 @@ def paired_bootstrap(
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     n = len(x)
     if n == 0:
-        nan = float("nan")
-        return PairedDiff(nan, nan, nan, nan, nan, 0)
+        raise ValueError("no cases to compare")
     d = x - y
     rng = np.random.default_rng(seed)
     means = d[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)

@@ -456,8 +456,11 @@ def _report(
         comparisons[f"full - {base}"] = {
             "answered_share": dataclasses.asdict(paired_bootstrap(a_ans, b_ans, seed=cfg.seed)),
             "mcnemar_answered": dataclasses.asdict(mcnemar(a_ans, b_ans)),
-            "constraints_satisfied_share": dataclasses.asdict(paired_bootstrap(a_ok, b_ok, seed=cfg.seed)),
-            "mcnemar_constraints": dataclasses.asdict(mcnemar(a_ok, b_ok)),
+            # None when no request in the run states a checkable constraint
+            "constraints_satisfied_share": dataclasses.asdict(paired_bootstrap(a_ok, b_ok, seed=cfg.seed))
+            if a_ok
+            else None,
+            "mcnemar_constraints": dataclasses.asdict(mcnemar(a_ok, b_ok)) if a_ok else None,
         }
     return {
         "bench": "webshop",
@@ -503,8 +506,8 @@ def _report(
 
 
 # --- reports --------------------------------------------------------------------------------
-def _ci(d: Mapping[str, Any]) -> str:
-    if not d["n"]:
+def _ci(d: Mapping[str, Any] | None) -> str:
+    if not d:
         return "–"
     return f"{d['diff']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}] (n={d['n']})"
 
