@@ -89,3 +89,11 @@ def mcnemar(hits_a: Sequence[bool], hits_b: Sequence[bool]) -> McNemar:
         return McNemar(b, c, float(min(b, c)), min(1.0, p), "exact")
     statistic = (abs(b - c) - 1.0) ** 2 / n
     return McNemar(b, c, float(statistic), float(stats.chi2.sf(statistic, 1)), "chi2-cc")
+
+
+def bootstrap_mean(
+    values: Sequence[float], n_boot: int = 2000, seed: int = 0, confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """(mean, lo, hi): the percentile bootstrap CI of one system's mean over cases."""
+    d = paired_bootstrap(values, [0.0] * len(values), n_boot=n_boot, seed=seed, confidence=confidence)
+    return d.mean_a, d.lo, d.hi

@@ -77,3 +77,11 @@ def test_bad_input_is_refused() -> None:
         paired_bootstrap([1], [1], confidence=1.0)
     with pytest.raises(ValueError):
         mcnemar([True], [True, False])
+
+
+def test_bootstrap_mean_brackets_the_mean() -> None:
+    from bench.stats import bootstrap_mean
+
+    m, lo, hi = bootstrap_mean([1, 0, 1, 1, 0, 1, 1, 1], n_boot=500)
+    assert m == pytest.approx(0.75) and lo < 0.75 < hi and 0.0 <= lo and hi <= 1.0
+    assert bootstrap_mean([1, 1, 1]) == (1.0, 1.0, 1.0)
