@@ -11,7 +11,8 @@ returns the ``k`` item ids to show:
 * ``filter+random``: the same candidates in a seeded random order (one permutation of the
   catalog per dialogue, from ``(seed, user_id)``).
 * ``keyword+popularity``: no filter; every non-filler word the shopper said so far (the product
-  type included) is matched against item titles by token overlap; items with more distinct
+  type included) is matched by token overlap against each item's title and category names (so
+  a product type the titles leave out, "drama", still matches); items with more distinct
   matching words first, then popularity; history and shown items dropped.
 
 The "stated constraints" are the simulator's own record of what the shopper said
@@ -91,7 +92,7 @@ class Baselines:
         self._pop_order = [int(i) for i in np.argsort(-pops, kind="stable")]
         postings: dict[str, list[int]] = defaultdict(list)
         for row, it in enumerate(self.catalog):
-            for tok in set(normalize_tokens(it.title)):
+            for tok in set(normalize_tokens(" ".join([it.title, *it.categories]))):
                 postings[tok].append(row)
         self._postings = dict(postings)
 

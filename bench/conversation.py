@@ -62,8 +62,8 @@ SYSTEM_PROTOCOL = {
     "popularity",
     "filter+random": "the same filter, seeded random order (one permutation per shopper)",
     "keyword+popularity": "no filter: the shopper's words so far (product type included, filler and stop "
-    "words dropped) matched against titles by token overlap, then training popularity; history and shown "
-    "items dropped",
+    "words dropped) matched against titles and category names by token overlap, then training popularity; "
+    "history and shown items dropped",
     "cf-only": "top-k of the CF scorer over the shopper's history, blind to the dialogue",
     "retrieval-only": "the assistant with no CF scorer",
     "full": "the assistant as shipped",

@@ -106,7 +106,7 @@ ORDINALS = {
 }
 DESCRIBE_TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
     "en": {
-        "open": ("I'm looking for {p}.", "Can you recommend {p}?", "I need {p}.", "Show me some {p}."),
+        "open": ("I'm looking for {p}.", "Can you recommend {p}?", "I need {p}.", "Show me {p}."),
         "open_attr": (
             "I'm looking for {p}, something {a}.",
             "I need {p}, ideally {a}.",

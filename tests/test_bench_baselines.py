@@ -77,17 +77,19 @@ def test_keyword_popularity_on_a_scripted_dialogue(baselines: Baselines) -> None
         "nail",
         "polish",
     ]
-    # "matte nail polish": overlap p2 3; p3, p5, p7 2; p1 1 (nail), p6 1 (matte); p4 0.
-    # Ties by popularity: p5 (3) > p3 (1) > p7 (0); p1 (4) > p6 (2).
+    # Title + category words. "matte nail polish": overlap p2 3; p1 (nail + category "polish"), p3, p5,
+    # p7 2; p6 1 (matte); p4 0. Ties by popularity: p1 (4) > p5 (3) > p3 (1) > p7 (0).
     t1 = BaselineRequest("u9", ["I'm looking for a matte nail polish."], Constraints(), k=4)
-    assert baselines.recommend(name, t1) == ["p2", "p5", "p3", "p7"]
-    # Turn 2 adds "red": p1 now has nail+red = 2; history p5 dropped, shown p2, p3 dropped.
+    assert baselines.recommend(name, t1) == ["p2", "p1", "p5", "p3"]
+    # Turn 2 adds "red": p1 now has nail+polish+red = 3; history p5 dropped, shown p2, p3 dropped.
     t2 = BaselineRequest(
         "u9", [*t1.utterances, "Not these, something red."], Constraints(), ["p5"], ["p2", "p3"], k=3
     )
-    # overlaps: p7 2 (nail, polish), p1 2 (nail, red) -> p1 first by popularity; then p4 (red, 1) and
-    # p6 (matte, 1): p4 more popular.
+    # overlaps: p1 3, p7 2 (nail, polish); then p4 (red, 1) and p6 (matte, 1): p4 more popular.
     assert baselines.recommend(name, t2) == ["p1", "p7", "p4"]
+    # Category names count too: "lips" is in no title, only in the Lips category of p4 and p6.
+    t3 = BaselineRequest("u9", ["something for the lips"], Constraints(), k=2)
+    assert baselines.recommend(name, t3) == ["p4", "p6"]
 
 
 def test_unknown_baseline_is_refused(baselines: Baselines) -> None:

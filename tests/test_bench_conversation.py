@@ -135,7 +135,8 @@ def test_quick_mode_on_movielens_within_five_minutes(tmp_path: Path) -> None:
     # The tiny LLM wrote the full system's replies (token counts come from its tokenizer).
     assert rep["protocol"]["llm"] == "smollm2-135m"
     assert rep["systems"]["full"]["tokens_unit"].startswith("tokenizer:")
-    assert rep["systems"]["full"]["constraint_satisfaction"] == 1.0
+    assert rep["protocol"]["shopper"] == "describe" and "filter+popularity" in rep["systems"]
+    assert rep["systems"]["filter+popularity"]["constraint_satisfaction"] == 1.0
     assert rep["systems"]["full"]["out_of_catalogue_rate"] == 0.0
     assert elapsed < 300 + rep["timing"]["build_s"]  # a cold index build is not part of the budget
 
