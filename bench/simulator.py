@@ -95,7 +95,12 @@ MIN_DF = 20
 MIN_DF_SHARE = 0.005
 MAX_DF_SHARE = 0.3
 MAX_ATTRIBUTE_WORDS = 6
-PARENT_SHARE = 0.3  # shoppers who name the parent category ("nails") instead of the leaf
+PARENT_SHARE = 0.3  # shoppers who name the parent category ("hair sprays" -> "styling products")
+# A parent named after a body part or an audience ("Face", "Men's") is no product type people say.
+NOT_A_TYPE = frozenset(
+    {"face", "eyes", "eye", "lips", "lip", "body", "nails", "hands", "feet", "foot", "hair", "men", "women"}
+    | {"kids", "children", "unisex", "sun", "bath", "skin", "s"}
+)
 BRAND_WHEN_ASKED = 0.5  # share of "which brand?" questions answered with the target's brand
 BUDGET_SHARE = 0.6  # shoppers who volunteer a budget phrase (all answer a budget question)
 # Budget ceilings people say: the target's price times a seeded 1.1-1.6 margin, rounded up to one of these.
@@ -727,7 +732,8 @@ class DescribeShopper:
         self.rng = rng
         path = tuple(target.categories)
         low = 2 if sim.single_root is not None else 1  # never just the root ("Beauty", "Movies")
-        use_parent = len(path) - 1 > low and rng.random() < PARENT_SHARE
+        sayable = len(path) - 1 > low and not set(_tokens(path[-2])) <= NOT_A_TYPE
+        use_parent = sayable and rng.random() < PARENT_SHARE
         self.type_path: tuple[str, ...] = path[:-1] if use_parent else path
         self.type_phrase = sim.describe_category(self.type_path) if self.type_path else ""
         said = frozenset(_tokens(self.type_phrase))
