@@ -204,7 +204,7 @@ def build_systems(cfg: ConversationConfig, visible: Dataset) -> list[SystemUnder
 
     built: dict[str, SystemUnderTest] = {}
     if "full" in wanted or "cf-only" in wanted:
-        full = assistant(cfg.llm, scorer=cfg.scorer)
+        full = assistant(cfg.llm if "full" in wanted else None, scorer=cfg.scorer)
         if "full" in wanted:
             built["full"] = wrap("full", full, cfg.llm)
         if "cf-only" in wanted:
