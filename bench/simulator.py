@@ -820,7 +820,11 @@ class DescribeShopper:
         return self.rng.choice(self._lines(key)).format(**values)
 
     def _open(self, parts: list[str], kinds: list[str]) -> None:
-        if not self.type_phrase:
+        self.type_stated = True
+        if not self.type_phrase:  # an item without categories: describe it straight away
+            if self.attributes:
+                parts.append(self._say("attr", a=self.attributes.pop(0)))
+                kinds.append("attribute")
             return
         if self.attributes and self.rng.random() < 0.6:
             parts.append(self._say("open_attr", p=self.type_phrase, a=self.attributes.pop(0)))
@@ -828,7 +832,6 @@ class DescribeShopper:
         else:
             parts.append(self._say("open", p=self.type_phrase))
             kinds.append("category")
-        self.type_stated = True
 
     def _budget(self, parts: list[str], kinds: list[str]) -> None:
         if self.budget_key is None:

@@ -185,3 +185,11 @@ def test_llm_rewrite_that_adds_a_rare_word_is_discarded() -> None:
     assert not turn.rewritten and target.title not in turn.utterance
     polite = Simulator(cat, seed=1, min_df=5, rewriter=lambda text, lang: "Hello! " + text)
     assert polite.shopper("u", [], target.item_id).next_turn(None).rewritten
+
+
+def test_an_item_without_categories_is_described_from_the_first_turn() -> None:
+    cat = Catalog([Item(f"i{n}", f"Glossy {w} Polish", "Quillo", (), 5.0) for n, w in enumerate(COMMON)])
+    sim = Simulator(cat, seed=0, min_df=1, min_df_share=0.0)
+    _, said = talk(sim, "i0", [["i1"], ["i2"], ["i3"]])
+    assert said[0].constraints.categories == () and "attribute" in said[0].facets
+    assert sum("attribute" in t.facets for t in said) >= 2
