@@ -83,5 +83,5 @@ def test_bootstrap_mean_brackets_the_mean() -> None:
     from bench.stats import bootstrap_mean
 
     m, lo, hi = bootstrap_mean([1, 0, 1, 1, 0, 1, 1, 1], n_boot=500)
-    assert m == pytest.approx(0.75) and lo < 0.75 < hi and 0.0 <= lo and hi <= 1.0
+    assert m == pytest.approx(0.75) and lo < 0.75 < hi and lo >= 0.0 and hi <= 1.0
     assert bootstrap_mean([1, 1, 1]) == (1.0, 1.0, 1.0)
