@@ -5,14 +5,22 @@
     python -m bench.conversation --data /work/shared/datasets/amazon-beauty-2014 --llm none
 
 Protocol (InteRecAgent-style user simulation): leave-one-out split; for each sampled test user
-the assistant is built on train+valid only and knows the user's history; the simulator
-(``bench.simulator``) knows the test item and describes it without naming it, at most two
-attributes per turn. Success = the target is among the top-``k`` items shown in a turn. Every
-system talks to the same shoppers (same seeds): ``cf-only`` (top-k of the CF scorer over the
-history, blind to the dialogue), ``retrieval-only`` (the assistant with no CF scorer), ``full``
-(the assistant as shipped) and ``full+adapter`` (with ``--adapter``).
+the systems are built on train+valid only and know the user's history; the simulator
+(``bench.simulator``) knows the test item and talks about it without naming it. ``--shopper
+describe`` (the default, the headline): the product type in everyday words, then attribute words
+many products share, reactions to what is shown, a budget phrase, the brand only when asked.
+``--shopper facets``: the exact leaf category, price band, brand and "not brand X" (a filter
+alone does well there). Success = the target is among the top-``k`` items shown in a turn.
 
-Writes ``conversation-<dataset>.json`` / ``.md`` / ``.png`` and ``-transcripts.jsonl`` into ``--out``.
+Every system talks to the same shoppers (same seeds): the no-ML baselines of ``bench.baselines``
+(``filter+popularity``, ``filter+random``, ``keyword+popularity``), ``cf-only`` (top-k of the CF
+scorer over the history, blind to the dialogue), ``retrieval-only`` (the assistant with no CF
+scorer), ``full`` (the assistant as shipped) and ``full+adapter`` (with ``--adapter``). Paired
+differences (``full`` minus each other system) come with 95% bootstrap CIs over shoppers and
+McNemar's test on hits (``bench.stats``).
+
+Writes ``conversation-<dataset>[-<shopper>].json`` / ``.md`` / ``.png`` and ``-transcripts.jsonl``
+into ``--out`` (the facets mode keeps the old file names with a ``-facets`` suffix).
 """
 
 from __future__ import annotations
@@ -20,10 +28,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import random
 import shlex
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,8 +42,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from bench._report import environment, fmt, markdown_table, slug, write_json, write_text
+from bench.baselines import BASELINES, BaselineRequest, Baselines, popularity_counts
 from bench.conv_metrics import Dialogue, TurnRecord, count_unsupported_claims, first_hit, summarize
-from bench.simulator import SimulatedShopper, Simulator, llm_rewriter
+from bench.simulator import SHOPPER_MODES, DescribeShopper, SimulatedShopper, Simulator, llm_rewriter
+from bench.stats import bootstrap_mean, mcnemar, paired_bootstrap
 from llm.runtime import configure
 from retrieval.data.schema import Dataset, Interactions
 from retrieval.data.splits import leave_one_out
@@ -45,7 +55,30 @@ QUICK_USERS = 30
 # Quick mode runs the whole product, tiny LLM included (smollm2-135m writes the full system's
 # replies: ~1 s a turn with the 32-token prose budget); --llm none scores ranking only.
 QUICK_LLM = "smollm2-135m"
-SYSTEMS = ("cf-only", "retrieval-only", "full", "full+adapter")
+SYSTEMS = (*BASELINES, "cf-only", "retrieval-only", "full", "full+adapter")
+# What each system does, printed in every report beside its numbers.
+SYSTEM_PROTOCOL = {
+    "filter+popularity": "catalog filtered by the hard constraints the shopper stated so far (the "
+    "simulator's own record: a perfect parser), minus history and items already shown, by training "
+    "popularity",
+    "filter+random": "the same filter, seeded random order (one permutation per shopper)",
+    "keyword+popularity": "no filter: the shopper's words so far (product type included, filler and stop "
+    "words dropped) matched against titles and category names by token overlap, then training popularity; "
+    "history and shown items dropped",
+    "cf-only": "top-k of the CF scorer over the shopper's history, blind to the dialogue",
+    "retrieval-only": "the assistant with no CF scorer",
+    "full": "the assistant as shipped",
+    "full+adapter": "the assistant with the --adapter LoRA on its LLM",
+}
+SHOPPER_PROTOCOL = {
+    "describe": "names the product type in everyday words (leaf category or its parent), then 1-2 attribute "
+    "words a turn from the target's title/description/reviews that at least max(min_df, share x catalog) "
+    "items share (never its brand or a rare word), reacts to what is shown (cheaper / more premium / more "
+    "like the n-th one / not these), a budget only as a generous round phrase, the brand only when asked "
+    "and then only half the time",
+    "facets": "states the exact leaf category, the price band holding the price, the brand and a 'not brand "
+    "X' from its history, release decade; at most 2 facets a turn",
+}
 TABLE_COLUMNS = (
     "system",
     "hit@5",
@@ -71,6 +104,7 @@ class SystemUnderTest:
     scorer: Any | None = None
     tokenizer: Any | None = None
     llm: str | None = None
+    baselines: Baselines | None = None  # set for the no-ML baselines
 
     @property
     def token_unit(self) -> str:
@@ -93,14 +127,23 @@ class ConversationConfig:
     scorer: str = "auto"
     sim_llm: str | None = None
     sim_language: str = "en"
+    shopper: str = "describe"  # "describe" (headline) or "facets"
     systems: tuple[str, ...] = SYSTEMS
     cache_dir: str | None = None
     threads: int | None = None
     out: str = "reports"
-    transcripts_in_md: int = 3
+    transcripts_in_md: int = 10  # sampled dialogues per system in the markdown report
+    n_boot: int = 2000
     show_progress: bool = True
     command: str | None = None  # the command line that made the report (written into it)
     checkpoint_s: float | None = 300.0  # rewrite the reports every so often during a long run
+
+    def __post_init__(self) -> None:
+        if self.shopper not in SHOPPER_MODES:
+            raise ValueError(f"shopper must be one of {list(SHOPPER_MODES)}, got {self.shopper!r}")
+        unknown = [s for s in self.systems if s not in SYSTEMS]
+        if unknown:
+            raise ValueError(f"unknown systems {unknown}; choose from {list(SYSTEMS)}")
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -133,54 +176,58 @@ def sample_users(
 
 
 # --- systems --------------------------------------------------------------------------------
-def build_systems(cfg: ConversationConfig, visible: Dataset, sessions_root: Path) -> list[SystemUnderTest]:
-    from assistant.index import AssistantIndex
-    from assistant.sessions import SessionStore
-    from assistant.shopping_assistant import ShoppingAssistant, resolve_chat_model
-    from llm.runtime import set_torch_threads
+def build_systems(cfg: ConversationConfig, visible: Dataset) -> list[SystemUnderTest]:
+    """Every system of ``cfg.systems`` over the dataset the systems may see, in ``SYSTEMS`` order.
 
-    unknown = [s for s in cfg.systems if s not in SYSTEMS]
-    if unknown:
-        raise SystemExit(f"unknown systems {unknown}; choose from {list(SYSTEMS)}")
-    set_torch_threads(cfg.threads)
-    index = AssistantIndex.build_or_load(
-        visible,
-        embedder=cfg.embedder,
-        scorer=cfg.scorer,
-        cache_dir=cfg.cache_dir,
-        show_progress=cfg.show_progress,
-    )
-    index.embedder.encode_query("warm up")
-    llm = resolve_chat_model(cfg.llm, threads=cfg.threads, cache_dir=cfg.cache_dir) if cfg.llm else None
+    The assistants come from the public ``ShoppingAssistant.from_dataset`` (one index cache, so
+    ``retrieval-only`` reuses the ``full`` system's store and differs only in having no CF scorer).
+    Their sessions live in the cache folder under session ids unique to each run.
+    """
+    from assistant.shopping_assistant import ShoppingAssistant
 
-    def make(name: str, idx: Any, model: Any) -> SystemUnderTest:
-        bot = ShoppingAssistant(idx, model, SessionStore(sessions_root / slug(name)))
-        tok = getattr(model, "tokenizer", None) if model is not None else None
-        label = None if model is None else str(getattr(model, "model_name", type(model).__name__))
-        return SystemUnderTest(name, bot, idx.scorer, tok, label)
+    wanted = set(cfg.systems)
 
-    out = []
-    for name in cfg.systems:
-        if name == "cf-only":
-            if index.scorer is None:
+    def assistant(llm: str | None, **kw: Any) -> Any:
+        return ShoppingAssistant.from_dataset(
+            visible,
+            llm=llm,
+            embedder=cfg.embedder,
+            cache_dir=cfg.cache_dir,
+            threads=cfg.threads,
+            show_progress=cfg.show_progress,
+            **kw,
+        )
+
+    def wrap(name: str, bot: Any, llm: str | None) -> SystemUnderTest:
+        tok = getattr(bot.llm, "tokenizer", None) if bot.llm is not None else None
+        label = None if bot.llm is None else str(getattr(bot.llm, "model_name", llm))
+        return SystemUnderTest(name, bot, bot.index.scorer, tok, label)
+
+    built: dict[str, SystemUnderTest] = {}
+    if "full" in wanted or "cf-only" in wanted:
+        full = assistant(cfg.llm if "full" in wanted else None, scorer=cfg.scorer)
+        if "full" in wanted:
+            built["full"] = wrap("full", full, cfg.llm)
+        if "cf-only" in wanted:
+            if full.index.scorer is None:
                 raise SystemExit("cf-only needs a CF scorer; pass --scorer auto|itemknn|ease|...")
-            out.append(SystemUnderTest(name, None, index.scorer))
-        elif name == "retrieval-only":
-            # Same index, no collaborative scorer: the ranker's CF signal is NaN -> contributes 0.
-            model = llm if cfg.baseline_llm == "same" else None
-            out.append(make(name, dataclasses.replace(index, scorer=None), model))
-        elif name == "full":
-            out.append(make(name, index, llm))
-        elif name == "full+adapter":
-            if cfg.adapter is None:
-                continue
-            if not cfg.llm:
-                raise SystemExit("--adapter needs an --llm to attach to")
-            tuned = resolve_chat_model(
-                cfg.llm, adapter=cfg.adapter, threads=cfg.threads, cache_dir=cfg.cache_dir
-            )
-            out.append(make(name, index, tuned))
-    return out
+            built["cf-only"] = SystemUnderTest("cf-only", None, full.index.scorer)
+            if "full" not in wanted:
+                full.close()
+    if "retrieval-only" in wanted:
+        # No collaborative scorer: the ranker's CF signal is NaN -> contributes 0.
+        llm = cfg.llm if cfg.baseline_llm == "same" else None
+        built["retrieval-only"] = wrap("retrieval-only", assistant(llm, scorer=None), llm)
+    if "full+adapter" in wanted and cfg.adapter is not None:
+        if not cfg.llm:
+            raise SystemExit("--adapter needs an --llm to attach to")
+        bot = assistant(cfg.llm, scorer=cfg.scorer, adapter=cfg.adapter)
+        built["full+adapter"] = wrap("full+adapter", bot, cfg.llm)
+    if wanted & set(BASELINES):
+        base = Baselines(visible.catalog, popularity_counts(visible.interactions), seed=cfg.seed)
+        for name in BASELINES:
+            built[name] = SystemUnderTest(name, baselines=base)
+    return [built[n] for n in SYSTEMS if n in built and n in wanted]
 
 
 def _profiles_first(systems: Sequence[SystemUnderTest], users: Sequence[tuple[str, list[str], str]]) -> None:
@@ -211,7 +258,7 @@ def _count_tokens(system: SystemUnderTest, text: str) -> int | None:
 
 def run_dialogue(
     system: SystemUnderTest,
-    shopper: SimulatedShopper,
+    shopper: SimulatedShopper | DescribeShopper,
     user_id: str,
     history: list[str],
     target_id: str,
@@ -226,10 +273,17 @@ def run_dialogue(
     dialogue = Dialogue(system.name, user_id, target_id, list(history))
     past = [catalog[i] for i in history if i in catalog]
     reply: Any = None
+    said_so_far: list[str] = []
+    shown_so_far: list[str] = []
     for turn_no in range(1, max_turns + 1):
         said = shopper.next_turn(reply)
+        said_so_far.append(said.utterance)
         t0 = time.perf_counter()
-        if system.assistant is None:
+        if system.baselines is not None:
+            req = BaselineRequest(user_id, said_so_far, said.constraints, history, shown_so_far, k)
+            ids = system.baselines.recommend(system.name, req)
+            reply = SimpleNamespace(intent="recommend", text="", items=[SimpleNamespace(item_id=i) for i in ids])
+        elif system.assistant is None:
             recs = system.scorer.recommend(list(history), n=k, filter_already_seen=True)
             reply = SimpleNamespace(
                 intent="recommend", text="", items=[SimpleNamespace(item_id=i) for i, _ in recs]
@@ -238,6 +292,7 @@ def run_dialogue(
             reply = system.assistant.chat(said.utterance, session_id=session_id, user_id=user_id)
         latency = time.perf_counter() - t0
         shown = [it.item_id for it in reply.items]
+        shown_so_far += [i for i in shown[:k] if i not in shown_so_far]
         claims, ungrounded = count_unsupported_claims(
             checker,
             reply.text,
@@ -284,51 +339,58 @@ def run(cfg: ConversationConfig) -> dict[str, Any]:
         from assistant.shopping_assistant import resolve_chat_model
 
         rewriter = llm_rewriter(resolve_chat_model(cfg.sim_llm, threads=cfg.threads, cache_dir=cfg.cache_dir))
-    sim = Simulator(catalog, seed=cfg.seed, language=cfg.sim_language, rewriter=rewriter)  # type: ignore[arg-type]
+    sim = Simulator(
+        catalog,
+        seed=cfg.seed,
+        language=cfg.sim_language,  # type: ignore[arg-type]
+        rewriter=rewriter,
+        shopper=cfg.shopper,  # type: ignore[arg-type]
+        k=cfg.k,
+    )
     checker = GroundingChecker(catalog, CatalogMatcher(catalog))
-    with tempfile.TemporaryDirectory(prefix="conv-sessions-") as tmp:
-        t_build = time.perf_counter()
-        systems = build_systems(cfg, visible, Path(tmp))
-        _profiles_first(systems, users)
-        build_s = time.perf_counter() - t_build
-        dialogues: dict[str, list[Dialogue]] = {s.name: [] for s in systems}
-        t_dialogues = t_checkpoint = time.perf_counter()
-        bar = tqdm(
-            users, desc=f"conversations {dataset.name}", disable=not cfg.show_progress, file=sys.stderr
-        )
-        for user_id, history, target_id in bar:
-            for s in systems:
-                shopper = sim.shopper(user_id, history, target_id)  # same seed for every system
-                dialogues[s.name].append(
-                    run_dialogue(
-                        s,
-                        shopper,
-                        user_id,
-                        history,
-                        target_id,
-                        max_turns=cfg.max_turns,
-                        k=cfg.k,
-                        checker=checker,
-                        session_id=f"conv-{slug(s.name)}-{cfg.seed}-{user_id}",
-                    )
-                )
-            bar.set_postfix(
-                {n: f"{sum(first_hit(d, cfg.k) is not None for d in ds)}" for n, ds in dialogues.items()}
-            )
-            done = len(dialogues[systems[0].name]) if systems else 0
-            if (
-                cfg.checkpoint_s
-                and time.perf_counter() - t_checkpoint >= cfg.checkpoint_s
-                and done < len(users)
-            ):
-                # A valid report over the users finished so far: a long run cut short keeps it.
-                elapsed = time.perf_counter() - t_dialogues
-                _finish(cfg, dataset, done, len(users), sim, systems, dialogues, build_s, elapsed, t_start)
-                t_checkpoint = time.perf_counter()
-        dialogue_s = time.perf_counter() - t_dialogues
+    run_id = f"{int(time.time())}-{os.getpid()}"  # assistant sessions persist in the cache: one set per run
+    t_build = time.perf_counter()
+    systems = build_systems(cfg, visible)
+    _profiles_first(systems, users)
+    build_s = time.perf_counter() - t_build
+    dialogues: dict[str, list[Dialogue]] = {s.name: [] for s in systems}
+    t_dialogues = t_checkpoint = time.perf_counter()
+    bar = tqdm(
+        users, desc=f"conversations {dataset.name}", disable=not cfg.show_progress, file=sys.stderr
+    )
+    for user_id, history, target_id in bar:
         for s in systems:
-            if s.assistant is not None:
-                s.assistant.close()
+            shopper = sim.shopper(user_id, history, target_id)  # same seed for every system
+            dialogues[s.name].append(
+                run_dialogue(
+                    s,
+                    shopper,
+                    user_id,
+                    history,
+                    target_id,
+                    max_turns=cfg.max_turns,
+                    k=cfg.k,
+                    checker=checker,
+                    session_id=f"conv-{run_id}-{slug(s.name)}-{cfg.seed}-{user_id}",
+                )
+            )
+        bar.set_postfix(
+            {n: f"{sum(first_hit(d, cfg.k) is not None for d in ds)}" for n, ds in dialogues.items()}
+        )
+        done = len(dialogues[systems[0].name]) if systems else 0
+        if (
+            cfg.checkpoint_s
+            and time.perf_counter() - t_checkpoint >= cfg.checkpoint_s
+            and done < len(users)
+        ):
+            # A valid report over the users finished so far: a long run cut short keeps it.
+            elapsed = time.perf_counter() - t_dialogues
+            _finish(cfg, dataset, done, len(users), sim, systems, dialogues, build_s, elapsed, t_start)
+            t_checkpoint = time.perf_counter()
+    dialogue_s = time.perf_counter() - t_dialogues
+    for s in systems:
+        if s.assistant is not None:
+            s.assistant.close()
     return _finish(
         cfg, dataset, len(users), len(users), sim, systems, dialogues, build_s, dialogue_s, t_start
     )
@@ -352,6 +414,8 @@ def _finish(
     for s in systems:
         results[s.name]["tokens_unit"] = s.token_unit
         results[s.name]["llm"] = s.llm
+        results[s.name]["does"] = SYSTEM_PROTOCOL[s.name]
+        results[s.name].update(_confidence(dialogues[s.name], cfg))
     report = {
         "bench": "conversation",
         "protocol": {
@@ -370,17 +434,27 @@ def _finish(
             "adapter": cfg.adapter,
             "embedder": cfg.embedder,
             "scorer": cfg.scorer,
+            "shopper": cfg.shopper,
             "simulator": {
                 "mode": sim.mode,
+                "shopper": cfg.shopper,
+                "language": cfg.sim_language,
                 "sim_llm": cfg.sim_llm,
+                "does": SHOPPER_PROTOCOL[cfg.shopper],
                 "max_facets_per_turn": sim.max_facets_per_turn,
                 "facets": "category level, price band, brand / not-brand-from-history, release decade",
+                "min_df": sim.vocab.min_df if sim.vocab is not None else None,
                 "ground_truth": "constraints the simulator stated (not the assistant's parse)",
             },
+            "systems": {s.name: SYSTEM_PROTOCOL[s.name] for s in systems},
+            "statistics": f"paired bootstrap over shoppers ({cfg.n_boot} resamples, seed {cfg.seed}, 95% "
+            "percentile CI) of the difference in hit@k and AT@k; McNemar's test on per-shopper hits (exact "
+            "binomial when b + c < 25, else chi-square with continuity correction)",
             "at@k": f"mean turn of first hit; failure = max_turns+1 = {cfg.max_turns + 1}",
             "command": cfg.command,
         },
         "systems": results,
+        "comparisons": _comparisons(dialogues, cfg),
         "timing": {"build_s": build_s, "dialogues_s": dialogue_s, "total_s": time.perf_counter() - t_start},
         "environment": environment(),
     }
@@ -388,9 +462,53 @@ def _finish(
     return report
 
 
+# --- statistics -----------------------------------------------------------------------------
+def _outcomes(ds: Sequence[Dialogue], cfg: ConversationConfig) -> tuple[list[bool], list[int]]:
+    """Per shopper: hit within max_turns, and the turn of the first hit (max_turns + 1 on a miss)."""
+    firsts = [first_hit(d, cfg.k, cfg.max_turns) for d in ds]
+    return [f is not None for f in firsts], [f or cfg.max_turns + 1 for f in firsts]
+
+
+def _confidence(ds: Sequence[Dialogue], cfg: ConversationConfig) -> dict[str, Any]:
+    """95% bootstrap CIs of one system's hit@k, AT@k and hit@k after each turn."""
+    hits, turns = _outcomes(ds, cfg)
+    k = cfg.k
+    by_turn = [
+        bootstrap_mean([h and t <= n for h, t in zip(hits, turns, strict=True)], cfg.n_boot, cfg.seed)
+        for n in range(1, cfg.max_turns + 1)
+    ]
+    return {
+        f"hit@{k}_ci": list(bootstrap_mean(hits, cfg.n_boot, cfg.seed)[1:]),
+        f"at@{k}_ci": list(bootstrap_mean(turns, cfg.n_boot, cfg.seed)[1:]),
+        f"hit@{k}_by_turn_ci": [[lo, hi] for _, lo, hi in by_turn],
+    }
+
+
+def _comparisons(dialogues: dict[str, list[Dialogue]], cfg: ConversationConfig) -> list[dict[str, Any]]:
+    """``full`` (and ``full+adapter``) minus every other system, paired over the same shoppers."""
+    pairs = [("full", b) for b in dialogues if b != "full"] if "full" in dialogues else []
+    if "full+adapter" in dialogues:
+        pairs = [("full+adapter", b) for b in dialogues if b not in ("full+adapter",)] + [
+            p for p in pairs if p[1] != "full+adapter"
+        ]
+    out = []
+    for a, b in pairs:
+        hits_a, turns_a = _outcomes(dialogues[a], cfg)
+        hits_b, turns_b = _outcomes(dialogues[b], cfg)
+        out.append(
+            {
+                "a": a,
+                "b": b,
+                f"hit@{cfg.k}": paired_bootstrap(hits_a, hits_b, cfg.n_boot, cfg.seed).to_dict(),
+                f"at@{cfg.k}": paired_bootstrap(turns_a, turns_b, cfg.n_boot, cfg.seed).to_dict(),
+                "mcnemar": mcnemar(hits_a, hits_b).to_dict(),
+            }
+        )
+    return out
+
+
 # --- reports --------------------------------------------------------------------------------
 def _plot(path: Path, results: dict[str, dict[str, Any]], k: int, max_turns: int, title: str) -> None:
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -398,17 +516,20 @@ def _plot(path: Path, results: dict[str, dict[str, Any]], k: int, max_turns: int
 
     from bench._report import save_figure
 
-    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    fig, ax = plt.subplots(figsize=(7.0, 4.4))
     turns = list(range(1, max_turns + 1))
     for name, r in results.items():
-        ax.plot(turns, r[f"hit@{k}_by_turn"], marker="o", label=name)
+        (line,) = ax.plot(turns, r[f"hit@{k}_by_turn"], marker="o", label=name)
+        ci = r.get(f"hit@{k}_by_turn_ci")
+        if ci:
+            ax.fill_between(turns, [c[0] for c in ci], [c[1] for c in ci], color=line.get_color(), alpha=0.12)
     ax.set_xlabel("turn")
-    ax.set_ylabel(f"Hit@{k} (cumulative)")
+    ax.set_ylabel(f"Hit@{k} (cumulative, 95% CI)")
     ax.set_xticks(turns)
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
-    ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
     save_figure(fig, path)
 
 
@@ -438,47 +559,102 @@ def _transcript_md(d: Dialogue, catalog: Any, k: int) -> str:
     return "\n".join(lines)
 
 
+def report_name(dataset: str, cfg: ConversationConfig) -> str:
+    """``conversation-<dataset>`` for the headline (describe, English); other modes get a suffix."""
+    suffix = ("" if cfg.shopper == "describe" else f"-{cfg.shopper}") + (
+        "" if cfg.sim_language == "en" else f"-{cfg.sim_language}"
+    )
+    return f"conversation-{slug(dataset)}{suffix}"
+
+
+def _ci(pair: Sequence[float] | None) -> str:
+    return f"[{pair[0]:.3f}, {pair[1]:.3f}]" if pair else "–"
+
+
+def _comparison_rows(report: dict[str, Any], k: int) -> list[dict[str, Any]]:
+    rows = []
+    for c in report.get("comparisons", []):
+        h, t, m = c[f"hit@{k}"], c[f"at@{k}"], c["mcnemar"]
+        rows.append(
+            {
+                "comparison": f"{c['a']} − {c['b']}",
+                f"Δhit@{k}": f"{h['diff']:+.3f} {_ci((h['lo'], h['hi']))}",
+                f"ΔAT@{k}": f"{t['diff']:+.2f} [{t['lo']:+.2f}, {t['hi']:+.2f}]",
+                "McNemar b / c": f"{m['b']} / {m['c']}",
+                "p": f"{m['p_value']:.3g} ({m['method']})",
+            }
+        )
+    return rows
+
+
+def _protocol_md(report: dict[str, Any], cfg: ConversationConfig) -> list[str]:
+    p = report["protocol"]
+    k, mt = cfg.k, cfg.max_turns
+    sim = p["simulator"]
+    results = report["systems"]
+    return [
+        *([f"- command: `{p['command']}`"] if p.get("command") else []),
+        f"- split: {p['split']}; users: {p['users']} (seed {p['seed']}); k: {k}; max turns: {mt}; "
+        f"success: {p['success']}",
+        *(
+            [f"- **partial report**: {p['users']} of {p['users_planned']} users done (checkpoint of a longer run)"]
+            if p.get("partial")
+            else []
+        ),
+        f"- shopper: **{sim['shopper']}** ({sim['language']}, {sim['mode']}"
+        + (f", min document frequency {sim['min_df']}" if sim.get("min_df") else "")
+        + f"): {sim['does']}; never names the target (leak-checked)",
+        f"- LLM: {p['llm']} (retrieval-only baseline: {p['baseline_llm']}); adapter: {p['adapter'] or '-'}; "
+        f"embedder {p['embedder']}; CF scorer {p['scorer']}",
+        "- systems (same shoppers, same seeds):",
+        *(f"  - `{name}`: {does}" for name, does in p["systems"].items()),
+        f"- AT@{k}: {p['at@k']}; constraint satisfaction is checked against {sim['ground_truth']}",
+        f"- statistics: {p['statistics']}",
+        "- tokens per turn: " + "; ".join(f"{s}: {r['tokens_unit']}" for s, r in results.items()),
+        f"- wall time: build {report['timing']['build_s']:.0f} s, dialogues {report['timing']['dialogues_s']:.0f} s "
+        f"on {report['environment'].get('cpu_count')} CPUs (load {report['environment'].get('load_average_1m_5m_15m')})",
+    ]
+
+
 def write_reports(
     report: dict[str, Any], dialogues: dict[str, list[Dialogue]], cfg: ConversationConfig, catalog: Any
 ) -> dict[str, Path]:
     out = Path(cfg.out)
-    name = slug(report["protocol"]["dataset"])
-    base = out / f"conversation-{name}"
+    p = report["protocol"]
+    base = out / report_name(p["dataset"], cfg)
     k, mt = cfg.k, cfg.max_turns
     results = report["systems"]
     cols = [c.replace("@5", f"@{k}") for c in TABLE_COLUMNS]
-    rows = [{"system": s, **{c: r.get(c) for c in cols[1:]}} for s, r in results.items()]
+    rows = [
+        {
+            "system": s,
+            **{c: r.get(c) for c in cols[1:]},
+            f"hit@{k}": f"{r[f'hit@{k}']:.3f} {_ci(r.get(f'hit@{k}_ci'))}",
+            f"at@{k}": f"{r[f'at@{k}']:.2f} {_ci(r.get(f'at@{k}_ci'))}",
+        }
+        for s, r in results.items()
+    ]
     by_turn = [
         {"system": s, **{f"t{t}": r[f"hit@{k}_by_turn"][t - 1] for t in range(1, mt + 1)}}
         for s, r in results.items()
     ]
-    p = report["protocol"]
+    comp = _comparison_rows(report, k)
     md = [
-        f"# Conversational benchmark: {p['dataset']}",
+        f"# Conversational benchmark: {p['dataset']} ({p['simulator']['shopper']} shoppers)",
         "",
         "## Protocol",
         "",
-        *([f"- command: `{p['command']}`"] if p.get("command") else []),
-        f"- split: {p['split']}; users: {p['users']} (seed {p['seed']}); max turns: {mt}; success: {p['success']}",
-        *(
-            [
-                f"- **partial report**: {p['users']} of {p['users_planned']} users done (checkpoint of a longer run)"
-            ]
-            if p.get("partial")
-            else []
-        ),
-        f"- simulator: {p['simulator']['mode']}, <= {p['simulator']['max_facets_per_turn']} attributes/turn "
-        f"({p['simulator']['facets']}); never names the target (leak-checked)",
-        f"- LLM: {p['llm']} (retrieval-only baseline: {p['baseline_llm']}); adapter: {p['adapter'] or '-'}; "
-        f"embedder {p['embedder']}; CF scorer {p['scorer']}",
-        f"- AT@{k}: {p['at@k']}; constraint satisfaction is checked against {p['simulator']['ground_truth']}",
-        "- tokens per turn: " + "; ".join(f"{s}: {r['tokens_unit']}" for s, r in results.items()),
-        f"- wall time: build {report['timing']['build_s']:.0f} s, dialogues {report['timing']['dialogues_s']:.0f} s "
-        f"on {report['environment'].get('cpu_count')} CPUs (load {report['environment'].get('load_average_1m_5m_15m')})",
+        *_protocol_md(report, cfg),
         "",
         "## Results",
         "",
+        f"Per system, with 95% bootstrap CIs over the {p['users']} shoppers:",
+        "",
         markdown_table(rows, cols, digits=3),
+        "",
+        f"Paired differences ({p['users']} shoppers, {p['simulator']['shopper']} mode; ΔAT < 0 = fewer turns):",
+        "",
+        markdown_table(comp, list(comp[0]), digits=3) if comp else "(no `full` system in this run)",
         "",
         f"Hit@{k} by turn (cumulative):",
         "",
@@ -486,35 +662,28 @@ def write_reports(
         "",
         f"![Hit@{k} by turn]({base.name}.png)",
         "",
+        f"## Sample transcripts ({cfg.transcripts_in_md} shoppers per system, seeded sample, the same shoppers "
+        "for every system)",
+        "",
     ]
-    main = (
-        "full+adapter"
-        if "full+adapter" in dialogues
-        else "full"
-        if "full" in dialogues
-        else next(iter(dialogues))
-    )
-    ds = dialogues[main]
-    hits = [d for d in ds if first_hit(d, k)]
-    misses = [d for d in ds if not first_hit(d, k)]
-    md += [f"## Sample transcripts ({main})", ""]
-    for label, group in (("Successes", hits), ("Failures", misses)):
-        md += [f"### {label}", ""]
-        if not group:
-            md += ["(none)", ""]
-        for d in group[: cfg.transcripts_in_md]:
-            md += [_transcript_md(d, catalog, k), ""]
+    n_users = len(next(iter(dialogues.values()), []))
+    picked = sorted(random.Random(cfg.seed).sample(range(n_users), min(cfg.transcripts_in_md, n_users)))
+    for name, ds in dialogues.items():
+        md += [f"### {name}", ""]
+        for i in picked:
+            md += [_transcript_md(ds[i], catalog, k), ""]
     paths = {
         "json": write_json(base.with_suffix(".json"), report),
         "md": write_text(base.with_suffix(".md"), "\n".join(md) + "\n"),
         "transcripts": write_text(
-            out / f"conversation-{name}-transcripts.jsonl",
+            out / f"{base.name}-transcripts.jsonl",
             "".join(
                 json.dumps(d.to_dict(), ensure_ascii=False) + "\n" for s in dialogues.values() for d in s
             ),
         ),
     }
-    _plot(base.with_suffix(".png"), results, k, mt, f"{p['dataset']}: Hit@{k} by turn ({p['users']} users)")
+    title = f"{p['dataset']}: Hit@{k} by turn ({p['users']} {p['simulator']['shopper']} shoppers, seed {p['seed']})"
+    _plot(base.with_suffix(".png"), results, k, mt, title)
     paths["png"] = base.with_suffix(".png")
     return paths
 
@@ -543,6 +712,14 @@ def parse_args(argv: Sequence[str] | None = None) -> ConversationConfig:
     ap.add_argument("--scorer", default="auto", help="CF scorer of the full system and the cf-only baseline")
     ap.add_argument("--sim-llm", default=None, help="LLM that rephrases the simulator's template utterances")
     ap.add_argument("--sim-language", choices=("en", "zh"), default="en")
+    ap.add_argument(
+        "--shopper",
+        choices=SHOPPER_MODES,
+        default="describe",
+        help="describe (default, the headline): everyday words, no brand/price band unless asked; "
+        "facets: exact leaf category, price band, brand",
+    )
+    ap.add_argument("--transcripts", type=int, default=10, help="sampled dialogues per system in the markdown")
     ap.add_argument(
         "--systems", default=",".join(SYSTEMS), help="comma-separated subset of " + ",".join(SYSTEMS)
     )
@@ -576,6 +753,8 @@ def parse_args(argv: Sequence[str] | None = None) -> ConversationConfig:
         scorer=a.scorer,
         sim_llm=a.sim_llm,
         sim_language=a.sim_language,
+        shopper=a.shopper,
+        transcripts_in_md=a.transcripts,
         systems=tuple(s.strip() for s in a.systems.split(",") if s.strip()),
         cache_dir=a.cache_dir,
         threads=a.threads,
@@ -599,8 +778,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "latency_p50_s",
     )
     for name, r in report["systems"].items():
-        print(f"{name:>15}: " + "  ".join(f"{c}={fmt(r.get(c), 3)}" for c in cols))
-    print(f"reports in {cfg.out}/conversation-{slug(report['protocol']['dataset'])}.*")
+        print(f"{name:>18}: " + "  ".join(f"{c}={fmt(r.get(c), 3)}" for c in cols))
+    for c in report["comparisons"]:
+        h, m = c[f"hit@{cfg.k}"], c["mcnemar"]
+        print(
+            f"{c['a']} - {c['b']}: hit@{cfg.k} {h['diff']:+.3f} [{h['lo']:+.3f}, {h['hi']:+.3f}], "
+            f"McNemar p={m['p_value']:.3g}"
+        )
+    print(f"reports in {cfg.out}/{report_name(report['protocol']['dataset'], cfg)}.*")
     return 0
 
 

@@ -17,6 +17,7 @@ rephrase each template utterance; a rewrite that leaks or drops a stated fact is
 from __future__ import annotations
 
 import itertools
+import math
 import random
 import re
 import zlib
@@ -27,11 +28,15 @@ from typing import Any, Literal
 
 from retrieval.data.schema import Catalog, Item
 from retrieval.filters import Constraints
+from retrieval.text import STOPWORDS as SEARCH_STOPWORDS
 from retrieval.text import tokenize
 
 __all__ = [
     "MAX_FACETS_PER_TURN",
     "PRICE_EDGES",
+    "SHOPPER_MODES",
+    "DescribeShopper",
+    "DescribeVocabulary",
     "Facet",
     "LeakGuard",
     "SimTurn",
@@ -79,6 +84,75 @@ TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
         "no_budget": ("预算无所谓。",),
     },
 }
+# --- describe mode: a shopper who names the product type and describes it in common words ----
+ShopperMode = Literal["describe", "facets"]
+SHOPPER_MODES: tuple[str, ...] = ("describe", "facets")
+# Leak guard by document frequency: an attribute word must appear in at least
+# max(MIN_DF, MIN_DF_SHARE * catalog size) items' texts (so it describes many products and
+# identifies none), and at most MAX_DF_SHARE of them (a word in a third of the catalog says
+# nothing: "great", "product").
+MIN_DF = 20
+MIN_DF_SHARE = 0.005
+MAX_DF_SHARE = 0.3
+MAX_ATTRIBUTE_WORDS = 6
+PARENT_SHARE = 0.3  # shoppers who name the parent category ("hair sprays" -> "styling products")
+# A parent named after a body part or an audience ("Face", "Men's") is no product type people say.
+NOT_A_TYPE = frozenset(
+    {"face", "eyes", "eye", "lips", "lip", "body", "nails", "hands", "feet", "foot", "hair", "men", "women"}
+    | {"kids", "children", "unisex", "sun", "bath", "skin", "s"}
+)
+BRAND_WHEN_ASKED = 0.5  # share of "which brand?" questions answered with the target's brand
+BUDGET_SHARE = 0.6  # shoppers who volunteer a budget phrase (all answer a budget question)
+# Budget ceilings people say: the target's price times a seeded 1.1-1.6 margin, rounded up to one of these.
+ROUND_PRICES = (5, 10, 15, 20, 25, 30, 40, 50, 60, 75, 100, 125, 150, 200, 250, 300, 400, 500, 750, 1000)
+ORDINALS = {
+    "en": ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"),
+    "zh": ("第一个", "第二个", "第三个", "第四个", "第五个", "第六个", "第七个", "第八个", "第九个", "第十个"),
+}
+DESCRIBE_TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
+    "en": {
+        "open": ("I'm looking for {p}.", "Can you recommend {p}?", "I need {p}.", "Show me {p}."),
+        "open_attr": (
+            "I'm looking for {p}, something {a}.",
+            "I need {p}, ideally {a}.",
+            "Can you recommend {p}? Something {a}.",
+        ),
+        "attr": ("Something {a}.", "Ideally {a}.", "Maybe something {a}."),
+        "budget_soft": ("Not too pricey.", "Nothing too expensive, please."),
+        "budget_cap": ("Under about {m}.", "No more than about {m}.", "I'd spend up to about {m}."),
+        "no_budget": ("No particular budget.", "Price doesn't matter much."),
+        "brand": ("I like {b}.", "Maybe something from {b}."),
+        "no_brand": ("No brand in mind.", "Any brand is fine."),
+        "cheaper": ("Too expensive, something cheaper.", "These cost too much; something cheaper."),
+        "premium": ("Something more premium.", "These look too cheap; something more premium."),
+        "more_like": ("More like the {o} one.", "Closer to the {o} one."),
+        "reject": ("Not these.", "None of these.", "Not quite, other options please."),
+        "more": ("Show me other options.", "More options, please.", "Anything else?"),
+    },
+    "zh": {
+        "open": ("我想找{p}。", "推荐一些{p}。", "我需要{p}。"),
+        "open_attr": ("我想找{p}，最好是{a}的。", "推荐一些{p}，要{a}的。"),
+        "attr": ("最好是{a}的。", "想要{a}的。"),
+        "budget_soft": ("不要太贵。", "别太贵就行。"),
+        "budget_cap": ("大概{m}以内。", "预算大约{m}。"),
+        "no_budget": ("预算无所谓。",),
+        "brand": ("我喜欢{b}。", "最好是{b}的。"),
+        "no_brand": ("品牌无所谓。",),
+        "cheaper": ("太贵了，便宜一点的。",),
+        "premium": ("要更高档一点的。",),
+        "more_like": ("更像{o}那样的。",),
+        "reject": ("这些都不是。", "不是这些。"),
+        "more": ("换一批。", "还有别的吗？"),
+    },
+}
+# Pack sizes and units are not how people describe a product ("something ounces").
+_UNIT_WORDS = (
+    "oz ounce ounces fl fluid ml liter litre gram grams lb lbs pound pounds inch inches count ct pack packs "
+    "pcs pc piece pieces percent size sizes total each new"
+)
+UNIT_WORDS = frozenset(_UNIT_WORDS.split())
+_BRAND_Q = re.compile(r"brand|品牌|牌子", re.I)
+_WORD = re.compile(r"^[^\W\d_]{3,}$")
 _BUDGET_Q = re.compile(r"budget|price|spend|cost|预算|价格|多少钱", re.I)
 _WHAT_Q = re.compile(
     r"shopping for|product type|looking for|what (?:kind|type)|use it|类型|品类|用途|什么", re.I
@@ -216,7 +290,15 @@ class Simulator:
         language: Language = "en",
         rewriter: Rewriter | None = None,
         max_facets_per_turn: int = MAX_FACETS_PER_TURN,
+        shopper: ShopperMode = "describe",
+        k: int = 5,
+        min_df: int = MIN_DF,
+        min_df_share: float = MIN_DF_SHARE,
     ):
+        if shopper not in SHOPPER_MODES:
+            raise ValueError(f"shopper must be one of {list(SHOPPER_MODES)}, got {shopper!r}")
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
         if language not in TEMPLATES:
             raise ValueError(f"language must be one of {sorted(TEMPLATES)}, got {language!r}")
         if not 1 <= max_facets_per_turn <= MAX_FACETS_PER_TURN:
@@ -228,6 +310,8 @@ class Simulator:
         self.language = language
         self.rewriter = rewriter
         self.max_facets_per_turn = max_facets_per_turn
+        self.shopper_mode = shopper
+        self.k = k
         self.guard = LeakGuard(catalog)
         self.brands = catalog.brands()
         paths = catalog.category_paths()
@@ -237,18 +321,44 @@ class Simulator:
         self.ambiguous_names = {n for n, c in names.items() if c > 1}
         nodes = {tuple(p[:n]) for p in paths for n in range(1, len(p) + 1)}
         self._node_words = {q: _name_words(q[-1]) for q in nodes}
+        # describe mode only: the document frequencies behind its leak guard, typical leaf prices
+        self.vocab = DescribeVocabulary(catalog, min_df, min_df_share) if shopper == "describe" else None
+        by_leaf: dict[tuple[str, ...], list[float]] = {}
+        for it in catalog:
+            if it.price is not None:
+                by_leaf.setdefault(tuple(it.categories), []).append(it.price)
+        self.leaf_median_price = {p: sorted(v)[len(v) // 2] for p, v in by_leaf.items()}
 
     @property
     def mode(self) -> str:
         return ("llm-rewrite" if self.rewriter is not None else "template") + f"/{self.language}"
 
-    def shopper(self, user_id: str, history: Sequence[str], target_id: str) -> SimulatedShopper:
+    def shopper(
+        self, user_id: str, history: Sequence[str], target_id: str
+    ) -> SimulatedShopper | DescribeShopper:
         if target_id not in self.catalog:
             raise KeyError(f"target {target_id!r} is not in the catalog")
         rng = random.Random(zlib.crc32(f"{self.seed}:{user_id}:{target_id}".encode()))
         target = self.catalog[target_id]
         hist = [self.catalog[i] for i in history if i in self.catalog]
+        if self.shopper_mode == "describe":
+            return DescribeShopper(self, target, hist, rng)
         return SimulatedShopper(self, target, hist, rng)
+
+    def describe_category(self, path: tuple[str, ...]) -> str:
+        """The product type in everyday words: the node's name, lower case; a name several nodes
+        share ("Lotions", "Brushes") gets a one-word ancestor ("body lotions", "hair brushes")."""
+        phrase = everyday_category(path[-1])
+        if path[-1].casefold() in self.ambiguous_names and len(path) >= 3:
+            own = set(_tokens(path[-1]))
+            single = [a for a in path[1:-1] if len(_tokens(a)) == 1 and not own & set(_tokens(a))]
+            qualifier = single[0] if single else _tokens(path[1])[0]
+            if qualifier.casefold() not in own:
+                phrase = f"{qualifier.lower()} {phrase}"
+        noun = ROOT_NOUNS.get((self.single_root or "").casefold())
+        if noun and self.language == "en":
+            phrase = f"{'an' if phrase[:1] in 'aeiou' else 'a'} {phrase} {noun}"
+        return phrase
 
     # --- facets ------------------------------------------------------------------------
     def category_phrase(self, path: tuple[str, ...]) -> str:
@@ -532,3 +642,265 @@ def llm_rewriter(chat_model: Any) -> Rewriter:
         return str(getattr(out, "content", out)).strip().strip('"')
 
     return rewrite
+
+
+
+def _item_words(item: Item) -> list[str]:
+    """The words of an item's title, description and reviews, in that order (first occurrence)."""
+    parts = [item.title, item.description or "", *item.reviews[:5]]
+    return list(dict.fromkeys(t for p in parts for t in _tokens(p)))
+
+
+def everyday_category(name: str) -> str:
+    """A category name as people say it: lower case, "&" as "and" ("Nail Polish" -> "nail polish")."""
+    return re.sub(r"\s+", " ", name.replace("&", " and ")).strip().lower()
+
+
+def budget_ceiling(price: float, margin: float) -> float:
+    """A generous round budget above ``price`` ("under about $30" for an $18.50 item at margin 1.5)."""
+    want = price * margin
+    return float(next((p for p in ROUND_PRICES if p >= want), math.ceil(want / 500) * 500))
+
+
+class DescribeVocabulary:
+    """Document frequencies of the catalog's words and which of them may describe an item.
+
+    A word may be said about ``item`` only when it is in the item's own text, is a plain word
+    (letters, >= 3 long), is in at least ``min_df`` items' texts (``max(min_df, min_df_share *
+    len(catalog))``) and at most ``max_df_share`` of them, is no part of the item's brand (nor a
+    one-word brand of the catalog) and is not a stop word.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        min_df: int = MIN_DF,
+        min_df_share: float = MIN_DF_SHARE,
+        max_df_share: float = MAX_DF_SHARE,
+    ):
+        self.catalog = catalog
+        self.df: Counter[str] = Counter(t for it in catalog for t in set(_item_words(it)))
+        self.min_df = max(min_df, math.ceil(min_df_share * len(catalog)))
+        self.max_df = max(self.min_df, int(max_df_share * len(catalog)))
+        self.brands = catalog.brands()
+        self.one_word_brands = frozenset(t[0] for b in self.brands if len(t := _tokens(b)) == 1)
+
+    def brand_words(self, item: Item) -> frozenset[str]:
+        brand = (item.brand or "").strip()
+        family = brand_family(brand, self.brands) if brand else ()
+        return frozenset(t for b in family for t in _tokens(b)) | self.one_word_brands
+
+    def allowed(self, word: str, item: Item) -> bool:
+        """May ``word`` be said to describe ``item`` (the leak guard)?"""
+        return (
+            bool(_WORD.match(word))
+            and word not in STOPWORDS
+            and self.min_df <= self.df.get(word, 0) <= self.max_df
+            and word not in self.brand_words(item)
+        )
+
+    def attribute_words(self, item: Item, rng: random.Random, exclude: frozenset[str] = frozenset()) -> list[str]:
+        """Up to ``MAX_ATTRIBUTE_WORDS`` allowed words of ``item``: title words first (seeded order),
+        then description and review words."""
+        title = set(_tokens(item.title))
+        said = {w.removesuffix("s") for w in exclude}
+        ok = [
+            w
+            for w in _item_words(item)
+            if w.removesuffix("s") not in said
+            and w not in SEARCH_STOPWORDS
+            and w not in UNIT_WORDS
+            and self.allowed(w, item)
+        ]
+        first = [w for w in ok if w in title]
+        rest = [w for w in ok if w not in title]
+        rng.shuffle(first)
+        return (first + rest)[:MAX_ATTRIBUTE_WORDS]
+
+
+class DescribeShopper:
+    """One ``describe``-mode dialogue: the product type in everyday words, then common attribute
+    words of the target, reactions to what is shown, a budget phrase, the brand only when asked.
+
+    Same surface as ``SimulatedShopper``: ``next_turn(reply)``, ``succeeded``, ``constraints``.
+    """
+
+    def __init__(self, sim: Simulator, target: Item, history: Sequence[Item], rng: random.Random):
+        self.sim = sim
+        self.target = target
+        self.history = list(history)
+        self.rng = rng
+        path = tuple(target.categories)
+        low = 2 if sim.single_root is not None else 1  # never just the root ("Beauty", "Movies")
+        sayable = len(path) - 1 > low and not set(_tokens(path[-2])) <= NOT_A_TYPE
+        use_parent = sayable and rng.random() < PARENT_SHARE
+        self.type_path: tuple[str, ...] = path[:-1] if use_parent else path
+        self.type_phrase = sim.describe_category(self.type_path) if self.type_path else ""
+        said = frozenset(_tokens(self.type_phrase))
+        self.attributes: list[str] = sim.vocab.attribute_words(target, rng, said)
+        year = target.attributes.get("release_year")
+        if isinstance(year, int | float) and 1800 < year < 2100:
+            decade = int(year) // 10 * 10
+            era = f"{decade}年代" if sim.language == "zh" else f"from the {decade}s"
+            self.attributes.insert(min(1, len(self.attributes)), era)
+        self.budget_key: str | None = None
+        self.budget_cap: float | None = None
+        self.budget_turn: int | None = None
+        if target.price is not None:
+            median = sim.leaf_median_price.get(path)
+            soft = median is not None and target.price <= median and rng.random() < 0.4
+            self.budget_key = "budget_soft" if soft else "budget_cap"
+            if not soft:
+                self.budget_cap = budget_ceiling(target.price, rng.uniform(1.1, 1.6))
+            if rng.random() < BUDGET_SHARE:
+                self.budget_turn = rng.choice((2, 3))
+        self.type_stated = False
+        self.budget_stated = False
+        self.price_max: float | None = None
+        self.brands_in: tuple[str, ...] = ()
+        self.turns: list[SimTurn] = []
+        self.done = False
+
+    @property
+    def constraints(self) -> Constraints:
+        """Ground truth: the hard constraints stated so far (product type, budget cap, brand)."""
+        return Constraints(
+            categories=(self.type_path,) if self.type_stated and self.type_path else (),
+            price_max=self.price_max,
+            brands_in=self.brands_in,
+        )
+
+    def succeeded(self, shown: Sequence[str], k: int = 5) -> bool:
+        return self.target.item_id in list(shown)[:k]
+
+    def next_turn(self, reply: Any | None = None) -> SimTurn:
+        """The shopper's next message given the last reply (``.intent``, ``.text``, ``.items``)."""
+        if self.done:
+            raise RuntimeError("the dialogue is over (the target was shown)")
+        shown = [getattr(i, "item_id", i) for i in (getattr(reply, "items", None) or [])]
+        if reply is not None and self.succeeded(shown, self.sim.k):
+            self.done = True
+            raise RuntimeError("the target was shown: the dialogue is over")
+        parts: list[str] = []
+        kinds: list[str] = []
+        answered = False
+        if reply is None:
+            self._open(parts, kinds)
+        else:
+            if getattr(reply, "intent", "") == "clarify":
+                answered = self._answer(getattr(reply, "text", "") or "", parts, kinds)
+            elif shown:
+                parts.append(self._react(shown[: self.sim.k]))
+                kinds.append("reaction")
+            if not self.type_stated:
+                self._open(parts, kinds)
+            else:
+                for _ in range(self.rng.choice((1, 1, 2))):
+                    if self.attributes:
+                        parts.append(self._say("attr", a=self.attributes.pop(0)))
+                        kinds.append("attribute")
+            if len(self.turns) + 1 == self.budget_turn and not self.budget_stated:
+                self._budget(parts, kinds)
+        if not parts:
+            parts.append(self._say("more"))
+        utterance = ("" if self.sim.language == "zh" else " ").join(parts)
+        rewritten, notes = False, []
+        if self.sim.rewriter is not None:
+            utterance, rewritten, note = self._rewrite(utterance)
+            notes += [note] if note else []
+        turn = SimTurn(utterance, kinds, self.constraints, answered, rewritten, notes)
+        self.turns.append(turn)
+        return turn
+
+    # --- what to say ------------------------------------------------------------------
+    def _lines(self, key: str) -> tuple[str, ...]:
+        return DESCRIBE_TEMPLATES[self.sim.language][key]
+
+    def _say(self, key: str, **values: str) -> str:
+        return self.rng.choice(self._lines(key)).format(**values)
+
+    def _open(self, parts: list[str], kinds: list[str]) -> None:
+        self.type_stated = True
+        if not self.type_phrase:  # an item without categories: describe it straight away
+            if self.attributes:
+                parts.append(self._say("attr", a=self.attributes.pop(0)))
+                kinds.append("attribute")
+            return
+        if self.attributes and self.rng.random() < 0.6:
+            parts.append(self._say("open_attr", p=self.type_phrase, a=self.attributes.pop(0)))
+            kinds += ["category", "attribute"]
+        else:
+            parts.append(self._say("open", p=self.type_phrase))
+            kinds.append("category")
+
+    def _budget(self, parts: list[str], kinds: list[str]) -> None:
+        if self.budget_key is None:
+            parts.append(self._say("no_budget"))
+            return
+        if self.budget_cap is not None:
+            m = f"{self.budget_cap:g}美元" if self.sim.language == "zh" else f"${self.budget_cap:g}"
+            parts.append(self._say("budget_cap", m=m))
+            self.price_max = self.budget_cap
+        else:
+            parts.append(self._say("budget_soft"))
+        self.budget_stated = True
+        kinds.append("price")
+
+    def _answer(self, question: str, parts: list[str], kinds: list[str]) -> bool:
+        """Answer a clarifying question truthfully; False when it asked nothing we recognise."""
+        before = len(parts)
+        if _BUDGET_Q.search(question) and not self.budget_stated:
+            self._budget(parts, kinds)
+        if _BRAND_Q.search(question):
+            brand = (self.target.brand or "").strip()
+            if brand and brand.casefold() not in GENERIC_BRANDS and self.rng.random() < BRAND_WHEN_ASKED:
+                parts.append(self._say("brand", b=brand))
+                self.brands_in = brand_family(brand, self.sim.brands)
+                kinds.append("brand")
+            else:
+                parts.append(self._say("no_brand"))
+        if _WHAT_Q.search(question) and not self.type_stated:
+            self._open(parts, kinds)
+        return len(parts) > before
+
+    def _react(self, shown: Sequence[str]) -> str:
+        """How the shown items compare with the target: price, similarity, or a plain "not these"."""
+        items = [self.sim.catalog.get(i) for i in shown]
+        tp = self.target.price
+        prices = [it.price for it in items if it is not None and it.price is not None]
+        if tp is not None and prices and min(prices) > tp * 1.15:
+            return self._say("cheaper")
+        if tp is not None and prices and max(prices) < tp / 1.5:
+            return self._say("premium")
+        words = set(_tokens(self.target.title))
+        similar = [
+            (len(words & set(_tokens(it.title))), -pos)
+            for pos, it in enumerate(items)
+            if it is not None and it.categories == self.target.categories and pos < len(ORDINALS["en"])
+        ]
+        if similar:
+            _, neg_pos = max(similar)
+            return self._say("more_like", o=ORDINALS[self.sim.language][-neg_pos])
+        return self._say("reject")
+
+    def _rewrite(self, template: str) -> tuple[str, bool, str]:
+        """LLM rephrasing, kept only if every word it adds from the target's text is allowed and it
+        keeps the template's content words and numbers."""
+        assert self.sim.rewriter is not None
+        try:
+            text = (self.sim.rewriter(template, self.sim.language) or "").strip()
+        except Exception as e:  # a broken rewriter must not end the evaluation
+            return template, False, f"rewrite failed: {type(e).__name__}"
+        if not text or len(text) > 300:
+            return template, False, "rewrite empty or too long"
+        said = set(_tokens(template))
+        own = set(_item_words(self.target)) | {self.target.item_id.casefold()}
+        new = {t for t in _tokens(text) if t in own and t not in said}
+        if any(not self.sim.vocab.allowed(t, self.target) for t in new):
+            return template, False, "rewrite leaked; template used"
+        keep = [t for t in said if t in own or t.isdigit()]
+        if any(t not in set(_tokens(text)) for t in keep):
+            return template, False, "rewrite dropped a stated word; template used"
+        if set(_NUM.findall(text)) - set(_NUM.findall(template)):
+            return template, False, "rewrite added numbers; template used"
+        return text, True, ""

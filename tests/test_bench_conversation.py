@@ -1,7 +1,9 @@
 """End to end: the conversational bench on the synthetic Beauty catalog writes complete reports.
 
 Real components throughout (MiniLM, Chroma in a tmp dir, BM25, item-kNN, the rule-based
-simulator); no LLM, so replies are the assistant's templates.
+simulator, the no-ML baselines); no LLM, so replies are the assistant's templates. The
+``report`` fixture runs the facets shopper (the assistant must meet every stated constraint);
+``describe_report`` the default describe shopper with every system, baselines included.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 from assistant_catalog import make_dataset
 
-from bench.conversation import ConversationConfig, evaluation_split, main, run, sample_users
+from bench.conversation import SYSTEMS, ConversationConfig, evaluation_split, main, run, sample_users
 
 MAX_TURNS = 3
 
@@ -27,9 +29,29 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
         max_turns=MAX_TURNS,
         seed=7,
         llm=None,
+        shopper="facets",
+        systems=("cf-only", "retrieval-only", "full"),
         cache_dir=str(tmp / "cache"),
         out=str(tmp / "reports"),
         show_progress=False,
+    )
+    return run(cfg), tmp / "reports"
+
+
+@pytest.fixture(scope="module")
+def describe_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    tmp = tmp_path_factory.mktemp("conv-describe")
+    cfg = ConversationConfig(
+        data=make_dataset(),
+        users=6,
+        max_turns=MAX_TURNS,
+        seed=7,
+        llm=None,
+        cache_dir=str(tmp / "cache"),
+        out=str(tmp / "reports"),
+        show_progress=False,
+        transcripts_in_md=4,
+        n_boot=300,
     )
     return run(cfg), tmp / "reports"
 
@@ -58,7 +80,7 @@ def test_json_report_has_every_system_and_metric(report) -> None:
     for key in ("dataset", "users", "seed", "max_turns", "llm", "simulator"):
         assert key in p
     assert p["users"] == 4 and p["seed"] == 7 and p["max_turns"] == MAX_TURNS and p["llm"] == "none"
-    assert p["simulator"]["mode"] == "template/en"
+    assert p["simulator"]["mode"] == "template/en" and p["shopper"] == "facets"
     for name, r in saved["systems"].items():
         for key in ("hit@5", "at@5", "hit@5_by_turn", "constraint_satisfaction", "out_of_catalogue_rate",
                     "duplicate_rate", "already_bought_rate", "unsupported_claim_rate", "clarify_rate",
@@ -82,7 +104,7 @@ def test_markdown_plot_and_transcripts(report) -> None:
     assert "## Protocol" in md and "## Sample transcripts" in md and "| full |" in md
     png = next(out.glob("conversation-*.png"))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    lines = next(out.glob("conversation-*-transcripts.jsonl")).read_text().splitlines()
+    lines = next(out.glob("conversation-*-facets-transcripts.jsonl")).read_text().splitlines()
     dialogues = [json.loads(x) for x in lines]
     assert len(dialogues) == 3 * 4
     for d in dialogues:
@@ -113,7 +135,8 @@ def test_quick_mode_on_movielens_within_five_minutes(tmp_path: Path) -> None:
     # The tiny LLM wrote the full system's replies (token counts come from its tokenizer).
     assert rep["protocol"]["llm"] == "smollm2-135m"
     assert rep["systems"]["full"]["tokens_unit"].startswith("tokenizer:")
-    assert rep["systems"]["full"]["constraint_satisfaction"] == 1.0
+    assert rep["protocol"]["shopper"] == "describe" and "filter+popularity" in rep["systems"]
+    assert rep["systems"]["filter+popularity"]["constraint_satisfaction"] == 1.0
     assert rep["systems"]["full"]["out_of_catalogue_rate"] == 0.0
     assert elapsed < 300 + rep["timing"]["build_s"]  # a cold index build is not part of the budget
 
@@ -149,3 +172,39 @@ def test_checkpoints_write_valid_partial_reports(tmp_path: Path, monkeypatch: py
     assert seen[-1]["partial"] is False and rep["protocol"]["users"] == 3
     md = next((tmp_path / "reports").glob("conversation-*.md")).read_text()
     assert "partial report" not in md  # the final write replaced the checkpoint
+
+
+def test_describe_mode_runs_every_baseline_with_paired_statistics(describe_report) -> None:
+    _, out = describe_report
+    saved = json.loads(next(out.glob("conversation-*.json")).read_text())
+    assert list(saved["systems"]) == [s for s in SYSTEMS if s != "full+adapter"]
+    p = saved["protocol"]
+    assert p["shopper"] == "describe" and set(p["systems"]) == set(saved["systems"])
+    assert "paired bootstrap" in p["statistics"]
+    for r in saved["systems"].values():
+        lo, hi = r["hit@5_ci"]
+        assert lo <= r["hit@5"] <= hi and len(r["hit@5_by_turn_ci"]) == MAX_TURNS
+        assert r["does"]
+    # The filter baselines show only items meeting what the shopper stated (the simulator's record).
+    for name in ("filter+popularity", "filter+random"):
+        assert saved["systems"][name]["constraint_satisfaction"] in (None, 1.0)
+        assert saved["systems"][name]["already_bought_rate"] in (None, 0.0)
+    comps = {c["b"]: c for c in saved["comparisons"]}
+    assert set(comps) == set(saved["systems"]) - {"full"}
+    for c in comps.values():
+        h = c["hit@5"]
+        assert c["a"] == "full" and h["n"] == 6 and h["lo"] <= h["diff"] <= h["hi"]
+        assert h["diff"] == pytest.approx(saved["systems"]["full"]["hit@5"] - saved["systems"][c["b"]]["hit@5"])
+        assert 0.0 <= c["mcnemar"]["p_value"] <= 1.0
+    md = next(out.glob("conversation-*.md")).read_text()
+    assert "## Protocol" in md and "Paired differences" in md and "full − filter+popularity" in md
+    for name in saved["systems"]:
+        assert f"### {name}" in md
+    assert md.count("**user ") == 4 * len(saved["systems"])  # 4 sampled shoppers per system
+    assert (next(out.glob("conversation-*.png")).read_bytes()[:4]) == b"\x89PNG"
+    # Baselines and assistants heard the same first message from each shopper.
+    lines = [json.loads(x) for x in next(out.glob("conversation-*-transcripts.jsonl")).read_text().splitlines()]
+    first: dict[str, set] = {}
+    for d in lines:
+        first.setdefault(d["user_id"], set()).add(d["turns"][0]["user_text"])
+    assert len(lines) == 6 * len(saved["systems"]) and all(len(v) == 1 for v in first.values())

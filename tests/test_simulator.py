@@ -113,7 +113,7 @@ def test_never_leaks_the_target_over_many_seeded_users(catalog: Catalog, languag
     ids = catalog.ids
     n_utterances = 0
     for seed in range(3):
-        sim = Simulator(catalog, seed=seed, language=language)  # type: ignore[arg-type]
+        sim = Simulator(catalog, shopper="facets", seed=seed, language=language)  # type: ignore[arg-type]
         rng = random.Random(seed)
         for u in range(60):
             target = rng.choice(ids)
@@ -129,7 +129,7 @@ def test_never_leaks_the_target_over_many_seeded_users(catalog: Catalog, languag
 
 
 def test_at_most_two_attributes_per_turn_and_truthful(catalog: Catalog) -> None:
-    sim = Simulator(catalog, seed=1)
+    sim = Simulator(catalog, shopper="facets", seed=1)
     rng = random.Random(1)
     revealed_total = 0
     for u in range(80):
@@ -152,7 +152,7 @@ def test_at_most_two_attributes_per_turn_and_truthful(catalog: Catalog) -> None:
 
 
 def test_opening_states_a_category_and_later_turns_reject_shown_items(catalog: Catalog) -> None:
-    sim = Simulator(catalog, seed=0)
+    sim = Simulator(catalog, shopper="facets", seed=0)
     target = "sku-0001"  # Lipstick
     _, turns = play(sim, "u1", ["sku-0002", "sku-0003"], target, turns=5)
     assert turns[0].constraints.categories
@@ -166,7 +166,7 @@ def test_opening_states_a_category_and_later_turns_reject_shown_items(catalog: C
 
 
 def test_clarifying_question_is_answered_with_the_price_band(catalog: Catalog) -> None:
-    sim = Simulator(catalog, seed=3)
+    sim = Simulator(catalog, shopper="facets", seed=3)
     target = "sku-0010"
     shopper = sim.shopper("u", [], target)
     shopper.next_turn(None)
@@ -181,11 +181,11 @@ def test_clarifying_question_is_answered_with_the_price_band(catalog: Catalog) -
 
 
 def test_deterministic_given_seed_and_differs_across_seeds(catalog: Catalog) -> None:
-    a = [t.utterance for t in play(Simulator(catalog, seed=5), "u9", ["sku-0002"], "sku-0042")[1]]
-    b = [t.utterance for t in play(Simulator(catalog, seed=5), "u9", ["sku-0002"], "sku-0042")[1]]
+    a = [t.utterance for t in play(Simulator(catalog, shopper="facets", seed=5), "u9", ["sku-0002"], "sku-0042")[1]]
+    b = [t.utterance for t in play(Simulator(catalog, shopper="facets", seed=5), "u9", ["sku-0002"], "sku-0042")[1]]
     assert a == b
     others = {
-        tuple(t.utterance for t in play(Simulator(catalog, seed=s), "u9", ["sku-0002"], "sku-0042")[1])
+        tuple(t.utterance for t in play(Simulator(catalog, shopper="facets", seed=s), "u9", ["sku-0002"], "sku-0042")[1])
         for s in range(6)
     }
     assert len(others) > 1
@@ -193,14 +193,14 @@ def test_deterministic_given_seed_and_differs_across_seeds(catalog: Catalog) -> 
 
 def test_llm_rewrite_is_discarded_when_it_leaks_or_drops_facts(catalog: Catalog) -> None:
     target = catalog["sku-0011"]
-    leaky = Simulator(catalog, seed=0, rewriter=lambda text, lang: f"{text} Maybe {target.title}?")
+    leaky = Simulator(catalog, shopper="facets", seed=0, rewriter=lambda text, lang: f"{text} Maybe {target.title}?")
     said = leaky.shopper("u", [], target.item_id).next_turn(None)
     assert not said.rewritten and not title_leaks(said.utterance, target, catalog)
     assert any("leak" in n for n in said.notes)
-    dropper = Simulator(catalog, seed=0, rewriter=lambda text, lang: "Hi there, help me shop.")
+    dropper = Simulator(catalog, shopper="facets", seed=0, rewriter=lambda text, lang: "Hi there, help me shop.")
     said = dropper.shopper("u", [], target.item_id).next_turn(None)
     assert not said.rewritten and any("dropped" in n for n in said.notes)
-    polite = Simulator(catalog, seed=0, rewriter=lambda text, lang: "Hello! " + text)
+    polite = Simulator(catalog, shopper="facets", seed=0, rewriter=lambda text, lang: "Hello! " + text)
     said = polite.shopper("u", [], target.item_id).next_turn(None)
     assert said.rewritten and said.utterance.startswith("Hello! ")
 
@@ -214,9 +214,9 @@ def test_helpers() -> None:
         price_band(-1)
     assert brand_family("Lumina", ["Lumina", "Lumina Pro", "Luminary"]) == ("Lumina", "Lumina Pro")
     with pytest.raises(KeyError):
-        Simulator(make_catalog(10)).shopper("u", [], "nope")
+        Simulator(make_catalog(10), shopper="facets").shopper("u", [], "nope")
     with pytest.raises(ValueError):
-        Simulator(make_catalog(10), language="fr")  # type: ignore[arg-type]
+        Simulator(make_catalog(10), shopper="facets", language="fr")  # type: ignore[arg-type]
 
 
 def test_a_category_name_shared_with_other_nodes_is_said_with_its_parent() -> None:
@@ -229,7 +229,7 @@ def test_a_category_name_shared_with_other_nodes_is_said_with_its_parent() -> No
         ("Beauty", "Skin Care", "Face", "Exfoliators & Scrubs", "Scrubs"),
     ]
     cat = Catalog(Item(f"i{n}", f"Thing {n}", categories=p, price=5.0) for n, p in enumerate(paths))
-    sim = Simulator(cat)
+    sim = Simulator(cat, shopper="facets")
     assert sim.category_phrase(paths[0]) == "styling tools brushes"
     assert sim.category_phrase(paths[2]) == "shampoos"  # no other node says "shampoo"
     # An ancestor holding the word ("Exfoliators & Scrubs") is no clash: the bare name is enough.
