@@ -21,10 +21,11 @@ from typing import Any, Literal
 
 import yaml
 
+from assistant.understanding.utterance import MAX_PARSE_CHARS  # what the parser reads
+
 __all__ = ["MAX_ID_CHARS", "AssistantConfig"]
 
 MAX_ID_CHARS = 256  # session and user ids (they key sqlite rows and log lines)
-MAX_PARSE_CHARS = 2000  # what the constraint parser reads (constraint_parser.MAX_PARSE_CHARS)
 
 
 @dataclass(frozen=True)
