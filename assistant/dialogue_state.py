@@ -53,6 +53,7 @@ from typing import Any, Literal
 
 from assistant.understanding.categories import names_current_type
 from assistant.understanding.utterance import Issue, ParsedUtterance, Reference
+from prompts.loader import load_strings
 from retrieval.filters import MAX_CATEGORY_DEPTH, Constraints
 from retrieval.text import format_money
 
@@ -137,7 +138,7 @@ class _Draft:
             )
         except ValueError as exc:  # defensive: the rules keep bounds consistent
             self.notes.append(
-                Issue("constraints_rejected", f"I could not apply that: {exc}", f"无法应用该条件:{exc}")
+                Issue.note("constraints_rejected", error=exc)
             )
             return old
 
@@ -208,28 +209,36 @@ def _explicit_price(d: _Draft, parsed: ParsedUtterance) -> None:
     d.price_origin, d.preference = "explicit", None
 
 
-def _cheaper(d: _Draft, median: float, basis: str, basis_zh: str) -> None:
+def _cheaper(d: _Draft, median: float, basis: str) -> None:
     cap = round(CHEAPER_FACTOR * median, 2)
     if d.price_max is not None:
         cap = min(cap, d.price_max)
     if cap <= 0:
-        d.notes.append(
-            Issue("already_cheapest", "Those are already the lowest prices I have.", "这些已经是最低价位的商品了。")
-        )
+        d.notes.append(Issue.note("already_cheapest"))
         return
     d.price_max = cap
     if d.price_min is not None and d.price_min > cap:
         d.price_min = None
-    d.notes.append(
-        Issue(
-            "cheaper_rule",
-            f"Showing items up to {format_money(cap, None)} ({int(CHEAPER_FACTOR * 100)}% of the median "
-            f"price of {basis}).",
-            f"为您筛选{format_money(cap, None)}以内的商品({basis_zh}价格中位数的{int(CHEAPER_FACTOR * 100)}%)。",
-            "info",
-        )
-    )
+    d.notes.append(_relative_rule("cheaper_rule", cap, CHEAPER_FACTOR, basis))
     d.price_origin, d.preference = "relative", "low"
+
+
+def _relative_rule(code: str, bound: float, factor: float, basis: str) -> Issue:
+    """The info note saying how "cheaper" / "more expensive" became a price bound; ``basis`` is the
+    notes key naming what the median was taken over, rendered in each language."""
+    return Issue(
+        code,
+        *(
+            load_strings("notes", lang).format(
+                code,
+                money=format_money(bound, None),
+                percent=int(factor * 100),
+                basis=load_strings("notes", lang).format(basis),
+            )
+            for lang in ("en", "zh")
+        ),
+        "info",
+    )
 
 
 @dataclass(frozen=True)
@@ -350,23 +359,15 @@ class DialogueState:
         ``reference_prices``), else only a soft preference."""
         shown = [x for x in self.last_shown_prices if x is not None and math.isfinite(x)]
         ref = shown or [x for x in (reference_prices or ()) if x is not None and math.isfinite(x)]
-        basis = "the items I just showed" if shown else "this category"
-        basis_zh = "刚才推荐的商品" if shown else "该类商品"
+        basis = "basis_shown" if shown else "basis_category"
         if not ref:
             d.preference = "low" if direction == "lower" else "high"
-            low = d.preference == "low"
-            d.notes.append(
-                Issue(
-                    "relative_price_soft",
-                    "I'll favour lower prices." if low else "I'll favour higher-end items.",
-                    "我会优先推荐价格较低的商品。" if low else "我会优先推荐更高端的商品。",
-                    "info",
-                )
-            )
+            key = "relative_price_low" if d.preference == "low" else "relative_price_high"
+            d.notes.append(Issue.note("relative_price_soft", "info", key=key))
             return
         med = statistics.median(ref)
         if direction == "lower":
-            _cheaper(d, med, basis, basis_zh)
+            _cheaper(d, med, basis)
             return
         floor = round(PRICIER_FACTOR * med, 2)
         if d.price_min is not None:
@@ -374,16 +375,7 @@ class DialogueState:
         d.price_min = floor
         if d.price_max is not None and d.price_max < floor:
             d.price_max = None
-        d.notes.append(
-            Issue(
-                "pricier_rule",
-                f"Showing items from {format_money(floor, None)} ({int(PRICIER_FACTOR * 100)}% of the median "
-                f"price of {basis}).",
-                f"为您筛选{format_money(floor, None)}以上的商品({basis_zh}价格中位数的"
-                f"{int(PRICIER_FACTOR * 100)}%)。",
-                "info",
-            )
-        )
+        d.notes.append(_relative_rule("pricier_rule", floor, PRICIER_FACTOR, basis))
         d.price_origin, d.preference = "relative", "high"
 
     def _resolve(self, refs: Sequence[Reference]) -> tuple[tuple[str, ...], list[Issue]]:
@@ -394,13 +386,7 @@ class DialogueState:
         if n == 0:
             if any(r.kind == "this" for r in refs) and self.focus:
                 return self.focus, []
-            return (), [
-                Issue(
-                    "reference_nothing_shown",
-                    "I haven't shown you any items yet - what are you looking for?",
-                    "我还没有给您推荐商品。您想找什么?",
-                )
-            ]
+            return (), [Issue.note("reference_nothing_shown")]
         ids: list[str] = []
         bad: list[int] = []
         for r in refs:
@@ -421,13 +407,7 @@ class DialogueState:
                     (p, i) for p, i in zip(self.last_shown_prices, shown, strict=False) if p is not None
                 ]
                 if not priced:
-                    return (), [
-                        Issue(
-                            "reference_no_prices",
-                            f"The items I showed have no prices. Which one do you mean (1-{n})?",
-                            f"刚才的商品没有价格信息。您指的是哪一个(1-{n})?",
-                        )
-                    ]
+                    return (), [Issue.note("reference_no_prices", n=n)]
                 ids.append((min if r.kind == "cheapest" else max)(priced)[1])
             elif r.kind == "this":
                 if self.focus and all(f in shown for f in self.focus):
@@ -435,21 +415,10 @@ class DialogueState:
                 elif n == 1:
                     ids.append(shown[0])
                 else:
-                    return (), [
-                        Issue(
-                            "reference_ambiguous",
-                            f"Which one do you mean (1-{n})?",
-                            f"您指的是哪一个(1-{n})?",
-                        )
-                    ]
+                    return (), [Issue.note("reference_ambiguous", n=n)]
         if bad:
-            return (), [
-                Issue(
-                    "reference_out_of_range",
-                    f"I only showed {n} item{'s' if n != 1 else ''}. Which one do you mean (1-{n})?",
-                    f"我只推荐了{n}个商品。您指的是哪一个(1-{n})?",
-                )
-            ]
+            key = "reference_out_of_range_one" if n == 1 else "reference_out_of_range"
+            return (), [Issue.note("reference_out_of_range", key=key, n=n)]
         return tuple(dict.fromkeys(ids)), []
 
     def record_shown(

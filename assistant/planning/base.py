@@ -42,23 +42,22 @@ class PlanningStage(Stage):
         return out
 
     def _constraints_text(self, c: Constraints, lang: str) -> str:
+        strings = self.ctx.strings(lang)
         parts = []
         if c.price_max is not None and c.price_min is not None:
             parts.append(f"{format_money(c.price_min, self.currency, trim_cents=True)}–{format_money(c.price_max, self.currency, trim_cents=True)}")
         elif c.price_max is not None:
-            parts.append(("不超过 " if lang == "zh" else "under ") + format_money(c.price_max, self.currency, trim_cents=True))
+            parts.append(strings.format("constraint_under", money=format_money(c.price_max, self.currency, trim_cents=True)))
         elif c.price_min is not None:
-            parts.append(("高于 " if lang == "zh" else "over ") + format_money(c.price_min, self.currency, trim_cents=True))
-        if c.brands_in:
-            parts.append(("品牌 " if lang == "zh" else "from ") + " or ".join(c.brands_in))
-        if c.brands_out:
-            parts.append(("不要 " if lang == "zh" else "not ") + " or ".join(c.brands_out))
-        if c.categories:
-            parts.append(("类别 " if lang == "zh" else "in ") + " or ".join(p[-1] for p in c.categories))
-        if c.categories_out:
-            parts.append(
-                ("排除 " if lang == "zh" else "not in ") + " or ".join(p[-1] for p in c.categories_out)
-            )
+            parts.append(strings.format("constraint_over", money=format_money(c.price_min, self.currency, trim_cents=True)))
+        for key, names in (
+            ("constraint_brands", c.brands_in),
+            ("constraint_brands_out", c.brands_out),
+            ("constraint_categories", [p[-1] for p in c.categories]),
+            ("constraint_categories_out", [p[-1] for p in c.categories_out]),
+        ):
+            if names:
+                parts.append(strings.format(key, names=" or ".join(names)))
         if not parts:
             return ""
         return ("（" + "，".join(parts) + "）") if lang == "zh" else " (" + ", ".join(parts) + ")"

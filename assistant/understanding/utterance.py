@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from assistant.understanding.matches import Ambiguous, Mention
+from prompts.loader import load_strings
 from retrieval.text import Language
 
 __all__ = [
@@ -36,6 +37,15 @@ class Issue:
     message: str
     message_zh: str
     severity: Literal["clarify", "info"] = "clarify"
+
+    @classmethod
+    def note(
+        cls, code: str, severity: Literal["clarify", "info"] = "clarify", *, key: str | None = None, **values: Any
+    ) -> Issue:
+        """The issue with both texts rendered from the ``notes`` strings (``key``, default ``code``);
+        both, because the state stores the note and the language may change on a later turn."""
+        en, zh = (load_strings("notes", lang).format(key or code, **values) for lang in ("en", "zh"))
+        return cls(code, en, zh, severity)
 
     def text(self, language: str = "en") -> str:
         return self.message_zh if language == "zh" else self.message
