@@ -33,7 +33,7 @@ from retrieval.fingerprint import dataset_fingerprint
 from retrieval.hybrid import HybridRetriever
 from retrieval.lexical import BM25Index
 from retrieval.ranker import popularity_from_interactions
-from retrieval.scorers.base import Scorer
+from retrieval.scorers import SCORERS, Scorer
 from retrieval.user_store import UserHistoryStore
 from retrieval.vector_store import ProductStore, StoreConfig
 
@@ -42,20 +42,6 @@ INDEX_FORMAT = 1  # bump when the on-disk layout changes
 DEFAULT_SCORER = "auto"
 AUTO_SCORERS = ("itemknn", "ease", "mostpop")
 EASE_MAX_ITEMS = 20_000  # EASE inverts an items x items matrix: skipped by "auto" above this
-
-
-def registered_scorers() -> dict[str, type[Scorer]]:
-    """The scorer registry, after importing every module of ``retrieval.scorers`` (they self-register)."""
-    import importlib
-    import pkgutil
-
-    import retrieval.scorers as pkg
-    from retrieval.scorers import SCORERS
-
-    for mod in pkgutil.iter_modules(pkg.__path__):
-        if not mod.name.startswith("_") and mod.name != "base":
-            importlib.import_module(f"retrieval.scorers.{mod.name}")
-    return SCORERS
 
 
 def _slug(text: str) -> str:
@@ -232,7 +218,6 @@ def _scorer(spec: str | Scorer | None, dataset: Dataset, root: Path, info: Index
         if spec.catalog is None:
             spec.fit(dataset.interactions, dataset.catalog)
         return spec
-    SCORERS = registered_scorers()
     if spec == "auto":
         names = [n for n in AUTO_SCORERS if n in SCORERS]
         if len(dataset.catalog) > EASE_MAX_ITEMS:

@@ -27,7 +27,7 @@ PREFERRED_SCORERS = ("ItemKNN", "itemknn", "EASE", "ease", "MostPop", "mostpop")
 
 def available_scorers() -> dict[str, type]:
     """``SCORERS`` after importing every module of ``retrieval.scorers`` (each registers itself)."""
-    import retrieval.scorers as pkg
+    import retrieval.scorers as pkg  # lazy: it loads torch (SASRec); finetune's CLI calls configure() first
 
     for mod in pkgutil.iter_modules(pkg.__path__):
         if mod.name == "base" or mod.name.startswith("_"):

@@ -137,8 +137,6 @@ class Scorer(ABC):
         if meta["item_ids"] != catalog.ids:
             raise ValueError(f"scorer at {path} was trained on a different catalog; refit it")
         if cls is Scorer:
-            from retrieval.scorers import SCORERS
-
             cls = SCORERS[meta["scorer"]]
         obj = cls(**meta["params"])
         obj.catalog = catalog
@@ -155,3 +153,8 @@ class Scorer(ABC):
 
     def _load_state(self, path: Path) -> None:  # noqa: B027 - optional hook
         pass
+
+
+# Name -> class, filled by the package (``retrieval/scorers/__init__.py``) with every scorer it
+# ships; it lives here because ``Scorer.load`` and the fused scorer look names up in it.
+SCORERS: dict[str, type[Scorer]] = {}

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.metrics import ndcg_at_k, target_ranks
-from retrieval.scorers.base import NotFittedError, Scorer
+from retrieval.scorers.base import SCORERS, NotFittedError, Scorer
 
 DEFAULT_GRID = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 
@@ -98,8 +98,6 @@ class FusedScorer(Scorer):
         return obj
 
     def _fit(self, histories: list[list[int]], n_items: int) -> None:
-        from retrieval.scorers import SCORERS
-
         self.scorers = []
         for name, params in zip(self.components, self.component_params, strict=True):
             if name not in SCORERS or name == self.name:
