@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from retrieval.data import load_dataset
 from retrieval.data.schema import Dataset
 from retrieval.filters import Constraints
 
@@ -70,6 +71,7 @@ def default_factory(
     """
 
     def build(source: DatasetSourceValue) -> ShoppingAssistant:
+        # lazy: the assistant loads torch, and app.main must call llm.runtime.configure() first
         from assistant.shopping_assistant import ShoppingAssistant
 
         return ShoppingAssistant.from_dataset(source, cache_dir=cache_dir, threads=threads, **options)
@@ -121,12 +123,7 @@ class EngineRegistry:
         ds = getattr(engine, "dataset", None)
         if not isinstance(ds, Dataset):
             source = self._choice(key).source
-            if isinstance(source, Dataset):
-                ds = source
-            else:
-                from retrieval.data import load_dataset
-
-                ds = load_dataset(source)
+            ds = source if isinstance(source, Dataset) else load_dataset(source)
         self._datasets[key] = ds
         return ds
 

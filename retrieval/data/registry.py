@@ -11,7 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from retrieval.data.amazon import detect_amazon_format, load_amazon_2014, load_amazon_2023
+from retrieval.data.clothing import load_clothing_reviews
+from retrieval.data.movielens import load_movielens_100k
 from retrieval.data.schema import Dataset
+from retrieval.data.shared_jsonl import is_shared_jsonl, load_shared_jsonl
+from retrieval.data.tables import TABLE_SUFFIXES, find_table, load_table_dataset
 
 FORMATS = {
     "shared-jsonl": "folder with items.jsonl(.gz) + sequences.jsonl(.gz) (shared Amazon 5-core format)",
@@ -29,14 +34,10 @@ class DatasetEntry:
 
 
 def _movielens(**options: Any) -> Dataset:
-    from retrieval.data.movielens import load_movielens_100k
-
     return load_movielens_100k(**options)
 
 
 def _clothing(**options: Any) -> Dataset:
-    from retrieval.data.clothing import load_clothing_reviews
-
     return load_clothing_reviews(**options)
 
 
@@ -71,13 +72,8 @@ def available_datasets() -> dict[str, str]:
 
 def detect_format(path: Path) -> str | None:
     """The format of ``path`` (see ``FORMATS``), or ``None`` when nothing matches."""
-    from retrieval.data.shared_jsonl import is_shared_jsonl
-
     if is_shared_jsonl(path):
         return "shared-jsonl"
-    from retrieval.data.amazon import detect_amazon_format
-    from retrieval.data.tables import TABLE_SUFFIXES, find_table
-
     amazon = detect_amazon_format(path)
     if amazon is not None:
         return amazon
@@ -106,19 +102,11 @@ def load_dataset(name_or_path: str | Path, **options: Any) -> Dataset:
         what = f"cannot tell the format of {path}" if fmt is None else f"unknown format {fmt!r}"
         raise ValueError(f"{what}; supported formats:\n{_formats_listing()}")
     if fmt == "shared-jsonl":
-        from retrieval.data.shared_jsonl import load_shared_jsonl
-
         return load_shared_jsonl(path, **options)
     if fmt == "amazon-2014":
-        from retrieval.data.amazon import load_amazon_2014
-
         return load_amazon_2014(path, **options)
     if fmt == "amazon-2023":
-        from retrieval.data.amazon import load_amazon_2023
-
         return load_amazon_2023(path, **options)
-    from retrieval.data.tables import load_table_dataset
-
     return load_table_dataset(path, **options)
 
 
