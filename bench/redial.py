@@ -52,6 +52,7 @@ from tqdm.auto import tqdm
 
 from bench._report import bar_plot, environment, fmt, markdown_table, write_json, write_text
 from bench.stats import mcnemar, paired_bootstrap
+from llm.runtime import configure
 
 DATASET = "movielens-100k"
 QUICK_DIALOGUES = 20
@@ -568,6 +569,7 @@ def parse_args(argv: Sequence[str] | None = None) -> RedialConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     cfg = parse_args(argv)
+    configure()  # offline model loading and the OpenMP policy, before the assistant loads torch
     args = sys.argv[1:] if argv is None else list(argv)
     cfg.command = " ".join(["python -m bench.redial", *(shlex.quote(a) for a in args)])
     report = run(cfg)

@@ -55,6 +55,7 @@ from tqdm.auto import tqdm
 
 from bench._report import bar_plot, environment, fmt, markdown_table, slug, write_json, write_text
 from bench.stats import mcnemar, paired_bootstrap
+from llm.runtime import configure
 from retrieval.lexical import tokenize
 
 QUICK_REQUESTS = 20
@@ -657,6 +658,7 @@ def parse_args(argv: Sequence[str] | None = None) -> WebShopConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     cfg = parse_args(argv)
+    configure()  # offline model loading and the OpenMP policy, before the assistant loads torch
     args = sys.argv[1:] if argv is None else list(argv)
     cfg.command = " ".join(["python -m bench.webshop", *(shlex.quote(a) for a in args)])
     report = run(cfg)
