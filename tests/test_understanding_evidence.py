@@ -8,8 +8,6 @@ about facets the catalog has. The real-data tests run on the shared Amazon Beaut
 
 from __future__ import annotations
 
-import gzip
-import json
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,7 @@ from assistant.understanding.facets import CatalogFacets
 from assistant.understanding.intents import classify_intent, needs_clarification
 from assistant.understanding.parser import parse
 from assistant.understanding.vocabulary import CatalogVocabulary
+from retrieval.data.registry import load_dataset
 from retrieval.data.schema import Catalog, Item
 
 REAL = Path("/work/shared/datasets/amazon-beauty-2014/items.jsonl.gz")
@@ -38,15 +37,7 @@ def turn(state: DialogueState, text: str, vocab: CatalogVocabulary) -> tuple[Dia
 def beauty() -> CatalogVocabulary:
     if not REAL.exists():
         pytest.skip("shared Amazon Beauty dataset not present")
-    items = []
-    with gzip.open(REAL, "rt") as f:
-        for line in f:
-            d = json.loads(line)
-            items.append(
-                Item(str(d["item_id"]), d.get("title") or "untitled", brand=d.get("brand"),
-                     categories=tuple(d.get("categories") or ()), price=d.get("price"))
-            )  # fmt: skip
-    return CatalogVocabulary.from_catalog(Catalog(items))
+    return CatalogVocabulary.from_catalog(load_dataset(REAL.parent).catalog)  # the product's own loader
 
 
 def test_brand_then_product_type_is_that_brand_and_that_type(beauty):
