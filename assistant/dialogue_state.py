@@ -17,12 +17,16 @@ Revision rules (deliberate, and what users expect from a shop assistant):
 * Constraints accumulate across turns; a new statement about the same thing replaces the old
   one. A new price bound replaces the old bound of that side ("under 20" then "under 30" ->
   max 30); a floor above the ceiling drops the ceiling (the newest statement wins) and vice versa.
-* "cheaper" sets ``price_max = CHEAPER_FACTOR x median`` of the prices last shown (median, not
-  min: "cheaper than what you showed me" means below the typical shown item, and 0.8 x min
-  often empties the page), never above the current ceiling; "more expensive" sets
-  ``price_min = PRICIER_FACTOR x median``. With nothing shown yet (or no prices), the optional
-  ``reference_prices`` are used (e.g. the category's prices), else only a soft
-  ``price_preference`` ("low"/"high") is recorded for the ranker.
+* "cheaper" after a page with prices means cheaper than everything on it (the shopper rejected
+  the page as too expensive): ``price_max`` = the cheapest shown price, never above the current
+  ceiling; "more expensive" sets ``price_min`` = the priciest shown price. A fraction of the
+  median would exclude items the shopper still accepts (a page at 1.2x the wanted price capped
+  at 0.8 x 1.2 = 0.96x). With nothing shown yet (or no prices), the optional
+  ``reference_prices`` (e.g. the category's prices) give ``CHEAPER_FACTOR`` / ``PRICIER_FACTOR``
+  x their median, else only a soft ``price_preference`` ("low"/"high") is recorded for the ranker.
+* "more like the second one" makes that item an *anchor* of this topic: later pages rank items
+  similar to the anchors higher (with the words said so far), and the words said in the same
+  breath ("more like the second one, something matte") still join the query.
 * "not OPI" adds OPI to ``brands_out`` and removes it from ``brands_in``; "just Revlon" /
   "Revlon" replaces ``brands_in``; "also Essie" / "or Essie" adds to it. Naming a brand you had
   excluded lifts the exclusion.
@@ -63,6 +67,7 @@ CHEAPER_FACTOR = 0.8
 PRICIER_FACTOR = 1.25
 MAX_TURNS = 50  # transcript kept in the state; older turns are dropped (the session store has them)
 MAX_QUERY_PARTS = 4
+MAX_ANCHORS = 3  # "more like ..." items remembered per topic: the newest few say where the shopper is heading
 STATE_VERSION = 1
 
 Path = tuple[str, ...]
@@ -209,8 +214,8 @@ def _explicit_price(d: _Draft, parsed: ParsedUtterance) -> None:
     d.price_origin, d.preference = "explicit", None
 
 
-def _cheaper(d: _Draft, median: float, basis: str) -> None:
-    cap = round(CHEAPER_FACTOR * median, 2)
+def _cheaper(d: _Draft, cap: float, factor: float | None, basis: str) -> None:
+    cap = round(cap, 2)
     if d.price_max is not None:
         cap = min(cap, d.price_max)
     if cap <= 0:
@@ -219,20 +224,22 @@ def _cheaper(d: _Draft, median: float, basis: str) -> None:
     d.price_max = cap
     if d.price_min is not None and d.price_min > cap:
         d.price_min = None
-    d.notes.append(_relative_rule("cheaper_rule", cap, CHEAPER_FACTOR, basis))
+    d.notes.append(_relative_rule("cheaper", cap, factor, basis))
     d.price_origin, d.preference = "relative", "low"
 
 
-def _relative_rule(code: str, bound: float, factor: float, basis: str) -> Issue:
-    """The info note saying how "cheaper" / "more expensive" became a price bound; ``basis`` is the
-    notes key naming what the median was taken over, rendered in each language."""
+def _relative_rule(direction: Literal["cheaper", "pricier"], bound: float, factor: float | None, basis: str) -> Issue:
+    """The info note saying how "cheaper" / "more expensive" became a price bound: against the page
+    just shown (``factor`` None: below its cheapest / above its priciest item), or a share of the
+    median price of ``basis`` (a notes key), rendered in each language."""
+    code = f"{direction}_shown_rule" if factor is None else f"{direction}_rule"
     return Issue(
         code,
         *(
             load_strings("notes", lang).format(
                 code,
                 money=format_money(bound, None),
-                percent=int(factor * 100),
+                percent=int((factor or 1.0) * 100),
                 basis=load_strings("notes", lang).format(basis),
             )
             for lang in ("en", "zh")
@@ -261,6 +268,7 @@ class DialogueState:
     price_origin: Literal["explicit", "relative"] | None = None
     price_preference: Literal["low", "high"] | None = None
     years: tuple[int, int] | None = None  # release years wanted, inclusive (films, books, music)
+    anchors: tuple[str, ...] = ()  # "more like the second one": this topic's reference items, newest last
     # Outcome of the latest ``apply`` (reset every turn):
     referenced: tuple[str, ...] = ()
     notes: tuple[Issue, ...] = ()
@@ -326,11 +334,17 @@ class DialogueState:
         referenced, ref_notes = self._resolve(parsed.references)
         d.notes.extend(ref_notes)
         # free text (only for turns that look for products, not about shown ones)
-        if parsed.query and not parsed.references and intent in (None, "recommend", "search", "bundle"):
+        # A reference turn is about a shown item ("is the first one vegan?") unless it asks for more
+        # like it: "more like the second one, something matte" still says "matte".
+        about_shown = bool(parsed.references) and not parsed.similar
+        if parsed.query and not about_shown and intent in (None, "recommend", "search", "bundle"):
             if parsed.categories_in and not parsed.additive:
                 d.query_parts = (parsed.query,)
             elif parsed.query not in d.query_parts:
                 d.query_parts = (*d.query_parts, parsed.query)[-MAX_QUERY_PARTS:]
+        anchors = () if topic_changed else self.anchors
+        if parsed.similar and referenced:
+            anchors = (*(a for a in anchors if a not in referenced), *referenced)[-MAX_ANCHORS:]
         constraints = d.constraints(c)
         new = replace(
             self,
@@ -343,6 +357,7 @@ class DialogueState:
             price_origin=d.price_origin if constraints.has_price else None,
             price_preference=d.preference,
             years=parsed.years or self.years,
+            anchors=anchors,
             referenced=referenced,
             notes=tuple(d.notes),
             topic_changed=topic_changed,
@@ -367,15 +382,18 @@ class DialogueState:
             return
         med = statistics.median(ref)
         if direction == "lower":
-            _cheaper(d, med, basis)
+            if shown:
+                _cheaper(d, min(shown), None, basis)
+            else:
+                _cheaper(d, CHEAPER_FACTOR * med, CHEAPER_FACTOR, basis)
             return
-        floor = round(PRICIER_FACTOR * med, 2)
+        floor = round(max(shown) if shown else PRICIER_FACTOR * med, 2)
         if d.price_min is not None:
             floor = max(floor, d.price_min)
         d.price_min = floor
         if d.price_max is not None and d.price_max < floor:
             d.price_max = None
-        d.notes.append(_relative_rule("pricier_rule", floor, PRICIER_FACTOR, basis))
+        d.notes.append(_relative_rule("pricier", floor, None if shown else PRICIER_FACTOR, basis))
         d.price_origin, d.preference = "relative", "high"
 
     def _resolve(self, refs: Sequence[Reference]) -> tuple[tuple[str, ...], list[Issue]]:
@@ -465,7 +483,8 @@ class DialogueState:
         else:
             dislikes.append(item_id)
             c = replace(c, exclude_items=tuple(dict.fromkeys([*c.exclude_items, item_id])))
-        return replace(self, liked=tuple(likes), disliked=tuple(dislikes), constraints=c)
+        anchors = self.anchors if liked else tuple(a for a in self.anchors if a != item_id)
+        return replace(self, liked=tuple(likes), disliked=tuple(dislikes), constraints=c, anchors=anchors)
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
@@ -487,6 +506,7 @@ class DialogueState:
             "price_origin": self.price_origin,
             "price_preference": self.price_preference,
             "years": None if self.years is None else list(self.years),
+            "anchors": list(self.anchors),
             "referenced": list(self.referenced),
             "notes": [n.to_dict() for n in self.notes],
             "topic_changed": self.topic_changed,
@@ -528,6 +548,7 @@ class DialogueState:
                 price_origin=data.get("price_origin"),
                 price_preference=data.get("price_preference"),
                 years=_years(data.get("years")),
+                anchors=tuple(str(a) for a in data.get("anchors", ())),
                 referenced=tuple(data.get("referenced", ())),
                 notes=tuple(Issue.from_dict(n) for n in data.get("notes", ())),
                 topic_changed=bool(data.get("topic_changed", False)),

@@ -61,22 +61,25 @@ class RecommendPlanner(PlanningStage):
 
     def _hard_constraints(self, turn: UnderstoodTurn) -> Constraints:
         """The turn's constraints plus what this page must not show: disliked items and their
-        near-duplicates, what a known shopper already bought, items outside the wanted years."""
+        near-duplicates, what a known shopper already bought, what this chat already showed,
+        items outside the wanted years."""
         rec = turn.record
         excluded = self._excluded(turn.state)
-        if turn.intent in ("recommend", "search") and rec.user_id is not None:
+        shown: list[str] = []
+        if turn.intent in ("recommend", "search"):
             # A shopper asking for recommendations ("show me a moisturizer" included) wants
-            # something new (implicit's filter_already_liked_items): what they already bought
-            # would waste a slot.
-            seen = set(excluded)
-            excluded += [i for i in self.history(rec.user_id) if i not in seen]
-        constraints = turn.constraints
+            # something new (implicit's filter_already_liked_items): what they already bought, and
+            # what this chat already showed them ("not these", "more like the first one", "other
+            # options"), would waste a slot. Items named again are reached by reference or details.
+            if rec.user_id is not None:
+                excluded += self.history(rec.user_id)
+            shown = list(turn.state.shown)
         excluded += self._outside_years(turn.state.years)
-        if excluded:
-            constraints = constraints.merged(
-                exclude_items=tuple(dict.fromkeys((*constraints.exclude_items, *excluded)))
-            )
-        return constraints
+        fresh = _excluding(turn.constraints, [*excluded, *shown])
+        if shown and not self.index.filter_index.mask(fresh).any():
+            # Everything left was shown already (a narrow filter): showing some again beats nothing.
+            return _excluding(turn.constraints, excluded)
+        return fresh
 
     def _items(self, turn: UnderstoodTurn, timings: dict[str, Any]) -> list[RecommendedItem]:
         """retrieve (+ CF candidates) -> rank with feedback -> LLM re-rank -> diversify -> explain."""
@@ -101,7 +104,10 @@ class RecommendPlanner(PlanningStage):
             scorer=self.index.scorer,
             constraints=constraints,
             popularity=self.index.popularity,
-            feedback=Feedback(liked_items=turn.state.liked, disliked_items=turn.state.disliked),
+            feedback=Feedback(
+                liked_items=tuple(dict.fromkeys([*turn.state.liked, *turn.state.anchors])),
+                disliked_items=turn.state.disliked,
+            ),
         )
         moves: dict[str, tuple[int, int]] = {}
         t_rerank = None
@@ -254,6 +260,11 @@ class RecommendPlanner(PlanningStage):
             top_title=top.title,
             top_reasons=top_reasons,
         )
+
+
+def _excluding(constraints: Constraints, item_ids: Sequence[str]) -> Constraints:
+    drop = tuple(dict.fromkeys((*constraints.exclude_items, *item_ids)))
+    return constraints if drop == constraints.exclude_items else constraints.merged(exclude_items=drop)
 
 
 def _filters_say_it_all(query: str, constraints: Constraints) -> bool:

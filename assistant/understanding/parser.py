@@ -292,6 +292,11 @@ def _read_mentions(vocab: CatalogVocabulary, masked: str, taken: bytearray) -> _
     )
 
 
+# A category word right after an attribute frame describes the wanted item ("ideally styling",
+# "something peel", "more matte"); a product type is asked for with a request ("I need peels").
+_ATTRIBUTE_BEFORE = re.compile(
+    r"\b(?:something|anything|ideally|preferably|maybe|rather|more|bit|kind\s+of|sort\s+of)\s+$", re.I
+)
 _BRAND_BEFORE = re.compile(r"(?:\b(?:by|from|brand(?:ed)?|made\s+by|label)|品牌|牌子)[\s\"'“”‘’:]*$", re.I)
 _BRAND_AFTER = re.compile(r"^(?:['’]s\b|\s*(?:brand|products?|line|range)\b|\s*(?:牌|品牌|家的))", re.I)
 
@@ -303,6 +308,8 @@ def _is_filter(vocab: CatalogVocabulary, text: str, mentions: list[Mention], i: 
     if r.how == "fuzzy":
         return False
     if isinstance(r, CategoryMatch):
+        if _ATTRIBUTE_BEFORE.search(text[max(0, m.start - 24) : m.start]):
+            return False  # "maybe something peel": a quality the shopper wants, not a new product type
         return r.weak or vocab.category_confident(r)
     if r.how == "alias" or not vocab.brand_needs_context(r) or governed:
         return True

@@ -69,17 +69,19 @@ _HAS_NUMBER = re.compile(
     r"seventy|eighty|ninety|hundred|thousand)\b",
     re.I,
 )
+# "under about $15", "no more than roughly 20": the hedge softens the number, the bound keeps its side.
+_HEDGE = r"(?:(?:about|around|roughly|approximately|approx\.?|maybe|say|like|大约|大概|差不多|约)\s*)?"
 _MAX_PRE = re.compile(
     r"(?:\bunder|\bbelow|\bless\s+than|\bcheaper\s+than|\blower\s+than|\bno\s+more\s+than|\bnot\s+more\s+than|"
     r"\bnot\s+over|\bnot\s+above|\bnothing\s+(?:over|above|more\s+than)|\bat\s+most|\bup\s+to|\bmax(?:imum)?"
     r"(?:\s+of)?|\bwithin|\bfor\s+less\s+than|\bunder\s+the|\bspend(?:ing)?\s+(?:up\s+to|at\s+most|max)|"
-    r"<=?|≤|不超过|不高于|不到|低于|少于|小于|最多|以内)\s*(?:of\s+|is\s+)?$",
+    r"<=?|≤|不超过|不高于|不到|低于|少于|小于|最多|以内)\s*(?:of\s+|is\s+)?" + _HEDGE + "$",
     re.I,
 )
 _MIN_PRE = re.compile(
     r"(?:\bover|\babove|\bmore\s+than|\bat\s+least|\bgreater\s+than|\bhigher\s+than|\bpricier\s+than|"
     r"\bmore\s+expensive\s+than|\bstarting\s+(?:at|from)|\bfrom|\bminimum(?:\s+of)?|\bmin|\bupwards\s+of|"
-    r"\bno\s+less\s+than|\bnot\s+less\s+than|>=?|≥|至少|不低于|高于|超过|大于|多于)\s*$",
+    r"\bno\s+less\s+than|\bnot\s+less\s+than|>=?|≥|至少|不低于|高于|超过|大于|多于)\s*" + _HEDGE + "$",
     re.I,
 )
 _ABOUT_PRE = re.compile(
@@ -87,6 +89,7 @@ _ABOUT_PRE = re.compile(
     r"\bin\s+the\s+region\s+of|大约|大概|差不多|约)\s*$",
     re.I,
 )
+_BUDGET_PRE = re.compile(r"(?:\bbudget|\bspend|预算)[^.!?。！？;；]{0,25}$", re.I)
 _MAX_POST = re.compile(
     r"\s*(?:or\s+(?:less|under|below|cheaper)\b|and\s+(?:under|below|less)\b|max(?:imum)?\b|tops\b|at\s+most\b|"
     r"或以下|以内|以下|之内|封顶|内)",
@@ -203,6 +206,10 @@ def extract_prices(text: str, taken: bytearray) -> tuple[list[PriceSpec], list[I
             if op is None or op != "around":
                 for name, pat in (("max", _MAX_PRE), ("min", _MIN_PRE), ("around", _ABOUT_PRE)):
                     m = pat.search(before)
+                    if m and name == "around" and op is not None:
+                        break  # "大概15美元以内": the bound after the number keeps its side
+                    if m and name == "around" and _BUDGET_PRE.search(before):
+                        name = "max"  # "my budget is about $15", "预算大约15美元": a budget is a ceiling
                     if m:
                         op, pre_start = name, m.start() + max(0, a.start - _LOOKBEHIND)
                         post_end = a.end if op != "max" or not _MAX_POST.match(text, a.end) else post_end
@@ -315,10 +322,14 @@ def combine_prices(specs: list[PriceSpec]) -> tuple[PriceSpec | None, list[Issue
 def relative_price(text: str, taken: bytearray, price: PriceSpec | None) -> Literal["lower", "higher"] | None:
     """"cheaper" / "more premium": resolved later against the prices last shown."""
     relative: Literal["lower", "higher"] | None = None
+    found: list[tuple[int, int, Literal["lower", "higher"]]] = []
     for key, direction in (("lower_price", "lower"), ("higher_price", "higher")):
-        pat = lexicon.cue("parser_cues", key)
-        for a, b in scan_cues(pat, text, taken):
-            relative = relative or direction  # type: ignore[assignment]
+        found += [(a, b, direction) for a, b in scan_cues(lexicon.cue("parser_cues", key), text, taken)]
+    # The longest cue wins where cues overlap: "too cheap" asks for pricier items although "cheap"
+    # alone is a lower-price cue, and "not too pricey" asks for cheaper ones.
+    for a, b, direction in sorted(found, key=lambda f: (f[0] - f[1], f[0])):
+        if not overlaps(taken, a, b):
+            relative = relative or direction
             take(taken, a, b)
     if price is not None and relative is not None and price.high is not None and relative == "lower":
         relative = None  # "cheap, under $20": the explicit bound says it all
