@@ -142,9 +142,7 @@ class _Draft:
                 exclude_items=tuple(dict.fromkeys(self.exclude)),
             )
         except ValueError as exc:  # defensive: the rules keep bounds consistent
-            self.notes.append(
-                Issue.note("constraints_rejected", error=exc)
-            )
+            self.notes.append(Issue.note("constraints_rejected", error=exc))
             return old
 
 
@@ -228,7 +226,9 @@ def _cheaper(d: _Draft, cap: float, factor: float | None, basis: str) -> None:
     d.price_origin, d.preference = "relative", "low"
 
 
-def _relative_rule(direction: Literal["cheaper", "pricier"], bound: float, factor: float | None, basis: str) -> Issue:
+def _relative_rule(
+    direction: Literal["cheaper", "pricier"], bound: float, factor: float | None, basis: str
+) -> Issue:
     """The info note saying how "cheaper" / "more expensive" became a price bound: against the page
     just shown (``factor`` None: below its cheapest / above its priciest item), or a share of the
     median price of ``basis`` (a notes key), rendered in each language."""
@@ -328,6 +328,8 @@ class DialogueState:
             _explicit_price(d, parsed)
         elif parsed.relative_price is not None:
             self._relative_price(d, parsed.relative_price, reference_prices)
+        if parsed.price_preference is not None and parsed.relative_price is None:
+            d.preference = parsed.price_preference  # "nothing too expensive": ranking leans, no bound
         # "something else", references
         if parsed.exclude_shown:
             d.exclude.extend(self.last_shown)
@@ -367,10 +369,8 @@ class DialogueState:
                 new = new.with_feedback(item_id, liked=parsed.feedback == "like")
         return new
 
-    def _relative_price(
-        self, d: _Draft, direction: str, reference_prices: Sequence[float] | None
-    ) -> None:
-        """"cheaper" / "more expensive": a bound relative to the median price last shown (or of
+    def _relative_price(self, d: _Draft, direction: str, reference_prices: Sequence[float] | None) -> None:
+        """ "cheaper" / "more expensive": a bound relative to the median price last shown (or of
         ``reference_prices``), else only a soft preference."""
         shown = [x for x in self.last_shown_prices if x is not None and math.isfinite(x)]
         ref = shown or [x for x in (reference_prices or ()) if x is not None and math.isfinite(x)]

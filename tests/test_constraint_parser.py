@@ -142,13 +142,25 @@ def test_absurd_prices_become_clarifying_issues(vocab, text, code):
 
 @pytest.mark.parametrize(
     ("text", "direction"),
-    [("cheaper", "lower"), ("something cheap", "lower"), ("less expensive please", "lower"), ("too expensive", "lower"),
+    [("cheaper", "lower"), ("these cost too much", "lower"), ("less expensive please", "lower"), ("too expensive", "lower"),
      ("便宜点", "lower"), ("更便宜一点", "lower"), ("more expensive", "higher"), ("something pricier", "higher"),
      ("贵一点", "higher"), ("高端一点的", "higher")],
 )  # fmt: skip
 def test_relative_price(vocab, text, direction):
     p = parse(text, vocab)
     assert p.relative_price == direction and p.price is None
+
+
+@pytest.mark.parametrize(
+    ("text", "preference"),
+    [("something cheap", "low"), ("nothing too expensive, please", "low"), ("not too pricey", "low"),
+     ("an affordable serum", "low"), ("不要太贵", "low"), ("something premium", "high"), ("a luxury cream", "high"),
+     ("高端的面霜", "high")],
+)  # fmt: skip
+def test_a_standing_price_wish_is_no_bound(vocab, text, preference):
+    """"nothing too expensive" wishes for low prices in general; only "cheaper" reacts to a page."""
+    p = parse(text, vocab)
+    assert p.price_preference == preference and p.relative_price is None and p.price is None
 
 
 # --- brands and categories ----------------------------------------------------------------------

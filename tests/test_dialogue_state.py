@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from assistant.dialogue_state import CHEAPER_FACTOR, PRICIER_FACTOR, DialogueState
+from assistant.dialogue_state import CHEAPER_FACTOR, DialogueState
 from assistant.understanding.parser import parse
 from assistant.understanding.vocabulary import CatalogVocabulary
 from retrieval.data.schema import Catalog, Item
@@ -210,7 +210,10 @@ def test_absurd_price_asks_and_keeps_constraints(vocab):
 def test_relative_price_without_shown_prices(vocab):
     s = say(DialogueState(), "cheap lipstick", vocab)
     assert s.constraints.price_max is None and s.price_preference == "low"
+    # a standing wish stays a wish even with the category's prices at hand; "cheaper" becomes a bound
     s = say(DialogueState(), "cheap lipstick", vocab, reference_prices=[7.5, 9.0, 8.0, 150.0])
+    assert s.constraints.price_max is None and s.price_preference == "low"
+    s = say(DialogueState(), "a cheaper lipstick", vocab, reference_prices=[7.5, 9.0, 8.0, 150.0])
     assert s.constraints.price_max == pytest.approx(CHEAPER_FACTOR * 8.5)
 
 

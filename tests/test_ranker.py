@@ -68,7 +68,7 @@ def test_contributions_sum_exactly_and_follow_weights(catalog, scorer, vectors):
     fb = Feedback(liked_items=(by_title(catalog, "OGX argan oil of Morocco conditioner"),))
     w = RankerWeights()
     out = FusedRanker(catalog, w, item_vectors=vectors).rank(
-        cands(catalog, ids), hist, scorer, popularity=pop, feedback=fb
+        cands(catalog, ids), hist, scorer, popularity=pop, feedback=fb, price_preference="low"
     )
     assert len(out) == 24 and set(out[0].contributions) == set(SIGNALS)
     for r in out:
@@ -178,3 +178,19 @@ def test_caps_hold(catalog):
     assert len(filled) == 30
     with pytest.raises(ValueError, match="lambda_"):
         DiversityConfig(lambda_=1.5)
+
+
+def test_a_price_wish_leans_the_ranking_without_filtering(catalog, vectors):
+    ids = [i for i in catalog.ids if catalog[i].price is not None][:12]
+    flat = FusedRanker(
+        catalog, RankerWeights(relevance=0, collaborative=0, popularity=0, feedback=0, price=1.0)
+    )
+    low = flat.rank(cands(catalog, ids), price_preference="low")
+    high = flat.rank(cands(catalog, ids), price_preference="high")
+    none = flat.rank(cands(catalog, ids))
+    assert len(low) == len(high) == len(none) == 12  # a lean, never a filter
+    assert catalog[low[0].item_id].price == min(catalog[i].price for i in ids)
+    assert catalog[high[0].item_id].price == max(catalog[i].price for i in ids)
+    assert all(r.contributions["price"] == 0 for r in none)
+    with pytest.raises(ValueError, match="price_preference"):
+        flat.rank(cands(catalog, ids), price_preference="cheap")

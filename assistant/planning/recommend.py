@@ -108,6 +108,7 @@ class RecommendPlanner(PlanningStage):
                 liked_items=tuple(dict.fromkeys([*turn.state.liked, *turn.state.anchors])),
                 disliked_items=turn.state.disliked,
             ),
+            price_preference=turn.state.price_preference,
         )
         moves: dict[str, tuple[int, int]] = {}
         t_rerank = None
@@ -131,7 +132,8 @@ class RecommendPlanner(PlanningStage):
         """The LLM prompt about the cards (v2 templates: one best match in words + other titles)."""
         ctx = self._grounding_ctx(turn, [self.catalog[it.item_id] for it in items])
         cards = "\n".join(
-            self.cards.card(self.catalog[it.item_id], it.reasons, ctx) for it in items[: self.config.llm_cards]
+            self.cards.card(self.catalog[it.item_id], it.reasons, ctx)
+            for it in items[: self.config.llm_cards]
         )
         values = {"query": turn.message, "constraints": cons_text.strip() or "none", "cards": cards}
         tpl = self.ctx.prompt("recommend", turn.lang)
@@ -190,7 +192,11 @@ class RecommendPlanner(PlanningStage):
 
     def _ranker_for(self, query: str, constraints: Constraints, has_history: bool) -> FusedRanker:
         """The ranker for this turn: relevance down-weighted when the filters already say it all."""
-        if self.config.filter_only_relevance is None or not has_history or not _filters_say_it_all(query, constraints):
+        if (
+            self.config.filter_only_relevance is None
+            or not has_history
+            or not _filters_say_it_all(query, constraints)
+        ):
             return self.ranker
         w = self.ranker.weights
         key = (id(w), w.relevance, self.config.filter_only_relevance)
@@ -239,7 +245,7 @@ class RecommendPlanner(PlanningStage):
             hist += [i for i in state.liked if i not in hist]
             if hist:
                 return hist, "bought"
-        session = list(dict.fromkeys([*state.shown[-self.config.session_history_for_cf:], *state.liked]))
+        session = list(dict.fromkeys([*state.shown[-self.config.session_history_for_cf :], *state.liked]))
         session = [i for i in session if i not in set(state.disliked)]
         return session, "saw"
 

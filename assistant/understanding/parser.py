@@ -156,7 +156,7 @@ def _parse_rules(utterance: str, vocab: CatalogVocabulary, currency: str | None)
 
     # 2. Control phrases.
     similar, exclude_shown = control_phrases(text, taken)
-    relative = relative_price(text, taken, price)
+    relative, price_preference = relative_price(text, taken, price)
 
     # 3. Brand and category mentions, and the cues that govern them.
     masked = mask(text, taken)
@@ -180,6 +180,7 @@ def _parse_rules(utterance: str, vocab: CatalogVocabulary, currency: str | None)
         language_confident=confident,
         price=price,
         relative_price=relative,
+        price_preference=price_preference,
         currency=cur_seen,
         brands_in=tuple(dict.fromkeys(b for b in read.brands_in if b not in read.brands_out)),
         brands_out=tuple(dict.fromkeys(read.brands_out)),
@@ -250,7 +251,9 @@ def _read_mentions(vocab: CatalogVocabulary, masked: str, taken: bytearray) -> _
             soft.append(m)
             name = r.brand if isinstance(r, BrandMatch) else r.name
             if r.how == "fuzzy" and stem_phrase(normalize(name)) != stem_phrase(normalize(r.surface)):
-                corrections.append((m.start, name))  # "maybeline" -> "Maybelline"; "disposable" is its own word
+                corrections.append(
+                    (m.start, name)
+                )  # "maybeline" -> "Maybelline"; "disposable" is its own word
             if neg:
                 take(taken, m.start, m.end)  # "not caps": never a reason to show caps
             elif isinstance(r, BrandMatch):

@@ -47,7 +47,11 @@ _CTX_END = re.compile(
 def _alternatives(words: Iterable[str]) -> str:
     """A regex alternation of ``words``, longest first; a Latin word must not run on ("bucks", not "b")."""
     ordered = sorted(words, key=len, reverse=True)
-    return "(?:" + "|".join(re.escape(w) + ("(?![a-z])" if w.isascii() and w.isalpha() else "") for w in ordered) + ")"
+    return (
+        "(?:"
+        + "|".join(re.escape(w) + ("(?![a-z])" if w.isascii() and w.isalpha() else "") for w in ordered)
+        + ")"
+    )
 
 
 @cache
@@ -134,7 +138,9 @@ class _Amount:
         tok = m.group("pre") or m.group("cur")
         raw = m.group("num").strip()
         word = bool(re.fullmatch(WORDNUM, raw, re.I) or re.fullmatch(CNNUM, raw))
-        return cls(m.start(), m.end(), raw, m.group("mul"), currency_codes().get((tok or "").strip().lower()), word)
+        return cls(
+            m.start(), m.end(), raw, m.group("mul"), currency_codes().get((tok or "").strip().lower()), word
+        )
 
 
 _GLUED_SUFFIX = re.compile(r"[A-Za-z]+")
@@ -319,21 +325,31 @@ def combine_prices(specs: list[PriceSpec]) -> tuple[PriceSpec | None, list[Issue
     return PriceSpec(lo, hi, op, cur, surface), issues
 
 
-def relative_price(text: str, taken: bytearray, price: PriceSpec | None) -> Literal["lower", "higher"] | None:
-    """"cheaper" / "more premium": resolved later against the prices last shown."""
-    relative: Literal["lower", "higher"] | None = None
-    found: list[tuple[int, int, Literal["lower", "higher"]]] = []
-    for key, direction in (("lower_price", "lower"), ("higher_price", "higher")):
-        found += [(a, b, direction) for a, b in scan_cues(lexicon.cue("parser_cues", key), text, taken)]
+def relative_price(
+    text: str, taken: bytearray, price: PriceSpec | None
+) -> tuple[Literal["lower", "higher"] | None, Literal["low", "high"] | None]:
+    """(relative, preference): "cheaper" / "more premium" than the page shown (resolved later against
+    its prices), and a standing wish ("nothing too expensive", "something premium") that only
+    ranking weighs."""
+    found: list[tuple[int, int, str]] = []
+    for key in ("lower_price", "higher_price", "low_price_preference", "high_price_preference"):
+        found += [(a, b, key) for a, b in scan_cues(lexicon.cue("parser_cues", key), text, taken)]
     # The longest cue wins where cues overlap: "too cheap" asks for pricier items although "cheap"
-    # alone is a lower-price cue, and "not too pricey" asks for cheaper ones.
-    for a, b, direction in sorted(found, key=lambda f: (f[0] - f[1], f[0])):
+    # alone wishes for low prices, and "not too pricey" for low ones although "pricey" is high.
+    said: dict[str, bool] = {}
+    for a, b, key in sorted(found, key=lambda f: (f[0] - f[1], f[0])):
         if not overlaps(taken, a, b):
-            relative = relative or direction
+            said.setdefault(key, True)
             take(taken, a, b)
-    if price is not None and relative is not None and price.high is not None and relative == "lower":
-        relative = None  # "cheap, under $20": the explicit bound says it all
-    return relative
+    relative: Literal["lower", "higher"] | None = (
+        "lower" if "lower_price" in said else "higher" if "higher_price" in said else None
+    )
+    preference: Literal["low", "high"] | None = (
+        "low" if "low_price_preference" in said else "high" if "high_price_preference" in said else None
+    )
+    if price is not None and relative == "lower" and price.high is not None:
+        relative = None  # "cheaper, under $20": the explicit bound says it all
+    return relative, preference
 
 
 def check_currency(

@@ -40,7 +40,12 @@ class Issue:
 
     @classmethod
     def note(
-        cls, code: str, severity: Literal["clarify", "info"] = "clarify", *, key: str | None = None, **values: Any
+        cls,
+        code: str,
+        severity: Literal["clarify", "info"] = "clarify",
+        *,
+        key: str | None = None,
+        **values: Any,
     ) -> Issue:
         """The issue with both texts rendered from the ``notes`` strings (``key``, default ``code``);
         both, because the state stores the note and the language may change on a later turn."""
@@ -92,7 +97,8 @@ class ParsedUtterance:
     language: Language = "en"
     language_confident: bool = False
     price: PriceSpec | None = None
-    relative_price: Literal["lower", "higher"] | None = None
+    relative_price: Literal["lower", "higher"] | None = None  # than the page shown: becomes a bound
+    price_preference: Literal["low", "high"] | None = None  # a standing wish: weighed in ranking only
     currency: str | None = None
     brands_in: tuple[str, ...] = ()
     brands_out: tuple[str, ...] = ()
@@ -128,7 +134,9 @@ class ParsedUtterance:
         return sum(
             bool(x)
             for x in (
-                self.price is not None or self.relative_price is not None,
+                self.price is not None
+                or self.relative_price is not None
+                or self.price_preference is not None,
                 self.brands_in or self.brands_out,
                 self.categories_in,
                 self.categories_out,
