@@ -58,7 +58,7 @@ from typing import Any, Literal
 from assistant.understanding.categories import names_current_type
 from assistant.understanding.utterance import Issue, ParsedUtterance, Reference
 from prompts.loader import load_strings
-from retrieval.filters import MAX_CATEGORY_DEPTH, Constraints
+from retrieval.filters import MAX_CATEGORY_DEPTH, Constraints, PricePreference
 from retrieval.text import format_money
 
 __all__ = ["CHEAPER_FACTOR", "MAX_TURNS", "PRICIER_FACTOR", "DialogueState", "Turn"]
@@ -125,7 +125,7 @@ class _Draft:
     price_min: float | None
     price_max: float | None
     price_origin: Literal["explicit", "relative"] | None
-    preference: Literal["low", "high"] | None
+    preference: PricePreference | None
     query_parts: tuple[str, ...]
     exclude: list[str]
 
@@ -266,7 +266,7 @@ class DialogueState:
     language: Literal["en", "zh"] = "en"
     currency_seen: str | None = None
     price_origin: Literal["explicit", "relative"] | None = None
-    price_preference: Literal["low", "high"] | None = None
+    price_preference: PricePreference | None = None
     years: tuple[int, int] | None = None  # release years wanted, inclusive (films, books, music)
     anchors: tuple[str, ...] = ()  # "more like the second one": this topic's reference items, newest last
     # Outcome of the latest ``apply`` (reset every turn):

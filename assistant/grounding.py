@@ -200,8 +200,7 @@ class GroundingChecker:
         violations: list[GroundingViolation] = []
         cand_ids = {it.item_id for it in ctx.candidates}
         cand_tokens = [
-            frozenset(tokenize(it.title)) | frozenset(tokenize(it.brand or ""))
-            for it in ctx.candidates
+            frozenset(tokenize(it.title)) | frozenset(tokenize(it.brand or "")) for it in ctx.candidates
         ]
         query_tokens = tokenize(ctx.query)
         query_grams = {

@@ -59,6 +59,7 @@ def resolve_chat_model(
         )
     return llm
 
+
 def build_llm_reranker(
     chat_model: Any,
     llm: Any,

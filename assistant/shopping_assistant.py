@@ -51,6 +51,7 @@ from retrieval.text import detect_language
 
 __all__ = ["ShoppingAssistant", "build_llm_reranker", "check_id", "resolve_chat_model", "valid_unicode"]
 
+
 def valid_unicode(text: str) -> str:
     """Join surrogate pairs and replace lone surrogates with U+FFFD.
 
@@ -297,7 +298,9 @@ class ShoppingAssistant:
                 }
             )
 
-    def _record_feedback_events(self, rec: SessionRecord, liked: Sequence[str], disliked: Sequence[str]) -> None:
+    def _record_feedback_events(
+        self, rec: SessionRecord, liked: Sequence[str], disliked: Sequence[str]
+    ) -> None:
         """A signed-in shopper's likes and dislikes (buttons or chat) join their history."""
         if rec.user_id is None:
             return
@@ -465,7 +468,9 @@ class ShoppingAssistant:
         )
         yield DoneEvent(reply)
 
-    def _reply_text(self, plan: Plan) -> Generator[StreamEvent, None, tuple[str, GroundingReport, float | None]]:
+    def _reply_text(
+        self, plan: Plan
+    ) -> Generator[StreamEvent, None, tuple[str, GroundingReport, float | None]]:
         """The reply's text events; returns (text, grounding report, time of the first text)."""
         if plan.messages is None or self.llm is None:
             first_token = time.perf_counter()

@@ -10,13 +10,17 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from retrieval.data.schema import Catalog, Item
 
 MAX_CATEGORY_DEPTH = 6  # category levels stored as metadata keys cat_0..cat_5
+
+# A standing price wish, weighed in ranking and never filtered on: the low end, the high end, or
+# the middle of what matches ("mid-range").
+PricePreference = Literal["low", "mid", "high"]
 
 
 def _casefold_set(values: Iterable[str]) -> frozenset[str]:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from retrieval.data.schema import Catalog, Interactions
-from retrieval.filters import Constraints
+from retrieval.filters import Constraints, PricePreference
 from retrieval.hybrid import Candidate
 from retrieval.scorers.base import Scorer, UserOrHistory
 
@@ -132,7 +132,7 @@ class FusedRanker:
         popularity: Mapping[str, float] | None = None,
         *,
         feedback: Feedback | None = None,
-        price_preference: Literal["low", "high"] | None = None,
+        price_preference: PricePreference | None = None,
         k: int | None = None,
     ) -> list[RankedItem]:
         """Score and sort ``candidates`` (best first); ties keep the retrieval order."""
@@ -178,14 +178,21 @@ class FusedRanker:
         return out
 
     def _price(self, ids: list[str], preference: str | None, how: str) -> np.ndarray:
-        """1 for the cheapest candidate (or the priciest, for "high"), 0 for the other end; unpriced 0."""
+        """1 for the cheapest candidate (the priciest for "high", the one nearest the candidates'
+        median price for "mid"), 0 for the far end; unpriced 0."""
         if preference is None:
             return np.zeros(len(ids))
-        if preference not in ("low", "high"):
-            raise ValueError(f"price_preference must be 'low', 'high' or None, got {preference!r}")
-        sign = -1.0 if preference == "low" else 1.0
-        prices = [self.catalog[i].price for i in ids]
-        return normalise(np.array([np.nan if p is None else sign * p for p in prices], dtype=np.float64), how)
+        if preference not in ("low", "mid", "high"):
+            raise ValueError(f"price_preference must be 'low', 'mid', 'high' or None, got {preference!r}")
+        prices = np.array(
+            [np.nan if (p := self.catalog[i].price) is None else p for i in ids], dtype=np.float64
+        )
+        if preference == "mid":
+            known = prices[~np.isnan(prices)]
+            value = -np.abs(prices - np.median(known)) if known.size else prices
+        else:
+            value = prices if preference == "high" else -prices
+        return normalise(value, how)
 
     def _feedback(self, ids: list[str], fb: Feedback | None) -> np.ndarray:
         """Similarity to liked items (+) and disliked items (-), with ``item_vectors``."""

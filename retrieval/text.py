@@ -76,7 +76,7 @@ class DetectedLanguage:
 
 
 def detect_language(text: str) -> DetectedLanguage:
-    """"zh" when Han characters carry the message (at least half as many as Latin letters: "OPI的指甲油"
+    """ "zh" when Han characters carry the message (at least half as many as Latin letters: "OPI的指甲油"
     is zh), else "en"; confident when that is clear from the text."""
     han = len(HAN_RE.findall(text))
     latin_letters = sum(1 for c in text if c.isascii() and c.isalpha())
@@ -137,7 +137,7 @@ CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CNY": "¥", "JPY": "
 
 
 def format_money(amount: float, currency: str | None = "USD", *, trim_cents: bool = False) -> str:
-    """"$1,234.50"; an unknown currency is written after the amount ("3.00 SEK"), none leaves the
+    """ "$1,234.50"; an unknown currency is written after the amount ("3.00 SEK"), none leaves the
     bare amount. ``trim_cents`` drops ".00" from whole amounts ("$12"), as a sentence says it."""
     value = float(amount)
     number = f"{value:,.0f}" if trim_cents and value.is_integer() else f"{value:,.2f}"

@@ -155,10 +155,11 @@ def test_relative_price(vocab, text, direction):
     ("text", "preference"),
     [("something cheap", "low"), ("nothing too expensive, please", "low"), ("not too pricey", "low"),
      ("an affordable serum", "low"), ("不要太贵", "low"), ("something premium", "high"), ("a luxury cream", "high"),
-     ("高端的面霜", "high")],
+     ("高端的面霜", "high"), ("a mid-range serum", "mid"), ("nothing too expensive or too cheap", "mid"),
+     ("价格适中的面霜", "mid")],
 )  # fmt: skip
 def test_a_standing_price_wish_is_no_bound(vocab, text, preference):
-    """"nothing too expensive" wishes for low prices in general; only "cheaper" reacts to a page."""
+    """ "nothing too expensive" wishes for low prices in general; only "cheaper" reacts to a page."""
     p = parse(text, vocab)
     assert p.price_preference == preference and p.relative_price is None and p.price is None
 

@@ -192,5 +192,9 @@ def test_a_price_wish_leans_the_ranking_without_filtering(catalog, vectors):
     assert catalog[low[0].item_id].price == min(catalog[i].price for i in ids)
     assert catalog[high[0].item_id].price == max(catalog[i].price for i in ids)
     assert all(r.contributions["price"] == 0 for r in none)
+    mid = flat.rank(cands(catalog, ids), price_preference="mid")
+    median = float(np.median([catalog[i].price for i in ids]))
+    gaps = sorted(abs(catalog[i].price - median) for i in ids)
+    assert abs(catalog[mid[0].item_id].price - median) == gaps[0]
     with pytest.raises(ValueError, match="price_preference"):
         flat.rank(cands(catalog, ids), price_preference="cheap")

@@ -42,7 +42,9 @@ class CardRenderer(Stage):
         a reply that still does is caught by ``card_copy`` (and the lines are shorter to prefill).
         """
         fields = [item.title, *self._card_facts(item)]
-        keep = [r for r in reasons if not r.startswith(RERANK_REASON_PREFIX) and not self.checker.check(r, ctx)][:2]
+        keep = [
+            r for r in reasons if not r.startswith(RERANK_REASON_PREFIX) and not self.checker.check(r, ctx)
+        ][:2]
         if keep:
             fields.append("why: " + "; ".join(keep))
         return "- " + " | ".join(fields)
@@ -63,7 +65,9 @@ class CardRenderer(Stage):
             line += f" at {format_money(item.price, self.currency, trim_cents=True)}"
         if item.rating is not None:
             line += f" rated {item.rating:.1f} out of 5"
-        keep = [r for r in reasons if not r.startswith(RERANK_REASON_PREFIX) and not self.checker.check(r, ctx)][:2]
+        keep = [
+            r for r in reasons if not r.startswith(RERANK_REASON_PREFIX) and not self.checker.check(r, ctx)
+        ][:2]
         return line + ("; why it fits: " + "; ".join(keep) if keep else "")
 
 

@@ -45,11 +45,21 @@ class PlanningStage(Stage):
         strings = self.ctx.strings(lang)
         parts = []
         if c.price_max is not None and c.price_min is not None:
-            parts.append(f"{format_money(c.price_min, self.currency, trim_cents=True)}–{format_money(c.price_max, self.currency, trim_cents=True)}")
+            parts.append(
+                f"{format_money(c.price_min, self.currency, trim_cents=True)}–{format_money(c.price_max, self.currency, trim_cents=True)}"
+            )
         elif c.price_max is not None:
-            parts.append(strings.format("constraint_under", money=format_money(c.price_max, self.currency, trim_cents=True)))
+            parts.append(
+                strings.format(
+                    "constraint_under", money=format_money(c.price_max, self.currency, trim_cents=True)
+                )
+            )
         elif c.price_min is not None:
-            parts.append(strings.format("constraint_over", money=format_money(c.price_min, self.currency, trim_cents=True)))
+            parts.append(
+                strings.format(
+                    "constraint_over", money=format_money(c.price_min, self.currency, trim_cents=True)
+                )
+            )
         for key, names in (
             ("constraint_brands", c.brands_in),
             ("constraint_brands_out", c.brands_out),

@@ -55,9 +55,7 @@ class BundlePlanner(PlanningStage):
         bundle = Bundle([i.item_id for i in items], b.total_price, float(budget), seed)
         ctx = self._grounding_ctx(turn, [self.catalog[c.item_id] for c in items])
         ctx.allowed_prices = [*ctx.allowed_prices, b.total_price, float(budget)]
-        cards = "\n".join(
-            self.cards.card(self.catalog[c.item_id], c.reasons, ctx) for c in items
-        )
+        cards = "\n".join(self.cards.card(self.catalog[c.item_id], c.reasons, ctx) for c in items)
         fallback = strings.format(
             "bundle",
             count=len(items),
@@ -69,7 +67,9 @@ class BundlePlanner(PlanningStage):
             "bundle",
             items=items,
             bundle=bundle,
-            messages=self.ctx.prompt("bundle", turn.lang).messages(query=turn.message, cards=cards, total=total),
+            messages=self.ctx.prompt("bundle", turn.lang).messages(
+                query=turn.message, cards=cards, total=total
+            ),
             repair_values={"query": turn.message, "cards": cards},
             fallback=fallback,
             grounding=ctx,

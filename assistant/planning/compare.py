@@ -38,7 +38,10 @@ class ComparePlanner(PlanningStage):
 def build_comparison(items: Sequence[Item], currency: str | None) -> Comparison:
     """Side-by-side catalog facts; attributes every item lacks are left out."""
     rows = [
-        ComparisonRow("price", [None if it.price is None else format_money(it.price, currency, trim_cents=True) for it in items]),
+        ComparisonRow(
+            "price",
+            [None if it.price is None else format_money(it.price, currency, trim_cents=True) for it in items],
+        ),
         ComparisonRow("brand", [it.brand for it in items]),
         ComparisonRow("category", [" > ".join(it.categories) or None for it in items]),
         ComparisonRow("rating", [None if it.rating is None else f"{it.rating:.1f}" for it in items]),

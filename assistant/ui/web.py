@@ -431,9 +431,7 @@ class ShopUI:
                 scale=5,
                 autofocus=True,
             )
-            self.send = gr.Button(
-                "Send", variant="primary", elem_id="sa-send", scale=1, min_width=80
-            )
+            self.send = gr.Button("Send", variant="primary", elem_id="sa-send", scale=1, min_width=80)
 
     def _build_cards(self) -> None:
         self.cards_header = gr.Markdown("_No recommendations yet._", elem_id="sa-cards-header")
@@ -448,12 +446,8 @@ class ShopUI:
                     ) as box:
                         html = gr.HTML("", js_on_load=None, elem_classes="sa-card-html")
                         with gr.Row():
-                            like = gr.Button(
-                                "♥ Like", size="sm", elem_classes="sa-like", min_width=60
-                            )
-                            nope = gr.Button(
-                                "✕ Not for me", size="sm", elem_classes="sa-nope", min_width=60
-                            )
+                            like = gr.Button("♥ Like", size="sm", elem_classes="sa-like", min_width=60)
+                            nope = gr.Button("✕ Not for me", size="sm", elem_classes="sa-nope", min_width=60)
                     self.card_boxes.append(box)
                     self.card_htmls.append(html)
                     self.like_btns.append(like)
@@ -498,9 +492,7 @@ class ShopUI:
             self.profile_md = gr.Markdown(
                 "_New shopper: I only remember this conversation._", elem_id="sa-profile"
             )
-            self.forget_btn = gr.Button(
-                "Forget me", variant="stop", size="sm", elem_id="sa-forget"
-            )
+            self.forget_btn = gr.Button("Forget me", variant="stop", size="sm", elem_id="sa-forget")
 
     def _wire(self) -> None:
         everything = [

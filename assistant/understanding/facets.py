@@ -67,13 +67,17 @@ class CatalogFacets:
         """What to ask a shopper who named nothing yet: the catalog's own facets."""
         if self.has_brands:
             if zh:
-                return "您想买什么类型的商品?可以告诉我品类、品牌或者送给谁。" + ("大概预算是多少?" if ask_budget else "")
+                return "您想买什么类型的商品?可以告诉我品类、品牌或者送给谁。" + (
+                    "大概预算是多少?" if ask_budget else ""
+                )
             return "What are you shopping for? Tell me a product type, a brand, or who it's for" + (
                 ", and roughly your budget." if ask_budget else "."
             )
         if zh:
             decade = "或年代" if self.has_years else ""
-            return f"您想找什么样的?可以告诉我类型{self._examples(True)}{decade}。" + ("大概预算是多少?" if ask_budget else "")
+            return f"您想找什么样的?可以告诉我类型{self._examples(True)}{decade}。" + (
+                "大概预算是多少?" if ask_budget else ""
+            )
         decade = " or a decade" if self.has_years else ""
         budget = ", and roughly your budget." if ask_budget else "."
         return f"What are you in the mood for? Tell me a kind{self._examples(False)}{decade}" + budget
@@ -87,4 +91,6 @@ class CatalogFacets:
             return f"What will you use it for, and do you prefer any {listed}?"
         if zh:
             return "有什么特别想要的吗?比如" + ("年代、" if self.has_years else "") + "风格或主题?"
-        return "Anything in particular, like " + ("a decade, " if self.has_years else "") + "a mood or a theme?"
+        return (
+            "Anything in particular, like " + ("a decade, " if self.has_years else "") + "a mood or a theme?"
+        )

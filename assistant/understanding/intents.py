@@ -44,10 +44,17 @@ from assistant.understanding import lexicon
 from assistant.understanding.facets import CatalogFacets
 from assistant.understanding.safety import INJECTION, OTHER_USERS
 from assistant.understanding.utterance import ParsedUtterance
-from retrieval.filters import Constraints
+from retrieval.filters import Constraints, PricePreference
 from retrieval.text import Language, words
 
-__all__ = ["INTENTS", "LOW_CONFIDENCE", "ClarificationState", "IntentResult", "classify_intent", "needs_clarification"]
+__all__ = [
+    "INTENTS",
+    "LOW_CONFIDENCE",
+    "ClarificationState",
+    "IntentResult",
+    "classify_intent",
+    "needs_clarification",
+]
 
 LOW_CONFIDENCE = 0.6
 RefuseReason = Literal["injection", "private", "offtopic"]
@@ -173,7 +180,7 @@ class ClarificationState(Protocol):
     @property
     def language(self) -> Language: ...
     @property
-    def price_preference(self) -> Literal["low", "high"] | None: ...
+    def price_preference(self) -> PricePreference | None: ...
     @property
     def topic_key(self) -> str: ...
 

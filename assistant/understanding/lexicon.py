@@ -73,7 +73,9 @@ def _fragments(value: Any) -> list[str]:
         return value.split()
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return list(value)
-    raise ValueError(f"cue fragments must be a whitespace-separated block or a list of strings, got {value!r}")
+    raise ValueError(
+        f"cue fragments must be a whitespace-separated block or a list of strings, got {value!r}"
+    )
 
 
 @cache

@@ -19,6 +19,7 @@ from assistant.understanding import lexicon
 from assistant.understanding.numbers import CNNUM, NUMBER, WORDNUM, fmt, to_number
 from assistant.understanding.spans import overlaps, scan_cues, take
 from assistant.understanding.utterance import AROUND_BAND, MAX_SANE_PRICE, Issue, PriceSpec
+from retrieval.filters import PricePreference
 from retrieval.text import format_money
 
 __all__ = [
@@ -327,12 +328,18 @@ def combine_prices(specs: list[PriceSpec]) -> tuple[PriceSpec | None, list[Issue
 
 def relative_price(
     text: str, taken: bytearray, price: PriceSpec | None
-) -> tuple[Literal["lower", "higher"] | None, Literal["low", "high"] | None]:
+) -> tuple[Literal["lower", "higher"] | None, PricePreference | None]:
     """(relative, preference): "cheaper" / "more premium" than the page shown (resolved later against
     its prices), and a standing wish ("nothing too expensive", "something premium") that only
     ranking weighs."""
     found: list[tuple[int, int, str]] = []
-    for key in ("lower_price", "higher_price", "low_price_preference", "high_price_preference"):
+    for key in (
+        "lower_price",
+        "higher_price",
+        "low_price_preference",
+        "mid_price_preference",
+        "high_price_preference",
+    ):
         found += [(a, b, key) for a, b in scan_cues(lexicon.cue("parser_cues", key), text, taken)]
     # The longest cue wins where cues overlap: "too cheap" asks for pricier items although "cheap"
     # alone wishes for low prices, and "not too pricey" for low ones although "pricey" is high.
@@ -344,9 +351,8 @@ def relative_price(
     relative: Literal["lower", "higher"] | None = (
         "lower" if "lower_price" in said else "higher" if "higher_price" in said else None
     )
-    preference: Literal["low", "high"] | None = (
-        "low" if "low_price_preference" in said else "high" if "high_price_preference" in said else None
-    )
+    wishes = [w for w in ("low", "mid", "high") if f"{w}_price_preference" in said]
+    preference: PricePreference | None = wishes[0] if wishes else None  # type: ignore[assignment]
     if price is not None and relative == "lower" and price.high is not None:
         relative = None  # "cheaper, under $20": the explicit bound says it all
     return relative, preference

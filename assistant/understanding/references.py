@@ -77,7 +77,8 @@ def _ref_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
         (
             "index",
             re.compile(
-                r"(?:#|\bnumber\s*|\bno\.\s*|\bitem\s*|\boption\s*|\bproduct\s*|\bpick\s*)(?P<d>\d{1,2})\b", re.I
+                r"(?:#|\bnumber\s*|\bno\.\s*|\bitem\s*|\boption\s*|\bproduct\s*|\bpick\s*)(?P<d>\d{1,2})\b",
+                re.I,
             ),
         ),
         (
@@ -165,7 +166,9 @@ def extract_references(text: str, taken: bytearray) -> list[Reference]:
     return out
 
 
-def feedback(text: str, refs: list[Reference], neg_cues: list[tuple[int, int]]) -> Literal["like", "dislike"] | None:
+def feedback(
+    text: str, refs: list[Reference], neg_cues: list[tuple[int, int]]
+) -> Literal["like", "dislike"] | None:
     """A like/dislike cue next to a reference ("I like the first one", "not the second one")."""
     if not refs:
         return None

@@ -80,7 +80,7 @@ OTHER_USERS = re.compile("|".join(_OTHER_USERS_RULES), re.I)
 
 
 def refuse_reason(text: str) -> SafetyReason | None:
-    """"injection" or "private" when a rule matches ``text`` (injection is checked first), else None."""
+    """ "injection" or "private" when a rule matches ``text`` (injection is checked first), else None."""
     if INJECTION.search(text):
         return "injection"
     if OTHER_USERS.search(text):

@@ -74,4 +74,3 @@ def tokenize(text: str) -> list[Token]:
         for part in norm.split() or ():
             out.append(Token(part, stem(part), m.start(), m.end(), m.group()))
     return out
-

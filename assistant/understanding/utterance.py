@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from assistant.understanding.matches import Ambiguous, Mention
 from prompts.loader import load_strings
+from retrieval.filters import PricePreference
 from retrieval.text import Language
 
 __all__ = [
@@ -98,7 +99,7 @@ class ParsedUtterance:
     language_confident: bool = False
     price: PriceSpec | None = None
     relative_price: Literal["lower", "higher"] | None = None  # than the page shown: becomes a bound
-    price_preference: Literal["low", "high"] | None = None  # a standing wish: weighed in ranking only
+    price_preference: PricePreference | None = None  # a standing wish: weighed in ranking only
     currency: str | None = None
     brands_in: tuple[str, ...] = ()
     brands_out: tuple[str, ...] = ()

@@ -321,7 +321,9 @@ class CatalogVocabulary:
         for alias, targets in lexicon.aliases(_DATA, "category_aliases_en").items():
             entry = self._resolve_category(targets)
             form = stem_phrase(normalize(alias))
-            if entry and (form not in self._cat_index or self._alias_wins(alias, entry, self._cat_index[form])):
+            if entry and (
+                form not in self._cat_index or self._alias_wins(alias, entry, self._cat_index[form])
+            ):
                 self._cat_index[form] = entry
                 forms.add(form)
         self._alias_forms = frozenset(forms)
@@ -574,5 +576,3 @@ class CatalogVocabulary:
         if prefix:
             return surface[:1].isupper() and len(key) > 2
         return surface in self._brand_case[key] or surface.rstrip(".") in self._brand_case[key]
-
-
