@@ -31,7 +31,7 @@ from retrieval.files import atomic_dir, atomic_write, default_cache_dir
 from retrieval.filters import FilterIndex
 from retrieval.fingerprint import dataset_fingerprint
 from retrieval.hybrid import HybridRetriever
-from retrieval.lexical import BM25Index
+from retrieval.lexical import TITLE_WEIGHT, BM25Index
 from retrieval.ranker import popularity_from_interactions
 from retrieval.scorers import SCORERS, Scorer
 from retrieval.user_store import UserHistoryStore
@@ -148,7 +148,7 @@ class AssistantIndex:
         bm25_dir = root / "bm25"
         lexical = _load_bm25(bm25_dir, dataset.catalog)
         if lexical is None:
-            lexical = BM25Index.from_texts(dataset.catalog.ids, [it.text() for it in dataset.catalog])
+            lexical = BM25Index.from_catalog(dataset.catalog)
             atomic_dir(bm25_dir, lexical.save)
             info.built.append("bm25")
         steps.update()
@@ -207,7 +207,7 @@ def _load_bm25(path: Path, catalog: Catalog) -> BM25Index | None:
         idx = BM25Index.load(path)
     except Exception:  # corrupt or old format: rebuild
         return None
-    return idx if idx.ids == catalog.ids else None
+    return idx if idx.ids == catalog.ids and idx.title_weight == TITLE_WEIGHT else None
 
 
 def _scorer(spec: str | Scorer | None, dataset: Dataset, root: Path, info: IndexInfo) -> Scorer | None:

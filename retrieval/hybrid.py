@@ -189,7 +189,7 @@ class HybridRetriever:
     @property
     def lexical(self) -> BM25Index:
         if self._lexical is None:  # built lazily, and again after catalog edits
-            self._lexical = BM25Index.from_texts(self.catalog.ids, [it.text() for it in self.catalog])
+            self._lexical = BM25Index.from_catalog(self.catalog)
         return self._lexical
 
     @property

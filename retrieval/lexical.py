@@ -14,9 +14,14 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
+from retrieval.data.schema import Catalog
 from retrieval.text import CJK_RE, QUERY_FILLER_WORDS, STOPWORDS, normalize, words
 from retrieval.topk import top_k
 
+# Title words count twice: the name is the densest evidence of what a product is. Chosen on the
+# conversation bench's dev shoppers (Beauty describe, seed 1, 100 users: Hit@5 0.87 at 1, 0.89 at
+# 2, 0.87 at 3); reported runs use seed 0.
+TITLE_WEIGHT = 2
 # BM25 drops function words and request verbs; "not", "under" and units stay searchable.
 BM25_STOPWORDS = STOPWORDS | QUERY_FILLER_WORDS
 
@@ -47,8 +52,20 @@ class BM25Index:
     def __init__(self, k1: float = 1.5, b: float = 0.75):
         self.k1, self.b = k1, b
         self.ids: list[str] = []
+        self.title_weight = 1  # from_catalog's field weighting; 1 for plain texts
         self._model: bm25s.BM25 | None = None
         self._vocab: dict[str, int] = {}
+
+    @classmethod
+    def from_catalog(cls, catalog: Catalog, title_weight: int = TITLE_WEIGHT) -> BM25Index:
+        """The index over a catalog's item texts, the title counted ``title_weight`` times (BM25F-lite:
+        a word in the name says more about the product than the same word in a review)."""
+        if title_weight < 1:
+            raise ValueError(f"title_weight must be >= 1, got {title_weight}")
+        texts = [" ".join([it.title] * (title_weight - 1) + [it.text()]) for it in catalog]
+        idx = cls.from_texts(catalog.ids, texts)
+        idx.title_weight = title_weight
+        return idx
 
     @classmethod
     def from_texts(
@@ -92,7 +109,8 @@ class BM25Index:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self._model.save(str(path / "bm25"), show_progress=False)
-        (path / "ids.json").write_text(json.dumps({"ids": self.ids, "k1": self.k1, "b": self.b}))
+        meta = {"ids": self.ids, "k1": self.k1, "b": self.b, "title_weight": self.title_weight}
+        (path / "ids.json").write_text(json.dumps(meta))
 
     @classmethod
     def load(cls, path: str | Path) -> BM25Index:
@@ -102,6 +120,7 @@ class BM25Index:
         meta = json.loads((path / "ids.json").read_text())
         idx = cls(meta["k1"], meta["b"])
         idx.ids = meta["ids"]
+        idx.title_weight = int(meta.get("title_weight", 1))
         idx._model = bm25s.BM25.load(str(path / "bm25"), show_progress=False)
         idx._vocab = dict(idx._model.vocab_dict)
         return idx
