@@ -439,7 +439,10 @@ class ShoppingAssistant:
         t_planned = time.perf_counter()
         yield ItemsEvent(plan.items, turn.constraints, plan.intent, plan.comparison, plan.bundle)
         t_items = time.perf_counter()
-        text, report, first_token = yield from self._reply_text(plan, " ".join(turn.notes))
+        # The state's notes to the shopper (a clarifying question already carries them, a refusal
+        # reads no request); turn.notes also holds the planners' own log lines, so not those.
+        said = [] if plan.intent in ("clarify", "refuse") else turn.state.info
+        text, report, first_token = yield from self._reply_text(plan, " ".join(said))
         t_done = time.perf_counter()
         self._persist(turn, plan, message, text)
         timings = {
