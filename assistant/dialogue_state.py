@@ -55,7 +55,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from assistant.understanding.categories import names_current_type
+from assistant.understanding.categories import restated_types
 from assistant.understanding.utterance import Issue, ParsedUtterance, Reference
 from prompts.loader import load_strings
 from retrieval.filters import MAX_CATEGORY_DEPTH, Constraints, PricePreference
@@ -146,20 +146,22 @@ class _Draft:
             return old
 
 
-def _restates_type(current: tuple[Path, ...], parsed: ParsedUtterance) -> bool:
-    """A refinement that only restates the product type in force in broader words ("rhinestones
-    for nail art" while Nail Art Equipment is shown) keeps the narrower type; a mention that picks
-    one of several current types ("face moisturizer" after "moisturizer") still narrows."""
-    if not current or not names_current_type(current, list(parsed.mentions), parsed.text):
-        return False
-    return all(any(_under(q, p) for p in parsed.categories_in) for q in current)
+def _restated_types(current: tuple[Path, ...], parsed: ParsedUtterance) -> tuple[Path, ...]:
+    """The types in force a refinement only restates ("rhinestones for nail art" while Nail Art
+    Equipment is shown keeps it; "face moisturizer" after "moisturizer" keeps the face one);
+    () when it names a new type."""
+    if not parsed.categories_in:
+        return ()
+    return restated_types(current, list(parsed.mentions), parsed.text)
 
 
 def _revise_categories(d: _Draft, parsed: ParsedUtterance) -> bool:
     """Categories, and on a topic change the reset of what was tied to the old topic; returns
     whether the topic changed."""
     topic_changed = False
-    if parsed.categories_in and not _restates_type(d.cats, parsed):
+    kept = _restated_types(d.cats, parsed)
+    d.cats = kept or d.cats
+    if parsed.categories_in and not kept:
         new = tuple(parsed.categories_in)
         topic_changed = bool(d.cats) and not any(_related(p, q) for p in new for q in d.cats)
         d.cats = _dedupe_paths([*d.cats, *new]) if parsed.additive and d.cats else _dedupe_paths(new)

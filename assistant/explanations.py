@@ -3,15 +3,20 @@ the constraints the item meets, and review quotes.
 
 Every reason names its evidence ("like <title> you bought", "bought together
 with <title> by 12 shoppers", "under $20", a quoted review line), and reasons
-are ordered by how much their signal contributed to the item's fused score. The
-LLM may rephrase these lines but never adds to them; the cards show them as is.
+are ordered by how much their signal contributed to the item's fused score. A
+reason claims only what is true of the shopper: "you bought" for their purchase
+history, "you liked" for a like, "shown earlier" for an item a reply only showed.
+Reasons are written in the shopper's language (``prompts/templates/reasons``).
+The LLM may rephrase these lines but never adds to them; the cards show them as is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
+from prompts import ReplyStrings, load_strings
 from retrieval.data.schema import Item
 from retrieval.filters import Constraints
 from retrieval.text import MINOR_WORDS, STOPWORDS, format_money, split_sentences, tokenize
@@ -60,14 +65,21 @@ def signal_family(signal: str) -> str:
     return "other"
 
 
+# What a history item is to the shopper: in their purchase history, liked in this chat, or only
+# shown by an earlier reply (a new shopper's session history is that).
+Relation = Literal["bought", "liked", "shown"]
+_HISTORY_KEYS = {"bought": "history_bought", "liked": "history_liked", "shown": "history_shown"}
+
+
 @dataclass
 class Evidence:
     """Facts about one candidate, gathered by the assistant from its indexes."""
 
     contributions: Mapping[str, float] = field(default_factory=dict)
-    # Most similar item in the user's own history (item, cosine) and how the user got it.
+    # Most similar item of the history the ranker used (item, cosine), and what it is to the
+    # shopper (also what the history as a whole is, when no neighbour is close enough to name).
     history_neighbor: tuple[Item, float] | None = None
-    history_verb: str = "bought"
+    history_relation: Relation = "bought"
     # A session-liked item this one resembles (item, cosine).
     liked_neighbor: tuple[Item, float] | None = None
     # A history/session item often bought with this one (item, number of shoppers).
@@ -76,25 +88,32 @@ class Evidence:
     query: str = ""
 
 
-def constraint_reasons(item: Item, constraints: Constraints, currency: str | None = "USD") -> list[str]:
+def constraint_reasons(
+    item: Item, constraints: Constraints, currency: str | None = "USD", lang: str = "en"
+) -> list[str]:
     """Which of the shopper's hard constraints this item meets, in the shopper's terms."""
+    s = load_strings("reasons", lang)
     out: list[str] = []
     if constraints.price_max is not None and item.price is not None:
-        out.append(f"under {format_money(constraints.price_max, currency, trim_cents=True)}")
+        out.append(s.format("under", money=format_money(constraints.price_max, currency, trim_cents=True)))
     elif constraints.price_min is not None and item.price is not None:
-        out.append(f"over {format_money(constraints.price_min, currency, trim_cents=True)}")
+        out.append(s.format("over", money=format_money(constraints.price_min, currency, trim_cents=True)))
     if constraints.brands_in and item.brand:
-        out.append(f"{item.brand}, as you asked")
+        out.append(s.format("brand_asked", names=item.brand))
     if constraints.brands_out:
-        out.append("not " + " or ".join(constraints.brands_out))
+        out.append(s.format("brands_out", names=_or(constraints.brands_out, lang)))
     if constraints.categories and item.categories:
         for path in constraints.categories:
             if item.categories[: len(path)] == path:
-                out.append(f"in {path[-1]}")
+                out.append(s.format("in_category", names=path[-1]))
                 break
     if constraints.in_stock:
-        out.append("in stock")
+        out.append(s.format("in_stock"))
     return out
+
+
+def _or(names: Sequence[str], lang: str) -> str:
+    return ("或" if lang == "zh" else " or ").join(names)
 
 
 def review_quote(item: Item, query: str = "", max_len: int = MAX_QUOTE) -> str | None:
@@ -124,8 +143,10 @@ def build_reasons(
     constraints: Constraints,
     currency: str | None = "USD",
     max_reasons: int = MAX_REASONS,
+    lang: str = "en",
 ) -> list[str]:
     """Reasons for one card, strongest signal first; each one cites real evidence."""
+    s = load_strings("reasons", lang)
     contrib: dict[str, float] = {}
     for sig, val in evidence.contributions.items():
         fam = signal_family(sig)
@@ -139,28 +160,23 @@ def build_reasons(
     personal = contrib.get("personal", 0.0)
     if evidence.history_neighbor and evidence.history_neighbor[1] >= HISTORY_SIM_MIN:
         hist, _ = evidence.history_neighbor
-        add(personal + 0.5, f"like {_short(hist.title)} you {evidence.history_verb}")
+        add(personal + 0.5, s.format(_HISTORY_KEYS[evidence.history_relation], title=_short(hist.title)))
     elif personal > 0:
-        add(personal, "fits your shopping history")
+        add(personal, s.format("fits_purchases" if evidence.history_relation == "bought" else "fits_session"))
     if evidence.liked_neighbor and evidence.liked_neighbor[1] >= HISTORY_SIM_MIN:
-        add(
-            contrib.get("liked", 0.0) + 0.6,
-            f"similar to {_short(evidence.liked_neighbor[0].title)}, which you liked",
-        )
+        add(contrib.get("liked", 0.0) + 0.6, s.format("history_liked", title=_short(evidence.liked_neighbor[0].title)))
     if evidence.co_bought and evidence.co_bought[1] > 0:
-        other, n = evidence.co_bought
-        who = "1 shopper" if n == 1 else f"{n} shoppers"
-        add(contrib.get("cobought", 0.0) + 0.4, f"bought together with {_short(other.title)} by {who}")
+        add(contrib.get("cobought", 0.0) + 0.4, co_bought_reason(*evidence.co_bought, s))
     relevance = contrib.get("relevance", 0.0)
     if relevance > 0 and evidence.query.strip():
         quote = review_quote(item, evidence.query)
-        add(relevance, f'reviewers say: "{quote}"' if quote else "matches what you asked for")
-    for i, text in enumerate(constraint_reasons(item, constraints, currency)):
+        add(relevance, s.format("review", quote=quote) if quote else s.format("matches"))
+    for i, text in enumerate(constraint_reasons(item, constraints, currency, lang)):
         add(0.3 + contrib.get("constraints", 0.0) - 0.01 * i, text)
     if contrib.get("rating", 0.0) > 0 and item.rating is not None:
-        add(contrib["rating"], f"rated {item.rating:.1f}/5")
+        add(contrib["rating"], s.format("rated", rating=f"{item.rating:.1f}"))
     if contrib.get("popularity", 0.0) > 0 and evidence.popularity:
-        add(contrib["popularity"], f"popular: {evidence.popularity} shoppers have it")
+        add(contrib["popularity"], s.format("popular", n=evidence.popularity))
     candidates.sort(key=lambda t: -t[0])
     out: list[str] = []
     for _, text in candidates:
@@ -169,6 +185,12 @@ def build_reasons(
         if len(out) >= max_reasons:
             break
     return out
+
+
+def co_bought_reason(other: Item, shoppers: int, strings: ReplyStrings) -> str:
+    """ "bought together with <title> by N shoppers", in ``strings``' language."""
+    key = "cobought_one" if shoppers == 1 else "cobought"
+    return strings.format(key, title=_short(other.title), n=shoppers)
 
 
 def _short(title: str, n: int = 60) -> str:

@@ -33,7 +33,7 @@ from assistant.plan import Plan
 from assistant.planning.router import Router
 from assistant.privacy import redact
 from assistant.profile import UserProfile, build_profile
-from assistant.reply import DoneEvent, GroundingReport, ItemsEvent, Reply, StreamEvent, TextDelta
+from assistant.reply import DoneEvent, GroundingReport, ItemsEvent, Reply, StreamEvent, TextDelta, TextReset
 from assistant.sessions import SessionRecord, SessionStore
 from assistant.stage_context import StageContext
 from assistant.understanding_stage import Understander, UnderstoodTurn
@@ -439,7 +439,10 @@ class ShoppingAssistant:
         t_planned = time.perf_counter()
         yield ItemsEvent(plan.items, turn.constraints, plan.intent, plan.comparison, plan.bundle)
         t_items = time.perf_counter()
-        text, report, first_token = yield from self._reply_text(plan)
+        # The state's notes to the shopper (a clarifying question already carries them, a refusal
+        # reads no request); turn.notes also holds the planners' own log lines, so not those.
+        said = [] if plan.intent in ("clarify", "refuse") else turn.state.info
+        text, report, first_token = yield from self._reply_text(plan, " ".join(said))
         t_done = time.perf_counter()
         self._persist(turn, plan, message, text)
         timings = {
@@ -469,24 +472,31 @@ class ShoppingAssistant:
         yield DoneEvent(reply)
 
     def _reply_text(
-        self, plan: Plan
+        self, plan: Plan, preface: str = ""
     ) -> Generator[StreamEvent, None, tuple[str, GroundingReport, float | None]]:
-        """The reply's text events; returns (text, grounding report, time of the first text)."""
+        """The reply's text events; returns (text, grounding report, time of the first text).
+
+        ``preface``: what the dialogue state has to tell the shopper about how it read the turn
+        (a price dropped because the catalog has no prices, a currency not converted); it leads the
+        reply, before the template or the LLM's text, so it is said whichever one answers."""
+        lead = preface + " " if preface else ""
         if plan.messages is None or self.llm is None:
             first_token = time.perf_counter()
-            yield TextDelta(plan.fallback)
-            return plan.fallback, GroundingReport(checked=False), first_token
+            yield TextDelta(lead + plan.fallback)
+            return lead + plan.fallback, GroundingReport(checked=False), first_token
         gen = self.generator.generate(plan)
-        first_token = None
+        first_token = None  # the LLM's first text (the preface is ready before the model starts)
+        if lead:
+            yield TextDelta(lead)
         while True:
             try:
                 ev = next(gen)
             except StopIteration as stop:
                 text, report = stop.value
-                return text, report, first_token
+                return lead + text, report, first_token
             if first_token is None:
                 first_token = time.perf_counter()
-            yield ev
+            yield TextReset(lead + ev.text) if isinstance(ev, TextReset) else ev
 
     def _persist(self, turn: UnderstoodTurn, plan: Plan, message: str, text: str) -> None:
         """State (what was shown, for "the second one" next turn), transcript, chat feedback events,

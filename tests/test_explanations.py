@@ -52,3 +52,24 @@ def test_card_line_carries_id_title_facts_and_reasons() -> None:
     line = format_card(1, item, ["under $40"])
     assert line.startswith(f"1. [id={item.item_id}] {item.title}")
     assert f"${item.price:.2f}" in line and item.brand in line and line.endswith("Why: under $40")
+
+
+def test_a_history_item_is_named_only_as_what_it_is_to_the_shopper() -> None:
+    """#19: "you bought" only for purchases, "you liked" only for likes, "shown earlier" otherwise;
+    the words follow the shopper's language."""
+    cat = make_catalog()
+    item, hist = cat["B001"], cat["B003"]
+    said = {}
+    for relation in ("bought", "liked", "shown"):
+        ev = Evidence(contributions={"collaborative": 0.5}, history_neighbor=(hist, 0.8), history_relation=relation)
+        said[relation] = build_reasons(item, ev, Constraints())[0]
+    assert said == {
+        "bought": f"like {hist.title} you bought",
+        "liked": f"similar to {hist.title}, which you liked",
+        "shown": f"like {hist.title}, shown earlier",
+    }
+    ev = Evidence(contributions={"collaborative": 0.5}, history_relation="shown")
+    assert build_reasons(item, ev, Constraints()) == ["close to what you looked at in this chat"]
+    ev = Evidence(contributions={"collaborative": 0.5}, history_neighbor=(hist, 0.8), history_relation="shown")
+    zh = build_reasons(item, ev, Constraints(price_max=40), lang="zh")
+    assert zh[0] == f"和之前推荐过的「{hist.title}」类似" and "$40 以内" in zh

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import prompts
 from assistant.explanations import review_quote
 from assistant.generation.cards import CardRenderer
 from assistant.grounding import GroundingContext
@@ -33,12 +34,13 @@ class PlanningStage(Stage):
         )
 
     def _fact_reasons(self, item: Item, turn: UnderstoodTurn) -> list[str]:
+        said = prompts.load_strings("reasons", turn.lang)
         out = []
         if item.rating is not None:
-            out.append(f"rated {item.rating:.1f}/5")
+            out.append(said.format("rated", rating=f"{item.rating:.1f}"))
         quote = review_quote(item, turn.message)
         if quote:
-            out.append(f'reviewers say: "{quote}"')
+            out.append(said.format("review", quote=quote))
         return out
 
     def _constraints_text(self, c: Constraints, lang: str) -> str:

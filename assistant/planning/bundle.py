@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import prompts
+from assistant.explanations import co_bought_reason
 from assistant.plan import Plan, card
 from assistant.planning.base import PlanningStage
 from assistant.planning.recommend import RecommendPlanner
@@ -40,16 +42,17 @@ class BundlePlanner(PlanningStage):
         if not b.items:
             return Plan("bundle", fallback=strings.format("bundle_empty"), meta={"notes": [b.note]})
         items = []
+        said = prompts.load_strings("reasons", turn.lang)
         for bi in b.items:
             it = self.catalog[bi.item_id]
             reasons = []
             others = [o.item_id for o in b.items if o.item_id != bi.item_id]
             best = max(((self.index.cooc.support(o, bi.item_id), o) for o in others), default=(0, None))
             if best[0] > 0 and best[1] is not None:
-                reasons.append(f"bought together with {self.catalog[best[1]].title} by {best[0]} shoppers")
+                reasons.append(co_bought_reason(self.catalog[best[1]], best[0], said))
             if bi.item_id == seed:
-                reasons.append("the item you started from")
-            reasons.append(f"fits your {format_money(float(budget), self.currency, trim_cents=True)} budget")
+                reasons.append(said.format("bundle_seed"))
+            reasons.append(said.format("fits_budget", money=format_money(float(budget), self.currency, trim_cents=True)))
             items.append(card(it, float(bi.relevance + bi.cooccurrence), reasons, {}))
         total = format_money(b.total_price, self.currency, trim_cents=True)
         bundle = Bundle([i.item_id for i in items], b.total_price, float(budget), seed)

@@ -10,7 +10,7 @@ from assistant.understanding.matches import CategoryMatch, Mention, drop_descend
 from assistant.understanding.tokens import normalize, stem, stem_phrase
 from assistant.understanding.vocabulary import CatalogVocabulary
 
-__all__ = ["exact_category_names", "names_current_type", "refine_categories"]
+__all__ = ["exact_category_names", "names_current_type", "refine_categories", "restated_types"]
 
 
 @dataclass(frozen=True)
@@ -124,16 +124,26 @@ def refine_categories(strong: list[CategoryMatch], weak: list[CategoryMatch]) ->
 
 def names_current_type(current: tuple[tuple[str, ...], ...], mentions: list[Mention], text: str) -> bool:
     """Do the category words of a refinement only restate the product type in force?
+    (``restated_types`` is not empty.)"""
+    return bool(restated_types(current, mentions, text))
+
+
+def restated_types(
+    current: tuple[tuple[str, ...], ...], mentions: list[Mention], text: str
+) -> tuple[tuple[str, ...], ...]:
+    """The product types in force that a refinement's category words only restate; () when it
+    names a new type.
 
     "rhinestones for nail art" while Nail Art Equipment is shown names no new type: every word
     of each category mention is a word of a current path ("nail art" in "Nail Art Equipment"),
-    so the dialogue keeps Nail Art Equipment instead of switching to the node Nail Art. A mention
-    with a word of its own ("lipstick" while nail polish is shown) is a new type.
+    so the dialogue keeps Nail Art Equipment instead of switching to the node Nail Art, wherever
+    that node sits in the tree. A mention with a word of its own ("lipstick" while nail polish is
+    shown) is a new type. With several types in force the words pick those whose names hold them
+    all ("face moisturizer" after "moisturizer" keeps only the face one).
     """
     cats = [m for m in mentions if isinstance(m.resolved, CategoryMatch) and not m.resolved.weak]
     if not current or not cats:
-        return False
+        return ()
     words = [{stem(w) for name in path for w in normalize(name).split()} for path in current]
-    return all(
-        any(set(stem_phrase(normalize(text[m.start : m.end])).split()) <= ws for ws in words) for m in cats
-    )
+    said = [set(stem_phrase(normalize(text[m.start : m.end])).split()) for m in cats]
+    return tuple(path for path, ws in zip(current, words, strict=True) if all(s <= ws for s in said))
