@@ -28,6 +28,8 @@ import pytest
 
 from assistant import ShoppingAssistant
 from assistant.privacy import redact
+from assistant.understanding.parser import parse
+from assistant.understanding.vocabulary import CatalogVocabulary
 from retrieval.data.schema import Catalog, Dataset, Interactions, Item
 
 NAIL_POLISH = ("Beauty", "Makeup", "Nails", "Nail Polish")
@@ -410,3 +412,50 @@ def test_under_15_on_movies_notes_no_prices_and_asks_no_brand_question(movies):
     r = movies.chat("under $15", session_id="np")
     assert "no prices" in r.text, r.text  # said to the shopper, not only logged in meta
     assert not re.search(r"brand|colou?r|feature", r.text, re.IGNORECASE), r.text
+
+
+# The describe bench's shoppers (lead) --------------------------------------------------------------
+# fails on c7fcf27 (and f7d4e82): each of the four below (refinements re-showed the page; "more like the n-th"
+# dropped the words said with it; "under about $15" was a $11.25-18.75 band; "nothing too
+# expensive" was a bound at 0.8x the median shown; "too cheap" read as "cheap").
+
+
+def test_a_refinement_shows_new_items_not_the_same_page(beauty):
+    first = _browse(beauty, "show me nail polish", "fresh")
+    again = beauty.chat("closer to the first one", session_id="fresh")
+    more = beauty.chat("closer to the first one", session_id="fresh")
+    pages = [{it.item_id for it in r.items} for r in (first, again, more)]
+    assert all(pages) and not pages[0] & pages[1] and not (pages[0] | pages[1]) & pages[2]
+
+
+def test_more_like_the_nth_keeps_the_words_said_with_it(beauty):
+    first = _browse(beauty, "show me nail polish", "like-nth")
+    beauty.chat("more like the first one, something shimmer", session_id="like-nth")
+    state = beauty.session("like-nth").state
+    assert "shimmer" in state.query and state.anchors == (first.items[0].item_id,)
+
+
+@pytest.mark.parametrize(
+    ("text", "ceiling"),
+    [("under about $15", 15.0), ("no more than roughly $15", 15.0), ("my budget is about $15", 15.0),
+     ("预算大约15美元", 15.0), ("大概15美元以内", 15.0)],
+)  # fmt: skip
+def test_a_hedged_bound_keeps_its_side(text, ceiling):
+    vocab = CatalogVocabulary.from_catalog(_beauty().catalog)
+    p = parse(text, vocab, "USD")
+    assert p.price is not None and (p.price.low, p.price.high) == (None, ceiling)
+
+
+def test_price_words_against_the_page_and_as_a_wish(beauty):
+    def shown_prices() -> list[float]:
+        return [p for p in beauty.session("price-words").state.last_shown_prices if p is not None]
+
+    _browse(beauty, "show me nail polish", "price-words")
+    wish = beauty.chat("nothing too expensive, please", session_id="price-words")
+    assert wish.constraints.price_max is None and beauty.session("price-words").state.price_preference == "low"
+    page = shown_prices()
+    cheaper = beauty.chat("too expensive, something cheaper", session_id="price-words")
+    assert cheaper.constraints.price_max == pytest.approx(min(page))  # cheaper than the whole page
+    page = shown_prices()
+    pricier = beauty.chat("these look too cheap; something more premium", session_id="price-words")
+    assert pricier.constraints.price_min == pytest.approx(max(page))  # "too cheap" is no wish for cheap
