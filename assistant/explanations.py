@@ -164,13 +164,25 @@ def build_reasons(
     elif personal > 0:
         add(personal, s.format("fits_purchases" if evidence.history_relation == "bought" else "fits_session"))
     if evidence.liked_neighbor and evidence.liked_neighbor[1] >= HISTORY_SIM_MIN:
-        add(contrib.get("liked", 0.0) + 0.6, s.format("history_liked", title=_short(evidence.liked_neighbor[0].title)))
+        add(
+            contrib.get("liked", 0.0) + 0.6,
+            s.format("history_liked", title=_short(evidence.liked_neighbor[0].title)),
+        )
     if evidence.co_bought and evidence.co_bought[1] > 0:
         add(contrib.get("cobought", 0.0) + 0.4, co_bought_reason(*evidence.co_bought, s))
     relevance = contrib.get("relevance", 0.0)
     if relevance > 0 and evidence.query.strip():
         quote = review_quote(item, evidence.query)
-        add(relevance, s.format("review", quote=quote) if quote else s.format("matches"))
+        said = matched_words(item, evidence.query)
+        quoted = (", " if lang == "en" else "、").join(f"“{w}”" if lang == "zh" else f'"{w}"' for w in said)
+        add(
+            relevance,
+            s.format("review", quote=quote)
+            if quote
+            else s.format("matches_words", words=quoted)
+            if said
+            else s.format("matches"),
+        )
     for i, text in enumerate(constraint_reasons(item, constraints, currency, lang)):
         add(0.3 + contrib.get("constraints", 0.0) - 0.01 * i, text)
     if contrib.get("rating", 0.0) > 0 and item.rating is not None:
@@ -183,6 +195,20 @@ def build_reasons(
         if text not in out:
             out.append(text)
         if len(out) >= max_reasons:
+            break
+    return out
+
+
+def matched_words(item: Item, query: str, limit: int = 3) -> list[str]:
+    """The shopper's own words (as said) that the item's title, description or reviews contain:
+    the soft preferences this card answers, so the reason names them instead of "matches"."""
+    have = set(tokenize(item.text()))
+    out: list[str] = []
+    for word in dict.fromkeys(query.split()):
+        terms = tokenize(word)
+        if terms and terms[0] not in STOPWORDS and all(t in have for t in terms) and word.isalpha():
+            out.append(word)
+        if len(out) == limit:
             break
     return out
 

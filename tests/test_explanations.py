@@ -73,3 +73,17 @@ def test_a_history_item_is_named_only_as_what_it_is_to_the_shopper() -> None:
     ev = Evidence(contributions={"collaborative": 0.5}, history_neighbor=(hist, 0.8), history_relation="shown")
     zh = build_reasons(item, ev, Constraints(price_max=40), lang="zh")
     assert zh[0] == f"和之前推荐过的「{hist.title}」类似" and "$40 以内" in zh
+
+
+def test_a_relevance_reason_names_the_shoppers_words_the_item_carries() -> None:
+    """Soft preferences are answered in the card: the words said that the item's text contains."""
+    cat = make_catalog()
+    item = cat["B001"]
+    title_word = next(w for w in item.title.split() if w.isalpha() and len(w) > 3)
+    ev = Evidence(contributions={"relevance": 0.5}, query=f"{title_word.lower()} zyzzyva")
+    reasons = build_reasons(item, ev, Constraints())
+    assert reasons[0] == f'says "{title_word.lower()}", as you asked'  # never the word it lacks
+    zh = build_reasons(item, ev, Constraints(), lang="zh")
+    assert zh[0] == f"符合你说的“{title_word.lower()}”"
+    none = build_reasons(item, Evidence(contributions={"relevance": 0.5}, query="zyzzyva"), Constraints())
+    assert none[0] == "matches what you asked for"
