@@ -18,6 +18,7 @@ from assistant.planning.base import PlanningStage
 from assistant.planning.evidence import Explainer
 from assistant.reply import RecommendedItem
 from assistant.stage_context import StageContext
+from assistant.understanding.utterance import ParsedUtterance
 from assistant.understanding_stage import UnderstoodTurn
 from retrieval.diversity import DiversityConfig, diversify
 from retrieval.filters import Constraints
@@ -68,12 +69,14 @@ class RecommendPlanner(PlanningStage):
         shown: list[str] = []
         if turn.intent in ("recommend", "search"):
             # A shopper asking for recommendations ("show me a moisturizer" included) wants
-            # something new (implicit's filter_already_liked_items): what they already bought, and
-            # what this chat already showed them ("not these", "more like the first one", "other
-            # options"), would waste a slot. Items named again are reached by reference or details.
+            # something new (implicit's filter_already_liked_items): what they already bought would
+            # waste a slot, and so would what this chat already showed them once they react to it
+            # ("not these", "more like the first one", "cheaper", "other options"). A turn that
+            # only adds words may see a shown item again when it still fits best.
             if rec.user_id is not None:
                 excluded += self.history(rec.user_id)
-            shown = list(turn.state.shown)
+            if _moves_past_the_page(turn.parsed):
+                shown = list(turn.state.shown)
         excluded += self._outside_years(turn.state.years)
         fresh = _excluding(turn.constraints, [*excluded, *shown])
         if shown and not self.index.filter_index.mask(fresh).any():
@@ -266,6 +269,18 @@ class RecommendPlanner(PlanningStage):
             top_title=top.title,
             top_reasons=top_reasons,
         )
+
+
+def _moves_past_the_page(parsed: ParsedUtterance) -> bool:
+    """The shopper reacts to what was shown: rejects it, asks for more like one of it, for cheaper
+    or pricier, or says nothing new ("not quite", "other options")."""
+    return bool(
+        parsed.exclude_shown
+        or parsed.similar
+        or parsed.references
+        or parsed.relative_price is not None
+        or not parsed.has_content
+    )
 
 
 def _excluding(constraints: Constraints, item_ids: Sequence[str]) -> Constraints:
