@@ -32,7 +32,10 @@ def bot(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(bot):
-    with serving(create_api(bot), "127.0.0.1", free_port()) as url, httpx.Client(base_url=url, timeout=60) as c:
+    with (
+        serving(create_api(bot), "127.0.0.1", free_port()) as url,
+        httpx.Client(base_url=url, timeout=60) as c,
+    ):
         yield c
 
 
@@ -45,7 +48,13 @@ def test_health_and_openapi_schema(client, bot) -> None:
     assert r.status_code == 200
     assert r.json() == {"status": "ok", "dataset": "beauty-fixture", "items": len(bot.catalog)}
     paths = client.get("/openapi.json").json()["paths"]
-    for path in ("/v1/chat", "/v1/chat/stream", "/v1/feedback", "/v1/users/{user_id}/profile", "/v1/users/{user_id}"):
+    for path in (
+        "/v1/chat",
+        "/v1/chat/stream",
+        "/v1/feedback",
+        "/v1/users/{user_id}/profile",
+        "/v1/users/{user_id}",
+    ):
         assert path in paths, path
     assert set(paths["/v1/users/{user_id}/profile"]) == {"get", "patch"}
 
@@ -84,9 +93,13 @@ def test_stream_sends_typed_events_ending_with_the_reply(client) -> None:
 
 
 def test_feedback_profile_edit_and_forget(client, bot) -> None:
-    shown = client.post("/v1/chat", json={"message": "a moisturizer under $40", "session_id": "f1", "user_id": "web-u1"}).json()
+    shown = client.post(
+        "/v1/chat", json={"message": "a moisturizer under $40", "session_id": "f1", "user_id": "web-u1"}
+    ).json()
     item = shown["items"][0]["item_id"]
-    r = client.post("/v1/feedback", json={"session_id": "f1", "user_id": "web-u1", "item_id": item, "liked": True})
+    r = client.post(
+        "/v1/feedback", json={"session_id": "f1", "user_id": "web-u1", "item_id": item, "liked": True}
+    )
     assert r.status_code == 200 and r.json() == {"ok": True}
     profile = client.get("/v1/users/web-u1/profile").json()
     assert item in profile["history"]
@@ -105,8 +118,20 @@ def test_feedback_profile_edit_and_forget(client, bot) -> None:
         ("post", "/v1/chat", {"message": 3, "session_id": "b1"}, 422, "message"),
         ("post", "/v1/chat", {"message": "hi", "session_id": "b1", "extra": 1}, 422, "extra"),
         ("post", "/v1/chat", {"message": "hi", "session_id": "   "}, 422, "session_id must be a non-empty"),
-        ("post", "/v1/chat/stream", {"message": "hi", "session_id": "   "}, 422, "session_id must be a non-empty"),
-        ("post", "/v1/feedback", {"session_id": "b1", "item_id": "NOPE", "liked": True}, 404, "unknown item id"),
+        (
+            "post",
+            "/v1/chat/stream",
+            {"message": "hi", "session_id": "   "},
+            422,
+            "session_id must be a non-empty",
+        ),
+        (
+            "post",
+            "/v1/feedback",
+            {"session_id": "b1", "item_id": "NOPE", "liked": True},
+            404,
+            "unknown item id",
+        ),
         ("patch", "/v1/users/u9/profile", {"remove_clusters": [99]}, 404, "no interest clusters"),
     ],
 )
@@ -117,7 +142,10 @@ def test_bad_input_is_a_4xx_with_a_message(client, method, path, body, status, w
 
 
 def test_a_session_owned_by_another_user_is_403(client) -> None:
-    assert client.post("/v1/chat", json={"message": "hi", "session_id": "own", "user_id": "alice"}).status_code == 200
+    assert (
+        client.post("/v1/chat", json={"message": "hi", "session_id": "own", "user_id": "alice"}).status_code
+        == 200
+    )
     r = client.post("/v1/chat", json={"message": "hi", "session_id": "own", "user_id": "mallory"})
     assert r.status_code == 403 and r.json()["detail"]
 
@@ -137,5 +165,8 @@ def test_api_key_is_required_when_set(bot) -> None:
         body = {"message": "hi", "session_id": "k1"}
         assert httpx.post(f"{url}/v1/chat", json=body).status_code == 401
         assert httpx.post(f"{url}/v1/chat", json=body, headers={API_KEY_HEADER: "wrong"}).status_code == 401
-        assert httpx.post(f"{url}/v1/chat", json=body, headers={API_KEY_HEADER: KEY}, timeout=60).status_code == 200
+        assert (
+            httpx.post(f"{url}/v1/chat", json=body, headers={API_KEY_HEADER: KEY}, timeout=60).status_code
+            == 200
+        )
         assert httpx.get(f"{url}/healthz").status_code == 200, "health checks need no key"
