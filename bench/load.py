@@ -1,11 +1,13 @@
-"""Load test: N concurrent chat sessions for T seconds against the Python API or the local web app.
+"""Load test: N concurrent chat sessions for T seconds against the Python API, the web UI or the HTTP API.
 
-``python -m bench.load [--users N[,N...]] [--seconds T] [--target api|http] [--out DIR]``
+``python -m bench.load [--users N[,N...]] [--seconds T] [--target api|http|http-api] [--out DIR]``
 
 * ``api``: N threads share one ``ShoppingAssistant`` (the way the web UI shares one engine),
   each a shopper with its own session running a short scripted conversation in a loop.
 * ``http``: the gradio app is served in-process on 127.0.0.1 (never another host) and N
   ``gradio_client`` clients call its ``/chat`` endpoint.
+* ``http-api``: the JSON API (``assistant.http_api``) is served by uvicorn in-process on
+  127.0.0.1 and N ``httpx`` clients ``POST /v1/chat``.
 
 Bounded: at most ``MAX_USERS`` users and ``MAX_SECONDS`` seconds per level; every worker
 stops at the deadline and the run ends by itself. Reports throughput (turns/s), p50/p95/p99
@@ -152,6 +154,26 @@ def _http_turn(url: str) -> tuple[Callable[[int, int, str], Any], Callable[[], N
     return turn, close
 
 
+def _http_api_turn(url: str, run_id: str) -> tuple[Callable[[int, int, str], Any], Callable[[], None]]:
+    import httpx
+
+    client = httpx.Client(base_url=url, timeout=TURN_TIMEOUT_S * 2)
+
+    def turn(u: int, k: int, msg: str) -> Any:
+        body = {
+            "message": msg,
+            "session_id": f"load-{run_id}-{u}-{k // len(SCRIPT)}",
+            "user_id": f"load-user-{u}",
+        }
+        r = client.post("/v1/chat", json=body)
+        r.raise_for_status()
+        if not r.json().get("text"):
+            raise RuntimeError("empty reply")
+        return r
+
+    return turn, client.close
+
+
 def _free_port() -> int:
     import socket
 
@@ -164,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.splitlines()[0])
     p.add_argument("--users", default="1,2,4,8,16", help="comma-separated concurrency levels (each <= 256)")
     p.add_argument("--seconds", type=float, default=20.0, help="duration of each level (<= 600)")
-    p.add_argument("--target", choices=["api", "http"], default="api")
+    p.add_argument("--target", choices=["api", "http", "http-api"], default="api")
     p.add_argument(
         "--dataset", default="beauty-fixture", help="'beauty-fixture' (synthetic) or a dataset name/path"
     )
@@ -201,6 +223,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = None
     if args.target == "api":
         turn = _api_turn(bot, run_id)
+    elif args.target == "http-api":
+        from assistant.http_api import create_api
+        from assistant.http_api import serving as serving_api
+
+        server = serving_api(create_api(bot), "127.0.0.1", _free_port())
+        turn, close = _http_api_turn(server.__enter__(), run_id)
     else:
         from assistant.ui.engines import DatasetChoice, EngineRegistry
         from assistant.ui.web import build_app, serving

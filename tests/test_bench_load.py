@@ -59,3 +59,9 @@ def test_http_load_through_the_app_at_documented_capacity_has_no_errors(tmp_path
     check_level(report, HTTP_USERS)
     md = (tmp_path / "out" / "load-http-beauty-fixture.md").read_text()
     assert f"Capacity with 0 errors: {HTTP_USERS} concurrent users" in md
+
+
+@pytest.mark.slow
+def test_http_api_load_at_documented_capacity_has_no_errors(tmp_path) -> None:
+    report = run_load(tmp_path, "http-api", HTTP_USERS, 5)
+    check_level(report, HTTP_USERS)

@@ -348,8 +348,12 @@ class ShopUI:
             out.update(self._error_out(state, "load that shopper", exc))
         return out
 
-    def pick_dataset(self, key: str, state: dict[str, Any]) -> Iterator[dict[Any, Any]]:
-        """Switch dataset: a new conversation on its engine (built on first use, with a note)."""
+    def pick_dataset(
+        self, key: str, state: dict[str, Any], progress: gr.Progress = gr.Progress(track_tqdm=True)  # noqa: B008
+    ) -> Iterator[dict[Any, Any]]:
+        """Switch dataset: a new conversation on its engine (built on first use, with a note).
+
+        ``progress`` (track_tqdm): the index build's tqdm bars show in the UI while it runs."""
         if key == state["dataset"]:
             yield {}
             return
