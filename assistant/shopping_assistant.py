@@ -260,7 +260,7 @@ class ShoppingAssistant:
         text = self._ctx.strings(lang).format("too_long", n=count, limit=cap)
         yield ItemsEvent([], state.constraints, "clarify")
         yield TextDelta(text)
-        meta = {"notes": [f"message too long: {n} > {limit} characters"], "clarify": text}
+        meta = {"notes": [f"message too long: {n} > {limit} characters"]}
         yield DoneEvent(
             Reply(
                 text=text,
@@ -271,6 +271,7 @@ class ShoppingAssistant:
                 user_id=rec.user_id,
                 grounding=GroundingReport(checked=False),
                 language=lang,
+                question=text,
                 meta=meta,
             )
         )
@@ -437,6 +438,10 @@ class ShoppingAssistant:
         yield ItemsEvent(plan.items, turn.constraints, plan.intent, plan.comparison, plan.bundle)
         t_items = time.perf_counter()
         text, report, first_token = yield from self._reply_text(plan)
+        if plan.question and plan.intent != "clarify":  # the question goes after the items' text
+            tail = ("" if turn.lang == "zh" else " ") + plan.question
+            yield TextDelta(tail)
+            text += tail
         t_done = time.perf_counter()
         self._persist(turn, plan, message, text)
         timings = {
@@ -523,6 +528,7 @@ class ShoppingAssistant:
             bundle=plan.bundle,
             grounding=report,
             language=turn.lang,
+            question=plan.question,
             meta={
                 "timings": timings,
                 "query": turn.query,
@@ -532,7 +538,6 @@ class ShoppingAssistant:
                 "card_copy": bool(plan.meta.get("card_copy")),
                 "repetition_cut": bool(plan.meta.get("repetition_cut")),
                 "notes": turn.notes + list(plan.meta.get("notes", [])),
-                "clarify": turn.clarify,
             },
         )
 
