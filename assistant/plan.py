@@ -22,6 +22,8 @@ class Plan:
     messages: list[Any] | None = None  # LLM prompt; None = template reply only
     repair_values: dict[str, Any] | None = None
     fallback: str = ""
+    # A short clarifying question: the whole reply of a "clarify" plan, else said after the items.
+    question: str | None = None
     grounding: GroundingContext | None = None
     card_lines: list[str] = field(default_factory=list)  # prompt card lines (the prose guard checks copies)
     max_sentences: int | None = None  # this reply's sentence cap, when tighter than the assistant's

@@ -136,6 +136,9 @@ class Reply:
     bundle: Bundle | None = None
     grounding: GroundingReport = field(default_factory=GroundingReport)
     language: str = "en"
+    # A clarifying question: the whole ``text`` of a "clarify" reply, else the end of ``text``
+    # after the items (at most one per reply), so a client can both show the items and ask.
+    question: str | None = None
     # Timings (seconds), which LLM ran, the parser's notes... Free-form, for logs and benchmarks.
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -151,6 +154,7 @@ class Reply:
             "bundle": None if self.bundle is None else self.bundle.to_dict(),
             "grounding": self.grounding.to_dict(),
             "language": self.language,
+            "question": self.question,
             "meta": self.meta,
         }
 

@@ -261,7 +261,7 @@ class ShoppingAssistant:
         text = self._ctx.strings(lang).format("too_long", n=count, limit=cap)
         yield ItemsEvent([], state.constraints, "clarify")
         yield TextDelta(text)
-        meta = {"notes": [f"message too long: {n} > {limit} characters"], "clarify": text}
+        meta = {"notes": [f"message too long: {n} > {limit} characters"]}
         yield DoneEvent(
             Reply(
                 text=text,
@@ -272,6 +272,7 @@ class ShoppingAssistant:
                 user_id=rec.user_id,
                 grounding=GroundingReport(checked=False),
                 language=lang,
+                question=text,
                 meta=meta,
             )
         )
@@ -443,6 +444,10 @@ class ShoppingAssistant:
         # reads no request); turn.notes also holds the planners' own log lines, so not those.
         said = [] if plan.intent in ("clarify", "refuse") else turn.state.info
         text, report, first_token = yield from self._reply_text(plan, " ".join(said))
+        if plan.question and plan.intent != "clarify":  # the question goes after the items' text
+            tail = ("" if turn.lang == "zh" else " ") + plan.question
+            yield TextDelta(tail)
+            text += tail
         t_done = time.perf_counter()
         self._persist(turn, plan, message, text)
         timings = {
@@ -538,6 +543,7 @@ class ShoppingAssistant:
             bundle=plan.bundle,
             grounding=report,
             language=turn.lang,
+            question=plan.question,
             meta={
                 "timings": timings,
                 "query": turn.query,
@@ -547,7 +553,6 @@ class ShoppingAssistant:
                 "card_copy": bool(plan.meta.get("card_copy")),
                 "repetition_cut": bool(plan.meta.get("repetition_cut")),
                 "notes": turn.notes + list(plan.meta.get("notes", [])),
-                "clarify": turn.clarify,
             },
         )
 

@@ -14,7 +14,8 @@ from assistant.dialogue_state import DialogueState
 from assistant.llm_setup import chunk_text
 from assistant.sessions import SessionRecord
 from assistant.stage_context import Stage, StageContext
-from assistant.understanding.intents import classify_intent, needs_clarification
+from assistant.understanding.facets import CatalogFacets, Facet
+from assistant.understanding.intents import classify_intent, has_searchable_content, needs_clarification
 from assistant.understanding.parser import parse
 from assistant.understanding.safety import refuse_reason
 from assistant.understanding.utterance import ParsedUtterance
@@ -36,7 +37,12 @@ class UnderstoodTurn:
     constraints: Constraints
     query: str
     referenced: list[str]
+    # The question of this turn: the whole reply when ``intent`` is "clarify", else asked after
+    # the items; ``ask``: the facets a question after the items may name (the planner keeps those
+    # that split its candidates), worded from ``facets``.
     clarify: str | None = None
+    ask: tuple[Facet, ...] = ()
+    facets: CatalogFacets = field(default_factory=CatalogFacets)
     budget: float | None = None
     refuse_kind: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -80,22 +86,24 @@ class Understander(Stage):
                 refuse_kind=refuse_kind,
             )
         new_state = state.apply(parsed, intent=intent)
-        clarify = new_state.clarification
-        if clarify is None and intent in ("recommend", "search"):
-            user_known = record.user_id is not None and bool(self.history(record.user_id))
-            clarify = needs_clarification(
-                new_state,
-                parsed,
-                user_known,
-                intent=intent,
-                catalog_has_prices=self.catalog.has_prices,
-                facets=self.vocab.facets,
+        question = new_state.clarification  # the parser's own question (an absurd price...)
+        ask: tuple[Facet, ...] = ()
+        finding = intent in ("recommend", "search")
+        user_known = finding and record.user_id is not None and bool(self.history(record.user_id))
+        if finding and not user_known and not has_searchable_content(new_state, parsed):
+            # Nothing to search ("hi there, help me shop"): the one case where the question
+            # comes without items; a known shopper's history still ranks without words.
+            question = question or self.vocab.facets.opening_question(
+                lang, ask_budget=not new_state.constraints.has_price
             )
-            if clarify:
+            intent = "clarify"
+        elif question is None and finding:
+            ask = needs_clarification(new_state, parsed, user_known, intent=intent, facets=self.vocab.facets)
+            if ask:
                 new_state = new_state.mark_clarified()
-        if intent == "clarify" and clarify is None:
-            clarify = self.ctx.strings(lang).format("smalltalk")
-        if clarify:
+        elif intent == "clarify" and question is None:
+            question = self.ctx.strings(lang).format("smalltalk")
+        elif question and not finding:  # compare/details/bundle cannot run on an unreadable edit
             intent = "clarify"
         c = new_state.constraints
         return UnderstoodTurn(
@@ -108,7 +116,9 @@ class Understander(Stage):
             constraints=c,
             query=new_state.query or parsed.query or message,
             referenced=[i for i in new_state.referenced if i in self.catalog],
-            clarify=clarify,
+            clarify=question,
+            ask=ask,
+            facets=self.vocab.facets,
             budget=c.price_max,
             notes=list(new_state.info),
         )

@@ -158,6 +158,17 @@ _WHAT_Q = re.compile(
     r"shopping for|product type|looking for|what (?:kind|type)|use it|类型|品类|用途|什么", re.I
 )
 _NUM = re.compile(r"\d+")
+
+
+def _question(reply: Any | None) -> str | None:
+    """The clarifying question of a reply: ``reply.question`` (asked alongside items, or alone), or
+    the whole text of a "clarify" reply from a system that does not set it."""
+    if reply is None:
+        return None
+    question = getattr(reply, "question", None)
+    if question:
+        return str(question)
+    return (getattr(reply, "text", "") or "") if getattr(reply, "intent", "") == "clarify" else None
 # Function words only: any other title word (even "out" or "under") is off limits when it is
 # not a category or brand word, so a phrasing that needs it is swapped for another.
 STOPWORDS = frozenset(
@@ -522,16 +533,18 @@ class SimulatedShopper:
         picked: list[Facet] = []
         prefix: list[str] = []
         answered = False
-        if reply is not None and getattr(reply, "intent", "") == "clarify":
-            text = getattr(reply, "text", "") or ""
+        question = _question(reply)
+        if question is not None:
             answered = True
-            if _BUDGET_Q.search(text):
+            if shown:  # the question came with items: say they are not it, then answer
+                prefix.append(self._pick("reject"))
+            if _BUDGET_Q.search(question):
                 price = next((f for f in self.pending if f.kind == "price"), None)
                 if price is not None:
                     picked.append(price)
                 elif not any(f.kind == "price" for f in self.stated):
                     prefix.append(self._pick("no_budget"))
-            if _WHAT_Q.search(text) and len(picked) < budget:
+            if _WHAT_Q.search(question) and len(picked) < budget:
                 cat = next((f for f in self.pending if f.kind == "category"), None)
                 if cat is not None:
                     picked.append(cat)
@@ -787,11 +800,12 @@ class DescribeShopper:
         if reply is None:
             self._open(parts, kinds)
         else:
-            if getattr(reply, "intent", "") == "clarify":
-                answered = self._answer(getattr(reply, "text", "") or "", parts, kinds)
-            elif shown:
+            if shown:  # a reply may carry items and a question: react, then answer
                 parts.append(self._react(shown[: self.sim.k]))
                 kinds.append("reaction")
+            question = _question(reply)
+            if question is not None:
+                answered = self._answer(question, parts, kinds)
             if not self.type_stated:
                 self._open(parts, kinds)
             else:

@@ -9,7 +9,13 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from assistant.dialogue_state import DialogueState
-from assistant.understanding.intents import INTENTS, LOW_CONFIDENCE, classify_intent, needs_clarification
+from assistant.understanding.intents import (
+    INTENTS,
+    LOW_CONFIDENCE,
+    classify_intent,
+    has_searchable_content,
+    needs_clarification,
+)
 from assistant.understanding.parser import parse
 from assistant.understanding.vocabulary import CatalogVocabulary
 from retrieval.data.schema import Catalog, Item
@@ -172,23 +178,24 @@ def turn(state, text, vocab):
     return state, parsed
 
 
-def test_cold_user_with_bare_category_is_asked_once_per_topic(vocab):
+def test_cold_user_with_bare_category_may_be_asked_once_per_topic(vocab):
+    """The policy names the open facets (the planner words the question after the items)."""
     s, p = turn(DialogueState(), "lipstick", vocab)
-    q = needs_clarification(s, p, user_known=False)
-    assert q is not None and "budget" in q
+    ask = needs_clarification(s, p, user_known=False, facets=vocab.facets)
+    assert "price" in ask and "brand" in ask and "kind" not in ask  # the type is known
     s = s.mark_clarified()
     s, p = turn(s, "lipstick", vocab)
-    assert needs_clarification(s, p, user_known=False) is None  # asked already for this topic
+    assert needs_clarification(s, p, user_known=False, facets=vocab.facets) == ()  # asked already
     s, p = turn(s, "nail polish", vocab)  # new topic: may ask once more
-    assert needs_clarification(s, p, user_known=False) is not None
+    assert needs_clarification(s, p, user_known=False, facets=vocab.facets)
 
 
 def test_never_asks_known_users_or_well_specified_requests(vocab):
     s, p = turn(DialogueState(), "lipstick", vocab)
-    assert needs_clarification(s, p, user_known=True) is None
+    assert needs_clarification(s, p, user_known=True, facets=vocab.facets) == ()
     for text in ("lipstick under $20", "red matte lipstick", "Maybelline lipstick", "不要欧莱雅的口红"):
         s, p = turn(DialogueState(), text, vocab)
-        assert needs_clarification(s, p, user_known=False) is None, text
+        assert needs_clarification(s, p, user_known=False, facets=vocab.facets) == (), text
 
 
 def test_refinements_and_other_intents_are_not_interrupted(vocab):
@@ -196,22 +203,62 @@ def test_refinements_and_other_intents_are_not_interrupted(vocab):
     s = s.record_shown(["l1", "l2"], [7.5, 9.0])
     for text in ("cheaper", "something else", "the second one"):
         s2, p = turn(s, text, vocab)
-        assert needs_clarification(s2, p, user_known=False) is None, text
+        assert needs_clarification(s2, p, user_known=False, facets=vocab.facets) == (), text
     s2, p = turn(DialogueState(), "lipstick", vocab)
-    assert needs_clarification(s2, p, user_known=False, intent="compare") is None
+    assert needs_clarification(s2, p, user_known=False, intent="compare", facets=vocab.facets) == ()
+
+
+def test_only_a_message_with_nothing_to_search_goes_without_items(vocab):
+    for text in (
+        "recommend something",
+        "I want to buy something",
+        "what do you have?",
+        "推荐一下",
+        "帮我挑点东西",
+    ):
+        s, p = turn(DialogueState(), text, vocab)
+        assert not has_searchable_content(s, p), text
+    for text in ("lipstick", "a gift for my sister", "something for dry lips", "口红", "under $20"):
+        s, p = turn(DialogueState(), text, vocab)
+        assert has_searchable_content(s, p), text
+    s, _ = turn(DialogueState(), "lipstick", vocab)
+    s, p = turn(s, "show me more", vocab)  # the topic's words still search
+    assert has_searchable_content(s, p)
+
+
+# Candidates that differ by brand and price (the question's facets must split them).
+VARIED = [
+    Item(f"v{i}", f"Polish {i}", brand=b, categories=NAIL_POLISH, price=p)
+    for i, (b, p) in enumerate([("OPI", 4.0), ("Essie", 9.0), ("Sally Hansen", 15.0), ("China Glaze", 30.0)])
+]
 
 
 def test_question_language_and_catalog_without_prices(vocab):
+    items = VARIED
     s, p = turn(DialogueState(), "口红", vocab)
-    q = needs_clarification(s, p, user_known=False)
+    ask = needs_clarification(s, p, user_known=False, facets=vocab.facets)
+    q = vocab.facets.question(vocab.facets.splitting(items, ask), "zh", items)
     assert q is not None and "预算" in q
     no_prices = CatalogVocabulary.from_catalog(catalog(prices=False))
     s, p = turn(DialogueState(), "lipstick", no_prices)
-    q = needs_clarification(s, p, user_known=False, catalog_has_prices=False)
-    assert q is not None and "budget" not in q
-    s, p = turn(DialogueState(), "recommend something", vocab)
-    q = needs_clarification(s, p, user_known=False)
-    assert q is not None and "What are you shopping for" in q
+    ask = needs_clarification(s, p, user_known=False, facets=no_prices.facets)
+    assert ask and "price" not in ask
+    q = no_prices.facets.question(no_prices.facets.splitting(items, ask), "en", items)
+    assert q is not None and "budget" not in q and "brand" in q
+    q = vocab.facets.opening_question("en", ask_budget=True)
+    assert "What are you shopping for" in q and "budget" in q
+    assert "budget" not in no_prices.facets.opening_question("en", ask_budget=True)
+
+
+def test_a_question_names_only_facets_that_split_the_candidates(vocab):
+    """Same brand and about the same price for every candidate: nothing to ask about them."""
+    same = [
+        Item(f"s{i}", f"OPI Nail Lacquer {i}", brand="OPI", categories=NAIL_POLISH, price=9.0 + i / 10)
+        for i in range(6)
+    ]
+    assert vocab.facets.splitting(same, ("price", "brand")) == ()
+    assert vocab.facets.question((), "en", same) is None
+    assert vocab.facets.splitting(VARIED, ("price", "brand")) == ("price", "brand")
 
 
 def test_cue_words_inside_catalog_names_do_not_set_the_intent():

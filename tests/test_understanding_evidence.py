@@ -185,31 +185,37 @@ def _movies() -> Catalog:
         pytest.skip(f"movielens-100k demo data unavailable: {e}")
 
 
-@pytest.mark.parametrize("text", ["a movie", "recommend something", "a comedy"])
+@pytest.mark.parametrize("text", ["a movie", "recommend something", "a comedy", "something from the 90s"])
 def test_movie_questions_never_ask_about_brand_or_colour(text):
     cat = _movies()
     v = CatalogVocabulary.from_catalog(cat)
     assert not v.facets.has_brands and not v.facets.has_prices and v.facets.has_years
     s, p = turn(DialogueState(), text, v)
-    q = needs_clarification(s, p, user_known=False, catalog_has_prices=False, facets=v.facets)
-    if q is not None:
-        assert not any(w in q.lower() for w in ("brand", "colour", "color", "budget")), q
+    ask = needs_clarification(s, p, user_known=False, facets=v.facets)
+    assert not {"brand", "colour", "price"} & set(ask), ask
+    movies = list(cat)[:40]
+    after_items = v.facets.question(v.facets.splitting(movies, ask), "en", movies)
+    for q in (after_items, v.facets.opening_question("en", ask_budget=True)):
+        if q is not None:
+            assert not any(w in q.lower() for w in ("brand", "colour", "color", "budget")), q
 
 
 def test_facets_are_read_from_the_items():
     books = Catalog(
-        Item(f"k{i}", f"Book {i}", categories=("Books", g), attributes={"release_year": 1990 + i})
+        Item(f"k{i}", f"Book {i}", categories=("Books", g), attributes={"release_year": 1970 + 10 * i})
         for i, g in enumerate(["Poetry", "Poetry", "History", "Travel", "Poetry"])
     )
     f = CatalogFacets.from_catalog(books)
     assert (f.has_brands, f.has_prices, f.has_years) == (False, False, True) and f.kinds[0] == "Poetry"
-    q = f.opening_question(zh=False, ask_budget=False)
-    assert "Poetry" in q and "brand" not in q
-    assert "品牌" not in f.detail_question(zh=True)
+    assert f.available == ("kind", "decade")
+    q = f.opening_question("en", ask_budget=True)
+    assert "Poetry" in q and "decade" in q and "brand" not in q and "budget" not in q
+    zh = f.question(f.splitting(list(books), ("kind", "decade")), "zh", list(books))
+    assert zh is not None and "年代" in zh and "品牌" not in zh
     v = CatalogVocabulary.from_catalog(_home_catalog())
     assert v.facets.has_brands and v.facets.has_prices
     s, p = turn(DialogueState(), "bottles under $20", v)
-    assert "brand" in (needs_clarification(s, p, user_known=False, facets=v.facets) or "brand")
+    assert "price" not in needs_clarification(s, p, user_known=False, facets=v.facets)
 
 
 def test_restating_the_current_type_is_no_new_type(beauty):

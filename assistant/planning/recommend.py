@@ -27,6 +27,9 @@ from retrieval.lexical import tokenize
 from retrieval.ranker import Feedback, FusedRanker, RankedItem
 from retrieval.topk import top_k
 
+# The candidates a clarifying question must split: the page and those just below it.
+QUESTION_POOL = 20
+
 
 class RecommendPlanner(PlanningStage):
     def __init__(
@@ -40,10 +43,11 @@ class RecommendPlanner(PlanningStage):
 
     def plan(self, turn: UnderstoodTurn) -> Plan:
         timings: dict[str, Any] = {}
-        items = self._items(turn, timings)
+        items, pool = self._items(turn, timings)
         t2 = time.perf_counter()
         strings = self.ctx.strings(turn.lang)
         cons_text = self._constraints_text(turn.constraints, turn.lang)
+        question = turn.clarify or self._question(turn, pool)
         if not items:
             key = "empty_no_prices" if turn.constraints.has_price and not self.catalog.has_prices else "empty"
             return Plan(
@@ -51,14 +55,23 @@ class RecommendPlanner(PlanningStage):
                 fallback=strings.format("empty", constraints=cons_text)
                 if key == "empty"
                 else strings.format(key, constraints=cons_text),
+                question=question,
                 meta={"notes": [key]},
                 timings=timings,
             )
         plan = self._prompt_plan(turn, items, cons_text)
         plan.fallback = self._recommend_fallback(items, cons_text, strings)
+        plan.question = question
         timings["prompt_s"] = time.perf_counter() - t2
         plan.timings = timings
         return plan
+
+    def _question(self, turn: UnderstoodTurn, pool: Sequence[str]) -> str | None:
+        """The question to ask after the items: the facets left open that split the candidates."""
+        if not turn.ask:
+            return None
+        candidates = [self.catalog[i] for i in pool]
+        return turn.facets.question(turn.facets.splitting(candidates, turn.ask), turn.lang, candidates)
 
     def _hard_constraints(self, turn: UnderstoodTurn) -> Constraints:
         """The turn's constraints plus what this page must not show: disliked items and their
@@ -84,8 +97,9 @@ class RecommendPlanner(PlanningStage):
             return _excluding(turn.constraints, excluded)
         return fresh
 
-    def _items(self, turn: UnderstoodTurn, timings: dict[str, Any]) -> list[RecommendedItem]:
-        """retrieve (+ CF candidates) -> rank with feedback -> LLM re-rank -> diversify -> explain."""
+    def _items(self, turn: UnderstoodTurn, timings: dict[str, Any]) -> tuple[list[RecommendedItem], list[str]]:
+        """retrieve (+ CF candidates) -> rank with feedback -> LLM re-rank -> diversify -> explain.
+        Returns the cards and the ids of the top ``QUESTION_POOL`` ranked candidates."""
         rec = turn.record
         constraints = self._hard_constraints(turn)
         user_vec = None
@@ -129,7 +143,7 @@ class RecommendPlanner(PlanningStage):
         timings.update(retrieve_s=t1 - t0, rank_s=time.perf_counter() - t1)
         if t_rerank is not None:
             timings["rerank_s"] = t_rerank
-        return items
+        return items, [r.item_id for r in ranked[:QUESTION_POOL]]
 
     def _prompt_plan(self, turn: UnderstoodTurn, items: list[RecommendedItem], cons_text: str) -> Plan:
         """The LLM prompt about the cards (v2 templates: one best match in words + other titles)."""

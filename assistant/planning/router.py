@@ -33,7 +33,7 @@ class Router(Stage):
             return self._plan_refuse(turn)
         if turn.intent == "clarify":
             question = turn.clarify or self.ctx.strings(turn.lang).format("details_none")
-            return Plan("clarify", fallback=" ".join([*turn.notes, question]))
+            return Plan("clarify", fallback=" ".join([*turn.notes, question]), question=question)
         if turn.intent == "smalltalk":
             return self._plan_smalltalk(turn)
         if turn.intent == "compare":

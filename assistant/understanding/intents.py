@@ -30,7 +30,8 @@ Intents and their cues, checked in this order (first hit wins):
    else", "cheaper"). With no content at all the default is still ``recommend`` but with low
    confidence.
 
-``needs_clarification`` is the deliberate policy for asking before searching; see its docstring.
+``needs_clarification`` is the deliberate policy for asking alongside the items, and
+``has_searchable_content`` says when there is nothing to search (ask only then); see their docstrings.
 """
 
 from __future__ import annotations
@@ -41,10 +42,11 @@ from typing import Literal, Protocol
 
 from assistant.reply import INTENTS, Intent
 from assistant.understanding import lexicon
-from assistant.understanding.facets import CatalogFacets
+from assistant.understanding.facets import CatalogFacets, Facet
 from assistant.understanding.safety import INJECTION, OTHER_USERS
 from assistant.understanding.utterance import ParsedUtterance
 from retrieval.filters import Constraints, PricePreference
+from retrieval.hybrid import GENERIC_WORDS
 from retrieval.text import Language, words
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "ClarificationState",
     "IntentResult",
     "classify_intent",
+    "has_searchable_content",
     "needs_clarification",
 ]
 
@@ -183,6 +186,22 @@ class ClarificationState(Protocol):
     def price_preference(self) -> PricePreference | None: ...
     @property
     def topic_key(self) -> str: ...
+    @property
+    def years(self) -> tuple[int, int] | None: ...
+    @property
+    def query(self) -> str: ...
+
+
+def has_searchable_content(state: ClarificationState, parsed: ParsedUtterance) -> bool:
+    """Whether there is anything to search for: a word of the topic's query that is not filler
+    ("something", "recommend"), a constraint in force, a year range, or a reference to shown items.
+    "hi", "help me shop" and "recommend something" have none; "a gift", "a movie" and "hair dye" do."""
+    if parsed.references or parsed.exclude_shown or parsed.years or state.years:
+        return True
+    c = state.constraints
+    if c.has_price or c.brands_in or c.brands_out or c.categories or c.categories_out:
+        return True
+    return any(w.casefold() not in GENERIC_WORDS for w in words(state.query))
 
 
 def needs_clarification(
@@ -191,45 +210,47 @@ def needs_clarification(
     user_known: bool,
     *,
     intent: str | None = None,
-    catalog_has_prices: bool = True,
     facets: CatalogFacets | None = None,
-) -> str | None:
-    """The question to ask before searching, or None to search right away.
+) -> tuple[Facet, ...]:
+    """The facets worth a question after this turn's items; empty = ask nothing.
 
-    Policy: ask only a *cold* shopper (``user_known`` False: no purchase history) who gave too
-    little to rank well - fewer than two constraints counted over the conversation so far
-    (price or price preference, brand, category, descriptive words such as "matte" or "for
-    dry skin") - and only for a product-finding turn (recommend/search, not a refinement such
-    as "cheaper", "something else" or "the second one"). At most once per topic: pass the state
-    *after* ``apply`` and call ``state.mark_clarified()`` when you ask. Never asks a known user:
-    their history already tells the ranker what they like, so a question would only slow them.
-    The question names only facets the catalog has (``facets``, e.g. ``vocab.facets``): no brand
-    or colour question for movies; without it, a catalog with brands and ``catalog_has_prices``.
+    Policy: the question goes *with* the items, never instead of them (a shopper who said
+    anything searchable gets results straight away; ``has_searchable_content`` decides when there
+    is nothing to search and the opening question is asked alone). Ask only a *cold* shopper
+    (``user_known`` False: no purchase history) who gave too little to rank well - fewer than two
+    constraints counted over the conversation so far (price or price preference, brand, category,
+    descriptive words such as "matte" or "for dry skin") - and only for a product-finding turn
+    (recommend/search, not a refinement such as "cheaper", "something else" or "the second one").
+    At most once per topic: pass the state *after* ``apply`` and call ``state.mark_clarified()``
+    when you ask. Never asks a known user: their history already tells the ranker what they like.
+    The facets returned are the ones the catalog has (``facets``, e.g. ``vocab.facets``: no brand
+    or colour for movies, no price without prices) and the conversation has not settled; the
+    planner keeps those that split its candidates (``CatalogFacets.splitting``) and words them.
     """
-    if facets is None:
-        facets = CatalogFacets(has_prices=catalog_has_prices)
+    facets = facets or CatalogFacets()
     if user_known:
-        return None
+        return ()
     if intent is not None and intent not in ("recommend", "search"):
-        return None
+        return ()
     if parsed.references or parsed.exclude_shown or parsed.relative_price:
-        return None
+        return ()
     if any(i.severity == "clarify" for i in parsed.issues):  # the state already asks about that
-        return None
+        return ()
     if state.topic_key in state.clarifications_asked:
-        return None
+        return ()
     c = state.constraints
     has_price = c.has_price or state.price_preference is not None
     has_brand = bool(c.brands_in or c.brands_out)
     has_category = bool(c.categories)
-    descriptive = bool(_descriptive_words(parsed)) or len(state.query_parts) > 1
-    if sum((has_price, has_brand, has_category, descriptive)) >= 2:
-        return None
-    zh = state.language == "zh"
-    if not (has_category or has_brand or descriptive):
-        return facets.opening_question(zh, ask_budget=facets.has_prices and not has_price)
-    if facets.has_prices and not has_price:
-        if zh:
-            return "您的预算大概是多少?主要用途是什么(日常使用、送礼还是特殊场合)?"
-        return "What's your budget, and what will you use it for (everyday, a gift, a special occasion)?"
-    return facets.detail_question(zh)
+    descriptive = _descriptive_words(parsed)
+    if sum((has_price, has_brand, has_category, bool(descriptive) or len(state.query_parts) > 1)) >= 2:
+        return ()
+    colours = lexicon.words("vocabulary", "colour_words")
+    settled = {
+        "kind": has_category,
+        "price": has_price,
+        "brand": has_brand,
+        "decade": state.years is not None,
+        "colour": any(w.casefold() in colours for w in descriptive),
+    }
+    return tuple(f for f in facets.available if not settled[f])
