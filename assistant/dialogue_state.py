@@ -41,6 +41,10 @@ Revision rules (deliberate, and what users expect from a shop assistant):
   topic changes; the assistant applies them only to catalogs whose items carry a release year.
 * "something else" / "换一个" adds every item shown last turn to ``exclude_items``; disliked
   items are excluded too.
+* Catalog items named in chat ("I loved Toy Story", "not the Olay") go through the like/dislike
+  buttons' transition (``with_feedback``) and join ``mentioned``; an item the shopper knows from
+  outside this session (liked, disliked or had: "I watched Heat") is not shown back. "The Garnier
+  one" (a shown item named by its words) is also what the turn refers to.
 * References resolve against the last shown list (1-based for the shopper, 0-based inside);
   "that one" means the item last referred to, or the only item shown. An out-of-range
   reference ("the fifth one" when three were shown) adds a clarifying note, never an error.
@@ -56,6 +60,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from assistant.understanding.categories import restated_types
+from assistant.understanding.mentions import ItemMention
 from assistant.understanding.utterance import Issue, ParsedUtterance, Reference
 from prompts.loader import load_strings
 from retrieval.filters import MAX_CATEGORY_DEPTH, Constraints, PricePreference
@@ -263,6 +268,7 @@ class DialogueState:
     liked: tuple[str, ...] = ()
     disliked: tuple[str, ...] = ()
     shown: tuple[str, ...] = ()  # every item any reply showed, oldest first (the session's "saw" history)
+    mentioned: tuple[str, ...] = ()  # catalog items the shopper named in chat, oldest first
     last_items: tuple[str, ...] = ()  # the cards of the last reply that had cards, in order
     clarifications_asked: tuple[str, ...] = ()
     language: Literal["en", "zh"] = "en"
@@ -337,6 +343,7 @@ class DialogueState:
             d.exclude.extend(self.last_shown)
         referenced, ref_notes = self._resolve(parsed.references)
         d.notes.extend(ref_notes)
+        referenced = referenced or tuple(i for m in parsed.item_mentions if m.how == "shown" for i in m.item_ids)
         # free text (only for turns that look for products, not about shown ones)
         # A reference turn is about a shown item ("is the first one vegan?") unless it asks for more
         # like it: "more like the second one, something matte" still says "matte".
@@ -369,7 +376,24 @@ class DialogueState:
         if referenced and parsed.feedback is not None:  # "I like the first one": the like button's transition
             for item_id in referenced:
                 new = new.with_feedback(item_id, liked=parsed.feedback == "like")
-        return new
+        return new._with_mentions(parsed.item_mentions)
+
+    def _with_mentions(self, mentions: Sequence[ItemMention]) -> DialogueState:
+        """Fold catalog items named in chat in (see the module docstring)."""
+        if not mentions:
+            return self
+        new = self
+        for m in mentions:
+            if m.polarity != "neutral":
+                for item_id in m.item_ids:
+                    new = new.with_feedback(item_id, liked=m.polarity == "like")
+        named = [i for m in mentions for i in m.item_ids]
+        had = [i for m in mentions if m.how != "shown" and (m.polarity != "neutral" or m.seen) for i in m.item_ids]
+        c = new.constraints
+        if had:
+            c = replace(c, exclude_items=tuple(dict.fromkeys([*c.exclude_items, *had])))
+        mentioned = (*(i for i in new.mentioned if i not in named), *dict.fromkeys(named))
+        return replace(new, mentioned=mentioned, constraints=c)
 
     def _relative_price(self, d: _Draft, direction: str, reference_prices: Sequence[float] | None) -> None:
         """ "cheaper" / "more expensive": a bound relative to the median price last shown (or of
@@ -501,6 +525,7 @@ class DialogueState:
             "liked": list(self.liked),
             "disliked": list(self.disliked),
             "shown": list(self.shown),
+            "mentioned": list(self.mentioned),
             "last_items": list(self.last_items),
             "clarifications_asked": list(self.clarifications_asked),
             "language": self.language,
@@ -543,6 +568,7 @@ class DialogueState:
                 liked=tuple(data.get("liked", ())),
                 disliked=tuple(data.get("disliked", ())),
                 shown=tuple(data.get("shown", ())),
+                mentioned=tuple(data.get("mentioned", ())),
                 last_items=tuple(data.get("last_items", ())),
                 clarifications_asked=tuple(data.get("clarifications_asked", ())),
                 language=language,

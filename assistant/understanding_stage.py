@@ -16,6 +16,7 @@ from assistant.sessions import SessionRecord
 from assistant.stage_context import Stage, StageContext
 from assistant.understanding.facets import CatalogFacets, Facet
 from assistant.understanding.intents import classify_intent, has_searchable_content, needs_clarification
+from assistant.understanding.mentions import TitleIndex
 from assistant.understanding.parser import parse
 from assistant.understanding.safety import refuse_reason
 from assistant.understanding.utterance import ParsedUtterance
@@ -54,16 +55,23 @@ class Understander(Stage):
     def __init__(self, ctx: StageContext):
         super().__init__(ctx)
         self.vocab = CatalogVocabulary.from_catalog(ctx.catalog)
+        self.titles = TitleIndex.from_items((it.item_id, it.title, it.brand) for it in ctx.catalog)
 
     def understand(self, message: str, record: SessionRecord) -> UnderstoodTurn:
         """Parse, classify, fold into the dialogue state, apply the clarify policy."""
         state = record.state
-        parsed = parse(message, self.vocab, self.currency)
+        shown = (state.last_items, tuple(reversed(state.shown)))  # "the Garnier one": latest list first
+        parsed = parse(message, self.vocab, self.currency, titles=self.titles, shown=shown)
         result = classify_intent(message, parsed)
         # LLM JSON fallback: only when the rules left the turn unreadable and the intent is unclear.
         if parsed.needs_llm and not parsed.has_content and result.low_confidence and self.llm is not None:
             parsed = parse(
-                message, self.vocab, self.currency, llm=self._json_fallback(detect_language(message).language)
+                message,
+                self.vocab,
+                self.currency,
+                llm=self._json_fallback(detect_language(message).language),
+                titles=self.titles,
+                shown=shown,
             )
             result = classify_intent(message, parsed)
         lang = parsed.language if parsed.language_confident or parsed.language == "zh" else state.language
@@ -89,7 +97,10 @@ class Understander(Stage):
         question = new_state.clarification  # the parser's own question (an absurd price...)
         ask: tuple[Facet, ...] = ()
         finding = intent in ("recommend", "search")
-        user_known = finding and record.user_id is not None and bool(self.history(record.user_id))
+        # Items the shopper said they like are history too: the ranker has their taste to go on.
+        user_known = finding and (
+            bool(new_state.liked) or (record.user_id is not None and bool(self.history(record.user_id)))
+        )
         if finding and not user_known and not has_searchable_content(new_state, parsed):
             # Nothing to search ("hi there, help me shop"): the one case where the question
             # comes without items; a known shopper's history still ranks without words.
@@ -114,7 +125,9 @@ class Understander(Stage):
             parsed=parsed,
             intent=intent,
             constraints=c,
-            query=new_state.query or parsed.query or message,
+            # A message that only names items ("I loved Heat") has no words to search for: its
+            # titles are feedback, and the raw text would retrieve titles sharing its words.
+            query=new_state.query or parsed.query or ("" if parsed.item_mentions else message),
             referenced=[i for i in new_state.referenced if i in self.catalog],
             clarify=question,
             ask=ask,

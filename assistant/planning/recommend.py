@@ -262,7 +262,9 @@ class RecommendPlanner(PlanningStage):
             hist += [i for i in state.liked if i not in hist]
             if hist:
                 return hist, "bought"
-        session = list(dict.fromkeys([*state.shown[-self.config.session_history_for_cf :], *state.liked]))
+        # What the shopper named or liked comes last: a sequential scorer weighs the latest most.
+        recent = state.shown[-self.config.session_history_for_cf :]
+        session = list(dict.fromkeys([*recent, *state.mentioned, *state.liked]))
         session = [i for i in session if i not in set(state.disliked)]
         return session, "saw"
 

@@ -118,6 +118,7 @@ def classify_intent(text: str, parsed: ParsedUtterance | None = None) -> IntentR
             or parsed.weak_categories
             or parsed.references
             or parsed.mentions
+            or parsed.item_mentions
         )
     )
     refs = parsed.references if parsed else ()

@@ -70,12 +70,14 @@ and only the first ``MAX_PARSE_CHARS`` characters are parsed (an info ``Issue`` 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from assistant.understanding.categories import exact_category_names, refine_categories
 from assistant.understanding.cues import assign_polarity, build_query, control_phrases, cue
 from assistant.understanding.llm_fallback import ConstraintUpdate, llm_fallback
 from assistant.understanding.matches import Ambiguous, BrandMatch, CategoryMatch, Mention, drop_descendants
+from assistant.understanding.mentions import ItemMention, TitleIndex, find_items
 from assistant.understanding.prices import check_currency, combine_prices, extract_prices, relative_price
 from assistant.understanding.references import extract_references, feedback
 from assistant.understanding.spans import clean, mask, scan_cues, take
@@ -114,14 +116,19 @@ def parse(
     currency: str | None = "USD",
     *,
     llm: LLMFallback | None = None,
+    titles: TitleIndex | None = None,
+    shown: Sequence[Sequence[str]] = (),
 ) -> ParsedUtterance:
     """Parse one utterance. Never raises on any text; ``currency`` is the catalog's (ISO code).
+
+    ``titles`` (optional) finds catalog items named in the text (``mentions.find_items``; ``shown``:
+    the lists of item ids this session showed, latest first, for "the Garnier one").
 
     ``llm`` (optional) is called only when the rules flag something unresolved, as
     ``llm(prompt, ConstraintUpdate.model_json_schema())``; it returns a dict or a JSON string.
     """
     try:
-        parsed = _parse_rules(utterance, vocab, currency)
+        parsed = _parse_rules(utterance, vocab, currency, titles, shown)
     except Exception as exc:  # the contract is "never raises": degrade to a plain query
         text = utterance if isinstance(utterance, str) else ""
         return ParsedUtterance(
@@ -137,7 +144,13 @@ def parse(
     return parsed
 
 
-def _parse_rules(utterance: str, vocab: CatalogVocabulary, currency: str | None) -> ParsedUtterance:
+def _parse_rules(
+    utterance: str,
+    vocab: CatalogVocabulary,
+    currency: str | None,
+    titles: TitleIndex | None,
+    shown: Sequence[Sequence[str]],
+) -> ParsedUtterance:
     text, issues = clean(utterance)
     detected = detect_language(text)
     language, confident = detected.language, detected.confident
@@ -146,6 +159,7 @@ def _parse_rules(utterance: str, vocab: CatalogVocabulary, currency: str | None)
 
     # 1. References first ("the first two" must not become a price), then prices.
     refs = extract_references(text, taken)
+    items = _items(text, taken, titles, shown)
     years = extract_years(text, taken)  # before prices: "released in 1995" is no price
     specs, price_issues, price_unresolved = extract_prices(text, taken)
     issues.extend(price_issues)
@@ -202,7 +216,25 @@ def _parse_rules(utterance: str, vocab: CatalogVocabulary, currency: str | None)
         issues=tuple(issues),
         unresolved=tuple(unresolved),
         mentions=tuple(read.mentions),
+        item_mentions=items,
     )
+
+
+def _items(
+    text: str, taken: bytearray, titles: TitleIndex | None, shown: Sequence[Sequence[str]]
+) -> tuple[ItemMention, ...]:
+    """Catalog items named in the text. An item with an opinion ("loved Toy Story", "not the
+    Olay") is feedback, not words to search for or filter by: its words leave the query; a bare
+    name ("do you have Toy Story?") stays searchable."""
+    if titles is None:
+        return ()
+    found = find_items(text, titles, shown=shown, taken=taken)
+    for m in found:
+        if m.polarity != "neutral" or m.seen:
+            take(taken, m.start, m.end)
+            if m.cue is not None:
+                take(taken, *m.cue)
+    return found
 
 
 @dataclass

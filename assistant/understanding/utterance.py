@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from assistant.understanding.matches import Ambiguous, Mention
+from assistant.understanding.mentions import ItemMention
 from prompts.loader import load_strings
 from retrieval.filters import PricePreference
 from retrieval.text import Language
@@ -128,6 +129,9 @@ class ParsedUtterance:
     unresolved: tuple[str, ...] = ()
     source: Literal["rules", "rules+llm"] = "rules"
     mentions: tuple[Mention, ...] = field(default=(), compare=False, repr=False)
+    # Catalog items the shopper named ("I loved Toy Story", "not the Olay"), with their polarity:
+    # ``DialogueState.apply`` folds them in as likes, dislikes and items not to show again.
+    item_mentions: tuple[ItemMention, ...] = ()
 
     @property
     def n_constraints(self) -> int:
@@ -154,6 +158,7 @@ class ParsedUtterance:
             or self.weak_categories
             or self.query
             or self.years
+            or self.item_mentions
         )
 
     @property
