@@ -68,3 +68,27 @@ def test_beauty_oily_skin_points_at_its_categories() -> None:
     assert p.categories_in == ()  # a preference, not a filter
     zh = parse("油皮用的", vocab, "USD")
     assert _leaves(zh.soft_categories) == {"Cleansers", "Moisturizers"}
+
+
+def test_ranker_prefers_items_carrying_the_soft_categories() -> None:
+    from retrieval.data.schema import Catalog, Item
+    from retrieval.hybrid import Candidate
+    from retrieval.ranker import FusedRanker
+
+    cat = Catalog(
+        [
+            Item("a", "A Family Thing", categories=("Movies", "Drama"), attributes={"genres": ["Drama"]}),
+            Item(
+                "t",
+                "Toy Story",
+                categories=("Movies", "Animation"),
+                attributes={"genres": ["Animation", "Children's", "Comedy"]},
+            ),
+            Item("x", "Heat", categories=("Movies", "Action"), attributes={"genres": ["Action"]}),
+        ]
+    )
+    cands = [Candidate("a", 1.0), Candidate("t", 0.6), Candidate("x", 0.0)]
+    soft = (("Movies", "Children's"), ("Movies", "Animation"), ("Movies", "Comedy"))
+    ranked = FusedRanker(cat).rank(cands, soft_categories=soft)
+    assert [r.item_id for r in ranked][:2] == ["t", "a"]
+    assert ranked[0].contributions["preference"] > 0
