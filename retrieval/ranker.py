@@ -27,7 +27,7 @@ from retrieval.filters import Constraints, PricePreference
 from retrieval.hybrid import Candidate
 from retrieval.scorers.base import Scorer, UserOrHistory
 
-SIGNALS = ("relevance", "collaborative", "popularity", "feedback", "price")
+SIGNALS = ("relevance", "collaborative", "popularity", "feedback", "price", "preference")
 
 
 @dataclass
@@ -45,6 +45,10 @@ class RankerWeights:
     # A standing price wish ("nothing too expensive", "something premium"), rescaled price within
     # the candidates; 0 when the shopper said none. A lean, not a bound: bounds are constraints.
     price: float = 0.3
+    # Soft category preferences from everyday words ("family night" -> Children's, Animation,
+    # Comedy): the share of them an item carries, in [0, 1]. Evidence, not a filter; as strong as
+    # relevance, so a title that merely contains the words ("A Family Thing") does not win.
+    preference: float = 1.0
     normalization: Literal["minmax", "rank"] = "minmax"
     drop_violations: bool = True  # remove candidates failing the HARD constraints
 
@@ -133,6 +137,7 @@ class FusedRanker:
         *,
         feedback: Feedback | None = None,
         price_preference: PricePreference | None = None,
+        soft_categories: Sequence[Sequence[str]] = (),
         k: int | None = None,
     ) -> list[RankedItem]:
         """Score and sort ``candidates`` (best first); ties keep the retrieval order."""
@@ -154,6 +159,7 @@ class FusedRanker:
             ),
             "feedback": self._feedback(ids, feedback),
             "price": self._price(ids, price_preference, how),
+            "preference": self._preference(ids, soft_categories),
         }
         ranked = []
         for j, c in enumerate(cands):
@@ -175,6 +181,20 @@ class FusedRanker:
         known = [j for j, i in enumerate(ids) if scorer.catalog is not None and i in scorer.catalog]
         if known:
             out[known] = scorer.score(user_or_history, [ids[j] for j in known])
+        return out
+
+    def _preference(self, ids: list[str], soft_categories: Sequence[Sequence[str]]) -> np.ndarray:
+        """Share of the wanted category names an item carries: its path nodes and, where the
+        catalog lists several (MovieLens genres), ``attributes["genres"]``."""
+        wanted = {str(p[-1]).casefold() for p in soft_categories if p}
+        out = np.zeros(len(ids))
+        if not wanted:
+            return out
+        for j, i in enumerate(ids):
+            it = self.catalog[i]
+            extra = it.attributes.get("genres")
+            labels = {*it.categories, *(extra if isinstance(extra, list) else ())}
+            out[j] = len(wanted & {str(x).casefold() for x in labels}) / len(wanted)
         return out
 
     def _price(self, ids: list[str], preference: str | None, how: str) -> np.ndarray:

@@ -68,7 +68,13 @@ def test_contributions_sum_exactly_and_follow_weights(catalog, scorer, vectors):
     fb = Feedback(liked_items=(by_title(catalog, "OGX argan oil of Morocco conditioner"),))
     w = RankerWeights()
     out = FusedRanker(catalog, w, item_vectors=vectors).rank(
-        cands(catalog, ids), hist, scorer, popularity=pop, feedback=fb, price_preference="low"
+        cands(catalog, ids),
+        hist,
+        scorer,
+        popularity=pop,
+        feedback=fb,
+        price_preference="low",
+        soft_categories=(catalog[ids[0]].categories,),
     )
     assert len(out) == 24 and set(out[0].contributions) == set(SIGNALS)
     for r in out:

@@ -126,6 +126,7 @@ class RecommendPlanner(PlanningStage):
                 disliked_items=turn.state.disliked,
             ),
             price_preference=turn.state.price_preference,
+            soft_categories=turn.parsed.soft_categories,
         )
         moves: dict[str, tuple[int, int]] = {}
         t_rerank = None

@@ -75,6 +75,7 @@ from dataclasses import dataclass
 
 from assistant.understanding.categories import exact_category_names, refine_categories
 from assistant.understanding.cues import assign_polarity, build_query, control_phrases, cue
+from assistant.understanding.everyday import everyday_categories
 from assistant.understanding.llm_fallback import ConstraintUpdate, llm_fallback
 from assistant.understanding.matches import Ambiguous, BrandMatch, CategoryMatch, Mention, drop_descendants
 from assistant.understanding.mentions import ItemMention, TitleIndex, find_items
@@ -210,7 +211,12 @@ def _parse_rules(
         query=_with_corrections(build_query(text, taken), read.corrections),
         preferences=_preferences(text, taken, read),
         soft_brands=tuple(dict.fromkeys(s for b in read.soft_brands for s in b.spellings)),
-        soft_categories=drop_descendants(p for c in read.soft_categories for p in c.paths),
+        soft_categories=drop_descendants(
+            [
+                *(p for c in read.soft_categories for p in c.paths),
+                *everyday_categories(text, taken, vocab.nodes),
+            ]
+        ),
         years=years,
         ambiguities=tuple(read.ambiguities),
         issues=tuple(issues),

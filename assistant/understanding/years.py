@@ -1,4 +1,4 @@
-"""Release years: a decade ("the 1990s", "the '80s", "90年代") or a year ("released in 1995")."""
+"""Release years: a decade ("the 1990s", "the '80s", "the nineties", "90年代", "九十年代") or a year ("released in 1995")."""
 
 from __future__ import annotations
 
@@ -14,9 +14,20 @@ _DECADE = re.compile(
     + r"\b(?:the\s+)?(?P<full>1[89]\d0|20[0-9]0)'?s\b|"
     + _RELEASED
     + r"(?:\bthe\s+'?(?P<short>\d0)'?s\b|(?<![\w$])'(?P<apos>\d0)s\b)|"
-    r"(?P<zh>(?:1[89]|20)?\d0)\s*年代",
+    r"(?P<zh>(?:1[89]|20)?\d0)\s*年代|"
+    r"(?P<zhn>[一二三四五六七八九])十\s*年代|"
+    + _RELEASED
+    + r"\b(?:the\s+)?(?P<word>twenties|thirties|forties|fifties|sixties|seventies|eighties|nineties)\b",
     re.I,
 )
+# Decades said in words: "the nineties", "九十年代" (the tens digit as a Chinese numeral).
+_DECADE_WORDS = {
+    w: 10 * (i + 2)
+    for i, w in enumerate(
+        ["twenties", "thirties", "forties", "fifties", "sixties", "seventies", "eighties", "nineties"]
+    )
+}
+_ZH_DIGITS = {c: i + 1 for i, c in enumerate("一二三四五六七八九")}
 _RELEASE_YEAR = re.compile(
     r"\b(?:released|came\s+out|made|filmed|published)\s+(?:in\s+)?(?:the\s+year\s+)?"
     r"(?P<y>1[89]\d\d|20[0-4]\d)\b(?!\s*(?:[$€£¥]|dollars?|bucks|euros?|usd))|"
@@ -40,8 +51,12 @@ def extract_years(text: str, taken: bytearray) -> tuple[int, int] | None:
                 y = int(g.get("y") or g["zy"])
                 found = (y, y)
             else:
-                raw = g.get("full") or g.get("short") or g.get("apos") or g.get("zh") or ""
-                d = int(raw)
+                if g.get("word"):
+                    d = _DECADE_WORDS[g["word"].lower()]
+                elif g.get("zhn"):
+                    d = 10 * _ZH_DIGITS[g["zhn"]]
+                else:
+                    d = int(g.get("full") or g.get("short") or g.get("apos") or g.get("zh") or "")
                 if d < 100:  # "the 90s" -> 1990s, "the 00s"/"10s" -> 2000s/2010s
                     d += 2000 if d < 20 else 1900
                 found = (d, d + 9)

@@ -1,0 +1,57 @@
+"""Everyday words -> soft category preferences ("family night" -> Children's / Animation / Comedy).
+
+The curated table ``data/everyday_words.yaml`` maps mood, occasion and need words to category
+names per domain; an entry applies to a catalog only through the targets that are its category
+nodes, so one table serves every catalog and a missing target costs nothing. The result is
+evidence for ranking (``ParsedUtterance.soft_categories``), never a filter. Method and limits:
+docs/understanding.md.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from assistant.understanding.lexicon import aliases
+from assistant.understanding.matches import drop_descendants
+from assistant.understanding.spans import overlaps, take
+from retrieval.text import HAN_RE
+
+__all__ = ["everyday_categories"]
+
+_SECTIONS = ("movies", "beauty", "office", "zh")
+
+
+@cache
+def _entries() -> tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]:
+    """(pattern, target names) per key, longest key first so "family night" wins over "family"."""
+    table: dict[str, list[str]] = {}
+    for section in _SECTIONS:
+        for key, targets in aliases("everyday_words", section).items():
+            table.setdefault(key.casefold(), []).extend(targets)
+    out = []
+    for key in sorted(table, key=len, reverse=True):
+        body = re.escape(key).replace(r"\ ", r"[\s-]+")
+        pat = body if HAN_RE.search(key) else rf"\b{body}\b"
+        out.append((re.compile(pat, re.I), tuple(dict.fromkeys(table[key]))))
+    return tuple(out)
+
+
+def everyday_categories(
+    text: str, taken: bytearray, nodes: dict[str, tuple[tuple[str, ...], ...]]
+) -> tuple[tuple[str, ...], ...]:
+    """Category paths (of ``nodes``: name -> paths) that the everyday words of ``text`` point at.
+
+    Spans already read as something else (``taken``: a price, a negated mention) are skipped;
+    nothing is taken, so the words also stay in the retrieval query.
+    """
+    by_name = {name.casefold(): paths for name, paths in nodes.items()}
+    used = bytearray(len(text))
+    found: list[tuple[str, ...]] = []
+    for pat, targets in _entries():
+        for m in pat.finditer(text):
+            if overlaps(taken, *m.span()) or overlaps(used, *m.span()):
+                continue
+            take(used, *m.span())
+            found += [p for t in targets for p in by_name.get(t.casefold(), ())]
+    return drop_descendants(found)
