@@ -59,6 +59,11 @@ class AssistantConfig:
     prose_guard: bool = True  # a reply that copies a candidate line is stopped and replaced by the template
     prompt_version: int | None = None  # pin a prompt set (each template at its newest version <= it)
 
+    # The understanding LLM (constrained JSON) on every turn the rules are unsure of (unresolved
+    # spans); off keeps only the narrow fallback for unreadable, low-confidence turns. Off by
+    # default until the describe bench shows it wins.
+    understand_llm: bool = False
+
     # --- LLM re-ranking (off by default: docs/latency.md says what it costs and what it changed)
     rerank: Literal["none", "llm"] = "none"
     rerank_top: int = 20  # the LLM re-ranker reorders this many fused candidates (letters A-T)

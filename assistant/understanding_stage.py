@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from importlib.util import find_spec
 from typing import Any
 
 import prompts
@@ -16,11 +17,14 @@ from assistant.sessions import SessionRecord
 from assistant.stage_context import Stage, StageContext
 from assistant.understanding.facets import CatalogFacets, Facet
 from assistant.understanding.intents import classify_intent, has_searchable_content, needs_clarification
+from assistant.understanding.llm_fallback import ConstraintUpdate
 from assistant.understanding.mentions import TitleIndex
 from assistant.understanding.parser import parse
 from assistant.understanding.safety import refuse_reason
 from assistant.understanding.utterance import ParsedUtterance
 from assistant.understanding.vocabulary import CatalogVocabulary
+from llm.constrained import generate_constrained_json
+from llm.messages import to_chat_dicts
 from retrieval.filters import Constraints
 from retrieval.text import detect_language
 
@@ -63,8 +67,12 @@ class Understander(Stage):
         shown = (state.last_items, tuple(reversed(state.shown)))  # "the Garnier one": latest list first
         parsed = parse(message, self.vocab, self.currency, titles=self.titles, shown=shown)
         result = classify_intent(message, parsed)
-        # LLM JSON fallback: only when the rules left the turn unreadable and the intent is unclear.
-        if parsed.needs_llm and not parsed.has_content and result.low_confidence and self.llm is not None:
+        # LLM JSON fallback: when the rules flagged spans they could not read; with
+        # ``understand_llm`` off, only when that left the turn unreadable and the intent unclear.
+        unsure = parsed.needs_llm and (
+            self.config.understand_llm or (not parsed.has_content and result.low_confidence)
+        )
+        if unsure and self.llm is not None:
             parsed = parse(
                 message,
                 self.vocab,
@@ -142,6 +150,10 @@ class Understander(Stage):
 
         def call(prompt: str, schema: dict[str, Any]) -> Any:
             msgs = prompts.load("parse", lang).messages(utterance=prompt)
+            if self.config.understand_llm and hasattr(llm, "loaded") and find_spec("llguidance"):
+                return generate_constrained_json(llm.loaded, to_chat_dicts(msgs), schema, max_new_tokens=128)
+            if self.config.understand_llm and hasattr(llm, "with_structured_output"):
+                return llm.with_structured_output(ConstraintUpdate).invoke(msgs)
             if hasattr(llm, "generate_json"):
                 return llm.generate_json(msgs, schema, max_new_tokens=96)
             msgs[0].content += "\nSCHEMA: " + json.dumps(schema)

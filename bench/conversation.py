@@ -125,6 +125,7 @@ class ConversationConfig:
     adapter: str | None = None
     embedder: str = "minilm"
     scorer: str = "auto"
+    understand_llm: bool = False  # AssistantConfig.understand_llm of the LLM systems
     sim_llm: str | None = None
     sim_language: str = "en"
     shopper: str = "describe"  # "describe" (headline) or "facets"
@@ -195,6 +196,7 @@ def build_systems(cfg: ConversationConfig, visible: Dataset) -> list[SystemUnder
             cache_dir=cfg.cache_dir,
             threads=cfg.threads,
             show_progress=cfg.show_progress,
+            understand_llm=cfg.understand_llm and llm is not None,
             **kw,
         )
 
@@ -244,7 +246,7 @@ def _profiles_first(systems: Sequence[SystemUnderTest], users: Sequence[tuple[st
         return
     for user_id, history, _ in users:
         if history and store.vector(user_id) is None:
-            store.update(user_id, history[-AssistantConfig().profile_history:])
+            store.update(user_id, history[-AssistantConfig().profile_history :])
 
 
 # --- one dialogue ---------------------------------------------------------------------------
@@ -282,7 +284,9 @@ def run_dialogue(
         if system.baselines is not None:
             req = BaselineRequest(user_id, said_so_far, said.constraints, history, shown_so_far, k)
             ids = system.baselines.recommend(system.name, req)
-            reply = SimpleNamespace(intent="recommend", text="", items=[SimpleNamespace(item_id=i) for i in ids])
+            reply = SimpleNamespace(
+                intent="recommend", text="", items=[SimpleNamespace(item_id=i) for i in ids]
+            )
         elif system.assistant is None:
             recs = system.scorer.recommend(list(history), n=k, filter_already_seen=True)
             reply = SimpleNamespace(
@@ -355,9 +359,7 @@ def run(cfg: ConversationConfig) -> dict[str, Any]:
     build_s = time.perf_counter() - t_build
     dialogues: dict[str, list[Dialogue]] = {s.name: [] for s in systems}
     t_dialogues = t_checkpoint = time.perf_counter()
-    bar = tqdm(
-        users, desc=f"conversations {dataset.name}", disable=not cfg.show_progress, file=sys.stderr
-    )
+    bar = tqdm(users, desc=f"conversations {dataset.name}", disable=not cfg.show_progress, file=sys.stderr)
     for user_id, history, target_id in bar:
         for s in systems:
             shopper = sim.shopper(user_id, history, target_id)  # same seed for every system
@@ -378,11 +380,7 @@ def run(cfg: ConversationConfig) -> dict[str, Any]:
             {n: f"{sum(first_hit(d, cfg.k) is not None for d in ds)}" for n, ds in dialogues.items()}
         )
         done = len(dialogues[systems[0].name]) if systems else 0
-        if (
-            cfg.checkpoint_s
-            and time.perf_counter() - t_checkpoint >= cfg.checkpoint_s
-            and done < len(users)
-        ):
+        if cfg.checkpoint_s and time.perf_counter() - t_checkpoint >= cfg.checkpoint_s and done < len(users):
             # A valid report over the users finished so far: a long run cut short keeps it.
             elapsed = time.perf_counter() - t_dialogues
             _finish(cfg, dataset, done, len(users), sim, systems, dialogues, build_s, elapsed, t_start)
@@ -597,7 +595,9 @@ def _protocol_md(report: dict[str, Any], cfg: ConversationConfig) -> list[str]:
         f"- split: {p['split']}; users: {p['users']} (seed {p['seed']}); k: {k}; max turns: {mt}; "
         f"success: {p['success']}",
         *(
-            [f"- **partial report**: {p['users']} of {p['users_planned']} users done (checkpoint of a longer run)"]
+            [
+                f"- **partial report**: {p['users']} of {p['users_planned']} users done (checkpoint of a longer run)"
+            ]
             if p.get("partial")
             else []
         ),
@@ -710,6 +710,12 @@ def parse_args(argv: Sequence[str] | None = None) -> ConversationConfig:
     ap.add_argument("--adapter", default=None, help="LoRA adapter dir: adds the full+adapter system")
     ap.add_argument("--embedder", default="minilm")
     ap.add_argument("--scorer", default="auto", help="CF scorer of the full system and the cf-only baseline")
+    ap.add_argument(
+        "--understand-llm",
+        choices=("on", "off"),
+        default="off",
+        help="the understanding LLM (constrained JSON)",
+    )
     ap.add_argument("--sim-llm", default=None, help="LLM that rephrases the simulator's template utterances")
     ap.add_argument("--sim-language", choices=("en", "zh"), default="en")
     ap.add_argument(
@@ -719,7 +725,9 @@ def parse_args(argv: Sequence[str] | None = None) -> ConversationConfig:
         help="describe (default, the headline): everyday words, no brand/price band unless asked; "
         "facets: exact leaf category, price band, brand",
     )
-    ap.add_argument("--transcripts", type=int, default=10, help="sampled dialogues per system in the markdown")
+    ap.add_argument(
+        "--transcripts", type=int, default=10, help="sampled dialogues per system in the markdown"
+    )
     ap.add_argument(
         "--systems", default=",".join(SYSTEMS), help="comma-separated subset of " + ",".join(SYSTEMS)
     )
@@ -751,6 +759,7 @@ def parse_args(argv: Sequence[str] | None = None) -> ConversationConfig:
         adapter=a.adapter,
         embedder=a.embedder,
         scorer=a.scorer,
+        understand_llm=a.understand_llm == "on",
         sim_llm=a.sim_llm,
         sim_language=a.sim_language,
         shopper=a.shopper,

@@ -30,10 +30,12 @@ from typing import Any, Literal
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from langchain_core.messages import AIMessage
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import iterate_in_threadpool
 
 from llm.chat_model import LocalChatModel
+from llm.constrained import generate_constrained_json
 from llm.models import default_quantize, parse_quantize
 from llm.runtime import configure, set_torch_threads
 
@@ -61,6 +63,9 @@ class ChatRequest(BaseModel):
     n: int = 1
     stream: bool = False
     stream_options: dict[str, Any] | None = None
+    # {"type": "json_schema", "json_schema": {"schema": {...}}}: answered by constrained decoding
+    # (what langchain's ``with_structured_output`` sends).
+    response_format: dict[str, Any] | None = None
 
 
 def _text(content: str | list[dict[str, Any]] | None) -> str:
@@ -190,8 +195,13 @@ def chat_completion(model: Any, served_name: str, req: ChatRequest) -> Any:
         include_usage = bool((req.stream_options or {}).get("include_usage"))
         events = functools.partial(_events, model, reply, messages, stop, kwargs, include_usage)
         return StreamingResponse(_closing_body(events), media_type="text/event-stream")
+    schema = ((req.response_format or {}).get("json_schema") or {}).get("schema")
     try:
-        msg = model.invoke(messages, stop=stop, **kwargs)
+        if isinstance(schema, dict):
+            obj = generate_constrained_json(model.loaded, messages, schema, max_new_tokens=400)
+            msg = AIMessage(content=json.dumps(obj, ensure_ascii=False))
+        else:
+            msg = model.invoke(messages, stop=stop, **kwargs)
     except Exception as e:
         return _error(500, f"generation failed: {type(e).__name__}: {e}", kind="server_error")
     return reply.completion(msg)

@@ -44,7 +44,10 @@ class ConstraintUpdate(BaseModel):
     references: list[int] = Field(
         default_factory=list, description="1-based positions in the last shown list"
     )
-    query: str = Field("", max_length=300, description="remaining free-text need, for search")
+    soft_terms: list[str] = Field(
+        default_factory=list, description="words or phrases the shopper would like (soft preferences)"
+    )
+    query: str = Field("", max_length=300, description="the need rewritten as a short search query")
 
 
 def _coerce_update(raw: Any) -> ConstraintUpdate | None:
@@ -148,6 +151,15 @@ def _changes(
         changes["categories_out"] = drop_descendants(_categories(vocab, upd.categories_exclude, dropped))
     if upd.exclude_shown and not parsed.exclude_shown:
         changes["exclude_shown"] = True
+    if not parsed.preferences and upd.soft_terms:
+        terms = tuple(dict.fromkeys(t.strip()[:60] for t in upd.soft_terms[:10] if t.strip()))
+        if terms:
+            changes["preferences"] = terms
+    query = parsed.query if parsed.query.strip() else " ".join(upd.query.split())[:300]
+    # Every word of the preferences is also in the query (the ranker and retriever read both).
+    missing = [t for t in changes.get("preferences", ()) if t.lower() not in query.lower()]
+    if query != parsed.query or missing:
+        changes["query"] = " ".join([query, *missing]).strip()[:300]
     if not parsed.references and upd.references:
         pos = tuple(dict.fromkeys(p - 1 for p in upd.references[:10] if isinstance(p, int) and 1 <= p <= 100))
         if pos:
