@@ -16,7 +16,12 @@ from assistant.llm_setup import chunk_text
 from assistant.sessions import SessionRecord
 from assistant.stage_context import Stage, StageContext
 from assistant.understanding.facets import CatalogFacets, Facet
-from assistant.understanding.intents import classify_intent, has_searchable_content, needs_clarification
+from assistant.understanding.intents import (
+    IntentResult,
+    classify_intent,
+    has_searchable_content,
+    needs_clarification,
+)
 from assistant.understanding.llm_fallback import ConstraintUpdate
 from assistant.understanding.mentions import TitleIndex
 from assistant.understanding.parser import parse
@@ -64,24 +69,7 @@ class Understander(Stage):
     def understand(self, message: str, record: SessionRecord) -> UnderstoodTurn:
         """Parse, classify, fold into the dialogue state, apply the clarify policy."""
         state = record.state
-        shown = (state.last_items, tuple(reversed(state.shown)))  # "the Garnier one": latest list first
-        parsed = parse(message, self.vocab, self.currency, titles=self.titles, shown=shown)
-        result = classify_intent(message, parsed)
-        # LLM JSON fallback: when the rules flagged spans they could not read; with
-        # ``understand_llm`` off, only when that left the turn unreadable and the intent unclear.
-        unsure = parsed.needs_llm and (
-            self.config.understand_llm or (not parsed.has_content and result.low_confidence)
-        )
-        if unsure and self.llm is not None:
-            parsed = parse(
-                message,
-                self.vocab,
-                self.currency,
-                llm=self._json_fallback(detect_language(message).language),
-                titles=self.titles,
-                shown=shown,
-            )
-            result = classify_intent(message, parsed)
+        parsed, result = self._read(message, state)
         lang = parsed.language if parsed.language_confident or parsed.language == "zh" else state.language
         intent, refuse_kind = result.intent, result.refuse_reason
         # Defence in depth: injection / other users' data are refused whatever the classifier said.
@@ -143,6 +131,22 @@ class Understander(Stage):
             budget=c.price_max,
             notes=list(new_state.info),
         )
+
+    def _read(self, message: str, state: DialogueState) -> tuple[ParsedUtterance, IntentResult]:
+        """The rules' reading of ``message`` and its intent, with the LLM's JSON where the rules
+        are unsure: spans they flagged as unread; with ``understand_llm`` off, only when that
+        left the turn unreadable and the intent unclear."""
+        shown = (state.last_items, tuple(reversed(state.shown)))  # "the Garnier one": latest list first
+        parsed = parse(message, self.vocab, self.currency, titles=self.titles, shown=shown)
+        result = classify_intent(message, parsed)
+        unsure = parsed.needs_llm and (
+            self.config.understand_llm or (not parsed.has_content and result.low_confidence)
+        )
+        if unsure and self.llm is not None:
+            fallback = self._json_fallback(detect_language(message).language)
+            parsed = parse(message, self.vocab, self.currency, llm=fallback, titles=self.titles, shown=shown)
+            result = classify_intent(message, parsed)
+        return parsed, result
 
     def _json_fallback(self, lang: str) -> Any:
         """The parser's LLM hook: one validated JSON object (or None), from the parse template."""
