@@ -12,10 +12,12 @@ The LLM may rephrase these lines but never adds to them; the cards show them as 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from assistant.understanding.safety import INJECTION, OTHER_USERS
 from prompts import ReplyStrings, load_strings
 from retrieval.data.schema import Item
 from retrieval.filters import Constraints
@@ -116,14 +118,26 @@ def _or(names: Sequence[str], lang: str) -> str:
     return ("或" if lang == "zh" else " or ").join(names)
 
 
+# Review text addressed to the assistant or about other shoppers (planted instructions), never quoted.
+_UNQUOTABLE = re.compile(
+    r"\b(?:new|updated|hidden)\s+(?:instructions?|rules)\b|\breveal\b|\border\s+history\b|\bassistant\b|#{2,}|<\|",
+    re.I,
+)
+
+
 def review_quote(item: Item, query: str = "", max_len: int = MAX_QUOTE) -> str | None:
     """The review sentence sharing most words with the query (none when nothing overlaps)."""
     q = {w for w in tokenize(query) if w not in _QUOTE_STOP and len(w) > 2}
     best, best_score = None, 0.0
     for review in item.reviews:
         for sent in split_sentences(review):
-            if len(sent) < 12:
-                continue
+            if (
+                len(sent) < 12
+                or _UNQUOTABLE.search(sent)
+                or INJECTION.search(sent)
+                or OTHER_USERS.search(sent)
+            ):
+                continue  # a "review" that talks to the assistant is no evidence to quote
             words = {w for w in tokenize(sent) if w not in _QUOTE_STOP}
             score = len(q & words) + 0.5 * sum(
                 any(w.startswith(x[:5]) for w in words) for x in q if len(x) > 5

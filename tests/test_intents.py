@@ -282,3 +282,20 @@ def test_cue_words_inside_catalog_names_do_not_set_the_intent():
         assert classify_intent(text, parse(text, v)).intent != "bundle", text
     for text in ("what goes with this lipstick?", "build me a starter kit for nails"):
         assert classify_intent(text, parse(text, v)).intent == "bundle", text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hello! i need something for dry skin",
+        "hi there, I'm looking for a gift for my sister",
+        "thanks, can you recommend another one?",
+    ],
+)
+def test_a_greeting_with_a_request_is_a_request(text):
+    assert classify_intent(text).intent in ("search", "recommend")
+
+
+@pytest.mark.parametrize("text", ["hello!", "thanks a lot", "how are you?"])
+def test_a_bare_greeting_is_smalltalk(text):
+    assert classify_intent(text).intent == "smalltalk"

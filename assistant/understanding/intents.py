@@ -142,7 +142,9 @@ def classify_intent(text: str, parsed: ParsedUtterance | None = None) -> IntentR
         return IntentResult("details", 0.85, m.group())
     if refs and re.search(r"[??]\s*$", text) and not (parsed and parsed.exclude_shown):
         return IntentResult("details", 0.7, "reference question")
-    if (m := _cue("smalltalk").search(text)) and not content:
+    asks = _cue("search").search(text) or _cue("recommend").search(text)
+    if (m := _cue("smalltalk").search(text)) and not content and not asks:
+        # "hello! I need something for dry skin" greets and asks: the request wins
         return IntentResult("smalltalk", 0.9, m.group())
     if (m := _cue("confused").search(text)) and not content:
         return IntentResult("clarify", 0.8, m.group())
