@@ -7,12 +7,14 @@ import copy
 import json
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from pydantic import BaseModel
 
 from llm.json_output import extract_json_block, schema_dict
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["generate_constrained_json"]
 
@@ -90,6 +92,8 @@ def generate_constrained_json(
     ids = tok.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     input_ids = ids["input_ids"]
     mask = _GrammarMask(matcher, ll_tok, input_ids.shape[1])
+    import torch  # like every llm module: torch loads on first generation, after runtime.configure()
+
     with loaded.lock, torch.inference_mode():
         out = model.generate(
             input_ids,
