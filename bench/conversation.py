@@ -49,6 +49,7 @@ from bench.stats import bootstrap_mean, mcnemar, paired_bootstrap
 from llm.runtime import configure
 from retrieval.data.schema import Dataset, Interactions
 from retrieval.data.splits import leave_one_out
+from retrieval.ranker import RankerWeights
 
 QUICK_DATA = "movielens-100k"
 QUICK_USERS = 30
@@ -138,6 +139,9 @@ class ConversationConfig:
     show_progress: bool = True
     command: str | None = None  # the command line that made the report (written into it)
     checkpoint_s: float | None = 300.0  # rewrite the reports every so often during a long run
+    # Ranker weights that differ from the shipped defaults (tuning on dev shoppers), e.g.
+    # {"words": 1.0}; the report records them.
+    ranker: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.shopper not in SHOPPER_MODES:
@@ -197,6 +201,7 @@ def build_systems(cfg: ConversationConfig, visible: Dataset) -> list[SystemUnder
             threads=cfg.threads,
             show_progress=cfg.show_progress,
             understand_llm=cfg.understand_llm and llm is not None,
+            ranker_weights=RankerWeights(**cfg.ranker) if cfg.ranker else None,
             **kw,
         )
 
@@ -432,6 +437,7 @@ def _finish(
             "adapter": cfg.adapter,
             "embedder": cfg.embedder,
             "scorer": cfg.scorer,
+            "ranker_weights": dataclasses.asdict(RankerWeights(**cfg.ranker)),
             "shopper": cfg.shopper,
             "simulator": {
                 "mode": sim.mode,
@@ -606,6 +612,10 @@ def _protocol_md(report: dict[str, Any], cfg: ConversationConfig) -> list[str]:
         + f"): {sim['does']}; never names the target (leak-checked)",
         f"- LLM: {p['llm']} (retrieval-only baseline: {p['baseline_llm']}); adapter: {p['adapter'] or '-'}; "
         f"embedder {p['embedder']}; CF scorer {p['scorer']}",
+        "- ranker weights: "
+        + ", ".join(
+            f"{n} {v}" for n, v in (p.get("ranker_weights") or {}).items() if isinstance(v, int | float)
+        ),
         "- systems (same shoppers, same seeds):",
         *(f"  - `{name}`: {does}" for name, does in p["systems"].items()),
         f"- AT@{k}: {p['at@k']}; constraint satisfaction is checked against {sim['ground_truth']}",
@@ -731,6 +741,11 @@ def parse_args(argv: Sequence[str] | None = None) -> ConversationConfig:
     ap.add_argument(
         "--systems", default=",".join(SYSTEMS), help="comma-separated subset of " + ",".join(SYSTEMS)
     )
+    ap.add_argument(
+        "--ranker",
+        default="",
+        help="ranker weights to change, e.g. 'words=1,popularity=0.3' (tune on a dev seed, not seed 0)",
+    )
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", default="reports")
@@ -770,7 +785,27 @@ def parse_args(argv: Sequence[str] | None = None) -> ConversationConfig:
         out=a.out,
         show_progress=not a.no_progress,
         checkpoint_s=a.checkpoint_s or None,
+        ranker=_weights(a.ranker),
     )
+
+
+def _weights(text: str) -> dict[str, float]:
+    """'name=value,...' -> {name: value}; names are checked by ``RankerWeights`` itself."""
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise SystemExit(f"--ranker wants name=number pairs, got {part!r}") from None
+        if not sep:
+            raise SystemExit(f"--ranker wants name=number pairs, got {part!r}")
+    if out:
+        try:
+            RankerWeights(**out)
+        except TypeError as e:
+            raise SystemExit(f"--ranker: {e}") from None
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,7 +15,16 @@ from pathlib import Path
 import pytest
 from assistant_catalog import make_dataset
 
-from bench.conversation import SYSTEMS, ConversationConfig, evaluation_split, main, run, sample_users
+from bench.conversation import (
+    SYSTEMS,
+    ConversationConfig,
+    evaluation_split,
+    main,
+    parse_args,
+    run,
+    sample_users,
+)
+from retrieval.ranker import RankerWeights
 
 MAX_TURNS = 3
 
@@ -194,7 +203,9 @@ def test_describe_mode_runs_every_baseline_with_paired_statistics(describe_repor
     for c in comps.values():
         h = c["hit@5"]
         assert c["a"] == "full" and h["n"] == 6 and h["lo"] <= h["diff"] <= h["hi"]
-        assert h["diff"] == pytest.approx(saved["systems"]["full"]["hit@5"] - saved["systems"][c["b"]]["hit@5"])
+        assert h["diff"] == pytest.approx(
+            saved["systems"]["full"]["hit@5"] - saved["systems"][c["b"]]["hit@5"]
+        )
         assert 0.0 <= c["mcnemar"]["p_value"] <= 1.0
     md = next(out.glob("conversation-*.md")).read_text()
     assert "## Protocol" in md and "Paired differences" in md and "full − filter+popularity" in md
@@ -203,8 +214,21 @@ def test_describe_mode_runs_every_baseline_with_paired_statistics(describe_repor
     assert md.count("**user ") == 4 * len(saved["systems"])  # 4 sampled shoppers per system
     assert (next(out.glob("conversation-*.png")).read_bytes()[:4]) == b"\x89PNG"
     # Baselines and assistants heard the same first message from each shopper.
-    lines = [json.loads(x) for x in next(out.glob("conversation-*-transcripts.jsonl")).read_text().splitlines()]
+    lines = [
+        json.loads(x) for x in next(out.glob("conversation-*-transcripts.jsonl")).read_text().splitlines()
+    ]
     first: dict[str, set] = {}
     for d in lines:
         first.setdefault(d["user_id"], set()).add(d["turns"][0]["user_text"])
     assert len(lines) == 6 * len(saved["systems"]) and all(len(v) == 1 for v in first.values())
+
+
+def test_ranker_weights_to_tune_are_checked_and_recorded(report) -> None:
+    cfg = parse_args(["--ranker", "words=0.5, popularity=1", "--llm", "none"])
+    assert cfg.ranker == {"words": 0.5, "popularity": 1.0}
+    for bad in ("words", "words=x", "nosuch=1"):
+        with pytest.raises(SystemExit, match="--ranker"):
+            parse_args(["--ranker", bad])
+    # the report records the weights every assistant ran with (defaults when none were changed)
+    saved, _ = report
+    assert saved["protocol"]["ranker_weights"]["words"] == RankerWeights().words

@@ -436,6 +436,35 @@ def test_more_like_the_nth_keeps_the_words_said_with_it(beauty):
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "closer to the first one, something shimmer",
+        "along the lines of the first one, ideally shimmer",
+        "in the style of the first one, maybe something shimmer",
+        "更像第一个那样的，要shimmer的",
+    ],
+)
+def test_nearness_to_a_shown_item_anchors_it_and_keeps_the_words(beauty, text):
+    # "Closer to the first one" read as a question about the first item: its words were dropped
+    # and nothing anchored the next page (the describe bench's most common reaction).
+    first = _browse(beauty, "show me nail polish", f"near-{text}")
+    beauty.chat(text, session_id=f"near-{text}")
+    state = beauty.session(f"near-{text}").state
+    assert state.anchors == (first.items[0].item_id,)
+    assert state.query.split()[-1] == "shimmer", state.query
+
+
+@pytest.mark.parametrize(
+    "text", ["这些都不是。", "不是这些。", "not quite, other options please", "not really what I wanted"]
+)
+def test_rejecting_the_page_shows_other_items_and_adds_no_words(beauty, text):
+    first = _browse(beauty, "show me nail polish", f"reject-{text}")
+    again = beauty.chat(text, session_id=f"reject-{text}")
+    assert again.items and not {it.item_id for it in first.items} & {it.item_id for it in again.items}
+    assert beauty.session(f"reject-{text}").state.query == "nail polish"
+
+
+@pytest.mark.parametrize(
     ("text", "ceiling"),
     [("under about $15", 15.0), ("no more than roughly $15", 15.0), ("my budget is about $15", 15.0),
      ("预算大约15美元", 15.0), ("大概15美元以内", 15.0)],
@@ -452,7 +481,9 @@ def test_price_words_against_the_page_and_as_a_wish(beauty):
 
     _browse(beauty, "show me nail polish", "price-words")
     wish = beauty.chat("nothing too expensive, please", session_id="price-words")
-    assert wish.constraints.price_max is None and beauty.session("price-words").state.price_preference == "low"
+    assert (
+        wish.constraints.price_max is None and beauty.session("price-words").state.price_preference == "low"
+    )
     page = shown_prices()
     cheaper = beauty.chat("too expensive, something cheaper", session_id="price-words")
     assert cheaper.constraints.price_max == pytest.approx(min(page))  # cheaper than the whole page

@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
 CANARY_USER = "CANARYUSERzz9"
 CANARY_TEXT = "CANARYTEXTqq4"
+WAL_CANARY = "WALCANARYkk7"
 
 
 class Recorder(BaseCallbackHandler):
@@ -92,31 +93,32 @@ def test_forget_erases_the_user_from_every_file(world) -> None:
 def test_forget_purges_chromas_write_ahead_log_and_keeps_the_store_usable(world) -> None:
     """Chroma logs every write (id + vector) in ``embeddings_queue`` until the collection's vector
     index flushes (every 1,000 writes by default; every write for profiles); forget makes the
-    forgotten user's delete op leave the log too, and VACUUMs the freed pages."""
-    import sqlite3
+    forgotten user's delete op leave the log too, and VACUUMs the freed pages.
 
+    Its own canary: Chroma writes its vector files at capacity from freshly allocated memory, so an
+    id an earlier test left in the process's freed heap could show up in a new store's unused slots."""
     bot, _, cache = world
     store, users = bot.index.store, bot.index.users
-    bot.chat("a moisturizer under $40", session_id="c1", user_id=CANARY_USER)
-    bot.feedback("c1", bot.session("c1").last_items[0], liked=True, user_id=CANARY_USER)
+    bot.chat("a moisturizer under $40", session_id="c1", user_id=WAL_CANARY)
+    bot.feedback("c1", bot.session("c1").last_items[0], liked=True, user_id=WAL_CANARY)
     bot.chat("a shampoo under $30", session_id="c2", user_id="keeper")
     bot.feedback("c2", bot.session("c2").last_items[0], liked=True, user_id="keeper")
     keeper = users.vector("keeper")
-    assert users.vector(CANARY_USER) is not None and keeper is not None
+    assert users.vector(WAL_CANARY) is not None and keeper is not None
     db = store.root / "chroma" / "chroma.sqlite3"
-    assert any(f.endswith("chroma.sqlite3") for f in grep_dir(cache, CANARY_USER))  # the profile row
-    bot.chat("a lipstick", session_id="c1", user_id=CANARY_USER)  # the canary's op is the log's last
-    bot.feedback("c1", bot.session("c1").last_items[0], liked=True, user_id=CANARY_USER)
+    assert any(f.endswith("chroma.sqlite3") for f in grep_dir(cache, WAL_CANARY))  # the profile row
+    bot.chat("a lipstick", session_id="c1", user_id=WAL_CANARY)  # the canary's op is the log's last
+    bot.feedback("c1", bot.session("c1").last_items[0], liked=True, user_id=WAL_CANARY)
     with sqlite3.connect(db) as con:
-        assert con.execute("SELECT COUNT(*) FROM embeddings_queue WHERE id = ?", (CANARY_USER,)).fetchone()[0]
+        assert con.execute("SELECT COUNT(*) FROM embeddings_queue WHERE id = ?", (WAL_CANARY,)).fetchone()[0]
         # Profiles flush on every write, so the log keeps at most the latest op, not 1,000.
         assert con.execute("SELECT COUNT(*) FROM embeddings_queue WHERE id NOT LIKE 'B%'").fetchone()[0] <= 1
 
-    bot.forget(CANARY_USER)
-    assert grep_dir(cache, CANARY_USER) == []
+    bot.forget(WAL_CANARY)
+    assert grep_dir(cache, WAL_CANARY) == []
     with sqlite3.connect(db) as con:
         assert (
-            con.execute("SELECT COUNT(*) FROM embeddings_queue WHERE id = ?", (CANARY_USER,)).fetchone()[0]
+            con.execute("SELECT COUNT(*) FROM embeddings_queue WHERE id = ?", (WAL_CANARY,)).fetchone()[0]
             == 0
         )
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -127,7 +129,7 @@ def test_forget_purges_chromas_write_ahead_log_and_keeps_the_store_usable(world)
     assert store.count() == 60 and store.query(store.vectors(["B000"])[0], k=1)[0][0] == "B000"
     # A second process opening the same store after the purge sees the same state.
     reopened = UserHistoryStore(type(store)(store.config, store.embedder))
-    assert reopened.vector(CANARY_USER) is None and reopened.vector("keeper") is not None
+    assert reopened.vector(WAL_CANARY) is None and reopened.vector("keeper") is not None
 
 
 def test_forget_masks_a_dataset_user_and_their_caches(world) -> None:

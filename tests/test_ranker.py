@@ -13,11 +13,13 @@ import numpy as np
 import pytest
 from _catalog_fixture import LIPS, by_title, make_catalog, make_interactions
 
-from retrieval.data.schema import Catalog
+from retrieval.data.schema import Catalog, Item
 from retrieval.diversity import DiversityConfig, apply_caps, diversify, mmr_order
 from retrieval.filters import Constraints
 from retrieval.hybrid import Candidate
+from retrieval.lexical import tokenize as lexical_terms
 from retrieval.ranker import (
+    BODY_WORD_CREDIT,
     SIGNALS,
     Feedback,
     FusedRanker,
@@ -75,6 +77,7 @@ def test_contributions_sum_exactly_and_follow_weights(catalog, scorer, vectors):
         feedback=fb,
         price_preference="low",
         soft_categories=(catalog[ids[0]].categories,),
+        query="argan oil shampoo",
     )
     assert len(out) == 24 and set(out[0].contributions) == set(SIGNALS)
     for r in out:
@@ -204,3 +207,36 @@ def test_a_price_wish_leans_the_ranking_without_filtering(catalog, vectors):
     assert abs(catalog[mid[0].item_id].price - median) == gaps[0]
     with pytest.raises(ValueError, match="price_preference"):
         flat.rank(cands(catalog, ids), price_preference="cheap")
+
+
+def test_words_signal_puts_items_carrying_more_of_the_shoppers_words_first(catalog):
+    """Coordination: an item whose name carries every word the shopper said beats one that carries
+    some of them, whatever the retrieval order; a word only in the body counts half."""
+    ids = catalog.ids[:30]
+    query = "argan oil conditioner"
+    ranked = FusedRanker(catalog, RankerWeights(relevance=0.0, popularity=0.0, words=1.0)).rank(
+        cands(catalog, ids[::-1]), query=query
+    )
+    share = [r.contributions["words"] for r in ranked]
+    assert share == sorted(share, reverse=True) and share[0] > share[-1]
+    top = catalog[ranked[0].item_id]
+    assert {"argan", "oil", "conditioner"} <= set(top.title.casefold().split())
+    assert share[0] == pytest.approx(1.0)
+    # the same ranker without the shopper's words: the signal is silent
+    silent = FusedRanker(catalog, RankerWeights(words=1.0)).rank(cands(catalog, ids))
+    assert all(r.contributions["words"] == 0 for r in silent)
+    # a word found only in an item's description or reviews earns BODY_WORD_CREDIT
+    small = Catalog(
+        [
+            Item("a", "Gel cleanser", categories=("Beauty", "Cleansers"), reviews=("great for oily skin",)),
+            Item("b", "Oily skin gel cleanser", categories=("Beauty", "Cleansers")),
+            Item("c", "Cream cleanser", categories=("Beauty", "Cleansers")),
+        ]
+    )
+    got = {
+        r.item_id: r.contributions["words"]
+        for r in FusedRanker(small, RankerWeights(words=1.0)).rank(
+            cands(small, ["a", "b", "c"]), query="oily gel"
+        )
+    }
+    assert got == pytest.approx({"b": 1.0, "a": (1.0 + BODY_WORD_CREDIT) / 2, "c": 0.0})

@@ -127,6 +127,7 @@ class RecommendPlanner(PlanningStage):
             ),
             price_preference=turn.state.price_preference,
             soft_categories=turn.parsed.soft_categories,
+            query=turn.query,
         )
         moves: dict[str, tuple[int, int]] = {}
         t_rerank = None
