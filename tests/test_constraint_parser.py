@@ -276,6 +276,22 @@ def test_query_keeps_what_retrieval_needs(vocab):
     assert parse("我想要红色的口红", vocab).query.replace(" ", "") == "红色口红"
 
 
+@pytest.mark.parametrize(
+    ("text", "query"),
+    [
+        ("I need help with lipstick.", "lipstick"),
+        ("It's for a lipstick.", "lipstick"),
+        ("I'm shopping for lipstick. My price range is $5 to $10.", "lipstick"),
+        ("Narrow it to lipstick, I prefer matte", "lipstick matte"),
+        ("not really what I wanted, a matte lipstick", "matte lipstick"),
+    ],
+)
+def test_conversational_words_are_no_search_terms(vocab, text, query):
+    # "help", "shopping", "price range", "prefer" reached BM25 and the dense query (and kept
+    # "filters say it all" from ever holding for "I need help with hair care").
+    assert parse(text, vocab).query == query
+
+
 def test_language_detection(vocab):
     assert parse("我想要口红", vocab).language == "zh"
     assert parse("OPI的指甲油", vocab).language == "zh"

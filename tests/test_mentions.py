@@ -64,3 +64,18 @@ def test_parsed_mentions_become_likes_and_exclusions() -> None:
     state = DialogueState().apply(parsed, intent="recommend")
     assert state.liked == ("1",) and state.disliked == ("3",)
     assert {"1", "3"} <= set(state.constraints.exclude_items)
+
+
+def test_a_brand_in_a_title_is_no_title_form() -> None:
+    # "(L'oreal)" closing a product title made "not from L'Oreal" a dislike of that one product,
+    # and the rest of the brand ("Paris") then read as the brand Paris Hilton.
+    index = TitleIndex.from_items(
+        [
+            ("a", "Sublime Bronze Self Tanning Lotion, 6.7 Oz., (L'oreal)", "L'Oreal Paris"),
+            ("b", "HydraFresh Toner", "L'Oreal"),
+            ("c", "Seven (Se7en)", None),
+        ]
+    )
+    assert find_items("not from L'Oreal, please", index) == ()
+    assert find_items("Not from L'Oreal Paris", index) == ()
+    assert [m.item_ids for m in find_items("I loved Se7en", index)] == [("c",)]

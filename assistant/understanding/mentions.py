@@ -107,6 +107,10 @@ class TitleIndex:
         index = cls()
         group_of: dict[tuple[str, int | None], int] = {}
         members: list[list[str]] = []
+        items = list(items)
+        # A brand is no title: "(L'oreal)" at the end of a product title names its maker, and "not
+        # from L'Oreal Paris" must reach the brand reader, not dislike that one product.
+        brands = {tuple(_tokens_of(b)) for _, _, b in items if b}
         for item_id, title, brand in items:
             index.words[item_id] = frozenset(_tokens_of(f"{title} {brand or ''}"))
             name, year, forms = _title_forms(title)
@@ -120,7 +124,8 @@ class TitleIndex:
             members.append([item_id])
             index.main.append(f" {name} ")
             for form in forms:
-                index.forms.setdefault(form, []).append(_Entry(g, year))
+                if form not in brands:
+                    index.forms.setdefault(form, []).append(_Entry(g, year))
             for tok in set(name.split()):
                 index.postings.setdefault(tok, []).append(g)
         index.groups = [tuple(m) for m in members]
