@@ -140,6 +140,7 @@ class FusedRanker:
         # Optional: unit vectors per item id, so feedback on an item also moves similar items.
         self.item_vectors = item_vectors
         self._terms: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+        self._titles_describe = catalog.has_brands
 
     def rank(
         self,
@@ -225,12 +226,20 @@ class FusedRanker:
         return out / len(terms)
 
     def _item_terms(self, item_id: str) -> tuple[frozenset[str], frozenset[str]]:
-        """(title + category terms, all text terms) of an item, cached per ranker."""
+        """(title + category terms, all text terms) of an item, cached per ranker. In a catalog
+        without makers (``Catalog.has_brands`` false: movies, books) a title is a name, not a
+        description ("One Fine Day" is not fine), so only the categories and genres count."""
         got = self._terms.get(item_id)
         if got is None:
             it = self.catalog[item_id]
-            name = frozenset(lexical_terms(" ".join([it.title, *it.categories])))
-            got = self._terms[item_id] = (name, name | frozenset(lexical_terms(it.text())))
+            genres = it.attributes.get("genres")
+            labels = [*it.categories, *(genres if isinstance(genres, list) else ())]
+            if self._titles_describe:
+                name = frozenset(lexical_terms(" ".join([it.title, *labels])))
+                body = name | frozenset(lexical_terms(it.text()))
+            else:
+                name = body = frozenset(lexical_terms(" ".join(labels)))
+            got = self._terms[item_id] = (name, body)
         return got
 
     def _price(self, ids: list[str], preference: str | None, how: str) -> np.ndarray:

@@ -23,6 +23,7 @@ from assistant.config import AssistantConfig
         ({"llm_quantize": "fp8"}, "llm_quantize: 'fp8' is not a valid value"),
         ({"near_duplicate_cos": 1.5}, "near_duplicate_cos must be a cosine"),
         ({"filter_only_relevance": -0.1}, "filter_only_relevance must be in"),
+        ({"name_title_relevance": 1.5}, "name_title_relevance must be in"),
         ({"max_message_chars": 5000}, "max_message_chars must be in 1..2000"),
         ({"retrieve_pool": 0}, "retrieve_pool must be >= 1"),
         ({"embedder": None}, "embedder: None is not a valid value"),

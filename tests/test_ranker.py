@@ -226,17 +226,33 @@ def test_words_signal_puts_items_carrying_more_of_the_shoppers_words_first(catal
     silent = FusedRanker(catalog, RankerWeights(words=1.0)).rank(cands(catalog, ids))
     assert all(r.contributions["words"] == 0 for r in silent)
     # a word found only in an item's description or reviews earns BODY_WORD_CREDIT
+    cleansers = ("Beauty", "Cleansers")
     small = Catalog(
         [
-            Item("a", "Gel cleanser", categories=("Beauty", "Cleansers"), reviews=("great for oily skin",)),
-            Item("b", "Oily skin gel cleanser", categories=("Beauty", "Cleansers")),
-            Item("c", "Cream cleanser", categories=("Beauty", "Cleansers")),
+            Item("a", "Gel cleanser", "Acme", cleansers, reviews=("great for oily skin",)),
+            Item("b", "Oily skin gel cleanser", "Acme", cleansers),
+            Item("c", "Cream cleanser", "Acme", cleansers),
         ]
     )
-    got = {
-        r.item_id: r.contributions["words"]
-        for r in FusedRanker(small, RankerWeights(words=1.0)).rank(
-            cands(small, ["a", "b", "c"]), query="oily gel"
-        )
-    }
+    ranked = FusedRanker(small, RankerWeights(words=1.0)).rank(
+        cands(small, ["a", "b", "c"]), query="oily gel"
+    )
+    got = {r.item_id: r.contributions["words"] for r in ranked}
     assert got == pytest.approx({"b": 1.0, "a": (1.0 + BODY_WORD_CREDIT) / 2, "c": 0.0})
+
+
+def test_words_signal_reads_no_title_words_in_a_catalog_of_works():
+    # Movie titles are names: "One Fine Day" is no answer to "I'm fine"; genres still count.
+    movies = Catalog(
+        [
+            Item("m1", "One Fine Day (1996)", categories=("Movies", "Comedy")),
+            Item("m2", "Groundhog Day (1993)", categories=("Movies", "Comedy", "Romance")),
+            Item("m3", "Heat (1995)", categories=("Movies", "Crime")),
+        ]
+    )
+    assert not movies.has_brands
+    ranked = FusedRanker(movies, RankerWeights(words=1.0)).rank(
+        cands(movies, movies.ids), query="fine romance"
+    )
+    got = {r.item_id: r.contributions["words"] for r in ranked}
+    assert got == pytest.approx({"m1": 0.0, "m2": 0.5, "m3": 0.0})

@@ -40,6 +40,8 @@ class RecommendPlanner(PlanningStage):
         self.diversity = diversity
         self.reranker = reranker
         self.explainer = Explainer(ctx)
+        # rankers with relevance scaled for a turn (see _ranker_for), by (weights, factor)
+        self._scaled_rankers: dict[tuple[int, float, float], FusedRanker] = {}
 
     def plan(self, turn: UnderstoodTurn) -> Plan:
         timings: dict[str, Any] = {}
@@ -210,21 +212,25 @@ class RecommendPlanner(PlanningStage):
         return list(dict.fromkeys([*bad, *(self.catalog.at(int(r)).item_id for r in rows)]))
 
     def _ranker_for(self, query: str, constraints: Constraints, has_history: bool) -> FusedRanker:
-        """The ranker for this turn: relevance down-weighted when the filters already say it all."""
+        """The ranker for this turn: relevance down-weighted when the filters already say it all,
+        and in a catalog of works without makers, whose titles are names (``Catalog.has_brands``)."""
+        factor = 1.0
         if (
-            self.config.filter_only_relevance is None
-            or not has_history
-            or not _filters_say_it_all(query, constraints)
+            self.config.filter_only_relevance is not None
+            and has_history
+            and _filters_say_it_all(query, constraints)
         ):
+            factor *= self.config.filter_only_relevance
+        if not self.catalog.has_brands:
+            factor *= self.config.name_title_relevance
+        if factor == 1.0:
             return self.ranker
         w = self.ranker.weights
-        key = (id(w), w.relevance, self.config.filter_only_relevance)
-        cached = getattr(self, "_filter_only_ranker", None)
-        if cached is None or cached[0] != key:
-            weights = dataclasses.replace(w, relevance=w.relevance * self.config.filter_only_relevance)
-            cached = (key, FusedRanker(self.catalog, weights, item_vectors=self.index.vectors))
-            self._filter_only_ranker = cached
-        return cached[1]
+        key = (id(w), w.relevance, factor)
+        if key not in self._scaled_rankers:
+            weights = dataclasses.replace(w, relevance=w.relevance * factor)
+            self._scaled_rankers[key] = FusedRanker(self.catalog, weights, item_vectors=self.index.vectors)
+        return self._scaled_rankers[key]
 
     def _outside_years(self, years: tuple[int, int] | None) -> list[str]:
         """Items with a known release year outside ``years`` (items without one are kept)."""

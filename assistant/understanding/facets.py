@@ -64,7 +64,7 @@ class CatalogFacets:
         roots = {it.categories[0] for it in items if it.categories}
         depth = 1 if len(roots) == 1 else 0  # a single root ("Beauty", "Movies") names nothing
         kinds = Counter(it.categories[depth] for it in items if len(it.categories) > depth)
-        has_brands = sum(1 for it in items if it.brand and it.brand.strip()) >= MIN_FACET_SHARE * n
+        has_brands = catalog.has_brands
         return cls(
             has_brands=has_brands,
             has_prices=catalog.has_prices,

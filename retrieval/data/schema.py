@@ -31,6 +31,11 @@ class DataValidationError(ValueError):
         super().__init__(message)
 
 
+# A catalog sells made products when at least this share of its items names a brand (a few stray
+# brands on a movie catalog do not make it one).
+BRANDED_SHARE = 0.2
+
+
 @dataclass(frozen=True)
 class Item:
     """One product. ``categories`` is a path from the root ("Beauty" > "Makeup" > ...)."""
@@ -128,6 +133,14 @@ class Catalog:
     @property
     def has_prices(self) -> bool:
         return any(it.price is not None for it in self._items)
+
+    @property
+    def has_brands(self) -> bool:
+        """True when at least ``BRANDED_SHARE`` of the items name a maker: a catalog of made
+        products, whose titles describe them ("Olay Regenerist Micro-Sculpting Cream"). Without
+        (movies, books) the titles are names of works, and a word in one says little about it."""
+        n = len(self._items)
+        return n > 0 and sum(1 for it in self._items if it.brand and it.brand.strip()) >= BRANDED_SHARE * n
 
     def brands(self) -> list[str]:
         return sorted({it.brand for it in self._items if it.brand})
