@@ -17,7 +17,6 @@ from retrieval.data.schema import Catalog, Item
 from retrieval.diversity import DiversityConfig, apply_caps, diversify, mmr_order
 from retrieval.filters import Constraints
 from retrieval.hybrid import Candidate
-from retrieval.lexical import tokenize as lexical_terms
 from retrieval.ranker import (
     BODY_WORD_CREDIT,
     SIGNALS,
