@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -27,7 +26,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field
 
-from assistant.reply import DoneEvent, ItemsEvent, StreamEvent
+from assistant.reply import StreamEvent, event_to_dict
 from assistant.sessions import SessionOwnershipError
 from assistant.shopping_assistant import ShoppingAssistant
 from llm.local_only import LOCAL_ONLY_ENV, is_loopback_host, local_only
@@ -89,22 +88,6 @@ class ReplyOut(BaseModel):
     grounding: dict[str, Any]
     language: str
     meta: dict[str, Any] = Field(default_factory=dict)
-
-
-def event_to_dict(event: StreamEvent) -> dict[str, Any]:
-    """One stream event as JSON-ready data; ``type`` is ``items``, ``text``, ``reset`` or ``done``."""
-    if isinstance(event, DoneEvent):
-        return {"type": event.type, "reply": event.reply.to_dict()}
-    if isinstance(event, ItemsEvent):
-        return {
-            "type": event.type,
-            "items": [it.to_dict() for it in event.items],
-            "constraints": event.constraints.to_dict(),
-            "intent": event.intent,
-            "comparison": None if event.comparison is None else event.comparison.to_dict(),
-            "bundle": None if event.bundle is None else event.bundle.to_dict(),
-        }
-    return asdict(event)
 
 
 def _sse(event: StreamEvent) -> str:

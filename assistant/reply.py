@@ -197,3 +197,20 @@ class DoneEvent:
 
 
 StreamEvent = ItemsEvent | TextDelta | TextReset | DoneEvent
+
+
+def event_to_dict(event: StreamEvent) -> dict[str, Any]:
+    """One stream event as JSON-ready data; ``type`` is ``items``, ``text``, ``reset`` or ``done``
+    (the HTTP API's server-sent events and ``ShoppingAssistant.as_runnable().stream``)."""
+    if isinstance(event, DoneEvent):
+        return {"type": event.type, "reply": event.reply.to_dict()}
+    if isinstance(event, ItemsEvent):
+        return {
+            "type": event.type,
+            "items": [it.to_dict() for it in event.items],
+            "constraints": event.constraints.to_dict(),
+            "intent": event.intent,
+            "comparison": None if event.comparison is None else event.comparison.to_dict(),
+            "bundle": None if event.bundle is None else event.bundle.to_dict(),
+        }
+    return asdict(event)

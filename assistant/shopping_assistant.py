@@ -22,7 +22,10 @@ import time
 from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 
+from langchain_core.tools import StructuredTool
+
 import prompts
+from assistant.chat_history import SessionChatHistory
 from assistant.config import MAX_ID_CHARS, AssistantConfig
 from assistant.constraint_edits import ConstraintEditor
 from assistant.generation.generate import ReplyGenerator
@@ -34,6 +37,7 @@ from assistant.planning.router import Router
 from assistant.privacy import redact
 from assistant.profile import UserProfile, build_profile
 from assistant.reply import DoneEvent, GroundingReport, ItemsEvent, Reply, StreamEvent, TextDelta, TextReset
+from assistant.runnable import AssistantRunnable
 from assistant.sessions import SessionRecord, SessionStore
 from assistant.stage_context import StageContext
 from assistant.understanding_stage import Understander, UnderstoodTurn
@@ -47,6 +51,7 @@ from retrieval.data.schema import Dataset
 from retrieval.diversity import DiversityConfig
 from retrieval.filters import Constraints
 from retrieval.ranker import FusedRanker, RankerWeights
+from retrieval.search_tool import search_products_tool
 from retrieval.text import detect_language
 
 __all__ = ["ShoppingAssistant", "build_llm_reranker", "check_id", "resolve_chat_model", "valid_unicode"]
@@ -425,6 +430,23 @@ class ShoppingAssistant:
     def clear_constraints(self, session_id: str, user_id: str | None = None) -> Constraints:
         """Remove every constraint of the session (the "clear filters" button)."""
         return self.set_constraints(session_id, Constraints(), user_id=user_id)
+
+    # --- LangChain-native views (README "LangChain") ---------------------------------------------
+    def as_runnable(self) -> AssistantRunnable:
+        """This assistant as a LangChain ``Runnable``: a message (str) or ``{"message", "session_id",
+        "user_id"}`` -> ``Reply.to_dict()``; ``stream`` yields the turn's events as dicts."""
+        return AssistantRunnable(self)
+
+    def search_tool(self) -> StructuredTool:
+        """The ``search_products`` LangChain tool over this catalog (``retrieval.search_tool``), its
+        brands and category paths checked against the catalog like ``set_constraints``'."""
+        return search_products_tool(self.index.retriever, lambda c: self._constraint_editor.validated(c, {}))
+
+    def chat_history(self, session_id: str, user_id: str | None = None) -> SessionChatHistory:
+        """A session's transcript as a LangChain ``BaseChatMessageHistory`` over ``self.sessions``."""
+        check_id("session_id", session_id)
+        check_id("user_id", user_id, optional=True)
+        return SessionChatHistory(self.sessions, session_id, user_id, self._session_lock(session_id))
 
     def _session_lock(self, session_id: str) -> threading.Lock:
         with self._locks_guard:

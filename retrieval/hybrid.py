@@ -5,6 +5,10 @@ clause or the exact matrix path for dense; a mask on the BM25 score vector for
 lexical), so a selective filter still fills ``k`` whenever enough items match.
 A query with no content ("something else") falls back to the user's profile
 vector, else to popularity, still within the constraints.
+
+``HybridRetriever.as_retriever`` gives the same search as a LangChain ``BaseRetriever``
+(``HybridDocumentRetriever``): one ``Document`` per candidate, the item's facts and the
+candidate's scores in its metadata.
 """
 
 from __future__ import annotations
@@ -16,6 +20,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, Field
 
 from retrieval.data.schema import Catalog, Item
 from retrieval.filters import Constraints, FilterIndex
@@ -230,6 +238,14 @@ class HybridRetriever:
             [self.popularity_map.get(i, 0.0) for i in self.catalog.ids], dtype=np.float64
         )
 
+    def as_retriever(
+        self, constraints: Constraints | None = None, k: int = 10, **kwargs: Any
+    ) -> HybridDocumentRetriever:
+        """This search as a LangChain retriever: ``search(query, constraints, k)`` as ``Document``s.
+
+        ``kwargs``: the ``BaseRetriever`` fields (``tags``, ``metadata``)."""
+        return HybridDocumentRetriever(retriever=self, constraints=constraints, k=k, **kwargs)
+
     # --- search ---------------------------------------------------------------------------------
     def search(
         self,
@@ -417,3 +433,67 @@ class HybridRetriever:
             )
             for r in order
         ]
+
+
+class HybridDocumentRetriever(BaseRetriever):
+    """A ``HybridRetriever`` as a LangChain ``BaseRetriever`` (``HybridRetriever.as_retriever``).
+
+    ``invoke(query)`` returns up to ``k`` items satisfying ``constraints``, best first, one
+    ``Document`` each: ``page_content`` is the item's title and key facts, ``id`` its item id,
+    and ``metadata`` holds the catalog facts (``item_id``, ``title``, ``brand``, ``categories``,
+    ``price``, ``rating``, ``in_stock``) and every field of its ``Candidate`` (``relevance``, the
+    fused score; ``dense_score``/``lexical_score`` and their 1-based ranks, None where that half
+    did not find it; ``source``). ``k`` and ``constraints`` (a ``Constraints`` or its
+    ``to_dict()`` form) can also be given per call: ``invoke(query, k=3)``; per-call constraints
+    replace the bound ones.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    retriever: HybridRetriever
+    constraints: Constraints | None = None
+    k: int = Field(default=10, gt=0)
+
+    def _get_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: CallbackManagerForRetrieverRun,
+        k: int | None = None,
+        constraints: Constraints | Mapping[str, Any] | None = None,
+    ) -> list[Document]:
+        if isinstance(constraints, Mapping):
+            constraints = Constraints.from_dict(dict(constraints))
+        found = self.retriever.search(
+            query, self.constraints if constraints is None else constraints, self.k if k is None else k
+        )
+        catalog = self.retriever.catalog
+        return [candidate_document(catalog[c.item_id], c) for c in found]
+
+
+def candidate_document(item: Item, candidate: Candidate) -> Document:
+    """One search result as a LangChain ``Document`` (see ``HybridDocumentRetriever``)."""
+    facts = [item.title]
+    if item.brand:
+        facts.append(f"Brand: {item.brand}")
+    if item.categories:
+        facts.append(f"Category: {item.category_path}")
+    if item.price is not None:
+        facts.append(f"Price: {item.price:.2f}")
+    if item.rating is not None:
+        facts.append(f"Rating: {item.rating:g}")
+    if not item.in_stock:
+        facts.append("Out of stock")
+    if item.description:
+        facts.append(item.description[:300])
+    metadata = {
+        "item_id": item.item_id,
+        "title": item.title,
+        "brand": item.brand,
+        "categories": list(item.categories),
+        "price": item.price,
+        "rating": item.rating,
+        "in_stock": item.in_stock,
+        **dataclasses.asdict(candidate),
+    }
+    return Document(id=item.item_id, page_content="\n".join(facts), metadata=metadata)

@@ -83,3 +83,16 @@ def tiny_chat_model(tiny_llm):
     from llm.chat_model import LocalChatModel
 
     return LocalChatModel.from_loaded(tiny_llm, max_new_tokens=20)
+
+
+@pytest.fixture(scope="session")
+def beauty_index(tmp_path_factory: pytest.TempPathFactory):
+    """A real `AssistantIndex` (MiniLM, Chroma, BM25) of the small beauty fixture catalog, built
+    once per session in a tmp dir; read-only users (retriever adapters, tools) share it."""
+    from assistant_catalog import make_dataset
+
+    from assistant.index import AssistantIndex
+
+    return AssistantIndex.build_or_load(
+        make_dataset(), cache_dir=tmp_path_factory.mktemp("beauty-index"), show_progress=False
+    )
