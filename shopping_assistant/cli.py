@@ -19,6 +19,7 @@ PROG = "shopping-assistant"
 # python -m bench.<name> entry points (each module has main(argv)).
 BENCHMARKS = {
     "chat": "chat latency: where a turn's time goes, which LLM settings make it fast",
+    "compare_runs": "one system across two conversation runs on the same shoppers (before/after a change)",
     "conversation": "a simulated shopper looks for its held-out item, turn by turn",
     "finetune": "generate -> LoRA train -> base vs adapter, one timed run",
     "load": "concurrent shoppers against the Python API, the web UI or the HTTP API",
