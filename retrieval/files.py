@@ -51,6 +51,19 @@ def atomic_open(path: str | Path, mode: str = "wb", *, permissions: int | None =
         raise
 
 
+def commit_file(part: str | Path, path: str | Path) -> Path:
+    """Move a finished, separately written file (e.g. a resumable download's ``.part``) onto
+    ``path`` atomically: fsync its bytes, then ``os.replace`` (same folder, so one rename).
+
+    ``atomic_open`` is for content written in one go; this is for a file that had to survive
+    between runs under its own name first. Returns ``path``."""
+    part, path = Path(part), Path(path)
+    with part.open("rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(part, path)
+    return path
+
+
 def atomic_write(path: str | Path, data: bytes | str, *, permissions: int | None = None) -> Path:
     """Replace ``path`` with ``data`` (str is written as UTF-8) atomically; returns ``path``."""
     with atomic_open(path, "wb", permissions=permissions) as f:

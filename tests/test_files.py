@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retrieval.files import atomic_dir, atomic_open, atomic_write
+from retrieval.files import atomic_dir, atomic_open, atomic_write, commit_file
 
 
 def test_atomic_write_replaces_and_creates_parents(tmp_path):
@@ -58,3 +58,13 @@ def test_permissions_default_to_the_old_file_and_can_be_set(tmp_path):
     atomic_write(path, "{}", permissions=0o600)
     atomic_write(path, '{"a": 1}')
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_commit_file_moves_a_finished_part_over_the_old_file(tmp_path):
+    path = tmp_path / "dump.gz"
+    atomic_write(path, b"old")
+    part = tmp_path / "dump.gz.part"
+    part.write_bytes(b"new, written across runs")
+    assert commit_file(part, path) == path
+    assert path.read_bytes() == b"new, written across runs"
+    assert [p.name for p in tmp_path.iterdir()] == ["dump.gz"]

@@ -37,6 +37,8 @@ class ColumnMapping:
     price: str | None = None
     description: str | None = None
     item_rating: str | None = None
+    # Review texts shown on a card: a list of strings (JSONL/Parquet) or one text (CSV).
+    reviews: str | None = None
     category_separator: str | None = ">"
     # Interactions file.
     user: str = "user_id"
@@ -53,6 +55,7 @@ class ColumnMapping:
             "price": self.price,
             "description": self.description,
             "rating": self.item_rating,
+            "reviews": self.reviews,
         }
         out = {"item_id": (self.item_id, True), "title": (self.title, True)}
         for fld, col in optional.items():
@@ -149,6 +152,16 @@ def _resolve(path: Path, columns: list[str], wanted: dict[str, tuple[str, bool]]
     return {fld: col for fld, (col, _) in wanted.items() if col in columns}
 
 
+def _as_reviews(value: Any) -> tuple[str, ...]:
+    """Review texts from a list (JSONL, Parquet) or a single text (CSV); blanks dropped."""
+    if value is None:
+        return ()
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    values = value if isinstance(value, list | tuple) else [value]
+    return tuple(str(v).strip() for v in values if v is not None and str(v).strip())
+
+
 def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
@@ -183,6 +196,7 @@ def load_table_dataset(
         for where, row in rows:
             rec = {fld: (None if _empty(row.get(col)) else row.get(col)) for fld, col in fields.items()}
             rec["categories"] = as_categories(rec.get("categories"), sep)
+            rec["reviews"] = _as_reviews(rec.get("reviews"))
             rec["attributes"] = {k: v for k, v in row.items() if k not in used and not _empty(v)}
             yield where, rec
 
