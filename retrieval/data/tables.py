@@ -37,6 +37,9 @@ class ColumnMapping:
     price: str | None = None
     description: str | None = None
     item_rating: str | None = None
+    # An http(s) URL or a file path (relative to the catalog file's folder); by default the
+    # column ``image``, else ``image_url``.
+    image: str | None = None
     category_separator: str | None = ">"
     # Interactions file.
     user: str = "user_id"
@@ -53,6 +56,7 @@ class ColumnMapping:
             "price": self.price,
             "description": self.description,
             "rating": self.item_rating,
+            "image": self.image,
         }
         out = {"item_id": (self.item_id, True), "title": (self.title, True)}
         for fld, col in optional.items():
@@ -175,7 +179,10 @@ def load_table_dataset(
     else:
         catalog_path = path
     columns, rows = read_rows(catalog_path, encoding)
-    fields = _resolve(catalog_path, columns, mapping.catalog_columns())
+    wanted = mapping.catalog_columns()
+    if mapping.image is None and "image" not in columns and "image_url" in columns:
+        wanted["image"] = ("image_url", False)
+    fields = _resolve(catalog_path, columns, wanted)
     used = set(fields.values())
     sep = mapping.category_separator
 
