@@ -72,6 +72,7 @@ class ItemOut(BaseModel):
     contributions: dict[str, float] = Field(default_factory=dict)
     rating: float | None = None
     in_stock: bool = True
+    image: str | None = None  # the catalog image: an http(s) URL or a file path on the server
 
 
 class ReplyOut(BaseModel):

@@ -43,4 +43,5 @@ def card(item: Item, score: float, reasons: list[str], contributions: dict[str, 
         contributions={k: round(float(v), 4) for k, v in contributions.items()},
         rating=item.rating,
         in_stock=item.in_stock,
+        image=item.image,
     )

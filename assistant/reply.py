@@ -40,6 +40,9 @@ class RecommendedItem:
     contributions: dict[str, float] = field(default_factory=dict)
     rating: float | None = None
     in_stock: bool = True
+    # The catalog's image: an http(s) URL or a local file path (``Item.image``); a client shows
+    # a local one itself and fetches a remote one only if its user allows it.
+    image: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -494,6 +494,7 @@ def candidate_document(item: Item, candidate: Candidate) -> Document:
         "price": item.price,
         "rating": item.rating,
         "in_stock": item.in_stock,
+        "image": item.image,  # an http(s) URL or a local path (``Item.image``)
         **dataclasses.asdict(candidate),
     }
     return Document(id=item.item_id, page_content="\n".join(facts), metadata=metadata)

@@ -9,6 +9,7 @@ collaborative scorer, co-occurrence and explanations have signal to find.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 
 from retrieval.data.schema import Catalog, Dataset, Interactions, Item
 
@@ -66,7 +67,9 @@ CATEGORIES = [
 ]
 
 
-def make_catalog(seed: int = 0) -> Catalog:
+def make_catalog(seed: int = 0, images: Mapping[str, str] | None = None) -> Catalog:
+    """``images``: ``{item_id: URL or path}`` for the items that have a picture (default none)."""
+    images = images or {}
     rng = random.Random(seed)
     items: list[Item] = []
     for c, (path, nouns, adjs, phrases) in enumerate(CATEGORIES):
@@ -86,13 +89,14 @@ def make_catalog(seed: int = 0) -> Catalog:
                     reviews=reviews,
                     rating=round(rng.uniform(3.0, 5.0), 1),
                     in_stock=k != 9,
+                    image=images.get(f"B{c}{k:02d}"),
                 )
             )
     return Catalog(items)
 
 
-def make_dataset(seed: int = 0, n_users: int = 48) -> Dataset:
-    catalog = make_catalog(seed)
+def make_dataset(seed: int = 0, n_users: int = 48, images: Mapping[str, str] | None = None) -> Dataset:
+    catalog = make_catalog(seed, images)
     rng = random.Random(seed + 1)
     by_cat = [[f"B{c}{k:02d}" for k in range(10)] for c in range(len(CATEGORIES))]
     pairs = [(1, 0), (2, 3), (4, 5)]  # cleanser->moisturizer, shampoo->conditioner, lipstick->mascara

@@ -24,7 +24,11 @@ KEY = "test-key-123"
 @pytest.fixture(scope="module")
 def bot(tmp_path_factory):
     b = ShoppingAssistant.from_dataset(
-        make_dataset(), llm=None, cache_dir=tmp_path_factory.mktemp("cache"), show_progress=False
+        # Moisturizers (B0xx) carry a picture URL, which the items' JSON passes on.
+        make_dataset(images={f"B00{k}": f"https://images.example.com/B00{k}.jpg" for k in range(10)}),
+        llm=None,
+        cache_dir=tmp_path_factory.mktemp("cache"),
+        show_progress=False,
     )
     yield b
     b.close()
@@ -69,6 +73,8 @@ def test_chat_returns_the_reply_as_json_and_keeps_the_session(client, bot) -> No
         assert {"item_id", "title", "price", "reasons"} <= set(it)
         assert it["price"] is not None and it["price"] <= 30
         assert bot.catalog[it["item_id"]].title == it["title"]
+        assert it["image"] == bot.catalog[it["item_id"]].image
+    assert any(it["image"] for it in reply["items"]), "the fixture's moisturizers have pictures"
     assert reply["constraints"]["price_max"] == 30
     # The next turn refines the same session, exactly as the Python API would.
     r2 = client.post("/v1/chat", json={"message": "under $15", "session_id": "h1"}).json()

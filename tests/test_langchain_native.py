@@ -66,7 +66,7 @@ def test_as_retriever_returns_documents_with_the_items_facts_and_scores(hybrid) 
             item.brand,
             item.price,
         )
-        assert meta["categories"] == list(item.categories)
+        assert meta["categories"] == list(item.categories) and meta["image"] == item.image
         assert meta["relevance"] == pytest.approx(cand.relevance)
         assert (meta["dense_rank"], meta["lexical_rank"], meta["source"]) == (
             cand.dense_rank,

@@ -1,7 +1,8 @@
 """The chat UI in a real headless Chromium: cards, feedback, isolation, and no request off-box.
 
 Every request both browser contexts make is recorded; the test fails if any goes
-anywhere but the app on 127.0.0.1 (no CDN fonts/scripts, no analytics). The README's screenshot is
+anywhere but the app on 127.0.0.1 (no CDN fonts/scripts, no analytics, no product photo from a
+remote URL unless the shopper switched them on). The README's screenshot is
 the real demo, not this fixture: ``scripts/screenshot.py`` refreshes it.
 """
 
@@ -13,12 +14,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import contextlib
+import io
 import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 from assistant_catalog import make_dataset
+from PIL import Image
 
 import app
 from assistant.ui.web import serving
@@ -36,6 +39,16 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 TURN_TIMEOUT_MS = 45_000
+# The moisturizers (B000..B009) have pictures: even ones a local PNG, odd ones a remote URL.
+LOCAL_IMAGES = [f"B00{k}" for k in range(0, 10, 2)]
+REMOTE_IMAGES = [f"B00{k}" for k in range(1, 10, 2)]
+REMOTE_HOST = "images.example.com"
+
+
+def png_bytes(color: tuple[int, int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (8, 6), color).save(out, format="PNG")
+    return out.getvalue()
 
 
 def free_port() -> int:
@@ -47,8 +60,18 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     cache = tmp_path_factory.mktemp("ui-browser-cache")
+    pictures = tmp_path_factory.mktemp("pictures")
+    images = {}
+    for item_id in LOCAL_IMAGES:
+        (pictures / f"{item_id}.png").write_bytes(png_bytes((30, 120, 200)))
+        images[item_id] = str(pictures / f"{item_id}.png")
+    images.update({item_id: f"https://{REMOTE_HOST}/{item_id}.jpg" for item_id in REMOTE_IMAGES})
     registry = app.make_registry(
-        {"beauty": make_dataset()}, llm=None, cache_dir=cache, include_demos=False, show_progress=False
+        {"beauty": make_dataset(images=images)},
+        llm=None,
+        cache_dir=cache,
+        include_demos=False,
+        show_progress=False,
     )
     registry.get("beauty")  # build the engine before the browser's clock starts
     demo = app.create_app(registry)
@@ -215,5 +238,85 @@ def test_a_chinese_reply_renders_in_the_browser(server, browser, requests_seen):
     assert len(chars) >= 12, text  # the message and the reply
     drawn = page.evaluate(_GLYPHS_DRAWN, ["#sa-chat", chars[:16]])
     assert all(drawn), [c for c, ok in zip(chars, drawn, strict=False) if not ok]
-    assert page.evaluate(_GLYPHS_DRAWN, ["#sa-chat", ["\uE001"]]) == [False]  # the check can fail
+    assert page.evaluate(_GLYPHS_DRAWN, ["#sa-chat", ["\ue001"]]) == [False]  # the check can fail
     assert visible_cards(page), "no cards for a Chinese request"
+
+
+def card_pictures(page) -> dict[str, dict]:
+    """Per visible card: its <img> (src, loaded) or its placeholder, once every <img> settled."""
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll('.sa-card img')).every(i => i.complete)", timeout=15_000
+    )
+    return {
+        c["id"]: c
+        for c in page.eval_on_selector_all(
+            ".sa-card",
+            """els => els.filter(e => e.offsetParent !== null).map(e => {
+                const img = e.querySelector('img.sa-card-img');
+                const ph = e.querySelector('.sa-card-img-ph');
+                return {id: e.dataset.itemId, src: img ? img.src : null,
+                        loaded: img ? img.naturalWidth : 0, placeholder: ph ? ph.innerText : null};
+            })""",
+        )
+    }
+
+
+def off_box_hosts(seen: list[str]) -> set[str]:
+    return {
+        urlparse(u).hostname or "?"
+        for u in seen
+        if urlparse(u).scheme not in ("data", "blob", "about") and urlparse(u).hostname != "127.0.0.1"
+    }
+
+
+def test_card_images_local_served_remote_only_when_switched_on(server, browser, requests_seen):
+    _, context = browser
+    watch(context, requests_seen)
+    page = open_app(context, server)
+    assert not page.is_checked("#sa-remote-images input[type=checkbox]")  # off by default
+
+    send(page, "a moisturizer under $40")
+    pics = card_pictures(page)
+    local = [i for i in pics if i in LOCAL_IMAGES]
+    remote = [i for i in pics if i in REMOTE_IMAGES]
+    assert local and remote, pics  # the fixture's cheap moisturizers include both kinds
+    for item_id in local:
+        # Served by the app itself, from the file the catalog names.
+        assert pics[item_id]["src"].startswith(server.rstrip("/") + "/gradio_api/file="), pics[item_id]
+        assert pics[item_id]["src"].endswith(f"/{item_id}.png"), pics[item_id]
+        assert pics[item_id]["loaded"] == 8, pics[item_id]
+        assert pics[item_id]["placeholder"] is None
+    for item_id in remote:
+        # Not fetched: a placeholder with the brand's initial instead.
+        assert pics[item_id]["src"] is None and pics[item_id]["placeholder"], pics[item_id]
+    assert off_box_hosts(requests_seen) == set(), "a remote photo was fetched without the opt-in"
+    # The app serves exactly the catalog's pictures, not whatever else a path names.
+    assert page.request.get(f"{server.rstrip('/')}/gradio_api/file=/etc/hostname").status == 403
+
+    # A card without a picture: the placeholder, no <img>.
+    send(page, "a shampoo")
+    plain = card_pictures(page)
+    assert plain, "no cards for a shampoo"
+    for pic in plain.values():
+        assert pic["src"] is None and len(pic["placeholder"] or "") == 1, pic
+
+    # The shopper switches remote photos on: the remote card's <img> points at the other site
+    # (answered here by the browser's router: no request really leaves the machine).
+    fetched: list[str] = []
+
+    def fake_remote(route) -> None:
+        fetched.append(route.request.url)
+        route.fulfill(status=200, content_type="image/png", body=png_bytes((200, 80, 40)))
+
+    page.route(f"https://{REMOTE_HOST}/**", fake_remote)
+    page.check("#sa-remote-images input[type=checkbox]")
+    wait_idle(page)
+    send(page, "a moisturizer under $40")
+    pics = card_pictures(page)
+    remote = [i for i in pics if i in REMOTE_IMAGES]
+    assert remote, pics
+    for item_id in remote:
+        assert pics[item_id]["src"] == f"https://{REMOTE_HOST}/{item_id}.jpg", pics[item_id]
+        assert pics[item_id]["loaded"] == 8, pics[item_id]
+    assert {urlparse(u).hostname for u in fetched} == {REMOTE_HOST}
+    assert off_box_hosts(requests_seen) == {REMOTE_HOST}

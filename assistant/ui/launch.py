@@ -107,6 +107,12 @@ def parse_args(argv: Sequence[str] | None = None, prog: str | None = None) -> ar
     p.add_argument("--threads", type=int, default=None, help="torch threads for the LLM")
     p.add_argument("--no-preload", action="store_true", help="build the first engine on the first message")
     p.add_argument(
+        "--remote-images",
+        action="store_true",
+        help="start with the UI's 'photos from the web' switch on (remote image URLs in the catalog "
+        "are then loaded by the browser); local image files are always shown; ignored in local-only mode",
+    )
+    p.add_argument(
         "--local-only",
         action="store_true",
         help=f"guarantee no outbound network (same as {LOCAL_ONLY_ENV}=1): offline model loading, "
@@ -142,7 +148,9 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    demo = create_app(registry)
+    if args.remote_images and local_only():
+        print("warning: --remote-images is ignored in local-only mode", file=sys.stderr)
+    demo = create_app(registry, remote_images=args.remote_images)
     url = launch_app(demo, args.host, args.port, prevent_thread_lock=True, quiet=True)
     print(f"Shopping assistant running at {url}  (Ctrl+C to stop)", flush=True)
     try:

@@ -26,6 +26,11 @@ CSS = """
   border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 10px 12px;
   background: var(--background-fill-secondary); }
 .sa-card { min-height: 140px; }
+.sa-card-img { display: block; width: 100%; height: 120px; object-fit: contain; border-radius: 8px;
+  margin: 0 0 6px 0; background: var(--background-fill-primary); }
+.sa-card-img-ph { display: flex; align-items: center; justify-content: center; width: 100%;
+  height: 120px; border-radius: 8px; margin: 0 0 6px 0; font-size: 2.2em; font-weight: 600;
+  color: var(--color-accent); background: var(--color-accent-soft); user-select: none; }
 .sa-card-rank { font-size: 0.8em; color: var(--body-text-color-subdued); }
 .sa-card-title { font-weight: 600; font-size: 1.02em; margin: 2px 0 4px 0; }
 .sa-card-price { font-weight: 600; color: var(--color-accent); }
@@ -56,6 +61,24 @@ def _field(item: Any, name: str, default: Any = None) -> Any:
     return getattr(item, name, default)
 
 
+def image_html(item: Any, src: str | None) -> str:
+    """The card's picture: ``<img src>`` when the UI has a URL it may load, else a placeholder
+    (the brand's or category's initial on a tinted square), never a broken image."""
+    title = str(_field(item, "title") or "")
+    if src:
+        return f'<img class="sa-card-img" src="{_esc(src)}" alt="{_esc(title)}" loading="lazy" referrerpolicy="no-referrer">'
+    cats = list(_field(item, "categories", ()) or ())
+    label = next(
+        (
+            str(t).strip()
+            for t in (_field(item, "brand"), cats[-1] if cats else None, title)
+            if t and str(t).strip()
+        ),
+        "?",
+    )
+    return f'<div class="sa-card-img-ph" role="img" aria-label="no image">{_esc(label[0].upper())}</div>'
+
+
 def card_html(
     item: Any,
     rank: int,
@@ -63,8 +86,10 @@ def card_html(
     currency: str | None = "USD",
     catalog_has_prices: bool = True,
     liked: bool = False,
+    image_src: str | None = None,
 ) -> str:
-    """One product card. ``item`` is a ``RecommendedItem`` or its ``to_dict()``."""
+    """One product card. ``item`` is a ``RecommendedItem`` or its ``to_dict()``; ``image_src`` is
+    the URL the browser may load for its picture (``None``: the placeholder), decided by the UI."""
     price = _field(item, "price")
     price_text = format_price(price, currency, catalog_has_prices)
     price_cls = "sa-card-price" + (" sa-no-price" if price is None else "")
@@ -84,7 +109,8 @@ def card_html(
     liked_html = '<div class="sa-card-liked">♥ you liked this</div>' if liked else ""
     return (
         f'<div class="sa-card" data-item-id="{_esc(_field(item, "item_id"))}">'
-        f'<div class="sa-card-rank">#{rank}</div>'
+        + image_html(item, image_src)
+        + f'<div class="sa-card-rank">#{rank}</div>'
         f'<div class="sa-card-title">{_esc(_field(item, "title"))}</div>'
         f'<div class="{price_cls}">{_esc(price_text)}</div>'
         + (f'<div class="sa-card-meta">{" · ".join(meta)}</div>' if meta else "")
@@ -92,6 +118,15 @@ def card_html(
         + liked_html
         + "</div>"
     )
+
+
+def friendly_error(action: str, exc: BaseException) -> str:
+    """A one-line, stack-free explanation; the traceback goes to the server log only."""
+    if isinstance(exc, ValueError | KeyError | FileNotFoundError | LookupError):
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = reason.strip("'\"")[:300]
+        return f"Sorry, I couldn't {action}: {reason}"
+    return f"Sorry, something went wrong on my side while trying to {action}. Please try again or rephrase."
 
 
 # --- constraint chips ------------------------------------------------------------------

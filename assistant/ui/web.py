@@ -12,12 +12,13 @@ import contextlib
 import functools
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import gradio as gr
 
 from assistant.ui.engines import EngineRegistry, set_session_constraints
+from assistant.ui.images import card_image_src, remote_images_allowed, remote_images_checkbox
 from assistant.ui.render import (
     CSS,
     NO_PRICE_IN_CATALOG,
@@ -26,6 +27,7 @@ from assistant.ui.render import (
     comparison_markdown,
     constraint_chips,
     drop_chips,
+    friendly_error,
     history_markdown,
     profile_markdown,
 )
@@ -48,8 +50,9 @@ THEME = gr.themes.Default(
 
 
 # --- session state ---------------------------------------------------------------------
-def new_session(dataset_key: str, user_id: str | None = None) -> dict[str, Any]:
-    """Fresh per-browser state: a new engine session id, empty chat, no cards."""
+def new_session(dataset_key: str, user_id: str | None = None, *, remote_images: bool = False) -> dict:
+    """Fresh per-browser state: a new engine session id, empty chat, no cards (``remote_images``:
+    the shopper's "photos from the web" switch, carried into each new conversation)."""
     return {
         "sid": f"web-{uuid.uuid4().hex}",
         "dataset": dataset_key,
@@ -57,27 +60,26 @@ def new_session(dataset_key: str, user_id: str | None = None) -> dict[str, Any]:
         "messages": [],
         "cards": [],
         "constraints": Constraints().to_dict(),
+        "remote_images": bool(remote_images),
     }
-
-
-def friendly_error(action: str, exc: BaseException) -> str:
-    """A one-line, stack-free explanation; the traceback goes to the server log only."""
-    if isinstance(exc, ValueError | KeyError | FileNotFoundError | LookupError):
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        reason = reason.strip("'\"")[:300]
-        return f"Sorry, I couldn't {action}: {reason}"
-    return f"Sorry, something went wrong on my side while trying to {action}. Please try again or rephrase."
 
 
 class ShopUI:
     """Builds the Blocks app around an ``EngineRegistry`` and owns its event handlers."""
 
     def __init__(
-        self, registry: EngineRegistry, *, max_shoppers: int = MAX_SHOPPERS, title: str | None = None
+        self,
+        registry: EngineRegistry,
+        *,
+        max_shoppers: int = MAX_SHOPPERS,
+        title: str | None = None,
+        remote_images: bool = False,
     ):
         self.registry = registry
         self.max_shoppers = max_shoppers
         self.title = title or "Shopping assistant"
+        self.remote_images = remote_images  # the "photos from the web" switch starts on (not local-only)
+        self.demo: gr.Blocks | None = None
 
     # --- dataset facts -------------------------------------------------------------
     def _dataset(self, key: str) -> Dataset:
@@ -166,6 +168,11 @@ class ShopUI:
         record = engine.session(state["sid"]) if hasattr(engine, "session") else None
         return set(record.liked) if record is not None else set()
 
+    def image_src(self, item: Mapping[str, Any], state: Mapping[str, Any]) -> str | None:
+        """The URL a card's ``<img>`` may load (``assistant.ui.images``), ``None``: the placeholder."""
+        allowed = None if self.demo is None else self.demo.allowed_paths
+        return card_image_src(item.get("image"), remote_ok=state.get("remote_images"), allowed_paths=allowed)
+
     def card_updates(self, state: dict[str, Any]) -> dict[Any, Any]:
         currency, has_prices = self._money(state["dataset"])
         cards = state.get("cards") or []
@@ -181,6 +188,7 @@ class ShopUI:
                     currency=currency,
                     catalog_has_prices=has_prices,
                     liked=item["item_id"] in liked,
+                    image_src=self.image_src(item, state),
                 )
             else:
                 out[self.card_boxes[i]] = gr.update(visible=False)
@@ -339,7 +347,7 @@ class ShopUI:
     def pick_shopper(self, choice: str | None, state: dict[str, Any]) -> dict[Any, Any]:
         """Switching shopper starts a new conversation (a different person, a different session)."""
         user = None if choice in (None, "", NEW_SHOPPER) else str(choice).strip()
-        state = new_session(state["dataset"], user)
+        state = new_session(state["dataset"], user, remote_images=state.get("remote_images"))
         out = self.full_refresh(state)
         try:
             out[self.history_md] = self.shopper_history(state["dataset"], user)
@@ -364,7 +372,7 @@ class ShopUI:
             yield {self.state: state, self.chatbot: state["messages"]}
         try:
             self.registry.get(key)  # build (or reuse) the engine before switching
-            fresh = new_session(key)
+            fresh = new_session(key, remote_images=state.get("remote_images"))
             out = self.full_refresh(fresh)
             out[self.header] = self.dataset_header(key)
             out[self.shopper] = gr.update(choices=self.shopper_choices(key), value=NEW_SHOPPER)
@@ -385,7 +393,7 @@ class ShopUI:
                 engine.forget(user)
         except Exception as exc:
             return self._error_out(state, "forget your data", exc)
-        fresh = new_session(state["dataset"], user)
+        fresh = new_session(state["dataset"], user, remote_images=state.get("remote_images"))
         fresh["messages"] = [
             {
                 "role": "assistant",
@@ -398,15 +406,16 @@ class ShopUI:
         return out
 
     def new_chat(self, state: dict[str, Any]) -> dict[Any, Any]:
-        fresh = new_session(state["dataset"], state.get("user"))
-        out = self.full_refresh(fresh)
-        return out
+        fresh = new_session(state["dataset"], state.get("user"), remote_images=state.get("remote_images"))
+        return self.full_refresh(fresh)
 
     # --- layout ----------------------------------------------------------------------
     def build(self) -> gr.Blocks:
         key = self.registry.default_key
         with gr.Blocks(title=self.title, analytics_enabled=False) as demo:
-            self.state = gr.State(functools.partial(new_session, key))
+            self.demo = demo
+            remote = remote_images_allowed(self.remote_images)
+            self.state = gr.State(functools.partial(new_session, key, remote_images=remote))
             gr.Markdown(f"## {self.title}")
             self.header = gr.Markdown(self.dataset_header(key), elem_id="sa-header")
             with gr.Row(equal_height=False):
@@ -417,6 +426,11 @@ class ShopUI:
                     self._build_side(key)
             self._wire()
         return demo
+
+    def set_remote_images(self, value: bool, state: dict[str, Any]) -> dict[Any, Any]:
+        """The "photos from the web" switch: the cards are redrawn with or without remote photos."""
+        state["remote_images"] = remote_images_allowed(value)
+        return {self.state: state, **self.card_updates(state)}
 
     def _build_chat(self) -> None:
         self.chatbot = gr.Chatbot(
@@ -491,6 +505,7 @@ class ShopUI:
             visible=self._dataset(key).has_prices,
             elem_id="sa-budget",
         )
+        self.remote_cb = remote_images_checkbox(self.remote_images)
         self.new_btn = gr.Button("New conversation", size="sm", elem_id="sa-new")
         with gr.Accordion("What you know about me", open=False, elem_id="sa-profile-box"):
             self.profile_md = gr.Markdown(
@@ -535,12 +550,15 @@ class ShopUI:
             self.pick_dataset, [self.dataset_dd, self.state], everything, api_name="pick_dataset"
         )
         self.forget_btn.click(self.forget, [self.state], everything, api_name="forget")
+        self.remote_cb.input(
+            self.set_remote_images, [self.remote_cb, self.state], everything, api_visibility="private"
+        )
         self.new_btn.click(self.new_chat, [self.state], everything, api_name="new_conversation")
         self.chatbot.clear(self.new_chat, [self.state], everything, api_visibility="private")
 
 
 def build_app(registry: EngineRegistry, **options: Any) -> gr.Blocks:
-    """The Blocks app; ``options`` go to ``ShopUI`` (``max_shoppers``, ``title``)."""
+    """The Blocks app; ``options`` go to ``ShopUI`` (``max_shoppers``, ``title``, ``remote_images``)."""
     return ShopUI(registry, **options).build()
 
 

@@ -17,7 +17,14 @@ import numpy as np
 import pandas as pd
 
 from retrieval.data._io import ErrorCollector, clean_str, parse_price
-from retrieval.data.schema import Catalog, DataValidationError, Interactions, Item
+from retrieval.data.schema import (
+    Catalog,
+    DataValidationError,
+    Interactions,
+    Item,
+    check_image,
+    is_remote_image,
+)
 
 MissingTitle = Literal["error", "placeholder"]
 
@@ -55,6 +62,23 @@ def as_categories(value: Any, separator: str | None = None) -> tuple[str, ...] |
     return None
 
 
+def as_image(value: Any, base: Path | None = None) -> str | None:
+    """An item's image: an http(s) URL as is, a local path made absolute against ``base`` (the
+    data file's folder); ``None`` when empty. ``ValueError`` for anything else (other schemes,
+    numbers, lists)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"not a string: {value!r}")
+    if not value.strip():
+        return None
+    text = check_image(value)
+    if is_remote_image(text) or base is None:
+        return text
+    path = Path(text).expanduser()
+    return str(path if path.is_absolute() else Path(base).expanduser().absolute() / path)
+
+
 def build_catalog(
     rows: Iterable[tuple[str, dict[str, Any]]],
     path: Path | str,
@@ -64,8 +88,10 @@ def build_catalog(
     """Validate ``(where, fields)`` rows into a Catalog; returns it and the placeholder-title count.
 
     ``fields`` keys: item_id, title, brand, categories (tuple), price (raw), description,
-    reviews, rating, attributes. ``where`` is e.g. ``"line 12"`` and ends up in errors.
+    reviews, rating, image (URL or path; relative paths are taken from the folder of ``path``),
+    attributes. ``where`` is e.g. ``"line 12"`` and ends up in errors.
     """
+    base = Path(path).expanduser().parent
     errors = ErrorCollector(path)
     items: list[Item] = []
     seen: dict[str, str] = {}
@@ -96,6 +122,13 @@ def build_catalog(
             continue
         if rating is not None and not math.isfinite(rating):
             rating = None
+        try:
+            image = as_image(rec.get("image"), base)
+        except ValueError as exc:
+            errors.add(
+                "image must be an http(s) URL or a local file path", f"{where}: item {item_id!r}: {exc}"
+            )
+            continue
         attributes = dict(rec.get("attributes") or {})
         title = clean_str(rec.get("title"))
         if title is None:
@@ -116,6 +149,7 @@ def build_catalog(
                 reviews=tuple(rec.get("reviews") or ()),
                 rating=rating,
                 attributes=attributes,
+                image=image,
             )
         )
     errors.raise_if_any()

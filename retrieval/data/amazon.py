@@ -10,6 +10,9 @@ kept in ``attributes["category_paths"]``.
 flat root-first path, falling back to ``main_category``; review ``timestamp`` is in
 milliseconds and is converted to unix seconds like every other loader.
 
+Images: ``Item.image`` is the 2014 ``imUrl``, or the 2023 first ``images`` entry's ``large``
+(else ``hi_res``, else ``thumb``) URL.
+
 Both: items with no title keep a placeholder title (they occur in reviews); review
 texts (summary/title + text, file order, at most ``max_reviews_per_item``) become
 ``Item.reviews``; ``Item.rating`` is the 2023 ``average_rating``, or (2014, which has
@@ -119,6 +122,22 @@ def _flat_text(value: Any, sep: str = " ") -> str | None:
     return clean_str(value)
 
 
+def _first_image_2023(images: Any) -> Any:
+    """The first image's ``large`` / ``hi_res`` / ``thumb`` URL (a malformed value is passed on,
+    so the catalog check names the line)."""
+    if images is None or images == [] or images == {}:
+        return None
+    if not isinstance(images, list):
+        return images
+    for entry in images:
+        if not isinstance(entry, dict):
+            return entry
+        for key in ("large", "hi_res", "thumb"):
+            if clean_str(entry.get(key)):
+                return entry[key]
+    return None
+
+
 def _review_text(head: Any, body: Any) -> str | None:
     head, body = clean_str(head), clean_str(body)
     if body and head:
@@ -213,6 +232,7 @@ def _meta_2014_rows(path: Path, encoding: str | None) -> Iterator[tuple[str, dic
                 "price": rec.get("price"),
                 "categories": (paths[0] if paths else ()) if ok else None,
                 "description": _flat_text(rec.get("description")),
+                "image": rec.get("imUrl"),
                 "attributes": attributes,
             },
         )
@@ -270,6 +290,7 @@ def _meta_2023_rows(path: Path, encoding: str | None) -> Iterator[tuple[str, dic
                 "categories": categories,
                 "description": description or None,
                 "rating": rec.get("average_rating"),
+                "image": _first_image_2023(rec.get("images")),
                 "attributes": attributes,
             },
         )

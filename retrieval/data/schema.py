@@ -8,6 +8,7 @@ scorers, through ``Catalog.index_of``.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,32 @@ class DataValidationError(ValueError):
 # brands on a movie catalog do not make it one).
 BRANDED_SHARE = 0.2
 
+# A scheme prefix ("https:", "data:", "javascript:"); one letter is a Windows drive ("C:\\...").
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]+):")
+_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
+
+
+def is_remote_image(image: str | None) -> bool:
+    """An http(s) URL (fetched by the shopper's browser only when remote images are allowed)."""
+    return bool(image) and _URL.match(image or "") is not None
+
+
+def check_image(value: str) -> str:
+    """``value`` stripped, if it is an http(s) URL or a local file path; else ``ValueError``.
+
+    Any other scheme (``data:``, ``file:``, ``javascript:``) and text with control characters
+    are refused, so a card can put the value in ``<img src>`` (after the UI's own checks)."""
+    if not isinstance(value, str):
+        raise ValueError(f"not a string: {value!r}")
+    text = value.strip()
+    if not text:
+        raise ValueError("empty")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise ValueError(f"control characters in {text[:80]!r}")
+    if _SCHEME.match(text) and not _URL.match(text):
+        raise ValueError(f"not an http(s) URL or a local path: {text[:80]!r}")
+    return text
+
 
 @dataclass(frozen=True)
 class Item:
@@ -50,6 +77,9 @@ class Item:
     rating: float | None = None
     in_stock: bool = True
     attributes: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    # The product photo: an http(s) URL or a local file path (loaders resolve relative paths
+    # against the data file's folder). Not part of the indexed text or any fingerprint.
+    image: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.item_id, str) or not self.item_id.strip():
@@ -62,6 +92,13 @@ class Item:
             raise DataValidationError(
                 "price must be a finite number >= 0 or None", [f"item {self.item_id!r}: {self.price!r}"]
             )
+        if self.image is not None:
+            try:
+                object.__setattr__(self, "image", check_image(self.image))
+            except ValueError as exc:
+                raise DataValidationError(
+                    "image must be an http(s) URL or a local file path", [f"item {self.item_id!r}: {exc}"]
+                ) from None
         if not isinstance(self.categories, tuple):
             object.__setattr__(self, "categories", tuple(self.categories))
         if not isinstance(self.reviews, tuple):

@@ -33,7 +33,7 @@ from retrieval.data._build import as_categories, build_catalog
 from retrieval.data._io import ErrorCollector, iter_json_lines
 from retrieval.data.schema import Catalog, Dataset, DataValidationError, Interactions
 
-ITEM_FIELDS = ("item_id", "title", "brand", "price", "categories", "description")
+ITEM_FIELDS = ("item_id", "title", "brand", "price", "categories", "description", "image")
 
 
 def find_file(folder: Path, stem: str) -> Path | None:
@@ -61,6 +61,7 @@ def _rows(path: Path, encoding: str | None) -> Iterator[tuple[str, dict[str, Any
                 "price": rec.get("price"),
                 "categories": categories,
                 "description": rec.get("description"),
+                "image": rec.get("image"),
                 "attributes": {k: v for k, v in rec.items() if k not in ITEM_FIELDS and v is not None},
             },
         )

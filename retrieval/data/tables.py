@@ -39,6 +39,9 @@ class ColumnMapping:
     item_rating: str | None = None
     # Review texts shown on a card: a list of strings (JSONL/Parquet) or one text (CSV).
     reviews: str | None = None
+    # An http(s) URL or a file path (relative to the catalog file's folder); by default the
+    # column ``image``, else ``image_url``.
+    image: str | None = None
     category_separator: str | None = ">"
     # Interactions file.
     user: str = "user_id"
@@ -56,6 +59,7 @@ class ColumnMapping:
             "description": self.description,
             "rating": self.item_rating,
             "reviews": self.reviews,
+            "image": self.image,
         }
         out = {"item_id": (self.item_id, True), "title": (self.title, True)}
         for fld, col in optional.items():
@@ -188,7 +192,10 @@ def load_table_dataset(
     else:
         catalog_path = path
     columns, rows = read_rows(catalog_path, encoding)
-    fields = _resolve(catalog_path, columns, mapping.catalog_columns())
+    wanted = mapping.catalog_columns()
+    if mapping.image is None and "image" not in columns and "image_url" in columns:
+        wanted["image"] = ("image_url", False)
+    fields = _resolve(catalog_path, columns, wanted)
     used = set(fields.values())
     sep = mapping.category_separator
 
