@@ -417,6 +417,7 @@ def test_cli_fetches_a_2014_category_end_to_end(server: LoopbackServer, tmp_path
     item = shop.catalog[ITEMS[2]]
     assert (item.brand, item.price, item.categories) == ("Glow", 23.99, ("Beauty", "Skin Care", "Hair"))
     assert item.rating is not None and len(item.reviews) == 1
+    assert item.image == f"http://example.invalid/{ITEMS[2]}.jpg"  # imUrl survives the conversion
     assert shop.interactions.frame["timestamp"].min() == 1_400_000_000
 
     assert main(["data", "fetch", "amazon-2023", "All_Beuty", "--base-url", base]) == 1

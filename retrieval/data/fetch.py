@@ -494,6 +494,7 @@ def _item_row(item: Any) -> dict[str, Any]:
         "description": item.description,
         "rating": item.rating,
         "reviews": list(item.reviews),
+        "image": item.image,
     }
     for key, value in item.attributes.items():
         row.setdefault(key, value)  # attributes never shadow the standard columns
