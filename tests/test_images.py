@@ -152,6 +152,15 @@ def test_card_html_image_or_placeholder() -> None:
     assert ">F</div>" in no_brand
     assert ">T</div>" in image_html({"title": "thing"}, None)
     assert 'src="x&quot;onerror=&quot;a"' in image_html({"title": "t"}, 'x"onerror="a')
+    # A catalog without a single image (movies) gets no picture block at all.
+    bare = card_html(item.to_dict(), 1, catalog_has_images=False)
+    assert "sa-card-img" not in bare and "Alpha" in bare
+
+
+def test_catalog_has_images() -> None:
+    assert make_dataset(images={"B000": "http://example.com/a.jpg"}).catalog.has_images
+    assert not make_dataset().catalog.has_images
+    assert not load_dataset("movielens-100k").catalog.has_images
 
 
 # --- what the UI lets the browser load ------------------------------------------------------

@@ -87,9 +87,12 @@ def card_html(
     catalog_has_prices: bool = True,
     liked: bool = False,
     image_src: str | None = None,
+    catalog_has_images: bool = True,
 ) -> str:
     """One product card. ``item`` is a ``RecommendedItem`` or its ``to_dict()``; ``image_src`` is
-    the URL the browser may load for its picture (``None``: the placeholder), decided by the UI."""
+    the URL the browser may load for its picture (``None``: the placeholder), decided by the UI.
+    A catalog with no images at all (movies) gets no picture block: a placeholder on every card
+    would only push the facts down."""
     price = _field(item, "price")
     price_text = format_price(price, currency, catalog_has_prices)
     price_cls = "sa-card-price" + (" sa-no-price" if price is None else "")
@@ -109,7 +112,7 @@ def card_html(
     liked_html = '<div class="sa-card-liked">♥ you liked this</div>' if liked else ""
     return (
         f'<div class="sa-card" data-item-id="{_esc(_field(item, "item_id"))}">'
-        + image_html(item, image_src)
+        + (image_html(item, image_src) if catalog_has_images else "")
         + f'<div class="sa-card-rank">#{rank}</div>'
         f'<div class="sa-card-title">{_esc(_field(item, "title"))}</div>'
         f'<div class="{price_cls}">{_esc(price_text)}</div>'

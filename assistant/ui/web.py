@@ -189,6 +189,7 @@ class ShopUI:
                     catalog_has_prices=has_prices,
                     liked=item["item_id"] in liked,
                     image_src=self.image_src(item, state),
+                    catalog_has_images=self._dataset(state["dataset"]).catalog.has_images,
                 )
             else:
                 out[self.card_boxes[i]] = gr.update(visible=False)

@@ -37,6 +37,14 @@ def _entries() -> tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]:
     return tuple(out)
 
 
+# "not scary", "nothing too dark", "不要太恐怖": a negated everyday word is no preference.
+_NEGATED = re.compile(
+    r"(?:\b(?:not|no|nothing|never|without|isn'?t|aren'?t)\s+(?:(?:too|so|very|really|that|a|an|the|of)\s+){0,2}"
+    r"|(?:不要|不|别|没有)(?:太|很|那么)?)$",
+    re.I,
+)
+
+
 def everyday_categories(
     text: str, taken: bytearray, nodes: dict[str, tuple[tuple[str, ...], ...]]
 ) -> tuple[tuple[str, ...], ...]:
@@ -50,7 +58,7 @@ def everyday_categories(
     found: list[tuple[str, ...]] = []
     for pat, targets in _entries():
         for m in pat.finditer(text):
-            if overlaps(taken, *m.span()) or overlaps(used, *m.span()):
+            if overlaps(taken, *m.span()) or overlaps(used, *m.span()) or _NEGATED.search(text[: m.start()]):
                 continue
             take(used, *m.span())
             found += [p for t in targets for p in by_name.get(t.casefold(), ())]

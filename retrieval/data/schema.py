@@ -172,6 +172,10 @@ class Catalog:
         return any(it.price is not None for it in self._items)
 
     @property
+    def has_images(self) -> bool:
+        return any(it.image for it in self._items)
+
+    @property
     def has_brands(self) -> bool:
         """True when at least ``BRANDED_SHARE`` of the items name a maker: a catalog of made
         products, whose titles describe them ("Olay Regenerist Micro-Sculpting Cream"). Without
