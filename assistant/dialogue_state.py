@@ -73,6 +73,7 @@ PRICIER_FACTOR = 1.25
 MAX_TURNS = 50  # transcript kept in the state; older turns are dropped (the session store has them)
 MAX_QUERY_PARTS = 4
 MAX_ANCHORS = 3  # "more like ..." items remembered per topic: the newest few say where the shopper is heading
+MAX_SOFT_CATEGORIES = 8
 STATE_VERSION = 1
 
 Path = tuple[str, ...]
@@ -277,6 +278,10 @@ class DialogueState:
     price_preference: PricePreference | None = None
     years: tuple[int, int] | None = None  # release years wanted, inclusive (films, books, music)
     anchors: tuple[str, ...] = ()  # "more like the second one": this topic's reference items, newest last
+    # This topic's soft category preferences from everyday words ("for a family night" ->
+    # Children's, Animation, Comedy): they hold through "more like the second one" until the
+    # shopper names another product type or rules one out ("not a comedy").
+    soft_categories: tuple[tuple[str, ...], ...] = ()
     # Outcome of the latest ``apply`` (reset every turn):
     referenced: tuple[str, ...] = ()
     notes: tuple[Issue, ...] = ()
@@ -357,6 +362,10 @@ class DialogueState:
         if parsed.similar and referenced:
             anchors = (*(a for a in anchors if a not in referenced), *referenced)[-MAX_ANCHORS:]
         constraints = d.constraints(c)
+        fresh = topic_changed or (parsed.categories_in and not parsed.additive)
+        soft = tuple(dict.fromkeys([*(() if fresh else self.soft_categories), *parsed.soft_categories]))
+        ruled_out = {p[-1] for p in constraints.categories_out if p}
+        soft = tuple(p for p in soft if p and p[-1] not in ruled_out)[-MAX_SOFT_CATEGORIES:]
         new = replace(
             self,
             constraints=constraints,
@@ -369,6 +378,7 @@ class DialogueState:
             price_preference=d.preference,
             years=parsed.years or self.years,
             anchors=anchors,
+            soft_categories=soft,
             referenced=referenced,
             notes=tuple(d.notes),
             topic_changed=topic_changed,
@@ -534,6 +544,7 @@ class DialogueState:
             "price_preference": self.price_preference,
             "years": None if self.years is None else list(self.years),
             "anchors": list(self.anchors),
+            "soft_categories": [list(p) for p in self.soft_categories],
             "referenced": list(self.referenced),
             "notes": [n.to_dict() for n in self.notes],
             "topic_changed": self.topic_changed,
@@ -577,6 +588,7 @@ class DialogueState:
                 price_preference=data.get("price_preference"),
                 years=_years(data.get("years")),
                 anchors=tuple(str(a) for a in data.get("anchors", ())),
+                soft_categories=tuple(tuple(str(x) for x in p) for p in data.get("soft_categories", ())),
                 referenced=tuple(data.get("referenced", ())),
                 notes=tuple(Issue.from_dict(n) for n in data.get("notes", ())),
                 topic_changed=bool(data.get("topic_changed", False)),

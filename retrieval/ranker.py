@@ -50,7 +50,7 @@ class RankerWeights:
     # the candidates; 0 when the shopper said none. A lean, not a bound: bounds are constraints.
     price: float = 0.3
     # Soft category preferences from everyday words ("family night" -> Children's, Animation,
-    # Comedy): the share of them an item carries, in [0, 1]. Evidence, not a filter; as strong as
+    # Comedy): 1 when an item carries any of them. Evidence, not a filter; as strong as
     # relevance, so a title that merely contains the words ("A Family Thing") does not win.
     preference: float = 1.0
     # The share of the shopper's own words (this topic's query) an item carries: in its title or
@@ -201,8 +201,10 @@ class FusedRanker:
         return out
 
     def _preference(self, ids: list[str], soft_categories: Sequence[Sequence[str]]) -> np.ndarray:
-        """Share of the wanted category names an item carries: its path nodes and, where the
-        catalog lists several (MovieLens genres), ``attributes["genres"]``."""
+        """1 for an item that carries any wanted category name (its path nodes and, where the
+        catalog lists several, MovieLens genres, ``attributes["genres"]``), else 0: everyday
+        words name alternatives ("family night" -> Children's or Animation or Comedy), so a film
+        with one of them is as wanted as one with two."""
         wanted = {str(p[-1]).casefold() for p in soft_categories if p}
         out = np.zeros(len(ids))
         if not wanted:
@@ -211,7 +213,7 @@ class FusedRanker:
             it = self.catalog[i]
             extra = it.attributes.get("genres")
             labels = {*it.categories, *(extra if isinstance(extra, list) else ())}
-            out[j] = len(wanted & {str(x).casefold() for x in labels}) / len(wanted)
+            out[j] = 1.0 if wanted & {str(x).casefold() for x in labels} else 0.0
         return out
 
     def _words(self, ids: list[str], query: str) -> np.ndarray:

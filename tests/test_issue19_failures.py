@@ -414,6 +414,25 @@ def test_under_15_on_movies_notes_no_prices_and_asks_no_brand_question(movies):
     assert not re.search(r"brand|colou?r|feature", r.text, re.IGNORECASE), r.text
 
 
+def test_family_night_holds_through_more_like_and_yields_to_not_a_comedy(movies):
+    # "funny" was a hard Comedy filter and the everyday words' preferences lasted one turn:
+    # "more like the second one" after "a funny movie for a family night" showed crime and action.
+    first = movies.chat("a funny movie for a family night", session_id="fam")
+    state = movies.session("fam").state
+    assert not first.constraints.categories  # funny / family night are preferences, not filters
+    family = {"Children's", "Animation", "Comedy"}
+    assert {p[-1] for p in state.soft_categories} == family
+    again = movies.chat("more like the second one", session_id="fam")
+    assert {p[-1] for p in movies.session("fam").state.soft_categories} == family
+    shown = {it.item_id for it in first.items}
+    left = [it.item_id for it in movies.catalog if it.categories[-1] in family and it.item_id not in shown]
+    genres = [movies.catalog[it.item_id].categories[-1] for it in again.items]
+    assert left and all(g in family for g in genres[: len(left)]), genres  # the family films left lead
+    movies.chat("something darker, not a comedy", session_id="fam")
+    leaves = {p[-1] for p in movies.session("fam").state.soft_categories}
+    assert "Comedy" not in leaves and {"Drama", "Thriller"} & leaves
+
+
 # The describe bench's shoppers (lead) --------------------------------------------------------------
 # fails on c7fcf27 (and f7d4e82): each of the four below (refinements re-showed the page; "more like the n-th"
 # dropped the words said with it; "under about $15" was a $11.25-18.75 band; "nothing too

@@ -128,7 +128,7 @@ class RecommendPlanner(PlanningStage):
                 disliked_items=turn.state.disliked,
             ),
             price_preference=turn.state.price_preference,
-            soft_categories=turn.parsed.soft_categories,
+            soft_categories=turn.state.soft_categories,
             query=turn.query,
         )
         moves: dict[str, tuple[int, int]] = {}
