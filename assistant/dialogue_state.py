@@ -26,7 +26,9 @@ Revision rules (deliberate, and what users expect from a shop assistant):
   x their median, else only a soft ``price_preference`` ("low"/"high") is recorded for the ranker.
 * "more like the second one" makes that item an *anchor* of this topic: later pages rank items
   similar to the anchors higher (with the words said so far), and the words said in the same
-  breath ("more like the second one, something matte") still join the query.
+  breath ("more like the second one, something matte") still join the query. Everyday-word
+  preferences ("for a family night" -> Children's, Animation, Comedy) hold for the topic too,
+  until another product type is named or one is ruled out ("not a comedy").
 * "not OPI" adds OPI to ``brands_out`` and removes it from ``brands_in``; "just Revlon" /
   "Revlon" replaces ``brands_in``; "also Essie" / "or Essie" adds to it. Naming a brand you had
   excluded lifts the exclusion.
@@ -73,7 +75,6 @@ PRICIER_FACTOR = 1.25
 MAX_TURNS = 50  # transcript kept in the state; older turns are dropped (the session store has them)
 MAX_QUERY_PARTS = 4
 MAX_ANCHORS = 3  # "more like ..." items remembered per topic: the newest few say where the shopper is heading
-MAX_SOFT_CATEGORIES = 8
 STATE_VERSION = 1
 
 Path = tuple[str, ...]
@@ -278,10 +279,7 @@ class DialogueState:
     price_preference: PricePreference | None = None
     years: tuple[int, int] | None = None  # release years wanted, inclusive (films, books, music)
     anchors: tuple[str, ...] = ()  # "more like the second one": this topic's reference items, newest last
-    # This topic's soft category preferences from everyday words ("for a family night" ->
-    # Children's, Animation, Comedy): they hold through "more like the second one" until the
-    # shopper names another product type or rules one out ("not a comedy").
-    soft_categories: tuple[tuple[str, ...], ...] = ()
+    soft_categories: tuple[tuple[str, ...], ...] = ()  # this topic's everyday-word preferences
     # Outcome of the latest ``apply`` (reset every turn):
     referenced: tuple[str, ...] = ()
     notes: tuple[Issue, ...] = ()
@@ -343,15 +341,13 @@ class DialogueState:
             self._relative_price(d, parsed.relative_price, reference_prices)
         if parsed.price_preference is not None and parsed.relative_price is None:
             d.preference = parsed.price_preference  # "nothing too expensive": ranking leans, no bound
-        # "something else", references
-        if parsed.exclude_shown:
+        if parsed.exclude_shown:  # "something else"
             d.exclude.extend(self.last_shown)
         referenced, ref_notes = self._resolve(parsed.references)
         d.notes.extend(ref_notes)
         referenced = referenced or tuple(i for m in parsed.item_mentions if m.how == "shown" for i in m.item_ids)
-        # free text (only for turns that look for products, not about shown ones)
-        # A reference turn is about a shown item ("is the first one vegan?") unless it asks for more
-        # like it: "more like the second one, something matte" still says "matte".
+        # Free text, only for turns that look for products: a reference turn is about a shown item
+        # ("is it vegan?") unless it asks for more like it ("more like the second one, matte").
         about_shown = bool(parsed.references) and not parsed.similar
         if parsed.query and not about_shown and intent in (None, "recommend", "search", "bundle"):
             if parsed.categories_in and not parsed.additive:
@@ -362,10 +358,9 @@ class DialogueState:
         if parsed.similar and referenced:
             anchors = (*(a for a in anchors if a not in referenced), *referenced)[-MAX_ANCHORS:]
         constraints = d.constraints(c)
-        fresh = topic_changed or (parsed.categories_in and not parsed.additive)
-        soft = tuple(dict.fromkeys([*(() if fresh else self.soft_categories), *parsed.soft_categories]))
-        ruled_out = {p[-1] for p in constraints.categories_out if p}
-        soft = tuple(p for p in soft if p and p[-1] not in ruled_out)[-MAX_SOFT_CATEGORIES:]
+        keep = () if topic_changed or (parsed.categories_in and not parsed.additive) else self.soft_categories
+        out = {p[-1] for p in constraints.categories_out if p}
+        soft = tuple(p for p in dict.fromkeys([*keep, *parsed.soft_categories]) if p[-1] not in out)[-8:]
         new = replace(
             self,
             constraints=constraints,

@@ -49,7 +49,6 @@ from bench.stats import bootstrap_mean, mcnemar, paired_bootstrap
 from llm.runtime import configure
 from retrieval.data.schema import Dataset, Interactions
 from retrieval.data.splits import leave_one_out
-from retrieval.ranker import RankerWeights
 
 QUICK_DATA = "movielens-100k"
 QUICK_USERS = 30
@@ -189,6 +188,7 @@ def build_systems(cfg: ConversationConfig, visible: Dataset) -> list[SystemUnder
     Their sessions live in the cache folder under session ids unique to each run.
     """
     from assistant.shopping_assistant import ShoppingAssistant
+    from retrieval.ranker import RankerWeights
 
     wanted = set(cfg.systems)
 
@@ -437,7 +437,7 @@ def _finish(
             "adapter": cfg.adapter,
             "embedder": cfg.embedder,
             "scorer": cfg.scorer,
-            "ranker_weights": dataclasses.asdict(RankerWeights(**cfg.ranker)),
+            "ranker_weights": _ranker_weights(cfg.ranker),
             "shopper": cfg.shopper,
             "simulator": {
                 "mode": sim.mode,
@@ -802,10 +802,19 @@ def _weights(text: str) -> dict[str, float]:
             raise SystemExit(f"--ranker wants name=number pairs, got {part!r}")
     if out:
         try:
-            RankerWeights(**out)
+            _ranker_weights(out)
         except TypeError as e:
             raise SystemExit(f"--ranker: {e}") from None
     return out
+
+
+def _ranker_weights(changed: dict[str, float]) -> dict[str, Any]:
+    """Every ranker weight the assistants run with: the defaults with ``changed`` applied. The
+    ranker is imported here, not at module level: it pulls in the torch-based scorers, and
+    importing a bench module loads no torch (tests/test_runtime.py)."""
+    from retrieval.ranker import RankerWeights
+
+    return dataclasses.asdict(RankerWeights(**changed))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -85,9 +85,9 @@ class ShopUI:
     def _dataset(self, key: str) -> Dataset:
         return self.registry.dataset(key)
 
-    def _money(self, key: str) -> tuple[str | None, bool]:
+    def _money(self, key: str) -> tuple[str | None, bool, bool]:
         ds = self._dataset(key)
-        return ds.currency, ds.has_prices
+        return ds.currency, ds.has_prices, ds.catalog.has_images
 
     def _title_of(self, key: str) -> Callable[[str], str]:
         catalog = self._dataset(key).catalog
@@ -154,7 +154,7 @@ class ShopUI:
 
     def constraint_updates(self, state: dict[str, Any]) -> dict[Any, Any]:
         """Chips and the budget field, both from the session's constraints (one source of truth)."""
-        currency, _ = self._money(state["dataset"])
+        currency, _, _ = self._money(state["dataset"])
         c = self._constraints(state)
         chips = constraint_chips(c, currency=currency, title_of=self._title_of(state["dataset"]))
         return {
@@ -174,7 +174,7 @@ class ShopUI:
         return card_image_src(item.get("image"), remote_ok=state.get("remote_images"), allowed_paths=allowed)
 
     def card_updates(self, state: dict[str, Any]) -> dict[Any, Any]:
-        currency, has_prices = self._money(state["dataset"])
+        currency, has_prices, has_images = self._money(state["dataset"])
         cards = state.get("cards") or []
         liked = self._liked(state) if cards else set()
         out: dict[Any, Any] = {}
@@ -183,13 +183,12 @@ class ShopUI:
                 item = cards[i]
                 out[self.card_boxes[i]] = gr.update(visible=True)
                 out[self.card_htmls[i]] = card_html(
-                    item,
-                    i + 1,
+                    item, i + 1,
                     currency=currency,
                     catalog_has_prices=has_prices,
                     liked=item["item_id"] in liked,
                     image_src=self.image_src(item, state),
-                    catalog_has_images=self._dataset(state["dataset"]).catalog.has_images,
+                    catalog_has_images=has_images,
                 )
             else:
                 out[self.card_boxes[i]] = gr.update(visible=False)
@@ -202,7 +201,7 @@ class ShopUI:
     def extras_updates(
         self, state: dict[str, Any], comparison: Any = None, bundle: Any = None
     ) -> dict[Any, Any]:
-        currency, has_prices = self._money(state["dataset"])
+        currency, has_prices, _ = self._money(state["dataset"])
         table = comparison_markdown(comparison)
         bundle_view = bundle_html(
             bundle, state.get("cards") or [], currency=currency, catalog_has_prices=has_prices
@@ -304,7 +303,7 @@ class ShopUI:
     def edit_chips(self, kept: list[str] | None, state: dict[str, Any]) -> dict[Any, Any]:
         """The shopper removed constraint chips: drop exactly those from the session's state."""
         current = self._constraints(state)
-        currency, _ = self._money(state["dataset"])
+        currency, _, _ = self._money(state["dataset"])
         all_keys = [k for _, k in constraint_chips(current, currency=currency)]
         removed = [k for k in all_keys if k not in set(kept or [])]
         if not removed:
