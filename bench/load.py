@@ -11,8 +11,8 @@
 
 Bounded: at most ``MAX_USERS`` users and ``MAX_SECONDS`` seconds per level; every worker
 stops at the deadline and the run ends by itself. Reports throughput (turns/s), p50/p95/p99
-latency and errors per level into ``<out>/load-<target>-<dataset>.{json,md}``; the highest
-level with 0 errors is the measured capacity (at the default llm=None: template replies).
+latency and errors per level into ``<out>/load-<target>-<dataset>.{json,md}``, one section per
+``--llm`` (``none``: template replies); the highest level with 0 errors is the measured capacity.
 """
 
 from __future__ import annotations
@@ -190,7 +190,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--dataset", default="beauty-fixture", help="'beauty-fixture' (synthetic) or a dataset name/path"
     )
-    p.add_argument("--llm", default="none", help="chat LLM name, or 'none' for template replies")
+    p.add_argument(
+        "--llm",
+        default="none",
+        help="chat LLM name or 'none' (template replies); a comma list runs each, one report (none,qwen2.5-coder-0.5b)",
+    )
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--out", default="reports")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -201,9 +205,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 0 < args.seconds <= MAX_SECONDS:
         p.error(f"--seconds must be in (0, {MAX_SECONDS:g}]")
     configure()
-
-    from assistant import ShoppingAssistant
-
     if args.dataset == "beauty-fixture":
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
         from assistant_catalog import make_dataset
@@ -211,11 +212,57 @@ def main(argv: Sequence[str] | None = None) -> int:
         dataset: Any = make_dataset()
     else:
         dataset = args.dataset
-    llm = None if args.llm.lower() == "none" else args.llm
-    cache = args.cache_dir  # None: the assistant's default cache dir (never inside reports/)
+    llms = [x.strip() for x in str(args.llm).split(",") if x.strip()]
+    if not llms:
+        p.error("--llm needs a model name or 'none'")
+    runs = [_measure(args, dataset, name, levels) for name in llms]
+    name = slug(runs[0]["dataset"])
+    report = {
+        "bench": "load",
+        "target": args.target,
+        "dataset": runs[0]["dataset"],
+        "seconds_per_level": args.seconds,
+        "script": SCRIPT,
+        "turn_timeout_s": TURN_TIMEOUT_S,
+        "runs": runs,
+        "environment": environment(),
+    }
+    out = Path(args.out)
+    write_json(out / f"load-{args.target}-{name}.json", report)
+    cols = ["users", "turns", "errors", "throughput", "p50_ms", "p95_ms", "p99_ms", "max_ms"]
+    md = [
+        f"# Load test: {args.target} on {runs[0]['dataset']}\n",
+        f"- command: `python -m bench.load {' '.join(sys.argv[1:] if argv is None else argv)}`",
+        f"- each level: N concurrent shoppers loop over a {len(SCRIPT)}-turn script for {args.seconds:g} s "
+        f"(new session per loop; a turn over {TURN_TIMEOUT_S:g} s counts as an error); the replies' "
+        "LLM per section, the same script and levels for each",
+        f"- machine: {environment().get('cpu_count')} CPUs, torch threads {args.threads}\n",
+    ]
+    for run in runs:
+        md += [
+            f"## Replies: {'templates (llm=none)' if run['llm'].lower() == 'none' else run['llm']}\n",
+            f"Setup (index, model) {run['setup_s']} s.\n",
+            markdown_table(run["levels"], cols, digits=2),
+            f"\n**Capacity with 0 errors: {run['capacity_users_zero_errors']} concurrent users**; peak "
+            f"throughput {run['peak_throughput']} turns/s at {run['peak_users']} users.\n",
+        ]
+    md.append(
+        "Latency grows with N because turns share the CPU (GIL + BLAS); errors, not latency, define "
+        "capacity here.\n"
+    )
+    write_text(out / f"load-{args.target}-{name}.md", "\n".join(md))
+    print(f"wrote {out / f'load-{args.target}-{name}.md'}")
+    return 0
+
+
+def _measure(args: argparse.Namespace, dataset: Any, llm_name: str, levels: Sequence[int]) -> dict[str, Any]:
+    """Every level against one assistant whose replies come from ``llm_name`` ('none': templates)."""
+    from assistant import ShoppingAssistant
+
+    llm = None if llm_name.lower() == "none" else llm_name
     t0 = time.perf_counter()
     bot = ShoppingAssistant.from_dataset(
-        dataset, llm=llm, cache_dir=cache, threads=args.threads, show_progress=True
+        dataset, llm=llm, cache_dir=args.cache_dir, threads=args.threads, show_progress=True
     )
     setup_s = time.perf_counter() - t0
     run_id = str(int(time.time()))
@@ -235,15 +282,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         registry = EngineRegistry([DatasetChoice("load", "load", bot.dataset)], lambda _src: bot)
         server = serving(build_app(registry), "127.0.0.1", _free_port())
-        url = server.__enter__()
-        turn, close = _http_turn(url)
+        turn, close = _http_turn(server.__enter__())
     results = []
     try:
         for n in levels:
             res = run_level(turn, n, args.seconds)
             results.append(res)
             print(
-                f"users={n:4d} turns={res.turns:6d} errors={res.errors:4d} "
+                f"llm={llm_name} users={n:4d} turns={res.turns:6d} errors={res.errors:4d} "
                 f"thr={res.throughput:7.2f}/s p50={res.p50_ms}ms p95={res.p95_ms}ms p99={res.p99_ms}ms",
                 flush=True,
             )
@@ -251,40 +297,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         close()
         if server is not None:
             server.__exit__(None, None, None)
+        dataset_name = bot.dataset.name
         bot.close()
     clean = [r.users for r in results if r.errors == 0 and r.turns > 0]
-    capacity = max(clean) if clean else 0
     best = max(results, key=lambda r: r.throughput)
-    name = slug(bot.dataset.name)
-    report = {
-        "bench": "load",
-        "target": args.target,
-        "dataset": bot.dataset.name,
-        "llm": args.llm,
-        "seconds_per_level": args.seconds,
+    return {
+        "llm": llm_name,
+        "dataset": dataset_name,
         "setup_s": round(setup_s, 1),
-        "script": SCRIPT,
-        "turn_timeout_s": TURN_TIMEOUT_S,
         "levels": [asdict(r) for r in results],
-        "capacity_users_zero_errors": capacity,
+        "capacity_users_zero_errors": max(clean) if clean else 0,
         "peak_throughput": best.throughput,
-        "environment": environment(),
+        "peak_users": best.users,
     }
-    out = Path(args.out)
-    write_json(out / f"load-{args.target}-{name}.json", report)
-    cols = ["users", "turns", "errors", "throughput", "p50_ms", "p95_ms", "p99_ms", "max_ms"]
-    md = (
-        f"# Load test: {args.target} on {bot.dataset.name} (llm={args.llm})\n\n"
-        f"Each level: N concurrent shoppers loop over a {len(SCRIPT)}-turn script for {args.seconds:g} s "
-        f"(new session per loop; a turn over {TURN_TIMEOUT_S:g} s counts as an error).\n\n"
-        + markdown_table([asdict(r) for r in results], cols, digits=2)
-        + f"\n\n**Capacity with 0 errors: {capacity} concurrent users**; peak throughput "
-        f"{best.throughput} turns/s at {best.users} users. Latency grows with N because turns share "
-        "the CPU (GIL + BLAS); errors, not latency, define capacity here.\n"
-    )
-    write_text(out / f"load-{args.target}-{name}.md", md)
-    print(f"wrote {out / f'load-{args.target}-{name}.md'}")
-    return 0
 
 
 if __name__ == "__main__":

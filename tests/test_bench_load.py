@@ -24,10 +24,10 @@ API_USERS = 256
 HTTP_USERS = 16
 
 
-def run_load(tmp_path: Path, target: str, users: int, seconds: float) -> dict:
+def run_load(tmp_path: Path, target: str, users: int, seconds: float, llm: str = "none") -> dict:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     cmd = [
-        sys.executable, "-m", "bench.load", "--target", target, "--users", str(users),
+        sys.executable, "-m", "bench.load", "--target", target, "--users", str(users), "--llm", llm,
         "--seconds", str(seconds), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out"),
     ]  # fmt: skip
     proc = subprocess.run(
@@ -38,11 +38,12 @@ def run_load(tmp_path: Path, target: str, users: int, seconds: float) -> dict:
 
 
 def check_level(report: dict, users: int) -> None:
-    (level,) = report["levels"]
+    (run,) = report["runs"]
+    (level,) = run["levels"]
     assert level["users"] == users
     assert level["errors"] == 0, f"errors at the documented capacity: {level['error_kinds']}"
     assert level["turns"] >= users, "every shopper completed at least one turn"
-    assert report["capacity_users_zero_errors"] == users
+    assert run["capacity_users_zero_errors"] == users
     assert level["p50_ms"] <= level["p95_ms"] <= level["p99_ms"] <= level["max_ms"]
     assert level["max_ms"] <= report["turn_timeout_s"] * 1000
 
@@ -65,3 +66,14 @@ def test_http_load_through_the_app_at_documented_capacity_has_no_errors(tmp_path
 def test_http_api_load_at_documented_capacity_has_no_errors(tmp_path) -> None:
     report = run_load(tmp_path, "http-api", HTTP_USERS, 5)
     check_level(report, HTTP_USERS)
+
+
+@pytest.mark.slow
+def test_http_api_load_reports_template_and_llm_replies_side_by_side(tmp_path) -> None:
+    report = run_load(tmp_path, "http-api", 2, 3, llm="none,smollm2-135m")
+    assert [r["llm"] for r in report["runs"]] == ["none", "smollm2-135m"]
+    for run in report["runs"]:
+        (level,) = run["levels"]
+        assert level["users"] == 2 and level["turns"] >= 1
+    md = (tmp_path / "out" / "load-http-api-beauty-fixture.md").read_text()
+    assert "## Replies: templates (llm=none)" in md and "## Replies: smollm2-135m" in md
