@@ -329,3 +329,29 @@ def test_real_llm_reply_streams_through_the_ui(served, tiny_chat_model, tmp_path
         assert len(chat_updates) >= 3, "echo, at least one text delta, final"
         c.close()
     engine.close()
+
+
+def test_dataset_switch_tracks_the_index_builds_progress_bars() -> None:
+    # gradio shows tqdm bars in the UI only for a handler that takes a Progress(track_tqdm=True)
+    import inspect
+
+    import gradio as gr
+
+    from assistant.ui.web import ShopUI
+
+    default = inspect.signature(ShopUI.pick_dataset).parameters["progress"].default
+    assert isinstance(default, gr.Progress) and default.track_tqdm
+    # and the engines it opens build their index with tqdm bars unless told otherwise
+    from assistant import ShoppingAssistant
+
+    assert inspect.signature(ShoppingAssistant.from_dataset).parameters["show_progress"].default is True
+
+
+def test_licence_file_matches_the_declared_licence() -> None:
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    declared = tomllib.loads((root / "pyproject.toml").read_text())["project"]["license"]["text"]
+    assert declared == "Apache-2.0"
+    text = (root / "LICENSE").read_text()
+    assert text.lstrip().startswith("Apache License") and "Version 2.0, January 2004" in text
