@@ -28,6 +28,12 @@ def test_family_night_is_family_genres_not_title_words(movies) -> None:
     assert p.years == (1990, 1999)
 
 
+def test_a_family_film_in_chinese_is_family_genres(movies) -> None:
+    p = parse("推荐一部适合全家看的搞笑电影，九十年代的", movies, None)
+    assert {"Children's", "Animation", "Comedy"} <= _leaves(p.soft_categories)
+    assert p.years == (1990, 1999) and not p.categories_in
+
+
 def test_darker_is_a_soft_preference_and_not_x_stays_hard(movies) -> None:
     p = parse("something darker, not a comedy", movies, None)
     assert {"Drama", "Thriller", "Crime", "Horror"} <= _leaves(p.soft_categories)
