@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.reply import StreamEvent, event_to_dict
 from assistant.sessions import SessionOwnershipError
-from assistant.shopping_assistant import ShoppingAssistant
+from assistant.shopping_assistant import ShoppingAssistant, open_for_command
 from llm.local_only import LOCAL_ONLY_ENV, is_loopback_host, local_only
 from llm.runtime import configure
 from retrieval.data import DEFAULT_DATASET, available_datasets
@@ -242,14 +242,9 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             f"warning: binding {args.host} without --api-key: anyone who can reach it can use it",
             file=sys.stderr,
         )
-    options: dict[str, Any] = {"cache_dir": args.cache_dir, "threads": args.threads}
-    for name in ("llm", "llm_url", "store_url"):
-        if getattr(args, name) is not None:
-            options[name] = getattr(args, name)
-    try:
-        bot = ShoppingAssistant.from_dataset(args.dataset, **options)
-    except (ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    names = ("cache_dir", "threads", "llm", "llm_url", "store_url")
+    bot = open_for_command(args.dataset, **{name: getattr(args, name) for name in names})
+    if bot is None:
         return 2
     import uvicorn
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Generator, Iterator, Sequence
@@ -582,3 +583,14 @@ class ShoppingAssistant:
 def _is_data(value: Any) -> bool:
     """A config value (a name, a path, None) rather than a built object (a chat model, a scorer)."""
     return value is None or isinstance(value, str | os.PathLike)
+
+
+def open_for_command(dataset: str, **options: Any) -> ShoppingAssistant | None:
+    """``ShoppingAssistant.from_dataset`` for a console command: options left ``None`` keep their
+    defaults (``llm=None`` here means "not given", not "no LLM"); a dataset or model that cannot
+    be opened prints ``error: ...`` on stderr and gives ``None`` (the command exits with 2)."""
+    try:
+        return ShoppingAssistant.from_dataset(dataset, **{k: v for k, v in options.items() if v is not None})
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None

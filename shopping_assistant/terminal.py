@@ -124,15 +124,10 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     from llm.runtime import configure
 
     configure()
-    from assistant import ShoppingAssistant
+    from assistant.shopping_assistant import open_for_command
 
-    options: dict[str, Any] = {"cache_dir": args.cache_dir, "threads": args.threads}
-    if args.llm is not None:
-        options["llm"] = args.llm
-    try:
-        bot = ShoppingAssistant.from_dataset(args.dataset, **options)
-    except (ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    bot = open_for_command(args.dataset, cache_dir=args.cache_dir, threads=args.threads, llm=args.llm)
+    if bot is None:
         return 2
     try:
         run_repl(bot, input, sys.stdout, user_id=args.user)

@@ -154,3 +154,11 @@ def test_wheel_installs_a_working_console_command(tmp_path) -> None:
         assert page.status_code == 200 and "components" in page.json(), "a gradio app answers"
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("command", ["chat", "serve"])
+def test_a_dataset_that_cannot_be_opened_exits_2_with_the_reason(command, tmp_path, capsys) -> None:
+    missing = tmp_path / "no-such-shop"
+    assert main([command, "--dataset", str(missing), "--llm", "none", "--cache-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "no-such-shop" in err
