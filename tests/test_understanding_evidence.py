@@ -288,3 +288,18 @@ def test_soft_brands_and_types_are_carried_for_ranking(beauty):
     p = parse("a lipstik", beauty)
     assert p.soft_categories and all(path[-1] == "Lipstick" for path in p.soft_categories)
     assert parse("something multi cap", beauty).soft_categories == ()  # the titles say "cap" is no type
+
+
+def test_a_chinese_question_names_the_kinds_in_chinese() -> None:
+    # It asked "您有偏好的类型（例如Drama、Action或Comedy）吗" on the movie demo.
+    movies = Catalog(
+        [
+            Item(f"m{i}", f"Film {i} (199{i % 10})", categories=("Movies", genre))
+            for i, genre in enumerate(["Drama", "Comedy", "Action", "Drama", "Comedy", "Horror"] * 3)
+        ]
+    )
+    facets = CatalogFacets.from_catalog(movies)
+    zh = facets.question(("kind",), "zh", list(movies))
+    assert zh is not None and "喜剧" in zh and "剧情" in zh and "Comedy" not in zh
+    en = facets.question(("kind",), "en", list(movies))
+    assert en is not None and "Comedy" in en

@@ -128,16 +128,17 @@ class CatalogFacets:
         counts = Counter(self._value("kind", it) for it in candidates)
         counts.pop(None, None)
         examples = tuple(str(k) for k, _ in counts.most_common(MAX_EXAMPLES)) or self.kinds
-        return strings.format("narrow", facets=self._phrases(facets, strings, examples))
+        return strings.format("narrow", facets=self._phrases(facets, strings, _named(examples, lang)))
 
     def opening_question(self, lang: str, ask_budget: bool) -> str:
         """What to ask a shopper who named nothing searchable: the catalog's own facets."""
         strings = prompts.load_strings("questions", lang)
         facets = [f for f in self.available if f in ("kind", "brand", "decade") or (f == "price" and ask_budget)]
+        kinds = _named(self.kinds, lang)
         if self.has_brands:  # products, not titles: a type, a brand, who it is for, a budget
-            phrases = self._phrases(facets, strings, self.kinds, recipient=True)
+            phrases = self._phrases(facets, strings, kinds, recipient=True)
             return strings.format("open_products", facets=phrases)
-        return strings.format("open_titles", facets=self._phrases(facets, strings, self.kinds))
+        return strings.format("open_titles", facets=self._phrases(facets, strings, kinds))
 
     def _phrases(
         self, facets: Sequence[Facet], strings: prompts.ReplyStrings, examples: Sequence[str], recipient: bool = False
@@ -152,6 +153,18 @@ class CatalogFacets:
             if f == "brand" and recipient:
                 parts.append(strings.format("facet_recipient"))
         return _or_list(parts, strings)
+
+
+def _named(kinds: Sequence[str], lang: str) -> tuple[str, ...]:
+    """Category names as the shopper's language says them: in Chinese the first Chinese alias
+    the vocabulary gives a node ("Comedy" -> 喜剧), else the catalog's own name."""
+    if lang != "zh":
+        return tuple(kinds)
+    zh: dict[str, str] = {}
+    for alias, targets in lexicon.aliases("vocabulary", "category_aliases_zh").items():
+        for target in targets:
+            zh.setdefault(target.casefold(), alias)
+    return tuple(zh.get(k.casefold(), k) for k in kinds)
 
 
 def _or_list(parts: Sequence[str], strings: prompts.ReplyStrings) -> str:
