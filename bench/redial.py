@@ -524,14 +524,19 @@ def write_reports(
         "",
         f"![Recall@{k} / NDCG@{k} / Hit@{k}]({base.name}.png)",
         "",
-        f"## Sample transcripts ({len(sample)} dialogues, seed {cfg.seed}; remaining targets in bold)",
+        f"## Sample transcripts ({len(sample)} dialogues, seed {cfg.seed})",
         "",
+        f"In `{base.name}-transcripts.md`, written beside this report and kept out of git: they quote "
+        "the seekers' messages, which stay with the ReDial files (`../shared`, never copied into the "
+        "repository). The command above regenerates them.",
     ]
+    sample_md = [f"# ReDial sample transcripts ({len(sample)} dialogues, seed {cfg.seed}; remaining targets in bold)", ""]
     for i in sample:
-        md += _transcript(cases[i], {s: shown[s][i] for s in SYSTEMS}, catalog, k)
+        sample_md += _transcript(cases[i], {s: shown[s][i] for s in SYSTEMS}, catalog, k)
     paths = {
         "json": write_json(base.with_suffix(".json"), report),
         "md": write_text(base.with_suffix(".md"), "\n".join(md) + "\n"),
+        "transcripts": write_text(base.parent / f"{base.name}-transcripts.md", "\n".join(sample_md) + "\n"),
     }
     series = {s: {m: r[m] for m in cols[:3]} for s, r in report["systems"].items()}
     paths["png"] = bar_plot(

@@ -596,19 +596,24 @@ def write_reports(
         "",
         f"![answered / constraints met]({base.name}.png)",
         "",
-        f"## Sample requests ({cfg.samples_in_md}, seed {cfg.seed}; WebShop text, MIT)",
+        f"## Sample requests ({cfg.samples_in_md}, seed {cfg.seed})",
         "",
+        f"In `{base.name}-transcripts.md`, written beside this report and kept out of git: they quote "
+        "the WebShop instructions, which stay with the WebShop files (`../shared`, never copied into "
+        "the repository). The command above regenerates them.",
     ]
+    sample_md = [f"# WebShop sample requests ({cfg.samples_in_md}, seed {cfg.seed}; WebShop text, MIT)", ""]
     pick = sorted(random.Random(cfg.seed).sample(range(len(requests)), min(cfg.samples_in_md, len(requests))))
     for i in pick:
         c = constraints[requests[i].index]
         note = f"  \n  constraints: {c}" if c.checkable else ""
-        md.append(f"**#{requests[i].index}** {requests[i].text}{note}")
-        md += [f"- {s}: " + ("; ".join(_item(it) for it in shown[s][i]) or "(nothing)") for s in SYSTEMS]
-        md.append("")
+        sample_md.append(f"**#{requests[i].index}** {requests[i].text}{note}")
+        sample_md += [f"- {s}: " + ("; ".join(_item(it) for it in shown[s][i]) or "(nothing)") for s in SYSTEMS]
+        sample_md.append("")
     paths = {
         "json": write_json(base.with_suffix(".json"), report),
         "md": write_text(base.with_suffix(".md"), "\n".join(md) + "\n"),
+        "transcripts": write_text(base.parent / f"{base.name}-transcripts.md", "\n".join(sample_md) + "\n"),
     }
     series = {
         s: {"answered": r["answered_share"], "constraints met": r["constraints_satisfied_share"] or 0.0}

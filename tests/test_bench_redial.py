@@ -46,8 +46,12 @@ def redial_dir() -> Path:
 
 def test_matcher_on_25_hand_checked_pairs() -> None:
     pytest.importorskip("recbole")  # the movielens-100k demo files ship with it
+    import csv
+
     from retrieval.data.registry import load_dataset
 
+    with (redial_dir() / "movies_with_mentions.csv").open(encoding="utf-8", newline="") as f:
+        names = {row["movieId"]: row["movieName"] for row in csv.DictReader(f)}
     catalog = load_dataset("movielens-100k").catalog
     index = build_title_index((it.item_id, it.title) for it in catalog)
     by_title = {}
@@ -59,9 +63,10 @@ def test_matcher_on_25_hand_checked_pairs() -> None:
     wrong = []
     for p in pairs:
         ml_id = by_title[p["movielens"]]  # the fixture names real catalog titles
-        got = match_title(p["redial"], index)
+        name = names[p["redial_id"]]
+        got = match_title(name, index)
         if (got == ml_id) != p["match"]:
-            wrong.append((p["redial"], p["movielens"], got))
+            wrong.append((name, p["movielens"], got))
     assert not wrong
 
 
@@ -168,5 +173,7 @@ def test_quick_run_on_redial_dev(tmp_path: Path) -> None:
     for r in rep["systems"].values():
         assert 0 <= r["recall@5"] <= 1 and 0 <= r["ndcg@5"] <= 1 and r["scored_turns"] > 0
     md = (tmp_path / "redial-movielens-100k.md").read_text()
-    assert md.count("**dialogue ") == 10 and "Protocol" in md
+    assert "Protocol" in md and "seeker:" not in md  # the tracked report quotes no ReDial text
+    samples = (tmp_path / "redial-movielens-100k-transcripts.md").read_text()
+    assert samples.count("**dialogue ") == 10 and "seeker:" in samples
     assert (tmp_path / "redial-movielens-100k.png").stat().st_size > 0

@@ -50,7 +50,7 @@ def shared_path(*parts: str) -> Path:
         "find me 18 inch clip-in hair extensions, dark brown",
         "i want a travel size eau de parfum for women",
         "a nail polish set with a top coat please",
-        "i need a chocolate colored hair dye",  # a colour word is no food
+        "hair dye, chocolate colored please",  # a colour word is no food
     ],
 )
 def test_selector_takes_beauty_requests(text: str) -> None:
