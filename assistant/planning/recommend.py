@@ -42,6 +42,7 @@ class RecommendPlanner(PlanningStage):
         self.explainer = Explainer(ctx)
         # rankers with relevance scaled for a turn (see _ranker_for), by (weights, factor)
         self._scaled_rankers: dict[tuple[int, float, float], FusedRanker] = {}
+        self._titles_are_names = not self.catalog.has_brands  # a scan of the catalog: once, not per turn
 
     def plan(self, turn: UnderstoodTurn) -> Plan:
         timings: dict[str, Any] = {}
@@ -221,7 +222,7 @@ class RecommendPlanner(PlanningStage):
             and _filters_say_it_all(query, constraints)
         ):
             factor *= self.config.filter_only_relevance
-        if not self.catalog.has_brands:
+        if self._titles_are_names:
             factor *= self.config.name_title_relevance
         if factor == 1.0:
             return self.ranker
