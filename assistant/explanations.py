@@ -215,8 +215,10 @@ def build_reasons(
 
 def matched_words(item: Item, query: str, limit: int = 3) -> list[str]:
     """The shopper's own words (as said) that the item's title, description or reviews contain:
-    the soft preferences this card answers, so the reason names them instead of "matches"."""
-    have = set(tokenize(item.text()))
+    the soft preferences this card answers, so the reason names them instead of "matches". Its
+    category and brand do not count: "in <category>" is its own reason, and a card in Body Scrubs
+    whose title is "Cuticle Remover" does not say "body scrubs"."""
+    have = set(tokenize(" ".join((item.title, item.description or "", *item.reviews[:2]))))
     out: list[str] = []
     for word in dict.fromkeys(query.split()):
         terms = tokenize(word)

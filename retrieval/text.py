@@ -75,12 +75,18 @@ class DetectedLanguage:
     confident: bool  # False for a bare word or two ("OPI"): the caller may keep the previous language
 
 
+# Characters that only a Chinese sentence puts around a name: pronouns, request verbs, particles,
+# full-width punctuation.
+_ZH_FRAME_RE = re.compile(r"[。，！？、；：我你您想要找给请推荐吗呢吧的些个]")
+
+
 def detect_language(text: str) -> DetectedLanguage:
     """ "zh" when Han characters carry the message (at least half as many as Latin letters: "OPI的指甲油"
-    is zh), else "en"; confident when that is clear from the text."""
+    is zh) or make its sentence around English names ("推荐一些travel cases and holders。": a Chinese
+    frame word or full-width punctuation), else "en"; confident when that is clear from the text."""
     han = len(HAN_RE.findall(text))
     latin_letters = sum(1 for c in text if c.isascii() and c.isalpha())
-    if han and han >= latin_letters / 2:
+    if han and (han >= latin_letters / 2 or (han >= 2 and _ZH_FRAME_RE.search(text))):
         return DetectedLanguage("zh", True)
     en_words = re.findall(r"[A-Za-z]{2,}", text)
     return DetectedLanguage("en", len(en_words) >= 2 or (latin_letters >= 4 and not han))

@@ -101,3 +101,10 @@ def test_format_money_one_currency_table():
 )
 def test_sentence_ends_of_a_stream(text, ends):
     assert sentence_ends(text, at_end=False) == ends
+
+
+def test_a_chinese_sentence_around_english_names_is_chinese():
+    assert detect_language("推荐一些travel cases and holders。").language == "zh"
+    assert detect_language("我想找puffs, sponges and wedges").language == "zh"
+    assert detect_language("Show me the Shiseido Benefiance cream").language == "en"
+    assert detect_language("a lipstick like 资生堂 Ruby Red please").language == "en"

@@ -336,8 +336,13 @@ def _read_mentions(vocab: CatalogVocabulary, masked: str, taken: bytearray) -> _
 # A category word right after an attribute frame describes the wanted item ("ideally styling",
 # "something peel", "more matte"); a product type is asked for with a request ("I need peels").
 _ATTRIBUTE_BEFORE = re.compile(
-    r"\b(?:something|anything|ideally|preferably|maybe|rather|more|bit|kind\s+of|sort\s+of)\s+$", re.I
+    r"(?:\b(?:something|anything|ideally|preferably|maybe|rather|more|bit|kind\s+of|sort\s+of)\s+"
+    r"|(?:最好是?|偏|带(?:有|点)?|含有?|比较|有点|更))$",
+    re.I,
 )
+# Chinese marks the quality of the wanted item with a closing 的 ("要sunscreen的", "想要bag的":
+# "one with sunscreen", "a bag-like one"); "护肤类的" / "面霜方面的" name a kind and stay filters.
+_ATTRIBUTE_AFTER = re.compile(r"^\s*(?:一点|一些|点)?\s*的(?![\u4e00-\u9fff])")
 _BRAND_BEFORE = re.compile(r"(?:\b(?:by|from|brand(?:ed)?|made\s+by|label)|品牌|牌子)[\s\"'“”‘’:]*$", re.I)
 _BRAND_AFTER = re.compile(r"^(?:['’]s\b|\s*(?:brand|products?|line|range)\b|\s*(?:牌|品牌|家的))", re.I)
 
@@ -349,7 +354,9 @@ def _is_filter(vocab: CatalogVocabulary, text: str, mentions: list[Mention], i: 
     if r.how == "fuzzy":
         return False
     if isinstance(r, CategoryMatch):
-        if _ATTRIBUTE_BEFORE.search(text[max(0, m.start - 24) : m.start]):
+        if _ATTRIBUTE_BEFORE.search(text[max(0, m.start - 24) : m.start]) or _ATTRIBUTE_AFTER.match(
+            text[m.end :]
+        ):
             return False  # "maybe something peel": a quality the shopper wants, not a new product type
         return r.weak or vocab.category_confident(r)
     if r.how == "alias" or not vocab.brand_needs_context(r) or governed:

@@ -12,6 +12,7 @@ from assistant.understanding import lexicon
 from assistant.understanding.numbers import cn_number
 from assistant.understanding.spans import overlaps, take
 from assistant.understanding.utterance import Reference
+from retrieval.text import sentence_ends
 
 __all__ = ["extract_references", "feedback"]
 
@@ -171,11 +172,33 @@ def extract_references(text: str, taken: bytearray) -> list[Reference]:
 def feedback(
     text: str, refs: list[Reference], neg_cues: list[tuple[int, int]]
 ) -> Literal["like", "dislike"] | None:
-    """A like/dislike cue next to a reference ("I like the first one", "not the second one")."""
+    """A like/dislike cue in a sentence that names a reference ("I like the first one", "not the
+    second one"); a cue in another sentence is about something else ("更像第一个那样的。不要太贵。":
+    a budget wish, not a dislike of the first item), and "not too X" / "不要太X" is a degree."""
     if not refs:
         return None
-    if lexicon.cue("parser_cues", "dislike").search(text) or neg_cues:
+    spans = _reference_sentences(text, refs)
+    scope = " ".join(_DEGREE.sub(" ", text[a:b]) for a, b in spans)
+    if lexicon.cue("parser_cues", "dislike").search(scope) or any(
+        a <= s < b and not _DEGREE.match(text, s) for s, _ in neg_cues for a, b in spans
+    ):
         return "dislike"
-    if lexicon.cue("parser_cues", "like").search(text):
+    if lexicon.cue("parser_cues", "like").search(scope):
         return "like"
     return None
+
+
+_DEGREE = re.compile(
+    r"(?:not|nothing)\s+(?:too|so|that|overly)|(?:不要|别|不能|不用)\s*(?:太|那么|这么|过于)", re.I
+)
+
+
+def _reference_sentences(text: str, refs: list[Reference]) -> list[tuple[int, int]]:
+    """The sentences of ``text`` that hold a reference's words (all of it when none is found)."""
+    starts = [0, *sentence_ends(text)]
+    bounds = [(a, b) for a, b in zip(starts, [*starts[1:], len(text)], strict=True) if b > a]
+    found: list[tuple[int, int]] = []
+    for surface in (part for r in refs for part in r.surface.split(" + ")):
+        at = text.find(surface) if surface else -1
+        found += [(a, b) for a, b in bounds if a <= at < b and (a, b) not in found]
+    return found or [(0, len(text))]
