@@ -280,6 +280,7 @@ class DialogueState:
     years: tuple[int, int] | None = None  # release years wanted, inclusive (films, books, music)
     anchors: tuple[str, ...] = ()  # "more like the second one": this topic's reference items, newest last
     soft_categories: tuple[tuple[str, ...], ...] = ()  # this topic's everyday-word preferences
+    avoided_categories: tuple[tuple[str, ...], ...] = ()  # this topic's "not too scary" (a penalty)
     # Outcome of the latest ``apply`` (reset every turn):
     referenced: tuple[str, ...] = ()
     notes: tuple[Issue, ...] = ()
@@ -345,7 +346,9 @@ class DialogueState:
             d.exclude.extend(self.last_shown)
         referenced, ref_notes = self._resolve(parsed.references)
         d.notes.extend(ref_notes)
-        referenced = referenced or tuple(i for m in parsed.item_mentions if m.how == "shown" for i in m.item_ids)
+        referenced = referenced or tuple(
+            i for m in parsed.item_mentions if m.how == "shown" for i in m.item_ids
+        )
         # Free text, only for turns that look for products: a reference turn is about a shown item
         # ("is it vegan?") unless it asks for more like it ("more like the second one, matte").
         about_shown = bool(parsed.references) and not parsed.similar
@@ -360,7 +363,15 @@ class DialogueState:
         constraints = d.constraints(c)
         keep = () if topic_changed or (parsed.categories_in and not parsed.additive) else self.soft_categories
         out = {p[-1] for p in constraints.categories_out if p}
-        soft = tuple(p for p in dict.fromkeys([*keep, *parsed.soft_categories]) if p[-1] not in out)[-8:]
+        avoided_now = {p[-1] for p in parsed.avoided_categories}
+        soft = tuple(
+            p for p in dict.fromkeys([*keep, *parsed.soft_categories]) if p[-1] not in out | avoided_now
+        )[-8:]
+        wanted_now = {p[-1] for p in (*parsed.soft_categories, *parsed.categories_in)}
+        kept_avoided = () if topic_changed else self.avoided_categories
+        avoided = tuple(
+            p for p in dict.fromkeys([*kept_avoided, *parsed.avoided_categories]) if p[-1] not in wanted_now
+        )[-8:]
         new = replace(
             self,
             constraints=constraints,
@@ -374,6 +385,7 @@ class DialogueState:
             years=parsed.years or self.years,
             anchors=anchors,
             soft_categories=soft,
+            avoided_categories=avoided,
             referenced=referenced,
             notes=tuple(d.notes),
             topic_changed=topic_changed,
@@ -393,7 +405,12 @@ class DialogueState:
                 for item_id in m.item_ids:
                     new = new.with_feedback(item_id, liked=m.polarity == "like")
         named = [i for m in mentions for i in m.item_ids]
-        had = [i for m in mentions if m.how != "shown" and (m.polarity != "neutral" or m.seen) for i in m.item_ids]
+        had = [
+            i
+            for m in mentions
+            if m.how != "shown" and (m.polarity != "neutral" or m.seen)
+            for i in m.item_ids
+        ]
         c = new.constraints
         if had:
             c = replace(c, exclude_items=tuple(dict.fromkeys([*c.exclude_items, *had])))
@@ -540,6 +557,7 @@ class DialogueState:
             "years": None if self.years is None else list(self.years),
             "anchors": list(self.anchors),
             "soft_categories": [list(p) for p in self.soft_categories],
+            "avoided_categories": [list(p) for p in self.avoided_categories],
             "referenced": list(self.referenced),
             "notes": [n.to_dict() for n in self.notes],
             "topic_changed": self.topic_changed,
@@ -584,6 +602,9 @@ class DialogueState:
                 years=_years(data.get("years")),
                 anchors=tuple(str(a) for a in data.get("anchors", ())),
                 soft_categories=tuple(tuple(str(x) for x in p) for p in data.get("soft_categories", ())),
+                avoided_categories=tuple(
+                    tuple(str(x) for x in p) for p in data.get("avoided_categories", ())
+                ),
                 referenced=tuple(data.get("referenced", ())),
                 notes=tuple(Issue.from_dict(n) for n in data.get("notes", ())),
                 topic_changed=bool(data.get("topic_changed", False)),

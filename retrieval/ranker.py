@@ -153,6 +153,7 @@ class FusedRanker:
         feedback: Feedback | None = None,
         price_preference: PricePreference | None = None,
         soft_categories: Sequence[Sequence[str]] = (),
+        avoided_categories: Sequence[Sequence[str]] = (),
         query: str = "",
         k: int | None = None,
     ) -> list[RankedItem]:
@@ -175,7 +176,7 @@ class FusedRanker:
             ),
             "feedback": self._feedback(ids, feedback),
             "price": self._price(ids, price_preference, how),
-            "preference": self._preference(ids, soft_categories),
+            "preference": self._preference(ids, soft_categories, avoided_categories),
             "words": self._words(ids, query),
         }
         ranked = []
@@ -200,20 +201,26 @@ class FusedRanker:
             out[known] = scorer.score(user_or_history, [ids[j] for j in known])
         return out
 
-    def _preference(self, ids: list[str], soft_categories: Sequence[Sequence[str]]) -> np.ndarray:
+    def _preference(
+        self, ids: list[str], soft_categories: Sequence[Sequence[str]], avoided: Sequence[Sequence[str]] = ()
+    ) -> np.ndarray:
         """1 for an item that carries any wanted category name (its path nodes and, where the
         catalog lists several, MovieLens genres, ``attributes["genres"]``), else 0: everyday
         words name alternatives ("family night" -> Children's or Animation or Comedy), so a film
-        with one of them is as wanted as one with two."""
+        with one of them is as wanted as one with two. An item with an avoided one ("nothing too
+        scary": Horror) scores -1 whatever else it carries: the shopper asked to be spared it."""
         wanted = {str(p[-1]).casefold() for p in soft_categories if p}
+        unwanted = {str(p[-1]).casefold() for p in avoided if p}
         out = np.zeros(len(ids))
-        if not wanted:
+        if not wanted and not unwanted:
             return out
         for j, i in enumerate(ids):
             it = self.catalog[i]
             extra = it.attributes.get("genres")
-            labels = {*it.categories, *(extra if isinstance(extra, list) else ())}
-            out[j] = 1.0 if wanted & {str(x).casefold() for x in labels} else 0.0
+            labels = {
+                str(x).casefold() for x in (*it.categories, *(extra if isinstance(extra, list) else ()))
+            }
+            out[j] = -1.0 if unwanted & labels else 1.0 if wanted & labels else 0.0
         return out
 
     def _words(self, ids: list[str], query: str) -> np.ndarray:

@@ -571,3 +571,39 @@ def test_words_a_card_says_come_from_its_own_text_not_its_category(beauty):
                         word.casefold()
                         in f"{item.title} {item.description or ''} {' '.join(item.reviews)}".casefold()
                     )
+
+
+# Negated words: "nothing too scary" searched for "scary"; "不要太恐怖的电影" was a hard Horror filter.
+@pytest.mark.parametrize(
+    ("text", "absent"),
+    [("a movie that is not too violent", "violent"), ("something not too old", "old"),
+     ("a comedy that isn't too silly", "silly"), ("nothing too dark or violent", "violent")],
+)  # fmt: skip
+def test_a_negated_word_never_reaches_the_query(text, absent):
+    vocab = CatalogVocabulary.from_catalog(_movies().catalog)
+    p = parse(text, vocab, None)
+    assert absent not in p.query.split() and absent not in p.preferences
+
+
+def test_parabens_the_shopper_does_not_want_are_not_searched_for():
+    vocab = CatalogVocabulary.from_catalog(_beauty().catalog)
+    p = parse("a lipstick without parabens or sulfates", vocab, "USD")
+    assert p.categories_in == (LIPSTICK,)
+    assert not {"parabens", "sulfates", "without"} & set(p.query.split())
+
+
+@pytest.mark.parametrize("text", ["不要太恐怖的电影", "nothing too scary please", "a movie, not too scary"])
+def test_not_too_scary_spares_horror_without_ruling_it_out(movies, text):
+    vocab = CatalogVocabulary.from_catalog(_movies().catalog)
+    p = parse(text, vocab, None)
+    assert ("Movies", "Horror") in p.avoided_categories
+    assert ("Movies", "Horror") not in p.categories_in and ("Movies", "Horror") not in p.categories_out
+    r = _browse(movies, text, f"spare-{text}")
+    assert r.items and "Horror" not in {movies.catalog[it.item_id].categories[-1] for it in r.items}
+    assert not r.constraints.categories_out
+
+
+def test_not_a_horror_movie_still_rules_horror_out():
+    vocab = CatalogVocabulary.from_catalog(_movies().catalog)
+    assert parse("not a horror movie", vocab, None).categories_out == (("Movies", "Horror"),)
+    assert parse("不要恐怖片", vocab, None).categories_out == (("Movies", "Horror"),)

@@ -130,6 +130,7 @@ class RecommendPlanner(PlanningStage):
             ),
             price_preference=turn.state.price_preference,
             soft_categories=turn.state.soft_categories,
+            avoided_categories=turn.state.avoided_categories,
             query=turn.query,
         )
         moves: dict[str, tuple[int, int]] = {}

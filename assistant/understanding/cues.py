@@ -10,7 +10,7 @@ from assistant.understanding import lexicon
 from assistant.understanding.matches import Mention
 from assistant.understanding.spans import scan_cues, take
 
-__all__ = ["assign_polarity", "build_query", "control_phrases", "cue"]
+__all__ = ["NegatedWord", "assign_polarity", "build_query", "control_phrases", "cue", "negated_words"]
 
 
 def cue(key: str) -> re.Pattern[str]:
@@ -22,7 +22,7 @@ def cue(key: str) -> re.Pattern[str]:
 _FILLER_GAP = re.compile(
     r"^[\s\"'“”‘’]*(?:(?:anything|any|stuff|products?|items?|things?|more|from|by|of|the|a|an|brand|brands|"
     r"those|that|these|like|something|made|either|want|show|me|with|buy|see|get|any\s+more|的|牌子|品牌|"
-    r"任何|要|买|看|用)[\s\"'“”‘’]*){0,4}$",
+    r"任何|要|买|看|用|too|so|overly|太|那么|过于)[\s\"'“”‘’]*){0,4}$",
     re.I,
 )
 _LIST_GAP = re.compile(
@@ -87,3 +87,56 @@ def build_query(text: str, taken: bytearray) -> str:
     rest = re.sub(r"[^\w\s'&-]+", " ", rest)
     rest = re.sub(r"(?<!\w)['&-]+|['&-]+(?!\w)", " ", rest)
     return " ".join(rest.split())[:300]
+
+
+# --- negated plain words: "nothing too scary", "without parabens", "不要太恐怖的", "不含酒精" -----
+# A negated word is never evidence for an item: it leaves the query. With a degree ("too", "太")
+# the shopper is asking to be spared it, not ruling it out: the caller may score it as a penalty.
+_NEG_CUE = re.compile(
+    r"\b(?:not|no|nothing|never|without|isn'?t|aren'?t|wasn'?t|nor|"
+    r"(?:don'?t|do\s+not|doesn'?t|didn'?t)\s+(?:really\s+)?(?:want|like|need|love))\b"
+    r"|不想要|不要|不含|没有|不能|不会|别|不(?=[\u4e00-\u9fff])",
+    re.I,
+)
+_NEG_GAP = re.compile(
+    r"(?:\s*(?:\b(?:too|so|very|really|overly|a|an|the|any|anything|something|of|with|that)\b|太|很|那么|过于|含|带|有))*\s*",
+    re.I,
+)
+_DEGREE = re.compile(r"\b(?:too|so|overly)\b|太|那么|过于", re.I)
+_NEG_WORD = re.compile(r"[A-Za-z][\w'-]*|[\u4e00-\u9fff]{1,4}")
+_NEG_LIST = re.compile(r"\s*,?\s*(?:\bor\b|\bnor\b|、|或者?)\s*", re.I)
+_ZH_WORD_END = re.compile(r"[的了吧呢啊呀]")
+
+
+class NegatedWord:
+    """One word under a negation cue: its span, where its cue starts, and whether a degree word
+    softened it."""
+
+    __slots__ = ("cue_start", "degree", "end", "start")
+
+    def __init__(self, start: int, end: int, degree: bool, cue_start: int):
+        self.start, self.end, self.degree, self.cue_start = start, end, degree, cue_start
+
+
+def negated_words(text: str, taken: bytearray) -> list[NegatedWord]:
+    """The words that negation cues govern in ``text`` (one word after the cue and its degree or
+    filler words, and the words a list continues with: "not too dark or violent"), skipping
+    spans already read as something else (a negated brand, a price, a rejected page)."""
+    out: list[NegatedWord] = []
+    for cue_match in _NEG_CUE.finditer(text):
+        if any(taken[cue_match.start() : cue_match.end()]):
+            continue
+        gap = _NEG_GAP.match(text, cue_match.end())
+        pos = gap.end() if gap else cue_match.end()
+        degree = bool(gap and _DEGREE.search(gap.group()))
+        while (word := _NEG_WORD.match(text, pos)) is not None:
+            start, end = word.span()
+            if cut := _ZH_WORD_END.search(word.group()):  # "恐怖的电影": the word ends at 的
+                end = start + cut.start()
+            if end > start and not any(taken[start:end]):
+                out.append(NegatedWord(start, end, degree, cue_match.start()))
+            cont = _NEG_LIST.match(text, end)
+            if cont is None or cont.end() == end:
+                break
+            pos = cont.end()
+    return out

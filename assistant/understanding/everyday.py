@@ -37,29 +37,29 @@ def _entries() -> tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]:
     return tuple(out)
 
 
-# "not scary", "nothing too dark", "不要太恐怖": a negated everyday word is no preference.
-_NEGATED = re.compile(
-    r"(?:\b(?:not|no|nothing|never|without|isn'?t|aren'?t)\s+(?:(?:too|so|very|really|that|a|an|the|of)\s+){0,2}"
-    r"|(?:不要|不|别|没有)(?:太|很|那么)?)$",
-    re.I,
-)
-
-
 def everyday_categories(
-    text: str, taken: bytearray, nodes: dict[str, tuple[tuple[str, ...], ...]]
-) -> tuple[tuple[str, ...], ...]:
-    """Category paths (of ``nodes``: name -> paths) that the everyday words of ``text`` point at.
+    text: str, taken: bytearray, nodes: dict[str, tuple[tuple[str, ...], ...]], negated: bytearray
+) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]:
+    """(wanted, avoided): category paths (of ``nodes``: name -> paths) that the everyday words of
+    ``text`` point at, and those of everyday words under a negation (``negated``: "nothing too
+    scary", "不要太恐怖的" -> Horror is avoided, a ranking penalty).
 
-    Spans already read as something else (``taken``: a price, a negated mention) are skipped;
-    nothing is taken, so the words also stay in the retrieval query.
+    Other spans already read as something else (``taken``: a price, a negated mention) are
+    skipped; nothing is taken, so the wanted words also stay in the retrieval query.
     """
     by_name = {name.casefold(): paths for name, paths in nodes.items()}
     used = bytearray(len(text))
     found: list[tuple[str, ...]] = []
+    avoided: list[tuple[str, ...]] = []
     for pat, targets in _entries():
         for m in pat.finditer(text):
-            if overlaps(taken, *m.span()) or overlaps(used, *m.span()) or _NEGATED.search(text[: m.start()]):
+            if overlaps(used, *m.span()):
+                continue
+            is_negated = overlaps(negated, *m.span())
+            if overlaps(taken, *m.span()) and not is_negated:
                 continue
             take(used, *m.span())
-            found += [p for t in targets for p in by_name.get(t.casefold(), ())]
-    return drop_descendants(found)
+            (avoided if is_negated else found).extend(
+                p for t in targets for p in by_name.get(t.casefold(), ())
+            )
+    return drop_descendants(found), drop_descendants(avoided)

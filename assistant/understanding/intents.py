@@ -190,6 +190,10 @@ class ClarificationState(Protocol):
     @property
     def topic_key(self) -> str: ...
     @property
+    def soft_categories(self) -> tuple[tuple[str, ...], ...]: ...
+    @property
+    def avoided_categories(self) -> tuple[tuple[str, ...], ...]: ...
+    @property
     def years(self) -> tuple[int, int] | None: ...
     @property
     def query(self) -> str: ...
@@ -197,9 +201,12 @@ class ClarificationState(Protocol):
 
 def has_searchable_content(state: ClarificationState, parsed: ParsedUtterance) -> bool:
     """Whether there is anything to search for: a word of the topic's query that is not filler
-    ("something", "recommend"), a constraint in force, a year range, or a reference to shown items.
-    "hi", "help me shop" and "recommend something" have none; "a gift", "a movie" and "hair dye" do."""
+    ("something", "recommend"), a constraint in force, a year range, a reference to shown items, or
+    kinds to prefer or spare ("nothing too scary"). "hi", "help me shop" and "recommend something"
+    have none; "a gift", "a movie" and "hair dye" do."""
     if parsed.references or parsed.exclude_shown or parsed.years or state.years:
+        return True
+    if state.soft_categories or state.avoided_categories:
         return True
     c = state.constraints
     if c.has_price or c.brands_in or c.brands_out or c.categories or c.categories_out:

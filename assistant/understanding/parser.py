@@ -74,7 +74,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from assistant.understanding.categories import exact_category_names, refine_categories
-from assistant.understanding.cues import assign_polarity, build_query, control_phrases, cue
+from assistant.understanding.cues import assign_polarity, build_query, control_phrases, cue, negated_words
 from assistant.understanding.everyday import everyday_categories
 from assistant.understanding.llm_fallback import ConstraintUpdate, llm_fallback
 from assistant.understanding.matches import Ambiguous, BrandMatch, CategoryMatch, Mention, drop_descendants
@@ -180,6 +180,15 @@ def _parse_rules(
     # 4. Feedback on referenced items ("I like the first one", "not the second one").
     said = feedback(text, refs, read.neg_cues)
 
+    # 4b. Negated plain words leave the query; everyday words among them are avoided types.
+    negated = bytearray(len(text))
+    governed = negated_words(text, taken)
+    for w in governed:
+        take(negated, w.start, w.end)
+    wanted_types, avoided_types = everyday_categories(text, taken, vocab.nodes, negated)
+    for w in governed:
+        take(taken, w.cue_start, w.end)
+
     # 5. Currency sanity.
     cur_seen = price.currency if price else None
     price, currency_issues = check_currency(price, currency, vocab.has_prices)
@@ -212,11 +221,9 @@ def _parse_rules(
         preferences=_preferences(text, taken, read),
         soft_brands=tuple(dict.fromkeys(s for b in read.soft_brands for s in b.spellings)),
         soft_categories=drop_descendants(
-            [
-                *(p for c in read.soft_categories for p in c.paths),
-                *everyday_categories(text, taken, vocab.nodes),
-            ]
+            [*(p for c in read.soft_categories for p in c.paths), *wanted_types]
         ),
+        avoided_categories=drop_descendants([*read.avoided, *avoided_types]),
         years=years,
         ambiguities=tuple(read.ambiguities),
         issues=tuple(issues),
@@ -260,6 +267,7 @@ class _MentionReading:
     soft: list[Mention]  # mentions without the evidence for a filter: soft preferences
     soft_brands: list[BrandMatch]  # the positive ones among them
     soft_categories: list[CategoryMatch]
+    avoided: list[tuple[str, ...]]  # types negated with a degree: "不要太恐怖" (a penalty, no filter)
     corrections: list[tuple[int, str]]  # (where, catalog spelling) of typo'd (fuzzy) mentions
 
 
@@ -283,8 +291,17 @@ def _read_mentions(vocab: CatalogVocabulary, masked: str, taken: bytearray) -> _
     filtered: list[Mention] = []
     soft_brands: list[BrandMatch] = []
     soft_categories: list[CategoryMatch] = []
+    avoided: list[tuple[str, ...]] = []
     for i, (m, neg) in enumerate(zip(mentions, negated, strict=True)):
         r = m.resolved
+        if (
+            neg
+            and isinstance(r, CategoryMatch)
+            and _DEGREE_BEFORE.search(masked[max(0, m.start - 12) : m.start])
+        ):
+            take(taken, m.start, m.end)  # "nothing too scary", "不要太恐怖的": spare it, not rule it out
+            avoided.extend(r.paths)
+            continue
         if not _is_filter(vocab, masked, mentions, i, neg or onlyed[i]):
             soft.append(m)
             name = r.brand if isinstance(r, BrandMatch) else r.name
@@ -329,6 +346,7 @@ def _read_mentions(vocab: CatalogVocabulary, masked: str, taken: bytearray) -> _
         soft=soft,
         soft_brands=soft_brands,
         soft_categories=soft_categories,
+        avoided=avoided,
         corrections=corrections,
     )
 
@@ -343,6 +361,7 @@ _ATTRIBUTE_BEFORE = re.compile(
 # Chinese marks the quality of the wanted item with a closing 的 ("要sunscreen的", "想要bag的":
 # "one with sunscreen", "a bag-like one"); "护肤类的" / "面霜方面的" name a kind and stay filters.
 _ATTRIBUTE_AFTER = re.compile(r"^\s*(?:一点|一些|点)?\s*的(?![\u4e00-\u9fff])")
+_DEGREE_BEFORE = re.compile(r"(?:\b(?:too|so|overly)\s+|太|那么|过于)$", re.I)
 _BRAND_BEFORE = re.compile(r"(?:\b(?:by|from|brand(?:ed)?|made\s+by|label)|品牌|牌子)[\s\"'“”‘’:]*$", re.I)
 _BRAND_AFTER = re.compile(r"^(?:['’]s\b|\s*(?:brand|products?|line|range)\b|\s*(?:牌|品牌|家的))", re.I)
 

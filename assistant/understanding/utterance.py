@@ -123,6 +123,9 @@ class ParsedUtterance:
     # facets (``retrieval.ranker`` ``preferences=Constraints(...)``), never for filters.
     soft_brands: tuple[str, ...] = ()
     soft_categories: tuple[tuple[str, ...], ...] = ()
+    # Product types the shopper would rather not see but did not rule out ("不要太恐怖的电影",
+    # "nothing too scary"): a ranking penalty, never a filter.
+    avoided_categories: tuple[tuple[str, ...], ...] = ()
     years: tuple[int, int] | None = None  # release years, inclusive ("the 1990s" -> (1990, 1999))
     ambiguities: tuple[Ambiguous, ...] = ()
     issues: tuple[Issue, ...] = ()
