@@ -607,3 +607,32 @@ def test_not_a_horror_movie_still_rules_horror_out():
     vocab = CatalogVocabulary.from_catalog(_movies().catalog)
     assert parse("not a horror movie", vocab, None).categories_out == (("Movies", "Horror"),)
     assert parse("不要恐怖片", vocab, None).categories_out == (("Movies", "Horror"),)
+
+
+# Chinese wishes reach an English catalog: "正红色" matched nothing, "比较油" (rather oily) was
+# a request to compare, "有没有" (is there) negated what followed it.
+def test_a_chinese_colour_wish_is_searched_as_red(beauty):
+    r = beauty.chat("送女朋友的口红，颜色要正红色的", session_id="zh-red")
+    assert r.intent in ("recommend", "search") and r.constraints.categories == (LIPSTICK,)
+    assert "red" in beauty.session("zh-red").state.query.split()
+    assert r.items  # (the fixture has no red lipstick; the ranker's words signal reads "red")
+
+
+@pytest.mark.parametrize(
+    ("text", "english"),
+    [("我皮肤比较油，想找一款控油的口红", "oil"), ("有没有适合敏感肌的口红", "sensitive"), ("想要哑光的口红", "matte")],
+)
+def test_chinese_attribute_words_are_searched_in_english(text, english):
+    vocab = CatalogVocabulary.from_catalog(_beauty().catalog)
+    p = parse(text, vocab, "USD")
+    assert english in p.query.split() and p.categories_in == (LIPSTICK,)
+
+
+@pytest.mark.parametrize("text", ["我皮肤比较油，想找一款控油的洗面奶", "这款比较便宜吗"])
+def test_bijiao_as_rather_is_no_comparison(beauty, text):
+    assert beauty.chat(text, session_id=f"bijiao-{text}").intent != "compare"
+
+
+def test_bijiao_before_the_items_compares(beauty):
+    _browse(beauty, "show me nail polish", "bijiao-yes")
+    assert beauty.chat("比较一下前两个", session_id="bijiao-yes").intent == "compare"

@@ -95,7 +95,8 @@ def build_query(text: str, taken: bytearray) -> str:
 _NEG_CUE = re.compile(
     r"\b(?:not|no|nothing|never|without|isn'?t|aren'?t|wasn'?t|nor|"
     r"(?:don'?t|do\s+not|doesn'?t|didn'?t)\s+(?:really\s+)?(?:want|like|need|love))\b"
-    r"|不想要|不要|不含|没有|不能|不会|别|不(?=[\u4e00-\u9fff])",
+    # not the questions "有没有" (is there), "要不要", "是不是", "能不能"
+    r"|不想要|(?<![要是])不要|不含|(?<!有)没有|(?<!能)不能|(?<!会)不会|别|(?<![要是好能会可有])不(?=[\u4e00-\u9fff])(?![是错同过])",
     re.I,
 )
 _NEG_GAP = re.compile(

@@ -163,6 +163,9 @@ def _descriptive_words(parsed: ParsedUtterance) -> list[str]:
     mention_words: set[str] = set()
     for m in parsed.mentions:
         mention_words.update(w.casefold() for w in words(parsed.text[m.start : m.end]))
+        # ... and its catalog name, which the query carries for a type said in Chinese ("口红")
+        name = getattr(m.resolved, "name", None) or getattr(m.resolved, "brand", "")
+        mention_words.update(w.casefold() for w in words(name))
     out = []
     for w in words(parsed.query):
         if w.casefold() in mention_words:

@@ -75,13 +75,14 @@ from dataclasses import dataclass
 
 from assistant.understanding.categories import exact_category_names, refine_categories
 from assistant.understanding.cues import assign_polarity, build_query, control_phrases, cue, negated_words
+from assistant.understanding.crosslingual import english_words
 from assistant.understanding.everyday import everyday_categories
 from assistant.understanding.llm_fallback import ConstraintUpdate, llm_fallback
 from assistant.understanding.matches import Ambiguous, BrandMatch, CategoryMatch, Mention, drop_descendants
 from assistant.understanding.mentions import ItemMention, TitleIndex, find_items
 from assistant.understanding.prices import check_currency, combine_prices, extract_prices, relative_price
 from assistant.understanding.references import extract_references, feedback
-from assistant.understanding.spans import clean, mask, scan_cues, take
+from assistant.understanding.spans import clean, mask, overlaps, scan_cues, take
 from assistant.understanding.tokens import normalize, stem_phrase
 from assistant.understanding.utterance import (
     AROUND_BAND,
@@ -188,6 +189,13 @@ def _parse_rules(
     wanted_types, avoided_types = everyday_categories(text, taken, vocab.nodes, negated)
     for w in governed:
         take(taken, w.cue_start, w.end)
+    english = english_words(text, taken) if HAN_RE.search(text) else []
+    # A product type said in Chinese is searched for by its English name too ("口红" -> Lipstick).
+    english += [
+        m.resolved.name
+        for m in (*read.mentions, *read.soft)
+        if isinstance(m.resolved, CategoryMatch) and HAN_RE.search(m.resolved.surface) and not overlaps(negated, m.start, m.end)
+    ]
 
     # 5. Currency sanity.
     cur_seen = price.currency if price else None
@@ -217,7 +225,7 @@ def _parse_rules(
         similar=similar,
         references=tuple(refs),
         feedback=said,
-        query=_with_corrections(build_query(text, taken), read.corrections),
+        query=_with_corrections(build_query(text, taken), [*read.corrections, *((-1, w) for w in english)]),
         preferences=_preferences(text, taken, read),
         soft_brands=tuple(dict.fromkeys(s for b in read.soft_brands for s in b.spellings)),
         soft_categories=drop_descendants(
@@ -393,7 +401,8 @@ def _is_filter(vocab: CatalogVocabulary, text: str, mentions: list[Mention], i: 
 
 
 def _with_corrections(query: str, corrections: list[tuple[int, str]]) -> str:
-    """The query with the catalog spelling of each typo'd name ("maybeline" -> also "Maybelline")."""
+    """The query plus the catalog's words for names said otherwise: a typo ("maybeline" -> also
+    "Maybelline"), a Chinese word ("控油" -> "oil control", "口红" -> "Lipstick")."""
     have = f" {query.casefold()} "
     extra = [c for c in dict.fromkeys(c for _, c in corrections) if f" {c.casefold()} " not in have]
     return " ".join([query, *extra]).strip()[:300]

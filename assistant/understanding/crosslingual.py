@@ -1,0 +1,38 @@
+"""Chinese words -> the English words of an English catalog (``data/query_words.yaml``).
+
+The shipped catalogs and the default embedder are English: "控油的洗面奶" searched for "控油"
+and matched nothing, so a Chinese shopper's wishes never reached ranking. Each curated key found
+in the text (longest first, outside spans already read as something else: a negated word, a
+price) is replaced in the retrieval query by its English words; product types are named by the
+vocabulary's category aliases instead.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from assistant.understanding.lexicon import aliases
+from assistant.understanding.spans import overlaps, take
+
+__all__ = ["english_words"]
+
+
+@cache
+def _pattern() -> tuple[re.Pattern[str], dict[str, tuple[str, ...]]]:
+    table = {k.casefold(): v for k, v in aliases("query_words", "zh").items()}
+    keys = sorted(table, key=len, reverse=True)
+    return re.compile("|".join(re.escape(k) for k in keys), re.I), table
+
+
+def english_words(text: str, taken: bytearray) -> list[str]:
+    """English words for the curated Chinese words of ``text``; their spans are claimed in
+    ``taken`` so the Chinese leaves the query."""
+    pattern, table = _pattern()
+    out: list[str] = []
+    for m in pattern.finditer(text):
+        if overlaps(taken, *m.span()):
+            continue
+        take(taken, *m.span())
+        out.extend(w for w in table[m.group().casefold()] if w not in out)
+    return out
