@@ -74,8 +74,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from assistant.understanding.categories import exact_category_names, refine_categories
-from assistant.understanding.cues import assign_polarity, build_query, control_phrases, cue, negated_words
 from assistant.understanding.crosslingual import english_words
+from assistant.understanding.cues import assign_polarity, build_query, control_phrases, cue, negated_words
 from assistant.understanding.everyday import everyday_categories
 from assistant.understanding.llm_fallback import ConstraintUpdate, llm_fallback
 from assistant.understanding.matches import Ambiguous, BrandMatch, CategoryMatch, Mention, drop_descendants
