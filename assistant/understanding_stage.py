@@ -31,7 +31,7 @@ from assistant.understanding.vocabulary import CatalogVocabulary
 from llm.constrained import generate_constrained_json
 from llm.messages import to_chat_dicts
 from retrieval.filters import Constraints
-from retrieval.text import detect_language
+from retrieval.text import HAN_RE, detect_language
 
 
 @dataclass
@@ -123,7 +123,9 @@ class Understander(Stage):
             constraints=c,
             # A message that only names items ("I loved Heat") has no words to search for: its
             # titles are feedback, and the raw text would retrieve titles sharing its words.
-            query=new_state.query or parsed.query or ("" if parsed.item_mentions else message),
+            query=self._searchable(
+                new_state.query or parsed.query or ("" if parsed.item_mentions else message)
+            ),
             referenced=[i for i in new_state.referenced if i in self.catalog],
             clarify=question,
             ask=ask,
@@ -131,6 +133,14 @@ class Understander(Stage):
             budget=c.price_max,
             notes=list(new_state.info),
         )
+
+    def _searchable(self, query: str) -> str:
+        """The retrieval query: Chinese words the parser could not put in the catalog's words
+        leave it when no title is written in Chinese (they would match nothing and blur the
+        English embedding); the state keeps them."""
+        if self.vocab.has_cjk_titles or not HAN_RE.search(query):
+            return query
+        return " ".join(HAN_RE.sub(" ", query).split())
 
     def _read(self, message: str, state: DialogueState) -> tuple[ParsedUtterance, IntentResult]:
         """The rules' reading of ``message`` and its intent, with the LLM's JSON where the rules

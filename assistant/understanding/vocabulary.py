@@ -73,6 +73,7 @@ from assistant.understanding.matches import (
 )
 from assistant.understanding.tokens import Token, normalize, stem, stem_phrase, tokenize
 from retrieval.data.schema import Catalog
+from retrieval.text import HAN_RE
 
 __all__ = [
     "CatalogVocabulary",
@@ -136,6 +137,9 @@ class CatalogVocabulary:
     _descriptive: frozenset[str] = frozenset()  # brand words mostly used as plain words in titles
     _known_words: frozenset[str] = frozenset()
     has_prices: bool = True
+    # Whether item titles are ever written in Chinese: if not, untranslated Chinese words in a
+    # query match nothing lexically and only add noise to the English embedder's query vector.
+    has_cjk_titles: bool = True
     facets: CatalogFacets = field(default_factory=CatalogFacets)  # what clarifying questions may ask
     _brand_prefix: dict[str, tuple[str, ...]] = field(default_factory=dict)  # "loreal" -> brand keys
     _title_items: dict[str, frozenset[int]] = field(default_factory=dict)  # title stem -> item numbers
@@ -160,6 +164,7 @@ class CatalogVocabulary:
             item_paths=((it.title, tuple(it.categories)) for it in items),
         )
         vocab.has_prices = catalog.has_prices
+        vocab.has_cjk_titles = any(HAN_RE.search(it.title) for it in items)
         vocab.facets = CatalogFacets.from_catalog(catalog)
         return vocab
 
