@@ -106,7 +106,7 @@ def constraint_reasons(
         out.append(s.format("brands_out", names=_or(constraints.brands_out, lang)))
     if constraints.categories and item.categories:
         for path in constraints.categories:
-            if item.categories[: len(path)] == path:
+            if any(q[: len(path)] == path for q in item.paths):
                 out.append(s.format("in_category", names=path[-1]))
                 break
     if constraints.in_stock:

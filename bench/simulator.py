@@ -107,7 +107,18 @@ BUDGET_SHARE = 0.6  # shoppers who volunteer a budget phrase (all answer a budge
 ROUND_PRICES = (5, 10, 15, 20, 25, 30, 40, 50, 60, 75, 100, 125, 150, 200, 250, 300, 400, 500, 750, 1000)
 ORDINALS = {
     "en": ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"),
-    "zh": ("第一个", "第二个", "第三个", "第四个", "第五个", "第六个", "第七个", "第八个", "第九个", "第十个"),
+    "zh": (
+        "第一个",
+        "第二个",
+        "第三个",
+        "第四个",
+        "第五个",
+        "第六个",
+        "第七个",
+        "第八个",
+        "第九个",
+        "第十个",
+    ),
 }
 DESCRIBE_TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
     "en": {
@@ -169,6 +180,8 @@ def _question(reply: Any | None) -> str | None:
     if question:
         return str(question)
     return (getattr(reply, "text", "") or "") if getattr(reply, "intent", "") == "clarify" else None
+
+
 # Function words only: any other title word (even "out" or "under") is off limits when it is
 # not a category or brand word, so a phrasing that needs it is swapped for another.
 STOPWORDS = frozenset(
@@ -395,10 +408,18 @@ class Simulator:
             if q != path and q[: len(path)] != path and path[: len(q)] != q
         )
 
+    @staticmethod
+    def type_of(target: Item, rng: random.Random) -> tuple[str, ...]:
+        """The kind this shopper calls the target: any of its category paths (``Item.paths``: a
+        film is in each of its genres, and the first listed one is only the loader's choice).
+        One seeded draw only when there is a choice, so single-path catalogs keep their shoppers."""
+        paths = target.paths
+        return tuple(paths[rng.randrange(len(paths))] if len(paths) > 1 else paths[0])
+
     def facets(self, target: Item, history: Sequence[Item], rng: random.Random) -> list[Facet]:
         """The target's stateable attributes, in the order this shopper will reveal them."""
         lang = self.language
-        path = target.categories
+        path = self.type_of(target, rng)
         first_level = 2 if self.single_root is not None and len(path) >= 2 else 1
         cats: list[Facet] = []
         if len(path) >= first_level:
@@ -657,7 +678,6 @@ def llm_rewriter(chat_model: Any) -> Rewriter:
     return rewrite
 
 
-
 def _item_words(item: Item) -> list[str]:
     """The words of an item's title, description and reviews, in that order (first occurrence)."""
     parts = [item.title, item.description or "", *item.reviews[:5]]
@@ -712,7 +732,9 @@ class DescribeVocabulary:
             and word not in self.brand_words(item)
         )
 
-    def attribute_words(self, item: Item, rng: random.Random, exclude: frozenset[str] = frozenset()) -> list[str]:
+    def attribute_words(
+        self, item: Item, rng: random.Random, exclude: frozenset[str] = frozenset()
+    ) -> list[str]:
         """Up to ``MAX_ATTRIBUTE_WORDS`` allowed words of ``item``: title words first (seeded order),
         then description and review words."""
         title = set(_tokens(item.title))
@@ -743,7 +765,7 @@ class DescribeShopper:
         self.target = target
         self.history = list(history)
         self.rng = rng
-        path = tuple(target.categories)
+        path = sim.type_of(target, rng)
         low = 2 if sim.single_root is not None else 1  # never just the root ("Beauty", "Movies")
         sayable = len(path) - 1 > low and not set(_tokens(path[-2])) <= NOT_A_TYPE
         use_parent = sayable and rng.random() < PARENT_SHARE
@@ -890,7 +912,7 @@ class DescribeShopper:
         similar = [
             (len(words & set(_tokens(it.title))), -pos)
             for pos, it in enumerate(items)
-            if it is not None and it.categories == self.target.categories and pos < len(ORDINALS["en"])
+            if it is not None and set(it.paths) & set(self.target.paths) and pos < len(ORDINALS["en"])
         ]
         if similar:
             _, neg_pos = max(similar)

@@ -111,9 +111,10 @@ class Constraints:
             return False
         if self.brands_out and brand in _casefold_set(self.brands_out):
             return False
-        if self.categories and not any(item.categories[: len(p)] == p for p in self.categories):
+        paths = item.paths
+        if self.categories and not any(q[: len(p)] == p for p in self.categories for q in paths):
             return False
-        if self.categories_out and any(item.categories[: len(p)] == p for p in self.categories_out):
+        if self.categories_out and any(q[: len(p)] == p for p in self.categories_out for q in paths):
             return False
         if self.in_stock is not None and item.in_stock != self.in_stock:
             return False
@@ -149,6 +150,11 @@ def cat_key(level: int) -> str:
     return f"cat_{level}"
 
 
+def also_key(path: tuple[str, ...]) -> str:
+    """The metadata flag of a path an item is in besides its own (``Item.paths``)."""
+    return "also:" + " > ".join(path)
+
+
 def chroma_metadata(item: Item, popularity: float | None = None) -> dict[str, Any]:
     """The metadata record stored beside an item's vector (what ``to_chroma_where`` filters on)."""
     meta: dict[str, Any] = {
@@ -163,6 +169,8 @@ def chroma_metadata(item: Item, popularity: float | None = None) -> dict[str, An
         meta[META_PRICE] = float(item.price)
     for level in range(MAX_CATEGORY_DEPTH):
         meta[cat_key(level)] = item.categories[level] if level < len(item.categories) else ""
+    for path in item.paths[1:]:  # sibling labels (a film's other genres): one flag per path
+        meta[also_key(path)] = True
     if item.rating is not None:
         meta[META_RATING] = float(item.rating)
     if popularity is not None:
@@ -186,13 +194,15 @@ def _or(clauses: list[dict[str, Any]]) -> dict[str, Any]:
 def _under_path(path: tuple[str, ...]) -> dict[str, Any]:
     clauses: list[dict[str, Any]] = [{META_CAT_DEPTH: {"$gte": len(path)}}]
     clauses += [{cat_key(level): {"$eq": name}} for level, name in enumerate(path)]
-    return {"$and": clauses}
+    # ... or the path is one of the item's sibling labels (only whole paths are flagged: a
+    # sibling path is a leaf, so no longer constraint path can lie under it).
+    return {"$or": [{"$and": clauses}, {also_key(path): {"$eq": True}}]}
 
 
 def _not_under_path(path: tuple[str, ...]) -> dict[str, Any]:
     clauses: list[dict[str, Any]] = [{META_CAT_DEPTH: {"$lt": len(path)}}]
     clauses += [{cat_key(level): {"$ne": name}} for level, name in enumerate(path)]
-    return {"$or": clauses}
+    return {"$and": [{"$or": clauses}, {also_key(path): {"$ne": True}}]}
 
 
 def to_chroma_where(constraints: Constraints) -> dict[str, Any] | None:
@@ -261,6 +271,10 @@ class FilterIndex:
             for d in range(int(self._depth.max(initial=0)))
         ]
         self._path_cache: dict[tuple[str, ...], np.ndarray] = {}
+        self._also: dict[tuple[str, ...], list[int]] = {}  # sibling-label path -> rows (Item.paths)
+        for row, it in enumerate(catalog):
+            for path in it.paths[1:]:
+                self._also.setdefault(path, []).append(row)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -274,6 +288,9 @@ class FilterIndex:
                 hit = np.zeros(len(self.ids), dtype=bool)
             else:
                 hit = self._levels[len(path) - 1] == code
+            if tuple(path) in self._also:
+                hit = hit.copy()
+                hit[self._also[tuple(path)]] = True
             self._path_cache[path] = hit
         return hit
 

@@ -181,11 +181,20 @@ def test_clarifying_question_is_answered_with_the_price_band(catalog: Catalog) -
 
 
 def test_deterministic_given_seed_and_differs_across_seeds(catalog: Catalog) -> None:
-    a = [t.utterance for t in play(Simulator(catalog, shopper="facets", seed=5), "u9", ["sku-0002"], "sku-0042")[1]]
-    b = [t.utterance for t in play(Simulator(catalog, shopper="facets", seed=5), "u9", ["sku-0002"], "sku-0042")[1]]
+    a = [
+        t.utterance
+        for t in play(Simulator(catalog, shopper="facets", seed=5), "u9", ["sku-0002"], "sku-0042")[1]
+    ]
+    b = [
+        t.utterance
+        for t in play(Simulator(catalog, shopper="facets", seed=5), "u9", ["sku-0002"], "sku-0042")[1]
+    ]
     assert a == b
     others = {
-        tuple(t.utterance for t in play(Simulator(catalog, shopper="facets", seed=s), "u9", ["sku-0002"], "sku-0042")[1])
+        tuple(
+            t.utterance
+            for t in play(Simulator(catalog, shopper="facets", seed=s), "u9", ["sku-0002"], "sku-0042")[1]
+        )
         for s in range(6)
     }
     assert len(others) > 1
@@ -193,11 +202,15 @@ def test_deterministic_given_seed_and_differs_across_seeds(catalog: Catalog) -> 
 
 def test_llm_rewrite_is_discarded_when_it_leaks_or_drops_facts(catalog: Catalog) -> None:
     target = catalog["sku-0011"]
-    leaky = Simulator(catalog, shopper="facets", seed=0, rewriter=lambda text, lang: f"{text} Maybe {target.title}?")
+    leaky = Simulator(
+        catalog, shopper="facets", seed=0, rewriter=lambda text, lang: f"{text} Maybe {target.title}?"
+    )
     said = leaky.shopper("u", [], target.item_id).next_turn(None)
     assert not said.rewritten and not title_leaks(said.utterance, target, catalog)
     assert any("leak" in n for n in said.notes)
-    dropper = Simulator(catalog, shopper="facets", seed=0, rewriter=lambda text, lang: "Hi there, help me shop.")
+    dropper = Simulator(
+        catalog, shopper="facets", seed=0, rewriter=lambda text, lang: "Hi there, help me shop."
+    )
     said = dropper.shopper("u", [], target.item_id).next_turn(None)
     assert not said.rewritten and any("dropped" in n for n in said.notes)
     polite = Simulator(catalog, shopper="facets", seed=0, rewriter=lambda text, lang: "Hello! " + text)
@@ -234,3 +247,19 @@ def test_a_category_name_shared_with_other_nodes_is_said_with_its_parent() -> No
     assert sim.category_phrase(paths[2]) == "shampoos"  # no other node says "shampoo"
     # An ancestor holding the word ("Exfoliators & Scrubs") is no clash: the bare name is enough.
     assert sim.category_phrase(paths[3]) == "scrubs"
+
+
+def test_a_film_is_called_by_any_of_its_genres_and_single_paths_draw_nothing():
+    import random
+
+    from bench.simulator import Simulator
+    from retrieval.data.schema import Item
+
+    film = Item("f", "Toy Story (1995)", categories=("Movies", "Animation"),
+                attributes={"genres": ["Animation", "Children's", "Comedy"]})  # fmt: skip
+    said = {Simulator.type_of(film, random.Random(s))[-1] for s in range(40)}
+    assert said == {"Animation", "Children's", "Comedy"}
+    lipstick = Item("l", "Red Lipstick", categories=("Beauty", "Makeup", "Lipstick"))
+    rng = random.Random(3)
+    assert Simulator.type_of(lipstick, rng) == lipstick.categories
+    assert rng.random() == random.Random(3).random()  # the shopper's later draws are unchanged

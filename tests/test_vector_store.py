@@ -285,3 +285,43 @@ def test_bad_config_and_empty_build_fail_clearly(tmp_path, store):
         s.count()
     with pytest.raises(ValueError, match="empty catalog"):
         s.build(Catalog([]), show_progress=False)
+
+
+# A film is in every one of its genres: MovieLens keeps the first genre in ``categories`` and all
+# of them in ``attributes["genres"]``; "a war movie" filtered on the first genre alone and missed
+# Schindler's List (Drama|War).
+def _films() -> Catalog:
+    rows = [
+        ("f1", "Schindler's List (1993)", ["Drama", "War"]),
+        ("f2", "Stalingrad (1993)", ["War"]),
+        ("f3", "Toy Story (1995)", ["Animation", "Children's", "Comedy"]),
+        ("f4", "Heat (1995)", ["Action", "Crime", "Thriller"]),
+        ("f5", "Fargo (1996)", ["Crime", "Drama", "Thriller"]),
+        ("f6", "Unlabelled (1990)", []),
+    ]
+    return Catalog(
+        Item(i, t, categories=("Movies", g[0]) if g else ("Movies",), attributes={"genres": g})
+        for i, t, g in rows
+    )
+
+
+@pytest.mark.parametrize(
+    ("c", "expected"),
+    [
+        (Constraints(categories=(("Movies", "War"),)), {"f1", "f2"}),
+        (Constraints(categories=(("Movies", "Comedy"),)), {"f3"}),
+        (Constraints(categories=(("Movies", "Thriller"), ("Movies", "Drama"))), {"f1", "f4", "f5"}),
+        (Constraints(categories_out=(("Movies", "Drama"),)), {"f2", "f3", "f4", "f6"}),
+        (Constraints(categories=(("Movies", "Crime"),), categories_out=(("Movies", "Drama"),)), {"f4"}),
+        (Constraints(categories=(("Movies",),)), {"f1", "f2", "f3", "f4", "f5", "f6"}),
+    ],
+)
+def test_an_item_is_in_every_genre_it_lists(tmp_path_factory, cache_dir, c, expected):
+    films = _films()
+    store = ProductStore(
+        StoreConfig(path=tmp_path_factory.mktemp("films"), batch_size=8, cache_dir=cache_dir)
+    )
+    store.build(films, show_progress=False)
+    assert reference_ids(films, c) == expected
+    assert where_ids(store, c) == expected
+    assert {films.at(int(r)).item_id for r in np.flatnonzero(FilterIndex(films).mask(c))} == expected

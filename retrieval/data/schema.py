@@ -108,6 +108,22 @@ class Item:
     def category_path(self) -> str:
         return " > ".join(self.categories)
 
+    @property
+    def paths(self) -> tuple[tuple[str, ...], ...]:
+        """Every category path the item is in: ``categories``, then one per sibling label a
+        catalog lists beside it (MovieLens keeps a film's first genre in ``categories`` and all of
+        them in ``attributes["genres"]``: Toy Story is a Comedy too). Filters read these."""
+        labels = self.attributes.get("genres")
+        if not self.categories or not isinstance(labels, list | tuple):
+            return (self.categories,)
+        parent = self.categories[:-1]
+        extra = tuple(
+            (*parent, g)
+            for g in dict.fromkeys(labels)
+            if isinstance(g, str) and g and g != self.categories[-1]
+        )
+        return (self.categories, *extra)
+
     def text(self, max_reviews: int = 2) -> str:
         """The text embedded and indexed for search: what a shopper would read on a card."""
         parts = [self.title]
