@@ -620,7 +620,11 @@ def test_a_chinese_colour_wish_is_searched_as_red(beauty):
 
 @pytest.mark.parametrize(
     ("text", "english"),
-    [("我皮肤比较油，想找一款控油的口红", "oil"), ("有没有适合敏感肌的口红", "sensitive"), ("想要哑光的口红", "matte")],
+    [
+        ("我皮肤比较油，想找一款控油的口红", "oil"),
+        ("有没有适合敏感肌的口红", "sensitive"),
+        ("想要哑光的口红", "matte"),
+    ],
 )
 def test_chinese_attribute_words_are_searched_in_english(text, english):
     vocab = CatalogVocabulary.from_catalog(_beauty().catalog)
@@ -636,3 +640,13 @@ def test_bijiao_as_rather_is_no_comparison(beauty, text):
 def test_bijiao_before_the_items_compares(beauty):
     _browse(beauty, "show me nail polish", "bijiao-yes")
     assert beauty.chat("比较一下前两个", session_id="bijiao-yes").intent == "compare"
+
+
+@pytest.mark.parametrize(
+    "text", ["hmm, I'm not sure", "I'm sorry, but I can't assist with that.", "show me nail polish"]
+)
+def test_a_turn_that_changes_nothing_shows_the_next_items_not_the_same_page(beauty, text):
+    first = _browse(beauty, "show me nail polish", f"same-{text}")
+    again = beauty.chat(text, session_id=f"same-{text}")
+    before, after = {it.item_id for it in first.items}, {it.item_id for it in again.items}
+    assert after and len(before & after) < max(1, len(before) - 1)

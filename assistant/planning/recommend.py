@@ -100,7 +100,9 @@ class RecommendPlanner(PlanningStage):
             return _excluding(turn.constraints, excluded)
         return fresh
 
-    def _items(self, turn: UnderstoodTurn, timings: dict[str, Any]) -> tuple[list[RecommendedItem], list[str]]:
+    def _items(
+        self, turn: UnderstoodTurn, timings: dict[str, Any]
+    ) -> tuple[list[RecommendedItem], list[str]]:
         """retrieve (+ CF candidates) -> rank with feedback -> LLM re-rank -> diversify -> explain.
         Returns the cards and the ids of the top ``QUESTION_POOL`` ranked candidates."""
         rec = turn.record
@@ -140,6 +142,18 @@ class RecommendPlanner(PlanningStage):
             ranked, moves = self._llm_rerank(ranked, history)
             t_rerank = time.perf_counter() - t_rerank
         page = diversify(ranked, self.catalog, self.config.k, self.diversity, item_vectors=self.index.vectors)
+        last = set(turn.state.last_items)
+        if (
+            page
+            and len({r.item_id for r in page} & last) >= max(1, len(page) - 1)
+            and len(ranked) > len(page)
+        ):
+            # (Almost) the same page again tells the shopper nothing ("I'm not sure", a repeated
+            # message, words that change no ranking): show the next best items instead.
+            rest = [r for r in ranked if r.item_id not in last]
+            page = diversify(
+                rest, self.catalog, self.config.k, self.diversity, item_vectors=self.index.vectors
+            )
         items = self.explainer.explain(page, turn, history, history_verb)
         if moves:
             for it in items:
