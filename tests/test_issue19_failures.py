@@ -650,3 +650,10 @@ def test_a_turn_that_changes_nothing_shows_the_next_items_not_the_same_page(beau
     again = beauty.chat(text, session_id=f"same-{text}")
     before, after = {it.item_id for it in first.items}, {it.item_id for it in again.items}
     assert after and len(before & after) < max(1, len(before) - 1)
+
+
+def test_untranslated_chinese_leaves_the_query_of_an_english_catalog(movies):
+    r = movies.chat("给我推荐几部适合一家人看的轻松电影", session_id="zh-query")
+    assert r.items and r.language == "zh"
+    assert not re.search(r"[\u4e00-\u9fff]", r.meta["query"])
+    assert ("Movies", "Comedy") in movies.session("zh-query").state.soft_categories
