@@ -31,6 +31,13 @@ class Command:
 
 
 def _generate(cfg: GenerateConfig) -> None:
+    if cfg.task == "understand":
+        from finetune.understand import generate_understand
+
+        manifest = generate_understand(cfg)
+        print(json.dumps({k: manifest[k] for k in ("counts", "counts_by_source", "skipped")}, indent=2))
+        print(f"wrote {cfg.out}")
+        return
     manifest = generate(cfg)
     print(json.dumps({k: manifest[k] for k in ("counts", "users", "skipped", "candidate_source")}, indent=2))
     print(f"wrote {cfg.out}")

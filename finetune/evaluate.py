@@ -218,6 +218,10 @@ def _generate(models: _Models, messages: list[dict[str, str]], max_new_tokens: i
 
 def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     """Run every evaluation, write ``<out>/<tag>.json`` and ``.md``; returns the report."""
+    if cfg.task == "understand":
+        from finetune.understand_eval import evaluate_understand
+
+        return evaluate_understand(cfg)
     import torch
 
     t0 = time.perf_counter()
