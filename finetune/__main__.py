@@ -62,7 +62,7 @@ def _toydata(cfg: ToyDataConfig) -> None:
 
 COMMANDS = {
     "generate": Command(
-        "leakage-safe SFT / listwise / constraint data from real histories (JSONL + manifest)",
+        "leakage-safe SFT / listwise data from real histories, or --task understand (JSONL + manifest)",
         (GenerateConfig,),
         _generate,
     ),
@@ -72,7 +72,7 @@ COMMANDS = {
         _train,
     ),
     "evaluate": Command(
-        "base vs adapter on held-out users: listwise NDCG@10/Recall@5, JSON validity, error rates",
+        "base vs adapter on held-out users (NDCG@10, reply errors), or --task understand: rules/base/adapter",
         (EvalConfig,),
         _evaluate,
     ),

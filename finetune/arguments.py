@@ -90,9 +90,7 @@ class GenerateConfig:
     sft_fraction: float = field(
         default=0.5, metadata={"help": "share of train/dev users with an SFT example"}
     )
-    constraint_train: int = field(default=400, metadata={"help": "constraint-extraction training examples"})
-    constraint_test: int = field(default=100, metadata={"help": "held-out constraint-extraction examples"})
-    zh_fraction: float = field(default=0.3, metadata={"help": "share of constraint utterances in Chinese"})
+    zh_fraction: float = field(default=0.3, metadata={"help": "understand: share of generated messages in Chinese"})
     chat: bool = field(default=True, metadata={"help": "include the templated generic chat turns"})
     title_chars: int = field(default=60, metadata={"help": "rendered title length cap"})
     teacher: Literal["lexical", "none"] = field(
@@ -115,8 +113,6 @@ class GenerateConfig:
         for name in (
             "dev_users",
             "test_users",
-            "constraint_train",
-            "constraint_test",
             "rebuy",
             *names,
             "webshop_test",
@@ -133,7 +129,7 @@ class EvalConfig:
     task: GenerateTask = field(
         default="recommend",
         metadata={
-            "help": "recommend: listwise / constraint / reply evaluation of test_*.jsonl; understand: "
+            "help": "recommend: listwise / reply evaluation of test_*.jsonl; understand: "
             "rules vs base vs adapter on <split>_understand.jsonl (finetune/understand_eval.py)"
         },
     )
@@ -171,7 +167,6 @@ class EvalConfig:
             "help": f"comma-separated listwise candidate protocols to score ({', '.join(LISTWISE_PROTOCOLS)})"
         },
     )
-    n_constraints: int = field(default=30, metadata={"help": "constraint-extraction examples (0 = skip)"})
     n_generate: int = field(
         default=10, metadata={"help": "conversational replies generated for error rates (0 = skip)"}
     )
@@ -195,7 +190,7 @@ class EvalConfig:
         for name in ("batch_size", "permutations", "threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("max_users", "n_constraints", "n_generate", "n_understand", "bootstrap"):
+        for name in ("max_users", "n_generate", "n_understand", "bootstrap"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
@@ -256,7 +251,7 @@ class ModelArguments:
 class DataArguments:
     data_dir: str = field(metadata={"help": "folder written by `python -m finetune generate`"})
     tasks: str = field(
-        default="listwise,sft,constraints,chat",
+        default="listwise,sft,chat",
         metadata={"help": "comma-separated tasks to train on (train_<task>.jsonl files)"},
     )
     max_train_examples: int | None = field(
