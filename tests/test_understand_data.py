@@ -299,3 +299,30 @@ def test_the_product_sends_exactly_the_training_prompt(beauty: dict) -> None:
     assert sent == [understand_messages(message, "USD", context)]
     assert "Shown:\n1. " in sent[0][-1]["content"]
     assert parsed.source == "rules+llm"
+
+
+@pytest.mark.slow
+def test_base_llm_under_the_grammar_gives_valid_updates(
+    beauty: dict, tmp_path: Path, tiny_llm_dir, monkeypatch
+) -> None:
+    """The real tiny model through ``generate_constrained_json``, as the product calls it: every
+    output validates (whatever it says), and the report carries CIs and the paired difference."""
+    monkeypatch.setattr("retrieval.data.registry.load_dataset", lambda *a, **k: beauty["ds"])
+    cfg = EvalConfig(
+        data=str(beauty["root"] / "data"),
+        task="understand",
+        split="dev",
+        systems="rules,base",
+        base=str(tiny_llm_dir),
+        n_understand=3,
+        threads=1,
+        out=str(tmp_path),
+        tag="tiny",
+        bootstrap=20,
+        progress=False,
+    )
+    report = evaluate_understand(cfg)
+    base = report["all"]["systems"]["base"]
+    assert base["valid"]["value"] == 1.0
+    assert "diff_vs_rules" in base["exact"]
+    assert (tmp_path / "tiny.md").is_file()
