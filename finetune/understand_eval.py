@@ -36,6 +36,7 @@ from assistant.understanding.llm_fallback import ConstraintUpdate, _coerce_updat
 from assistant.understanding.llm_prompt import update_from_parse, update_json
 from assistant.understanding.matches import Ambiguous
 from assistant.understanding.parser import parse
+from assistant.understanding.tokens import normalize
 from assistant.understanding.vocabulary import CatalogVocabulary
 from retrieval.files import atomic_write
 from retrieval.text import tokenize
@@ -100,10 +101,27 @@ class UnderstandScorer:
         self._cat_cache: dict[str, frozenset] = {}
 
     def _brand(self, name: str) -> str:
+        """The catalog brand a name means, as its family's base key: the parser lists every catalog
+        spelling of a family ("OPI", "OPI NAIL COLOR"), and the filter they make is one brand."""
         if name not in self._brand_cache:
-            m = self.vocab.match_brand(name)
-            m = m.union() if isinstance(m, Ambiguous) else m
-            self._brand_cache[name] = f"brand:{m.brand}" if m is not None else f"?{name.casefold()}"  # type: ignore[union-attr]
+            key: str | None = normalize(name)
+            if key not in self.vocab.brands:
+                m = self.vocab.match_brand(name)
+                m = m.union() if isinstance(m, Ambiguous) else m
+                key = normalize(m.brand) if m is not None else None  # type: ignore[union-attr]
+            if key is None:
+                self._brand_cache[name] = f"?{name.casefold()}"
+            else:
+                toks = key.split()
+                base = next(
+                    (
+                        " ".join(toks[:i])
+                        for i in range(1, len(toks) + 1)
+                        if " ".join(toks[:i]) in self.vocab.brands
+                    ),
+                    key,
+                )
+                self._brand_cache[name] = f"brand:{base}"
         return self._brand_cache[name]
 
     def _paths(self, name: str) -> frozenset:
@@ -316,6 +334,12 @@ def evaluate_understand(cfg: Any) -> dict[str, Any]:
     report["json_path"], report["markdown_path"] = str(json_path), str(md_path)
     atomic_write(json_path, json.dumps(report, indent=2, ensure_ascii=False))
     atomic_write(md_path, to_markdown(report))
+    # Every raw output, for rescoring without decoding again; quotes WebShop text: untracked
+    # (.gitignore: reports/*-transcripts.jsonl).
+    with open(out / f"{cfg.tag}-transcripts.jsonl", "w", encoding="utf-8") as f:
+        for k, rec in enumerate(recs):
+            row = {"id": rec["id"], "source": rec["meta"]["source"], "message": rec["meta"]["message"]}
+            f.write(json.dumps({**row, **{n: o[k] for n, o in outputs.items()}}, ensure_ascii=False) + "\n")
     webshop_rows = _samples(recs, outputs, "webshop", 10)
     if webshop_rows:  # quotes WebShop text: an untracked file (.gitignore: reports/*-transcripts.md)
         atomic_write(
@@ -376,7 +400,7 @@ def _run(
 PROTOCOL = (
     "one split of a `generate --task understand` folder; every record scored on its trusted slots "
     "(generated: all 12; WebShop: prices, currency, brands, references, exclude_shown); slot values "
-    "compared through the catalog vocabulary (brands -> catalog brand, product types -> catalog "
+    "compared through the catalog vocabulary (brands -> catalog brand family, product types -> catalog "
     "paths, soft terms / query -> bags of words); an invalid LLM output counts as the empty update; "
     "LLMs decode greedily under the ConstraintUpdate JSON grammar (llguidance, "
     f"{MAX_NEW_TOKENS} new tokens, as the product's JSON fallback); 95% CI = percentile bootstrap "

@@ -326,3 +326,15 @@ def test_base_llm_under_the_grammar_gives_valid_updates(
     assert base["valid"]["value"] == 1.0
     assert "diff_vs_rules" in base["exact"]
     assert (tmp_path / "tiny.md").is_file()
+
+
+def test_a_brand_family_is_one_brand_for_the_scorer() -> None:
+    vocab = CatalogVocabulary.build({"OPI": 30, "OPI NAIL COLOR": 2, "Olay": 10}, [("Beauty", "Nails")])
+    scorer = UnderstandScorer(vocab)
+    gold = ConstraintUpdate(brands_include=["OPI"])
+    both = score_update(
+        scorer, ConstraintUpdate(brands_include=["OPI", "OPI NAIL COLOR"]), gold, ["brands_include"]
+    )
+    assert both["exact"] and both["slots"]["brands_include"] == (1, 0, 0)
+    other = score_update(scorer, ConstraintUpdate(brands_include=["Olay"]), gold, ["brands_include"])
+    assert other["slots"]["brands_include"] == (0, 1, 1)
