@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from importlib.util import find_spec
 from typing import Any
 
-import prompts
 from assistant.dialogue_state import DialogueState
 from assistant.llm_setup import chunk_text
 from assistant.sessions import SessionRecord
@@ -23,6 +22,7 @@ from assistant.understanding.intents import (
     needs_clarification,
 )
 from assistant.understanding.llm_fallback import ConstraintUpdate
+from assistant.understanding.llm_prompt import UnderstandContext, understand_chat
 from assistant.understanding.mentions import TitleIndex
 from assistant.understanding.parser import parse
 from assistant.understanding.safety import refuse_reason
@@ -153,17 +153,19 @@ class Understander(Stage):
             self.config.understand_llm or (not parsed.has_content and result.low_confidence)
         )
         if unsure and self.llm is not None:
-            fallback = self._json_fallback(detect_language(message).language)
+            fallback = self._json_fallback(detect_language(message).language, state)
             parsed = parse(message, self.vocab, self.currency, llm=fallback, titles=self.titles, shown=shown)
             result = classify_intent(message, parsed)
         return parsed, result
 
-    def _json_fallback(self, lang: str) -> Any:
-        """The parser's LLM hook: one validated JSON object (or None), from the parse template."""
+    def _json_fallback(self, lang: str, state: DialogueState) -> Any:
+        """The parser's LLM hook: one validated JSON object (or None), from the parse template
+        around ``understand_prompt`` with this session's state (``context``), the very chat the
+        understanding adapter is trained on (``understand_messages``)."""
         llm = self.llm
 
         def call(prompt: str, schema: dict[str, Any]) -> Any:
-            msgs = prompts.load("parse", lang).messages(utterance=prompt)
+            msgs = understand_chat(prompt, lang)
             if self.config.understand_llm and hasattr(llm, "loaded") and find_spec("llguidance"):
                 return generate_constrained_json(llm.loaded, to_chat_dicts(msgs), schema, max_new_tokens=128)
             if self.config.understand_llm and hasattr(llm, "with_structured_output"):
@@ -173,4 +175,5 @@ class Understander(Stage):
             msgs[0].content += "\nSCHEMA: " + json.dumps(schema)
             return chunk_text(llm.invoke(msgs))
 
+        call.context = UnderstandContext.from_state(state, self.catalog)  # type: ignore[attr-defined]
         return call

@@ -32,13 +32,13 @@ def _generate_config(args: argparse.Namespace, data: str, out: Path) -> Any:
     if args.quick:
         return GenerateConfig(
             data=data, out=str(out), seed=args.seed, test_users=20, dev_users=6, n_candidates=20,
-            max_history=4, title_chars=32, constraint_train=0, constraint_test=0, sft_fraction=0.0,
+            max_history=4, title_chars=32, sft_fraction=0.0,
             rebuy=40, chat=False, candidates="cooccurrence", overwrite=True,
         )  # fmt: skip
     return GenerateConfig(
         data=data, out=str(out), seed=args.seed, users=args.train_users, test_users=args.test_users,
         dev_users=args.dev_users, max_history=args.max_history, title_chars=args.title_chars,
-        constraint_train=0, constraint_test=0, sft_fraction=0.0, rebuy=args.rebuy, chat=False,
+        sft_fraction=0.0, rebuy=args.rebuy, chat=False,
         train_protocol=args.train_protocol, teacher="lexical", overwrite=True,
     )  # fmt: skip
 
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace, train_overrides: Sequence[str] = ()) -> dict[s
 
     ecfg = EvalConfig(
         data=str(work / "data"), adapter=result.adapter_dir, out=str(work / "eval"), tag="eval",
-        max_users=args.eval_users, protocols=args.protocols, n_constraints=0, n_generate=0,
+        max_users=args.eval_users, protocols=args.protocols, n_generate=0,
         threads=args.threads, dtype=margs.dtype, progress=not args.no_progress,
     )  # fmt: skip
     t = time.perf_counter()

@@ -31,6 +31,13 @@ class Command:
 
 
 def _generate(cfg: GenerateConfig) -> None:
+    if cfg.task == "understand":
+        from finetune.understand import generate_understand
+
+        manifest = generate_understand(cfg)
+        print(json.dumps({k: manifest[k] for k in ("counts", "counts_by_source", "skipped")}, indent=2))
+        print(f"wrote {cfg.out}")
+        return
     manifest = generate(cfg)
     print(json.dumps({k: manifest[k] for k in ("counts", "users", "skipped", "candidate_source")}, indent=2))
     print(f"wrote {cfg.out}")
@@ -55,7 +62,7 @@ def _toydata(cfg: ToyDataConfig) -> None:
 
 COMMANDS = {
     "generate": Command(
-        "leakage-safe SFT / listwise / constraint data from real histories (JSONL + manifest)",
+        "leakage-safe SFT / listwise data from real histories, or --task understand (JSONL + manifest)",
         (GenerateConfig,),
         _generate,
     ),
@@ -65,7 +72,7 @@ COMMANDS = {
         _train,
     ),
     "evaluate": Command(
-        "base vs adapter on held-out users: listwise NDCG@10/Recall@5, JSON validity, error rates",
+        "base vs adapter on held-out users (NDCG@10, reply errors), or --task understand: rules/base/adapter",
         (EvalConfig,),
         _evaluate,
     ),

@@ -22,6 +22,9 @@ them (the other 19 are its other picks), a small share of users."""
 TrainProtocol = Literal["retrieved", "random", "recalled", "mixed"]
 """Negatives of training prompts: a listwise protocol, or mixed (retrieved and random alternating)."""
 
+GenerateTask = Literal["recommend", "understand"]
+"""What ``finetune generate`` builds: the recommendation tasks or the understanding task."""
+
 Dtype = Literal["auto", "float32", "fp32", "float16", "fp16", "bfloat16", "bf16"]
 """Base weight dtypes ``llm.models.parse_dtype`` reads (auto: fp32 on CPU, bf16 on CUDA)."""
 
@@ -35,6 +38,24 @@ class GenerateConfig:
     )
     out: str = field(metadata={"help": "output folder (must not exist or be empty unless --overwrite)"})
     seed: int = field(default=0, metadata={"help": "seed of every random choice"})
+    task: GenerateTask = field(
+        default="recommend",
+        metadata={
+            "help": "recommend: listwise / re-buy / SFT / chat records from purchase histories; "
+            "understand: (dialogue state, message) -> ConstraintUpdate JSON from the catalog's "
+            "vocabulary and phrasing templates, split by template (finetune/understand.py)"
+        },
+    )
+    understand_train: int = field(default=1500, metadata={"help": "understand: generated train records"})
+    understand_dev: int = field(default=200, metadata={"help": "understand: generated dev records"})
+    understand_test: int = field(default=300, metadata={"help": "understand: generated test records"})
+    webshop: str | None = field(
+        default=None,
+        metadata={"help": "understand: WebShop folder (human_goals.json) whose instructions join as inputs"},
+    )
+    webshop_train: int = field(default=400, metadata={"help": "understand: cap on WebShop train records"})
+    webshop_dev: int = field(default=60, metadata={"help": "understand: cap on WebShop dev records"})
+    webshop_test: int = field(default=100, metadata={"help": "understand: cap on WebShop test records"})
     users: int | None = field(default=None, metadata={"help": "cap on training users (default: all)"})
     dev_users: int = field(default=64, metadata={"help": "users whose valid item is the dev (eval-loss) set"})
     test_users: int = field(default=200, metadata={"help": "held-out users for evaluation (test item)"})
@@ -69,9 +90,7 @@ class GenerateConfig:
     sft_fraction: float = field(
         default=0.5, metadata={"help": "share of train/dev users with an SFT example"}
     )
-    constraint_train: int = field(default=400, metadata={"help": "constraint-extraction training examples"})
-    constraint_test: int = field(default=100, metadata={"help": "held-out constraint-extraction examples"})
-    zh_fraction: float = field(default=0.3, metadata={"help": "share of constraint utterances in Chinese"})
+    zh_fraction: float = field(default=0.3, metadata={"help": "understand: share of generated messages in Chinese"})
     chat: bool = field(default=True, metadata={"help": "include the templated generic chat turns"})
     title_chars: int = field(default=60, metadata={"help": "rendered title length cap"})
     teacher: Literal["lexical", "none"] = field(
@@ -90,7 +109,14 @@ class GenerateConfig:
             raise ValueError(f"n_candidates must be in 1..{len(LETTERS)}, got {self.n_candidates}")
         if not 2 <= self.sft_candidates <= len(LETTERS):
             raise ValueError(f"sft_candidates must be in 2..{len(LETTERS)}, got {self.sft_candidates}")
-        for name in ("dev_users", "test_users", "constraint_train", "constraint_test", "rebuy"):
+        names = ("understand_train", "understand_dev", "understand_test", "webshop_train", "webshop_dev")
+        for name in (
+            "dev_users",
+            "test_users",
+            "rebuy",
+            *names,
+            "webshop_test",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
 
@@ -100,6 +126,31 @@ class EvalConfig:
     """Options of ``python -m finetune evaluate``."""
 
     data: str = field(metadata={"help": "generated data folder (test_*.jsonl + manifest.json)"})
+    task: GenerateTask = field(
+        default="recommend",
+        metadata={
+            "help": "recommend: listwise / reply evaluation of test_*.jsonl; understand: "
+            "rules vs base vs adapter on <split>_understand.jsonl (finetune/understand_eval.py)"
+        },
+    )
+    split: Literal["dev", "test"] = field(
+        default="dev",
+        metadata={
+            "help": "understand: the split scored (dev for every choice; test once per reported number)"
+        },
+    )
+    systems: str = field(
+        default="rules,base,adapter",
+        metadata={"help": "understand: comma-separated systems (adapter only with --adapter)"},
+    )
+    n_understand: int = field(
+        default=0, metadata={"help": "understand: first N records of the split (0 = all)"}
+    )
+    bootstrap: int = field(default=1000, metadata={"help": "understand: bootstrap resamples for the 95% CIs"})
+    seed: int = field(default=0, metadata={"help": "understand: bootstrap seed"})
+    catalog: str | None = field(
+        default=None, metadata={"help": "understand: catalog folder (default: the manifest's source)"}
+    )
     adapter: str | None = field(
         default=None, metadata={"help": "LoRA adapter folder; omit to evaluate the base only"}
     )
@@ -116,7 +167,6 @@ class EvalConfig:
             "help": f"comma-separated listwise candidate protocols to score ({', '.join(LISTWISE_PROTOCOLS)})"
         },
     )
-    n_constraints: int = field(default=30, metadata={"help": "constraint-extraction examples (0 = skip)"})
     n_generate: int = field(
         default=10, metadata={"help": "conversational replies generated for error rates (0 = skip)"}
     )
@@ -140,7 +190,7 @@ class EvalConfig:
         for name in ("batch_size", "permutations", "threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("max_users", "n_constraints", "n_generate"):
+        for name in ("max_users", "n_generate", "n_understand", "bootstrap"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
@@ -201,7 +251,7 @@ class ModelArguments:
 class DataArguments:
     data_dir: str = field(metadata={"help": "folder written by `python -m finetune generate`"})
     tasks: str = field(
-        default="listwise,sft,constraints,chat",
+        default="listwise,sft,chat",
         metadata={"help": "comma-separated tasks to train on (train_<task>.jsonl files)"},
     )
     max_train_examples: int | None = field(

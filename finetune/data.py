@@ -45,13 +45,12 @@ GENERATOR_VERSION = "2.0"
 """2.0: listwise letters after the titles; optional teacher log-probs on train/dev listwise records."""
 SPLIT_PROTOCOL = __doc__.split("Split protocol", 1)[1].split("\n\n", 1)[1].strip()  # type: ignore[union-attr]
 
-TASKS = ("listwise", "rebuy", "sft", "constraints", "chat")
+TASKS = ("listwise", "rebuy", "sft", "chat")
 """Task names; ``train_<task>.jsonl`` / ``dev_<task>.jsonl`` hold them."""
 
 TEST_FILES = (
     *(f"test_listwise_{p}" for p in LISTWISE_PROTOCOLS),
     "test_sft",
-    "test_constraints",
 )
 
 
@@ -106,7 +105,7 @@ def generate(cfg: GenerateConfig, dataset: Dataset | None = None) -> dict[str, A
 def _build_files(cfg: GenerateConfig, gen: RecordBuilder, pools: dict[str, list]) -> dict[str, list[dict]]:
     """Every record, by output file stem, in the order they are written."""
     files: dict[str, list[dict]] = {f"train_{t}": [] for t in TASKS}
-    files.update({f"dev_{t}": [] for t in ("listwise", "rebuy", "sft", "constraints")})
+    files.update({f"dev_{t}": [] for t in ("listwise", "rebuy", "sft")})
     files.update({name: [] for name in TEST_FILES})
 
     for part in ("train", "dev"):
@@ -137,12 +136,6 @@ def _build_files(cfg: GenerateConfig, gen: RecordBuilder, pools: dict[str, list]
         rec = gen.sft(user, hist, target, "test")
         if rec is not None:
             files["test_sft"].append(rec)
-    files["test_constraints"] = gen.constraints(cfg.constraint_test, "test", set())
-    test_utts = {r["messages"][1]["content"] for r in files["test_constraints"]}
-    n_dev_c = min(32, cfg.constraint_train // 10)
-    files["dev_constraints"] = gen.constraints(n_dev_c, "dev", test_utts)
-    dev_utts = {r["messages"][1]["content"] for r in files["dev_constraints"]}
-    files["train_constraints"] = gen.constraints(cfg.constraint_train, "train", test_utts | dev_utts)
     if cfg.chat:
         files["train_chat"] = gen.chat()
     return files

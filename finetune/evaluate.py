@@ -4,11 +4,12 @@
   negatives from a CF retriever's top items, uniformly random, or LlamaRec's retriever top 20
   for the users whose target it recalled; see ``finetune.arguments.LISTWISE_PROTOCOLS``): NDCG@10, Recall@5, MRR from the letter
   verbalizer (one forward pass per prompt), with standard errors and a paired difference;
-* constraint extraction (``test_constraints.jsonl``, EN + ZH): JSON validity (parses AND
-  ``Constraints.from_dict`` accepts it), exact match, per-field accuracy;
 * conversational replies (``test_sft.jsonl``): RecLM-eval style error rates over the items a
   reply recommends (``**bold**`` names and ``[X]`` labels): not among the candidates, already
   in the shown history, named twice; plus how often the pick is the true next item.
+
+Understanding (``--task understand``: rules vs base vs adapter on one split of a ``generate
+--task understand`` folder) is ``finetune.understand_eval``.
 
 One process loads the base once as a ``PeftModel``; the base rows run under
 ``disable_adapter()``, so both columns see identical weights, prompts and decoding.
@@ -35,27 +36,13 @@ from finetune.arguments import EvalConfig, eval_protocols
 from finetune.data import TEACHER_FILE, read_jsonl, read_manifest
 from finetune.metrics import random_ranking_baseline, ranking_metrics, target_rank
 from finetune.teacher import LexicalTeacher
-from llm.json_output import extract_json_block
 from llm.listwise import LETTERS, parse_listwise_prompt
 from llm.messages import encode_chat
 from llm.models import load_llm
 from llm.registry import DEFAULT_LLM
 from llm.reranker import LLMReranker
 from retrieval.files import atomic_write
-from retrieval.filters import Constraints
 from retrieval.text import tokenize
-
-CONSTRAINT_FIELDS = (
-    "price_min",
-    "price_max",
-    "brands_in",
-    "brands_out",
-    "categories",
-    "categories_out",
-    "in_stock",
-)
-
-
 
 
 def title_overlap_scores(record: dict[str, Any]) -> np.ndarray:
@@ -120,35 +107,6 @@ def reply_errors(reply: str, candidates: list[str], history: list[str]) -> dict[
 def _has_duplicate_bold(reply: str) -> bool:
     spans = [_norm(s) for s in _BOLD.findall(reply)]
     return len(spans) != len(set(spans))
-
-
-def constraint_scores(text: str, gold: dict[str, Any]) -> dict[str, Any]:
-    """JSON validity, exact match and per-field correctness of one extraction."""
-    pred: Constraints | None = None
-    block = extract_json_block(text)
-    if block is not None:
-        with contextlib.suppress(ValueError, TypeError):
-            obj = json.loads(block)
-            if isinstance(obj, dict):
-                pred = Constraints.from_dict(obj)
-    g = Constraints.from_dict(gold)
-    if pred is None:
-        return {"valid": False, "exact": False, "fields": {f: False for f in gold}, "spurious": 0}
-    fields = {f: _field_equal(getattr(pred, f), getattr(g, f)) for f in gold}
-    spurious = sum(1 for f in CONSTRAINT_FIELDS if f not in gold and getattr(pred, f) not in (None, ()))
-    exact = all(_field_equal(getattr(pred, f), getattr(g, f)) for f in CONSTRAINT_FIELDS)
-    return {"valid": True, "exact": exact, "fields": fields, "spurious": spurious}
-
-
-def _field_equal(a: Any, b: Any) -> bool:
-    if isinstance(a, float | int) and isinstance(b, float | int) and not isinstance(a, bool):
-        return abs(float(a) - float(b)) < 0.01
-    if isinstance(a, tuple) and isinstance(b, tuple):
-        norm = lambda xs: sorted(  # noqa: E731
-            tuple(_norm(y) for y in x) if isinstance(x, tuple) else _norm(str(x)) for x in xs
-        )
-        return norm(a) == norm(b)
-    return a == b
 
 
 # --------------------------------------------------------------------------------------------
@@ -218,6 +176,10 @@ def _generate(models: _Models, messages: list[dict[str, str]], max_new_tokens: i
 
 def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     """Run every evaluation, write ``<out>/<tag>.json`` and ``.md``; returns the report."""
+    if cfg.task == "understand":
+        from finetune.understand_eval import evaluate_understand
+
+        return evaluate_understand(cfg)
     import torch
 
     t0 = time.perf_counter()
@@ -241,7 +203,6 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
         },
         "split_protocol": manifest.get("split_protocol"),
         "listwise": _listwise_report(cfg, data, models, reranker),
-        "constraints": _constraints_report(cfg, data, models),
         "replies": _replies_report(cfg, data, models),
     }
     report["seconds"] = round(time.perf_counter() - t0, 1)
@@ -288,21 +249,6 @@ def _listwise_report(cfg: EvalConfig, data: Path, models: _Models, reranker: Any
         if "adapter" in ranks:
             entry["paired_ndcg@10_diff"] = _paired_diff(ranks["base"], ranks["adapter"])
         result[protocol] = entry
-    return result
-
-
-def _constraints_report(cfg: EvalConfig, data: Path, models: _Models) -> dict[str, Any]:
-    """Per model: JSON validity, exact match and field accuracy of generated constraint JSON."""
-    show = cfg.progress
-    result: dict[str, Any] = {}
-    crecs = read_jsonl(data / "test_constraints.jsonl")[: cfg.n_constraints] if cfg.n_constraints else []
-    for name in models.names if crecs else []:
-        with models.variant(name):
-            rows = []
-            for rec in tqdm(crecs, desc=f"constraints/{name}", disable=not show):
-                text = _generate(models, rec["messages"][:-1], cfg.max_new_tokens)
-                rows.append({**constraint_scores(text, rec["meta"]["gold"]), "lang": rec.get("lang", "en")})
-        result[name] = _constraint_summary(rows)
     return result
 
 
@@ -366,28 +312,6 @@ def _paired_diff(base: list[int], adapter: list[int]) -> dict[str, float]:
     return {"mean": float(d.mean()), "se": se, "z": float(d.mean() / se) if se and se > 0 else float("nan")}
 
 
-def _constraint_summary(rows: list[dict]) -> dict[str, Any]:
-    n = len(rows)
-    field_hits: dict[str, list[bool]] = {}
-    for r in rows:
-        for f, ok in r["fields"].items():
-            field_hits.setdefault(f, []).append(ok)
-    all_fields = [ok for hits in field_hits.values() for ok in hits]
-    by_lang = {
-        lang: float(np.mean([r["valid"] for r in rows if r["lang"] == lang]))
-        for lang in sorted({r["lang"] for r in rows})
-    }
-    return {
-        "n": n,
-        "json_valid_rate": float(np.mean([r["valid"] for r in rows])),
-        "json_valid_rate_by_lang": by_lang,
-        "exact_match_rate": float(np.mean([r["exact"] for r in rows])),
-        "field_accuracy": float(np.mean(all_fields)) if all_fields else float("nan"),
-        "field_accuracy_by_field": {f: float(np.mean(v)) for f, v in sorted(field_hits.items())},
-        "spurious_fields_per_example": float(np.mean([r["spurious"] for r in rows])),
-    }
-
-
 def _reply_summary(rows: list[dict]) -> dict[str, Any]:
     return {
         "n": len(rows),
@@ -410,8 +334,6 @@ def _fmt(x: Any, digits: int = 4) -> str:
 
 def to_markdown(report: dict[str, Any]) -> str:
     lines = _markdown_header(report) + _markdown_listwise(report)
-    if report["constraints"]:
-        lines += _markdown_constraints(report)
     if report["replies"]:
         lines += _markdown_replies(report)
     return "\n".join(lines) + "\n"
@@ -476,22 +398,6 @@ def _markdown_listwise(report: dict[str, Any]) -> list[str]:
             lines.append(
                 f"| {protocol} | adapter − base (paired) | - | {_fmt(d['mean'])} ± {_fmt(d['se'], 3)} (z={_fmt(d['z'], 2)}) | | | |"
             )
-    return lines
-
-
-def _markdown_constraints(report: dict[str, Any]) -> list[str]:
-    lines = [
-        "",
-        "## Constraint extraction (EN + ZH, held-out utterances)",
-        "",
-        "| model | n | JSON valid | exact match | field accuracy | spurious fields / ex |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, m in report["constraints"].items():
-        lines.append(
-            f"| {name} | {m['n']} | {_fmt(m['json_valid_rate'], 3)} | {_fmt(m['exact_match_rate'], 3)} | "
-            f"{_fmt(m['field_accuracy'], 3)} | {_fmt(m['spurious_fields_per_example'], 2)} |"
-        )
     return lines
 
 

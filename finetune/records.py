@@ -1,10 +1,9 @@
 """The record builders of ``finetune.data.generate``: one leakage-checked example record per call
-(listwise and re-buy letter prompts, conversational SFT, constraint extraction, generic chat), and
+(listwise and re-buy letter prompts, conversational SFT, generic chat), and
 ``check_example``, the leakage check every listwise and SFT record passes before it is written."""
 
 from __future__ import annotations
 
-import json
 import re
 import zlib
 from collections import Counter
@@ -16,14 +15,9 @@ import numpy as np
 from finetune.arguments import GenerateConfig
 from finetune.candidates import CandidateSampler, make_candidate_source
 from finetune.templates import (
-    CONSTRAINT_TEMPLATES_EN,
-    CONSTRAINT_TEMPLATES_ZH,
     GENERIC_CHAT,
-    PRICE_BANDS,
     REPLY_OPENERS,
     REQUEST_TEMPLATES,
-    STOCK_EN,
-    STOCK_ZH,
     price_band,
     price_phrase,
 )
@@ -31,7 +25,6 @@ from llm.listwise import (
     CANDIDATES_HEADER,
     LETTERS,
     SYSTEM_SHOPPER,
-    constraint_messages,
     format_price,
     listwise_messages,
     parse_listwise_prompt,
@@ -114,7 +107,7 @@ def check_example(record: dict[str, Any], catalog: Catalog, title_chars: int = 6
 
 
 class RecordBuilder:
-    """Builds one example record at a time (listwise, re-buy, SFT, constraints, chat) for ``generate``."""
+    """Builds one example record at a time (listwise, re-buy, SFT, chat) for ``generate``."""
 
     def __init__(self, cfg: GenerateConfig, ds: Dataset):
         self.cfg = cfg
@@ -415,83 +408,6 @@ class RecordBuilder:
                 break
         reasons.append("The other candidates do not match everything you asked for.")
         return opener + " " + " ".join(reasons)
-
-    # --- constraint extraction ---------------------------------------------------------------------------
-    def _category_names(self) -> list[tuple[str, tuple[str, ...]]]:
-        """(name, path) for category levels >= 2 whose name is unique in the catalog."""
-        paths: dict[str, set[tuple[str, ...]]] = {}
-        for p in self.catalog.category_paths():
-            if len(p) >= 2:
-                paths.setdefault(p[-1].casefold(), set()).add(p)
-        return sorted((next(iter(v))[-1], next(iter(v))) for v in paths.values() if len(v) == 1)
-
-    def constraints(self, n: int, part: str, avoid: set[str]) -> list[dict]:
-        cfg = self.cfg
-        cats = self._category_names()
-        brands = [it.brand for it in self.catalog if it.brand]
-        if not cats and not brands and not self.catalog.has_prices:
-            self.skipped["constraints_no_attributes"] += n
-            return []
-        out: list[dict] = []
-        seen = set(avoid)
-        rng = _rng(cfg.seed, "constraints", part)
-        attempts = 0
-        while len(out) < n and attempts < n * 50:
-            attempts += 1
-            zh = rng.random() < cfg.zh_fraction
-            templates = CONSTRAINT_TEMPLATES_ZH if zh else CONSTRAINT_TEMPLATES_EN
-            template = templates[int(rng.integers(len(templates)))]
-            slots: dict[str, str] = {}
-            fields: dict[str, Any] = {}
-            if "{cat}" in template:
-                if not cats:
-                    continue
-                name, path = cats[int(rng.integers(len(cats)))]
-                slots["cat"] = name if zh else name.lower()
-                fields["categories"] = (path,)
-            if "{brand}" in template:
-                if not brands:
-                    continue
-                b = brands[int(rng.integers(len(brands)))]
-                slots["brand"] = b
-                fields["brands_in"] = (b,)
-            if "{brand_out}" in template:
-                if not brands:
-                    continue
-                b = brands[int(rng.integers(len(brands)))]
-                if b.casefold() in {x.casefold() for x in fields.get("brands_in", ())}:
-                    continue
-                slots["brand_out"] = b
-                fields["brands_out"] = (b,)
-            if "{price}" in template:
-                if not self.catalog.has_prices:
-                    continue
-                lo, hi = PRICE_BANDS[int(rng.integers(len(PRICE_BANDS)))]
-                ph = price_phrase(lo, hi, int(rng.integers(3)))
-                slots["price"] = ph.zh if zh else ph.en
-                fields["price_min"], fields["price_max"] = ph.price_min, ph.price_max
-            if "{stock}" in template:
-                stock = STOCK_ZH if zh else STOCK_EN
-                slots["stock"] = stock[int(rng.integers(len(stock)))]
-                fields["in_stock"] = True
-            utterance = template.format(**slots)
-            if utterance in seen:
-                continue
-            seen.add(utterance)
-            gold = _compact(Constraints(**fields).to_dict())
-            out.append(
-                {
-                    "task": "constraints",
-                    "split": part,
-                    "lang": "zh" if zh else "en",
-                    "messages": [
-                        *constraint_messages(utterance),
-                        {"role": "assistant", "content": json.dumps(gold, ensure_ascii=False)},
-                    ],
-                    "meta": {"gold": gold, "template": template},
-                }
-            )
-        return out
 
     def chat(self) -> list[dict]:
         return [

@@ -1,4 +1,5 @@
-"""Templates for synthetic shopper requests, grounded replies, constraint utterances and chit-chat.
+"""Templates for synthetic shopper requests, grounded replies and chit-chat (the understanding
+task's phrasings are in ``finetune.understand_templates``).
 
 Everything a template says is filled from real catalog facts (category names, brands,
 prices) or the shopper's real history; no fact is invented, so a model trained on the
@@ -64,42 +65,6 @@ REPLY_OPENERS = (
     "Try **{title}** [{label}].",
     "The best match is **{title}** [{label}].",
 )
-
-
-# --- constraint-extraction utterances ------------------------------------------------------------
-# Slots: {cat}, {brand}, {brand_out}, {price}, {stock}; a template is used only when all its slots
-# are filled by the sampled constraint set.
-CONSTRAINT_TEMPLATES_EN = (
-    "I want {cat}",
-    "show me {cat}",
-    "looking for {cat} {price}",
-    "{cat} {price} please",
-    "do you have {brand} {cat}?",
-    "I only want {brand} products",
-    "{brand} {cat} {price}",
-    "something in {cat}, but not from {brand_out}",
-    "no {brand_out} please, I'd like {cat} {price}",
-    "anything {price}",
-    "{cat} from {brand}, {stock}",
-    "{cat} {price}, {stock}",
-    "I need {cat} by {brand} {price}",
-    "avoid {brand_out}; {cat} {price}",
-)
-CONSTRAINT_TEMPLATES_ZH = (
-    "我想要{cat}",
-    "给我看看{cat}",
-    "找{cat}，{price}",
-    "有没有{brand}的{cat}？",
-    "只要{brand}的产品",
-    "{brand}的{cat}，{price}",
-    "要{cat}，但不要{brand_out}的",
-    "不要{brand_out}，想要{cat}，{price}",
-    "随便什么，{price}",
-    "{brand}的{cat}，{stock}",
-    "{cat}，{price}，{stock}",
-)
-STOCK_EN = ("in stock only", "only things that are in stock", "must be available now")
-STOCK_ZH = ("只要有货的", "必须现货")
 
 
 # --- generic chat turns (templated here, no downloads) --------------------------------------------

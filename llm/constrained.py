@@ -43,13 +43,17 @@ class _GrammarMask:
 
 
 # Bounds written into the grammar's copy of the schema, so every path closes within the token
-# budget: an unbounded string or list is where a small model rambles until it runs out.
+# budget: an unbounded string or list is where a small model rambles until it runs out, and an
+# object open to any key (pydantic's default schema) is where it invents keys ("type", "data"...)
+# until it runs out; an object with declared properties takes only those.
 _MAX_STR, _MAX_ITEMS = 32, 3
 
 
 def _bounded(node: Any) -> Any:
     if isinstance(node, dict):
         node = {k: _bounded(v) for k, v in node.items()}
+        if node.get("type") == "object" and "properties" in node:
+            node.setdefault("additionalProperties", False)
         if node.get("type") == "string":
             node["maxLength"] = min(node.get("maxLength", _MAX_STR), _MAX_STR)
         if node.get("type") == "array":

@@ -38,12 +38,6 @@ SYSTEM_SHOPPER = (
     "You are a shopping assistant. Recommend only products from the candidate list, and give "
     "reasons based only on the facts shown on their cards and in the shopper's history."
 )
-SYSTEM_CONSTRAINTS = (
-    "Extract the shopper's hard product constraints as one JSON object. Allowed keys: "
-    "price_min, price_max (numbers, USD), brands_in, brands_out (lists of brand names), "
-    "categories, categories_out (lists of category paths from the catalog root), in_stock "
-    "(true/false). Omit keys the shopper did not constrain. Output the JSON only."
-)
 
 _SPACE = re.compile(r"\s+")
 
@@ -119,11 +113,4 @@ def listwise_messages(
     return [
         {"role": "system", "content": SYSTEM_LISTWISE},
         {"role": "user", "content": "\n".join(lines)},
-    ]
-
-
-def constraint_messages(utterance: str) -> list[dict[str, str]]:
-    return [
-        {"role": "system", "content": SYSTEM_CONSTRAINTS},
-        {"role": "user", "content": utterance},
     ]

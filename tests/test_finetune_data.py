@@ -11,12 +11,11 @@ import numpy as np
 import pytest
 
 from finetune.data import TEST_FILES, GenerateConfig, generate, read_jsonl
-from finetune.evaluate import constraint_scores, ranking_metrics, reply_errors, target_rank
+from finetune.evaluate import ranking_metrics, reply_errors, target_rank
 from finetune.records import check_example
 from finetune.toydata import write_toy_dataset
 from llm.listwise import CANDIDATES_HEADER, LETTERS, short_title
 from retrieval.data import leave_one_out, load_dataset
-from retrieval.filters import Constraints
 
 
 def _cfg(src: Path, out: Path, seed: int = 3) -> GenerateConfig:
@@ -26,8 +25,6 @@ def _cfg(src: Path, out: Path, seed: int = 3) -> GenerateConfig:
         seed=seed,
         test_users=25,
         dev_users=10,
-        constraint_train=60,
-        constraint_test=20,
         candidates="cooccurrence",
         train_protocol="mixed",  # both negative samplers under the leak checks
     )
@@ -145,26 +142,6 @@ def test_letters_are_spread_and_candidates_valid(toy: dict) -> None:
     assert protos == {"retrieved", "random"}
 
 
-def test_constraint_examples_use_real_catalog_values(toy: dict) -> None:
-    catalog = toy["ds"].catalog
-    brands = {b.casefold() for b in catalog.brands()}
-    paths = set(catalog.category_paths())
-    recs = read_jsonl(toy["out"] / "train_constraints.jsonl") + read_jsonl(
-        toy["out"] / "test_constraints.jsonl"
-    )
-    assert {r["lang"] for r in recs} == {"en", "zh"}
-    train_utts = {r["messages"][1]["content"] for r in recs if r["split"] == "train"}
-    for r in recs:
-        gold = json.loads(r["messages"][-1]["content"])
-        assert gold == r["meta"]["gold"] and gold
-        c = Constraints.from_dict(gold)
-        assert set(gold) <= set(Constraints().to_dict())
-        assert all(b.casefold() in brands for b in (*c.brands_in, *c.brands_out))
-        assert all(p in paths for p in c.categories)
-        if r["split"] == "test":
-            assert r["messages"][1]["content"] not in train_utts
-
-
 def test_manifest(toy: dict) -> None:
     m = json.loads((toy["out"] / "manifest.json").read_text())
     for key in (
@@ -221,14 +198,6 @@ def test_metric_functions() -> None:
         hist,
     )
     assert bad["history_error"] and bad["candidate_error"] and bad["duplicate_error"]
-    gold = {"price_max": 25.0, "brands_in": ["Olay"]}
-    assert constraint_scores('{"brands_in": ["olay"], "price_max": 25}', gold)["exact"]
-    wrong = constraint_scores('{"brands_in": ["Dove"]}', gold)
-    assert (
-        wrong["valid"] and not wrong["exact"] and wrong["fields"] == {"price_max": False, "brands_in": False}
-    )
-    assert not constraint_scores("no json here", gold)["valid"]
-    assert not constraint_scores('{"colour": "red"}', gold)["valid"]  # not in the Constraints schema
 
 
 def test_target_title_inside_a_longer_history_title_is_skipped_not_leaked(toy: dict, tmp_path: Path) -> None:

@@ -65,8 +65,6 @@ def test_two_process_run_stops_on_time_together(tmp_path: Path, tiny_llm_dir: Pa
             sft_candidates=3,
             max_history=3,
             title_chars=30,
-            constraint_train=10,
-            constraint_test=4,
             candidates="cooccurrence",
         )
     )

@@ -109,8 +109,8 @@ def test_generate_labels_train_and_dev_from_a_teacher_fitted_on_train_only(tmp_p
     src = write_toy_dataset(tmp_path / "shop", seed=0)
     out = tmp_path / "data"
     cfg = GenerateConfig(
-        data=str(src), out=str(out), seed=1, test_users=25, dev_users=10, constraint_train=0,
-        constraint_test=0, candidates="cooccurrence",
+        data=str(src), out=str(out), seed=1, test_users=25, dev_users=10,
+        candidates="cooccurrence",
     )  # fmt: skip
     manifest = generate(cfg)
     info = manifest["teacher"]

@@ -37,8 +37,6 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             sft_candidates=3,
             max_history=3,
             title_chars=30,
-            constraint_train=10,
-            constraint_test=4,
             candidates="cooccurrence",
         )
     )
@@ -143,7 +141,6 @@ def test_evaluate_writes_expected_keys(run: dict, data_dir: Path, tmp_path: Path
             adapter=str(run["out"] / "adapter"),
             out=str(tmp_path),
             max_users=2,
-            n_constraints=1,
             n_generate=1,
             max_new_tokens=8,
             batch_size=2,
@@ -159,7 +156,6 @@ def test_evaluate_writes_expected_keys(run: dict, data_dir: Path, tmp_path: Path
             assert entry[name]["n"] == 2 and 0 <= entry[name]["ndcg@10"] <= 1
         assert "paired_ndcg@10_diff" in entry and "random_baseline" in entry
     for name in ("base", "adapter"):
-        assert {"json_valid_rate", "exact_match_rate", "field_accuracy"} <= set(saved["constraints"][name])
         assert {"candidate_error_rate", "history_error_rate", "duplicate_error_rate"} <= set(
             saved["replies"][name]
         )

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from assistant.understanding.llm_prompt import understand_prompt
 from assistant.understanding.matches import Ambiguous, drop_descendants
 from assistant.understanding.utterance import (
     MAX_SANE_PRICE,
@@ -80,22 +81,17 @@ def _coerce_update(raw: Any) -> ConstraintUpdate | None:
     return None
 
 
-def _llm_prompt(parsed: ParsedUtterance, currency: str | None) -> str:
-    return (
-        "Extract shopping constraints from the shopper's message as JSON matching the schema. "
-        "Use only what the message states; leave other fields empty. "
-        f"Catalog prices are in {currency or 'an unknown currency'}; copy numbers as stated, do not convert.\n"
-        f"Message: {parsed.text[:1000]}"
-    )
-
-
 def llm_fallback(
     parsed: ParsedUtterance, vocab: CatalogVocabulary, currency: str | None, llm: LLMFallback
 ) -> ParsedUtterance:
-    """Ask ``llm`` for a ``ConstraintUpdate`` and fold in what the rules left empty."""
+    """Ask ``llm`` for a ``ConstraintUpdate`` and fold in what the rules left empty.
+
+    The prompt is ``understand_prompt`` (the one the understanding adapter is trained on), with
+    the dialogue state the hook carries as its ``context`` attribute, if any."""
     issues = list(parsed.issues)
     try:
-        raw = llm(_llm_prompt(parsed, currency), ConstraintUpdate.model_json_schema())
+        prompt = understand_prompt(parsed.text, currency, getattr(llm, "context", None))
+        raw = llm(prompt, ConstraintUpdate.model_json_schema())
     except Exception as exc:
         issues.append(
             Issue("llm_failed", f"LLM fallback failed: {type(exc).__name__}", "LLM解析失败", "info")
