@@ -21,11 +21,11 @@ from assistant.understanding.intents import (
     has_searchable_content,
     needs_clarification,
 )
-from assistant.understanding.llm_fallback import ConstraintUpdate
 from assistant.understanding.llm_prompt import UnderstandContext, understand_chat
 from assistant.understanding.mentions import TitleIndex
 from assistant.understanding.parser import parse
 from assistant.understanding.safety import refuse_reason
+from assistant.understanding.update import ConstraintUpdate
 from assistant.understanding.utterance import ParsedUtterance
 from assistant.understanding.vocabulary import CatalogVocabulary
 from llm.constrained import generate_constrained_json

@@ -42,7 +42,6 @@ from typing import Any
 import numpy as np
 
 from assistant.understanding import lexicon
-from assistant.understanding.llm_fallback import ConstraintUpdate
 from assistant.understanding.llm_prompt import (
     MAX_SHOWN,
     UnderstandContext,
@@ -50,6 +49,7 @@ from assistant.understanding.llm_prompt import (
     update_json,
 )
 from assistant.understanding.matches import Ambiguous
+from assistant.understanding.update import ConstraintUpdate
 from assistant.understanding.vocabulary import CatalogVocabulary
 from finetune.understand_templates import (
     DIGITS_CNY,

@@ -32,11 +32,12 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from assistant.understanding.llm_fallback import ConstraintUpdate, _coerce_update
+from assistant.understanding.llm_fallback import _coerce_update
 from assistant.understanding.llm_prompt import update_from_parse, update_json
 from assistant.understanding.matches import Ambiguous
 from assistant.understanding.parser import parse
 from assistant.understanding.tokens import normalize
+from assistant.understanding.update import ConstraintUpdate
 from assistant.understanding.vocabulary import CatalogVocabulary
 from retrieval.files import atomic_write
 from retrieval.text import tokenize

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.understanding.llm_fallback import ConstraintUpdate
+from assistant.understanding.update import ConstraintUpdate
 
 pytest.importorskip("llguidance")
 

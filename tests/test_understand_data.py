@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from assistant.dialogue_state import DialogueState
-from assistant.understanding.llm_fallback import ConstraintUpdate, llm_fallback
+from assistant.understanding.llm_fallback import llm_fallback
 from assistant.understanding.llm_prompt import (
     UnderstandContext,
     understand_messages,
@@ -20,6 +20,7 @@ from assistant.understanding.llm_prompt import (
     update_json,
 )
 from assistant.understanding.parser import parse
+from assistant.understanding.update import ConstraintUpdate
 from assistant.understanding.vocabulary import CatalogVocabulary
 from finetune.arguments import EvalConfig, GenerateConfig
 from finetune.data import read_jsonl

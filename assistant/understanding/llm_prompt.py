@@ -10,13 +10,16 @@ understand``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from assistant.understanding.llm_fallback import ConstraintUpdate
-    from assistant.understanding.utterance import ParsedUtterance
+import prompts
+from assistant.understanding.update import ConstraintUpdate
+from assistant.understanding.utterance import ParsedUtterance
+from llm.messages import to_chat_dicts
+from retrieval.text import detect_language
 
 __all__ = [
     "MAX_SHOWN",
@@ -102,8 +105,6 @@ def understand_prompt(message: str, currency: str | None, context: UnderstandCon
 
 def understand_chat(prompt: str, lang: str) -> list[Any]:
     """The ``parse`` template around ``prompt`` (langchain messages, as the product sends them)."""
-    import prompts
-
     return prompts.load("parse", lang).messages(utterance=prompt)
 
 
@@ -112,9 +113,6 @@ def understand_messages(
 ) -> list[dict[str, str]]:
     """The whole chat (role/content dicts) for ``message``: what training records hold and what
     ``Understander._json_fallback`` sends (the language is the message's, as there)."""
-    from llm.messages import to_chat_dicts
-    from retrieval.text import detect_language
-
     lang = detect_language(message).language
     return to_chat_dicts(understand_chat(understand_prompt(message, currency, context), lang))
 
@@ -122,8 +120,6 @@ def understand_messages(
 def update_json(update: ConstraintUpdate | dict[str, Any]) -> str:
     """The training target: the non-empty fields in schema order, compact separators (the form
     llguidance's JSON grammar produces), integral numbers without ``.0``."""
-    from assistant.understanding.llm_fallback import ConstraintUpdate
-
     upd = update if isinstance(update, ConstraintUpdate) else ConstraintUpdate.model_validate(update)
     out: dict[str, Any] = {}
     for name in ConstraintUpdate.model_fields:
@@ -133,8 +129,6 @@ def update_json(update: ConstraintUpdate | dict[str, Any]) -> str:
         if isinstance(v, float) and v.is_integer():
             v = int(v)
         out[name] = v
-    import json
-
     return json.dumps(out, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -143,8 +137,6 @@ def update_from_parse(parsed: ParsedUtterance, n_shown: int = 0) -> ConstraintUp
     prices as stated, brands by their catalog spelling, category nodes by name, positional
     references 1-based (``last_n`` needs ``n_shown``; selectors such as "the cheapest" have no
     position and are left out), preferences as soft terms, the rules' query."""
-    from assistant.understanding.llm_fallback import ConstraintUpdate
-
     refs: list[int] = []
     for r in parsed.references:
         if r.kind == "index":

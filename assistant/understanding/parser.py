@@ -77,13 +77,14 @@ from assistant.understanding.categories import exact_category_names, refine_cate
 from assistant.understanding.crosslingual import english_words
 from assistant.understanding.cues import assign_polarity, build_query, control_phrases, cue, negated_words
 from assistant.understanding.everyday import everyday_categories
-from assistant.understanding.llm_fallback import ConstraintUpdate, llm_fallback
+from assistant.understanding.llm_fallback import llm_fallback
 from assistant.understanding.matches import Ambiguous, BrandMatch, CategoryMatch, Mention, drop_descendants
 from assistant.understanding.mentions import ItemMention, TitleIndex, find_items
 from assistant.understanding.prices import check_currency, combine_prices, extract_prices, relative_price
 from assistant.understanding.references import extract_references, feedback
 from assistant.understanding.spans import clean, mask, overlaps, scan_cues, take
 from assistant.understanding.tokens import normalize, stem_phrase
+from assistant.understanding.update import ConstraintUpdate
 from assistant.understanding.utterance import (
     AROUND_BAND,
     MAX_PARSE_CHARS,
