@@ -1,5 +1,8 @@
 """What the conversation has established so far, and how each parsed utterance revises it.
 
+Size exception: module: the one owner of conversation state; its revision rules (below) live
+next to the transitions that implement them, and the JSON round trip beside the fields.
+
 ``DialogueState`` is immutable: ``apply`` and ``record_shown`` return a new state, so a turn
 that fails half-way never leaves a half-edited state behind, and the state round-trips through
 JSON for persistence (``to_json`` / ``from_json``).
@@ -361,17 +364,7 @@ class DialogueState:
         if parsed.similar and referenced:
             anchors = (*(a for a in anchors if a not in referenced), *referenced)[-MAX_ANCHORS:]
         constraints = d.constraints(c)
-        keep = () if topic_changed or (parsed.categories_in and not parsed.additive) else self.soft_categories
-        out = {p[-1] for p in constraints.categories_out if p}
-        avoided_now = {p[-1] for p in parsed.avoided_categories}
-        soft = tuple(
-            p for p in dict.fromkeys([*keep, *parsed.soft_categories]) if p[-1] not in out | avoided_now
-        )[-8:]
-        wanted_now = {p[-1] for p in (*parsed.soft_categories, *parsed.categories_in)}
-        kept_avoided = () if topic_changed else self.avoided_categories
-        avoided = tuple(
-            p for p in dict.fromkeys([*kept_avoided, *parsed.avoided_categories]) if p[-1] not in wanted_now
-        )[-8:]
+        soft, avoided = self._kind_preferences(parsed, constraints, topic_changed)
         new = replace(
             self,
             constraints=constraints,
@@ -394,6 +387,22 @@ class DialogueState:
             for item_id in referenced:
                 new = new.with_feedback(item_id, liked=parsed.feedback == "like")
         return new._with_mentions(parsed.item_mentions)
+
+    def _kind_preferences(
+        self, parsed: ParsedUtterance, constraints: Constraints, topic_changed: bool
+    ) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+        """This topic's wanted and avoided kinds (the last 8 of each): a new product type or
+        topic restarts them, a kind ruled out or avoided leaves the wanted, a kind wanted again
+        leaves the avoided."""
+        keep = () if topic_changed or (parsed.categories_in and not parsed.additive) else self.soft_categories
+        drop = {p[-1] for p in (*constraints.categories_out, *parsed.avoided_categories) if p}
+        soft = tuple(p for p in dict.fromkeys([*keep, *parsed.soft_categories]) if p[-1] not in drop)
+        wanted_now = {p[-1] for p in (*parsed.soft_categories, *parsed.categories_in)}
+        kept_avoided = () if topic_changed else self.avoided_categories
+        avoided = tuple(
+            p for p in dict.fromkeys([*kept_avoided, *parsed.avoided_categories]) if p[-1] not in wanted_now
+        )
+        return soft[-8:], avoided[-8:]
 
     def _with_mentions(self, mentions: Sequence[ItemMention]) -> DialogueState:
         """Fold catalog items named in chat in (see the module docstring)."""

@@ -182,21 +182,8 @@ def _parse_rules(
     # 4. Feedback on referenced items ("I like the first one", "not the second one").
     said = feedback(text, refs, read.neg_cues)
 
-    # 4b. Negated plain words leave the query; everyday words among them are avoided types.
-    negated = bytearray(len(text))
-    governed = negated_words(text, taken)
-    for w in governed:
-        take(negated, w.start, w.end)
-    wanted_types, avoided_types = everyday_categories(text, taken, vocab.nodes, negated)
-    for w in governed:
-        take(taken, w.cue_start, w.end)
-    english = english_words(text, taken) if HAN_RE.search(text) else []
-    # A product type said in Chinese is searched for by its English name too ("口红" -> Lipstick).
-    english += [
-        m.resolved.name
-        for m in (*read.mentions, *read.soft)
-        if isinstance(m.resolved, CategoryMatch) and HAN_RE.search(m.resolved.surface) and not overlaps(negated, m.start, m.end)
-    ]
+    # 4b. Negated words, everyday words, Chinese words in the catalog's words.
+    wanted_types, avoided_types, english = _words_read(text, taken, vocab, read)
 
     # 5. Currency sanity.
     cur_seen = price.currency if price else None
@@ -240,6 +227,30 @@ def _parse_rules(
         mentions=tuple(read.mentions),
         item_mentions=items,
     )
+
+
+def _words_read(
+    text: str, taken: bytearray, vocab: CatalogVocabulary, read: _MentionReading
+) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...], list[str]]:
+    """(wanted kinds, avoided kinds, English words for the query). Negated plain words leave the
+    query (claimed in ``taken`` with their cue); everyday words among them are avoided kinds;
+    curated Chinese words and product types said in Chinese are searched by their English words."""
+    negated = bytearray(len(text))
+    governed = negated_words(text, taken)
+    for w in governed:
+        take(negated, w.start, w.end)
+    wanted_types, avoided_types = everyday_categories(text, taken, vocab.nodes, negated)
+    for w in governed:
+        take(taken, w.cue_start, w.end)
+    english = english_words(text, taken) if HAN_RE.search(text) else []
+    english += [  # "口红" -> Lipstick
+        m.resolved.name
+        for m in (*read.mentions, *read.soft)
+        if isinstance(m.resolved, CategoryMatch)
+        and HAN_RE.search(m.resolved.surface)
+        and not overlaps(negated, m.start, m.end)
+    ]
+    return wanted_types, avoided_types, english
 
 
 def _items(
