@@ -34,14 +34,13 @@ from tqdm.auto import tqdm
 
 from finetune.arguments import EvalConfig, eval_protocols
 from finetune.data import TEACHER_FILE, read_jsonl, read_manifest
-from finetune.metrics import random_ranking_baseline, ranking_metrics, target_rank
+from finetune.metrics import random_ranking_baseline, ranking_metrics, target_rank, write_report
 from finetune.teacher import LexicalTeacher
 from llm.listwise import LETTERS, parse_listwise_prompt
 from llm.messages import encode_chat
 from llm.models import load_llm
 from llm.registry import DEFAULT_LLM
 from llm.reranker import LLMReranker
-from retrieval.files import atomic_write
 from retrieval.text import tokenize
 
 
@@ -206,12 +205,7 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
         "replies": _replies_report(cfg, data, models),
     }
     report["seconds"] = round(time.perf_counter() - t0, 1)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = out / f"{cfg.tag}.json", out / f"{cfg.tag}.md"
-    report["json_path"], report["markdown_path"] = str(json_path), str(md_path)
-    atomic_write(json_path, json.dumps(report, indent=2, ensure_ascii=False))
-    atomic_write(md_path, to_markdown(report))
+    write_report(report, cfg.out, cfg.tag, to_markdown)
     return report
 
 

@@ -3,9 +3,15 @@ target), shared by data generation (the teacher's dev check), training and evalu
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from retrieval.files import atomic_write
 
 __all__ = ["random_ranking_baseline", "ranking_metrics", "target_rank"]
 
@@ -46,3 +52,16 @@ def random_ranking_baseline(n_candidates: int) -> dict[str, float]:
         "recall@5": min(5, n_candidates) / n_candidates,
         "mrr": float((1 / ranks).mean()),
     }
+
+
+def write_report(
+    report: dict[str, Any], out_dir: str | Path, tag: str, markdown: Callable[[dict[str, Any]], str]
+) -> Path:
+    """``<out>/<tag>.json`` and ``.md`` (atomic), their paths recorded in ``report``; returns the folder."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out / f"{tag}.json", out / f"{tag}.md"
+    report["json_path"], report["markdown_path"] = str(json_path), str(md_path)
+    atomic_write(json_path, json.dumps(report, indent=2, ensure_ascii=False))
+    atomic_write(md_path, markdown(report))
+    return out

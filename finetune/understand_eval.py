@@ -39,6 +39,7 @@ from assistant.understanding.parser import parse
 from assistant.understanding.tokens import normalize
 from assistant.understanding.update import ConstraintUpdate
 from assistant.understanding.vocabulary import CatalogVocabulary
+from finetune.metrics import write_report
 from retrieval.files import atomic_write
 from retrieval.text import tokenize
 
@@ -329,12 +330,7 @@ def evaluate_understand(cfg: Any) -> dict[str, Any]:
         )
     report["samples"] = _samples(recs, outputs, "generated", 10)
     report["seconds"] = round(time.perf_counter() - t0, 1)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = out / f"{cfg.tag}.json", out / f"{cfg.tag}.md"
-    report["json_path"], report["markdown_path"] = str(json_path), str(md_path)
-    atomic_write(json_path, json.dumps(report, indent=2, ensure_ascii=False))
-    atomic_write(md_path, to_markdown(report))
+    out = write_report(report, cfg.out, cfg.tag, to_markdown)
     # Every raw output, for rescoring without decoding again; quotes WebShop text: untracked
     # (.gitignore: reports/*-transcripts.jsonl).
     with open(out / f"{cfg.tag}-transcripts.jsonl", "w", encoding="utf-8") as f:
