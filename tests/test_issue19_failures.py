@@ -657,3 +657,19 @@ def test_untranslated_chinese_leaves_the_query_of_an_english_catalog(movies):
     assert r.items and r.language == "zh"
     assert not re.search(r"[\u4e00-\u9fff]", r.meta["query"])
     assert ("Movies", "Comedy") in movies.session("zh-query").state.soft_categories
+
+
+# Found by the understanding dataset (#20): a negation's list ran on into a product type, and
+# "实惠点的" (more affordable) was no reaction to the page.
+def test_a_negated_brand_list_stops_at_a_product_type():
+    vocab = CatalogVocabulary.from_catalog(_beauty().catalog)
+    p = parse("不想要OPI,口红", vocab, "USD")
+    assert "OPI" in p.brands_out and p.categories_in == (LIPSTICK,) and not p.categories_out
+    both = parse("not OPI, Revlon or Clinique", vocab, "USD")
+    assert {"OPI", "Revlon", "Clinique"} <= set(both.brands_out)
+
+
+@pytest.mark.parametrize("text", ["有没有实惠点的", "更实惠一些的", "more affordable ones"])
+def test_more_affordable_is_cheaper_than_the_page(text):
+    vocab = CatalogVocabulary.from_catalog(_beauty().catalog)
+    assert parse(text, vocab, "USD").relative_price == "lower"

@@ -67,9 +67,11 @@ def assign_polarity(
                 if _FILLER_GAP.match(gap):
                     flags[i] = True
                     used_cues.add(cue_start)
-                    # The scope runs on through a list: "not OPI, Essie or China Glaze".
+                    # The scope runs on through a list of the same kind: "not OPI, Essie or China
+                    # Glaze"; "不想要OPI,洗发水" negates the brand, not the shampoo.
                     for j in range(i + 1, len(mentions)):
-                        if _LIST_GAP.match(text[mentions[j - 1].end : mentions[j].start]):
+                        same_kind = type(mentions[j].resolved) is type(mentions[j - 1].resolved)
+                        if same_kind and _LIST_GAP.match(text[mentions[j - 1].end : mentions[j].start]):
                             flags[j] = True
                         else:
                             break
