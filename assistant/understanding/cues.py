@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import cache
 
 from assistant.understanding import lexicon
@@ -92,8 +93,8 @@ def build_query(text: str, taken: bytearray) -> str:
 
 
 # --- negated plain words: "nothing too scary", "without parabens", "不要太恐怖的", "不含酒精" -----
-# A negated word is never evidence for an item: it leaves the query. With a degree ("too", "太")
-# the shopper is asking to be spared it, not ruling it out: the caller may score it as a penalty.
+# A negated word is never evidence for an item: it leaves the query (the parser scores a negated
+# everyday word's kinds as avoided, a penalty, whether or not a degree such as "too" / "太" softens it).
 _NEG_CUE = re.compile(
     r"\b(?:not|no|nothing|never|without|isn'?t|aren'?t|wasn'?t|nor|"
     r"(?:don'?t|do\s+not|doesn'?t|didn'?t)\s+(?:really\s+)?(?:want|like|need|love))\b"
@@ -105,20 +106,18 @@ _NEG_GAP = re.compile(
     r"(?:\s*(?:\b(?:too|so|very|really|overly|a|an|the|any|anything|something|of|with|that)\b|太|很|那么|过于|含|带|有))*\s*",
     re.I,
 )
-_DEGREE = re.compile(r"\b(?:too|so|overly)\b|太|那么|过于", re.I)
 _NEG_WORD = re.compile(r"[A-Za-z][\w'-]*|[\u4e00-\u9fff]{1,4}")
 _NEG_LIST = re.compile(r"\s*,?\s*(?:\bor\b|\bnor\b|、|或者?)\s*", re.I)
 _ZH_WORD_END = re.compile(r"[的了吧呢啊呀]")
 
 
+@dataclass(frozen=True, slots=True)
 class NegatedWord:
-    """One word under a negation cue: its span, where its cue starts, and whether a degree word
-    softened it."""
+    """One word under a negation cue: its span and where its cue starts."""
 
-    __slots__ = ("cue_start", "degree", "end", "start")
-
-    def __init__(self, start: int, end: int, degree: bool, cue_start: int):
-        self.start, self.end, self.degree, self.cue_start = start, end, degree, cue_start
+    start: int
+    end: int
+    cue_start: int
 
 
 def negated_words(text: str, taken: bytearray) -> list[NegatedWord]:
@@ -131,13 +130,12 @@ def negated_words(text: str, taken: bytearray) -> list[NegatedWord]:
             continue
         gap = _NEG_GAP.match(text, cue_match.end())
         pos = gap.end() if gap else cue_match.end()
-        degree = bool(gap and _DEGREE.search(gap.group()))
         while (word := _NEG_WORD.match(text, pos)) is not None:
             start, end = word.span()
             if cut := _ZH_WORD_END.search(word.group()):  # "恐怖的电影": the word ends at 的
                 end = start + cut.start()
             if end > start and not any(taken[start:end]):
-                out.append(NegatedWord(start, end, degree, cue_match.start()))
+                out.append(NegatedWord(start, end, cue_match.start()))
             cont = _NEG_LIST.match(text, end)
             if cont is None or cont.end() == end:
                 break
