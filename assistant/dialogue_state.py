@@ -114,6 +114,12 @@ def _cf(values: Sequence[str]) -> set[str]:
     return {v.casefold() for v in values}
 
 
+def _era(value: Any) -> Literal["newer", "older"] | None:
+    if value not in (None, "newer", "older"):
+        raise ValueError(f"era must be 'newer', 'older' or null, got {value!r}")
+    return value
+
+
 def _years(value: Any) -> tuple[int, int] | None:
     if value is None:
         return None
@@ -244,7 +250,7 @@ def _relative_rule(
     """The info note saying how "cheaper" / "more expensive" became a price bound: against the page
     just shown (``factor`` None: below its cheapest / above its priciest item), or a share of the
     median price of ``basis`` (a notes key), rendered in each language."""
-    code = f"{direction}_shown_rule" if factor is None else f"{direction}_rule"
+    code = f"{direction}_rule" if factor is not None else f"{direction}_{basis.removeprefix('basis_')}_rule"
     return Issue(
         code,
         *(
@@ -281,6 +287,8 @@ class DialogueState:
     price_origin: Literal["explicit", "relative"] | None = None
     price_preference: PricePreference | None = None
     years: tuple[int, int] | None = None  # release years wanted, inclusive (films, books, music)
+    era: Literal["newer", "older"] | None = None  # "something recent" / "a classic": a ranking lean
+    niche: bool = False  # "something less known": this topic leans away from the best sellers
     anchors: tuple[str, ...] = ()  # "more like the second one": this topic's reference items, newest last
     soft_categories: tuple[tuple[str, ...], ...] = ()  # this topic's everyday-word preferences
     avoided_categories: tuple[tuple[str, ...], ...] = ()  # this topic's "not too scary" (a penalty)
@@ -320,8 +328,11 @@ class DialogueState:
         *,
         intent: str | None = None,
         reference_prices: Sequence[float] | None = None,
+        named_prices: Sequence[float] = (),
     ) -> DialogueState:
-        """Fold one parsed utterance into a new state (pure: ``self`` is not modified)."""
+        """Fold one parsed utterance into a new state (pure: ``self`` is not modified).
+        ``named_prices``: prices of the items this message names as liked or as a model ("like the
+        Cetaphil cleanser but cheaper"): "cheaper" is then cheaper than those."""
         c = self.constraints
         d = _Draft(
             notes=list(parsed.issues),
@@ -339,15 +350,16 @@ class DialogueState:
         language = parsed.language if parsed.language_confident or parsed.language == "zh" else self.language
         topic_changed = _revise_categories(d, parsed)
         _revise_brands(d, parsed)
+        referenced, ref_notes = self._resolve(parsed.references)
         if parsed.price is not None:
             _explicit_price(d, parsed)
-        elif parsed.relative_price is not None:
-            self._relative_price(d, parsed.relative_price, reference_prices)
+        elif parsed.relative_price is not None:  # "like the second one but cheaper": than that one
+            named = [*named_prices, *self._prices_of(referenced)]
+            self._relative_price(d, parsed.relative_price, reference_prices, named)
         if parsed.price_preference is not None and parsed.relative_price is None:
             d.preference = parsed.price_preference  # "nothing too expensive": ranking leans, no bound
         if parsed.exclude_shown:  # "something else"
             d.exclude.extend(self.last_shown)
-        referenced, ref_notes = self._resolve(parsed.references)
         d.notes.extend(ref_notes)
         referenced = referenced or tuple(
             i for m in parsed.item_mentions if m.how == "shown" for i in m.item_ids
@@ -376,6 +388,8 @@ class DialogueState:
             price_origin=d.price_origin if constraints.has_price else None,
             price_preference=d.preference,
             years=parsed.years or self.years,
+            era=parsed.era or self.era,
+            niche=parsed.niche or (self.niche and not topic_changed),
             anchors=anchors,
             soft_categories=soft,
             avoided_categories=avoided,
@@ -426,12 +440,24 @@ class DialogueState:
         mentioned = (*(i for i in new.mentioned if i not in named), *dict.fromkeys(named))
         return replace(new, mentioned=mentioned, constraints=c)
 
-    def _relative_price(self, d: _Draft, direction: str, reference_prices: Sequence[float] | None) -> None:
-        """ "cheaper" / "more expensive": a bound relative to the median price last shown (or of
-        ``reference_prices``), else only a soft preference."""
-        shown = [x for x in self.last_shown_prices if x is not None and math.isfinite(x)]
+    def _prices_of(self, item_ids: Sequence[str]) -> list[float]:
+        """The known prices of ``item_ids`` among the items last shown."""
+        prices = dict(zip(self.last_shown, self.last_shown_prices, strict=False))
+        return [p for i in item_ids if (p := prices.get(i)) is not None]
+
+    def _relative_price(
+        self,
+        d: _Draft,
+        direction: str,
+        reference_prices: Sequence[float] | None,
+        named_prices: Sequence[float] = (),
+    ) -> None:
+        """ "cheaper" / "more expensive": beyond the items named in the message, else the page last
+        shown; else a share of the median of ``reference_prices``; else only a soft preference."""
+        named = [x for x in named_prices if x is not None and math.isfinite(x)]
+        shown = named or [x for x in self.last_shown_prices if x is not None and math.isfinite(x)]
         ref = shown or [x for x in (reference_prices or ()) if x is not None and math.isfinite(x)]
-        basis = "basis_shown" if shown else "basis_category"
+        basis = "basis_named" if named else "basis_shown" if shown else "basis_category"
         if not ref:
             d.preference = "low" if direction == "lower" else "high"
             key = "relative_price_low" if d.preference == "low" else "relative_price_high"
@@ -564,6 +590,8 @@ class DialogueState:
             "price_origin": self.price_origin,
             "price_preference": self.price_preference,
             "years": None if self.years is None else list(self.years),
+            "era": self.era,
+            "niche": self.niche,
             "anchors": list(self.anchors),
             "soft_categories": [list(p) for p in self.soft_categories],
             "avoided_categories": [list(p) for p in self.avoided_categories],
@@ -609,6 +637,8 @@ class DialogueState:
                 price_origin=data.get("price_origin"),
                 price_preference=data.get("price_preference"),
                 years=_years(data.get("years")),
+                era=_era(data.get("era")),
+                niche=bool(data.get("niche", False)),
                 anchors=tuple(str(a) for a in data.get("anchors", ())),
                 soft_categories=tuple(tuple(str(x) for x in p) for p in data.get("soft_categories", ())),
                 avoided_categories=tuple(

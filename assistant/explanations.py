@@ -220,9 +220,12 @@ def matched_words(item: Item, query: str, limit: int = 3) -> list[str]:
     whose title is "Cuticle Remover" does not say "body scrubs"."""
     have = set(tokenize(" ".join((item.title, item.description or "", *item.reviews[:2]))))
     out: list[str] = []
+    said: set[tuple[str, ...]] = set()  # "hand" and "Hand" (the category's name) are one word
     for word in dict.fromkeys(query.split()):
         terms = tokenize(word)
-        if terms and terms[0] not in STOPWORDS and all(t in have for t in terms) and word.isalpha():
+        fresh = tuple(terms) not in said
+        if terms and terms[0] not in STOPWORDS and all(t in have for t in terms) and word.isalpha() and fresh:
+            said.add(tuple(terms))
             out.append(word)
         if len(out) == limit:
             break

@@ -64,7 +64,11 @@ class Understander(Stage):
     def __init__(self, ctx: StageContext):
         super().__init__(ctx)
         self.vocab = CatalogVocabulary.from_catalog(ctx.catalog)
-        self.titles = TitleIndex.from_items((it.item_id, it.title, it.brand) for it in ctx.catalog)
+        # Best sellers first: the first of duplicate titles leads, and "like the Cetaphil cleanser"
+        # stands for that brand's best-selling cleansers.
+        popularity = ctx.index.popularity
+        by_sales = sorted(ctx.catalog, key=lambda it: -popularity.get(it.item_id, 0.0))
+        self.titles = TitleIndex.from_items((it.item_id, it.title, it.brand) for it in by_sales)
 
     def understand(self, message: str, record: SessionRecord) -> UnderstoodTurn:
         """Parse, classify, fold into the dialogue state, apply the clarify policy."""
@@ -89,7 +93,14 @@ class Understander(Stage):
                 [],
                 refuse_kind=refuse_kind,
             )
-        new_state = state.apply(parsed, intent=intent)
+        named = [
+            self.catalog[i].price
+            for m in parsed.item_mentions
+            if m.polarity == "like"
+            for i in m.item_ids
+            if i in self.catalog
+        ]
+        new_state = state.apply(parsed, intent=intent, named_prices=[p for p in named if p is not None])
         question = new_state.clarification  # the parser's own question (an absurd price...)
         ask: tuple[Facet, ...] = ()
         finding = intent in ("recommend", "search")
@@ -121,10 +132,10 @@ class Understander(Stage):
             parsed=parsed,
             intent=intent,
             constraints=c,
-            # A message that only names items ("I loved Heat") has no words to search for: its
-            # titles are feedback, and the raw text would retrieve titles sharing its words.
+            # A message the rules read but that leaves no words ("I loved Heat", "not that violent")
+            # has nothing to search for: the raw text would retrieve titles sharing its words.
             query=self._searchable(
-                new_state.query or parsed.query or ("" if parsed.item_mentions else message)
+                new_state.query or parsed.query or ("" if parsed.has_content else message)
             ),
             referenced=[i for i in new_state.referenced if i in self.catalog],
             clarify=question,

@@ -32,6 +32,10 @@ SIGNALS = ("relevance", "collaborative", "popularity", "feedback", "price", "pre
 # A shopper's word found only in an item's description or reviews is weaker evidence than one in
 # its name or category (what the card shows): it counts this much.
 BODY_WORD_CREDIT = 0.5
+# "Something recent" / "a classic" leans within the preference signal: the newest candidate gets half
+# of what a wanted kind gets, so a film of the asked kind still comes before a newer one of another.
+ERA_SHARE = 0.5
+NICHE_STRENGTH = 2.0
 
 
 @dataclass
@@ -154,6 +158,8 @@ class FusedRanker:
         price_preference: PricePreference | None = None,
         soft_categories: Sequence[Sequence[str]] = (),
         avoided_categories: Sequence[Sequence[str]] = (),
+        era: Literal["newer", "older"] | None = None,
+        niche: bool = False,
         query: str = "",
         k: int | None = None,
     ) -> list[RankedItem]:
@@ -171,12 +177,11 @@ class FusedRanker:
         raw = {
             "relevance": normalise(np.array([c.relevance for c in cands]), how),
             "collaborative": normalise(self._collaborative(ids, user_or_history, scorer), how),
-            "popularity": normalise(
-                np.array([(popularity or {}).get(i, np.nan) for i in ids], dtype=np.float64), how
-            ),
+            "popularity": self._popularity(ids, popularity, niche, how),
             "feedback": self._feedback(ids, feedback),
             "price": self._price(ids, price_preference, how),
-            "preference": self._preference(ids, soft_categories, avoided_categories),
+            "preference": self._preference(ids, soft_categories, avoided_categories)
+            + ERA_SHARE * self._era(ids, era),
             "words": self._words(ids, query),
         }
         ranked = []
@@ -222,6 +227,32 @@ class FusedRanker:
             }
             out[j] = -1.0 if unwanted & labels else 1.0 if wanted & labels else 0.0
         return out
+
+    def _popularity(
+        self, ids: list[str], popularity: Mapping[str, float] | None, niche: bool, how: str
+    ) -> np.ndarray:
+        """The interaction-count prior, rescaled; for "something less known" (``niche``) reversed
+        and ``NICHE_STRENGTH`` times as strong, so that it outweighs the collaborative signal, which
+        favours what many shoppers have."""
+        pop = np.array([(popularity or {}).get(i, np.nan) for i in ids], dtype=np.float64)
+        return NICHE_STRENGTH * normalise(-pop, how) if niche else normalise(pop, how)
+
+    def _era(self, ids: list[str], era: str | None) -> np.ndarray:
+        """1 for the newest candidate ("something recent"; the oldest for "a classic"), 0 for the
+        other end, by ``attributes["release_year"]``; an item without a year 0."""
+        out = np.zeros(len(ids))
+        if era is None:
+            return out
+        if era not in ("newer", "older"):
+            raise ValueError(f"era must be 'newer', 'older' or None, got {era!r}")
+        years = np.array(
+            [
+                y if isinstance(y := self.catalog[i].attributes.get("release_year"), int) else np.nan
+                for i in ids
+            ],
+            dtype=np.float64,
+        )
+        return normalise(years if era == "newer" else -years, "minmax")
 
     def _words(self, ids: list[str], query: str) -> np.ndarray:
         """Share of ``query``'s BM25 terms each item carries (``RankerWeights.words``)."""

@@ -133,6 +133,8 @@ class RecommendPlanner(PlanningStage):
             price_preference=turn.state.price_preference,
             soft_categories=turn.state.soft_categories,
             avoided_categories=turn.state.avoided_categories,
+            era=turn.state.era,
+            niche=turn.state.niche,
             query=turn.query,
         )
         moves: dict[str, tuple[int, int]] = {}

@@ -199,6 +199,10 @@ class ClarificationState(Protocol):
     @property
     def years(self) -> tuple[int, int] | None: ...
     @property
+    def era(self) -> str | None: ...
+    @property
+    def niche(self) -> bool: ...
+    @property
     def query(self) -> str: ...
 
 
@@ -207,7 +211,7 @@ def has_searchable_content(state: ClarificationState, parsed: ParsedUtterance) -
     ("something", "recommend"), a constraint in force, a year range, a reference to shown items, or
     kinds to prefer or spare ("nothing too scary"). "hi", "help me shop" and "recommend something"
     have none; "a gift", "a movie" and "hair dye" do."""
-    if parsed.references or parsed.exclude_shown or parsed.years or state.years:
+    if parsed.references or parsed.exclude_shown or parsed.years or state.years or state.era or state.niche:
         return True
     if state.soft_categories or state.avoided_categories:
         return True

@@ -38,7 +38,7 @@ from functools import lru_cache
 from typing import Literal
 
 from assistant.understanding import lexicon
-from assistant.understanding.tokens import normalize
+from assistant.understanding.tokens import normalize, stem
 from assistant.understanding.tokens import tokenize as latin_tokens
 from retrieval.text import CJK_CHARS, STOPWORDS
 
@@ -50,6 +50,10 @@ MAX_FORM_TOKENS = 16  # longer titles are found through their parts
 MAX_PARTIAL_TOKENS = 8
 YEAR_TOLERANCE = 1
 GENERIC_TITLES = 3  # a phrase in this many titles is a description, not a name
+MAX_DESCRIBED_WORDS = 4
+MAX_DESCRIBED_GROUPS = 40  # more titles share the words: a kind of product ("a face cream"), no item
+DESCRIBED_SEEDS = 3  # the best sellers a described item stands for
+_DETERMINERS = frozenset("the a an my that this your those these their her his our".split())  # noqa: SIM905
 _ARTICLES = frozenset("the a an le la les l il el das der die los las".split())  # noqa: SIM905
 _TRAILING_ARTICLE = re.compile(r"^(.*?),\s*(the|a|an|les|la|le|l'|il|el|das|der|die|los|las)$", re.I)
 _YEAR_IN_TITLE = re.compile(r"\s*\((\d{4})\)\s*$")
@@ -62,10 +66,43 @@ _CLOSE_QUOTES = "\"'”’»》」』"
 _SENTENCE_END = re.compile(r"[.!?;。！？；\n]\s*$")
 # Words that stand for "the item" after a shown item's name ("the Garnier one") carry no content.
 _NEGATORS = frozenset(
-    ["not", "never", "no", "nor", "hardly", "dont", "didnt", "doesnt", "havent", "hasnt", "hadnt", "wasnt", "isnt", "cant", "couldnt", "wouldnt"]
+    [
+        "not",
+        "never",
+        "no",
+        "nor",
+        "hardly",
+        "dont",
+        "didnt",
+        "doesnt",
+        "havent",
+        "hasnt",
+        "hadnt",
+        "wasnt",
+        "isnt",
+        "cant",
+        "couldnt",
+        "wouldnt",
+    ]
 )
 _FILLER = frozenset(
-    ["one", "ones", "thing", "things", "product", "item", "movie", "film", "show", "book", "the", "that", "this", "those", "these"]
+    [
+        "one",
+        "ones",
+        "thing",
+        "things",
+        "product",
+        "item",
+        "movie",
+        "film",
+        "show",
+        "book",
+        "the",
+        "that",
+        "this",
+        "those",
+        "these",
+    ]
 )
 
 
@@ -81,7 +118,7 @@ class ItemMention:
     surface: str
     polarity: Polarity = "neutral"
     seen: bool = False  # the shopper says they have had it ("I watched X", "loved X")
-    how: Literal["title", "partial", "shown"] = "title"
+    how: Literal["title", "partial", "shown", "described"] = "title"
     cue: tuple[int, int] | None = None  # the opinion's characters ("loved", "was great"), if any
 
 
@@ -100,6 +137,8 @@ class TitleIndex:
     main: list[str] = field(default_factory=list)  # group -> " normalised title " for partials
     postings: dict[str, list[int]] = field(default_factory=dict)  # token -> groups
     words: dict[str, frozenset[str]] = field(default_factory=dict)  # item id -> title and brand tokens
+    stems: dict[str, list[int]] = field(default_factory=dict)  # stem of a title or brand word -> groups
+    brand_names: frozenset[tuple[str, ...]] = frozenset()  # every brand, as words
 
     @classmethod
     def from_items(cls, items: Iterable[tuple[str, str, str | None]]) -> TitleIndex:
@@ -128,8 +167,20 @@ class TitleIndex:
                     index.forms.setdefault(form, []).append(_Entry(g, year))
             for tok in set(name.split()):
                 index.postings.setdefault(tok, []).append(g)
+            for tok in {stem(t) for t in (*name.split(), *_tokens_of(brand or ""))}:
+                index.stems.setdefault(tok, []).append(g)
         index.groups = [tuple(m) for m in members]
+        index.brand_names = frozenset(brands)
         return index
+
+    def described(self, words: Sequence[str]) -> list[int]:
+        """Groups whose title and brand words include every one of ``words`` (by stem), in index
+        order."""
+        posts = [self.stems.get(stem(w)) for w in words]
+        if not all(posts):
+            return []
+        common = set.intersection(*(set(p) for p in posts))  # type: ignore[arg-type]
+        return sorted(common)
 
     def containing(self, phrase: tuple[str, ...], limit: int = GENERIC_TITLES) -> list[int]:
         """Groups whose title contains ``phrase`` as contiguous words (at most ``limit``)."""
@@ -316,9 +367,12 @@ def find_items(
     cues = _cues(text)
     mixed = _mixed_case(text)
     found: list[tuple[int, int, tuple[str, ...], str]] = []  # token span, ids, how
+    claims: dict[int, tuple[int, int]] = {}  # described items: the brand's characters, by token
     i = 0
     while i < len(toks):
         hit = _shown_at(toks, i, index, shown) or _title_at(toks, i, text, index, cues, mixed)
+        if hit is None and (described := _described_at(toks, i, text, index, cues)) is not None:
+            hit, claims[i] = described[:3], described[3]
         if hit is None:
             i += 1
             continue
@@ -328,10 +382,10 @@ def find_items(
     bounds = _clauses(text)
     out: list[ItemMention] = []
     for i, j, ids, how in found:
-        start, end = toks[i][1], toks[j - 1][2]
-        if i > 0 and toks[i - 1][0] in ("the", "a", "an") and how != "shown" and toks[i - 1][2] >= start - 2:
+        start, end = claims.get(i, (toks[i][1], toks[j - 1][2]))
+        if i > 0 and toks[i - 1][0] in ("the", "a", "an") and how == "title" and toks[i - 1][2] >= start - 2:
             start = toks[i - 1][1]
-        y = _YEAR_AFTER.match(text[end:])
+        y = _YEAR_AFTER.match(text[end:]) if how != "described" else None
         if y:
             end += y.end()
         cue = _polarity(start, end, cues, bounds, len(text))
@@ -382,6 +436,44 @@ def _title_at(
     return None
 
 
+def _described_at(
+    toks: list[tuple[str, int, int, str]], i: int, text: str, index: TitleIndex, cues: list[_Cue]
+) -> tuple[int, tuple[str, ...], str, tuple[int, int]] | None:
+    """ "something like the Cetaphil cleanser", "I love my Olay night cream": a brand and words of
+    its titles, said right after a liking or likeness cue, stand for that brand's best sellers with
+    those words (index order is popularity order): the seeds of "like X", not a brand filter. Only
+    the brand's characters are claimed (the last item of the result), so "cleanser" is still read as
+    the product type. (end token, item ids, how, claimed span)"""
+    start = toks[i][1]
+    if not any(
+        c.polarity == "like"
+        and not c.after
+        and 0 <= start - c.end <= 8
+        and all(w in _DETERMINERS for w in text[c.end : start].casefold().split())
+        for c in cues
+    ):
+        return None
+    j = i
+    while j < len(toks) and j - i < MAX_DESCRIBED_WORDS:
+        if (
+            toks[j][0] in STOPWORDS
+            or toks[j][0] in _FILLER
+            or (j > i and text[toks[j - 1][2] : toks[j][1]].strip())
+        ):
+            break
+        j += 1
+    while j - i >= 2:
+        words = [t[0] for t in toks[i:j]]
+        # The brand leads; a brand alone ("a fan of Tom Ford") is the brand reader's.
+        n = max((k for k in range(1, len(words)) if tuple(words[:k]) in index.brand_names), default=0)
+        groups = index.described(words) if n else []
+        if 1 <= len(groups) <= MAX_DESCRIBED_GROUPS:
+            ids = tuple(x for g in groups[:DESCRIBED_SEEDS] for x in index.groups[g])
+            return j, ids, "described", (toks[i][1], toks[i + n - 1][2])
+        j -= 1
+    return None
+
+
 def _pick_year(entries: list[_Entry], text: str, end: int) -> int | None:
     """The work a form names: the typed year (+-1) decides between remakes; no year and several
     works is ambiguous (None)."""
@@ -420,12 +512,14 @@ def _is_name(
     content = [t for t in toks[i:j] if t[0] not in STOPWORDS and t[0] not in _ARTICLES]
     if all(any(c.start <= t[1] and t[2] <= c.end for c in cues) for t in content):
         return False  # "not a big fan of": a cue's own words are no title ("The Fan")
-    evidence = (
-        _quoted(text, start, end)
-        or bool(_YEAR_AFTER.match(text[end:]))
-        or _capitalised(toks[i:j], text, mixed)
-        or _cue_next_to(start, end, cues)
-    )
+    if not any(c.isalpha() for t in phrase for c in t):
+        return False  # "50", "5 0": a size or variant in brackets, never a name
+    typed = _quoted(text, start, end) or bool(_YEAR_AFTER.match(text[end:]))
+    if exact and len(content) == 1 and len(index.containing(phrase, limit=GENERIC_TITLES)) >= GENERIC_TITLES:
+        # One word many titles use ("red", a variant in brackets) names an item only as typed:
+        # "any color except red" is no dislike of the one product whose title ends in "(Red)".
+        return typed or _capitalised(toks[i:j], text, mixed)
+    evidence = typed or _capitalised(toks[i:j], text, mixed) or _cue_next_to(start, end, cues)
     if evidence or not exact:
         return evidence
     cjk = all(_CJK_TOKEN.fullmatch(t) for t in phrase)

@@ -77,6 +77,7 @@ from assistant.understanding.categories import exact_category_names, refine_cate
 from assistant.understanding.crosslingual import english_words
 from assistant.understanding.cues import assign_polarity, build_query, control_phrases, cue, negated_words
 from assistant.understanding.everyday import everyday_categories
+from assistant.understanding.leanings import extract_era, extract_niche
 from assistant.understanding.llm_fallback import llm_fallback
 from assistant.understanding.matches import Ambiguous, BrandMatch, CategoryMatch, Mention, drop_descendants
 from assistant.understanding.mentions import ItemMention, TitleIndex, find_items
@@ -164,12 +165,9 @@ def _parse_rules(
     refs = extract_references(text, taken)
     items = _items(text, taken, titles, shown)
     years = extract_years(text, taken)  # before prices: "released in 1995" is no price
-    specs, price_issues, price_unresolved = extract_prices(text, taken)
-    issues.extend(price_issues)
-    if price_unresolved and not specs:
-        unresolved.append("price")
-    price, combine_issues = combine_prices(specs)
-    issues.extend(combine_issues)
+    era = extract_era(text, taken) if vocab.facets.has_years else None  # "Classic Ivory" is a shade
+    niche = extract_niche(text, taken)
+    price = _price(text, taken, issues, unresolved)
 
     # 2. Control phrases.
     similar, exclude_shown = control_phrases(text, taken)
@@ -221,12 +219,25 @@ def _parse_rules(
         ),
         avoided_categories=drop_descendants([*read.avoided, *avoided_types]),
         years=years,
+        era=era,
+        niche=niche,
         ambiguities=tuple(read.ambiguities),
         issues=tuple(issues),
         unresolved=tuple(unresolved),
         mentions=tuple(read.mentions),
         item_mentions=items,
     )
+
+
+def _price(text: str, taken: bytearray, issues: list[Issue], unresolved: list[str]) -> PriceSpec | None:
+    """The price said, if any; its problems go to ``issues`` and ``unresolved``."""
+    specs, price_issues, price_unresolved = extract_prices(text, taken)
+    issues.extend(price_issues)
+    if price_unresolved and not specs:
+        unresolved.append("price")
+    price, combine_issues = combine_prices(specs)
+    issues.extend(combine_issues)
+    return price
 
 
 def _words_read(

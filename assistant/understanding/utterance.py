@@ -127,6 +127,8 @@ class ParsedUtterance:
     # "nothing too scary"): a ranking penalty, never a filter.
     avoided_categories: tuple[tuple[str, ...], ...] = ()
     years: tuple[int, int] | None = None  # release years, inclusive ("the 1990s" -> (1990, 1999))
+    era: Literal["newer", "older"] | None = None  # "something recent", "a classic": a ranking lean
+    niche: bool = False  # "something less known", "hidden gems": popularity counts against an item
     ambiguities: tuple[Ambiguous, ...] = ()
     issues: tuple[Issue, ...] = ()
     unresolved: tuple[str, ...] = ()
@@ -161,6 +163,10 @@ class ParsedUtterance:
             or self.weak_categories
             or self.query
             or self.years
+            or self.era
+            or self.niche
+            or self.soft_categories
+            or self.avoided_categories
             or self.item_mentions
         )
 

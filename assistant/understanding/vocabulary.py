@@ -85,6 +85,7 @@ __all__ = [
 # Fuzzy thresholds (rapidfuzz ratio, 0..100): high enough that "looking" never becomes a brand.
 FUZZY_MIN_LEN = 5
 FUZZY_CUTOFF = 87.0
+TITLE_WORD_MIN = 2  # a word in this many titles is spelled as the catalog spells it
 # A brand that extends another ("Nivea Men" after "Nivea") is a separate line worth asking
 # about only when both have a real share of the catalog; otherwise it is a spelling variant.
 SUBLINE_MIN_SHARE = 0.25
@@ -251,6 +252,13 @@ class CatalogVocabulary:
             for t in {stem(w) for w in normalize(title or "").split()}:
                 index[t].add(i)
         self._title_items = {t: frozenset(ix) for t, ix in index.items()}
+
+    def _spelled_right(self, key: str) -> bool:
+        """No typo to correct: an ordinary word, or words that several of the catalog's own titles
+        use ("pampering" is no misspelt "Pamprin": Dove's "Purely Pampering" says it)."""
+        return key in self._known_words or all(
+            len(self._title_items.get(stem(w), ())) >= TITLE_WORD_MIN for w in key.split()
+        )
 
     def title_share(self, surface: str, paths: tuple[tuple[str, ...], ...]) -> float | None:
         """Share of the items whose titles use ``surface`` (all its words) that sit under ``paths``.
@@ -442,7 +450,7 @@ class CatalogVocabulary:
         )
 
     def _fuzzy_brand_lookup(self, key: str, surface: str) -> BrandMatch | Ambiguous | None:
-        if len(key.replace(" ", "")) < FUZZY_MIN_LEN or key in self._known_words:
+        if len(key.replace(" ", "")) < FUZZY_MIN_LEN or self._spelled_right(key):
             return None
         pool = self._fuzzy_brand.get(key[0])
         if not pool:
@@ -464,7 +472,7 @@ class CatalogVocabulary:
         entry = self._cat_index.get(key)
         if entry:
             return self.category_match(entry, text, "exact")
-        if len(key.replace(" ", "")) < FUZZY_MIN_LEN or key in self._known_words:
+        if len(key.replace(" ", "")) < FUZZY_MIN_LEN or self._spelled_right(key):
             return None
         pool = self._fuzzy_cat.get(key[0])
         if not pool:
@@ -523,7 +531,7 @@ class CatalogVocabulary:
                 used[j] = True
             i += n
         for i, tok in enumerate(tokens):
-            if used[i] or tok.norm.isdigit() or tok.norm in self._known_words:
+            if used[i] or tok.norm.isdigit() or self._spelled_right(tok.norm):
                 continue
             if len(tok.norm) < FUZZY_MIN_LEN:
                 continue

@@ -1,0 +1,63 @@
+"""Leanings said in words, for the ranker (never filters): recency ("something recent", "a
+classic", "不要太老的") and popularity ("something less known", "hidden gems", "冷门").
+
+``DialogueState`` keeps them for the topic; ``FusedRanker`` turns them into a lean within its
+preference signal (newer / older release years) and its popularity signal (reversed for "less
+known"): a shopper who asks for an underrated film should not get the five most-watched ones.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from assistant.understanding.spans import overlaps, take
+
+__all__ = ["Era", "extract_era", "extract_niche"]
+
+Era = Literal["newer", "older"]
+
+
+_NEWER = re.compile(
+    r"\b(?:recent(?:ly)?|newer|newest|latest|modern|contemporary|new(?:er)?\s+(?:movies?|films?|releases?|stuff)|"
+    r"(?:not|nothing)\s+(?:too\s+|so\s+|very\s+|that\s+)?old)\b|"
+    r"最新|新一点|新一些|新片|新电影|新的电影|近几年|近年|(?:不要|别|不能)太(?:老|旧)|不太(?:老|旧)",
+    re.I,
+)
+_OLDER = re.compile(
+    r"\b(?:older|oldies|classics?|vintage|old[\s-]school|golden\s+age|old\s+(?:movies?|films?|ones?|stuff))\b|"
+    r"老电影|老片|老一点|经典|怀旧",
+    re.I,
+)
+
+
+def extract_era(text: str, taken: bytearray) -> Era | None:
+    """ "something recent", "not too old", "不要太老的" -> "newer"; "a classic", "old movies", "老电影"
+    -> "older"; the last one said wins. Read for catalogs with release years."""
+    found: list[tuple[int, Era]] = []
+    for pat, era in ((_NEWER, "newer"), (_OLDER, "older")):
+        for m in pat.finditer(text):
+            if not overlaps(taken, *m.span()):
+                found.append((m.start(), era))  # type: ignore[arg-type]
+                take(taken, *m.span())
+    return max(found)[1] if found else None
+
+
+_NICHE = re.compile(
+    r"\b(?:less|lesser|not\s+(?:so\s+|very\s+|that\s+)?(?:well|widely))[\s-]+known|"
+    r"hidden\s+gems?|underrated|under[\s-]the[\s-]radar|obscure|off\s+the\s+beaten\s+(?:path|track)|"
+    r"(?:not|nothing|less)\s+(?:so\s+|too\s+|that\s+)?(?:mainstream|popular|famous|obvious)|"
+    r"冷门|小众|不太有名|没那么有名|不那么热门|不要太热门",
+    re.I,
+)
+
+
+def extract_niche(text: str, taken: bytearray) -> bool:
+    """ "something less known", "hidden gems", "nothing too mainstream", "小众的": the shopper wants
+    what fewer people have (the popularity signal reverses)."""
+    hit = False
+    for m in _NICHE.finditer(text):
+        if not overlaps(taken, *m.span()):
+            hit = True
+            take(taken, *m.span())
+    return hit

@@ -1,0 +1,237 @@
+"""Shoppers who talk freely (issue #19, fourth round): a product described by its brand and kind
+is a model to find alternatives to, not a brand filter; ordinary words are no typos of a brand;
+a colour or size in a title's brackets is no item name; "anything similar" asks for more like a
+shown item; a Chinese product word names its catalog node.
+
+Through the public ``ShoppingAssistant.chat`` (real parser, MiniLM index, Chroma, BM25, template
+replies) over a slice shaped like Amazon Beauty 2014 (titles in its style)."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant import ShoppingAssistant
+from assistant.understanding.parser import parse
+from retrieval.data.schema import Catalog, Dataset, Interactions, Item
+
+FACE_CLEANSERS = ("Beauty", "Skin Care", "Face", "Cleansers")
+HAND_CREAMS = ("Beauty", "Skin Care", "Hands & Nails", "Hand Creams & Lotions")
+BODY_WASH = ("Beauty", "Bath & Body", "Cleansers", "Body Washes")
+NAIL_POLISH = ("Beauty", "Makeup", "Nails", "Nail Polish")
+PILLOWS = ("Beauty", "Bath & Body", "Bathing Accessories", "Bath Pillows")
+FACE_CREAMS = ("Beauty", "Skin Care", "Face", "Creams & Moisturizers")
+FOUNDATION = ("Beauty", "Makeup", "Face", "Foundation")
+MENSTRUAL = ("Beauty", "Skin Care", "Body", "Moisturizers")
+
+_ROWS: list[tuple[str, str | None, tuple[str, ...], float | None]] = [
+    ("Cetaphil Gentle Skin Cleanser, For all skin types, 16-Ounce", "Cetaphil", FACE_CLEANSERS, 26.8),
+    ("Cetaphil Gentle Skin Cleanser 16 fl oz.", "Cetaphil", FACE_CLEANSERS, 24.99),
+    ("Cetaphil Daily Facial Cleanser for Normal to Oily Skin, 16 Ounce", "Cetaphil", FACE_CLEANSERS, 21.5),
+    ("Cetaphil Moisturizing Cream, 16 Ounce", "Cetaphil", FACE_CREAMS, 14.99),
+    ("Neutrogena Extra Gentle Cleanser, 6.7 Ounce", "Neutrogena", FACE_CLEANSERS, 7.35),
+    ("CeraVe Hydrating Facial Cleanser, 12 Ounce", "CeraVe", FACE_CLEANSERS, 11.99),
+    ("Eucerin Redness Relief Soothing Cleanser 6.8 fl oz", "Eucerin", FACE_CLEANSERS, 7.18),
+    ("La Roche-Posay Toleriane Hydrating Gentle Cleanser", "La Roche-Posay", FACE_CLEANSERS, 14.99),
+    ("Clean & Clear Morning Burst Facial Cleanser, 8 Ounce", "Clean & Clear", FACE_CLEANSERS, 5.49),
+    ("Dove Purely Pampering Body Wash, Shea Butter with Warm Vanilla, 22 ounces", "Dove", BODY_WASH, 6.49),
+    ("Dove Purely Pampering Coconut Milk Body Wash, 24 Ounce", "Dove", BODY_WASH, 7.99),
+    ("Pamprin Maximum Strength Multi-Symptom Caplets, 40 Count", "Pamprin", MENSTRUAL, 7.12),
+    ("Gift Set: Pampering Spa Basket with Bath Bombs and Lotion", None, BODY_WASH, 39.99),
+    ("Bath Pillow with Suction Cups, Waterproof, Heart Shape (Red)", None, PILLOWS, 15.99),
+    ("Bath Pillow with Suction Cups, Waterproof (Black)", None, PILLOWS, 15.99),
+    ("Vitamin C Face Cream Moisturizer (5.0%) 4 oz Jar", None, FACE_CREAMS, 19.99),
+    ("OPI Nail Lacquer, Big Apple Red, 0.5 Fluid Ounce", "OPI", NAIL_POLISH, 8.5),
+    ("Essie Nail Polish, Really Red, 0.46 Fluid Ounce", "Essie", NAIL_POLISH, 7.0),
+    ("Sally Hansen Hard as Nails Color, Red Carpet", "Sally Hansen", NAIL_POLISH, 3.99),
+    ("China Glaze Nail Lacquer, Sea Spray Blue", "China Glaze", NAIL_POLISH, 6.25),
+    ("Essie Nail Polish, Ballet Slippers Pink", "Essie", NAIL_POLISH, 7.0),
+    ("O'Keeffe's Working Hands Hand Cream, 3.4 Ounce Jar", "O'Keeffe's", HAND_CREAMS, 6.99),
+    (
+        "Neutrogena Norwegian Formula Hand Cream for Dry Chapped Hands, 2 Ounce",
+        "Neutrogena",
+        HAND_CREAMS,
+        4.99,
+    ),
+    ("L'Occitane Shea Butter Hand Cream, 1 oz", "L'Occitane", HAND_CREAMS, 12.0),
+    ("Revlon ColorStay Makeup, Combination/Oily Skin, Buff", "Revlon", FOUNDATION, 9.48),
+    ("Maybelline Fit Me Matte + Poreless Foundation, Natural Beige", "Maybelline", FOUNDATION, 6.99),
+    ("Maybelline Dream Liquid Mousse Foundation, Full Coverage, Nude", "Maybelline", FOUNDATION, 8.99),
+    ("Covergirl Outlast Stay Fabulous 3-in-1 Foundation, Ivory", "COVERGIRL", FOUNDATION, 14.99),
+    ("L'Oreal Paris True Match Super-Blendable Makeup, Full Coverage", "L'Oreal Paris", FOUNDATION, 10.99),
+    ("Estee Lauder Double Wear Stay-in-Place Makeup, Full Coverage", "Estee Lauder", FOUNDATION, 42.0),
+    ("Rimmel Lasting Finish 25 Hour Foundation, Soft Beige", "Rimmel", FOUNDATION, 5.49),
+    ("Wet n Wild Photo Focus Foundation, Soft Ivory", "Wet n Wild", FOUNDATION, 4.99),
+    ("Physicians Formula Healthy Foundation SPF 20, Light", "Physicians Formula", FOUNDATION, 11.95),
+    ("NYX Stay Matte But Not Flat Liquid Foundation, Warm", "NYX", FOUNDATION, 6.5),
+    ("Milani Conceal + Perfect 2-in-1 Foundation, Full Coverage", "Milani", FOUNDATION, 8.0),
+    ("e.l.f. Flawless Finish Foundation, Sand", "e.l.f.", FOUNDATION, 3.0),
+    ("Bare Minerals Original Foundation SPF 15, Medium Beige", "bareMinerals", FOUNDATION, 29.0),
+]
+
+
+def _beauty() -> Dataset:
+    items = [Item(f"f{i:03d}", t, brand=b, categories=c, price=p) for i, (t, b, c, p) in enumerate(_ROWS)]
+    ids = [it.item_id for it in items]
+    # The Cetaphil cleansers are the best sellers, in row order.
+    seqs = {
+        f"u{u:02d}": [ids[u % 3], ids[(u * 7 + 3) % len(ids)], ids[(u * 5 + 4) % len(ids)]] for u in range(40)
+    }
+    return Dataset("free-talk-slice", Catalog(items), Interactions.from_sequences(seqs), source=__file__)
+
+
+@pytest.fixture(scope="module")
+def beauty(tmp_path_factory) -> ShoppingAssistant:
+    return ShoppingAssistant.from_dataset(
+        _beauty(), llm=None, cache_dir=tmp_path_factory.mktemp("free-talk"), show_progress=False
+    )
+
+
+def _parse(bot: ShoppingAssistant, text: str):
+    u = bot.understander
+    return parse(text, u.vocab, u.currency, titles=u.titles)
+
+
+def test_like_the_brand_and_kind_but_cheaper_finds_cheaper_alternatives(beauty):
+    r = beauty.chat("something like the Cetaphil cleanser but cheaper", session_id="cetaphil")
+    assert not r.constraints.brands_in  # a model to compare with, not a brand filter
+    assert r.items
+    seeds = {"f000", "f001", "f002"}  # the best-selling Cetaphil cleansers it stands for
+    assert not seeds & {it.item_id for it in r.items}
+    assert all("Cleansers" in it.categories for it in r.items)
+    assert all(it.price is not None and it.price < 26.8 for it in r.items)
+    assert any(it.brand != "Cetaphil" for it in r.items)
+
+
+def test_a_brand_alone_after_a_liking_cue_stays_a_brand(beauty):
+    assert _parse(beauty, "I'm a big fan of Cetaphil, what cleanser would you suggest?").brands_in == (
+        "Cetaphil",
+    )
+
+
+def test_an_ordinary_word_the_catalog_uses_is_no_typo_of_a_brand(beauty):
+    p = _parse(beauty, "I need a gift for my mom, she loves pampering herself, budget about 50")
+    assert "Pamprin" not in p.query and not p.soft_brands and not p.brands_in
+    assert p.price is not None and p.price.high == 50.0  # "50" is a budget, not the "(5.0%)" cream
+    assert not p.item_mentions
+    assert "she" not in p.query.split()
+
+
+def test_a_colour_in_brackets_names_no_item_and_except_leaves_the_query(beauty):
+    p = _parse(beauty, "looking for a nail polish that lasts, any color except red")
+    assert not p.item_mentions  # "(Red)" ends one bath pillow's title; "red" is in many
+    assert "red" not in p.query.split()
+    assert p.categories_in == (NAIL_POLISH,)
+
+
+def test_anything_similar_to_a_liked_shown_item_shows_more_like_it(beauty):
+    sid = "similar"
+    first = beauty.chat("show me some foundation", session_id=sid)
+    assert len(first.items) >= 2
+    r = beauty.chat("the second one looks nice, anything similar with more coverage?", session_id=sid)
+    assert r.intent == "recommend" and len(r.items) >= 2
+    assert first.items[1].item_id not in {it.item_id for it in r.items}
+
+
+def test_similar_to_the_nth_but_cheaper_is_cheaper_than_that_item(beauty):
+    sid = "cheaper-than-nth"
+    first = beauty.chat("show me some foundation", session_id=sid)
+    priced = [it for it in first.items if it.price is not None]
+    second = first.items[1]
+    assert second.price is not None and second.price > min(it.price for it in priced)
+    r = beauty.chat("anything similar to the second one but cheaper", session_id=sid)
+    assert r.items and all(it.price is not None and it.price < second.price for it in r.items)
+
+
+def test_a_chinese_product_word_names_its_node(beauty):
+    r = beauty.chat("我想给我妈妈买一个护手霜，她的手很干", session_id="zh-hand-cream")
+    assert r.language == "zh"
+    assert r.constraints.categories == (HAND_CREAMS,)
+    assert r.items and all(it.categories == HAND_CREAMS for it in r.items)
+
+
+_MOVIES = [
+    ("Psycho (1960)", "Thriller", 1960),
+    ("Vertigo (1958)", "Thriller", 1958),
+    ("The Birds (1963)", "Thriller", 1963),
+    ("Cape Fear (1991)", "Thriller", 1991),
+    ("The Fugitive (1993)", "Thriller", 1993),
+    ("The Fan (1996)", "Thriller", 1996),
+    ("Breakdown (1997)", "Thriller", 1997),
+    ("The Game (1997)", "Thriller", 1997),
+    ("Some Like It Hot (1959)", "Comedy", 1959),
+    ("The Apartment (1960)", "Comedy", 1960),
+    ("Clueless (1995)", "Comedy", 1995),
+    ("Kingpin (1996)", "Comedy", 1996),
+    ("Bean (1997)", "Comedy", 1997),
+    ("The Birdcage (1996)", "Comedy", 1996),
+]
+
+
+@pytest.fixture(scope="module")
+def movies(tmp_path_factory) -> ShoppingAssistant:
+    items = [
+        Item(f"m{i:02d}", t, categories=("Movies", g), attributes={"release_year": y})
+        for i, (t, g, y) in enumerate(_MOVIES)
+    ]
+    ids = [it.item_id for it in items]
+    seqs = {f"u{u:02d}": [ids[(u * 3 + j * 5) % len(ids)] for j in range(4)] for u in range(30)}
+    data = Dataset(
+        "era-slice", Catalog(items), Interactions.from_sequences(seqs), currency=None, source=__file__
+    )
+    return ShoppingAssistant.from_dataset(
+        data, llm=None, cache_dir=tmp_path_factory.mktemp("era"), show_progress=False
+    )
+
+
+def _years(reply) -> list[int]:
+    return [int(it.title[-5:-1]) for it in reply.items]
+
+
+@pytest.mark.parametrize(
+    ("text", "newer"),
+    [
+        ("something recent, a thriller", True),
+        ("a thriller, not too old please", True),
+        ("不要太老的惊悚片", True),
+        ("a classic thriller", False),
+        ("老电影，惊悚片", False),
+    ],
+)
+def test_recency_words_lean_the_ranking_without_filtering(movies, text, newer):
+    plain = movies.chat("a thriller" if text.isascii() else "惊悚片", session_id=f"plain-{text}")
+    r = movies.chat(text, session_id=f"era-{text}")
+    assert r.constraints.categories == (("Movies", "Thriller"),)
+    top, base = _years(r)[:3], _years(plain)[:3]
+    assert (sum(top) > sum(base)) if newer else (sum(top) < sum(base))
+    assert sum((y >= 1990) if newer else (y < 1970) for y in top) >= 2
+
+
+def test_classic_is_no_era_in_a_catalog_without_release_years(beauty):
+    assert _parse(beauty, "Maybelline foundation in Classic Ivory").era is None
+
+
+@pytest.mark.parametrize(
+    "text", ["I'm not a fan of comedies", "I'm not into comedies", "I can't stand comedies"]
+)
+def test_a_dislike_said_in_words_rules_the_kind_out(movies, text):
+    p = _parse(movies, text)
+    assert p.categories_out == (("Movies", "Comedy"),) and not p.categories_in
+
+
+def test_hating_violence_avoids_violent_kinds_and_searches_no_word_of_it(movies):
+    r = movies.chat("my girlfriend and I want a movie tonight, she hates violence", session_id="violence")
+    assert r.items and not any(it.categories == ("Movies", "Thriller") for it in r.items[:3])
+    p = _parse(movies, "she hates violence")
+    assert ("Movies", "Thriller") in p.avoided_categories and "violence" not in p.query
+
+
+def test_less_known_leans_away_from_the_best_sellers(movies):
+    counts = movies.index.popularity
+    plain = movies.chat("a comedy", session_id="plain-niche")
+    niche = movies.chat("a comedy, something less known", session_id="niche")
+    assert niche.constraints.categories == (("Movies", "Comedy"),)
+
+    def pop(reply):
+        return sum(counts.get(it.item_id, 0.0) for it in reply.items[:3])
+
+    assert pop(niche) < pop(plain)
