@@ -423,10 +423,15 @@ class DialogueState:
         if not mentions:
             return self
         new = self
+        # "something like X" makes X a model of this topic, not a like: cards may not say "which
+        # you liked" of it (a like said with "loved X" is seen; a model is not).
+        models = [i for m in mentions if m.polarity == "like" and not m.seen for i in m.item_ids]
         for m in mentions:
-            if m.polarity != "neutral":
+            if m.polarity != "neutral" and not (m.polarity == "like" and not m.seen):
                 for item_id in m.item_ids:
                     new = new.with_feedback(item_id, liked=m.polarity == "like")
+        if models:
+            new = replace(new, anchors=(*(a for a in new.anchors if a not in models), *models)[-MAX_ANCHORS:])
         named = [i for m in mentions for i in m.item_ids]
         had = [
             i

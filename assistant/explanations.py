@@ -69,8 +69,13 @@ def signal_family(signal: str) -> str:
 
 # What a history item is to the shopper: in their purchase history, liked in this chat, or only
 # shown by an earlier reply (a new shopper's session history is that).
-Relation = Literal["bought", "liked", "shown"]
-_HISTORY_KEYS = {"bought": "history_bought", "liked": "history_liked", "shown": "history_shown"}
+Relation = Literal["bought", "liked", "named", "shown"]
+_HISTORY_KEYS = {
+    "bought": "history_bought",
+    "liked": "history_liked",
+    "named": "history_named",
+    "shown": "history_shown",
+}
 
 
 @dataclass

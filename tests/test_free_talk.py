@@ -100,6 +100,8 @@ def test_like_the_brand_and_kind_but_cheaper_finds_cheaper_alternatives(beauty):
     assert all("Cleansers" in it.categories for it in r.items)
     assert all(it.price is not None and it.price < 26.8 for it in r.items)
     assert any(it.brand != "Cetaphil" for it in r.items)
+    reasons = " ".join(x for it in r.items for x in it.reasons)
+    assert "which you liked" not in reasons and "shown earlier" not in reasons  # named, not liked or shown
 
 
 def test_a_brand_alone_after_a_liking_cue_stays_a_brand(beauty):

@@ -60,15 +60,19 @@ class Explainer(Stage):
 
     def _relations(self, turn: UnderstoodTurn, history_verb: str) -> Callable[[str | None], Relation]:
         """What a history item is to the shopper: bought (in their purchase log, which only a
-        history the planner took from it holds), liked (in this chat), else only shown by an earlier
-        reply. For None: what the history as a whole is (bought when the shopper has purchases)."""
+        history the planner took from it holds), liked (in this chat), named in this chat ("something
+        like X"), else only shown by an earlier reply. For None: what the history as a whole is
+        (bought when the shopper has purchases)."""
         user = turn.record.user_id
         bought = set(self.history(user)) if history_verb == "bought" and user is not None else set()
         liked = set(turn.state.liked)
+        named = set(turn.state.mentioned) - set(turn.state.shown)
 
         def relation(item_id: str | None) -> Relation:
             if item_id is None:
                 return "bought" if bought else "shown"
-            return "bought" if item_id in bought else "liked" if item_id in liked else "shown"
+            if item_id in bought or item_id in liked:
+                return "bought" if item_id in bought else "liked"
+            return "named" if item_id in named else "shown"
 
         return relation
