@@ -12,6 +12,7 @@ import pytest
 
 from assistant import ShoppingAssistant
 from assistant.understanding.parser import parse
+from assistant.understanding.vocabulary import CatalogVocabulary
 from retrieval.data.schema import Catalog, Dataset, Interactions, Item
 
 FACE_CLEANSERS = ("Beauty", "Skin Care", "Face", "Cleansers")
@@ -237,3 +238,16 @@ def test_less_known_leans_away_from_the_best_sellers(movies):
         return sum(counts.get(it.item_id, 0.0) for it in reply.items[:3])
 
     assert pop(niche) < pop(plain)
+
+
+def test_a_node_name_that_titles_use_elsewhere_is_no_filter(tmp_path):
+    desks = ("Office Furniture & Lighting", "Desks & Workstations", "Desks")
+    organizers = ("Office Products", "Desk Accessories & Workspace Organizers")
+    items = [Item(f"d{i}", f"Walker Edison Computer Desk, Model {i}", categories=desks) for i in range(2)]
+    items += [
+        Item(f"o{i}", f"Mesh Desk Organizer with Drawer, Style {i}", categories=organizers) for i in range(40)
+    ]
+    vocab = CatalogVocabulary.from_catalog(Catalog(items))
+    p = parse("something to keep my desk tidy", vocab, None)
+    assert not p.categories_in  # 2 of 42 titles with "desk" are Desks
+    assert "desk" in p.query.split()

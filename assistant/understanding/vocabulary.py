@@ -95,6 +95,7 @@ MAX_NGRAM = 6
 # under them ("cap" is in 53 Beauty titles, 6 % of them under Caps, Foils & Wraps: no filter).
 TITLE_MIN_SUPPORT = 5
 TITLE_MIN_SHARE = 0.5
+NAME_MIN_SHARE = 0.05
 
 _POSSESSIVE = re.compile(r"['’]s$")
 _BREAK_RE = re.compile(r"[,;:!?()/。,;:!?、]")
@@ -282,7 +283,7 @@ class CatalogVocabulary:
         """Does this phrase name its nodes, or is it a word that many other categories' titles use?
 
         A node's full name (or parent + name, or an alias) names it, unless it is a generic word
-        ("washes"); a part of a name ("cap" of "Caps, Foils & Wraps") or a generic word names it
+        ("washes") or hardly any title using it sits under the node (``NAME_MIN_SHARE``); a part of a name ("cap" of "Caps, Foils & Wraps") or a generic word names it
         only when the titles that use it are mostly that node's items. A typo repair never does.
         """
         if match.how == "fuzzy":
@@ -291,9 +292,11 @@ class CatalogVocabulary:
         full = {stem_phrase(normalize(p[-1])) for p in match.paths}
         full |= {stem_phrase(normalize(f"{p[-2]} {p[-1]}")) for p in match.paths if len(p) >= 2}
         generic = " " not in form and form in _generic_stems()
-        if (match.how == "alias" or form in full or form in self._alias_forms) and not generic:
-            return True
         share = self.title_share(match.surface, match.paths)
+        if (match.how == "alias" or form in full or form in self._alias_forms) and not generic:
+            # Even a node's own name is no filter when the titles that use it almost all sit
+            # elsewhere: "my desk" is about desk organisers, not the Desks node's few desks.
+            return share is None or share >= NAME_MIN_SHARE
         return share is None or share >= TITLE_MIN_SHARE
 
     def brand_needs_context(self, brand: BrandMatch) -> bool:
