@@ -191,3 +191,22 @@ def test_the_assistant_runs_its_understanding_stage_on_the_adapter(bench_run: di
         ShoppingAssistant.from_dataset(str(bench_run["shop"]), llm=TEST_LLM, adapter=other, **options)
     with pytest.raises(ValueError, match="not a LoRA adapter"):
         ShoppingAssistant.from_dataset(str(bench_run["shop"]), llm=TEST_LLM, adapter=tmp_path, **options)
+
+
+@pytest.mark.slow
+def test_app_takes_an_adapter(bench_run: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from assistant.ui.launch import main, parse_args
+
+    assert parse_args(["--adapter", "runs/x/adapter"]).adapter == "runs/x/adapter"
+    argv = [
+        "--dataset",
+        str(bench_run["shop"]),
+        "--llm",
+        TEST_LLM,
+        "--cache-dir",
+        str(tmp_path),
+        "--threads",
+        "1",
+    ]
+    assert main([*argv, "--adapter", str(tmp_path)]) == 2  # before any server starts
+    assert "is not a LoRA adapter directory" in capsys.readouterr().err
