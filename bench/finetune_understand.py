@@ -110,6 +110,7 @@ def run_understand(args: argparse.Namespace, train_overrides: Sequence[str] = ()
     dataset = "toy-shop" if args.quick and not args.data_dir else manifest["source"]["name"]
     report: dict[str, Any] = {
         "bench": "finetune-understand",
+        "bench_args": {**vars(args), "train_overrides": list(train_overrides)},
         "dataset": dataset,
         "model": margs.model,
         "protocol": {
@@ -167,12 +168,16 @@ def to_markdown(report: dict[str, Any], png: str) -> str:
         "",
         f"Scored split: **{report['protocol']['scored_split']}**; {report['protocol']['records_scored']} records.",
         "",
+        f"Bench arguments: `{json.dumps(report.get('bench_args', {}), sort_keys=True)}`",
+        "",
         f"Training: `{c['config_file']}`; LoRA r={c['model']['lora_r']} alpha={c['model']['lora_alpha']} on "
         f"{c['model']['target_modules']} ({c['model']['lora_layers']}), lr {c['train']['learning_rate']}, "
         f"batch {c['train']['batch_size']}, {c['train']['max_train_seconds']:.0f} s training budget, "
         f"dtype {c['model']['dtype']}, {c['train']['threads']} threads, seed {c['train']['seed']}.",
         "",
-        f"Split protocol: {report['protocol']['split']}",
+        "Split protocol (the generator's manifest):",
+        "",
+        report["protocol"]["split"].strip(),
         "",
         f"Environment: {report['environment']}",
         "",
