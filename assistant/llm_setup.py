@@ -76,7 +76,9 @@ def adapter_task(adapter: str | os.PathLike[str], llm: Any, option: str = "adapt
     path = Path(adapter).expanduser()
     if not (path / "adapter_config.json").is_file():
         raise ValueError(f"{option} {adapter} is not a LoRA adapter directory (no adapter_config.json)")
-    if not isinstance(llm, str | Path) or str(llm).lower() == "none" or is_openai_spec(llm):
+    if is_openai_spec(llm):
+        raise ValueError("a LoRA adapter cannot be applied to a remote LLM; serve it with the endpoint")
+    if not isinstance(llm, str | Path) or str(llm).lower() == "none":
         raise ValueError(f"{option} needs a local llm (a registry name or model dir) to load on, got {llm!r}")
     base = _trained_base(path)
     if base is not None and Path(base).expanduser().name != Path(llm).expanduser().name:
