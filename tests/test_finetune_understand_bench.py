@@ -19,6 +19,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from assistant.config import AssistantConfig
+from assistant.dialogue_state import DialogueState
 from assistant.llm_setup import UNDERSTAND_TASK, adapter_task, chat_models
 from finetune.arguments import DataArguments, GenerateConfig, ModelArguments, TrainArguments
 from finetune.card import CARD_FILE, card_metric_rows, record_metrics, training_data_licence, write_card
@@ -182,6 +183,10 @@ def test_the_assistant_runs_its_understanding_stage_on_the_adapter(bench_run: di
     assert model is not bot.llm and Path(model.adapter).resolve() == Path(adapter).resolve()
     assert bot.llm.adapter is None  # replies stay with the base model
     assert bot.chat("something nice, not too pricey, for my sister", session_id="s").text
+    parsed, _ = bot.understander._read(
+        "a shampoo but not Zorblax", DialogueState()
+    )  # a negation the rules can't place
+    assert parsed.source == "rules+llm"  # so the JSON fallback ran, on the adapter's model
     other = shutil.copytree(adapter, tmp_path / "other-base")
     cfg = json.loads((other / "training_config.json").read_text())
     (other / "training_config.json").write_text(
