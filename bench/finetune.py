@@ -269,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="listwise: the reranker recipe; understand: the understanding adapter (issue #20), scored on dev",
     )
     ap.add_argument("--data", help="dataset folder or registered name (required unless --quick)")
-    ap.add_argument("--quick", action="store_true", help="synthetic toy shop, 3 steps, 20 users: smoke test")
+    ap.add_argument("--quick", action="store_true", help="synthetic toy shop, a few steps and records: smoke test")
     ap.add_argument("--work", required=True, help="scratch folder for the data, the run and the eval")
     ap.add_argument("--out", default="reports", help="report folder (default: reports/)")
     ap.add_argument(
