@@ -292,7 +292,7 @@ def test_the_product_sends_exactly_the_training_prompt(beauty: dict) -> None:
         llm=FakeLLM(),
         currency="USD",
         understand_model=None,
-        index=SimpleNamespace(popularity={}),  # main orders titles by sales
+        index=SimpleNamespace(popularity={}),  # titles are ordered by popularity
     )
     stage = Understander(ctx)  # type: ignore[arg-type]
     shown = tuple(it.item_id for it in list(ds.catalog)[:3])
