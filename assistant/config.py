@@ -79,7 +79,10 @@ class AssistantConfig:
 
     # --- what from_dataset loads
     llm: str | None = "qwen2.5-coder-0.5b"  # registry name, local dir, "openai:MODEL@URL", or None
-    adapter: str | None = None  # a LoRA adapter for the chat model
+    # A LoRA adapter from ``finetune train`` on ``llm``'s model; its training task picks the stage:
+    # an understanding adapter (``generate --task understand``) runs the understanding stage's
+    # JSON fallback (replies stay with the base model), any other the chat model.
+    adapter: str | None = None
     llm_url: str | None = None  # serve ``llm`` (default: the endpoint's first model) from this OpenAI URL
     # "int8" (dynamic int8 Linear layers, the CPU default), None/"none" for full precision, or
     # "auto": $SHOPASSIST_LLM_QUANTIZE if set, else int8 on CPU.

@@ -32,7 +32,7 @@ from assistant.constraint_edits import ConstraintEditor
 from assistant.generation.generate import ReplyGenerator
 from assistant.grounding import CatalogMatcher, GroundingChecker
 from assistant.index import AssistantIndex
-from assistant.llm_setup import build_llm_reranker, model_name, resolve_chat_model
+from assistant.llm_setup import build_llm_reranker, chat_models, model_name, resolve_chat_model
 from assistant.plan import Plan
 from assistant.planning.router import Router
 from assistant.privacy import redact
@@ -98,9 +98,11 @@ class ShoppingAssistant:
         ranker_weights: RankerWeights | None = None,
         diversity: DiversityConfig | None = None,
         reranker: Any | None = None,
+        understand_model: Any | None = None,
         **overrides: Any,
     ):
-        """``overrides``: ``AssistantConfig`` fields (``k=8``) applied on top of ``config``."""
+        """``overrides``: ``AssistantConfig`` fields (``k=8``) applied on top of ``config``;
+        ``understand_model``: the understanding stage's LLM when it is not ``llm`` (an adapter)."""
         config = dataclasses.replace(config or AssistantConfig(), **overrides)
         self.config = config
         self.index = index
@@ -132,6 +134,7 @@ class ShoppingAssistant:
             self.history,
             self._forgotten_hidden,
             llm_kwargs,
+            understand_model,
         )
         ranker = FusedRanker(self.catalog, ranker_weights, item_vectors=index.vectors)
         diversity = diversity or DiversityConfig(lambda_=0.75, max_per_brand=2, fill=True)
@@ -182,15 +185,7 @@ class ShoppingAssistant:
         llm: Any = cfg.llm if llm_obj is None else llm_obj
         if cfg.llm_url:
             llm = with_endpoint(llm, cfg.llm_url, default_name=DEFAULT_LLM)
-        chat_model = resolve_chat_model(
-            llm,
-            max_new_tokens=cfg.max_new_tokens,
-            adapter=cfg.adapter,
-            threads=cfg.threads,
-            cache_dir=cfg.cache_dir,
-            quantize=cfg.llm_quantize,
-            prefix_cache=cfg.prefix_cache,
-        )
+        chat_model, understand_model = chat_models(llm, cfg)  # cfg.adapter goes to the stage it was trained for
         root = default_cache_dir(cfg.cache_dir) / "sessions" / re.sub(r"[^\w.-]+", "_", ds.name)
         reranker = None
         if cfg.rerank == "llm":
@@ -205,6 +200,7 @@ class ShoppingAssistant:
             ranker_weights=ranker_weights,
             diversity=diversity,
             reranker=reranker,
+            understand_model=understand_model,
         )
         bot.warm_up()
         return bot

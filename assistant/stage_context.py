@@ -24,6 +24,9 @@ class StageContext:
     forgotten: Container[str]  # users whose dataset history forget() masks
     # Generation keywords our own model takes per call (other langchain models keep their own).
     llm_kwargs: dict[str, Any] = field(default_factory=dict)
+    # The understanding stage's LLM when it is not ``llm``: the base model with an understanding
+    # adapter (``finetune generate --task understand``), trained on the fallback's exact prompt.
+    understand_model: Any | None = None
 
     @property
     def catalog(self) -> Catalog:

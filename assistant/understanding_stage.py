@@ -163,21 +163,28 @@ class Understander(Stage):
         unsure = parsed.needs_llm and (
             self.config.understand_llm or (not parsed.has_content and result.low_confidence)
         )
-        if unsure and self.llm is not None:
+        if unsure and self._understand_llm is not None:
             fallback = self._json_fallback(detect_language(message).language, state)
             parsed = parse(message, self.vocab, self.currency, llm=fallback, titles=self.titles, shown=shown)
             result = classify_intent(message, parsed)
         return parsed, result
 
+    @property
+    def _understand_llm(self) -> Any | None:
+        """The model behind the JSON fallback: the understanding adapter's, else the chat model."""
+        return self.ctx.understand_model if self.ctx.understand_model is not None else self.llm
+
     def _json_fallback(self, lang: str, state: DialogueState) -> Any:
         """The parser's LLM hook: one validated JSON object (or None), from the parse template
         around ``understand_prompt`` with this session's state (``context``), the very chat the
-        understanding adapter is trained on (``understand_messages``)."""
-        llm = self.llm
+        understanding adapter is trained on (``understand_messages``). An adapter is always run
+        under the grammar it was trained for."""
+        llm = self._understand_llm
+        constrained = self.config.understand_llm or self.ctx.understand_model is not None
 
         def call(prompt: str, schema: dict[str, Any]) -> Any:
             msgs = understand_chat(prompt, lang)
-            if self.config.understand_llm and hasattr(llm, "loaded") and find_spec("llguidance"):
+            if constrained and hasattr(llm, "loaded") and find_spec("llguidance"):
                 return generate_constrained_json(llm.loaded, to_chat_dicts(msgs), schema, max_new_tokens=128)
             if self.config.understand_llm and hasattr(llm, "with_structured_output"):
                 return llm.with_structured_output(ConstraintUpdate).invoke(msgs)

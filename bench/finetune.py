@@ -2,6 +2,10 @@
 
     python -m bench.finetune --data ../shared/datasets/amazon-beauty-2014 --work /tmp/ft-bench
     python -m bench.finetune --quick --work /tmp/ft-quick          # toy shop, a few steps (smoke)
+    python -m bench.finetune --task understand --data <catalog> --work /tmp/ftu [--webshop DIR]
+
+``--task understand`` is ``bench.finetune_understand`` (generate -> train -> rules vs base vs
+adapter on the dev split).
 
 The acceptance shape of issue #5: the whole pipeline on a CPU within ``--budget-s`` (30 min by
 default), the adapter against its own base on held-out users under each listwise protocol.
@@ -20,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._report import environment, save_figure, slug, write_json, write_text
+from bench.finetune_understand import UNDERSTAND_CONFIG, run_understand, summary_lines
 from llm.runtime import configure
 
 DEFAULT_CONFIG = "finetune/configs/cpu-smollm2-beauty.yaml"
@@ -257,11 +262,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         k = argv.index("--")
         argv, overrides = argv[:k], argv[k + 1 :]
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument(
+        "--task",
+        default="listwise",
+        choices=("listwise", "understand"),
+        help="listwise: the reranker recipe; understand: the understanding adapter (issue #20), scored on dev",
+    )
     ap.add_argument("--data", help="dataset folder or registered name (required unless --quick)")
-    ap.add_argument("--quick", action="store_true", help="synthetic toy shop, 3 steps, 20 users: smoke test")
+    ap.add_argument("--quick", action="store_true", help="synthetic toy shop, a few steps and records: smoke test")
     ap.add_argument("--work", required=True, help="scratch folder for the data, the run and the eval")
     ap.add_argument("--out", default="reports", help="report folder (default: reports/)")
-    ap.add_argument("--config", default=None, help=f"finetune train YAML (default: {DEFAULT_CONFIG})")
+    ap.add_argument(
+        "--config",
+        default=None,
+        help=f"finetune train YAML (default: {DEFAULT_CONFIG}; --task understand: {UNDERSTAND_CONFIG})",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--train-users", type=int, default=3000)
@@ -283,12 +298,28 @@ def main(argv: Sequence[str] | None = None) -> None:
         default="retrieved,random",
         help="held-out protocols evaluated (add recalled, ~3.5 more minutes, for LlamaRec's)",
     )
-    ap.add_argument("--budget-s", type=float, default=1800.0, help="the whole run's wall-time target")
+    ap.add_argument(
+        "--budget-s",
+        type=float,
+        default=1800.0,
+        help="wall-time target: the whole run (listwise), the training stage (understand)",
+    )
+    ap.add_argument("--webshop", default=None, help="understand: WebShop folder whose instructions join as inputs")
+    ap.add_argument(
+        "--data-dir", default=None, help="understand: an existing `generate --task understand` folder (no generate)"
+    )
+    ap.add_argument(
+        "--eval-records", type=int, default=0, help="understand: dev records scored (stratified head; 0 = all)"
+    )
+    ap.add_argument("--bootstrap", type=int, default=1000, help="understand: bootstrap resamples for the CIs")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
-    if not args.quick and not args.data:
+    if not args.quick and not args.data and not (args.task == "understand" and args.data_dir):
         ap.error("--data is required unless --quick")
     configure()
+    if args.task == "understand":
+        print("\n".join(summary_lines(run_understand(args, overrides))))
+        return
     report = run(args, overrides)
     s = report["seconds"]
     print(

@@ -192,8 +192,12 @@ def run(
     llm_rerank: str | Sequence[str] | None = None,
     rerank_users: int = 200,
     rerank_scorer: str | None = None,
+    tag: str | None = None,
 ) -> dict[str, Any]:
     """Run the benchmark and write the reports; returns the JSON payload.
+
+    ``tag``: reports go to ``ranking-<dataset>-<tag>.*``, so a variant run (no text side input,
+    other scorers) does not replace the dataset's main report.
 
     ``llm_rerank`` (model names/dirs or LoRA adapter dirs): also report CF-only vs CF+LLM on
     ``rerank_users`` seeded test users, the LLM reordering ``rerank_scorer``'s top-20 (default:
@@ -358,17 +362,20 @@ def run(
         + (f" --scorers {' '.join(scorers)}" if list(scorers) != list(DEFAULT_SCORERS) else "")
         + (f" --threads {threads}" if threads else "")
         + (" --text" if text else "")
-        + (f" --llm-rerank {' '.join(rerank_models)} --rerank-users {rerank_users}" if rerank_models else ""),
+        + (f" --llm-rerank {' '.join(rerank_models)} --rerank-users {rerank_users}" if rerank_models else "")
+        + (f" --tag {tag}" if tag else ""),
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     out = Path(out)
-    write_json(out / f"ranking-{name}.json", payload)
-    write_text(out / f"ranking-{name}.md", _markdown(payload))
+    stem = f"ranking-{name}" + (f"-{slug(tag)}" if tag else "")
+    payload["report_stem"] = stem
+    write_json(out / f"{stem}.json", payload)
+    write_text(out / f"{stem}.md", _markdown(payload))
     series = {
         k: {m: v[m] for m in ("recall@5", "recall@10", "ndcg@5", "ndcg@10")} for k, v in results.items()
     }
     bar_plot(
-        out / f"ranking-{name}.png",
+        out / f"{stem}.png",
         series,
         ["recall@5", "recall@10", "ndcg@5", "ndcg@10"],
         f"{name}: leave-one-out, full ranking, history masked",
@@ -536,6 +543,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument(
         "--rerank-scorer", default=None, help="whose top-20 to re-rank (default: fused, else the last)"
     )
+    ap.add_argument(
+        "--tag", default=None, help="report name suffix: ranking-<dataset>-<tag>.* (default: ranking-<dataset>.*)"
+    )
     args = ap.parse_args(argv)
     configure()
     if args.rerank_users < 1:
@@ -555,8 +565,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         llm_rerank=args.llm_rerank,
         rerank_users=args.rerank_users,
         rerank_scorer=args.rerank_scorer,
+        tag=args.tag,
     )
-    print(f"[ranking] wrote {Path(args.out) / ('ranking-' + payload['dataset'])}.{{json,md,png}}")
+    print(f"[ranking] wrote {Path(args.out) / payload['report_stem']}.{{json,md,png}}")
 
 
 if __name__ == "__main__":

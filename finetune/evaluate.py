@@ -33,6 +33,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from finetune.arguments import EvalConfig, eval_protocols
+from finetune.card import record_metrics
 from finetune.data import TEACHER_FILE, read_jsonl, read_manifest
 from finetune.metrics import random_ranking_baseline, ranking_metrics, target_rank, write_report
 from finetune.teacher import LexicalTeacher
@@ -178,7 +179,10 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     if cfg.task == "understand":
         from finetune.understand_eval import evaluate_understand
 
-        return evaluate_understand(cfg)
+        report = evaluate_understand(cfg)
+        if cfg.adapter:
+            record_metrics(cfg.adapter, report, cfg.tag)
+        return report
     import torch
 
     t0 = time.perf_counter()
@@ -206,6 +210,8 @@ def evaluate(cfg: EvalConfig) -> dict[str, Any]:
     }
     report["seconds"] = round(time.perf_counter() - t0, 1)
     write_report(report, cfg.out, cfg.tag, to_markdown)
+    if cfg.adapter:
+        record_metrics(cfg.adapter, report, cfg.tag)
     return report
 
 

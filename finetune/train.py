@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from finetune.arguments import DataArguments, ModelArguments, TrainArguments
+from finetune.card import write_card
 from finetune.config import parse_dataclasses
 from finetune.trainer import Trainer, TrainResult
 
@@ -27,5 +28,10 @@ def parse_train_args(
 
 
 def train(margs: ModelArguments, dargs: DataArguments, targs: TrainArguments) -> TrainResult:
-    """Run (or resume) one LoRA training; returns the result and writes the run folder."""
-    return Trainer(margs, dargs, targs).setup().run()
+    """Run (or resume) one LoRA training; returns the result and writes the run folder, the
+    adapter's model card (``adapter/README.md``) included."""
+    trainer = Trainer(margs, dargs, targs).setup()
+    result = trainer.run()
+    if trainer.is_main:
+        write_card(result.adapter_dir, margs, dargs, targs, result)
+    return result

@@ -161,6 +161,11 @@ def test_evaluate_writes_expected_keys(run: dict, data_dir: Path, tmp_path: Path
         )
     md = (tmp_path / "finetune-eval.md").read_text()
     assert "NDCG@10" in md and "adapter" in md and report["markdown_path"].endswith(".md")
+    # The adapter's card (written by train) now holds this report's numbers.
+    card = (run["out"] / "adapter" / "README.md").read_text()
+    adapter = saved["listwise"]["random"]["adapter"]
+    assert "<!-- report: finetune-eval -->" in card
+    assert f"| adapter | random ndcg@10 | {adapter['ndcg@10']:.4f} ± {adapter['ndcg@10_se']:.4f} |" in card
 
 
 @pytest.mark.slow

@@ -287,7 +287,12 @@ def test_the_product_sends_exactly_the_training_prompt(beauty: dict) -> None:
             return {"brands_exclude": ["Olay"]}
 
     ctx = SimpleNamespace(
-        catalog=ds.catalog, config=SimpleNamespace(understand_llm=False), llm=FakeLLM(), currency="USD"
+        catalog=ds.catalog,
+        config=SimpleNamespace(understand_llm=False),
+        llm=FakeLLM(),
+        currency="USD",
+        understand_model=None,
+        index=SimpleNamespace(popularity={}),  # titles are ordered by popularity
     )
     stage = Understander(ctx)  # type: ignore[arg-type]
     shown = tuple(it.item_id for it in list(ds.catalog)[:3])

@@ -97,6 +97,14 @@ def parse_args(argv: Sequence[str] | None = None, prog: str | None = None) -> ar
         "endpoint's first (default: $SHOPASSIST_LLM_URL)",
     )
     p.add_argument(
+        "--adapter",
+        default=None,
+        metavar="DIR",
+        help="a LoRA adapter from `python -m finetune train`, trained on --llm's model: an understanding "
+        "adapter (generate --task understand) runs the understanding stage's JSON fallback, any other "
+        "the chat model",
+    )
+    p.add_argument(
         "--store-url",
         default=None,
         metavar="URL",
@@ -140,6 +148,8 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
         llm_options["llm_url"] = args.llm_url
     if args.store_url:
         llm_options["store_url"] = args.store_url
+    if args.adapter:
+        llm_options["adapter"] = args.adapter
     try:
         registry = make_registry(args.dataset, cache_dir=args.cache_dir, threads=args.threads, **llm_options)
         if not args.no_preload:
