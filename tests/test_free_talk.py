@@ -251,3 +251,22 @@ def test_a_node_name_that_titles_use_elsewhere_is_no_filter(tmp_path):
     p = parse("something to keep my desk tidy", vocab, None)
     assert not p.categories_in  # 2 of 42 titles with "desk" are Desks
     assert "desk" in p.query.split()
+
+
+@pytest.mark.parametrize(
+    "text", ["I need ink for my printer", "my printer is an HP, I need ink", "something that fits my printer"]
+)
+def test_what_the_item_is_for_is_no_product_type(text):
+    printers = ("Office Electronics", "Printers")
+    ink = ("Office Products", "Printer Ink & Toner", "Inkjet Printer Ink")
+    items = [
+        Item(f"p{i}", f"HP Officejet {6000 + i} Printer", brand="HP", categories=printers) for i in range(6)
+    ]
+    items += [
+        Item(f"i{i}", f"HP {90 + i} Ink Cartridge, Black", brand="HP", categories=ink) for i in range(6)
+    ]
+    p = parse(text, CatalogVocabulary.from_catalog(Catalog(items)), None)
+    assert printers not in p.categories_in
+    assert parse(
+        "I need a new printer", CatalogVocabulary.from_catalog(Catalog(items)), None
+    ).categories_in == (printers,)

@@ -392,6 +392,14 @@ _ATTRIBUTE_BEFORE = re.compile(
 # Chinese marks the quality of the wanted item with a closing 的 ("要sunscreen的", "想要bag的":
 # "one with sunscreen", "a bag-like one"); "护肤类的" / "面霜方面的" name a kind and stay filters.
 _ATTRIBUTE_AFTER = re.compile(r"^\s*(?:一点|一些|点)?\s*的(?![\u4e00-\u9fff])")
+# What the wanted item is for, not what it is: "ink for my printer", "a case that fits my phone",
+# "my printer is an HP", "给我的打印机用": the product type is what else was said (or unknown).
+_CONTEXT_FOR = re.compile(
+    r"\b(?:for|fits?|compatible\s+with|works?\s+with)\s+(?:my|your|his|her|our|their)\s+(?:[\w'-]+\s+){0,2}$",
+    re.I,
+)
+_CONTEXT_BEFORE = re.compile(r"(?:\bmy\s+(?:[\w'-]+\s+){0,2}|给我的|我的)$", re.I)
+_CONTEXT_AFTER = re.compile(r"^\s*(?:(?:is|are|was|were|has|have|keeps?|needs?)\b|用)", re.I)
 _DEGREE_BEFORE = re.compile(r"(?:\b(?:too|so|overly)\s+|太|那么|过于)$", re.I)
 _BRAND_BEFORE = re.compile(r"(?:\b(?:by|from|brand(?:ed)?|made\s+by|label)|品牌|牌子)[\s\"'“”‘’:]*$", re.I)
 _BRAND_AFTER = re.compile(r"^(?:['’]s\b|\s*(?:brand|products?|line|range)\b|\s*(?:牌|品牌|家的))", re.I)
@@ -408,6 +416,11 @@ def _is_filter(vocab: CatalogVocabulary, text: str, mentions: list[Mention], i: 
             text[m.end :]
         ):
             return False  # "maybe something peel": a quality the shopper wants, not a new product type
+        before = text[max(0, m.start - 40) : m.start]
+        if _CONTEXT_FOR.search(before) or (
+            _CONTEXT_BEFORE.search(before) and _CONTEXT_AFTER.match(text[m.end :])
+        ):
+            return False  # "ink for my printer", "my printer is an HP": what it is for
         return r.weak or vocab.category_confident(r)
     if r.how == "alias" or not vocab.brand_needs_context(r) or governed:
         return True
