@@ -69,7 +69,10 @@ class PlanningStage(Stage):
             ("constraint_categories_out", [p[-1] for p in c.categories_out]),
         ):
             if names:
-                parts.append(strings.format(key, names=" or ".join(names)))
+                # one name once: "Shampoos" sits under several parents
+                parts.append(
+                    strings.format(key, names=("或" if lang == "zh" else " or ").join(dict.fromkeys(names)))
+                )
         if not parts:
             return ""
         return ("（" + "，".join(parts) + "）") if lang == "zh" else " (" + ", ".join(parts) + ")"

@@ -294,9 +294,10 @@ class CatalogVocabulary:
         generic = " " not in form and form in _generic_stems()
         share = self.title_share(match.surface, match.paths)
         if (match.how == "alias" or form in full or form in self._alias_forms) and not generic:
-            # Even a node's own name is no filter when the titles that use it almost all sit
-            # elsewhere: "my desk" is about desk organisers, not the Desks node's few desks.
-            return share is None or share >= NAME_MIN_SHARE
+            # Even a node's own one-word name is no filter when the titles that use it almost all
+            # sit elsewhere: "my desk" is about desk organisers, not the Desks node's few desks (a
+            # longer name, "brush bags", says what it names whatever the titles call it).
+            return " " in form or share is None or share >= NAME_MIN_SHARE
         return share is None or share >= TITLE_MIN_SHARE
 
     def brand_needs_context(self, brand: BrandMatch) -> bool:
