@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._report import environment, save_figure, slug, write_json, write_text
-from bench.finetune_understand import UNDERSTAND_CONFIG, run_understand, summary_lines
+from bench.finetune_understand import UNDERSTAND_CONFIG, run_understand, summary_lines, train_sections
 from llm.runtime import configure
 
 DEFAULT_CONFIG = "finetune/configs/cpu-smollm2-beauty.yaml"
@@ -113,18 +113,7 @@ def run(args: argparse.Namespace, train_overrides: Sequence[str] = ()) -> dict[s
             "significance": "paired difference adapter - base over the same users, mean +- standard error",
         },
         "generate_config": {k: v for k, v in vars(gcfg).items() if k not in ("out", "overwrite")},
-        "train_config": {
-            "model": vars(margs),
-            "data": vars(dargs),
-            "train": vars(targs),
-            "config_file": config,
-        },
-        "train": {
-            "steps": result.steps,
-            "examples_seen": result.steps * targs.batch_size * targs.grad_accum,
-            "tokens_per_second": result.tokens_per_second,
-            "eval_history": result.eval_history,
-        },
+        **train_sections(margs, dargs, targs, config, result),
         "listwise": ev["listwise"],
         "seconds": {**{k: round(v, 1) for k, v in stages.items()}, "total": round(total, 1)},
         "budget_s": args.budget_s,
@@ -269,7 +258,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="listwise: the reranker recipe; understand: the understanding adapter (issue #20), scored on dev",
     )
     ap.add_argument("--data", help="dataset folder or registered name (required unless --quick)")
-    ap.add_argument("--quick", action="store_true", help="synthetic toy shop, a few steps and records: smoke test")
+    ap.add_argument(
+        "--quick", action="store_true", help="synthetic toy shop, a few steps and records: smoke test"
+    )
     ap.add_argument("--work", required=True, help="scratch folder for the data, the run and the eval")
     ap.add_argument("--out", default="reports", help="report folder (default: reports/)")
     ap.add_argument(
@@ -304,12 +295,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=1800.0,
         help="wall-time target: the whole run (listwise), the training stage (understand)",
     )
-    ap.add_argument("--webshop", default=None, help="understand: WebShop folder whose instructions join as inputs")
     ap.add_argument(
-        "--data-dir", default=None, help="understand: an existing `generate --task understand` folder (no generate)"
+        "--webshop", default=None, help="understand: WebShop folder whose instructions join as inputs"
     )
     ap.add_argument(
-        "--eval-records", type=int, default=0, help="understand: dev records scored (stratified head; 0 = all)"
+        "--data-dir",
+        default=None,
+        help="understand: an existing `generate --task understand` folder (no generate)",
+    )
+    ap.add_argument(
+        "--eval-records",
+        type=int,
+        default=0,
+        help="understand: dev records scored (stratified head; 0 = all)",
     )
     ap.add_argument("--bootstrap", type=int, default=1000, help="understand: bootstrap resamples for the CIs")
     ap.add_argument("--no-progress", action="store_true")

@@ -120,22 +120,7 @@ def run_understand(args: argparse.Namespace, train_overrides: Sequence[str] = ()
             "records_scored": ev["n_records"],
         },
         "data_manifest": {k: manifest.get(k) for k in ("generator_version", "seed", "source", "counts")},
-        "train_config": {
-            "model": vars(margs),
-            "data": vars(dargs),
-            "train": vars(targs),
-            "config_file": config,
-        },
-        "train": {
-            "steps": result.steps,
-            "examples_seen": result.steps * targs.batch_size * targs.grad_accum,
-            "train_records": result.train_examples,
-            "first_eval_loss": result.first_eval_loss,
-            "last_eval_loss": result.last_eval_loss,
-            "tokens_per_second": result.tokens_per_second,
-            "eval_history": result.eval_history,
-            "adapter_dir": result.adapter_dir,
-        },
+        **train_sections(margs, dargs, targs, config, result),
         "evaluation": ev,
         "seconds": {**{k: round(v, 1) for k, v in stages.items()}, "total": round(total, 1)},
         "train_budget_s": args.budget_s,
@@ -240,3 +225,25 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             f"{name}: exact {m['exact']['value']:.3f} slot micro F1 {m['micro_f1']['value']:.3f} (dev)"
         )
     return [*lines, report["paths"]["markdown"]]
+
+
+def train_sections(margs: Any, dargs: Any, targs: Any, config: str | None, result: Any) -> dict[str, Any]:
+    """The report's ``train_config`` and ``train`` sections, for either fine-tuning bench."""
+    return {
+        "train_config": {
+            "model": vars(margs),
+            "data": vars(dargs),
+            "train": vars(targs),
+            "config_file": config,
+        },
+        "train": {
+            "steps": result.steps,
+            "examples_seen": result.steps * targs.batch_size * targs.grad_accum,
+            "train_records": result.train_examples,
+            "first_eval_loss": result.first_eval_loss,
+            "last_eval_loss": result.last_eval_loss,
+            "tokens_per_second": result.tokens_per_second,
+            "eval_history": result.eval_history,
+            "adapter_dir": result.adapter_dir,
+        },
+    }
