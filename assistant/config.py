@@ -94,12 +94,15 @@ class AssistantConfig:
     # $SHOPASSIST_CHROMA_URL, else an embedded Chroma in the cache dir).
     store_url: str | None = None
     cache_dir: str | None = None
+    # Sessions, chat events (a signed-in shopper's likes join their history) and profile edits;
+    # default <cache_dir>/sessions. A benchmark gives each run its own, so no run sees another's.
+    sessions_dir: str | None = None
     threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.rerank is None:  # ``rerank=None`` was the documented "off"
             object.__setattr__(self, "rerank", "none")
-        for path_field in ("llm", "reranker_adapter", "adapter", "cache_dir"):
+        for path_field in ("llm", "reranker_adapter", "adapter", "cache_dir", "sessions_dir"):
             value = getattr(self, path_field)
             if isinstance(value, os.PathLike):
                 object.__setattr__(self, path_field, os.fspath(value))

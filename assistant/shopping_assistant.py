@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Generator, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from langchain_core.tools import StructuredTool
@@ -185,8 +186,15 @@ class ShoppingAssistant:
         llm: Any = cfg.llm if llm_obj is None else llm_obj
         if cfg.llm_url:
             llm = with_endpoint(llm, cfg.llm_url, default_name=DEFAULT_LLM)
-        chat_model, understand_model = chat_models(llm, cfg)  # cfg.adapter goes to the stage it was trained for
-        root = default_cache_dir(cfg.cache_dir) / "sessions" / re.sub(r"[^\w.-]+", "_", ds.name)
+        chat_model, understand_model = chat_models(
+            llm, cfg
+        )  # cfg.adapter goes to the stage it was trained for
+        sessions = (
+            Path(cfg.sessions_dir).expanduser()
+            if cfg.sessions_dir
+            else default_cache_dir(cfg.cache_dir) / "sessions"
+        )
+        root = sessions / re.sub(r"[^\w.-]+", "_", ds.name)
         reranker = None
         if cfg.rerank == "llm":
             reranker = build_llm_reranker(

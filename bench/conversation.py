@@ -32,6 +32,7 @@ import os
 import random
 import shlex
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -180,24 +181,27 @@ def sample_users(
 
 
 # --- systems --------------------------------------------------------------------------------
-def build_systems(cfg: ConversationConfig, visible: Dataset) -> list[SystemUnderTest]:
+def build_systems(cfg: ConversationConfig, visible: Dataset, sessions: Path) -> list[SystemUnderTest]:
     """Every system of ``cfg.systems`` over the dataset the systems may see, in ``SYSTEMS`` order.
 
     The assistants come from the public ``ShoppingAssistant.from_dataset`` (one index cache, so
     ``retrieval-only`` reuses the ``full`` system's store and differs only in having no CF scorer).
-    Their sessions live in the cache folder under session ids unique to each run.
+    Each assistant keeps its sessions and chat events in its own folder under ``sessions`` (one per
+    run): a signed-in shopper's likes in chat join their history, so a shared store would let one
+    system (or an earlier run) change the histories the next one ranks with.
     """
     from assistant.shopping_assistant import ShoppingAssistant
     from retrieval.ranker import RankerWeights
 
     wanted = set(cfg.systems)
 
-    def assistant(llm: str | None, **kw: Any) -> Any:
+    def assistant(llm: str | None, name: str, **kw: Any) -> Any:
         return ShoppingAssistant.from_dataset(
             visible,
             llm=llm,
             embedder=cfg.embedder,
             cache_dir=cfg.cache_dir,
+            sessions_dir=str(sessions / name),
             threads=cfg.threads,
             show_progress=cfg.show_progress,
             understand_llm=cfg.understand_llm and llm is not None,
@@ -212,7 +216,7 @@ def build_systems(cfg: ConversationConfig, visible: Dataset) -> list[SystemUnder
 
     built: dict[str, SystemUnderTest] = {}
     if "full" in wanted or "cf-only" in wanted:
-        full = assistant(cfg.llm if "full" in wanted else None, scorer=cfg.scorer)
+        full = assistant(cfg.llm if "full" in wanted else None, "full", scorer=cfg.scorer)
         if "full" in wanted:
             built["full"] = wrap("full", full, cfg.llm)
         if "cf-only" in wanted:
@@ -224,11 +228,11 @@ def build_systems(cfg: ConversationConfig, visible: Dataset) -> list[SystemUnder
     if "retrieval-only" in wanted:
         # No collaborative scorer: the ranker's CF signal is NaN -> contributes 0.
         llm = cfg.llm if cfg.baseline_llm == "same" else None
-        built["retrieval-only"] = wrap("retrieval-only", assistant(llm, scorer=None), llm)
+        built["retrieval-only"] = wrap("retrieval-only", assistant(llm, "retrieval-only", scorer=None), llm)
     if "full+adapter" in wanted and cfg.adapter is not None:
         if not cfg.llm:
             raise SystemExit("--adapter needs an --llm to attach to")
-        bot = assistant(cfg.llm, scorer=cfg.scorer, adapter=cfg.adapter)
+        bot = assistant(cfg.llm, "full-adapter", scorer=cfg.scorer, adapter=cfg.adapter)
         built["full+adapter"] = wrap("full+adapter", bot, cfg.llm)
     if wanted & set(BASELINES):
         base = Baselines(visible.catalog, popularity_counts(visible.interactions), seed=cfg.seed)
@@ -357,9 +361,10 @@ def run(cfg: ConversationConfig) -> dict[str, Any]:
         k=cfg.k,
     )
     checker = GroundingChecker(catalog, CatalogMatcher(catalog))
-    run_id = f"{int(time.time())}-{os.getpid()}"  # assistant sessions persist in the cache: one set per run
+    run_id = f"{int(time.time())}-{os.getpid()}"
+    sessions = tempfile.TemporaryDirectory(prefix="conversation-sessions-")  # this run's, removed at the end
     t_build = time.perf_counter()
-    systems = build_systems(cfg, visible)
+    systems = build_systems(cfg, visible, Path(sessions.name))
     _profiles_first(systems, users)
     build_s = time.perf_counter() - t_build
     dialogues: dict[str, list[Dialogue]] = {s.name: [] for s in systems}
@@ -394,6 +399,7 @@ def run(cfg: ConversationConfig) -> dict[str, Any]:
     for s in systems:
         if s.assistant is not None:
             s.assistant.close()
+    sessions.cleanup()
     return _finish(
         cfg, dataset, len(users), len(users), sim, systems, dialogues, build_s, dialogue_s, t_start
     )

@@ -232,3 +232,12 @@ def test_ranker_weights_to_tune_are_checked_and_recorded(report) -> None:
     # the report records the weights every assistant ran with (defaults when none were changed)
     saved, _ = report
     assert saved["protocol"]["ranker_weights"]["words"] == RankerWeights().words
+
+
+def test_a_run_keeps_its_sessions_out_of_the_shared_cache(report) -> None:
+    # A signed-in shopper's likes in chat join their history: sessions kept in the shared cache let
+    # one system, or an earlier run, change the histories the next one ranks with.
+    _, reports = report
+    cache = reports.parent / "cache"
+    assert (cache / "indexes").is_dir()  # the index cache is shared, as before
+    assert not any((cache / "sessions").rglob("*")) if (cache / "sessions").exists() else True

@@ -196,7 +196,7 @@ def _years(reply) -> list[int]:
         ("something recent, a thriller", True),
         ("a thriller, not too old please", True),
         ("不要太老的惊悚片", True),
-        ("a classic thriller", False),
+        ("an older thriller, old movies please", False),
         ("老电影，惊悚片", False),
     ],
 )

@@ -1,5 +1,6 @@
-"""Leanings said in words, for the ranker (never filters): recency ("something recent", "a
-classic", "不要太老的") and popularity ("something less known", "hidden gems", "冷门").
+"""Leanings said in words, for the ranker (never filters): recency ("something recent", "old
+movies", "不要太老的"; "a classic" is praise more than an age: ReDial seekers call films of every
+decade classics) and popularity ("something less known", "hidden gems", "冷门").
 
 ``DialogueState`` keeps them for the topic; ``FusedRanker`` turns them into a lean within its
 preference signal (newer / older release years) and its popularity signal (reversed for "less
@@ -25,14 +26,14 @@ _NEWER = re.compile(
     re.I,
 )
 _OLDER = re.compile(
-    r"\b(?:older|oldies|classics?|vintage|old[\s-]school|golden\s+age|old\s+(?:movies?|films?|ones?|stuff))\b|"
-    r"老电影|老片|老一点|经典|怀旧",
+    r"\b(?:older|oldies|vintage|old[\s-]school|golden\s+age|old\s+(?:movies?|films?|ones?|stuff))\b|"
+    r"老电影|老片|老一点|怀旧",
     re.I,
 )
 
 
 def extract_era(text: str, taken: bytearray) -> Era | None:
-    """ "something recent", "not too old", "不要太老的" -> "newer"; "a classic", "old movies", "老电影"
+    """ "something recent", "not too old", "不要太老的" -> "newer"; "old movies", "older", "老电影"
     -> "older"; the last one said wins. Read for catalogs with release years."""
     found: list[tuple[int, Era]] = []
     for pat, era in ((_NEWER, "newer"), (_OLDER, "older")):
