@@ -453,11 +453,15 @@ class ShoppingAssistant:
         with self._locks_guard:
             return self._session_locks.setdefault(session_id, threading.Lock())
 
+    def understand(self, raw_message: str, session_id: str, user_id: str | None = None) -> UnderstoodTurn:
+        """The turn's reading (PII redacted, capped; nothing saved); ``router.plan`` of it is the reply prompt."""
+        message, record = redact(raw_message.strip())[:2000], self.sessions.open(session_id, user_id)
+        return self.understander.understand(message, record)
+
     def _turn(self, raw_message: str, session_id: str, user_id: str | None) -> Iterator[StreamEvent]:
         """understand -> plan -> items event -> generate (or the template) -> persist -> done event."""
         t0 = time.perf_counter()
-        message = redact(raw_message.strip())[:2000]
-        turn = self.understander.understand(message, self.sessions.open(session_id, user_id))
+        turn = self.understand(raw_message, session_id, user_id)
         t_understood = time.perf_counter()
         plan = self.router.plan(turn)
         t_planned = time.perf_counter()
@@ -472,7 +476,7 @@ class ShoppingAssistant:
             yield TextDelta(tail)
             text += tail
         t_done = time.perf_counter()
-        self._persist(turn, plan, message, text)
+        self._persist(turn, plan, turn.message, text)
         timings = {
             "understand_s": round(t_understood - t0, 4),
             "plan_s": round(t_planned - t_understood, 4),
@@ -490,7 +494,7 @@ class ShoppingAssistant:
                 "session_id": session_id,
                 "user_id": reply.user_id,
                 "intent": plan.intent,
-                "text": message,
+                "text": turn.message,
                 "reply": redact(text),
                 "item_ids": [it.item_id for it in plan.items],
                 "violations": len(report.violations),
