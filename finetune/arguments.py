@@ -167,7 +167,11 @@ class EvalConfig:
         metadata={"help": "reply: blind pairwise judgements (JSON of ids + choices) to score"},
     )
     reuse_outputs: bool = field(
-        default=False, metadata={"help": "reply: score the replies of <out>/<tag>-transcripts.jsonl again"}
+        default=False,
+        metadata={
+            "help": "reply: reuse the replies <out>/<tag>-transcripts.jsonl holds for the same records "
+            "(an adapter's only for the same adapter) and generate only the missing systems"
+        },
     )
     cache_dir: str | None = field(default=None, metadata={"help": "reply: the product's index cache folder"})
     bootstrap: int = field(default=1000, metadata={"help": "understand: bootstrap resamples for the 95% CIs"})

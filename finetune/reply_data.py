@@ -211,13 +211,14 @@ class ReplyBuilder:
         rng = _rng(self.seed, "reply", split)
         out: list[dict] = []
         bar = tqdm(total=n, desc=f"reply {split}", disable=not progress)
-        tries = 0
-        while len(out) < n and tries < n * 4:
+        tries, empty = 0, 0
+        while len(out) < n and tries < n * 4 and empty < 5:  # 5 empty draws: the phrasings are used up
             batch = self.requests.generated(split, min(32, n - len(out)), avoid)
             tries += max(len(batch), 1)
+            empty = 0 if batch else empty + 1
             if not batch:
                 self.skipped[f"{split}_no_new_request"] += 1
-                break
+                continue
             for req in batch:
                 rec = self._record(req, split, rng)
                 if rec is not None:

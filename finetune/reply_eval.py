@@ -228,17 +228,16 @@ def evaluate_reply(cfg: Any) -> dict[str, Any]:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     transcripts = out / f"{cfg.tag}-transcripts.jsonl"
-    if cfg.reuse_outputs and transcripts.is_file():
-        rows = json.loads(transcripts.read_text())["rows"]
-        seconds = json.loads(transcripts.read_text())["seconds"]
-        if [r["id"] for r in next(iter(rows.values()))] != [r["id"] for r in recs]:
-            raise ValueError(
-                f"{transcripts} holds other records than this split; run without --reuse-outputs"
-            )
-    else:
+    rows, seconds = _saved_rows(cfg, transcripts, systems, recs) if cfg.reuse_outputs else ({}, {})
+    missing = [s for s in systems if s not in rows]
+    if missing:
         catalog = load_dataset(cfg.catalog or manifest["source"]["data"])
-        rows, seconds = _run_systems(cfg, systems, recs, catalog)
-        atomic_write(transcripts, json.dumps({"rows": rows, "seconds": seconds}, ensure_ascii=False))
+        new_rows, new_seconds = _run_systems(cfg, missing, recs, catalog)
+        rows.update(new_rows)
+        seconds.update(new_seconds)
+    rows = {s: rows[s] for s in systems}
+    saved = {"rows": rows, "seconds": seconds, "adapter": cfg.adapter}
+    atomic_write(transcripts, json.dumps(saved, ensure_ascii=False))
     reference = "base" if "base" in rows else systems[0]
     summary = bootstrap_summary(rows, cfg.bootstrap, cfg.seed, reference, _columns, _means)
     report: dict[str, Any] = {
@@ -264,6 +263,23 @@ def evaluate_reply(cfg: Any) -> dict[str, Any]:
         report["samples"] = _samples(recs, rows, judged)
     write_report(report, out, cfg.tag, to_markdown)
     return report
+
+
+def _saved_rows(cfg: Any, path: Path, systems: list[str], recs: list[dict]) -> tuple[dict, dict]:
+    """The replies an earlier run of this tag wrote, for the systems asked for and the same records
+    (an adapter's only when it was the same adapter); the others run again."""
+    if not path.is_file():
+        return {}, {}
+    saved = json.loads(path.read_text())
+    ids = [r["id"] for r in recs]
+    keep = [
+        s
+        for s in systems
+        if s in saved["rows"]
+        and [r["id"] for r in saved["rows"][s]] == ids
+        and (s != "adapter" or saved.get("adapter") == cfg.adapter)
+    ]
+    return {s: saved["rows"][s] for s in keep}, {s: saved["seconds"][s] for s in keep}
 
 
 def _kinds(rows: list[dict]) -> dict[str, int]:
