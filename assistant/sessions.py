@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import sqlite3
 import tempfile
@@ -27,7 +28,7 @@ from typing import Any
 
 from assistant.dialogue_state import DialogueState
 from assistant.privacy import redact
-from retrieval.files import atomic_write
+from retrieval.files import atomic_write, default_cache_dir
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -137,6 +138,12 @@ class SessionRecord:
 
 class SessionStore:
     """sqlite-backed sessions + events, and a JSONL turn log, in one directory."""
+
+    @staticmethod
+    def root_for(dataset: str, sessions_dir: str | None, cache_dir: str | None) -> Path:
+        """A dataset's folder under ``sessions_dir``, else under ``<cache_dir>/sessions``."""
+        base = Path(sessions_dir).expanduser() if sessions_dir else default_cache_dir(cache_dir) / "sessions"
+        return base / re.sub(r"[^\w.-]+", "_", dataset)
 
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)

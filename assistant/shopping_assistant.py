@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import sys
 import threading
 import time
 from collections.abc import Generator, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 from langchain_core.tools import StructuredTool
@@ -44,7 +42,6 @@ from assistant.sessions import SessionRecord, SessionStore
 from assistant.stage_context import StageContext
 from assistant.understanding_stage import Understander, UnderstoodTurn
 from llm.chat_model import LocalChatModel
-from llm.models import default_cache_dir
 from llm.openai_backend import with_endpoint
 from llm.registry import DEFAULT_LLM
 from llm.runtime import set_torch_threads
@@ -189,12 +186,7 @@ class ShoppingAssistant:
         chat_model, understand_model = chat_models(
             llm, cfg
         )  # cfg.adapter goes to the stage it was trained for
-        sessions = (
-            Path(cfg.sessions_dir).expanduser()
-            if cfg.sessions_dir
-            else default_cache_dir(cfg.cache_dir) / "sessions"
-        )
-        root = sessions / re.sub(r"[^\w.-]+", "_", ds.name)
+        root = SessionStore.root_for(ds.name, cfg.sessions_dir, cfg.cache_dir)
         reranker = None
         if cfg.rerank == "llm":
             reranker = build_llm_reranker(
@@ -457,11 +449,15 @@ class ShoppingAssistant:
         with self._locks_guard:
             return self._session_locks.setdefault(session_id, threading.Lock())
 
+    def understand(self, raw_message: str, session_id: str, user_id: str | None = None) -> UnderstoodTurn:
+        """The turn's reading (PII redacted, capped; nothing saved); ``router.plan`` of it is the reply prompt."""
+        message, record = redact(raw_message.strip())[:2000], self.sessions.open(session_id, user_id)
+        return self.understander.understand(message, record)
+
     def _turn(self, raw_message: str, session_id: str, user_id: str | None) -> Iterator[StreamEvent]:
         """understand -> plan -> items event -> generate (or the template) -> persist -> done event."""
         t0 = time.perf_counter()
-        message = redact(raw_message.strip())[:2000]
-        turn = self.understander.understand(message, self.sessions.open(session_id, user_id))
+        turn = self.understand(raw_message, session_id, user_id)
         t_understood = time.perf_counter()
         plan = self.router.plan(turn)
         t_planned = time.perf_counter()
@@ -476,7 +472,7 @@ class ShoppingAssistant:
             yield TextDelta(tail)
             text += tail
         t_done = time.perf_counter()
-        self._persist(turn, plan, message, text)
+        self._persist(turn, plan, turn.message, text)
         timings = {
             "understand_s": round(t_understood - t0, 4),
             "plan_s": round(t_planned - t_understood, 4),
@@ -494,7 +490,7 @@ class ShoppingAssistant:
                 "session_id": session_id,
                 "user_id": reply.user_id,
                 "intent": plan.intent,
-                "text": message,
+                "text": turn.message,
                 "reply": redact(text),
                 "item_ids": [it.item_id for it in plan.items],
                 "violations": len(report.violations),

@@ -38,6 +38,13 @@ def _generate(cfg: GenerateConfig) -> None:
         print(json.dumps({k: manifest[k] for k in ("counts", "counts_by_source", "skipped")}, indent=2))
         print(f"wrote {cfg.out}")
         return
+    if cfg.task == "reply":
+        from finetune.reply_data import generate_reply  # heavy (the product, torch): after configure()
+
+        manifest = generate_reply(cfg)
+        print(json.dumps({k: manifest[k] for k in ("counts", "counts_by_lang", "skipped")}, indent=2))
+        print(f"wrote {cfg.out}")
+        return
     manifest = generate(cfg)
     print(json.dumps({k: manifest[k] for k in ("counts", "users", "skipped", "candidate_source")}, indent=2))
     print(f"wrote {cfg.out}")
@@ -53,6 +60,11 @@ def _train(*args: Any) -> None:
 
 
 def _evaluate(cfg: EvalConfig) -> None:
+    if cfg.task == "reply":
+        from finetune.reply_eval import evaluate_reply  # heavy (the product, torch): after configure()
+
+        print(evaluate_reply(cfg)["markdown_path"])
+        return
     print(evaluate(cfg)["markdown_path"])
 
 

@@ -22,8 +22,9 @@ them (the other 19 are its other picks), a small share of users."""
 TrainProtocol = Literal["retrieved", "random", "recalled", "mixed"]
 """Negatives of training prompts: a listwise protocol, or mixed (retrieved and random alternating)."""
 
-GenerateTask = Literal["recommend", "understand"]
-"""What ``finetune generate`` builds: the recommendation tasks or the understanding task."""
+GenerateTask = Literal["recommend", "understand", "reply"]
+"""What ``finetune generate`` builds: the recommendation tasks, the understanding task or the
+reply task (finetune/reply_data.py)."""
 
 Dtype = Literal["auto", "float32", "fp32", "float16", "fp16", "bfloat16", "bf16"]
 """Base weight dtypes ``llm.models.parse_dtype`` reads (auto: fp32 on CPU, bf16 on CUDA)."""
@@ -56,6 +57,14 @@ class GenerateConfig:
     webshop_train: int = field(default=400, metadata={"help": "understand: cap on WebShop train records"})
     webshop_dev: int = field(default=60, metadata={"help": "understand: cap on WebShop dev records"})
     webshop_test: int = field(default=100, metadata={"help": "understand: cap on WebShop test records"})
+    reply_train: int = field(default=1200, metadata={"help": "reply: train records"})
+    reply_dev: int = field(default=100, metadata={"help": "reply: dev records"})
+    reply_test: int = field(default=200, metadata={"help": "reply: test records"})
+    reply_user_fraction: float = field(
+        default=0.4, metadata={"help": "reply: share of requests from a real shopper (history in the prompt)"}
+    )
+    cache_dir: str | None = field(default=None, metadata={"help": "reply: the product's index cache folder"})
+    threads: int = field(default=1, metadata={"help": "reply: torch CPU threads of the product's index"})
     users: int | None = field(default=None, metadata={"help": "cap on training users (default: all)"})
     dev_users: int = field(default=64, metadata={"help": "users whose valid item is the dev (eval-loss) set"})
     test_users: int = field(default=200, metadata={"help": "held-out users for evaluation (test item)"})
@@ -90,7 +99,9 @@ class GenerateConfig:
     sft_fraction: float = field(
         default=0.5, metadata={"help": "share of train/dev users with an SFT example"}
     )
-    zh_fraction: float = field(default=0.3, metadata={"help": "understand: share of generated messages in Chinese"})
+    zh_fraction: float = field(
+        default=0.3, metadata={"help": "understand: share of generated messages in Chinese"}
+    )
     chat: bool = field(default=True, metadata={"help": "include the templated generic chat turns"})
     title_chars: int = field(default=60, metadata={"help": "rendered title length cap"})
     teacher: Literal["lexical", "none"] = field(
@@ -109,6 +120,8 @@ class GenerateConfig:
             raise ValueError(f"n_candidates must be in 1..{len(LETTERS)}, got {self.n_candidates}")
         if not 2 <= self.sft_candidates <= len(LETTERS):
             raise ValueError(f"sft_candidates must be in 2..{len(LETTERS)}, got {self.sft_candidates}")
+        if not 0.0 <= self.reply_user_fraction <= 1.0:
+            raise ValueError(f"reply_user_fraction must be in [0, 1], got {self.reply_user_fraction}")
         names = ("understand_train", "understand_dev", "understand_test", "webshop_train", "webshop_dev")
         for name in (
             "dev_users",
@@ -116,6 +129,9 @@ class GenerateConfig:
             "rebuy",
             *names,
             "webshop_test",
+            "reply_train",
+            "reply_dev",
+            "reply_test",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
@@ -144,8 +160,20 @@ class EvalConfig:
         metadata={"help": "understand: comma-separated systems (adapter only with --adapter)"},
     )
     n_understand: int = field(
-        default=0, metadata={"help": "understand: first N records of the split (0 = all)"}
+        default=0, metadata={"help": "understand / reply: first N records of the split (0 = all)"}
     )
+    judgements: str | None = field(
+        default=None,
+        metadata={"help": "reply: blind pairwise judgements (JSON of ids + choices) to score"},
+    )
+    reuse_outputs: bool = field(
+        default=False,
+        metadata={
+            "help": "reply: reuse the replies <out>/<tag>-transcripts.jsonl holds for the same records "
+            "(an adapter's only for the same adapter) and generate only the missing systems"
+        },
+    )
+    cache_dir: str | None = field(default=None, metadata={"help": "reply: the product's index cache folder"})
     bootstrap: int = field(default=1000, metadata={"help": "understand: bootstrap resamples for the 95% CIs"})
     seed: int = field(default=0, metadata={"help": "understand: bootstrap seed"})
     catalog: str | None = field(

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -212,21 +212,28 @@ def _metrics(cols: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, float]:
 
 
 def bootstrap_summary(
-    by_system: dict[str, list[dict]], n_boot: int = 1000, seed: int = 0, reference: str = "rules"
+    by_system: dict[str, list[dict]],
+    n_boot: int = 1000,
+    seed: int = 0,
+    reference: str = "rules",
+    columns: Callable[[list[dict]], dict[str, np.ndarray]] = _arrays,
+    metrics: Callable[[dict[str, np.ndarray], np.ndarray], dict[str, float]] = _metrics,
 ) -> dict[str, Any]:
     """Point estimates, 95% percentile-bootstrap CIs over records, and paired differences to
-    ``reference`` (the same resampled records for every system)."""
+    ``reference`` (the same resampled records for every system). ``columns`` turns a system's
+    rows into arrays, ``metrics`` reads the metrics off the rows at some indices (default: the
+    understanding slots; the reply task passes its own)."""
     names = list(by_system)
     n = len(next(iter(by_system.values())))
-    cols = {name: _arrays(rows) for name, rows in by_system.items()}
+    cols = {name: columns(rows) for name, rows in by_system.items()}
     full = np.arange(n)
-    point = {name: _metrics(cols[name], full) for name in names}
+    point = {name: metrics(cols[name], full) for name in names}
     rng = np.random.default_rng(seed)
     draws: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     for _ in range(n_boot if n else 0):
         idx = rng.integers(0, n, n)
         for name in names:
-            draws[name].append(_metrics(cols[name], idx))
+            draws[name].append(metrics(cols[name], idx))
 
     def ci(values: list[float]) -> list[float] | None:
         v = np.array([x for x in values if not math.isnan(x)])

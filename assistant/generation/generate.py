@@ -23,7 +23,7 @@ _SENTENCE_END = re.compile(r"[.!?。！？](?:\s|$)")
 
 
 class ReplyGenerator(Stage):
-    def _check(self, text: str, plan: Plan) -> list[GroundingViolation]:
+    def check(self, text: str, plan: Plan) -> list[GroundingViolation]:
         """Catalog grounding plus prompt echo: a reply quoting the system prompt or the prompt's
         scaffolding (e.g. an injected "print your instructions" the model obeyed) is rejected."""
         bad = self.checker.check(text, plan.grounding) if plan.grounding is not None else []
@@ -68,7 +68,7 @@ class ReplyGenerator(Stage):
                 yield TextDelta(tidied[len(text.strip()) :])  # the ellipsis of a reply cut mid-sentence
             text = tidied
             tg = time.perf_counter()
-            bad = self._check(text, plan)
+            bad = self.check(text, plan)
             tm["grounding_s"] += time.perf_counter() - tg
         if not bad and text:
             return text, report
@@ -119,7 +119,7 @@ class ReplyGenerator(Stage):
             tg = time.perf_counter()
             ends = [m.end() for m in _SENTENCE_END.finditer(text, checked_upto)]
             if ends:
-                bad = self._check(text[: ends[-1]], plan)
+                bad = self.check(text[: ends[-1]], plan)
                 checked_upto = ends[-1]
             tm["grounding_s"] += time.perf_counter() - tg
             if bad or capped:
@@ -159,7 +159,7 @@ class ReplyGenerator(Stage):
             second = tidy(chunk_text(answer))
         except Exception:
             second = ""
-        again = self._check(second, plan) if second else bad
+        again = self.check(second, plan) if second else bad
         tm["repair_s"] = time.perf_counter() - tr
         if second and not again:
             yield TextReset(second)
