@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -209,3 +209,17 @@ def read_manifest(data_dir: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: {data_dir} is not a generated data folder")
     return json.loads(path.read_text())
+
+
+def task_inputs(
+    data: str | Path, task: str, systems: str, known: Sequence[str]
+) -> tuple[dict[str, Any], list[str]]:
+    """An evaluation's data folder manifest (checked to be ``task``'s) and its systems to score
+    (a comma list, checked against ``known``)."""
+    manifest = read_manifest(Path(data))
+    if manifest.get("task") != task:
+        raise ValueError(f"{data} is not a {task} data folder (generate --task {task})")
+    wanted = [s.strip() for s in systems.split(",") if s.strip()]
+    if not wanted or set(wanted) - set(known):
+        raise ValueError(f"systems must be a subset of {','.join(known)}; got {systems!r}")
+    return manifest, wanted

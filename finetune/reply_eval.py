@@ -32,7 +32,7 @@ from assistant.generation.generate import ReplyGenerator
 from assistant.plan import Plan
 from assistant.reply import GroundingReport, TextReset
 from assistant.shopping_assistant import ShoppingAssistant
-from finetune.data import read_jsonl, read_manifest
+from finetune.data import read_jsonl, task_inputs
 from finetune.metrics import write_report
 from finetune.reply_data import open_product, reply_split_path
 from finetune.understand_eval import bootstrap_summary
@@ -215,12 +215,7 @@ def evaluate_reply(cfg: Any) -> dict[str, Any]:
     ``<tag>-transcripts.jsonl`` (every reply) and ``<tag>-pairs-transcripts.md`` (blind pairs)."""
     t0 = time.perf_counter()
     data = Path(cfg.data)
-    manifest = read_manifest(data)
-    if manifest.get("task") != "reply":
-        raise ValueError(f"{data} is not a reply data folder (generate --task reply)")
-    systems = [s.strip() for s in cfg.systems.split(",") if s.strip()]
-    if not systems or set(systems) - set(SYSTEMS):
-        raise ValueError(f"systems must be a subset of {','.join(SYSTEMS)}; got {cfg.systems!r}")
+    manifest, systems = task_inputs(data, "reply", cfg.systems, SYSTEMS)
     if "adapter" in systems and not cfg.adapter:
         raise ValueError("system adapter needs --adapter")
     recs = read_jsonl(reply_split_path(data, cfg.split))

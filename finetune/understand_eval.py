@@ -294,17 +294,11 @@ def _adapter_base(adapter: str | None) -> str | None:
 def evaluate_understand(cfg: Any) -> dict[str, Any]:
     """Score the systems on ``cfg.split``; write ``<out>/<tag>.json`` + ``.md`` (+ an untracked
     ``-transcripts.md`` with WebShop-derived rows); returns the report."""
-    from finetune.data import read_jsonl, read_manifest
+    from finetune.data import read_jsonl, task_inputs
 
     t0 = time.perf_counter()
     data = Path(cfg.data)
-    manifest = read_manifest(data)
-    if manifest.get("task") != "understand":
-        raise ValueError(f"{data} is not an understanding data folder (generate --task understand)")
-    systems = [s.strip() for s in cfg.systems.split(",") if s.strip()]
-    unknown = set(systems) - {"rules", "base", "adapter"}
-    if unknown or not systems:
-        raise ValueError(f"systems must be a subset of rules,base,adapter; got {cfg.systems!r}")
+    manifest, systems = task_inputs(data, "understand", cfg.systems, ("rules", "base", "adapter"))
     if "adapter" in systems and not cfg.adapter:
         systems.remove("adapter")
     if cfg.adapter and not (Path(cfg.adapter) / "adapter_config.json").is_file():
