@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from assistant import ShoppingAssistant
+from assistant.understanding.mentions import TitleIndex
 from assistant.understanding.parser import parse
 from assistant.understanding.vocabulary import CatalogVocabulary
 from retrieval.data.schema import Catalog, Dataset, Interactions, Item
@@ -270,3 +271,23 @@ def test_what_the_item_is_for_is_no_product_type(text):
     assert parse(
         "I need a new printer", CatalogVocabulary.from_catalog(Catalog(items)), None
     ).categories_in == (printers,)
+
+
+def test_a_brand_whose_first_word_is_a_brand_stays_a_brand():
+    staplers = ("Office Products", "Staplers")
+    items = [
+        Item(f"s{i}", f"Swingline Stapler, Model {i}", brand="Swingline", categories=staplers)
+        for i in range(4)
+    ]
+    items += [
+        Item(f"g{i}", f"Swingline GBC Desktop Stapler {i}", brand="Swingline GBC", categories=staplers)
+        for i in range(4)
+    ]
+    titles = TitleIndex.from_items((it.item_id, it.title, it.brand) for it in items)
+    p = parse(
+        "I'm looking for staplers. I prefer Swingline GBC.",
+        CatalogVocabulary.from_catalog(Catalog(items)),
+        None,
+        titles=titles,
+    )
+    assert not p.item_mentions and p.brands_in == ("Swingline GBC",)

@@ -464,9 +464,10 @@ def _described_at(
         j += 1
     while j - i >= 2:
         words = [t[0] for t in toks[i:j]]
-        # The brand leads; a brand alone ("a fan of Tom Ford") is the brand reader's.
-        n = max((k for k in range(1, len(words)) if tuple(words[:k]) in index.brand_names), default=0)
-        groups = index.described(words) if n else []
+        # The brand leads; a brand alone ("a fan of Tom Ford", "I prefer Swingline GBC", whose
+        # first word is a brand too) is the brand reader's.
+        n = max((k for k in range(1, len(words) + 1) if tuple(words[:k]) in index.brand_names), default=0)
+        groups = index.described(words) if 0 < n < len(words) else []
         if 1 <= len(groups) <= MAX_DESCRIBED_GROUPS:
             ids = tuple(x for g in groups[:DESCRIBED_SEEDS] for x in index.groups[g])
             return j, ids, "described", (toks[i][1], toks[i + n - 1][2])
