@@ -246,7 +246,8 @@ def test_a_node_name_that_titles_use_elsewhere_is_no_filter(tmp_path):
     organizers = ("Office Products", "Desk Accessories & Workspace Organizers")
     items = [Item(f"d{i}", f"Walker Edison Computer Desk, Model {i}", categories=desks) for i in range(2)]
     items += [
-        Item(f"o{i}", f"Mesh Desk Organizer with Drawer, Style {i}", categories=organizers) for i in range(40)
+        Item(f"o{i}", f"Mesh Desk Organizer with Drawer, Style {i}", brand="Mesh Co", categories=organizers)
+        for i in range(40)
     ]
     vocab = CatalogVocabulary.from_catalog(Catalog(items))
     p = parse("something to keep my desk tidy", vocab, None)

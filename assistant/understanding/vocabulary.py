@@ -296,8 +296,9 @@ class CatalogVocabulary:
         if (match.how == "alias" or form in full or form in self._alias_forms) and not generic:
             # Even a node's own one-word name is no filter when the titles that use it almost all
             # sit elsewhere: "my desk" is about desk organisers, not the Desks node's few desks (a
-            # longer name, "brush bags", says what it names whatever the titles call it).
-            return " " in form or share is None or share >= NAME_MIN_SHARE
+            # longer name, "brush bags", says what it names whatever the titles call it). Titles
+            # of works without makers are names, not descriptions: "Star Wars" says nothing of War.
+            return " " in form or not self.brands or share is None or share >= NAME_MIN_SHARE
         return share is None or share >= TITLE_MIN_SHARE
 
     def brand_needs_context(self, brand: BrandMatch) -> bool:
