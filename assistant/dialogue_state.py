@@ -389,7 +389,8 @@ class DialogueState:
             price_preference=d.preference,
             years=parsed.years or self.years,
             era=parsed.era or self.era,
-            niche=parsed.niche or (self.niche and not topic_changed),
+            # "less known" holds until the shopper asks for a kind of product again
+            niche=parsed.niche or (self.niche and not topic_changed and not parsed.categories_in),
             anchors=anchors,
             soft_categories=soft,
             avoided_categories=avoided,

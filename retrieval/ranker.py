@@ -233,9 +233,13 @@ class FusedRanker:
     ) -> np.ndarray:
         """The interaction-count prior, rescaled; for "something less known" (``niche``) reversed
         and ``NICHE_STRENGTH`` times as strong, so that it outweighs the collaborative signal, which
-        favours what many shoppers have."""
+        favours what many shoppers have; a less-known item its raters panned (rating 2 of 5 or
+        less, where the catalog has ratings) gets none of that credit: obscure, not bad."""
         pop = np.array([(popularity or {}).get(i, np.nan) for i in ids], dtype=np.float64)
-        return NICHE_STRENGTH * normalise(-pop, how) if niche else normalise(pop, how)
+        if not niche:
+            return normalise(pop, how)
+        ratings = np.array([r if (r := self.catalog[i].rating) is not None else 5.0 for i in ids])
+        return NICHE_STRENGTH * normalise(-pop, how) * np.clip((ratings - 2.0) / 2.0, 0.0, 1.0)
 
     def _era(self, ids: list[str], era: str | None) -> np.ndarray:
         """1 for the newest candidate ("something recent"; the oldest for "a classic"), 0 for the

@@ -292,3 +292,30 @@ def test_a_brand_whose_first_word_is_a_brand_stays_a_brand():
         titles=titles,
     )
     assert not p.item_mentions and p.brands_in == ("Swingline GBC",)
+
+
+def test_less_known_means_obscure_not_panned():
+    from retrieval.hybrid import Candidate
+    from retrieval.ranker import FusedRanker
+
+    items = [
+        Item("hit", "Big Hit (1995)", categories=("Movies", "Comedy"), rating=4.2),
+        Item("gem", "Hidden Gem (1995)", categories=("Movies", "Comedy"), rating=4.4),
+        Item("flop", "Flop (1995)", categories=("Movies", "Comedy"), rating=1.5),
+    ]
+    ranker = FusedRanker(Catalog(items))
+    cands = [Candidate(i, 1.0) for i in ("hit", "gem", "flop")]
+    popularity = {"hit": 6.0, "gem": 2.0, "flop": 1.0}
+    plain = [r.item_id for r in ranker.rank(cands, popularity=popularity)]
+    niche = [r.item_id for r in ranker.rank(cands, popularity=popularity, niche=True)]
+    assert plain[0] == "hit" and niche[0] == "gem" and niche[-1] != "gem"
+    assert niche.index("flop") > niche.index("gem")
+
+
+def test_less_known_holds_until_a_kind_is_asked_again(movies):
+    sid = "niche-topic"
+    movies.chat("a comedy", session_id=sid)
+    assert movies.chat("anything less known?", session_id=sid).intent == "recommend"
+    assert movies.session(sid).state.niche
+    movies.chat("now a thriller please", session_id=sid)
+    assert not movies.session(sid).state.niche
