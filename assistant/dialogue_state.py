@@ -287,7 +287,7 @@ class DialogueState:
     price_origin: Literal["explicit", "relative"] | None = None
     price_preference: PricePreference | None = None
     years: tuple[int, int] | None = None  # release years wanted, inclusive (films, books, music)
-    era: Literal["newer", "older"] | None = None  # "something recent" / "a classic": a ranking lean
+    era: Literal["newer", "older"] | None = None  # "something recent" / "old movies": a ranking lean
     niche: bool = False  # "something less known": this topic leans away from the best sellers
     anchors: tuple[str, ...] = ()  # "more like the second one": this topic's reference items, newest last
     soft_categories: tuple[tuple[str, ...], ...] = ()  # this topic's everyday-word preferences
@@ -328,7 +328,7 @@ class DialogueState:
         *,
         intent: str | None = None,
         reference_prices: Sequence[float] | None = None,
-        named_prices: Sequence[float] = (),
+        named_prices: Sequence[float | None] = (),
     ) -> DialogueState:
         """Fold one parsed utterance into a new state (pure: ``self`` is not modified).
         ``named_prices``: prices of the items this message names as liked or as a model ("like the
@@ -456,14 +456,15 @@ class DialogueState:
         d: _Draft,
         direction: str,
         reference_prices: Sequence[float] | None,
-        named_prices: Sequence[float] = (),
+        named_prices: Sequence[float | None] = (),
     ) -> None:
         """ "cheaper" / "more expensive": beyond the items named in the message, else the page last
         shown; else a share of the median of ``reference_prices``; else only a soft preference."""
         named = [x for x in named_prices if x is not None and math.isfinite(x)]
-        shown = named or [x for x in self.last_shown_prices if x is not None and math.isfinite(x)]
-        ref = shown or [x for x in (reference_prices or ()) if x is not None and math.isfinite(x)]
-        basis = "basis_named" if named else "basis_shown" if shown else "basis_category"
+        # the prices to beat: the items named, else the page shown
+        beat = named or [x for x in self.last_shown_prices if x is not None and math.isfinite(x)]
+        ref = beat or [x for x in (reference_prices or ()) if x is not None and math.isfinite(x)]
+        basis = "basis_named" if named else "basis_shown" if beat else "basis_category"
         if not ref:
             d.preference = "low" if direction == "lower" else "high"
             key = "relative_price_low" if d.preference == "low" else "relative_price_high"
@@ -471,18 +472,18 @@ class DialogueState:
             return
         med = statistics.median(ref)
         if direction == "lower":
-            if shown:
-                _cheaper(d, min(shown), None, basis)
+            if beat:
+                _cheaper(d, min(beat), None, basis)
             else:
                 _cheaper(d, CHEAPER_FACTOR * med, CHEAPER_FACTOR, basis)
             return
-        floor = round(max(shown) if shown else PRICIER_FACTOR * med, 2)
+        floor = round(max(beat) if beat else PRICIER_FACTOR * med, 2)
         if d.price_min is not None:
             floor = max(floor, d.price_min)
         d.price_min = floor
         if d.price_max is not None and d.price_max < floor:
             d.price_max = None
-        d.notes.append(_relative_rule("pricier", floor, None if shown else PRICIER_FACTOR, basis))
+        d.notes.append(_relative_rule("pricier", floor, None if beat else PRICIER_FACTOR, basis))
         d.price_origin, d.preference = "relative", "high"
 
     def _resolve(self, refs: Sequence[Reference]) -> tuple[tuple[str, ...], list[Issue]]:

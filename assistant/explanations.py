@@ -108,7 +108,7 @@ def constraint_reasons(
     if constraints.brands_in and item.brand:
         out.append(s.format("brand_asked", names=item.brand))
     if constraints.brands_out:
-        out.append(s.format("brands_out", names=_or(constraints.brands_out, lang)))
+        out.append(s.format("brands_out", names=or_names(constraints.brands_out, lang)))
     if constraints.categories and item.categories:
         for path in constraints.categories:
             if any(q[: len(path)] == path for q in item.paths):
@@ -119,8 +119,9 @@ def constraint_reasons(
     return out
 
 
-def _or(names: Sequence[str], lang: str) -> str:
-    return ("或" if lang == "zh" else " or ").join(names)
+def or_names(names: Sequence[str], lang: str) -> str:
+    """ "A or B" in the shopper's language, each name once ("Shampoos" sits under several parents)."""
+    return ("或" if lang == "zh" else " or ").join(dict.fromkeys(names))
 
 
 # Review text addressed to the assistant or about other shoppers (planted instructions), never quoted.

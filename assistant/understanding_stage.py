@@ -93,14 +93,11 @@ class Understander(Stage):
                 [],
                 refuse_kind=refuse_kind,
             )
+        # "like the Cetaphil cleanser but cheaper": cheaper than the items named as liked or as a model
         named = [
-            self.catalog[i].price
-            for m in parsed.item_mentions
-            if m.polarity == "like"
-            for i in m.item_ids
-            if i in self.catalog
+            self.catalog[i].price for m in parsed.item_mentions if m.polarity == "like" for i in m.item_ids
         ]
-        new_state = state.apply(parsed, intent=intent, named_prices=[p for p in named if p is not None])
+        new_state = state.apply(parsed, intent=intent, named_prices=named)
         question = new_state.clarification  # the parser's own question (an absurd price...)
         ask: tuple[Facet, ...] = ()
         finding = intent in ("recommend", "search")

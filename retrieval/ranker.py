@@ -32,7 +32,7 @@ SIGNALS = ("relevance", "collaborative", "popularity", "feedback", "price", "pre
 # A shopper's word found only in an item's description or reviews is weaker evidence than one in
 # its name or category (what the card shows): it counts this much.
 BODY_WORD_CREDIT = 0.5
-# "Something recent" / "a classic" leans within the preference signal: the newest candidate gets half
+# "Something recent" / "old movies" leans within the preference signal: the newest candidate gets half
 # of what a wanted kind gets, so a film of the asked kind still comes before a newer one of another.
 ERA_SHARE = 0.5
 NICHE_STRENGTH = 2.0
@@ -242,7 +242,7 @@ class FusedRanker:
         return NICHE_STRENGTH * normalise(-pop, how) * np.clip((ratings - 2.0) / 2.0, 0.0, 1.0)
 
     def _era(self, ids: list[str], era: str | None) -> np.ndarray:
-        """1 for the newest candidate ("something recent"; the oldest for "a classic"), 0 for the
+        """1 for the newest candidate ("something recent"; the oldest for "old movies"), 0 for the
         other end, by ``attributes["release_year"]``; an item without a year 0."""
         out = np.zeros(len(ids))
         if era is None:

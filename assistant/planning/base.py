@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import prompts
-from assistant.explanations import review_quote
+from assistant.explanations import or_names, review_quote
 from assistant.generation.cards import CardRenderer
 from assistant.grounding import GroundingContext
 from assistant.stage_context import Stage, StageContext
@@ -69,10 +69,7 @@ class PlanningStage(Stage):
             ("constraint_categories_out", [p[-1] for p in c.categories_out]),
         ):
             if names:
-                # one name once: "Shampoos" sits under several parents
-                parts.append(
-                    strings.format(key, names=("或" if lang == "zh" else " or ").join(dict.fromkeys(names)))
-                )
+                parts.append(strings.format(key, names=or_names(names, lang)))
         if not parts:
             return ""
         return ("（" + "，".join(parts) + "）") if lang == "zh" else " (" + ", ".join(parts) + ")"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from assistant.understanding.spans import overlaps, take
+from assistant.understanding.spans import scan_cues, take
 
 __all__ = ["Era", "extract_era", "extract_niche"]
 
@@ -37,10 +37,9 @@ def extract_era(text: str, taken: bytearray) -> Era | None:
     -> "older"; the last one said wins. Read for catalogs with release years."""
     found: list[tuple[int, Era]] = []
     for pat, era in ((_NEWER, "newer"), (_OLDER, "older")):
-        for m in pat.finditer(text):
-            if not overlaps(taken, *m.span()):
-                found.append((m.start(), era))  # type: ignore[arg-type]
-                take(taken, *m.span())
+        for a, b in scan_cues(pat, text, taken):
+            found.append((a, era))  # type: ignore[arg-type]
+            take(taken, a, b)
     return max(found)[1] if found else None
 
 
@@ -56,9 +55,7 @@ _NICHE = re.compile(
 def extract_niche(text: str, taken: bytearray) -> bool:
     """ "something less known", "hidden gems", "nothing too mainstream", "小众的": the shopper wants
     what fewer people have (the popularity signal reverses)."""
-    hit = False
-    for m in _NICHE.finditer(text):
-        if not overlaps(taken, *m.span()):
-            hit = True
-            take(taken, *m.span())
-    return hit
+    spans = scan_cues(_NICHE, text, taken)
+    for a, b in spans:
+        take(taken, a, b)
+    return bool(spans)

@@ -66,43 +66,10 @@ _CLOSE_QUOTES = "\"'”’»》」』"
 _SENTENCE_END = re.compile(r"[.!?;。！？；\n]\s*$")
 # Words that stand for "the item" after a shown item's name ("the Garnier one") carry no content.
 _NEGATORS = frozenset(
-    [
-        "not",
-        "never",
-        "no",
-        "nor",
-        "hardly",
-        "dont",
-        "didnt",
-        "doesnt",
-        "havent",
-        "hasnt",
-        "hadnt",
-        "wasnt",
-        "isnt",
-        "cant",
-        "couldnt",
-        "wouldnt",
-    ]
+    ["not", "never", "no", "nor", "hardly", "dont", "didnt", "doesnt", "havent", "hasnt", "hadnt", "wasnt", "isnt", "cant", "couldnt", "wouldnt"]
 )
 _FILLER = frozenset(
-    [
-        "one",
-        "ones",
-        "thing",
-        "things",
-        "product",
-        "item",
-        "movie",
-        "film",
-        "show",
-        "book",
-        "the",
-        "that",
-        "this",
-        "those",
-        "these",
-    ]
+    ["one", "ones", "thing", "things", "product", "item", "movie", "film", "show", "book", "the", "that", "this", "those", "these"]
 )
 
 

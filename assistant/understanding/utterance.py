@@ -127,7 +127,7 @@ class ParsedUtterance:
     # "nothing too scary"): a ranking penalty, never a filter.
     avoided_categories: tuple[tuple[str, ...], ...] = ()
     years: tuple[int, int] | None = None  # release years, inclusive ("the 1990s" -> (1990, 1999))
-    era: Literal["newer", "older"] | None = None  # "something recent", "a classic": a ranking lean
+    era: Literal["newer", "older"] | None = None  # "something recent", "old movies": a ranking lean
     niche: bool = False  # "something less known", "hidden gems": popularity counts against an item
     ambiguities: tuple[Ambiguous, ...] = ()
     issues: tuple[Issue, ...] = ()

@@ -283,8 +283,10 @@ class CatalogVocabulary:
         """Does this phrase name its nodes, or is it a word that many other categories' titles use?
 
         A node's full name (or parent + name, or an alias) names it, unless it is a generic word
-        ("washes") or hardly any title using it sits under the node (``NAME_MIN_SHARE``); a part of a name ("cap" of "Caps, Foils & Wraps") or a generic word names it
-        only when the titles that use it are mostly that node's items. A typo repair never does.
+        ("washes") or, in a catalog of products, a one-word name under which hardly any title
+        using it sits (``NAME_MIN_SHARE``); a part of a name ("cap" of "Caps, Foils & Wraps") or a
+        generic word names it only when the titles that use it are mostly that node's items. A
+        typo repair never does.
         """
         if match.how == "fuzzy":
             return False
