@@ -319,3 +319,8 @@ def test_less_known_holds_until_a_kind_is_asked_again(movies):
     assert movies.session(sid).state.niche
     movies.chat("now a thriller please", session_id=sid)
     assert not movies.session(sid).state.niche
+
+
+def test_not_a_fan_of_an_everyday_word_spares_its_kinds(movies):
+    p = _parse(movies, "I'm not a fan of scary movies")
+    assert ("Movies", "Thriller") in p.avoided_categories and "fan" not in p.query.split()

@@ -96,9 +96,10 @@ def build_query(text: str, taken: bytearray) -> str:
 # A negated word is never evidence for an item: it leaves the query (the parser scores a negated
 # everyday word's kinds as avoided, a penalty, whether or not a degree such as "too" / "太" softens it).
 _NEG_CUE = re.compile(
-    r"\b(?:not|no|nothing|never|without|isn'?t|aren'?t|wasn'?t|nor|except(?:\s+for)?|other\s+than|"
-    r"anything\s+but|apart\s+from|aside\s+from|rather\s+than|instead\s+of|hates?|hated|dislikes?|"
-    r"can'?t\s+stand|not\s+(?:a\s+)?(?:big\s+)?fan\s+of|"
+    # longer phrases first: the alternation takes the first that matches ("not" before "not a fan of")
+    r"\b(?:not\s+(?:a\s+)?(?:big\s+)?fan\s+of|not|no|nothing|never|without|isn'?t|aren'?t|wasn'?t|nor|"
+    r"except(?:\s+for)?|other\s+than|anything\s+but|apart\s+from|aside\s+from|rather\s+than|"
+    r"instead\s+of|hates?|hated|dislikes?|can'?t\s+stand|"
     r"(?:don'?t|do\s+not|doesn'?t|didn'?t)\s+(?:really\s+)?(?:want|like|need|love))\b"
     # not the questions "有没有" (is there), "要不要", "是不是", "能不能"
     r"|不想要|(?<![要是])不要|不含|(?<!有)没有|(?<!能)不能|(?<!会)不会|别|(?<![要是好能会可有])不(?=[\u4e00-\u9fff])(?![是错同过])",
