@@ -365,8 +365,9 @@ class DialogueState:
             i for m in parsed.item_mentions if m.how == "shown" for i in m.item_ids
         )
         # Free text, only for turns that look for products: a reference turn is about a shown item
-        # ("is it vegan?") unless it asks for more like it ("more like the second one, matte").
-        about_shown = bool(parsed.references) and not parsed.similar
+        # ("is it vegan?") unless it asks for more like it ("more like the second one, matte") or
+        # reacts to it and says what else it wants ("the first one looks good but in brown").
+        about_shown = bool(parsed.references) and not parsed.similar and parsed.feedback is None
         if parsed.query and not about_shown and intent in (None, "recommend", "search", "bundle"):
             if parsed.categories_in and not parsed.additive:
                 d.query_parts = (parsed.query,)

@@ -98,3 +98,20 @@ def test_ranker_prefers_items_carrying_the_soft_categories() -> None:
     ranked = FusedRanker(cat).rank(cands, soft_categories=soft)
     assert [r.item_id for r in ranked][:2] == ["t", "a"]
     assert ranked[0].contributions["preference"] > 0
+
+
+@pytest.mark.parametrize(
+    ("text", "kinds"),
+    [
+        ("a movie that will make me cry", {"Drama", "Romance"}),
+        ("an action movie with lots of explosions", {"Action"}),
+        ("something fun for tonight", {"Comedy", "Adventure"}),
+    ],
+)
+def test_what_a_film_does_to_you_is_its_kinds(movies, text: str, kinds: set[str]) -> None:
+    assert kinds <= _leaves(parse(text, movies, None).soft_categories)
+
+
+def test_nothing_too_serious_spares_the_serious_kinds(movies) -> None:
+    p = parse("an action movie, nothing too serious", movies, None)
+    assert "Drama" in _leaves(p.avoided_categories) and "Drama" not in _leaves(p.soft_categories)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from assistant import ShoppingAssistant
-from assistant.understanding.mentions import TitleIndex
+from assistant.understanding.mentions import TitleIndex, find_items
 from assistant.understanding.parser import parse
 from assistant.understanding.vocabulary import CatalogVocabulary
 from retrieval.data.schema import Catalog, Dataset, Interactions, Item
@@ -324,3 +324,123 @@ def test_less_known_holds_until_a_kind_is_asked_again(movies):
 def test_not_a_fan_of_an_everyday_word_spares_its_kinds(movies):
     p = _parse(movies, "I'm not a fan of scary movies")
     assert ("Movies", "Thriller") in p.avoided_categories and "fan" not in p.query.split()
+
+
+# --- fifth round: ways of saying things found by talking to the product ------------------------
+@pytest.mark.parametrize(
+    ("text", "low", "high"),
+    [
+        ("I'd rather not spend more than twenty bucks", None, 20.0),
+        ("I don't want to pay over $30 for it", None, 30.0),
+        ("not less than $15 please", 15.0, None),
+        ("我不想花超过200元", None, 200.0),
+    ],
+)
+def test_a_negated_floor_word_is_a_ceiling(beauty, text, low, high):
+    p = _parse(beauty, text)
+    assert p.price is not None and (p.price.low, p.price.high) == (low, high)
+
+
+def test_a_reaction_to_a_shown_item_keeps_the_wish_said_with_it(beauty):
+    sid = "reaction-wish"
+    beauty.chat("show me some foundation", session_id=sid)
+    r = beauty.chat("the first one looks good but I'd like something matte", session_id=sid)
+    assert "matte" in r.meta["query"].split()
+    assert any("Matte" in it.title for it in r.items[:2])
+
+
+def test_a_product_the_shopper_had_and_complains_about_is_no_brand_filter(beauty):
+    p = _parse(beauty, "I bought the Maybelline foundation last time and it clumped, want something better")
+    assert not p.brands_in
+    assert [m.polarity for m in p.item_mentions] == ["dislike"] and p.item_mentions[0].seen
+    r = beauty.chat(
+        "I bought the Maybelline foundation and it broke me out, want a better one", session_id="had"
+    )
+    assert r.items and not any(it.brand == "Maybelline" for it in r.items)
+    assert all(it.categories == FOUNDATION for it in r.items)
+
+
+def test_a_product_the_shopper_has_been_using_is_a_liked_model(beauty):
+    p = _parse(beauty, "I've been using the Cetaphil cleanser for years and love it")
+    assert not p.brands_in
+    assert [(m.polarity, m.seen) for m in p.item_mentions] == [("like", True)]
+
+
+def test_something_like_a_named_title_shows_items_without_a_question(movies):
+    r = movies.chat("Something like The Fugitive please", session_id="like-title")
+    assert r.intent == "recommend" and r.items
+    assert "m04" not in {it.item_id for it in r.items}  # the model itself is not recommended
+
+
+def test_a_title_with_a_leading_article_of_another_language_is_named_whole():
+    titles = TitleIndex.from_items([("1", "Die Hard (1988)", None), ("2", "Hard Target (1993)", None)])
+    found = find_items("I already saw Die Hard", titles)
+    assert [(m.surface, m.item_ids, m.seen) for m in found] == [("Die Hard", ("1",), True)]
+
+
+def test_complaints_and_less_are_wishes_away_from_the_word(movies):
+    p = _parse(movies, "I didn't like Some Like It Hot, it was way too long. something funnier")
+    assert "long" not in p.query.split() and "way" not in p.query.split()
+    p = _parse(movies, "but less violent")
+    assert ("Movies", "Thriller") in p.avoided_categories and "violent" not in p.query.split()
+
+
+def test_the_last_noun_of_a_compound_is_the_product_type():
+    printers = ("Office Electronics", "Printers")
+    paper = ("Office Products", "Paper", "Copy & Multipurpose Paper")
+    binders = ("Office Products", "Binders")
+    items = [
+        Item(f"p{i}", f"HP LaserJet {100 + i} Printer", brand="HP", categories=printers) for i in range(6)
+    ]
+    items += [
+        Item(f"c{i}", f"Hammermill Copy Paper, {i} Ream", brand="Hammermill", categories=paper)
+        for i in range(6)
+    ]
+    items += [
+        Item(f"b{i}", f"Avery Durable Binder, {i} Inch", brand="Avery", categories=binders) for i in range(6)
+    ]
+    vocab = CatalogVocabulary.from_catalog(Catalog(items))
+    assert parse("we go through a lot of printer paper", vocab, None).categories_in == (paper[:2],)
+    assert parse("a binder with paper", vocab, None).categories_in == (binders,)
+    assert parse("I need a new printer", vocab, None).categories_in == (printers,)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [("有没有好用的粉底，不要容易晕的", "smudge proof"), ("不油腻的面霜", "non-greasy")],
+)
+def test_a_negated_flaw_in_chinese_is_searched_as_the_wish(beauty, text, words):
+    assert words in _parse(beauty, text).query
+
+
+@pytest.mark.parametrize(
+    ("text", "left"),
+    [
+        ("Oh great, I'll have to look into them", ""),
+        ("my lips are always chapped in winter", "lips chapped winter"),
+        ("thanks for the suggestion, I've heard of it", ""),
+    ],
+)
+def test_chat_words_are_not_searched(beauty, text, left):
+    assert _parse(beauty, text).query == left
+
+
+def test_a_titled_work_the_catalog_lacks_names_no_kind_and_no_item():
+    items = [
+        Item("inf", "Infinity (1996)", categories=("Movies", "Drama"), attributes={"release_year": 1996}),
+        Item("war", "Glory (1989)", categories=("Movies", "War"), attributes={"release_year": 1989}),
+        Item(
+            "hot",
+            "Some Like It Hot (1959)",
+            categories=("Movies", "Comedy"),
+            attributes={"release_year": 1959},
+        ),
+    ]
+    vocab = CatalogVocabulary.from_catalog(Catalog(items))
+    titles = TitleIndex.from_items((it.item_id, it.title, it.brand) for it in items)
+    p = parse("i watched Avengers: Infinity War (2018) and i liked it", vocab, None, titles=titles)
+    assert not p.categories_in and not p.item_mentions
+    assert "War" not in p.query and "Infinity" not in p.query
+    assert p.era == "newer"  # a film after the catalog's newest: lean to its newest
+    p = parse("I loved Some Like It Hot (1959) and Get Out (2017)", vocab, None, titles=titles)
+    assert [m.item_ids for m in p.item_mentions] == [("hot",)] and p.era is None

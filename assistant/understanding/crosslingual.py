@@ -10,6 +10,7 @@ vocabulary's category aliases instead.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import cache
 
 from assistant.understanding.lexicon import aliases
@@ -25,11 +26,19 @@ def _pattern() -> tuple[re.Pattern[str], dict[str, tuple[str, ...]]]:
     return re.compile("|".join(re.escape(k) for k in keys), re.I), table
 
 
-def english_words(text: str, taken: bytearray) -> list[str]:
+# Degree words between a negation and what it negates: "不要容易晕的" is "不晕" (smudge-proof).
+_DEGREE = re.compile(r"^(?:容易|太|很|那么|会|易)+")
+
+
+def english_words(text: str, taken: bytearray, negated: Sequence[tuple[int, int]] = ()) -> list[str]:
     """English words for the curated Chinese words of ``text``; their spans are claimed in
-    ``taken`` so the Chinese leaves the query."""
+    ``taken`` so the Chinese leaves the query. ``negated``: spans of words under a negation; one
+    whose negation is itself a curated wish ("不油腻", "不要容易晕的") is searched as that wish."""
     pattern, table = _pattern()
     out: list[str] = []
+    for a, b in negated:
+        words = table.get("不" + _DEGREE.sub("", text[a:b]), ())
+        out.extend(w for w in words if w not in out)
     for m in pattern.finditer(text):
         if overlaps(taken, *m.span()):
             continue

@@ -100,9 +100,12 @@ _NEG_CUE = re.compile(
     r"\b(?:not\s+(?:a\s+)?(?:big\s+)?fan\s+of|not|no|nothing|never|without|isn'?t|aren'?t|wasn'?t|nor|"
     r"except(?:\s+for)?|other\s+than|anything\s+but|apart\s+from|aside\s+from|rather\s+than|"
     r"instead\s+of|hates?|hated|dislikes?|can'?t\s+stand|"
+    # "less violent", "it was too long": a wish away from the word, not for it ("less than $20"
+    # and "less known" were read before this)
+    r"less(?!\s+than)|too|"
     r"(?:don'?t|do\s+not|doesn'?t|didn'?t)\s+(?:really\s+)?(?:want|like|need|love))\b"
     # not the questions "有没有" (is there), "要不要", "是不是", "能不能"
-    r"|不想要|(?<![要是])不要|不含|(?<!有)没有|(?<!能)不能|(?<!会)不会|别|(?<![要是好能会可有])不(?=[\u4e00-\u9fff])(?![是错同过])",
+    r"|(?<![不别要])太(?=[\u4e00-\u9fff])|不想要|(?<![要是])不要|不含|(?<!有)没有|(?<!能)不能|(?<!会)不会|别|(?<![要是好能会可有])不(?=[\u4e00-\u9fff])(?![是错同过])",
     re.I,
 )
 _NEG_GAP = re.compile(

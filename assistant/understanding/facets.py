@@ -46,6 +46,7 @@ class CatalogFacets:
     has_prices: bool = True
     has_colours: bool = True
     has_years: bool = False
+    latest_year: int | None = None  # the newest release year (a work named after it is "newer")
     kinds: tuple[str, ...] = ()
     kind_depth: int = 0
 
@@ -60,7 +61,8 @@ class CatalogFacets:
         items = list(catalog)
         n = max(1, len(items))
         coloured = sum(1 for it in items if _colour(it) is not None)
-        years = sum(1 for it in items if isinstance(it.attributes.get("release_year"), int))
+        released = [y for it in items if isinstance(y := it.attributes.get("release_year"), int)]
+        years = len(released)
         roots = {it.categories[0] for it in items if it.categories}
         depth = 1 if len(roots) == 1 else 0  # a single root ("Beauty", "Movies") names nothing
         kinds = Counter(it.categories[depth] for it in items if len(it.categories) > depth)
@@ -72,6 +74,7 @@ class CatalogFacets:
             # books), "Red" or "Blue" in a title names no colour to choose by.
             has_colours=has_brands and coloured >= 0.05 * n,
             has_years=years >= MIN_FACET_SHARE * n,
+            latest_year=max(released) if released else None,
             kinds=tuple(k for k, _ in kinds.most_common(MAX_EXAMPLES)),
             kind_depth=depth,
         )

@@ -197,6 +197,8 @@ class ClarificationState(Protocol):
     @property
     def avoided_categories(self) -> tuple[tuple[str, ...], ...]: ...
     @property
+    def anchors(self) -> tuple[str, ...]: ...
+    @property
     def years(self) -> tuple[int, int] | None: ...
     @property
     def era(self) -> str | None: ...
@@ -208,10 +210,13 @@ class ClarificationState(Protocol):
 
 def has_searchable_content(state: ClarificationState, parsed: ParsedUtterance) -> bool:
     """Whether there is anything to search for: a word of the topic's query that is not filler
-    ("something", "recommend"), a constraint in force, a year range, a reference to shown items, or
-    kinds to prefer or spare ("nothing too scary"). "hi", "help me shop" and "recommend something"
-    have none; "a gift", "a movie" and "hair dye" do."""
+    ("something", "recommend"), a constraint in force, a year range, a reference to shown items,
+    kinds to prefer or spare ("nothing too scary") or items named as models ("something like Pulp
+    Fiction please"). "hi", "help me shop" and "recommend something" have none; "a gift", "a movie"
+    and "hair dye" do."""
     if parsed.references or parsed.exclude_shown or parsed.years or state.years or state.era or state.niche:
+        return True
+    if state.anchors:
         return True
     if state.soft_categories or state.avoided_categories:
         return True

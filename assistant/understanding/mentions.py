@@ -24,8 +24,9 @@ items postings list, so a lookup costs a few dict probes per word whatever the c
   whose title and brand contain every content word.
 
 Polarity: the nearest opinion cue before the mention in its clause (clauses end at sentence
-punctuation and "but", "however", "但是"...), else the first one after it; a negator within three
-words before a positive cue flips it ("didn't like", "not a big fan of", "不喜欢"). A list shares
+punctuation and "but", "however", "但是"...), else the first one after it (also after a cue that
+only says the shopper had it: "I bought X and it clumped"); a negator within three words before a
+positive cue flips it ("didn't like", "not a big fan of", "不喜欢"). A list shares
 its cue ("I loved A, B and C"). Cue words are data (``data/mention_cues.yaml``).
 """
 
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Literal
 
@@ -279,10 +280,16 @@ def _polarity(start: int, end: int, cues: list[_Cue], bounds: list[int], text_le
         for c in cues
         if not c.after and lo <= c.start and c.end <= start and (not c.near or start - c.end <= 12)
     ]
-    if before:
-        return max(before, key=lambda c: (c.end, c.end - c.start))
     after = [c for c in cues if c.start >= end and c.end <= hi]
-    return min(after, key=lambda c: c.start) if after else None
+    first_after = min(after, key=lambda c: c.start) if after else None
+    if before:
+        cue = max(before, key=lambda c: (c.end, c.end - c.start))
+        # "I bought a Maybelline mascara and it clumped", "watched Click, loved it": having had
+        # the item says no opinion; one said after it in the clause does.
+        if cue.polarity == "neutral" and cue.seen and first_after is not None:
+            return replace(first_after, seen=True)
+        return cue
+    return first_after
 
 
 # --- evidence that a span is a name -----------------------------------------------------------
@@ -350,7 +357,9 @@ def find_items(
     out: list[ItemMention] = []
     for i, j, ids, how in found:
         start, end = claims.get(i, (toks[i][1], toks[j - 1][2]))
-        if i > 0 and toks[i - 1][0] in ("the", "a", "an") and how == "title" and toks[i - 1][2] >= start - 2:
+        # the leading article is optional in the index ("Die Hard" is found from "Hard"); said, it
+        # is part of the name
+        if i > 0 and toks[i - 1][0] in _ARTICLES and how == "title" and toks[i - 1][2] >= start - 2:
             start = toks[i - 1][1]
         y = _YEAR_AFTER.match(text[end:]) if how != "described" else None
         if y:
@@ -382,17 +391,20 @@ def _title_at(
     """The longest title form (else partial title) starting at token ``i`` with the evidence it
     needs: (end token, item ids, how)."""
     norms = [t[0] for t in toks]
-    if norms[i] in _ARTICLES or norms[i] in STOPWORDS:
-        return None
+    # A title that starts with a small word ("What About Bob?", "It Happened One Night") is a name
+    # only with its year typed after it; otherwise "it", "what" would start names everywhere.
+    small = norms[i] in _ARTICLES or norms[i] in STOPWORDS
     for j in range(min(len(toks), i + MAX_FORM_TOKENS), i, -1):
         entries = index.forms.get(tuple(norms[i:j]))
-        if not entries:
+        if not entries or (small and not _YEAR_AFTER.match(text[toks[j - 1][2] :].lstrip("?!.,"))):
             continue
         group = _pick_year(entries, text, toks[j - 1][2])
         if group is None:
             continue
         if _is_name(toks, i, j, text, index, cues, mixed, exact=True):
             return j, index.groups[group], "title"
+    if small:
+        return None
     for j in range(min(len(toks), i + MAX_PARTIAL_TOKENS), i + 1, -1):
         phrase = tuple(norms[i:j])
         if norms[j - 1] in STOPWORDS or len(_content(phrase)) < 2 or len(" ".join(phrase)) < 8:
@@ -406,14 +418,16 @@ def _title_at(
 def _described_at(
     toks: list[tuple[str, int, int, str]], i: int, text: str, index: TitleIndex, cues: list[_Cue]
 ) -> tuple[int, tuple[str, ...], str, tuple[int, int]] | None:
-    """ "something like the Cetaphil cleanser", "I love my Olay night cream": a brand and words of
-    its titles, said right after a liking or likeness cue, stand for that brand's best sellers with
-    those words (index order is popularity order): the seeds of "like X", not a brand filter. Only
+    """ "something like the Cetaphil cleanser", "I love my Olay night cream", "I bought a Maybelline
+    mascara": a brand and words of its titles, said right after a liking, likeness or having-had
+    cue, stand for that brand's best sellers with those words (index order is popularity order):
+    the seeds of "like X", not a brand filter. Only
     the brand's characters are claimed (the last item of the result), so "cleanser" is still read as
     the product type. (end token, item ids, how, claimed span)"""
     start = toks[i][1]
+    complaint = any(c.after and c.polarity == "dislike" and c.start > start for c in cues)
     if not any(
-        c.polarity == "like"
+        (c.polarity == "like" or c.seen)
         and not c.after
         and 0 <= start - c.end <= 8
         and all(w in _DETERMINERS for w in text[c.end : start].casefold().split())
@@ -435,6 +449,11 @@ def _described_at(
         # first word is a brand too) is the brand reader's.
         n = max((k for k in range(1, len(words) + 1) if tuple(words[:k]) in index.brand_names), default=0)
         groups = index.described(words) if 0 < n < len(words) else []
+        # Many of the brand's items fit ("a Maybelline mascara"): a kind, which stays the brand
+        # reader's, unless it is a complaint ("... and it clumped"): then it names what the
+        # shopper had, most likely a best seller, and asks for other brands' too.
+        if len(groups) > MAX_DESCRIBED_GROUPS and complaint:
+            groups = groups[:DESCRIBED_SEEDS]
         if 1 <= len(groups) <= MAX_DESCRIBED_GROUPS:
             ids = tuple(x for g in groups[:DESCRIBED_SEEDS] for x in index.groups[g])
             return j, ids, "described", (toks[i][1], toks[i + n - 1][2])

@@ -163,9 +163,12 @@ def _parse_rules(
 
     # 1. References first ("the first two" must not become a price), then prices.
     refs = extract_references(text, taken)
-    items = _items(text, taken, titles, shown)
+    items, unknown = _items(text, taken, titles, shown)
     years = extract_years(text, taken)  # before prices: "released in 1995" is no price
     era = extract_era(text, taken) if vocab.facets.has_years else None  # "Classic Ivory" is a shade
+    latest = vocab.facets.latest_year
+    if era is None and latest is not None and unknown and not items and min(y for *_, y in unknown) > latest:
+        era = "newer"  # "I love The Matrix (1999)" of a catalog that ends in 1998: its newest films
     niche = extract_niche(text, taken)
     price = _price(text, taken, issues, unresolved)
 
@@ -253,7 +256,7 @@ def _words_read(
     wanted_types, avoided_types = everyday_categories(text, taken, vocab.nodes, negated)
     for w in governed:
         take(taken, w.cue_start, w.end)
-    english = english_words(text, taken) if HAN_RE.search(text) else []
+    english = english_words(text, taken, [(w.start, w.end) for w in governed]) if HAN_RE.search(text) else []
     english += [  # "口红" -> Lipstick
         m.resolved.name
         for m in (*read.mentions, *read.soft)
@@ -266,19 +269,51 @@ def _words_read(
 
 def _items(
     text: str, taken: bytearray, titles: TitleIndex | None, shown: Sequence[Sequence[str]]
-) -> tuple[ItemMention, ...]:
-    """Catalog items named in the text. An item with an opinion ("loved Toy Story", "not the
-    Olay") is feedback, not words to search for or filter by: its words leave the query; a bare
-    name ("do you have Toy Story?") stays searchable."""
+) -> tuple[tuple[ItemMention, ...], list[tuple[int, int, int]]]:
+    """Catalog items named in the text, and the (start, end, year) of titled works the catalog
+    lacks. An item with an opinion ("loved Toy Story", "not the Olay") is feedback, not words to
+    search for or filter by: its words leave the query; a bare name ("do you have Toy Story?")
+    stays searchable."""
     if titles is None:
-        return ()
+        return (), []
     found = find_items(text, titles, shown=shown, taken=taken)
+    # A titled work the catalog lacks ("Avengers: Infinity War (2018)") names no kind and no item:
+    # neither its "War" nor a catalog film called "Infinity" inside it.
+    unknown = _unknown_works(text, found)
+    found = tuple(m for m in found if not any(a <= m.start and m.end <= b for a, b, _ in unknown))
+    for a, b, _ in unknown:
+        take(taken, a, b)
     for m in found:
         if m.polarity != "neutral" or m.seen:
             take(taken, m.start, m.end)
             if m.cue is not None:
                 take(taken, *m.cue)
-    return found
+    return found, unknown
+
+
+_WORK_YEAR = re.compile(r"\(\s*((?:18|19|20)\d\d)\s*\)")
+_WORK_JOINERS = frozenset("of the a an and in on to at for with from by or is it me my you we & - vs".split())  # noqa: SIM905
+
+
+def _unknown_works(text: str, found: Sequence[ItemMention]) -> list[tuple[int, int, int]]:
+    """(start, end, year) of each "Title Words (YYYY)" no catalog item matched: the capitalised
+    words (and the small words between them) right before a bracketed year."""
+    spans = []
+    for y in _WORK_YEAR.finditer(text):
+        if any(m.start <= y.start() < m.end + 3 for m in found):
+            continue
+        start = None
+        for k, w in enumerate(reversed(list(re.finditer(r"\S+", text[: y.start()])))):
+            word = w.group()
+            if word[-1] in ".!?;," and not (k == 0 and word[-1] in "?!"):  # "What About Bob? (1991)"
+                break
+            if word[0].isupper() or word[0].isdigit():
+                start = w.start()
+            elif word.casefold() not in _WORK_JOINERS:
+                break
+        if start is not None:
+            spans.append((start, y.end(), int(y.group(1))))
+    return spans
 
 
 @dataclass
@@ -383,9 +418,11 @@ def _read_mentions(vocab: CatalogVocabulary, masked: str, taken: bytearray) -> _
 
 
 # A category word right after an attribute frame describes the wanted item ("ideally styling",
-# "something peel", "more matte"); a product type is asked for with a request ("I need peels").
+# "something peel", "more matte", "a lip balm with spf"); a product type is asked for with a
+# request ("I need peels").
 _ATTRIBUTE_BEFORE = re.compile(
-    r"(?:\b(?:something|anything|ideally|preferably|maybe|rather|more|bit|kind\s+of|sort\s+of)\s+"
+    r"(?:\b(?:something|anything|ideally|preferably|maybe|rather|more|bit|kind\s+of|sort\s+of|(?<!help\s)with|"
+    r"that\s+has|containing)\s+"
     r"|(?:最好是?|偏|带(?:有|点)?|含有?|比较|有点|更))$",
     re.I,
 )
@@ -421,6 +458,17 @@ def _is_filter(vocab: CatalogVocabulary, text: str, mentions: list[Mention], i: 
             _CONTEXT_BEFORE.search(before) and _CONTEXT_AFTER.match(text[m.end :])
         ):
             return False  # "ink for my printer", "my printer is an HP": what it is for
+        nxt = mentions[i + 1] if i + 1 < len(mentions) else None
+        if (
+            not r.weak
+            and nxt is not None
+            and isinstance(nxt.resolved, CategoryMatch)
+            and not nxt.resolved.weak
+            and not text[m.end : nxt.start].strip()
+            and not any(p[: len(q)] == q or q[: len(p)] == p for p in r.paths for q in nxt.resolved.paths)
+            and vocab.category_confident(nxt.resolved)
+        ):
+            return False  # "printer paper", "eyeliner brush": the last noun is the product type
         return r.weak or vocab.category_confident(r)
     if r.how == "alias" or not vocab.brand_needs_context(r) or governed:
         return True

@@ -77,9 +77,15 @@ _HAS_NUMBER = re.compile(
 # "under about $15", "no more than roughly 20": the hedge softens the number, the bound keeps its side.
 _HEDGE = r"(?:(?:about|around|roughly|approximately|approx\.?|maybe|say|like|大约|大概|差不多|约)\s*)?"
 _MAX_PRE = re.compile(
-    r"(?:\bunder|\bbelow|\bless\s+than|\bcheaper\s+than|\blower\s+than|\bno\s+more\s+than|\bnot\s+more\s+than|"
+    # "not under $20" / "no less than 15" are floors (_MIN_PRE)
+    r"(?:(?<!not )(?<!no )\bunder|(?<!not )(?<!no )\bbelow|(?<!not )(?<!no )\bless\s+than|"
+    r"\bcheaper\s+than|\blower\s+than|\bno\s+more\s+than|\bnot\s+more\s+than|"
     r"\bnot\s+over|\bnot\s+above|\bnothing\s+(?:over|above|more\s+than)|\bat\s+most|\bup\s+to|\bmax(?:imum)?"
     r"(?:\s+of)?|\bwithin|\bfor\s+less\s+than|\bunder\s+the|\bspend(?:ing)?\s+(?:up\s+to|at\s+most|max)|"
+    # "I'd rather not spend more than 20", "don't want to pay over $30", "不想花超过200": a negated
+    # floor word is a ceiling, whatever verb sits between.
+    r"(?:\bnot|n['’]t|\bnever)\s+(?:[a-z'’]+\s+){0,3}?(?:more\s+than|over|above|upwards\s+of)|"
+    r"不(?:想|要|愿意?|能|会)?(?:花|付|出)?(?:超过|高于|多于)|"
     r"<=?|≤|不超过|不高于|不到|低于|少于|小于|最多|以内)\s*(?:of\s+|is\s+)?" + _HEDGE + "$",
     re.I,
 )
