@@ -364,9 +364,8 @@ class DialogueState:
         referenced = referenced or tuple(
             i for m in parsed.item_mentions if m.how == "shown" for i in m.item_ids
         )
-        # Free text, only for turns that look for products: a reference turn is about a shown item
-        # ("is it vegan?") unless it asks for more like it ("more like the second one, matte") or
-        # reacts to it and says what else it wants ("the first one looks good but in brown").
+        # Free text for turns that look for products: a reference turn is about a shown item ("is it
+        # vegan?") unless it asks for more like it ("more like the second, matte") or adds a wish.
         about_shown = bool(parsed.references) and not parsed.similar and parsed.feedback is None
         if parsed.query and not about_shown and intent in (None, "recommend", "search", "bundle"):
             if parsed.categories_in and not parsed.additive:

@@ -77,7 +77,7 @@ from assistant.understanding.categories import exact_category_names, refine_cate
 from assistant.understanding.crosslingual import english_words
 from assistant.understanding.cues import assign_polarity, build_query, control_phrases, cue, negated_words
 from assistant.understanding.everyday import everyday_categories
-from assistant.understanding.leanings import extract_era, extract_niche
+from assistant.understanding.leanings import Era, extract_era, extract_niche
 from assistant.understanding.llm_fallback import llm_fallback
 from assistant.understanding.matches import Ambiguous, BrandMatch, CategoryMatch, Mention, drop_descendants
 from assistant.understanding.mentions import ItemMention, TitleIndex, find_items
@@ -166,9 +166,7 @@ def _parse_rules(
     items, unknown = _items(text, taken, titles, shown)
     years = extract_years(text, taken)  # before prices: "released in 1995" is no price
     era = extract_era(text, taken) if vocab.facets.has_years else None  # "Classic Ivory" is a shade
-    latest = vocab.facets.latest_year
-    if era is None and latest is not None and unknown and not items and min(y for *_, y in unknown) > latest:
-        era = "newer"  # "I love The Matrix (1999)" of a catalog that ends in 1998: its newest films
+    era = era or _newer_than_catalog(vocab.facets.latest_year, items, unknown)
     niche = extract_niche(text, taken)
     price = _price(text, taken, issues, unresolved)
 
@@ -289,6 +287,16 @@ def _items(
             if m.cue is not None:
                 take(taken, *m.cue)
     return found, unknown
+
+
+def _newer_than_catalog(
+    latest: int | None, items: Sequence[ItemMention], unknown: Sequence[tuple[int, int, int]]
+) -> Era | None:
+    """ "I love The Matrix (1999)" of a catalog whose newest film is from 1998: lean to its newest
+    films (only when no catalog film is named beside it: that one speaks for the shopper's taste)."""
+    if latest is None or not unknown or items:
+        return None
+    return "newer" if min(y for *_, y in unknown) > latest else None
 
 
 _WORK_YEAR = re.compile(r"\(\s*((?:18|19|20)\d\d)\s*\)")
