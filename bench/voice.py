@@ -641,7 +641,7 @@ class Voice:
         out: list[_Piece] = []
         for i, clause in enumerate(clauses):
             if i:
-                out.append(_Piece(self._joint(rng, out)))
+                out.append(_Piece(self._joint(rng, out, clause)))
             out += clause
         out = self._frame(out, turn, rng)
         if not zh:
@@ -737,8 +737,10 @@ class Voice:
             return _fill(rng.choice(ZH_ATTR_FOLD if folded else ZH_ATTR), {"a": part.attribute})
         line = rng.choice(EN_ATTR_FOLD if folded else EN_ATTR)
         out = _fill(line, {"a": part.attribute})
-        statement = not line.endswith("?") and not line.startswith(("oh", "also", "i ", "what", "do "))
-        if not folded and statement and rng.random() < self.config.hedge_share:
+        # A hedge goes before a bare wish ("kinda {a}", "i guess something {a}"), not before a
+        # line that already hedges or asks ("ideally {a}", "do you have anything {a}?").
+        bare = line.startswith(("{a}", "something", "one that"))
+        if not folded and bare and rng.random() < self.config.hedge_share:
             out.insert(0, _Piece(rng.choice(EN_HEDGES_BEFORE) + " "))
         return out
 
@@ -752,7 +754,14 @@ class Voice:
             return _fill(rng.choice(lines), {"m": m, "z": z})
         lines = [t for t in EN_BUDGET_CAP if whole or "{w}" not in t]
         w = number_words(int(part.budget)) if whole else m
-        return _fill(rng.choice(lines), {"m": m, "w": w, "c": f"${m}"})
+        line = rng.choice(lines)
+        out = _fill(line, {"m": m, "w": w, "c": f"${m}"})
+        if (
+            line.startswith(("under", "less", "no more", "around", "up to", "max"))
+            and rng.random() < self.config.hedge_share
+        ):
+            out.insert(0, _Piece(rng.choice(("maybe ", "i guess ", "probably ", "like "))))
+        return out
 
     def _zh_open(self, part: PlanPart, turn: PlanTurn, rng: random.Random) -> list[_Piece]:
         who = rng.choice(ZH_WHO)
@@ -773,13 +782,15 @@ class Voice:
         return out
 
     # --- gluing and style ---------------------------------------------------------------------
-    def _joint(self, rng: random.Random, before: Sequence[_Piece]) -> str:
+    def _joint(self, rng: random.Random, before: Sequence[_Piece], after: Sequence[_Piece]) -> str:
         """Between two clauses: a full stop, a comma, "and", a dash or nothing (a run-on)."""
         ends_q = bool(before) and before[-1].text.rstrip().endswith(("?", "？"))
         if self.language == "zh":
             return "" if ends_q else rng.choice(("，", "。", " ", "！", "，"))
         if ends_q:
             return " "
+        if after and after[0].text.startswith(("oh and", "also")):  # no "and oh and also"
+            return rng.choice((". ", ", ", " "))
         return rng.choice((". ", ", ", " and ", " - ", " ", ". also ", "! ", ", oh and ", "... "))
 
     def _frame(self, pieces: list[_Piece], turn: PlanTurn, rng: random.Random) -> list[_Piece]:
@@ -798,7 +809,7 @@ class Voice:
         if zh:
             pieces.append(_Piece(rng.choice(("。", "", "！", "。"))))
         elif rng.random() >= self.config.bare_share:
-            pieces.append(_Piece(rng.choice((".", ".", "!", "?") if turn.number == 0 else (".", "!", ".."))))
+            pieces.append(_Piece(rng.choice((".", ".", "!") if turn.number == 0 else (".", "!", ".."))))
         return pieces
 
     def _style(self, pieces: list[_Piece], rng: random.Random) -> list[_Piece]:
