@@ -9,6 +9,7 @@ the systems are built on train+valid only and know the user's history; the simul
 (``bench.simulator``) knows the test item and talks about it without naming it. ``--shopper
 describe`` (the default, the headline): the product type in everyday words, then attribute words
 many products share, reactions to what is shown, a budget phrase, the brand only when asked.
+``--shopper free``: the same plan, said the way people chat (``bench.voice``).
 ``--shopper facets``: the exact leaf category, price band, brand and "not brand X" (a filter
 alone does well there). Success = the target is among the top-``k`` items shown in a turn.
 
@@ -77,6 +78,10 @@ SHOPPER_PROTOCOL = {
     "items share (never its brand or a rare word), reacts to what is shown (cheaper / more premium / more "
     "like the n-th one / not these), a budget only as a generous round phrase, the brand only when asked "
     "and then only half the time",
+    "free": "the describe shopper's plan (same facts, same seeds: type, attribute words, era, budget, brand "
+    "when asked, reactions) said in free chat words by bench.voice: openers and gift stories, questions or "
+    "statements, hedges, chit-chat, run-ons, lower case, budgets as '$20' / 'twenty bucks max' / "
+    "'不超过二十块', and a rare typo in a filler word (never in a fact)",
     "facets": "states the exact leaf category, the price band holding the price, the brand and a 'not brand "
     "X' from its history, release decade; at most 2 facets a turn",
 }
@@ -129,7 +134,7 @@ class ConversationConfig:
     understand_llm: bool = False  # AssistantConfig.understand_llm of the LLM systems
     sim_llm: str | None = None
     sim_language: str = "en"
-    shopper: str = "describe"  # "describe" (headline) or "facets"
+    shopper: str = "describe"  # "describe" (headline), "free" (its plan in free chat words) or "facets"
     systems: tuple[str, ...] = SYSTEMS
     cache_dir: str | None = None
     threads: int | None = None
@@ -146,6 +151,8 @@ class ConversationConfig:
     def __post_init__(self) -> None:
         if self.shopper not in SHOPPER_MODES:
             raise ValueError(f"shopper must be one of {list(SHOPPER_MODES)}, got {self.shopper!r}")
+        if self.shopper == "free" and self.sim_llm:
+            raise ValueError("--sim-llm rephrases templates; the free shopper has its own voice")
         unknown = [s for s in self.systems if s not in SYSTEMS]
         if unknown:
             raise ValueError(f"unknown systems {unknown}; choose from {list(SYSTEMS)}")
@@ -739,7 +746,7 @@ def parse_args(argv: Sequence[str] | None = None) -> ConversationConfig:
         choices=SHOPPER_MODES,
         default="describe",
         help="describe (default, the headline): everyday words, no brand/price band unless asked; "
-        "facets: exact leaf category, price band, brand",
+        "free: the describe plan in free chat words; facets: exact leaf category, price band, brand",
     )
     ap.add_argument(
         "--transcripts", type=int, default=10, help="sampled dialogues per system in the markdown"

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bench.voice import PlanPart, PlanTurn, Voice, VoiceConfig
 from retrieval.data.schema import Catalog, Item
 from retrieval.filters import Constraints
 from retrieval.text import STOPWORDS as SEARCH_STOPWORDS
@@ -85,8 +86,10 @@ TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 # --- describe mode: a shopper who names the product type and describes it in common words ----
-ShopperMode = Literal["describe", "facets"]
-SHOPPER_MODES: tuple[str, ...] = ("describe", "facets")
+# ``free`` is the describe shopper's plan said in free chat words (``bench.voice``).
+ShopperMode = Literal["describe", "free", "facets"]
+SHOPPER_MODES: tuple[str, ...] = ("describe", "free", "facets")
+VOICE_RETRIES = 8  # free wording redrawn when it happens to hold a rare word of the target's text
 # Leak guard by document frequency: an attribute word must appear in at least
 # max(MIN_DF, MIN_DF_SHARE * catalog size) items' texts (so it describes many products and
 # identifies none), and at most MAX_DF_SHARE of them (a word in a third of the catalog says
@@ -268,6 +271,7 @@ class SimTurn:
     answered_clarify: bool = False
     rewritten: bool = False  # True when the LLM rephrasing was kept
     notes: list[str] = field(default_factory=list)
+    plan: tuple[PlanPart, ...] = ()  # describe/free: what was said, as facts (the voice's input)
 
 
 class LeakGuard:
@@ -323,6 +327,8 @@ class Simulator:
             raise ValueError(f"shopper must be one of {list(SHOPPER_MODES)}, got {shopper!r}")
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
+        if shopper == "free" and rewriter is not None:
+            raise ValueError("the free shopper has its own voice; an LLM rewriter rephrases templates only")
         if language not in TEMPLATES:
             raise ValueError(f"language must be one of {sorted(TEMPLATES)}, got {language!r}")
         if not 1 <= max_facets_per_turn <= MAX_FACETS_PER_TURN:
@@ -346,7 +352,11 @@ class Simulator:
         nodes = {tuple(p[:n]) for p in paths for n in range(1, len(p) + 1)}
         self._node_words = {q: _name_words(q[-1]) for q in nodes}
         # describe mode only: the document frequencies behind its leak guard, typical leaf prices
-        self.vocab = DescribeVocabulary(catalog, min_df, min_df_share) if shopper == "describe" else None
+        plans = shopper in ("describe", "free")
+        self.vocab = DescribeVocabulary(catalog, min_df, min_df_share) if plans else None
+        self.voice = Voice(VoiceConfig(language=language)) if shopper == "free" else None
+        # Films, books, music, games: the free voice's stories fit a film night, not a broken one.
+        self.media = (self.single_root or "").casefold() in ROOT_NOUNS
         by_leaf: dict[tuple[str, ...], list[float]] = {}
         for it in catalog:
             if it.price is not None:
@@ -355,7 +365,8 @@ class Simulator:
 
     @property
     def mode(self) -> str:
-        return ("llm-rewrite" if self.rewriter is not None else "template") + f"/{self.language}"
+        surface = "voice" if self.voice is not None else "template"
+        return ("llm-rewrite" if self.rewriter is not None else surface) + f"/{self.language}"
 
     def shopper(
         self, user_id: str, history: Sequence[str], target_id: str
@@ -365,8 +376,11 @@ class Simulator:
         rng = random.Random(zlib.crc32(f"{self.seed}:{user_id}:{target_id}".encode()))
         target = self.catalog[target_id]
         hist = [self.catalog[i] for i in history if i in self.catalog]
-        if self.shopper_mode == "describe":
-            return DescribeShopper(self, target, hist, rng)
+        if self.shopper_mode in ("describe", "free"):
+            # The voice draws from its own stream: the plan (and so every describe dialogue) is the
+            # same whichever surface says it.
+            voice_rng = random.Random(zlib.crc32(f"voice:{self.seed}:{user_id}:{target_id}".encode()))
+            return DescribeShopper(self, target, hist, rng, voice_rng)
         return SimulatedShopper(self, target, hist, rng)
 
     def describe_category(self, path: tuple[str, ...]) -> str:
@@ -757,14 +771,28 @@ class DescribeShopper:
     """One ``describe``-mode dialogue: the product type in everyday words, then common attribute
     words of the target, reactions to what is shown, a budget phrase, the brand only when asked.
 
+    Each turn is planned first (``PlanPart`` facts, drawn from ``rng``) and then said: with the
+    describe templates, or by the simulator's free ``Voice`` (``shopper="free"``), which draws its
+    wording from ``voice_rng`` only, so both surfaces say the same plan for the same seed.
+
     Same surface as ``SimulatedShopper``: ``next_turn(reply)``, ``succeeded``, ``constraints``.
     """
 
-    def __init__(self, sim: Simulator, target: Item, history: Sequence[Item], rng: random.Random):
+    def __init__(
+        self,
+        sim: Simulator,
+        target: Item,
+        history: Sequence[Item],
+        rng: random.Random,
+        voice_rng: random.Random | None = None,
+    ):
         self.sim = sim
         self.target = target
         self.history = list(history)
         self.rng = rng
+        if sim.voice is not None and voice_rng is None:
+            raise ValueError("a free shopper needs its own voice_rng (the plan's rng must not be shared)")
+        self.voice_rng = voice_rng
         path = sim.type_of(target, rng)
         low = 2 if sim.single_root is not None else 1  # never just the root ("Beauty", "Movies")
         sayable = len(path) - 1 > low and not set(_tokens(path[-2])) <= NOT_A_TYPE
@@ -773,11 +801,13 @@ class DescribeShopper:
         self.type_phrase = sim.describe_category(self.type_path) if self.type_path else ""
         said = frozenset(_tokens(self.type_phrase))
         self.attributes: list[str] = sim.vocab.attribute_words(target, rng, said)
+        self.era: str | None = None
+        self.decade: int | None = None
         year = target.attributes.get("release_year")
         if isinstance(year, int | float) and 1800 < year < 2100:
-            decade = int(year) // 10 * 10
-            era = f"{decade}年代" if sim.language == "zh" else f"from the {decade}s"
-            self.attributes.insert(min(1, len(self.attributes)), era)
+            self.decade = int(year) // 10 * 10
+            self.era = f"{self.decade}年代" if sim.language == "zh" else f"from the {self.decade}s"
+            self.attributes.insert(min(1, len(self.attributes)), self.era)
         self.budget_key: str | None = None
         self.budget_cap: float | None = None
         self.budget_turn: int | None = None
@@ -816,7 +846,7 @@ class DescribeShopper:
         if reply is not None and self.succeeded(shown, self.sim.k):
             self.done = True
             raise RuntimeError("the target was shown: the dialogue is over")
-        parts: list[str] = []
+        parts: list[PlanPart] = []
         kinds: list[str] = []
         answered = False
         if reply is None:
@@ -833,18 +863,22 @@ class DescribeShopper:
             else:
                 for _ in range(self.rng.choice((1, 1, 2))):
                     if self.attributes:
-                        parts.append(self._say("attr", a=self.attributes.pop(0)))
+                        parts.append(self._attr_part("attr"))
                         kinds.append("attribute")
             if len(self.turns) + 1 == self.budget_turn and not self.budget_stated:
                 self._budget(parts, kinds)
         if not parts:
-            parts.append(self._say("more"))
-        utterance = ("" if self.sim.language == "zh" else " ").join(parts)
-        rewritten, notes = False, []
-        if self.sim.rewriter is not None:
+            parts.append(self._part("more"))
+        template = self._template_text(parts)
+        utterance, rewritten, notes = template, False, []
+        if self.sim.voice is not None:
+            plan = PlanTurn(tuple(parts), len(self.turns), self.sim.media)
+            utterance, note = self._voiced(plan, template)
+            notes += [note] if note else []
+        elif self.sim.rewriter is not None:
             utterance, rewritten, note = self._rewrite(utterance)
             notes += [note] if note else []
-        turn = SimTurn(utterance, kinds, self.constraints, answered, rewritten, notes)
+        turn = SimTurn(utterance, kinds, self.constraints, answered, rewritten, notes, tuple(parts))
         self.turns.append(turn)
         return turn
 
@@ -852,37 +886,65 @@ class DescribeShopper:
     def _lines(self, key: str) -> tuple[str, ...]:
         return DESCRIBE_TEMPLATES[self.sim.language][key]
 
-    def _say(self, key: str, **values: str) -> str:
-        return self.rng.choice(self._lines(key)).format(**values)
+    def _part(self, key: str, **facts: Any) -> PlanPart:
+        """A plan part; the describe template for it is drawn here, from the plan's own stream
+        (``choice`` over the indices draws exactly as ``choice`` over the lines did)."""
+        variant = self.rng.choice(range(len(self._lines(key))))
+        return PlanPart(key, variant, **facts)
 
-    def _open(self, parts: list[str], kinds: list[str]) -> None:
+    def _attr_part(self, key: str, **facts: Any) -> PlanPart:
+        """The next attribute word (or the era) as a plan part."""
+        a = self.attributes.pop(0)
+        return self._part(key, attribute=a, decade=self.decade if a == self.era else None, **facts)
+
+    def _template_text(self, parts: Sequence[PlanPart]) -> str:
+        """The describe surface: each part's drawn template, joined."""
+        lang = self.sim.language
+        said = []
+        for p in parts:
+            money = "" if p.budget is None else f"{p.budget:g}美元" if lang == "zh" else f"${p.budget:g}"
+            o = "" if p.position is None else ORDINALS[lang][p.position]
+            values = {"p": p.type_phrase, "a": p.attribute, "m": money, "b": p.brand, "o": o}
+            said.append(self._lines(p.key)[p.variant].format(**values))
+        return ("" if lang == "zh" else " ").join(said)
+
+    def _voiced(self, plan: PlanTurn, template: str) -> tuple[str, str]:
+        """The free voice's wording of ``plan``; redrawn when a filler word happens to be a rare
+        word of the target's own text (it would give the target away), else the template."""
+        assert self.sim.voice is not None and self.voice_rng is not None
+        for _ in range(VOICE_RETRIES):
+            text = self.sim.voice.say(plan, self.voice_rng)
+            if not self._new_words_leak(template, text, rare_only=True):
+                return text, ""
+        return template, "every free wording leaked; template used"
+
+    def _open(self, parts: list[PlanPart], kinds: list[str]) -> None:
         self.type_stated = True
         if not self.type_phrase:  # an item without categories: describe it straight away
             if self.attributes:
-                parts.append(self._say("attr", a=self.attributes.pop(0)))
+                parts.append(self._attr_part("attr"))
                 kinds.append("attribute")
             return
         if self.attributes and self.rng.random() < 0.6:
-            parts.append(self._say("open_attr", p=self.type_phrase, a=self.attributes.pop(0)))
+            parts.append(self._attr_part("open_attr", type_phrase=self.type_phrase))
             kinds += ["category", "attribute"]
         else:
-            parts.append(self._say("open", p=self.type_phrase))
+            parts.append(self._part("open", type_phrase=self.type_phrase))
             kinds.append("category")
 
-    def _budget(self, parts: list[str], kinds: list[str]) -> None:
+    def _budget(self, parts: list[PlanPart], kinds: list[str]) -> None:
         if self.budget_key is None:
-            parts.append(self._say("no_budget"))
+            parts.append(self._part("no_budget"))
             return
         if self.budget_cap is not None:
-            m = f"{self.budget_cap:g}美元" if self.sim.language == "zh" else f"${self.budget_cap:g}"
-            parts.append(self._say("budget_cap", m=m))
+            parts.append(self._part("budget_cap", budget=self.budget_cap))
             self.price_max = self.budget_cap
         else:
-            parts.append(self._say("budget_soft"))
+            parts.append(self._part("budget_soft"))
         self.budget_stated = True
         kinds.append("price")
 
-    def _answer(self, question: str, parts: list[str], kinds: list[str]) -> bool:
+    def _answer(self, question: str, parts: list[PlanPart], kinds: list[str]) -> bool:
         """Answer a clarifying question truthfully; False when it asked nothing we recognise."""
         before = len(parts)
         if _BUDGET_Q.search(question) and not self.budget_stated:
@@ -890,24 +952,24 @@ class DescribeShopper:
         if _BRAND_Q.search(question):
             brand = (self.target.brand or "").strip()
             if brand and brand.casefold() not in GENERIC_BRANDS and self.rng.random() < BRAND_WHEN_ASKED:
-                parts.append(self._say("brand", b=brand))
+                parts.append(self._part("brand", brand=brand))
                 self.brands_in = brand_family(brand, self.sim.brands)
                 kinds.append("brand")
             else:
-                parts.append(self._say("no_brand"))
+                parts.append(self._part("no_brand"))
         if _WHAT_Q.search(question) and not self.type_stated:
             self._open(parts, kinds)
         return len(parts) > before
 
-    def _react(self, shown: Sequence[str]) -> str:
+    def _react(self, shown: Sequence[str]) -> PlanPart:
         """How the shown items compare with the target: price, similarity, or a plain "not these"."""
         items = [self.sim.catalog.get(i) for i in shown]
         tp = self.target.price
         prices = [it.price for it in items if it is not None and it.price is not None]
         if tp is not None and prices and min(prices) > tp * 1.15:
-            return self._say("cheaper")
+            return self._part("cheaper")
         if tp is not None and prices and max(prices) < tp / 1.5:
-            return self._say("premium")
+            return self._part("premium")
         words = set(_tokens(self.target.title))
         similar = [
             (len(words & set(_tokens(it.title))), -pos)
@@ -916,8 +978,23 @@ class DescribeShopper:
         ]
         if similar:
             _, neg_pos = max(similar)
-            return self._say("more_like", o=ORDINALS[self.sim.language][-neg_pos])
-        return self._say("reject")
+            return self._part("more_like", position=-neg_pos)
+        return self._part("reject")
+
+    def _new_words_leak(self, said: str, text: str, rare_only: bool = False) -> bool:
+        """Does ``text`` add a word of the target's own text (or id) that may not describe it?
+
+        ``said`` is what the plan states (the template): its words are the plan's, checked there.
+        ``rare_only``: free filler ("the", "really", "gift") is common in any catalog's reviews, so
+        only a rare word or a brand word (which would point at the target) counts."""
+        known = set(_tokens(said))
+        own = set(_item_words(self.target)) | {self.target.item_id.casefold()}
+        new = {t for t in _tokens(text) if t in own and t not in known}
+        vocab = self.sim.vocab
+        assert vocab is not None
+        if rare_only:
+            return any(vocab.df.get(t, 0) < vocab.min_df or t in vocab.brand_words(self.target) for t in new)
+        return any(not vocab.allowed(t, self.target) for t in new)
 
     def _rewrite(self, template: str) -> tuple[str, bool, str]:
         """LLM rephrasing, kept only if every word it adds from the target's text is allowed and it
@@ -929,11 +1006,10 @@ class DescribeShopper:
             return template, False, f"rewrite failed: {type(e).__name__}"
         if not text or len(text) > 300:
             return template, False, "rewrite empty or too long"
+        if self._new_words_leak(template, text):
+            return template, False, "rewrite leaked; template used"
         said = set(_tokens(template))
         own = set(_item_words(self.target)) | {self.target.item_id.casefold()}
-        new = {t for t in _tokens(text) if t in own and t not in said}
-        if any(not self.sim.vocab.allowed(t, self.target) for t in new):
-            return template, False, "rewrite leaked; template used"
         keep = [t for t in said if t in own or t.isdigit()]
         if any(t not in set(_tokens(text)) for t in keep):
             return template, False, "rewrite dropped a stated word; template used"
