@@ -68,7 +68,10 @@ class Understander(Stage):
         # stands for that brand's best-selling cleansers.
         popularity = ctx.index.popularity
         by_sales = sorted(ctx.catalog, key=lambda it: -popularity.get(it.item_id, 0.0))
-        self.titles = TitleIndex.from_items((it.item_id, it.title, it.brand) for it in by_sales)
+        # A stand-in title ("Untitled item 9178 (Nail Polish)") is no name: "into nail polish" is a kind.
+        self.titles = TitleIndex.from_items(
+            (it.item_id, it.title, it.brand) for it in by_sales if not it.untitled
+        )
 
     def understand(self, message: str, record: SessionRecord) -> UnderstoodTurn:
         """Parse, classify, fold into the dialogue state, apply the clarify policy."""

@@ -322,14 +322,14 @@ EN_ERA = (
     "i'm in the mood for the {d}s",
 )
 EN_HEDGES_BEFORE = ("i guess", "maybe", "kinda", "sort of", "ideally", "probably", "i think")
-# Budget ceilings; {m} digits, {w} words, {c} "$20".
+# Budget ceilings; {m} digits, {w} words, {c} "$20". Never "around X": that is a band on both
+# sides, and the plan's ceiling sits 10-60% above the target's price.
 EN_BUDGET_CAP = (
     "under {c}",
     "less than {m} bucks",
     "{w} dollars max",
     "no more than {m}",
     "no more than {c}",
-    "around {m} dollars",
     "cheap-ish, like under {m}",
     "budget's about {m}",
     "my budget is {w} dollars",
@@ -546,8 +546,6 @@ ZH_ERA = ("最好是{a}的", "想要{a}的", "{a}的就行", "要{a}的", "{a}�
 ZH_BUDGET_CAP = (
     "{m}元以内",
     "不超过{z}块",
-    "{z}块左右",
-    "预算{m}美元左右",
     "{m}刀以内",
     "最多{m}美元",
     "{z}美元以内",

@@ -140,9 +140,9 @@ def classify_intent(text: str, parsed: ParsedUtterance | None = None) -> IntentR
         return IntentResult("bundle", 0.85, m.group())
     if m := _cue("details").search(text):
         return IntentResult("details", 0.85, m.group())
-    if refs and re.search(r"[??]\s*$", text) and not (parsed and parsed.exclude_shown):
+    if refs and re.search(r"[??]\s*$", text) and not (parsed and (parsed.exclude_shown or parsed.similar)):
         return IntentResult("details", 0.7, "reference question")
-    asks = _cue("search").search(text) or _cue("recommend").search(text)
+    asks = _cue("search").search(text) or _cue("recommend").search(text) or _cue("wish").search(text)
     if (m := _cue("smalltalk").search(text)) and not content and not asks:
         # "hello! I need something for dry skin" greets and asks: the request wins
         return IntentResult("smalltalk", 0.9, m.group())

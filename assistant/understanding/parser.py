@@ -163,7 +163,7 @@ def _parse_rules(
 
     # 1. References first ("the first two" must not become a price), then prices.
     refs = extract_references(text, taken)
-    items, unknown = _items(text, taken, titles, shown)
+    items, unknown = _items(text, taken, titles, shown, vocab)
     years = extract_years(text, taken)  # before prices: "released in 1995" is no price
     era = extract_era(text, taken) if vocab.facets.has_years else None  # "Classic Ivory" is a shade
     era = era or _newer_than_catalog(vocab.facets.latest_year, items, unknown)
@@ -266,7 +266,11 @@ def _words_read(
 
 
 def _items(
-    text: str, taken: bytearray, titles: TitleIndex | None, shown: Sequence[Sequence[str]]
+    text: str,
+    taken: bytearray,
+    titles: TitleIndex | None,
+    shown: Sequence[Sequence[str]],
+    vocab: CatalogVocabulary,
 ) -> tuple[tuple[ItemMention, ...], list[tuple[int, int, int]]]:
     """Catalog items named in the text, and the (start, end, year) of titled works the catalog
     lacks. An item with an opinion ("loved Toy Story", "not the Olay") is feedback, not words to
@@ -278,7 +282,11 @@ def _items(
     # A titled work the catalog lacks ("Avengers: Infinity War (2018)") names no kind and no item:
     # neither its "War" nor a catalog film called "Infinity" inside it.
     unknown = _unknown_works(text, found)
-    found = tuple(m for m in found if not any(a <= m.start and m.end <= b for a, b, _ in unknown))
+    found = tuple(
+        m
+        for m in found
+        if not any(a <= m.start and m.end <= b for a, b, _ in unknown) and not _names_a_kind(m, vocab)
+    )
     for a, b, _ in unknown:
         take(taken, a, b)
     for m in found:
@@ -297,6 +305,18 @@ def _newer_than_catalog(
     if latest is None or not unknown or items:
         return None
     return "newer" if min(y for *_, y in unknown) > latest else None
+
+
+def _names_a_kind(m: ItemMention, vocab: CatalogVocabulary) -> bool:
+    """A part of one title that is a category's name ("loves hair conditioners", in one title's
+    "... Hair Conditioners And Treatments") names the kind, not that item."""
+    if m.how != "partial":
+        return False
+    covered = bytearray(len(m.surface))
+    for c in vocab.find_mentions(m.surface):
+        if isinstance(c.resolved, CategoryMatch):
+            take(covered, c.start, c.end)
+    return all(covered[i] or ch.isspace() for i, ch in enumerate(m.surface))
 
 
 _WORK_YEAR = re.compile(r"\(\s*((?:18|19|20)\d\d)\s*\)")
@@ -430,7 +450,8 @@ def _read_mentions(vocab: CatalogVocabulary, masked: str, taken: bytearray) -> _
 # request ("I need peels").
 _ATTRIBUTE_BEFORE = re.compile(
     r"(?:\b(?:something|anything|ideally|preferably|maybe|rather|more|bit|kind\s+of|sort\s+of|(?<!help\s)with|"
-    r"that\s+has|containing)\s+"
+    r"that\s+has|containing|has\s+to\s+be|must\s+be|should\s+be|needs?\s+to\s+be|one\s+that'?s|"
+    r"one\s+thats|ones?\s+that\s+(?:is|are))\s+"
     r"|(?:最好是?|偏|带(?:有|点)?|含有?|比较|有点|更))$",
     re.I,
 )
@@ -441,6 +462,20 @@ _ATTRIBUTE_AFTER = re.compile(r"^\s*(?:一点|一些|点)?\s*的(?![\u4e00-\u9ff
 # "my printer is an HP", "给我的打印机用": the product type is what else was said (or unknown).
 _CONTEXT_FOR = re.compile(
     r"\b(?:for|fits?|compatible\s+with|works?\s+with)\s+(?:my|your|his|her|our|their)\s+(?:[\w'-]+\s+){0,2}$",
+    re.I,
+)
+# "a travel case for cosmetics", "a brush for foundation": what the named thing is for (the word
+# before "for" is a thing, not a request such as "looking for", "shopping for", "it's for"),
+# unless the category holds such things: PURPOSE_MIN_SHARE of the titles that use the word sit
+# under it ("rhinestones for nail art": 30 % in Nail Art; "a case for cosmetics": 9 % in Makeup).
+PURPOSE_MIN_SHARE = 0.2
+_PURPOSE_BEFORE = re.compile(
+    r"(?<![\w'’])(?!(?:something|anything|one|ones|stuff|things?|looking|look|shopping|shop|searching|search|"
+    r"ask(?:ing)?|hoping|hunting|out|gifts?|presents?|me|us|it|them|that|this|it'?s|that'?s|is|are|was|"
+    r"were|be|just|only|also|mainly|mostly|market|mood|ideas?|options?|suggestions?|recommendations?|"
+    r"help|go|went|pay|paying|spend|budget|good|great|best|perfect|nice|better|used|use|made|all|"
+    r"and|or|but|so|not|even|especially|ready|time|need|needs|want|wants)\b)(?P<thing>[a-z][\w'-]*)\s+for\s+"
+    r"(?:the\s+|a\s+|an\s+|some\s+|all\s+)?$",
     re.I,
 )
 _CONTEXT_BEFORE = re.compile(r"(?:\bmy\s+(?:[\w'-]+\s+){0,2}|给我的|我的)$", re.I)
@@ -462,7 +497,10 @@ def _is_filter(vocab: CatalogVocabulary, text: str, mentions: list[Mention], i: 
         ):
             return False  # "maybe something peel": a quality the shopper wants, not a new product type
         before = text[max(0, m.start - 40) : m.start]
-        if _CONTEXT_FOR.search(before) or (
+        purpose = None if r.weak else _PURPOSE_BEFORE.search(before)
+        if purpose and (vocab.title_share(purpose["thing"], r.paths) or 0.0) >= PURPOSE_MIN_SHARE:
+            purpose = None
+        if _CONTEXT_FOR.search(before) or purpose or (
             _CONTEXT_BEFORE.search(before) and _CONTEXT_AFTER.match(text[m.end :])
         ):
             return False  # "ink for my printer", "my printer is an HP": what it is for

@@ -24,15 +24,10 @@ from retrieval.data.schema import (
     Item,
     check_image,
     is_remote_image,
+    placeholder_title,
 )
 
 MissingTitle = Literal["error", "placeholder"]
-
-
-def placeholder_title(item_id: str, categories: tuple[str, ...]) -> str:
-    """Honest stand-in for a product the source lists without a name."""
-    leaf = f" ({categories[-1]})" if categories else ""
-    return f"Untitled item {item_id}{leaf}"
 
 
 def as_id(value: Any) -> str | None:

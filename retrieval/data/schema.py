@@ -63,6 +63,12 @@ def check_image(value: str) -> str:
     return text
 
 
+def placeholder_title(item_id: str, categories: tuple[str, ...]) -> str:
+    """Honest stand-in for a product the source lists without a name."""
+    leaf = f" ({categories[-1]})" if categories else ""
+    return f"Untitled item {item_id}{leaf}"
+
+
 @dataclass(frozen=True)
 class Item:
     """One product. ``categories`` is a path from the root ("Beauty" > "Makeup" > ...)."""
@@ -103,6 +109,11 @@ class Item:
             object.__setattr__(self, "categories", tuple(self.categories))
         if not isinstance(self.reviews, tuple):
             object.__setattr__(self, "reviews", tuple(self.reviews))
+
+    @property
+    def untitled(self) -> bool:
+        """The source gave no name: the title is the loader's stand-in, which names nothing."""
+        return self.title == placeholder_title(self.item_id, self.categories)
 
     @property
     def category_path(self) -> str:
