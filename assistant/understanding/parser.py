@@ -500,8 +500,10 @@ def _is_filter(vocab: CatalogVocabulary, text: str, mentions: list[Mention], i: 
         purpose = None if r.weak else _PURPOSE_BEFORE.search(before)
         if purpose and (vocab.title_share(purpose["thing"], r.paths) or 0.0) >= PURPOSE_MIN_SHARE:
             purpose = None
-        if _CONTEXT_FOR.search(before) or purpose or (
-            _CONTEXT_BEFORE.search(before) and _CONTEXT_AFTER.match(text[m.end :])
+        if (
+            _CONTEXT_FOR.search(before)
+            or purpose
+            or (_CONTEXT_BEFORE.search(before) and _CONTEXT_AFTER.match(text[m.end :]))
         ):
             return False  # "ink for my printer", "my printer is an HP": what it is for
         nxt = mentions[i + 1] if i + 1 < len(mentions) else None
