@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from importlib.util import find_spec
 from typing import Any
 
@@ -22,9 +23,11 @@ from assistant.understanding.intents import (
     needs_clarification,
 )
 from assistant.understanding.llm_prompt import UnderstandContext, understand_chat
+from assistant.understanding.matches import CategoryMatch
 from assistant.understanding.mentions import TitleIndex
 from assistant.understanding.parser import parse
 from assistant.understanding.safety import refuse_reason
+from assistant.understanding.tokens import normalize, stem, stem_phrase
 from assistant.understanding.update import ConstraintUpdate
 from assistant.understanding.utterance import ParsedUtterance
 from assistant.understanding.vocabulary import CatalogVocabulary
@@ -32,6 +35,10 @@ from llm.constrained import generate_constrained_json
 from llm.messages import to_chat_dicts
 from retrieval.filters import Constraints
 from retrieval.text import HAN_RE, detect_language
+
+# A category word this share of the current type's titles say is a feature of that type.
+FEATURE_MIN_COVER = 0.1
+_ASKED_AS_A_THING = re.compile(r"\b(?:a|an|some|any|the|few|more|new|another)\s+(?:[\w'-]+\s+)?$", re.I)
 
 
 @dataclass
@@ -159,6 +166,7 @@ class Understander(Stage):
         left the turn unreadable and the intent unclear."""
         shown = (state.last_items, tuple(reversed(state.shown)))  # "the Garnier one": latest list first
         parsed = parse(message, self.vocab, self.currency, titles=self.titles, shown=shown)
+        parsed = self._features_of_current(parsed, state)
         result = classify_intent(message, parsed)
         unsure = parsed.needs_llm and (
             self.config.understand_llm or (not parsed.has_content and result.low_confidence)
@@ -168,6 +176,33 @@ class Understander(Stage):
             parsed = parse(message, self.vocab, self.currency, llm=fallback, titles=self.titles, shown=shown)
             result = classify_intent(message, parsed)
         return parsed, result
+
+    def _features_of_current(self, parsed: ParsedUtterance, state: DialogueState) -> ParsedUtterance:
+        """ "shredders ... oh and paper", "a laser printer, also copier": a bare category word that
+        the titles of the type in force often say (FEATURE_MIN_COVER of its items) is a feature of
+        it, not another product type; the word stays in the query. With an article or quantity it
+        asks for the thing ("also some printer paper")."""
+        current = state.constraints.categories
+        mentions = [
+            m for m in parsed.mentions if isinstance(m.resolved, CategoryMatch) and not m.resolved.weak
+        ]
+        if not current or not parsed.categories_in or not mentions:
+            return parsed
+        titles = [
+            {stem(w) for w in normalize(it.title).split()}
+            for it in self.catalog
+            if any(p[: len(c)] == c for p in it.paths for c in current)
+        ]
+        drop: set[tuple[str, ...]] = set()
+        for m in mentions:
+            if _ASKED_AS_A_THING.search(parsed.text[max(0, m.start - 24) : m.start]):
+                continue
+            said = set(stem_phrase(normalize(parsed.text[m.start : m.end])).split())
+            if titles and sum(said <= t for t in titles) >= FEATURE_MIN_COVER * len(titles):
+                drop.update(m.resolved.paths)
+        if not drop:
+            return parsed
+        return replace(parsed, categories_in=tuple(p for p in parsed.categories_in if p not in drop))
 
     @property
     def _understand_llm(self) -> Any | None:

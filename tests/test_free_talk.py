@@ -11,10 +11,11 @@ from __future__ import annotations
 import pytest
 
 from assistant import ShoppingAssistant
+from assistant.understanding.intents import classify_intent
 from assistant.understanding.mentions import TitleIndex, find_items
 from assistant.understanding.parser import parse
 from assistant.understanding.vocabulary import CatalogVocabulary
-from retrieval.data.schema import Catalog, Dataset, Interactions, Item
+from retrieval.data.schema import Catalog, Dataset, Interactions, Item, placeholder_title
 
 FACE_CLEANSERS = ("Beauty", "Skin Care", "Face", "Cleansers")
 HAND_CREAMS = ("Beauty", "Skin Care", "Hands & Nails", "Hand Creams & Lotions")
@@ -444,3 +445,112 @@ def test_a_titled_work_the_catalog_lacks_names_no_kind_and_no_item():
     assert p.era == "newer"  # a film after the catalog's newest: lean to its newest
     p = parse("I loved Some Like It Hot (1959) and Get Out (2017)", vocab, None, titles=titles)
     assert [m.item_ids for m in p.item_mentions] == [("hot",)] and p.era is None
+
+
+# --- what the free-talking simulated shopper (bench.voice) showed the parser missing -----------
+def _vocab(rows: list[tuple[str, str | None, tuple[str, ...]]]) -> tuple[CatalogVocabulary, TitleIndex]:
+    items = [Item(f"x{i}", t, brand=b, categories=c) for i, (t, b, c) in enumerate(rows)]
+    return (
+        CatalogVocabulary.from_catalog(Catalog(items)),
+        TitleIndex.from_items((it.item_id, it.title, it.brand) for it in items if not it.untitled),
+    )
+
+
+PENS = ("Office Products", "Writing", "Rollerball Pens")
+LABELERS = ("Office Products", "Label Makers")
+_OFFICE = [
+    *((f"Pilot G2 Rollerball Pen, {c}", "Pilot", PENS) for c in ("Black", "Blue", "Red", "Green")),
+    *((f"Brother P-touch Label Maker PT-{n}", "Brother", LABELERS) for n in (70, 80, 90, 100)),
+    *((f"GUESS Rollerball Pen Gift Box {n}", "GUESS", PENS) for n in range(3)),
+]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Christmas shopping for my brother lol. I'm after a rollerball pen.",
+        "i guess a rollerball pen",
+        "no idea about brands tbh, a rollerball pen",
+    ],
+)
+def test_chat_words_and_people_are_no_brands(text):
+    vocab, titles = _vocab(_OFFICE)
+    p = parse(text, vocab, None, titles=titles)
+    assert not p.brands_in and not p.brands_out
+    assert p.categories_in == (PENS,)
+    assert parse("a Brother label maker", vocab, None, titles=titles).brands_in == ("Brother",)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Thanks! I can spend more than that, something nicer",
+        "ok hmm no, preferably blue",
+        "Hello got any pens?",
+    ],
+)
+def test_a_greeting_before_a_wish_is_no_small_talk(text):
+    vocab, titles = _vocab(_OFFICE)
+    assert classify_intent(text, parse(text, vocab, None, titles=titles)).intent != "smalltalk"
+    assert classify_intent(
+        "thanks, have a good night", parse("thanks, have a good night", vocab, None)
+    ).intent == ("smalltalk")
+
+
+@pytest.mark.parametrize(
+    ("text", "similar", "rejects"),
+    [
+        ("#2 is kinda close", True, False),
+        ("number 2 is the closest so far", True, False),
+        ("the first one is almost it, what about blue ones?", True, False),
+        ("nope", False, True),
+        ("thx, nah", False, True),
+    ],
+)
+def test_nearness_reactions_and_bare_rejections(text, similar, rejects):
+    vocab, _ = _vocab(_OFFICE)
+    p = parse(text, vocab, None)
+    assert p.similar is similar and (p.exclude_shown or not rejects)
+    assert classify_intent(text, p).intent != "details"
+
+
+def test_an_attribute_frame_keeps_the_product_type():
+    vocab, _ = _vocab(_OFFICE)
+    for text in ("has to be label makers", "one thats label makers", "it should be label makers"):
+        assert not parse(text, vocab, None).categories_in, text
+    assert parse("I need label makers", vocab, None).categories_in == (LABELERS,)
+
+
+def test_what_a_thing_is_for_is_no_product_type_unless_the_kind_sells_it():
+    cases = ("Beauty", "Tools & Accessories", "Bags & Cases")
+    makeup = ("Beauty", "Makeup", "Eyes")
+    nail_art = ("Beauty", "Makeup", "Nails", "Nail Art")
+    rows = [(f"Travel Makeup Case {n}", "Caseco", cases) for n in range(6)]
+    rows += [(f"Eyeshadow Palette {n}", "Palco", makeup) for n in range(6)]
+    rows += [(f"Nail Art Rhinestones {n} Colors", "Gemco", nail_art) for n in range(6)]
+    rows += [(f"Nail Art Stickers {n}", "Gemco", nail_art) for n in range(6)]
+    vocab, _ = _vocab(rows)
+    assert makeup[:2] not in parse("i need a travel case for makeup", vocab, None).categories_in
+    assert parse("rhinestones for nail art", vocab, None).categories_in == (nail_art,)
+
+
+def test_a_kind_named_inside_one_title_is_that_kind_not_that_item():
+    conditioners = ("Beauty", "Hair Care", "Conditioners")
+    rows = [
+        ("Lisa Rachel Cleanser with Jojoba Hair Conditioners And Treatments", "Lisa Rachel", conditioners)
+    ]
+    rows += [(f"Leave-In Conditioner {n} oz", "Shea Co", conditioners) for n in range(6)]
+    vocab, titles = _vocab(rows)
+    p = parse("a gift for my dad who loves hair conditioners", vocab, None, titles=titles)
+    assert not p.item_mentions and p.categories_in == (conditioners,)
+
+
+def test_a_stand_in_title_names_nothing():
+    leaf = ("Beauty", "Makeup", "Nails", "Nail Polish")
+    assert Item("9178", placeholder_title("9178", leaf), categories=leaf).untitled
+    assert not Item("1", "Essie Nail Polish", categories=leaf).untitled
+    vocab, titles = _vocab(
+        [(placeholder_title("x0", leaf), None, leaf), ("Essie Nail Polish, Red", "Essie", leaf)]
+    )
+    p = parse("my sister is really into nail polish", vocab, None, titles=titles)
+    assert not p.item_mentions and p.categories_in == (leaf,)

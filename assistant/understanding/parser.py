@@ -96,9 +96,9 @@ from assistant.understanding.utterance import (
     PriceSpec,
     Reference,
 )
-from assistant.understanding.vocabulary import CatalogVocabulary
+from assistant.understanding.vocabulary import CatalogVocabulary, generic_category_words
 from assistant.understanding.years import extract_years
-from retrieval.text import HAN_RE, detect_language
+from retrieval.text import HAN_RE, STOPWORDS, detect_language
 
 __all__ = [
     "AROUND_BAND",
@@ -316,7 +316,8 @@ def _names_a_kind(m: ItemMention, vocab: CatalogVocabulary) -> bool:
     for c in vocab.find_mentions(m.surface):
         if isinstance(c.resolved, CategoryMatch):
             take(covered, c.start, c.end)
-    return all(covered[i] or ch.isspace() for i, ch in enumerate(m.surface))
+    rest = "".join(" " if covered[i] else ch for i, ch in enumerate(m.surface)).casefold().split()
+    return all(w in generic_category_words() or w in STOPWORDS for w in rest)
 
 
 _WORK_YEAR = re.compile(r"\(\s*((?:18|19|20)\d\d)\s*\)")
