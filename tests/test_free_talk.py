@@ -554,3 +554,45 @@ def test_a_stand_in_title_names_nothing():
     )
     p = parse("my sister is really into nail polish", vocab, None, titles=titles)
     assert not p.item_mentions and p.categories_in == (leaf,)
+
+
+@pytest.fixture(scope="module")
+def office(tmp_path_factory) -> ShoppingAssistant:
+    shredders = ("Office Electronics", "Shredders")
+    paper = ("Office Products", "Paper")
+    items = [
+        Item(
+            f"s{i}",
+            f"Fellowes {8 + i}-Sheet Cross-Cut Paper Shredder",
+            brand="Fellowes",
+            categories=shredders,
+        )
+        for i in range(5)
+    ]
+    items += [Item("s9", "Swingline Micro-Cut Shredder, 12 Sheets", brand="Swingline", categories=shredders)]
+    items += [
+        Item(
+            f"p{i}",
+            f"Hammermill Printer Paper, {20 + i} lb, 500 Sheets",
+            brand="Hammermill",
+            categories=paper,
+        )
+        for i in range(6)
+    ]
+    ids = [it.item_id for it in items]
+    seqs = {f"u{u}": [ids[u % 12], ids[(u * 5 + 1) % 12], ids[(u * 7 + 2) % 12]] for u in range(20)}
+    data = Dataset("office-slice", Catalog(items), Interactions.from_sequences(seqs), source=__file__)
+    return ShoppingAssistant.from_dataset(
+        data, llm=None, cache_dir=tmp_path_factory.mktemp("office"), show_progress=False
+    )
+
+
+def test_a_bare_word_the_types_titles_say_is_a_feature_not_a_new_type(office):
+    shredders = ("Office Electronics", "Shredders")
+    office.chat("i need a shredder", session_id="feature")
+    r = office.chat("closer to the first one, oh and paper", session_id="feature")
+    assert r.constraints.categories == (shredders,)
+    assert r.items and all(it.categories == shredders for it in r.items)
+    office.chat("i need a shredder", session_id="thing")
+    r = office.chat("also some printer paper please", session_id="thing")
+    assert ("Office Products", "Paper") in r.constraints.categories
