@@ -596,3 +596,15 @@ def test_a_bare_word_the_types_titles_say_is_a_feature_not_a_new_type(office):
     office.chat("i need a shredder", session_id="thing")
     r = office.chat("also some printer paper please", session_id="thing")
     assert ("Office Products", "Paper") in r.constraints.categories
+
+
+def test_x_free_is_a_quality_not_the_kind_x():
+    fragrance = ("Beauty", "Fragrance", "Women's", "Eau de Parfum")
+    foundation = ("Beauty", "Makeup", "Face", "Foundation")
+    rows = [(f"Floral Fragrance Eau de Parfum Spray {n} oz", "Perfumeco", fragrance) for n in range(12)]
+    rows += [(f"Fragrance Free Mineral Foundation, Shade {n}", "Mineralco", foundation) for n in range(6)]
+    vocab, _ = _vocab(rows)
+    for text in ("a fragrance free foundation", "a fragrance-free foundation please"):
+        p = parse(text, vocab, None)
+        assert p.categories_in == (foundation,) and "fragrance" in p.query, text
+    assert parse("a fragrance for my wife", vocab, None).categories_in == (fragrance[:2],)

@@ -481,6 +481,7 @@ _PURPOSE_BEFORE = re.compile(
 )
 _CONTEXT_BEFORE = re.compile(r"(?:\bmy\s+(?:[\w'-]+\s+){0,2}|给我的|我的)$", re.I)
 _CONTEXT_AFTER = re.compile(r"^\s*(?:(?:is|are|was|were|has|have|keeps?|needs?)\b|用)", re.I)
+_FREE_AFTER = re.compile(r"^\s*-?\s*free\b", re.I)
 _DEGREE_BEFORE = re.compile(r"(?:\b(?:too|so|overly)\s+|太|那么|过于)$", re.I)
 _BRAND_BEFORE = re.compile(r"(?:\b(?:by|from|brand(?:ed)?|made\s+by|label)|品牌|牌子)[\s\"'“”‘’:]*$", re.I)
 _BRAND_AFTER = re.compile(r"^(?:['’]s\b|\s*(?:brand|products?|line|range)\b|\s*(?:牌|品牌|家的))", re.I)
@@ -493,6 +494,8 @@ def _is_filter(vocab: CatalogVocabulary, text: str, mentions: list[Mention], i: 
     if r.how == "fuzzy":
         return False
     if isinstance(r, CategoryMatch):
+        if _FREE_AFTER.match(text[m.end :]):
+            return False  # "fragrance free", "alcohol-free": without it, a quality of the item
         if _ATTRIBUTE_BEFORE.search(text[max(0, m.start - 24) : m.start]) or _ATTRIBUTE_AFTER.match(
             text[m.end :]
         ):
