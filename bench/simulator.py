@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bench.voice import PlanPart, PlanTurn, Voice, VoiceConfig
+from bench.voice import EN_ORDINALS, ZH_ORDINALS, PlanPart, PlanTurn, Voice, VoiceConfig
 from retrieval.data.schema import Catalog, Item
 from retrieval.filters import Constraints
 from retrieval.text import STOPWORDS as SEARCH_STOPWORDS
@@ -108,21 +108,7 @@ BRAND_WHEN_ASKED = 0.5  # share of "which brand?" questions answered with the ta
 BUDGET_SHARE = 0.6  # shoppers who volunteer a budget phrase (all answer a budget question)
 # Budget ceilings people say: the target's price times a seeded 1.1-1.6 margin, rounded up to one of these.
 ROUND_PRICES = (5, 10, 15, 20, 25, 30, 40, 50, 60, 75, 100, 125, 150, 200, 250, 300, 400, 500, 750, 1000)
-ORDINALS = {
-    "en": ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"),
-    "zh": (
-        "第一个",
-        "第二个",
-        "第三个",
-        "第四个",
-        "第五个",
-        "第六个",
-        "第七个",
-        "第八个",
-        "第九个",
-        "第十个",
-    ),
-}
+ORDINALS = {"en": EN_ORDINALS, "zh": ZH_ORDINALS}  # one list of ordinals for both surfaces
 DESCRIBE_TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
     "en": {
         "open": ("I'm looking for {p}.", "Can you recommend {p}?", "I need {p}.", "Show me {p}."),
