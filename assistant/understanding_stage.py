@@ -195,8 +195,10 @@ class Understander(Stage):
         ]
         drop: set[tuple[str, ...]] = set()
         for m in mentions:
-            if _ASKED_AS_A_THING.search(parsed.text[max(0, m.start - 24) : m.start]):
-                continue
+            if _ASKED_AS_A_THING.search(parsed.text[max(0, m.start - 24) : m.start]) or any(
+                p[: len(c)] == c for p in m.resolved.paths for c in current
+            ):
+                continue  # asked as a thing, or a narrowing ("makeup ... narrow it to lipstick")
             said = set(stem_phrase(normalize(parsed.text[m.start : m.end])).split())
             if titles and sum(said <= t for t in titles) >= FEATURE_MIN_COVER * len(titles):
                 drop.update(m.resolved.paths)
