@@ -608,3 +608,11 @@ def test_x_free_is_a_quality_not_the_kind_x():
         p = parse(text, vocab, None)
         assert p.categories_in == (foundation,) and "fragrance" in p.query, text
     assert parse("a fragrance for my wife", vocab, None).categories_in == (fragrance[:2],)
+
+
+def test_a_preference_for_a_name_typed_as_one_is_brand_context():
+    vocab, titles = _vocab(_OFFICE)
+    assert parse("Show me other options. I prefer Brother.", vocab, None, titles=titles).brands_in == (
+        "Brother",
+    )
+    assert not parse("a label maker for my brother", vocab, None, titles=titles).brands_in

@@ -483,7 +483,13 @@ _CONTEXT_BEFORE = re.compile(r"(?:\bmy\s+(?:[\w'-]+\s+){0,2}|给我的|我的)$"
 _CONTEXT_AFTER = re.compile(r"^\s*(?:(?:is|are|was|were|has|have|keeps?|needs?)\b|用)", re.I)
 _FREE_AFTER = re.compile(r"^\s*-?\s*free\b", re.I)
 _DEGREE_BEFORE = re.compile(r"(?:\b(?:too|so|overly)\s+|太|那么|过于)$", re.I)
-_BRAND_BEFORE = re.compile(r"(?:\b(?:by|from|brand(?:ed)?|made\s+by|label)|品牌|牌子)[\s\"'“”‘’:]*$", re.I)
+# Brand context: "by X", "X brand", and a preference for a name typed as one ("I prefer Brother",
+# "a fan of Dove"; "for my brother" is none).
+_BRAND_BEFORE = re.compile(
+    r"(?:\b(?:by|from|brand(?:ed)?|made\s+by|label|prefer(?:ably)?|fan\s+of|(?:i|we)\s+(?:really\s+)?"
+    r"(?:like|love|use|usually\s+buy|always\s+buy))|品牌|牌子)[\s\"'“”‘’:]*$",
+    re.I,
+)
 _BRAND_AFTER = re.compile(r"^(?:['’]s\b|\s*(?:brand|products?|line|range)\b|\s*(?:牌|品牌|家的))", re.I)
 
 
