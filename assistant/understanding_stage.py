@@ -79,6 +79,10 @@ class Understander(Stage):
         self.titles = TitleIndex.from_items(
             (it.item_id, it.title, it.brand) for it in by_sales if not it.untitled
         )
+        # Each item's category paths and title stems, for the features of the type in force.
+        self._title_stems = [
+            (it.paths, frozenset(stem(w) for w in normalize(it.title).split())) for it in ctx.catalog
+        ]
 
     def understand(self, message: str, record: SessionRecord) -> UnderstoodTurn:
         """Parse, classify, fold into the dialogue state, apply the clarify policy."""
@@ -189,9 +193,9 @@ class Understander(Stage):
         if not current or not parsed.categories_in or not mentions:
             return parsed
         titles = [
-            {stem(w) for w in normalize(it.title).split()}
-            for it in self.catalog
-            if any(p[: len(c)] == c for p in it.paths for c in current)
+            words
+            for paths, words in self._title_stems
+            if any(p[: len(c)] == c for p in paths for c in current)
         ]
         drop: set[tuple[str, ...]] = set()
         for m in mentions:
