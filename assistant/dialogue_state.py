@@ -65,6 +65,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from assistant.understanding.categories import restated_types
+from assistant.understanding.matches import path_related, path_under
 from assistant.understanding.mentions import ItemMention
 from assistant.understanding.utterance import Issue, ParsedUtterance, Reference
 from prompts.loader import load_strings
@@ -92,20 +93,10 @@ class Turn:
     shown: tuple[str, ...] = ()
 
 
-def _related(a: Path, b: Path) -> bool:
-    n = min(len(a), len(b))
-    return a[:n] == b[:n]
-
-
-def _under(p: Path, q: Path) -> bool:
-    """``p`` equals or lies below ``q``."""
-    return p[: len(q)] == q
-
-
 def _dedupe_paths(paths: Sequence[Path]) -> tuple[Path, ...]:
     out: list[Path] = []
     for p in sorted({tuple(p[:MAX_CATEGORY_DEPTH]) for p in paths}, key=lambda p: (len(p), p)):
-        if not any(_under(p, k) for k in out):
+        if not any(path_under(p, k) for k in out):
             out.append(p)
     return tuple(out)
 
@@ -179,17 +170,17 @@ def _revise_categories(d: _Draft, parsed: ParsedUtterance) -> bool:
     d.cats = kept or d.cats
     if parsed.categories_in and not kept:
         new = tuple(parsed.categories_in)
-        topic_changed = bool(d.cats) and not any(_related(p, q) for p in new for q in d.cats)
+        topic_changed = bool(d.cats) and not any(path_related(p, q) for p in new for q in d.cats)
         d.cats = _dedupe_paths([*d.cats, *new]) if parsed.additive and d.cats else _dedupe_paths(new)
-        d.cats_out = tuple(p for p in d.cats_out if not any(_related(p, q) for q in new))
+        d.cats_out = tuple(p for p in d.cats_out if not any(path_related(p, q) for q in new))
     elif parsed.weak_categories and d.cats:
-        narrowed = [w for w in parsed.weak_categories for q in d.cats if _under(w, q)]
-        narrowed += [q for q in d.cats if any(_under(q, w) for w in parsed.weak_categories)]
+        narrowed = [w for w in parsed.weak_categories for q in d.cats if path_under(w, q)]
+        narrowed += [q for q in d.cats if any(path_under(q, w) for w in parsed.weak_categories)]
         if narrowed:
             d.cats = _dedupe_paths(narrowed)
     if parsed.categories_out:
         d.cats_out = _dedupe_paths([*d.cats_out, *parsed.categories_out])
-        d.cats = tuple(p for p in d.cats if not any(_under(p, o) for o in parsed.categories_out))
+        d.cats = tuple(p for p in d.cats if not any(path_under(p, o) for o in parsed.categories_out))
     if topic_changed:
         d.query_parts = ()
         if not parsed.brands_in:

@@ -23,7 +23,7 @@ from assistant.understanding.intents import (
     needs_clarification,
 )
 from assistant.understanding.llm_prompt import UnderstandContext, understand_chat
-from assistant.understanding.matches import CategoryMatch
+from assistant.understanding.matches import CategoryMatch, path_under
 from assistant.understanding.mentions import TitleIndex
 from assistant.understanding.parser import parse
 from assistant.understanding.safety import refuse_reason
@@ -195,12 +195,12 @@ class Understander(Stage):
         titles = [
             words
             for paths, words in self._title_stems
-            if any(p[: len(c)] == c for p in paths for c in current)
+            if any(path_under(p, c) for p in paths for c in current)
         ]
         drop: set[tuple[str, ...]] = set()
         for m in mentions:
             if _ASKED_AS_A_THING.search(parsed.text[max(0, m.start - 24) : m.start]) or any(
-                p[: len(c)] == c for p in m.resolved.paths for c in current
+                path_under(p, c) for p in m.resolved.paths for c in current
             ):
                 continue  # asked as a thing, or a narrowing ("makeup ... narrow it to lipstick")
             said = set(stem_phrase(normalize(parsed.text[m.start : m.end])).split())

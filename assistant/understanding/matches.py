@@ -15,6 +15,8 @@ __all__ = [
     "Mention",
     "drop_descendants",
     "match_score",
+    "path_related",
+    "path_under",
 ]
 
 MatchHow = Literal["exact", "alias", "token", "fuzzy"]
@@ -107,11 +109,22 @@ def match_score(m: BrandMatch | CategoryMatch | Ambiguous | None) -> float:
     return m.candidates[0].score if isinstance(m, Ambiguous) else m.score
 
 
+def path_under(p: tuple[str, ...], q: tuple[str, ...]) -> bool:
+    """``p`` equals or lies below ``q``."""
+    return p[: len(q)] == q
+
+
+def path_related(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """One path equals or lies below the other."""
+    n = min(len(a), len(b))
+    return a[:n] == b[:n]
+
+
 def drop_descendants(paths: Iterable[tuple[str, ...]]) -> tuple[tuple[str, ...], ...]:
     """Unique paths without those under another listed path (any-of filters need only the top)."""
     uniq = sorted(set(paths), key=lambda p: (len(p), p))
     kept: list[tuple[str, ...]] = []
     for p in uniq:
-        if not any(p[: len(k)] == k for k in kept):
+        if not any(path_under(p, k) for k in kept):
             kept.append(p)
     return tuple(kept)

@@ -79,7 +79,14 @@ from assistant.understanding.cues import assign_polarity, build_query, control_p
 from assistant.understanding.everyday import everyday_categories
 from assistant.understanding.leanings import Era, extract_era, extract_niche
 from assistant.understanding.llm_fallback import llm_fallback
-from assistant.understanding.matches import Ambiguous, BrandMatch, CategoryMatch, Mention, drop_descendants
+from assistant.understanding.matches import (
+    Ambiguous,
+    BrandMatch,
+    CategoryMatch,
+    Mention,
+    drop_descendants,
+    path_related,
+)
 from assistant.understanding.mentions import ItemMention, TitleIndex, find_items
 from assistant.understanding.prices import check_currency, combine_prices, extract_prices, relative_price
 from assistant.understanding.references import extract_references, feedback
@@ -523,7 +530,7 @@ def _is_filter(vocab: CatalogVocabulary, text: str, mentions: list[Mention], i: 
             and isinstance(nxt.resolved, CategoryMatch)
             and not nxt.resolved.weak
             and not text[m.end : nxt.start].strip()
-            and not any(p[: len(q)] == q or q[: len(p)] == p for p in r.paths for q in nxt.resolved.paths)
+            and not any(path_related(p, q) for p in r.paths for q in nxt.resolved.paths)
             and vocab.category_confident(nxt.resolved)
         ):
             return False  # "printer paper", "eyeliner brush": the last noun is the product type
