@@ -350,6 +350,23 @@ def test_a_reaction_to_a_shown_item_keeps_the_wish_said_with_it(beauty):
     assert any("Matte" in it.title for it in r.items[:2])
 
 
+def test_closer_but_not_quite_anchors_the_page_and_keeps_the_wish(beauty):
+    sid = "closer"
+    beauty.chat("show me some foundation", session_id=sid)
+    r = beauty.chat("closer but not quite, like the second one - matte if you have it", session_id=sid)
+    assert r.meta["query"].split()[-1] == "matte"  # said with the reaction; "if" is no search word
+    assert r.items and r.constraints.exclude_items  # "not quite": the page is rejected
+    assert not _parse(beauty, "I like the second one").similar  # feedback, not "more like it"
+
+
+@pytest.mark.parametrize(
+    ("text", "left"),
+    [("number 1 is the closest so far, oh and something more round!", "round"), ("any ideas for next week", "")],
+)
+def test_reaction_chat_words_leave_the_query(beauty, text, left):
+    assert _parse(beauty, text).query == left
+
+
 def test_a_product_the_shopper_had_and_complains_about_is_no_brand_filter(beauty):
     p = _parse(beauty, "I bought the Maybelline foundation last time and it clumped, want something better")
     assert not p.brands_in
@@ -505,6 +522,8 @@ def test_a_greeting_before_a_wish_is_no_small_talk(text):
         ("the first one is almost it, what about blue ones?", True, False),
         ("nope", False, True),
         ("thx, nah", False, True),
+        ("closer but not quite, like the second one - something matte", True, True),
+        ("hmm getting warmer!", True, False),
     ],
 )
 def test_nearness_reactions_and_bare_rejections(text, similar, rejects):
@@ -616,3 +635,31 @@ def test_a_preference_for_a_name_typed_as_one_is_brand_context():
         "Brother",
     )
     assert not parse("a label maker for my brother", vocab, None, titles=titles).brands_in
+
+
+SCANNERS = ("Office Products", "Scanners")
+PRINTERS = ("Office Products", "Printers")
+WIPES = ("Office Products", "Cleaning", "Wipes")
+_PRINTING = [
+    *((f"Epson WorkForce {n} All-in-One Printer, Copier, Scanner", "Epson", PRINTERS) for n in range(4)),
+    *((f"Canon CanoScan LiDE {n} Flatbed Scanner", "Canon", SCANNERS) for n in range(4)),
+    *((f"Wet Ones Antibacterial Hand Wipes, {n} Count", "Wet Ones", WIPES) for n in (20, 40)),
+]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what about scanner ones?",
+        "the 5th one is almost it - scanner would be nice",
+        "scanner if you have it",
+        "ooh and scanner is a must",
+        "what about wet ones? black maybe?",
+    ],
+)
+def test_a_word_in_a_wish_frame_is_a_quality_not_a_new_product_type(text):
+    vocab, titles = _vocab(_PRINTING)
+    p = parse(text, vocab, None, titles=titles)
+    assert not p.categories_in and not p.brands_in, p
+    assert parse("do you have scanners?", vocab, None, titles=titles).categories_in == (SCANNERS,)
+    assert parse("some Wet Ones wipes", vocab, None, titles=titles).brands_in == ("Wet Ones",)

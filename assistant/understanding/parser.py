@@ -6,8 +6,7 @@ its output is validated, repaired field by field, or discarded (``llm_fallback``
 
 This module sequences the extractors; each concern has its own module: ``prices`` (price
 grammar), ``references`` (the last shown list), ``years``, ``cues`` (control phrases, negation,
-query filler), ``categories`` (full category names), ``vocabulary`` (brands and categories).
-Word lists and alias tables are data (``data/*.yaml``).
+query filler), ``categories``, ``vocabulary`` (brands and categories). Word lists are data.
 
 Grammar (case-insensitive; ``N`` is a number such as ``20``, ``19.99``, ``1,000``, ``2k``,
 ``twenty``, ``两百``, ``3千``; ``C`` is an optional currency: ``$ € £ ¥ USD EUR GBP RMB CNY``,
@@ -23,9 +22,8 @@ Grammar (case-insensitive; ``N`` is a number such as ``20``, ``19.99``, ``1,000`
 * about: ``around|about|approximately|roughly|~|close to N``, ``N-ish``, ``N or so``, ZH
   ``N元左右|上下``, ``大约|大概 N``: a band of +/- 25 % (``AROUND_BAND``).
 * a bare amount with a currency ("a $20 lipstick", "200元的口红") is a ceiling; "about" only when said.
-* A number followed by a non-money unit (stars, ml, oz, %, pack, years, SPF...) or preceded by
-  ``#``/``SPF``/``rated`` is never a price, nor is a number glued to Latin letters (``350buy``,
-  ``3M``, ``SPF30``; ``20ish`` still is). Several bounds combine ("over 10 but under 30").
+* A number followed by a non-money unit (stars, ml, oz, %, pack, years, SPF...), preceded by
+  ``#``/``SPF``/``rated`` or glued to letters (``350buy``, ``SPF30``; ``20ish`` is) is no price.
 * relative price: ``cheap(er)|less expensive|affordable|budget-friendly|too expensive``, ZH
   ``便宜(一)?点|实惠|平价|太贵`` -> "lower"; ``more expensive|pricier|high-end|premium|luxury|too
   cheap``, ZH ``贵一点|更贵|高端|高档`` -> "higher". The dialogue state resolves them against the
@@ -41,8 +39,7 @@ Grammar (case-insensitive; ``N`` is a number such as ``20``, ``19.99``, ``1,000`
 * inclusion: ``only|just|exclusively|solely|nothing but|stick to``, ZH ``只要|只看|只买|仅``;
   mentioned brands are any-of ("OPI or Essie"). ``also|too|as well|or ...``, ZH ``也|还有|或者``
   add to earlier brands instead of replacing them.
-* more of something else: ``something else|other options|more options|show me more|different
-  ones|none of these|next``, a lone ``more``, ZH ``换一个|换一批|还有别的|其他的|更多|下一页``
+* more of something else: ``something else|none of these|not quite|nah``..., ZH ``换一个|更多``...
   -> exclude what was shown; ``more like the second one``/``类似`` also marks ``similar``.
 * references to the last shown list: ``the second (one)``, ``2nd``, ``#3``, ``number 3``,
   ``item 3``, ``the first two``, ``top 3``, ``the last one``, ``both``, ``all of them``, ``that
@@ -463,9 +460,14 @@ _ATTRIBUTE_BEFORE = re.compile(
     r"|(?:最好是?|偏|带(?:有|点)?|含有?|比较|有点|更))$",
     re.I,
 )
-# Chinese marks the quality of the wanted item with a closing 的 ("要sunscreen的", "想要bag的":
-# "one with sunscreen", "a bag-like one"); "护肤类的" / "面霜方面的" name a kind and stay filters.
-_ATTRIBUTE_AFTER = re.compile(r"^\s*(?:一点|一些|点)?\s*的(?![\u4e00-\u9fff])")
+# A wish frame after the word describes the wanted item too: "scanner ones", "powder would be
+# nice", "fax if you have it", "duplex is a must"; Chinese marks it with a closing 的
+# ("要sunscreen的": "one with sunscreen"; "护肤类的" / "面霜方面的" name a kind and stay filters).
+_ATTRIBUTE_AFTER = re.compile(
+    r"^\s*(?:(?:一点|一些|点)?\s*的(?![\u4e00-\u9fff])|ones?\b|would\s+be\s+(?:nice|great|good|ideal|perfect|"
+    r"better|cool)|if\s+(?:you\s+(?:have|got)|possible|available)|is\s+(?:important|a\s+must|a\s+plus|key))",
+    re.I,
+)
 # What the wanted item is for, not what it is: "ink for my printer", "a case that fits my phone",
 # "my printer is an HP", "给我的打印机用": the product type is what else was said (or unknown).
 _CONTEXT_FOR = re.compile(
