@@ -9,6 +9,7 @@ from typing import Any
 from assistant.grounding import GroundingContext
 from assistant.reply import Bundle, Comparison, RecommendedItem
 from retrieval.data.schema import Item
+from retrieval.filters import Constraints
 
 
 @dataclass
@@ -24,6 +25,11 @@ class Plan:
     fallback: str = ""
     # A short clarifying question: the whole reply of a "clarify" plan, else said after the items.
     question: str | None = None
+    # Sentences the reply opens with, whichever answers (template or LLM): e.g. which filter was
+    # loosened to find anything (``RecommendPlanner``).
+    said: list[str] = field(default_factory=list)
+    # The filters the cards satisfy when not the turn's: those a relaxed search kept.
+    constraints: Constraints | None = None
     grounding: GroundingContext | None = None
     card_lines: list[str] = field(default_factory=list)  # prompt card lines (the prose guard checks copies)
     max_sentences: int | None = None  # this reply's sentence cap, when tighter than the assistant's

@@ -461,11 +461,14 @@ class ShoppingAssistant:
         t_understood = time.perf_counter()
         plan = self.router.plan(turn)
         t_planned = time.perf_counter()
-        yield ItemsEvent(plan.items, turn.constraints, plan.intent, plan.comparison, plan.bundle)
+        # The filters the cards satisfy: a relaxed search's own (the state keeps the shopper's words).
+        yield ItemsEvent(
+            plan.items, plan.constraints or turn.constraints, plan.intent, plan.comparison, plan.bundle
+        )
         t_items = time.perf_counter()
         # The state's notes to the shopper (a clarifying question already carries them, a refusal
-        # reads no request); turn.notes also holds the planners' own log lines, so not those.
-        said = [] if plan.intent in ("clarify", "refuse") else turn.state.info
+        # reads no request), then the plan's; turn.notes also holds the planners' log lines: not those.
+        said = [] if plan.intent in ("clarify", "refuse") else [*turn.state.info, *plan.said]
         text, report, first_token = yield from self._reply_text(plan, " ".join(said))
         if plan.question and plan.intent != "clarify":  # the question goes after the items' text
             tail = ("" if turn.lang == "zh" else " ") + plan.question
@@ -558,7 +561,7 @@ class ShoppingAssistant:
         return Reply(
             text=text,
             items=plan.items,
-            constraints=turn.constraints,
+            constraints=plan.constraints or turn.constraints,
             intent=plan.intent,
             session_id=turn.record.session_id,
             user_id=turn.record.user_id,
@@ -576,6 +579,7 @@ class ShoppingAssistant:
                 "card_copy": bool(plan.meta.get("card_copy")),
                 "repetition_cut": bool(plan.meta.get("repetition_cut")),
                 "notes": turn.notes + list(plan.meta.get("notes", [])),
+                "relaxed": list(plan.meta.get("relaxed", [])),  # filter groups loosened to find anything
             },
         )
 

@@ -186,7 +186,9 @@ def test_absurd_price_does_not_erase_a_good_one(bot) -> None:
     bad = bot.chat("make it under -5", session_id=sid)
     assert bad.question and bad.constraints.price_max == 30
     again = bot.chat("show me more", session_id=sid)
-    assert again.constraints.price_max == 30
+    # (Every shampoo under $30 was shown: this page may widen the budget, and says so.)
+    assert bot.sessions.open(sid).state.constraints.price_max == 30
+    assert again.constraints.price_max == 30 or again.meta["relaxed"] == ["price"]
 
 
 @pytest.mark.parametrize(

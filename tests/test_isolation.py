@@ -82,8 +82,10 @@ def test_threads_sharing_one_assistant_stay_isolated(index, tmp_path) -> None:
             r = bot.chat(m, session_id=sid, user_id=user)
             assert r.session_id == sid and r.user_id == user
             assert r.constraints.brands_out == (brand,)
+            widened = bool({"price", "price_relative"} & set(r.meta["relaxed"]))  # said in the reply
             for it in r.items:
-                assert it.brand != brand and bot.catalog[it.item_id].price <= budget
+                assert it.brand != brand and (bot.catalog[it.item_id].price <= budget or widened)
+                assert r.constraints.matches(bot.catalog[it.item_id])
             assert "CANARY" not in r.text.replace(f"CANARY{i:03d}q", "")
             replies.append(r)
         return replies

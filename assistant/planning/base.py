@@ -45,23 +45,8 @@ class PlanningStage(Stage):
 
     def _constraints_text(self, c: Constraints, lang: str) -> str:
         strings = self.ctx.strings(lang)
-        parts = []
-        if c.price_max is not None and c.price_min is not None:
-            parts.append(
-                f"{format_money(c.price_min, self.currency, trim_cents=True)}–{format_money(c.price_max, self.currency, trim_cents=True)}"
-            )
-        elif c.price_max is not None:
-            parts.append(
-                strings.format(
-                    "constraint_under", money=format_money(c.price_max, self.currency, trim_cents=True)
-                )
-            )
-        elif c.price_min is not None:
-            parts.append(
-                strings.format(
-                    "constraint_over", money=format_money(c.price_min, self.currency, trim_cents=True)
-                )
-            )
+        price = self._price_text(c.price_min, c.price_max, lang)
+        parts = [price] if price else []
         for key, names in (
             ("constraint_brands", c.brands_in),
             ("constraint_brands_out", c.brands_out),
@@ -73,3 +58,14 @@ class PlanningStage(Stage):
         if not parts:
             return ""
         return ("（" + "，".join(parts) + "）") if lang == "zh" else " (" + ", ".join(parts) + ")"
+
+    def _price_text(self, lo: float | None, hi: float | None, lang: str) -> str:
+        """A price range in words ("under $25", "$10–$20"); "" without bounds."""
+        strings = self.ctx.strings(lang)
+        if lo is not None and hi is not None:
+            return f"{format_money(lo, self.currency, trim_cents=True)}–{format_money(hi, self.currency, trim_cents=True)}"
+        if hi is not None:
+            return strings.format("constraint_under", money=format_money(hi, self.currency, trim_cents=True))
+        if lo is not None:
+            return strings.format("constraint_over", money=format_money(lo, self.currency, trim_cents=True))
+        return ""

@@ -13,9 +13,11 @@ import numpy as np
 
 import prompts
 from assistant.dialogue_state import DialogueState
+from assistant.explanations import or_names
 from assistant.plan import Plan
 from assistant.planning.base import PlanningStage
 from assistant.planning.evidence import Explainer
+from assistant.planning.relax import BRANDS, CATEGORY, PRICE, RELATIVE_PRICE, YEARS, relax
 from assistant.reply import RecommendedItem
 from assistant.stage_context import StageContext
 from assistant.understanding.utterance import ParsedUtterance
@@ -46,11 +48,15 @@ class RecommendPlanner(PlanningStage):
 
     def plan(self, turn: UnderstoodTurn) -> Plan:
         timings: dict[str, Any] = {}
-        items, pool = self._items(turn, timings)
+        items, pool, searched, relaxed = self._items(turn, timings)
         t2 = time.perf_counter()
         strings = self.ctx.strings(turn.lang)
-        cons_text = self._constraints_text(turn.constraints, turn.lang)
+        # A loosened search is described by what it kept (the note says what it let go).
+        kept = _loosened(turn, searched) if relaxed else turn
+        cons_text = self._constraints_text(kept.constraints, turn.lang)
         question = turn.clarify or self._question(turn, pool)
+        said = self._relaxed_note(turn, searched, relaxed)
+        meta: dict[str, Any] = {"relaxed": relaxed} if relaxed else {}
         if not items:
             key = "empty_no_prices" if turn.constraints.has_price and not self.catalog.has_prices else "empty"
             return Plan(
@@ -59,15 +65,72 @@ class RecommendPlanner(PlanningStage):
                 if key == "empty"
                 else strings.format(key, constraints=cons_text),
                 question=question,
-                meta={"notes": [key]},
+                said=said,
+                constraints=kept.constraints if relaxed else None,
+                meta={**meta, "notes": [key]},
                 timings=timings,
             )
-        plan = self._prompt_plan(turn, items, cons_text)
+        plan = self._prompt_plan(kept, items, cons_text)  # the LLM sees the filters the cards meet
+        plan.constraints = kept.constraints if relaxed else None
+        if relaxed and plan.grounding is not None:  # the LLM may name the shopper's own brand or price
+            c, g = turn.constraints, plan.grounding
+            plan.grounding = dataclasses.replace(
+                g,
+                allowed_prices=[*g.allowed_prices, *(p for p in (c.price_min, c.price_max) if p is not None)],
+                allowed_brands=[*g.allowed_brands, *c.brands_in],
+            )
         plan.fallback = self._recommend_fallback(items, cons_text, strings)
         plan.question = question
+        plan.said = said
+        if relaxed:
+            plan.meta.update(meta, notes=[f"relaxed: {', '.join(relaxed)}"])
         timings["prompt_s"] = time.perf_counter() - t2
         plan.timings = timings
         return plan
+
+    def _relaxed_note(self, turn: UnderstoodTurn, searched: Constraints, relaxed: Sequence[str]) -> list[str]:
+        """One sentence per filter group ``relax`` loosened, from the shopper's own filters and the
+        catalog's names: what found nothing (within the filters still kept at that step) and what
+        the page shows instead."""
+        c, lang = turn.constraints, turn.lang
+        strings = self.ctx.strings(lang)
+        cats = or_names([p[-1] for p in c.categories], lang)
+        more = ""
+        if relaxed and self._matches(
+            _excluding(c.merged(exclude_items=()), self._outside_years(turn.state.years))
+        ):
+            # The filters alone match: what was shown, disliked or ruled out took those items.
+            more = ("" if lang == "zh" else " ") + strings.format("relaxed_more")
+        out = []
+        for i, group in enumerate(relaxed):
+            gone = set(relaxed[: i + 1])
+            parts = [
+                strings.format("constraint_categories", names=cats) if cats and CATEGORY not in gone else "",
+                "" if gone & {PRICE, RELATIVE_PRICE} else self._price_text(c.price_min, c.price_max, lang),
+            ]
+            parts = [p for p in parts if p]
+            scope = ""
+            if parts:
+                scope = "（" + "，".join(parts) + "）" if lang == "zh" else " " + " ".join(parts)
+            if group == BRANDS:
+                out.append(
+                    strings.format("relaxed_brand", names=or_names(c.brands_in, lang), scope=scope, more=more)
+                )
+            elif group in (PRICE, RELATIVE_PRICE):
+                was = self._price_text(c.price_min, c.price_max, lang)
+                now = self._price_text(searched.price_min, searched.price_max, lang)
+                key = "relaxed_price" if now else "relaxed_price_any"
+                out.append(strings.format(key, money=was, limit=now, scope=scope, more=more))
+            elif group == YEARS and turn.state.years is not None:
+                lo, hi = turn.state.years
+                out.append(
+                    strings.format(
+                        "relaxed_years", years=f"{lo}" if lo == hi else f"{lo}–{hi}", scope=scope, more=more
+                    )
+                )
+            elif group == CATEGORY:
+                out.append(strings.format("relaxed_category", names=cats, scope=scope, more=more))
+        return out
 
     def _question(self, turn: UnderstoodTurn, pool: Sequence[str]) -> str | None:
         """The question to ask after the items: the facets left open that split the candidates."""
@@ -76,10 +139,11 @@ class RecommendPlanner(PlanningStage):
         candidates = [self.catalog[i] for i in pool]
         return turn.facets.question(turn.facets.splitting(candidates, turn.ask), turn.lang, candidates)
 
-    def _hard_constraints(self, turn: UnderstoodTurn) -> Constraints:
+    def _hard_constraints(self, turn: UnderstoodTurn) -> tuple[Constraints, list[str]]:
         """The turn's constraints plus what this page must not show: disliked items and their
         near-duplicates, what a known shopper already bought, what this chat already showed,
-        items outside the wanted years."""
+        items outside the wanted years. When nothing passes, the least certain filters are
+        loosened (``relax``); returns the constraints and the groups loosened."""
         rec = turn.record
         excluded = self._excluded(turn.state)
         shown: list[str] = []
@@ -93,20 +157,48 @@ class RecommendPlanner(PlanningStage):
                 excluded += self.history(rec.user_id)
             if _moves_past_the_page(turn.parsed):
                 shown = list(turn.state.shown)
-        excluded += self._outside_years(turn.state.years)
-        fresh = _excluding(turn.constraints, [*excluded, *shown])
-        if shown and not self.index.filter_index.mask(fresh).any():
+        years_out = self._outside_years(turn.state.years)
+        base = _excluding(turn.constraints, excluded)
+        fresh = _excluding(base, [*years_out, *shown])
+        if self._matches(fresh):
+            return fresh, []
+        if shown and self._matches(_excluding(base, years_out)):
             # Everything left was shown already (a narrow filter): showing some again beats nothing.
-            return _excluding(turn.constraints, excluded)
-        return fresh
+            return _excluding(base, years_out), []
+        if turn.constraints.has_price and not self.catalog.has_prices:
+            return fresh, []  # no price can be met here: the reply says why (``empty_no_prices``)
+        # Nothing at all passes: loosen the least certain filter first (a brand read from a
+        # loose name, then a price from "cheaper"...), never what the shopper ruled out. The
+        # state keeps the shopper's words (each turn relaxes again only while it must): a
+        # brand that finds nothing in lipsticks may well find something when they turn to
+        # eyeliners, and the note each relaxed turn repeats is what lets them drop it.
+        fi = self.index.filter_index
+        for seen in (shown, []) if shown else ([],):
+            relaxed, dropped = relax(
+                _excluding(base, seen),
+                self._matches,
+                prices=lambda c: fi.price[fi.mask(c) & fi.has_price].tolist(),
+                relative_price=turn.state.price_origin == "relative",
+                years_out=years_out,
+                page=self.config.k,
+            )
+            if dropped:
+                return relaxed, dropped
+        return fresh, []
+
+    def _matches(self, constraints: Constraints) -> bool:
+        return bool(self.index.filter_index.mask(constraints).any())
 
     def _items(
         self, turn: UnderstoodTurn, timings: dict[str, Any]
-    ) -> tuple[list[RecommendedItem], list[str]]:
+    ) -> tuple[list[RecommendedItem], list[str], Constraints, list[str]]:
         """retrieve (+ CF candidates) -> rank with feedback -> LLM re-rank -> diversify -> explain.
-        Returns the cards and the ids of the top ``QUESTION_POOL`` ranked candidates."""
+        Returns the cards, the ids of the top ``QUESTION_POOL`` ranked candidates, the constraints
+        searched with and the filter groups ``relax`` loosened to find anything."""
         rec = turn.record
-        constraints = self._hard_constraints(turn)
+        constraints, relaxed = self._hard_constraints(turn)
+        if relaxed:  # the cards' reasons speak of the filters the page kept ("under $2" no more)
+            turn = _loosened(turn, constraints)
         user_vec = None
         if rec.user_id is not None and rec.user_id not in self.ctx.forgotten:
             user_vec = self.index.users.vector(rec.user_id)
@@ -165,7 +257,7 @@ class RecommendPlanner(PlanningStage):
         timings.update(retrieve_s=t1 - t0, rank_s=time.perf_counter() - t1)
         if t_rerank is not None:
             timings["rerank_s"] = t_rerank
-        return items, [r.item_id for r in ranked[:QUESTION_POOL]]
+        return items, [r.item_id for r in ranked[:QUESTION_POOL]], constraints, relaxed
 
     def _prompt_plan(self, turn: UnderstoodTurn, items: list[RecommendedItem], cons_text: str) -> Plan:
         """The LLM prompt about the cards (v2 templates: one best match in words + other titles)."""
@@ -323,6 +415,12 @@ def _moves_past_the_page(parsed: ParsedUtterance) -> bool:
         or parsed.relative_price is not None
         or not parsed.has_content
     )
+
+
+def _loosened(turn: UnderstoodTurn, searched: Constraints) -> UnderstoodTurn:
+    """``turn`` with the filters a relaxed search kept (its exclusions aside); the state unchanged."""
+    kept = searched.merged(exclude_items=turn.constraints.exclude_items)
+    return dataclasses.replace(turn, constraints=kept, budget=kept.price_max)
 
 
 def _excluding(constraints: Constraints, item_ids: Sequence[str]) -> Constraints:
