@@ -425,7 +425,11 @@ def test_the_last_noun_of_a_compound_is_the_product_type():
 
 @pytest.mark.parametrize(
     ("text", "words"),
-    [("有没有好用的粉底，不要容易晕的", "smudge proof"), ("不油腻的面霜", "non-greasy")],
+    [
+        ("有没有好用的粉底，不要容易晕的", "smudge proof"),
+        ("不油腻的面霜", "non-greasy"),
+        ("有没有不含香精的", "fragrance free"),
+    ],
 )
 def test_a_negated_flaw_in_chinese_is_searched_as_the_wish(beauty, text, words):
     assert words in _parse(beauty, text).query
@@ -681,3 +685,25 @@ def test_one_more_or_another_asks_for_new_items(text, more):
     assert p.exclude_shown is more
     assert classify_intent(text, p).intent == "recommend" or not more
     assert "haven't" not in parse("ok haven't seen that", vocab, None).query
+
+
+@pytest.mark.parametrize(
+    ("text", "out"),
+    [
+        ("I already tried Neutrogena and it didn't do much", ("Neutrogena",)),
+        ("I used Cetaphil but it broke me out, something else please", ("Cetaphil",)),
+        ("I tried Neutrogena and loved it", ()),
+    ],
+)
+def test_a_brand_the_shopper_had_and_complains_about_is_ruled_out(beauty, text, out):
+    p = _parse(beauty, text)
+    assert p.brands_out == out and not (out and p.brands_in)
+    assert "tried" not in p.query.split() and "much" not in p.query.split()
+
+
+def test_a_liked_item_and_a_wish_for_another_is_no_question_about_it(beauty):
+    sid = "glitter"
+    beauty.chat("show me some nail polish", session_id=sid)
+    r = beauty.chat("the first one looks nice but do you have one with glitter?", session_id=sid)
+    assert r.intent != "details" and len(r.items) > 1
+    assert beauty.chat("is the second one waterproof?", session_id=sid).intent == "details"

@@ -33,11 +33,12 @@ _DEGREE = re.compile(r"^(?:容易|太|很|那么|会|易)+")
 def english_words(text: str, taken: bytearray, negated: Sequence[tuple[int, int]] = ()) -> list[str]:
     """English words for the curated Chinese words of ``text``; their spans are claimed in
     ``taken`` so the Chinese leaves the query. ``negated``: spans of words under a negation; one
-    whose negation is itself a curated wish ("不油腻", "不要容易晕的") is searched as that wish."""
+    whose negation is itself a curated wish ("不油腻", "不要容易晕的", "不含香精") is searched as that wish."""
     pattern, table = _pattern()
     out: list[str] = []
     for a, b in negated:
-        words = table.get("不" + _DEGREE.sub("", text[a:b]), ())
+        core = _DEGREE.sub("", text[a:b])
+        words = table.get("不" + core) or table.get("无" + core, ())  # "不含香精": 无香精, fragrance free
         out.extend(w for w in words if w not in out)
     for m in pattern.finditer(text):
         if overlaps(taken, *m.span()):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from assistant.understanding import lexicon
-from assistant.understanding.matches import Mention
+from assistant.understanding.matches import BrandMatch, Mention
 from assistant.understanding.spans import scan_cues, take
 
 __all__ = ["NegatedWord", "assign_polarity", "build_query", "control_phrases", "cue", "negated_words"]
@@ -77,10 +77,29 @@ def assign_polarity(
                         else:
                             break
                 break
+    for i, m in enumerate(mentions):
+        if not negated[i] and isinstance(m.resolved, BrandMatch) and _had_and_disliked(text, m):
+            negated[i] = True  # "I tried Neutrogena and it didn't do much": not that brand again
     for i in range(len(mentions)):
         if negated[i] and onlyed[i]:
             onlyed[i] = False  # "not only OPI" reads as negation's business; keep it simple: negate
     return negated, onlyed, used_cues
+
+
+_HAD_BEFORE = re.compile(
+    r"\b(?:tried|used|bought|had|been\s+using|switched\s+from)\s+(?:the\s+|some\s+|a\s+|an\s+|my\s+)?$|"
+    r"(?:用过|买过|试过)$",
+    re.I,
+)
+
+
+def _had_and_disliked(text: str, m: Mention) -> bool:
+    """A brand the shopper had, with a complaint in the same sentence ("I tried X and it didn't
+    help", "used X but it broke me out")."""
+    if not _HAD_BEFORE.search(text[max(0, m.start - 24) : m.start]):
+        return False
+    sentence = re.split(r"[.!?;。！？；]", text[m.end :], maxsplit=1)[0]
+    return bool(lexicon.cue("mention_cues", "dislike_after").search(sentence))
 
 
 def build_query(text: str, taken: bytearray) -> str:

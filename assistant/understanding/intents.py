@@ -140,8 +140,12 @@ def classify_intent(text: str, parsed: ParsedUtterance | None = None) -> IntentR
         return IntentResult("bundle", 0.85, m.group())
     if m := _cue("details").search(text):
         return IntentResult("details", 0.85, m.group())
+    # "is the second one waterproof?" asks about it; "the first one looks nice but do you have one
+    # with glitter?" asks for another item with a wish.
+    wish_beside = bool(parsed and parsed.query and _cue("search").search(text))
     if refs and re.search(r"[??]\s*$", text) and not (parsed and (parsed.exclude_shown or parsed.similar)):
-        return IntentResult("details", 0.7, "reference question")
+        if not wish_beside:
+            return IntentResult("details", 0.7, "reference question")
     asks = _cue("search").search(text) or _cue("recommend").search(text) or _cue("wish").search(text)
     if (m := _cue("smalltalk").search(text)) and not content and not asks:
         # "hello! I need something for dry skin" greets and asks: the request wins
