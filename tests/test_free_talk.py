@@ -361,7 +361,10 @@ def test_closer_but_not_quite_anchors_the_page_and_keeps_the_wish(beauty):
 
 @pytest.mark.parametrize(
     ("text", "left"),
-    [("number 1 is the closest so far, oh and something more round!", "round"), ("any ideas for next week", "")],
+    [
+        ("number 1 is the closest so far, oh and something more round!", "round"),
+        ("any ideas for next week", ""),
+    ],
 )
 def test_reaction_chat_words_leave_the_query(beauty, text, left):
     assert _parse(beauty, text).query == left
@@ -707,3 +710,13 @@ def test_a_liked_item_and_a_wish_for_another_is_no_question_about_it(beauty):
     r = beauty.chat("the first one looks nice but do you have one with glitter?", session_id=sid)
     assert r.intent != "details" and len(r.items) > 1
     assert beauty.chat("is the second one waterproof?", session_id=sid).intent == "details"
+
+
+def test_where_the_thing_goes_is_no_product_type():
+    paper = ("Office Products", "Paper")
+    vocab, titles = _vocab(
+        [*_OFFICE, *((f"Hammermill Copy Paper, {n} Sheets", "Hammermill", paper) for n in (500, 1000))]
+    )
+    p = parse("a nice pen for journaling that won't bleed through the paper", vocab, None, titles=titles)
+    assert paper not in p.categories_in and "won't" not in p.query
+    assert parse("I need copy paper", vocab, None, titles=titles).categories_in == (paper,)

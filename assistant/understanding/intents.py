@@ -143,9 +143,9 @@ def classify_intent(text: str, parsed: ParsedUtterance | None = None) -> IntentR
     # "is the second one waterproof?" asks about it; "the first one looks nice but do you have one
     # with glitter?" asks for another item with a wish.
     wish_beside = bool(parsed and parsed.query and _cue("search").search(text))
-    if refs and re.search(r"[??]\s*$", text) and not (parsed and (parsed.exclude_shown or parsed.similar)):
-        if not wish_beside:
-            return IntentResult("details", 0.7, "reference question")
+    moves_on = parsed and (parsed.exclude_shown or parsed.similar)
+    if refs and re.search(r"[??]\s*$", text) and not moves_on and not wish_beside:
+        return IntentResult("details", 0.7, "reference question")
     asks = _cue("search").search(text) or _cue("recommend").search(text) or _cue("wish").search(text)
     if (m := _cue("smalltalk").search(text)) and not content and not asks:
         # "hello! I need something for dry skin" greets and asks: the request wins

@@ -1,8 +1,7 @@
 """Rule-based parsing of one shopper utterance (English and Chinese) into typed constraint edits.
 
-Rules come first because they are instant, deterministic and testable; an optional LLM callable
-fills only what the rules flag as unresolved, through the ``ConstraintUpdate`` JSON schema, and
-its output is validated, repaired field by field, or discarded (``llm_fallback``).
+Rules come first because they are instant, deterministic and testable; an optional LLM callable fills
+only what the rules flag as unresolved (``ConstraintUpdate`` JSON, validated: ``llm_fallback``).
 
 This module sequences the extractors; each concern has its own module: ``prices`` (price
 grammar), ``references`` (the last shown list), ``years``, ``cues`` (control phrases, negation,
@@ -468,10 +467,11 @@ _ATTRIBUTE_AFTER = re.compile(
     r"better|cool)|if\s+(?:you\s+(?:have|got)|possible|available)|is\s+(?:important|a\s+must|a\s+plus|key))",
     re.I,
 )
-# What the wanted item is for, not what it is: "ink for my printer", "a case that fits my phone",
-# "my printer is an HP", "给我的打印机用": the product type is what else was said (or unknown).
+# What the wanted item is for or where it goes, not what it is: "ink for my printer", "a case that
+# fits my phone", "a pen that won't bleed through the paper", "my printer is an HP", "给我的打印机用".
 _CONTEXT_FOR = re.compile(
-    r"\b(?:for|fits?|compatible\s+with|works?\s+with)\s+(?:my|your|his|her|our|their)\s+(?:[\w'-]+\s+){0,2}$",
+    r"\b(?:(?:for|fits?|compatible\s+with|works?\s+with)\s+(?:my|your|his|her|our|their)\s+(?:[\w'-]+\s+){0,2}|"
+    r"(?:through|onto|into|on|off|against)\s+(?:the|my|your|his|her|our|their)\s+(?:[\w'-]+\s+)?)$",
     re.I,
 )
 # "a travel case for cosmetics", "a brush for foundation": what the named thing is for (the word
