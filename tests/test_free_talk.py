@@ -335,6 +335,7 @@ def test_not_a_fan_of_an_everyday_word_spares_its_kinds(movies):
         ("I don't want to pay over $30 for it", None, 30.0),
         ("not less than $15 please", 15.0, None),
         ("我不想花超过200元", None, 200.0),
+        ("我想买body oils，别超过20块钱", None, 20.0),
     ],
 )
 def test_a_negated_floor_word_is_a_ceiling(beauty, text, low, high):
@@ -720,3 +721,19 @@ def test_where_the_thing_goes_is_no_product_type():
     p = parse("a nice pen for journaling that won't bleed through the paper", vocab, None, titles=titles)
     assert paper not in p.categories_in and "won't" not in p.query
     assert parse("I need copy paper", vocab, None, titles=titles).categories_in == (paper,)
+
+
+@pytest.mark.parametrize(
+    ("text", "direction"),
+    [
+        ("超预算了。", "lower"),
+        ("价格有点高", "lower"),
+        ("that's over my budget", "lower"),
+        ("Ok bit much price wise", "lower"),
+        ("Those look kinda cheap!", "higher"),
+        ("看着有点廉价。", "higher"),
+    ],
+)
+def test_ways_of_saying_the_page_costs_too_much_or_too_little(beauty, text, direction):
+    p = _parse(beauty, text)
+    assert p.relative_price == direction and not p.query

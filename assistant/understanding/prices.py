@@ -85,7 +85,7 @@ _MAX_PRE = re.compile(
     # "I'd rather not spend more than 20", "don't want to pay over $30", "不想花超过200": a negated
     # floor word is a ceiling, whatever verb sits between.
     r"(?:\bnot|n['’]t|\bnever)\s+(?:[a-z'’]+\s+){0,3}?(?:more\s+than|over|above|upwards\s+of)|"
-    r"不(?:想|要|愿意?|能|会)?(?:花|付|出)?(?:超过|高于|多于)|"
+    r"(?:不(?:想|要|愿意?|能|会)?|别|勿|千万别)(?:花|付|出)?(?:超过|高于|多于)|"
     r"<=?|≤|不超过|不高于|不到|低于|少于|小于|最多|以内)\s*(?:of\s+|is\s+)?" + _HEDGE + "$",
     re.I,
 )
