@@ -737,3 +737,10 @@ def test_where_the_thing_goes_is_no_product_type():
 def test_ways_of_saying_the_page_costs_too_much_or_too_little(beauty, text, direction):
     p = _parse(beauty, text)
     assert p.relative_price == direction and not p.query
+
+
+def test_from_a_year_is_a_release_year_not_a_price_floor(beauty):
+    p = _parse(beauty, "a scary movie from 2015 please")
+    assert p.years == (2015, 2015) and p.price is None
+    p = _parse(beauty, "from 2000 to 3000 dollars")
+    assert p.years is None and p.price is not None and (p.price.low, p.price.high) == (2000.0, 3000.0)

@@ -1,4 +1,5 @@
-"""Release years: a decade ("the 1990s", "the '80s", "the nineties", "90年代", "九十年代") or a year ("released in 1995")."""
+"""Release years: a decade ("the 1990s", "the '80s", "the nineties", "90年代", "九十年代") or a year
+("released in 1995", "a movie from 2015")."""
 
 from __future__ import annotations
 
@@ -28,9 +29,10 @@ _DECADE_WORDS = {
     )
 }
 _ZH_DIGITS = {c: i + 1 for i, c in enumerate("一二三四五六七八九")}
+# "from 2015" is a year, not a price floor (a range "from 2000 to 3000" and money words stay prices).
 _RELEASE_YEAR = re.compile(
-    r"\b(?:released|came\s+out|made|filmed|published)\s+(?:in\s+)?(?:the\s+year\s+)?"
-    r"(?P<y>1[89]\d\d|20[0-4]\d)\b(?!\s*(?:[$€£¥]|dollars?|bucks|euros?|usd))|"
+    r"\b(?:released|came\s+out|made|filmed|published|from)\s+(?:in\s+)?(?:the\s+year\s+)?"
+    r"(?P<y>1[89]\d\d|20[0-4]\d)\b(?!\s*(?:[$€£¥元块]|dollars?|bucks|euros?|usd|yuan|rmb|(?:-|–|to|and)\s*\d))|"
     r"(?P<zy>1[89]\d\d|20[0-4]\d)\s*年(?:上映|出品|发行|出版|的)",
     re.I,
 )
