@@ -433,7 +433,7 @@ class DialogueState:
         ]
         c = new.constraints
         if had:
-            c = replace(c, exclude_items=tuple(dict.fromkeys([*c.exclude_items, *had])))
+            c = c.excluding(had)
         mentioned = (*(i for i in new.mentioned if i not in named), *dict.fromkeys(named))
         return replace(new, mentioned=mentioned, constraints=c)
 
@@ -563,7 +563,7 @@ class DialogueState:
             c = replace(c, exclude_items=tuple(i for i in c.exclude_items if i != item_id))
         else:
             dislikes.append(item_id)
-            c = replace(c, exclude_items=tuple(dict.fromkeys([*c.exclude_items, item_id])))
+            c = c.excluding([item_id])
         anchors = self.anchors if liked else tuple(a for a in self.anchors if a != item_id)
         return replace(self, liked=tuple(likes), disliked=tuple(dislikes), constraints=c, anchors=anchors)
 

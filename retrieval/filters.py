@@ -70,6 +70,12 @@ class Constraints:
     def merged(self, **changes: Any) -> Constraints:
         return replace(self, **changes)
 
+    def excluding(self, item_ids: Iterable[str]) -> Constraints:
+        """These constraints with ``item_ids`` also excluded (order kept, no repeats); ``self``
+        when nothing is new."""
+        drop = tuple(dict.fromkeys((*self.exclude_items, *item_ids)))
+        return self if drop == self.exclude_items else replace(self, exclude_items=drop)
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         return {

@@ -110,3 +110,11 @@ def test_string_forms_are_read_as_one_value(index, tmp_path) -> None:
     assert got.price_max == 12.5
     with pytest.raises(ValueError, match="unknown constraint fields"):
         bot.set_constraints("f", {"price_cap": 3})
+
+
+def test_excluding_adds_ids_once_in_order_and_keeps_the_rest() -> None:
+    c = Constraints(price_max=20.0, brands_in=("OPI",), exclude_items=("a", "b"))
+    out = c.excluding(["b", "c", "a", "d", "c"])
+    assert out.exclude_items == ("a", "b", "c", "d")
+    assert out.merged(exclude_items=()) == c.merged(exclude_items=())  # nothing else changes
+    assert c.excluding(["a"]) is c and c.exclude_items == ("a", "b")

@@ -97,7 +97,7 @@ class RecommendPlanner(PlanningStage):
         cats = or_names([p[-1] for p in c.categories], lang)
         more = ""
         if relaxed and self._matches(
-            _excluding(c.merged(exclude_items=()), self._outside_years(turn.state.years))
+            c.merged(exclude_items=()).excluding(self._outside_years(turn.state.years))
         ):
             # The filters alone match: what was shown, disliked or ruled out took those items.
             more = ("" if lang == "zh" else " ") + strings.format("relaxed_more")
@@ -158,13 +158,13 @@ class RecommendPlanner(PlanningStage):
             if _moves_past_the_page(turn.parsed):
                 shown = list(turn.state.shown)
         years_out = self._outside_years(turn.state.years)
-        base = _excluding(turn.constraints, excluded)
-        fresh = _excluding(base, [*years_out, *shown])
+        base = turn.constraints.excluding(excluded)
+        fresh = base.excluding([*years_out, *shown])
         if self._matches(fresh):
             return fresh, []
-        if shown and self._matches(_excluding(base, years_out)):
+        if shown and self._matches(base.excluding(years_out)):
             # Everything left was shown already (a narrow filter): showing some again beats nothing.
-            return _excluding(base, years_out), []
+            return base.excluding(years_out), []
         if turn.constraints.has_price and not self.catalog.has_prices:
             return fresh, []  # no price can be met here: the reply says why (``empty_no_prices``)
         # Nothing at all passes: loosen the least certain filter first (a brand read from a
@@ -175,7 +175,7 @@ class RecommendPlanner(PlanningStage):
         fi = self.index.filter_index
         for seen in (shown, []) if shown else ([],):
             relaxed, dropped = relax(
-                _excluding(base, seen),
+                base.excluding(seen),
                 self._matches,
                 prices=lambda c: fi.price[fi.mask(c) & fi.has_price].tolist(),
                 relative_price=turn.state.price_origin == "relative",
@@ -421,11 +421,6 @@ def _loosened(turn: UnderstoodTurn, searched: Constraints) -> UnderstoodTurn:
     """``turn`` with the filters a relaxed search kept (its exclusions aside); the state unchanged."""
     kept = searched.merged(exclude_items=turn.constraints.exclude_items)
     return dataclasses.replace(turn, constraints=kept, budget=kept.price_max)
-
-
-def _excluding(constraints: Constraints, item_ids: Sequence[str]) -> Constraints:
-    drop = tuple(dict.fromkeys((*constraints.exclude_items, *item_ids)))
-    return constraints if drop == constraints.exclude_items else constraints.merged(exclude_items=drop)
 
 
 def _filters_say_it_all(query: str, constraints: Constraints) -> bool:

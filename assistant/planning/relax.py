@@ -41,7 +41,7 @@ def relax(
     exclusions included unless loosened) and the groups loosened, in order; when even the
     loosest allowed matches nothing, the constraints as given (with the years) and ``[]``.
     """
-    with_years = _with_years(constraints, years_out)
+    with_years = constraints.excluding(years_out)
     if matches(with_years):
         return with_years, []
     current, years, dropped = constraints, tuple(years_out), []
@@ -62,21 +62,13 @@ def relax(
         elif group == CATEGORY:
             current = current.merged(categories=())
         else:
-            lo, hi = _widened(_with_years(current, years), matches, prices, page)
+            lo, hi = _widened(current.excluding(years), matches, prices, page)
             current = current.merged(price_min=lo, price_max=hi)
         dropped.append(group)
-        candidate = _with_years(current, years)
+        candidate = current.excluding(years)
         if matches(candidate):
             return candidate, dropped
     return with_years, []
-
-
-def _with_years(constraints: Constraints, years_out: Sequence[str]) -> Constraints:
-    if not years_out:
-        return constraints
-    have = set(constraints.exclude_items)
-    extra = [i for i in years_out if i not in have]
-    return constraints.merged(exclude_items=(*constraints.exclude_items, *extra)) if extra else constraints
 
 
 def _widened(
