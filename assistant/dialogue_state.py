@@ -378,7 +378,8 @@ class DialogueState:
             currency_seen=parsed.currency or self.currency_seen,
             price_origin=d.price_origin if constraints.has_price else None,
             price_preference=d.preference,
-            years=parsed.years or self.years,
+            # "similar but newer" moves past the window in force: the lean ranks, no window holds
+            years=parsed.years or (None if parsed.era else self.years),
             era=parsed.era or self.era,
             # "less known" holds until the shopper asks for a kind of product again
             niche=parsed.niche or (self.niche and not topic_changed and not parsed.categories_in),

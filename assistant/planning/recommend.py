@@ -21,6 +21,7 @@ from assistant.planning.relax import BRANDS, CATEGORY, PRICE, RELATIVE_PRICE, YE
 from assistant.reply import RecommendedItem
 from assistant.stage_context import StageContext
 from assistant.understanding.utterance import ParsedUtterance
+from assistant.understanding.years import year_words
 from assistant.understanding_stage import UnderstoodTurn
 from retrieval.diversity import DiversityConfig, diversify
 from retrieval.filters import Constraints
@@ -122,12 +123,8 @@ class RecommendPlanner(PlanningStage):
                 key = "relaxed_price" if now else "relaxed_price_any"
                 out.append(strings.format(key, money=was, limit=now, scope=scope, more=more))
             elif group == YEARS and turn.state.years is not None:
-                lo, hi = turn.state.years
-                out.append(
-                    strings.format(
-                        "relaxed_years", years=f"{lo}" if lo == hi else f"{lo}–{hi}", scope=scope, more=more
-                    )
-                )
+                years = year_words(turn.state.years, lang)
+                out.append(strings.format("relaxed_years", years=years, scope=scope, more=more))
             elif group == CATEGORY:
                 out.append(strings.format("relaxed_category", names=cats, scope=scope, more=more))
         return out
@@ -343,7 +340,10 @@ class RecommendPlanner(PlanningStage):
         return self._scaled_rankers[key]
 
     def _outside_years(self, years: tuple[int, int] | None) -> list[str]:
-        """Items with a known release year outside ``years`` (items without one are kept)."""
+        """Items outside ``years``: with a known release year outside it, and, in a catalog where
+        most items carry a year (films), those without one (a shopper who asks for films from 2015
+        is not served by "Untitled movie 267"; when nothing is left, ``relax`` loosens the years
+        and says so). In a catalog where few items carry a year, only the known ones count."""
         if years is None:
             return []
         known = getattr(self, "_release_years", None)
@@ -355,7 +355,10 @@ class RecommendPlanner(PlanningStage):
                     known[it.item_id] = int(y)
             self._release_years = known
         lo, hi = years
-        return [i for i, y in known.items() if not lo <= y <= hi]
+        unknown: list[str] = []
+        if 2 * len(known) >= len(self.catalog):
+            unknown = [it.item_id for it in self.catalog if it.item_id not in known]
+        return [*unknown, *(i for i, y in known.items() if not lo <= y <= hi)]
 
     def _cf_candidates(self, history: Sequence[str], constraints: Constraints) -> list[str]:
         """The scorer's top ``config.cf_pool`` items for ``history`` that pass the hard filters

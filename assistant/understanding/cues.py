@@ -9,9 +9,17 @@ from functools import cache
 
 from assistant.understanding import lexicon
 from assistant.understanding.matches import BrandMatch, Mention
-from assistant.understanding.spans import scan_cues, take
+from assistant.understanding.spans import overlaps, scan_cues, take
 
-__all__ = ["NegatedWord", "assign_polarity", "build_query", "control_phrases", "cue", "negated_words"]
+__all__ = [
+    "NegatedWord",
+    "assign_polarity",
+    "build_query",
+    "contrast_cues",
+    "control_phrases",
+    "cue",
+    "negated_words",
+]
 
 
 def cue(key: str) -> re.Pattern[str]:
@@ -53,9 +61,11 @@ def control_phrases(text: str, taken: bytearray) -> tuple[bool, bool]:
 
 
 def assign_polarity(
-    text: str, mentions: list[Mention], neg: list[tuple[int, int]], only: list[tuple[int, int]]
-) -> tuple[list[bool], list[bool], set[int]]:
-    """Which mentions are negated / under "only"; and which cue spans governed something."""
+    text: str, mentions: list[Mention], taken: bytearray
+) -> tuple[list[bool], list[bool], list[tuple[int, int]]]:
+    """Which mentions are negated / under "only", and the negation cues' spans; the cues that
+    governed a mention are claimed in ``taken``."""
+    neg, only = negation_cues(text, taken), scan_cues(cue("only"), text, taken)
     negated = [False] * len(mentions)
     onlyed = [False] * len(mentions)
     used_cues: set[int] = set()
@@ -83,7 +93,10 @@ def assign_polarity(
     for i in range(len(mentions)):
         if negated[i] and onlyed[i]:
             onlyed[i] = False  # "not only OPI" reads as negation's business; keep it simple: negate
-    return negated, onlyed, used_cues
+    for a, b in neg + only:
+        if a in used_cues:
+            take(taken, a, b)
+    return negated, onlyed, neg
 
 
 _HAD_BEFORE = re.compile(
@@ -136,6 +149,34 @@ _NEG_LIST = re.compile(r"\s*,?\s*(?:\bor\b|\bnor\b|、|或者?)\s*", re.I)
 _ZH_WORD_END = re.compile(r"[的了吧呢啊呀]")
 
 
+# "I'd prefer a cream over a concealer", "rather a thriller than a horror": the word after "over" /
+# "than" is what the shopper turns away from, but only in a clause that states a preference ("over
+# $20" and "more than 3" are prices and counts). Chinese: "比起遮瑕膏更想要面霜", "面霜而不是遮瑕膏".
+_PREFERENCE = re.compile(r"\b(?:prefer(?:s|red|ring)?|rather|favou?r(?:s|ed)?|go\s+for|pick|choose)\b", re.I)
+_CONTRAST = re.compile(r"\b(?:over|than)\b(?!\s*(?:[$€£¥]|\d))", re.I)
+_ZH_CONTRAST = re.compile(r"比起|而不是|而非")
+_CLAUSE_END = re.compile(r"[,.;!?，。；！？]|\bbut\b", re.I)
+
+
+def contrast_cues(text: str, taken: bytearray) -> list[tuple[int, int]]:
+    """Spans of "over" / "than" that follow a preference word in the same clause, and the Chinese
+    比起 / 而不是: cues that negate the mention after them, as "not" does."""
+    out = scan_cues(_ZH_CONTRAST, text, taken)
+    for pref in _PREFERENCE.finditer(text):
+        clause_end = _CLAUSE_END.search(text, pref.end())
+        stop = clause_end.start() if clause_end else len(text)
+        m = _CONTRAST.search(text, pref.end(), stop)
+        if m is not None and not overlaps(taken, *m.span()):
+            out.append(m.span())
+    return sorted(set(out))
+
+
+def negation_cues(text: str, taken: bytearray) -> list[tuple[int, int]]:
+    """Spans of the cues that negate a brand or category mention: "not", "without", 不要... and
+    the contrast of a stated preference ("a cream over a concealer")."""
+    return sorted({*scan_cues(cue("negation"), text, taken), *contrast_cues(text, taken)})
+
+
 @dataclass(frozen=True, slots=True)
 class NegatedWord:
     """One word under a negation cue: its span and where its cue starts."""
@@ -150,17 +191,18 @@ def negated_words(text: str, taken: bytearray) -> list[NegatedWord]:
     filler words, and the words a list continues with: "not too dark or violent"), skipping
     spans already read as something else (a negated brand, a price, a rejected page)."""
     out: list[NegatedWord] = []
-    for cue_match in _NEG_CUE.finditer(text):
-        if any(taken[cue_match.start() : cue_match.end()]):
+    spans = [m.span() for m in _NEG_CUE.finditer(text)] + contrast_cues(text, taken)
+    for cue_start, cue_end in sorted(spans):
+        if any(taken[cue_start:cue_end]):
             continue
-        gap = _NEG_GAP.match(text, cue_match.end())
-        pos = gap.end() if gap else cue_match.end()
+        gap = _NEG_GAP.match(text, cue_end)
+        pos = gap.end() if gap else cue_end
         while (word := _NEG_WORD.match(text, pos)) is not None:
             start, end = word.span()
             if cut := _ZH_WORD_END.search(word.group()):  # "恐怖的电影": the word ends at 的
                 end = start + cut.start()
             if end > start and not any(taken[start:end]):
-                out.append(NegatedWord(start, end, cue_match.start()))
+                out.append(NegatedWord(start, end, cue_start))
             cont = _NEG_LIST.match(text, end)
             if cont is None or cont.end() == end:
                 break

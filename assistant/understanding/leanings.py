@@ -25,6 +25,12 @@ _NEWER = re.compile(
     r"最新|新一点|新一些|新片|新电影|新的电影|近几年|近年|(?:不要|别|不能)太(?:老|旧)|不太(?:老|旧)",
     re.I,
 )
+# "nothing too recent", "不要太新": a newer word negated is a lean to older (read before _NEWER).
+_NOT_NEWER = re.compile(
+    r"\b(?:not|nothing|none)\s+(?:too\s+|so\s+|very\s+|that\s+)?(?:recent|new|modern)\b|"
+    r"(?:不要|别|不能)太新|不太新",
+    re.I,
+)
 _OLDER = re.compile(
     r"\b(?:older|oldies|vintage|old[\s-]school|golden\s+age|old\s+(?:movies?|films?|ones?|stuff))\b|"
     r"老电影|老片|老一点|怀旧",
@@ -36,7 +42,7 @@ def extract_era(text: str, taken: bytearray) -> Era | None:
     """ "something recent", "not too old", "不要太老的" -> "newer"; "old movies", "older", "老电影"
     -> "older"; the last one said wins. Read for catalogs with release years."""
     found: list[tuple[int, Era]] = []
-    for pat, era in ((_NEWER, "newer"), (_OLDER, "older")):
+    for pat, era in ((_NOT_NEWER, "older"), (_NEWER, "newer"), (_OLDER, "older")):
         for a, b in scan_cues(pat, text, taken):
             found.append((a, era))  # type: ignore[arg-type]
             take(taken, a, b)

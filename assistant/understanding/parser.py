@@ -86,7 +86,7 @@ from assistant.understanding.matches import (
 from assistant.understanding.mentions import ItemMention, TitleIndex, find_items
 from assistant.understanding.prices import check_currency, combine_prices, extract_prices, relative_price
 from assistant.understanding.references import extract_references, feedback
-from assistant.understanding.spans import clean, mask, overlaps, scan_cues, take
+from assistant.understanding.spans import clean, mask, overlaps, take
 from assistant.understanding.tokens import normalize, stem_phrase
 from assistant.understanding.update import ConstraintUpdate
 from assistant.understanding.utterance import (
@@ -167,7 +167,7 @@ def _parse_rules(
     # 1. References first ("the first two" must not become a price), then prices.
     refs = extract_references(text, taken)
     items, unknown = _items(text, taken, titles, shown, vocab)
-    years = extract_years(text, taken)  # before prices: "released in 1995" is no price
+    years = extract_years(text, taken, ranges=vocab.facets.has_years)  # before prices ("from 1995")
     era = extract_era(text, taken) if vocab.facets.has_years else None  # "Classic Ivory" is a shade
     era = era or _newer_than_catalog(vocab.facets.latest_year, items, unknown)
     niche = extract_niche(text, taken)
@@ -371,12 +371,7 @@ class _MentionReading:
 
 def _read_mentions(vocab: CatalogVocabulary, masked: str, taken: bytearray) -> _MentionReading:
     mentions = exact_category_names(vocab, masked, vocab.find_mentions(masked))
-    neg_cues = scan_cues(cue("negation"), masked, taken)
-    only_cues = scan_cues(cue("only"), masked, taken)
-    negated, onlyed, used = assign_polarity(masked, mentions, neg_cues, only_cues)
-    for a, b in neg_cues + only_cues:
-        if a in used:
-            take(taken, a, b)
+    negated, onlyed, neg_cues = assign_polarity(masked, mentions, taken)
 
     brands_in: list[str] = []
     brands_out: list[str] = []
