@@ -209,11 +209,14 @@ class FusedRanker:
     def _preference(
         self, ids: list[str], soft_categories: Sequence[Sequence[str]], avoided: Sequence[Sequence[str]] = ()
     ) -> np.ndarray:
-        """1 for an item that carries any wanted category name (its path nodes and, where the
-        catalog lists several, MovieLens genres, ``attributes["genres"]``), else 0: everyday
-        words name alternatives ("family night" -> Children's or Animation or Comedy), so a film
-        with one of them is as wanted as one with two. An item with an avoided one ("nothing too
-        scary": Horror) scores -1 whatever else it carries: the shopper asked to be spared it."""
+        """For an item that carries a wanted category name (its path nodes and, where the
+        catalog lists several, MovieLens genres, ``attributes["genres"]``): 1, or with a genre
+        list, 1/2 plus half the share of its genres that are wanted. Everyday words name
+        alternatives ("family night" -> Children's or Animation or Comedy), so a film with one of
+        them is as wanted as one with two; but a film that is mostly something else (*Star Wars*
+        is also filed under Romance) fits "date night" less than a romantic comedy. Else 0. An item
+        with an avoided one ("nothing too scary": Horror) scores -1 whatever else it carries: the
+        shopper asked to be spared it."""
         wanted = {str(p[-1]).casefold() for p in soft_categories if p}
         unwanted = {str(p[-1]).casefold() for p in avoided if p}
         out = np.zeros(len(ids))
@@ -225,7 +228,11 @@ class FusedRanker:
             labels = {
                 str(x).casefold() for x in (*it.categories, *(extra if isinstance(extra, list) else ()))
             }
-            out[j] = -1.0 if unwanted & labels else 1.0 if wanted & labels else 0.0
+            if unwanted & labels:
+                out[j] = -1.0
+            elif wanted & labels:
+                genres = {str(x).casefold() for x in extra} if isinstance(extra, list) and extra else set()
+                out[j] = 0.5 + 0.5 * len(wanted & genres) / len(genres) if genres else 1.0
         return out
 
     def _popularity(

@@ -163,3 +163,31 @@ def test_newer_moves_past_the_decade_in_force(films):
     r = films.chat("the second one is great, anything similar but newer?", session_id="y4")
     assert films.sessions.open("y4").state.years is None
     assert any((_year(films, it.item_id) or 0) >= 1990 for it in r.items)
+
+
+@pytest.mark.parametrize(
+    ("text", "kinds", "left"),
+    [
+        ("something for date night", {"Romance", "Comedy"}, ""),
+        ("a movie based on a true story", {"Drama", "War", "Documentary"}, "based"),
+        ("a twist ending that messes with your head", {"Mystery", "Thriller"}, ""),
+        ("I'm into superhero stuff", {"Action", "Adventure", "Sci-Fi", "Fantasy"}, ""),
+        ("我想看真人真事改编的", {"Drama", "War", "Documentary"}, ""),
+    ],
+)
+def test_everyday_words_for_films_are_kinds_not_title_words(movies, text, kinds, left):
+    """Film titles are names: "date night" searched as words finds *Twelfth Night*, "a true story"
+    *Toy Story*. In a catalog of titled works the everyday words that found kinds leave the query,
+    and the kinds' names are searched instead."""
+    p = parse(text, movies, None)
+    assert kinds <= {c[-1] for c in p.soft_categories} and kinds <= set(p.query.split())
+    assert not {"night", "true", "story", "twist", "head", "superhero"} & set(p.query.split())
+    assert left in p.query
+
+
+def test_everyday_words_stay_searched_where_titles_describe_the_goods():
+    shop = CatalogVocabulary.build(
+        {"Cetaphil": 9}, [("Beauty", "Skin Care", "Face", "Cleansers"), ("Beauty", "Skin Care", "Face", "Moisturizers")]
+    )
+    p = parse("a cleanser for oily skin", shop, None)
+    assert "oily" in p.query.split()

@@ -38,14 +38,21 @@ def _entries() -> tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]:
 
 
 def everyday_categories(
-    text: str, taken: bytearray, nodes: dict[str, tuple[tuple[str, ...], ...]], negated: bytearray
+    text: str,
+    taken: bytearray,
+    nodes: dict[str, tuple[tuple[str, ...], ...]],
+    negated: bytearray,
+    claim: bool = False,
 ) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]:
     """(wanted, avoided): category paths (of ``nodes``: name -> paths) that the everyday words of
     ``text`` point at, and those of everyday words under a negation (``negated``: "nothing too
     scary", "不要太恐怖的" -> Horror is avoided, a ranking penalty).
 
     Other spans already read as something else (``taken``: a price, a negated mention) are
-    skipped; nothing is taken, so the wanted words also stay in the retrieval query.
+    skipped. The wanted words stay in the retrieval query (a shop's titles describe the goods:
+    "for oily skin") unless ``claim``: where titles are names (films, books), "date night" or "a
+    true story" in the query finds *Twelfth Night* and *Toy Story*, so the words that found
+    categories are taken (the parser searches the categories' names instead).
     """
     by_name = {name.casefold(): paths for name, paths in nodes.items()}
     used = bytearray(len(text))
@@ -59,6 +66,8 @@ def everyday_categories(
             if overlaps(taken, *m.span()) and not is_negated:
                 continue
             take(used, *m.span())
+            if claim and not is_negated and any(t.casefold() in by_name for t in targets):
+                take(taken, *m.span())
             (avoided if is_negated else found).extend(
                 p for t in targets for p in by_name.get(t.casefold(), ())
             )

@@ -251,10 +251,10 @@ def _words_read(
     query (claimed in ``taken`` with their cue); everyday words among them are avoided kinds;
     curated Chinese words and product types said in Chinese are searched by their English words."""
     negated = bytearray(len(text))
-    governed = negated_words(text, taken)
+    governed, works = negated_words(text, taken), vocab.facets.has_years  # titles are names, not descriptions
     for w in governed:
         take(negated, w.start, w.end)
-    wanted_types, avoided_types = everyday_categories(text, taken, vocab.nodes, negated)
+    wanted_types, avoided_types = everyday_categories(text, taken, vocab.nodes, negated, claim=works)
     for w in governed:
         take(taken, w.cue_start, w.end)
     english = english_words(text, taken, [(w.start, w.end) for w in governed]) if HAN_RE.search(text) else []
@@ -265,6 +265,7 @@ def _words_read(
         and HAN_RE.search(m.resolved.surface)
         and not overlaps(negated, m.start, m.end)
     ]
+    english += [p[-1] for p in wanted_types] if works else []  # "date night" is searched as Romance Comedy
     return wanted_types, avoided_types, english
 
 
