@@ -27,6 +27,7 @@ from assistant.understanding.matches import CategoryMatch, path_under
 from assistant.understanding.mentions import TitleIndex
 from assistant.understanding.parser import parse
 from assistant.understanding.safety import refuse_reason
+from assistant.understanding.superlatives import Superlative, page_superlative
 from assistant.understanding.tokens import normalize, stem, stem_phrase
 from assistant.understanding.update import ConstraintUpdate
 from assistant.understanding.utterance import ParsedUtterance
@@ -63,6 +64,9 @@ class UnderstoodTurn:
     budget: float | None = None
     refuse_kind: str | None = None
     notes: list[str] = field(default_factory=list)
+    # "which of these is the cheapest?": the attribute a question about the page ranks ``referenced``
+    # (the shown items it asks about) by; None for every other turn.
+    superlative: Superlative | None = None
 
 
 class Understander(Stage):
@@ -88,6 +92,10 @@ class Understander(Stage):
         """Parse, classify, fold into the dialogue state, apply the clarify policy."""
         state = record.state
         parsed, result = self._read(message, state)
+        asked = self._page_question(message, parsed, result, state)
+        if asked is not None:  # "which of these is the cheapest?" asks about the page, wishes nothing new
+            parsed = ParsedUtterance(parsed.text, parsed.language, parsed.language_confident)
+            result = IntentResult("compare", 0.85, asked[0].surface)
         lang = parsed.language if parsed.language_confident or parsed.language == "zh" else state.language
         intent, refuse_kind = result.intent, result.refuse_reason
         # Defence in depth: injection / other users' data are refused whatever the classifier said.
@@ -148,13 +156,38 @@ class Understander(Stage):
             query=self._searchable(
                 new_state.query or parsed.query or ("" if parsed.has_content else message)
             ),
-            referenced=[i for i in new_state.referenced if i in self.catalog],
+            referenced=asked[1] if asked else [i for i in new_state.referenced if i in self.catalog],
+            superlative=asked[0] if asked else None,
             clarify=question,
             ask=ask,
             facets=self.vocab.facets,
             budget=c.price_max,
             notes=list(new_state.info),
         )
+
+    def _page_question(
+        self, message: str, parsed: ParsedUtterance, result: IntentResult, state: DialogueState
+    ) -> tuple[Superlative, list[str]] | None:
+        """A superlative asked of the page on show ("which of these is the cheapest?", "哪个最新") and
+        the shown items it asks about: the page, those of it the message names ("which of the
+        comedies is the newest", "the first three") when any. With nothing shown, or naming a kind or
+        brand the page lacks, it stays a search ("what's the cheapest moisturizer": low prices first)."""
+        if not state.last_shown or result.intent == "refuse":
+            return None
+        if parsed.relative_price or parsed.exclude_shown or parsed.similar or parsed.feedback:
+            return None  # "cheaper", "something else", "more like": a new page
+        asked = page_superlative(message)
+        if asked is None:
+            return None
+        named = Constraints(brands_in=parsed.brands_in, categories=parsed.categories_in)
+        among = [i for i in state.last_shown if i in self.catalog and named.matches(self.catalog[i])]
+        # "the Olay ones", "Alien or Brazil": the shown items it names (items off the page are ignored)
+        pointed = {i for m in parsed.item_mentions for i in m.item_ids} & set(state.last_shown)
+        positions = tuple(r for r in parsed.references if r.kind in ("index", "first_n", "last_n", "all"))
+        if positions:  # "which of the first three"
+            pointed.update(state.apply(ParsedUtterance(parsed.text, references=positions)).referenced)
+        among = [i for i in among if i in pointed] or among
+        return (asked, among) if among else None
 
     def _searchable(self, query: str) -> str:
         """The retrieval query: Chinese words the parser could not put in the catalog's words

@@ -11,6 +11,7 @@ from assistant.planning.bundle import BundlePlanner
 from assistant.planning.compare import ComparePlanner
 from assistant.planning.details import DetailsPlanner
 from assistant.planning.recommend import RecommendPlanner
+from assistant.planning.superlative import SuperlativePlanner
 from assistant.stage_context import Stage, StageContext
 from assistant.understanding_stage import UnderstoodTurn
 from retrieval.diversity import DiversityConfig
@@ -26,6 +27,7 @@ class Router(Stage):
         self.compare = ComparePlanner(ctx)
         self.details = DetailsPlanner(ctx)
         self.bundle = BundlePlanner(ctx, self.recommend)
+        self.superlative = SuperlativePlanner(ctx)
 
     def plan(self, turn: UnderstoodTurn) -> Plan:
         """The plan for the turn's intent."""
@@ -36,6 +38,8 @@ class Router(Stage):
             return Plan("clarify", fallback=" ".join([*turn.notes, question]), question=question)
         if turn.intent == "smalltalk":
             return self._plan_smalltalk(turn)
+        if turn.intent == "compare" and turn.superlative is not None:  # "which of these is the cheapest?"
+            return self.superlative.plan(turn)
         if turn.intent == "compare":
             return self.compare.plan(turn)
         if turn.intent == "details":
