@@ -3,8 +3,8 @@ reply names the item that wins on the attribute asked and its value, the page st
 catalog without the attribute is said so, and "cheaper", compare and details still work after.
 
 Through the public ``ShoppingAssistant.chat`` (real parser, MiniLM index, Chroma, BM25, template
-replies) over the two demo datasets (movielens-100k: release years, ratings, no prices;
-clothing-reviews: ratings, no prices or years) and the priced beauty fixture of ``conftest``."""
+replies) over small catalogs shaped like the two demo datasets (films: release years, ratings, no
+prices; dresses: ratings, no prices or years) and the priced beauty fixture of ``conftest``."""
 
 from __future__ import annotations
 
@@ -17,26 +17,73 @@ import pytest
 from assistant import ShoppingAssistant
 from assistant.sessions import SessionStore
 from assistant.understanding.superlatives import Superlative, page_superlative
-from retrieval.data.schema import Item
+from retrieval.data.schema import Catalog, Dataset, Interactions, Item
+
+# Small catalogs shaped like the two demos (building the demos' indexes took ~100 s of the
+# default run): films with release years, MovieLens-style ratings and genres, no prices; dresses
+# with ratings and no prices or years. Popularity comes from the interactions below.
+_FILMS: list[tuple[str, str, int, float]] = [
+    ("Blade Runner (1982)", "Sci-Fi", 1982, 4.1),
+    ("Back to the Future (1985)", "Sci-Fi", 1985, 3.8),
+    ("The Terminator (1984)", "Sci-Fi", 1984, 3.9),
+    ("Aliens (1986)", "Sci-Fi", 1986, 4.0),
+    ("Return of the Jedi (1983)", "Sci-Fi", 1983, 4.0),
+    ("Brazil (1985)", "Sci-Fi", 1985, 3.9),
+    ("Gattaca (1997)", "Sci-Fi", 1997, 3.7),
+    ("Groundhog Day (1993)", "Comedy", 1993, 3.6),
+    ("Clueless (1995)", "Comedy", 1995, 3.5),
+    ("The Birdcage (1996)", "Comedy", 1996, 3.4),
+    ("Mrs. Doubtfire (1993)", "Comedy", 1993, 3.2),
+    ("Dave (1993)", "Comedy", 1993, 3.6),
+    ("Airplane! (1980)", "Comedy", 1980, 3.8),
+]
+_DRESSES: list[tuple[str, float]] = [
+    ("Flowy summer dress with floral print", 4.3),
+    ("Linen summer dress, sleeveless", 4.1),
+    ("Casual summer maxi dress", 4.3),
+    ("Cotton sundress for summer days", 3.9),
+    ("Wrap dress, light fabric, summer", 4.0),
+    ("Knit sweater dress for winter", 4.5),
+    ("Denim jacket, cropped", 4.2),
+]
 
 
-def _demo(name: str, tmp_path_factory: pytest.TempPathFactory) -> ShoppingAssistant:
-    try:
-        return ShoppingAssistant.from_dataset(
-            name, llm=None, cache_dir=tmp_path_factory.mktemp(name), show_progress=False
-        )
-    except ImportError as e:  # the demo data package is not installed
-        pytest.skip(f"{name} demo data unavailable: {e}")
+def _shop(name: str, items: list[Item]) -> Dataset:
+    ids = [it.item_id for it in items]
+    seqs = {f"u{u:02d}": [ids[(u * j + j) % len(ids)] for j in range(1, 4)] for u in range(30)}
+    return Dataset(name, Catalog(items), Interactions.from_sequences(seqs), currency=None, source=__file__)
 
 
 @pytest.fixture(scope="module")
 def movies(tmp_path_factory) -> ShoppingAssistant:
-    return _demo("movielens-100k", tmp_path_factory)
+    items = [
+        Item(
+            f"m{i:02d}", t, categories=("Movies", g), rating=r, attributes={"release_year": y, "genres": [g]}
+        )
+        for i, (t, g, y, r) in enumerate(_FILMS)
+    ]
+    return ShoppingAssistant.from_dataset(
+        _shop("films-slice", items), llm=None, cache_dir=tmp_path_factory.mktemp("films"), show_progress=False
+    )
 
 
 @pytest.fixture(scope="module")
 def clothing(tmp_path_factory) -> ShoppingAssistant:
-    return _demo("clothing-reviews", tmp_path_factory)
+    items = [
+        Item(
+            f"c{i:02d}",
+            t,
+            categories=("Clothing", "Dresses" if "dress" in t.lower() else "Jackets"),
+            rating=r,
+        )
+        for i, (t, r) in enumerate(_DRESSES)
+    ]
+    return ShoppingAssistant.from_dataset(
+        _shop("dresses-slice", items),
+        llm=None,
+        cache_dir=tmp_path_factory.mktemp("dresses"),
+        show_progress=False,
+    )
 
 
 @pytest.fixture(scope="module")

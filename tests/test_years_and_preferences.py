@@ -187,7 +187,8 @@ def test_everyday_words_for_films_are_kinds_not_title_words(movies, text, kinds,
 
 def test_everyday_words_stay_searched_where_titles_describe_the_goods():
     shop = CatalogVocabulary.build(
-        {"Cetaphil": 9}, [("Beauty", "Skin Care", "Face", "Cleansers"), ("Beauty", "Skin Care", "Face", "Moisturizers")]
+        {"Cetaphil": 9},
+        [("Beauty", "Skin Care", "Face", "Cleansers"), ("Beauty", "Skin Care", "Face", "Moisturizers")],
     )
     p = parse("a cleanser for oily skin", shop, None)
     assert "oily" in p.query.split()
