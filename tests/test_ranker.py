@@ -255,3 +255,23 @@ def test_words_signal_reads_no_title_words_in_a_catalog_of_works():
     )
     got = {r.item_id: r.contributions["words"] for r in ranked}
     assert got == pytest.approx({"m1": 0.0, "m2": 0.5, "m3": 0.0})
+
+
+def test_a_film_mostly_of_other_genres_fits_a_mood_less():
+    # "date night" -> Romance or Comedy: a romantic comedy fits fully, Star Wars (also filed under
+    # Romance) half and a little, a thriller not at all; an item without a genre list fits or not.
+    movies = Catalog(
+        [
+            Item("m1", "Sleepless in Seattle (1993)", categories=("Movies", "Comedy"),
+                 attributes={"genres": ["Comedy", "Romance"]}),
+            Item("m2", "Star Wars (1977)", categories=("Movies", "Action"),
+                 attributes={"genres": ["Action", "Adventure", "Romance", "Sci-Fi", "War"]}),
+            Item("m3", "Heat (1995)", categories=("Movies", "Thriller"), attributes={"genres": ["Thriller"]}),
+            Item("m4", "Clueless (1995)", categories=("Movies", "Comedy")),
+        ]
+    )  # fmt: skip
+    ranked = FusedRanker(movies, RankerWeights(preference=1.0)).rank(
+        cands(movies, movies.ids), soft_categories=[("Movies", "Romance"), ("Movies", "Comedy")]
+    )
+    got = {r.item_id: r.contributions["preference"] for r in ranked}
+    assert got == pytest.approx({"m1": 1.0, "m2": 0.5 + 0.5 / 5, "m3": 0.0, "m4": 1.0})
