@@ -127,13 +127,15 @@ class Understander(Stage):
         user_known = finding and (
             bool(new_state.liked) or (record.user_id is not None and bool(self.history(record.user_id)))
         )
-        if finding and not user_known and not has_searchable_content(new_state, parsed):
-            # Nothing to search ("hi there, help me shop"): the one case where the question
-            # comes without items; a known shopper's history still ranks without words.
+        vague = finding and not user_known and not has_searchable_content(new_state, parsed)
+        if vague and new_state.topic_key not in new_state.clarifications_asked:
+            # Nothing to search ("can you recommend something?"): the catalog's opening question,
+            # asked once, goes with what most shoppers have (the question goes with the items,
+            # never instead of them: a shopper who asked for recommendations gets some).
             question = question or self.vocab.facets.opening_question(
                 lang, ask_budget=not new_state.constraints.has_price
             )
-            intent = "clarify"
+            new_state = new_state.mark_clarified()
         elif question is None and finding:
             ask = needs_clarification(new_state, parsed, user_known, intent=intent, facets=self.vocab.facets)
             if ask:
@@ -154,7 +156,7 @@ class Understander(Stage):
             # A message the rules read but that leaves no words ("I loved Heat", "not that violent")
             # has nothing to search for: the raw text would retrieve titles sharing its words.
             query=self._searchable(
-                new_state.query or parsed.query or ("" if parsed.has_content else message)
+                new_state.query or parsed.query or ("" if parsed.has_content or vague else message)
             ),
             referenced=asked[1] if asked else [i for i in new_state.referenced if i in self.catalog],
             superlative=asked[0] if asked else None,

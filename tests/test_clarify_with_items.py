@@ -2,9 +2,10 @@
 
 A new shopper whose first message has anything searchable (WebShop-style requests: a product
 type plus attributes, sizes, colours or a budget) gets at least three items; a bare product type
-gets items and at most one short question naming facets that split the candidates; only a
-message with nothing to search ("hi", "recommend something") gets a question alone. A catalog of
-titles (movies: no brands, prices or colours) never asks about brand, colour or budget.
+gets items and at most one short question naming facets that split the candidates; a request
+with nothing to search ("recommend something", "推荐一下") gets what most shoppers have and the
+catalog's opening question after them (asked once), a greeting ("hi") the question alone. A
+catalog of titles (movies: no brands, prices or colours) never asks about brand, colour or budget.
 The phrasings below were written for these tests in the style of crowd-written shopping
 requests; none is copied from a data set.
 """
@@ -71,15 +72,23 @@ def test_bare_type_gets_items_and_one_question_after_them(bot) -> None:
     assert bot.chat("lipstick", session_id="known", user_id=known).question is None
 
 
-def test_question_only_when_nothing_is_searchable(bot) -> None:
+def test_nothing_to_search_gets_popular_items_and_the_opening_question(bot) -> None:
     for message in EMPTY:
         reply = bot.chat(message, session_id=f"empty-{hash(message)}")
-        assert reply.items == [], message
-        assert reply.intent in ("clarify", "smalltalk"), message
         assert reply.text.strip(), message
+        if reply.intent in ("clarify", "smalltalk"):  # "", "hi": no request, nothing shown
+            assert reply.items == [], message
+        else:  # a request for recommendations gets some, with the question after them
+            assert reply.intent in ("recommend", "search") and len(reply.items) >= 3, message
+            assert reply.question and reply.text.endswith(reply.question), message
+    assert bot.chat("hi", session_id="hello").items == []
     reply = bot.chat("recommend something", session_id="empty-then-type")
-    assert reply.intent == "clarify" and reply.question == reply.text
+    assert reply.items and reply.question is not None
     assert "budget" in reply.question and "brand" in reply.question
+    popular = sorted(bot.catalog.ids, key=lambda i: -bot.index.item_count(i))[:3]
+    assert set(popular) & {it.item_id for it in reply.items}  # what most shoppers have, not title words
+    again = bot.chat("what else do you have?", session_id="empty-then-type")
+    assert again.question is None and again.items  # asked once per topic
 
 
 def _movies() -> Dataset:

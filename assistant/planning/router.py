@@ -55,7 +55,14 @@ class Router(Stage):
         return Plan("refuse", fallback=self.ctx.strings(turn.lang).format(key))
 
     def _plan_smalltalk(self, turn: UnderstoodTurn) -> Plan:
-        fallback = self.ctx.strings(turn.lang).format("smalltalk")
+        # The catalog's own opening question: a film shopper is asked for a kind or a decade,
+        # not for a budget or a brand.
+        opening = turn.facets.opening_question(turn.lang, ask_budget=not turn.constraints.has_price)
+        fallback = (
+            self.ctx.strings(turn.lang).format("smalltalk_hello")
+            + ("" if turn.lang == "zh" else " ")
+            + opening
+        )
         msgs = self.ctx.prompt("smalltalk", turn.lang).messages(message=turn.message)
         return Plan(
             "smalltalk",
