@@ -241,8 +241,9 @@ def needs_clarification(
     """The facets worth a question after this turn's items; empty = ask nothing.
 
     Policy: the question goes *with* the items, never instead of them (a shopper who said
-    anything searchable gets results straight away; ``has_searchable_content`` decides when there
-    is nothing to search and the opening question is asked alone). Ask only a *cold* shopper
+    anything searchable gets results straight away; with nothing to search, as
+    ``has_searchable_content`` decides, the catalog's opening question goes with what most shoppers
+    have). Ask only a *cold* shopper
     (``user_known`` False: no purchase history) who gave too little to rank well - fewer than two
     constraints counted over the conversation so far (price or price preference, brand, category,
     descriptive words such as "matte" or "for dry skin") - and only for a product-finding turn
