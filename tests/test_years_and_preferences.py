@@ -192,3 +192,19 @@ def test_everyday_words_stay_searched_where_titles_describe_the_goods():
     )
     p = parse("a cleanser for oily skin", shop, None)
     assert "oily" in p.query.split()
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("loved Clueless (1995), Heat (1995) and Freddy vs. Jason (2003)", "recommend"),
+        ("Show Me Love (1998) was great", "recommend"),
+        ("compare Toy Story (1995) vs Heat (1995)", "compare"),
+        ("Toy Story vs Heat", "compare"),
+    ],
+)
+def test_cue_words_inside_a_titled_work_are_its_name(text, intent):
+    """ "vs." in "Freddy vs. Jason (2003)" is no request to compare, "Show Me" no search."""
+    from assistant.understanding.intents import classify_intent
+
+    assert classify_intent(text).intent == intent

@@ -89,13 +89,24 @@ def _paths(mention: object) -> tuple[tuple[str, ...], ...]:
     return tuple(getattr(getattr(mention, "resolved", None), "paths", ()) or ())
 
 
+# A titled work with its year ("Freddy vs. Jason (2003)", "Show Me Love (1998)"): its words are
+# a name, not cues ("vs." is no request to compare, "show me" no search).
+_TITLE_WORD = r"(?:[A-Z0-9][\w'’.:&!,-]*|of|the|a|an|and|vs\.?|versus|in|on|to|at|for|with|from|&)"
+_TITLED_WORK = re.compile(rf"\b[A-Z0-9][\w'’.:&!,-]*(?:\s+{_TITLE_WORD}){{0,8}}\s*\((?:1[89]|20)\d\d\)")
+
+
+def _blank_titles(text: str) -> str:
+    return _TITLED_WORK.sub(lambda m: " " * len(m.group()), text)
+
+
 def _outside_mentions(text: str, parsed: ParsedUtterance | None) -> str:
-    """The text with brand/category mentions blanked, so a catalog name that contains a cue word
-    ("Hair Cutting Kits", "Sets & Kits", the brand "Pac-Kit") is not read as that cue."""
+    """The text with brand/category mentions and titled works blanked, so a catalog name that
+    contains a cue word ("Hair Cutting Kits", "Sets & Kits", the brand "Pac-Kit", "Freddy vs.
+    Jason (2003)") is not read as that cue."""
     if parsed is None or not parsed.mentions:
-        return text
+        return _blank_titles(text)
     src = parsed.text  # mention offsets index the parser's cleaned text
-    chars = list(src)
+    chars = list(_blank_titles(src))
     strong = {p for m in parsed.mentions if not getattr(m.resolved, "weak", False) for p in _paths(m)}
     for m in parsed.mentions:
         # A weak word ("set") is a catalog name only as part of a strong mention's node
@@ -131,14 +142,15 @@ def classify_intent(text: str, parsed: ParsedUtterance | None = None) -> IntentR
         return IntentResult("refuse", 0.9, m.group(), "private")
     if (m := _cue("offtopic").search(text)) and not content:
         return IntentResult("refuse", 0.85, m.group(), "offtopic")
-    if m := _cue("compare").search(text):
+    plain = _blank_titles(text)  # cue words inside "Freddy vs. Jason (2003)" are a name
+    if m := _cue("compare").search(plain):
         return IntentResult("compare", 0.9, m.group())
     n_refs = sum(max(len(r.positions), r.count, 1) for r in refs)
     if n_refs >= 2 and re.search(r"\bor\b|\bwhich\b|还是|或者|哪|[??]", text, re.I):
         return IntentResult("compare", 0.75, "two references")
     if m := _cue("bundle").search(_outside_mentions(text, parsed)):
         return IntentResult("bundle", 0.85, m.group())
-    if m := _cue("details").search(text):
+    if m := _cue("details").search(plain):
         return IntentResult("details", 0.85, m.group())
     # "is the second one waterproof?" asks about it; "the first one looks nice but do you have one
     # with glitter?" asks for another item with a wish.
@@ -146,15 +158,15 @@ def classify_intent(text: str, parsed: ParsedUtterance | None = None) -> IntentR
     moves_on = parsed and (parsed.exclude_shown or parsed.similar)
     if refs and re.search(r"[??]\s*$", text) and not moves_on and not wish_beside:
         return IntentResult("details", 0.7, "reference question")
-    asks = _cue("search").search(text) or _cue("recommend").search(text) or _cue("wish").search(text)
-    if (m := _cue("smalltalk").search(text)) and not content and not asks:
+    asks = _cue("search").search(plain) or _cue("recommend").search(plain) or _cue("wish").search(plain)
+    if (m := _cue("smalltalk").search(plain)) and not content and not asks:
         # "hello! I need something for dry skin" greets and asks: the request wins
         return IntentResult("smalltalk", 0.9, m.group())
-    if (m := _cue("confused").search(text)) and not content:
+    if (m := _cue("confused").search(plain)) and not content:
         return IntentResult("clarify", 0.8, m.group())
-    if m := _cue("search").search(text):
+    if m := _cue("search").search(plain):
         return IntentResult("search", 0.8, m.group())
-    if m := _cue("recommend").search(text):
+    if m := _cue("recommend").search(plain):
         return IntentResult("recommend", 0.85, m.group())
     if content or (parsed and parsed.query):
         conf = 0.75 if content else 0.55
