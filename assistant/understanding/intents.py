@@ -45,6 +45,7 @@ from assistant.understanding import lexicon
 from assistant.understanding.facets import CatalogFacets, Facet
 from assistant.understanding.safety import INJECTION, OTHER_USERS
 from assistant.understanding.utterance import ParsedUtterance
+from assistant.understanding.works import blank_titled_works
 from retrieval.filters import Constraints, PricePreference
 from retrieval.hybrid import GENERIC_WORDS
 from retrieval.text import Language, words
@@ -89,24 +90,14 @@ def _paths(mention: object) -> tuple[tuple[str, ...], ...]:
     return tuple(getattr(getattr(mention, "resolved", None), "paths", ()) or ())
 
 
-# A titled work with its year ("Freddy vs. Jason (2003)", "Show Me Love (1998)"): its words are
-# a name, not cues ("vs." is no request to compare, "show me" no search).
-_TITLE_WORD = r"(?:[A-Z0-9][\w'’.:&!,-]*|of|the|a|an|and|vs\.?|versus|in|on|to|at|for|with|from|&)"
-_TITLED_WORK = re.compile(rf"\b[A-Z0-9][\w'’.:&!,-]*(?:\s+{_TITLE_WORD}){{0,8}}\s*\((?:1[89]|20)\d\d\)")
-
-
-def _blank_titles(text: str) -> str:
-    return _TITLED_WORK.sub(lambda m: " " * len(m.group()), text)
-
-
 def _outside_mentions(text: str, parsed: ParsedUtterance | None) -> str:
     """The text with brand/category mentions and titled works blanked, so a catalog name that
     contains a cue word ("Hair Cutting Kits", "Sets & Kits", the brand "Pac-Kit", "Freddy vs.
     Jason (2003)") is not read as that cue."""
     if parsed is None or not parsed.mentions:
-        return _blank_titles(text)
+        return blank_titled_works(text)
     src = parsed.text  # mention offsets index the parser's cleaned text
-    chars = list(_blank_titles(src))
+    chars = list(blank_titled_works(src))
     strong = {p for m in parsed.mentions if not getattr(m.resolved, "weak", False) for p in _paths(m)}
     for m in parsed.mentions:
         # A weak word ("set") is a catalog name only as part of a strong mention's node
@@ -142,7 +133,7 @@ def classify_intent(text: str, parsed: ParsedUtterance | None = None) -> IntentR
         return IntentResult("refuse", 0.9, m.group(), "private")
     if (m := _cue("offtopic").search(text)) and not content:
         return IntentResult("refuse", 0.85, m.group(), "offtopic")
-    plain = _blank_titles(text)  # cue words inside "Freddy vs. Jason (2003)" are a name
+    plain = blank_titled_works(text)  # cue words inside "Freddy vs. Jason (2003)" are a name
     if m := _cue("compare").search(plain):
         return IntentResult("compare", 0.9, m.group())
     n_refs = sum(max(len(r.positions), r.count, 1) for r in refs)

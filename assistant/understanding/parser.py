@@ -100,6 +100,7 @@ from assistant.understanding.utterance import (
     Reference,
 )
 from assistant.understanding.vocabulary import CatalogVocabulary, generic_category_words
+from assistant.understanding.works import titled_works
 from assistant.understanding.years import extract_years
 from retrieval.text import HAN_RE, STOPWORDS, detect_language
 
@@ -285,7 +286,7 @@ def _items(
     found = find_items(text, titles, shown=shown, taken=taken)
     # A titled work the catalog lacks ("Avengers: Infinity War (2018)") names no kind and no item:
     # neither its "War" nor a catalog film called "Infinity" inside it.
-    unknown = _unknown_works(text, found)
+    unknown = [w[:3] for w in titled_works(text) if not any(m.start <= w.year_at < m.end + 3 for m in found)]
     found = tuple(
         m
         for m in found
@@ -322,31 +323,6 @@ def _names_a_kind(m: ItemMention, vocab: CatalogVocabulary) -> bool:
             take(covered, c.start, c.end)
     rest = "".join(" " if covered[i] else ch for i, ch in enumerate(m.surface)).casefold().split()
     return all(w in generic_category_words() or w in STOPWORDS for w in rest)
-
-
-_WORK_YEAR = re.compile(r"\(\s*((?:18|19|20)\d\d)\s*\)")
-_WORK_JOINERS = frozenset("of the a an and in on to at for with from by or is it me my you we & - vs".split())  # noqa: SIM905
-
-
-def _unknown_works(text: str, found: Sequence[ItemMention]) -> list[tuple[int, int, int]]:
-    """(start, end, year) of each "Title Words (YYYY)" no catalog item matched: the capitalised
-    words (and the small words between them) right before a bracketed year."""
-    spans = []
-    for y in _WORK_YEAR.finditer(text):
-        if any(m.start <= y.start() < m.end + 3 for m in found):
-            continue
-        start = None
-        for k, w in enumerate(reversed(list(re.finditer(r"\S+", text[: y.start()])))):
-            word = w.group()
-            if word[-1] in ".!?;," and not (k == 0 and word[-1] in "?!"):  # "What About Bob? (1991)"
-                break
-            if word[0].isupper() or word[0].isdigit():
-                start = w.start()
-            elif word.casefold() not in _WORK_JOINERS:
-                break
-        if start is not None:
-            spans.append((start, y.end(), int(y.group(1))))
-    return spans
 
 
 @dataclass
