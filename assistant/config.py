@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import yaml
 
+from assistant.adapters import route_adapters
 from assistant.understanding.utterance import MAX_PARSE_CHARS  # what the parser reads
 
 __all__ = ["MAX_ID_CHARS", "AssistantConfig"]
@@ -79,10 +80,12 @@ class AssistantConfig:
 
     # --- what from_dataset loads
     llm: str | None = "qwen2.5-coder-0.5b"  # registry name, local dir, "openai:MODEL@URL", or None
-    # A LoRA adapter from ``finetune train`` on ``llm``'s model; its training task picks the stage:
-    # an understanding adapter (``generate --task understand``) runs the understanding stage's
-    # JSON fallback (replies stay with the base model), any other the chat model.
-    adapter: str | None = None
+    # LoRA adapters from ``finetune train`` on ``llm``'s model: one path, or several (a YAML list);
+    # each one's training task picks its stage: an understanding adapter (``generate --task
+    # understand``) runs the understanding stage's JSON fallback, any other (reply, listwise) the
+    # chat model; at most one per stage (``assistant.adapters``), checked when the config is made
+    # (the folders must exist by then). Without a chat adapter the replies stay with the base model.
+    adapter: str | tuple[str, ...] | None = None
     llm_url: str | None = None  # serve ``llm`` (default: the endpoint's first model) from this OpenAI URL
     # "int8" (dynamic int8 Linear layers, the CPU default), None/"none" for full precision, or
     # "auto": $SHOPASSIST_LLM_QUANTIZE if set, else int8 on CPU.
@@ -106,6 +109,9 @@ class AssistantConfig:
             value = getattr(self, path_field)
             if isinstance(value, os.PathLike):
                 object.__setattr__(self, path_field, os.fspath(value))
+        if isinstance(self.adapter, list | tuple):  # one path stays a str, none is None
+            paths = tuple(os.fspath(p) if isinstance(p, os.PathLike) else p for p in self.adapter)
+            object.__setattr__(self, "adapter", paths[0] if len(paths) == 1 else paths or None)
         _check_types(self)
         _at_least(self, "k", 1)
         _at_least(self, "retrieve_pool", 1)
@@ -132,6 +138,14 @@ class AssistantConfig:
             raise ValueError(
                 f"filter_only_relevance must be in [0, 1] or None, got {self.filter_only_relevance}"
             )
+        _check_adapters(self)
+
+    @property
+    def adapters(self) -> tuple[str, ...]:
+        """``adapter`` as a tuple of paths (empty without one)."""
+        if self.adapter is None:
+            return ()
+        return (self.adapter,) if isinstance(self.adapter, str) else self.adapter
 
     # ------------------------------------------------------------------ YAML
     @classmethod
@@ -176,11 +190,26 @@ def _allowed(value: Any, hint: Any) -> bool:
         return any(_allowed(value, h) for h in typing.get_args(hint))
     if hint is type(None):
         return value is None
+    if origin is tuple:  # tuple[X, ...]
+        return isinstance(value, tuple) and all(_allowed(v, typing.get_args(hint)[0]) for v in value)
     if hint is float:
         return isinstance(value, int | float) and not isinstance(value, bool)
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool)
     return isinstance(value, hint)
+
+
+def _check_adapters(cfg: AssistantConfig) -> None:
+    """Every adapter is a LoRA adapter trained on ``llm``, at most one per stage (each a
+    ValueError naming ``adapter``, the paths and their tasks): none is dropped at load time."""
+    if not cfg.adapters:
+        return
+    if cfg.llm_url:
+        raise ValueError(
+            f"adapter: a LoRA adapter cannot be applied to a remote LLM (llm_url {cfg.llm_url}); "
+            "serve it with the endpoint"
+        )
+    route_adapters(cfg.adapters, cfg.llm)
 
 
 def _check_types(cfg: AssistantConfig) -> None:

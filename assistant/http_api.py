@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field
 
+from assistant.adapters import ADAPTER_HELP
 from assistant.reply import StreamEvent, event_to_dict
 from assistant.sessions import SessionOwnershipError
 from assistant.shopping_assistant import ShoppingAssistant, open_for_command
@@ -212,6 +213,7 @@ def parse_args(argv: Sequence[str] | None = None, prog: str | None = None) -> ar
         "default: the assistant's default",
     )
     p.add_argument("--llm-url", default=os.environ.get("SHOPASSIST_LLM_URL") or None, metavar="URL")
+    p.add_argument("--adapter", action="append", default=None, metavar="DIR", help=ADAPTER_HELP)
     p.add_argument("--store-url", default=None, metavar="URL", help="Chroma server for the product vectors")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
     p.add_argument("--port", type=int, default=8000)
@@ -242,7 +244,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
             f"warning: binding {args.host} without --api-key: anyone who can reach it can use it",
             file=sys.stderr,
         )
-    names = ("cache_dir", "threads", "llm", "llm_url", "store_url")
+    names = ("cache_dir", "threads", "llm", "llm_url", "store_url", "adapter")
     bot = open_for_command(args.dataset, **{name: getattr(args, name) for name in names})
     if bot is None:
         return 2

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
+from assistant.adapters import route_adapters
 from assistant.config import AssistantConfig
 from llm.chat_model import LocalChatModel
-from llm.listwise import ADAPTER_DATA_MANIFEST
 from llm.models import default_quantize, parse_quantize
 from llm.openai_backend import is_openai_spec, openai_chat_model
 from llm.registry import DEFAULT_LLM
@@ -62,64 +61,22 @@ def resolve_chat_model(
     return llm
 
 
-UNDERSTAND_TASK = "understand"
-"""The data task (``finetune generate --task understand``) of an adapter for the understanding stage."""
-
-
-def adapter_task(adapter: str | os.PathLike[str], llm: Any, option: str = "adapter") -> str:
-    """Check that ``adapter`` is a LoRA adapter trained on the configured ``llm``; returns the task
-    of its training data (``understand``, ``recommend``, ...: the manifest copied beside it).
-
-    A folder without ``adapter_config.json``, or one whose training config names another base
-    model, is a ValueError naming ``option``: a LoRA adapter only means something on its own base.
-    """
-    path = Path(adapter).expanduser()
-    if not (path / "adapter_config.json").is_file():
-        raise ValueError(f"{option} {adapter} is not a LoRA adapter directory (no adapter_config.json)")
-    if is_openai_spec(llm):
-        raise ValueError("a LoRA adapter cannot be applied to a remote LLM; serve it with the endpoint")
-    if not isinstance(llm, str | Path) or str(llm).lower() == "none":
-        raise ValueError(f"{option} needs a local llm (a registry name or model dir) to load on, got {llm!r}")
-    base = _trained_base(path)
-    if base is not None and Path(base).expanduser().name != Path(llm).expanduser().name:
-        raise ValueError(
-            f"{option} {adapter} was trained on {base!r} but the configured llm is {str(llm)!r}: "
-            f"load it with llm={base!r} or train it on {str(llm)!r}"
-        )
-    manifest = path / ADAPTER_DATA_MANIFEST
-    return (
-        str(json.loads(manifest.read_text()).get("task", "recommend")) if manifest.is_file() else "recommend"
-    )
-
-
-def _trained_base(path: Path) -> str | None:
-    """The base model an adapter was trained on: ``finetune train``'s config, else peft's field."""
-    for name, keys in (
-        ("training_config.json", ("model", "model")),
-        ("adapter_config.json", ("base_model_name_or_path",)),
-    ):
-        value: Any = json.loads((path / name).read_text()) if (path / name).is_file() else {}
-        for key in keys:
-            value = value.get(key) if isinstance(value, dict) else None
-        if value:
-            return str(value)
-    return None
-
-
 def chat_models(llm: Any, cfg: AssistantConfig) -> tuple[Any, Any | None]:
     """The chat model and the understanding stage's model (None: the chat model does both).
 
-    ``cfg.adapter`` goes where its training data says: an understanding adapter (``finetune
-    generate --task understand``) runs the understanding stage's JSON fallback on its own copy of
-    the base model, and the replies stay with the base; any other adapter is the chat model's."""
-    task = adapter_task(cfg.adapter, llm) if cfg.adapter is not None else None
+    Each of ``cfg.adapters`` goes where its training data says (``assistant.adapters``): an
+    understanding adapter (``finetune generate --task understand``) runs the understanding stage's
+    JSON fallback on its own copy of the base model, any other adapter (reply, listwise) is the
+    chat model's; without a chat adapter the replies stay with the base model."""
+    routes = route_adapters(cfg.adapters, llm)
     options = {
         "threads": cfg.threads, "cache_dir": cfg.cache_dir, "quantize": cfg.llm_quantize,
         "prefix_cache": cfg.prefix_cache, "max_new_tokens": cfg.max_new_tokens,
     }  # fmt: skip
-    chat_adapter = None if task == UNDERSTAND_TASK else cfg.adapter
-    chat = resolve_chat_model(llm, adapter=chat_adapter, **options)
-    understand = resolve_chat_model(llm, adapter=cfg.adapter, **options) if task == UNDERSTAND_TASK else None
+    chat = resolve_chat_model(llm, adapter=routes.chat, **options)
+    understand = None
+    if routes.understand is not None:  # its own copy of the base model, the adapter merged in
+        understand = resolve_chat_model(llm, adapter=routes.understand, **options)
     return chat, understand
 
 

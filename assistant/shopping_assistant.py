@@ -161,6 +161,8 @@ class ShoppingAssistant:
 
         ``llm``: a name or model dir (``LocalChatModel``), ``"openai:MODEL@http://host:port/v1"``
         (``llm.openai_backend``), a langchain chat model, or ``None``/``"none"`` (templates).
+        ``adapter``: a LoRA adapter dir trained on ``llm``, or a list of two: an understanding
+        adapter for the understanding stage and one (reply, listwise) for the chat model.
         ``rerank="llm"``: re-rank the fused top-20 with the LLM listwise verbalizer before
         diversity (off by default: docs/latency.md). The other options: ``AssistantConfig``.
         """
@@ -183,9 +185,7 @@ class ShoppingAssistant:
         llm: Any = cfg.llm if llm_obj is None else llm_obj
         if cfg.llm_url:
             llm = with_endpoint(llm, cfg.llm_url, default_name=DEFAULT_LLM)
-        chat_model, understand_model = chat_models(
-            llm, cfg
-        )  # cfg.adapter goes to the stage it was trained for
+        chat_model, understand_model = chat_models(llm, cfg)  # each adapter to the stage it was trained for
         root = SessionStore.root_for(ds.name, cfg.sessions_dir, cfg.cache_dir)
         reranker = None
         if cfg.rerank == "llm":

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
+from assistant.adapters import ADAPTER_HELP
 from assistant.reply import DoneEvent, ItemsEvent, RecommendedItem, TextDelta, TextReset
 from retrieval.data import DEFAULT_DATASET
 from retrieval.text import format_money
@@ -117,6 +118,7 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default=DEFAULT_DATASET, metavar="NAME_OR_PATH")
     p.add_argument("--llm", default=None, help="chat LLM name/dir/openai:MODEL@URL, or none (templates)")
+    p.add_argument("--adapter", action="append", default=None, metavar="DIR", help=ADAPTER_HELP)
     p.add_argument("--user", default=None, help="shopper id (personalises with their history)")
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--threads", type=int, default=None)
@@ -126,7 +128,9 @@ def main(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     configure()
     from assistant.shopping_assistant import open_for_command
 
-    bot = open_for_command(args.dataset, cache_dir=args.cache_dir, threads=args.threads, llm=args.llm)
+    bot = open_for_command(
+        args.dataset, cache_dir=args.cache_dir, threads=args.threads, llm=args.llm, adapter=args.adapter
+    )
     if bot is None:
         return 2
     try:

@@ -18,9 +18,10 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from assistant.adapters import UNDERSTAND_TASK, adapter_task
 from assistant.config import AssistantConfig
 from assistant.dialogue_state import DialogueState
-from assistant.llm_setup import UNDERSTAND_TASK, adapter_task, chat_models
+from assistant.llm_setup import chat_models
 from finetune.arguments import DataArguments, GenerateConfig, ModelArguments, TrainArguments
 from finetune.card import CARD_FILE, card_metric_rows, record_metrics, training_data_licence, write_card
 from finetune.toydata import write_toy_dataset
@@ -202,7 +203,7 @@ def test_the_assistant_runs_its_understanding_stage_on_the_adapter(bench_run: di
 def test_app_takes_an_adapter(bench_run: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from assistant.ui.launch import main, parse_args
 
-    assert parse_args(["--adapter", "runs/x/adapter"]).adapter == "runs/x/adapter"
+    assert parse_args(["--adapter", "runs/x/adapter"]).adapter == ["runs/x/adapter"]
     argv = [
         "--dataset",
         str(bench_run["shop"]),

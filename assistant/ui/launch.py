@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from assistant.adapters import ADAPTER_HELP
 from assistant.ui.engines import DatasetSourceValue, EngineRegistry, dataset_choices, default_factory
 from assistant.ui.web import build_app, launch_app
 from llm.local_only import LOCAL_ONLY_ENV, local_only
@@ -96,14 +97,7 @@ def parse_args(argv: Sequence[str] | None = None, prog: str | None = None) -> ar
         "python -m llm.openai_server); --llm then names the served model, default the "
         "endpoint's first (default: $SHOPASSIST_LLM_URL)",
     )
-    p.add_argument(
-        "--adapter",
-        default=None,
-        metavar="DIR",
-        help="a LoRA adapter from `python -m finetune train`, trained on --llm's model: an understanding "
-        "adapter (generate --task understand) runs the understanding stage's JSON fallback, any other "
-        "the chat model",
-    )
+    p.add_argument("--adapter", action="append", default=None, metavar="DIR", help=ADAPTER_HELP)
     p.add_argument(
         "--store-url",
         default=None,
