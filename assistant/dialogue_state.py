@@ -378,8 +378,7 @@ class DialogueState:
             currency_seen=parsed.currency or self.currency_seen,
             price_origin=d.price_origin if constraints.has_price else None,
             price_preference=d.preference,
-            # "similar but newer" moves past the window in force: the lean ranks, no window holds
-            years=parsed.years or (None if parsed.era else self.years),
+            years=parsed.years or (None if parsed.era else self.years),  # "but newer": past the window
             era=parsed.era or self.era,
             # "less known" holds until the shopper asks for a kind of product again
             niche=parsed.niche or (self.niche and not topic_changed and not parsed.categories_in),
