@@ -208,3 +208,17 @@ def test_cue_words_inside_a_titled_work_are_its_name(text, intent):
     from assistant.understanding.intents import classify_intent
 
     assert classify_intent(text).intent == intent
+
+
+def test_chinese_dollar_slang_is_a_price_and_chat_spelling_is_no_brand():
+    """ "20刀以内" (刀: colloquial dollars) was no price, its "20" matched "20 Ounce" titles; "a gud
+    shampoo" (chat spelling of good) was a filter on the brand Gud."""
+    shop = CatalogVocabulary.build(
+        {"Gud": 3, "Suave": 9},
+        [("Beauty", "Hair Care", "Shampoos"), ("Beauty", "Skin Care", "Face", "Creams & Moisturizers")],
+    )
+    p = parse("我想要一个moisturizer，20刀以内", shop, None)
+    assert p.price is not None and (p.price.op, p.price.high, p.price.currency) == ("max", 20.0, "USD")
+    p = parse("need a gud shampoo for oily hair", shop, None)
+    assert not p.brands_in and "gud" not in p.query.split()
+    assert parse("something by Gud", shop, None).brands_in == ("Gud",)
