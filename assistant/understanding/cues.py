@@ -136,8 +136,12 @@ _NEG_CUE = re.compile(
     # and "less known" were read before this)
     r"less(?!\s+than)|too|"
     r"(?:don'?t|do\s+not|doesn'?t|didn'?t)\s+(?:really\s+)?(?:want|like|need|love))\b"
-    # not the questions "有没有" (is there), "要不要", "是不是", "能不能"
-    r"|(?<![不别要])太(?=[\u4e00-\u9fff])|不想要|(?<![要是])不要|不含|(?<!有)没有|(?<!能)不能|(?<!会)不会|别|(?<![要是好能会可有])不(?=[\u4e00-\u9fff])(?![是错同过])",
+    # not the questions "有没有" (is there), "要不要", "是不是", "能不能"; "但是不要" is a negation
+    # ("但是不要太血腥"); 别 inside 特别 (especially), 区别, 分别, 级别, 性别, 类别, 个别 is none, and
+    # neither is 太 in 太空 (space), 太阳 (sun), 太太 (wife), 太极
+    r"|(?<![不别要])太(?=[\u4e00-\u9fff])(?![空阳太极])|不想要|(?:(?<=[但可还就只]是)|(?<![要是]))不要|不含|(?<!有)没有|(?<!能)不能|(?<!会)不会"
+    r"|(?<![特区分级性类个])别"
+    r"|(?:(?<=[但可还就只]是)|(?<![要是好能会可有]))不(?=[\u4e00-\u9fff])(?![是错同过])",
     re.I,
 )
 _NEG_GAP = re.compile(
