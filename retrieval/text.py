@@ -26,6 +26,9 @@ HAN_CHARS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 CJK_CHARS = "\u3040-\u30ff" + HAN_CHARS + "\uac00-\ud7af"
 CJK_RE = re.compile(f"[{CJK_CHARS}]")
 HAN_RE = re.compile(f"[{HAN_CHARS}]")
+# A word character that is not CJK: the edge of a Latin word. Chinese text runs into Latin words
+# without a space ("想要wrinkles的"), where ``\b`` sees no edge; use (?<!LATIN_WORD)...(?!LATIN_WORD).
+LATIN_WORD = rf"[^\W{CJK_CHARS}]"
 _RUN_RE = re.compile(rf"[{CJK_CHARS}]+|[^\W{CJK_CHARS}]+")
 _TOKEN_RE = re.compile(rf"[0-9]+(?:\.[0-9]+)?|[{CJK_CHARS}]|[^\W_{CJK_CHARS}]+")
 

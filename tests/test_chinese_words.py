@@ -246,3 +246,23 @@ def test_but_not_too_x_avoids_the_kind(movies, text: str, avoided: set[str]) -> 
 
 def test_a_musical_said_in_chinese_is_the_genre(movies) -> None:
     assert _leaves(parse("轻松的音乐剧", movies, None).categories_in) == {"Musical"}
+
+
+def test_english_catalog_words_inside_chinese_text_are_read(beauty) -> None:
+    """Chinese runs into Latin words without a space, where ``\\b`` sees no word edge: "想要wrinkles的"
+    and "帮我找creams, gels and lotions" lost the everyday word and the full node name."""
+    vocab = CatalogVocabulary.build({}, [*_BEAUTY_PATHS, ("Beauty", "Hair Care", "Styling Products", "Creams, Gels & Lotions"),
+                                         ("Beauty", "Skin Care", "Body", "Lotions")])  # fmt: skip
+    p = parse("帮我找bottle的creams, gels and lotions", vocab, None)
+    assert [c[-1] for c in p.categories_in] == ["Creams, Gels & Lotions"]
+    p = parse("我是oily skin，推荐个洗面奶", beauty, None)
+    assert {"Cleansers", "Moisturizers"} <= _leaves(p.soft_categories)
+
+
+@pytest.mark.parametrize("text", ["这些不行，要matte一点的", "好的，这些都不行 要matte一点的。", "这几个不行"])
+def test_these_will_not_do_moves_past_the_page(beauty, text: str) -> None:
+    from assistant.understanding.intents import classify_intent
+
+    p = parse(text, beauty, None)
+    assert p.exclude_shown
+    assert classify_intent(text, p).intent == "recommend"  # not small talk for its 好的

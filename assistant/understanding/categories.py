@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from assistant.understanding.matches import CategoryMatch, Mention, drop_descendants
 from assistant.understanding.tokens import normalize, stem, stem_phrase
 from assistant.understanding.vocabulary import CatalogVocabulary
+from retrieval.text import LATIN_WORD
 
 __all__ = ["exact_category_names", "names_current_type", "refine_categories", "restated_types"]
 
@@ -29,6 +30,10 @@ def _name_key(text: str) -> str:
     return stem_phrase(normalize(text))
 
 
+def _spelled(name: str) -> str:
+    return re.escape(name).replace(r"\&", r"(?:&|and)")
+
+
 def _tree(vocab: CatalogVocabulary) -> _Tree:
     hit = _TREES.get(id(vocab))
     if hit is not None and hit[0] is vocab:
@@ -41,7 +46,7 @@ def _tree(vocab: CatalogVocabulary) -> _Tree:
             by_key.setdefault(_name_key(f"{p[-2]} {p[-1]}"), []).append(p)
     parents = {p[:-1] for p in paths}
     listed = tuple(
-        (re.compile(r"(?<!\w)" + re.escape(name).replace(r"\&", r"(?:&|and)") + r"(?!\w)", re.I), name, ps)
+        (re.compile(rf"(?<!{LATIN_WORD}){_spelled(name)}(?!{LATIN_WORD})", re.I), name, ps)
         for name, ps in vocab.nodes.items()
         if re.search(r"[,/]", name)
     )

@@ -15,7 +15,7 @@ from functools import cache
 from assistant.understanding.lexicon import aliases
 from assistant.understanding.matches import drop_descendants
 from assistant.understanding.spans import overlaps, take
-from retrieval.text import HAN_RE
+from retrieval.text import HAN_RE, LATIN_WORD
 
 __all__ = ["everyday_categories"]
 
@@ -32,7 +32,8 @@ def _entries() -> tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]:
     out = []
     for key in sorted(table, key=len, reverse=True):
         body = re.escape(key).replace(r"\ ", r"[\s-]+")
-        pat = body if HAN_RE.search(key) else rf"\b{body}\b"
+        # an English key is a whole word, also inside Chinese text ("想要wrinkles的")
+        pat = body if HAN_RE.search(key) else rf"(?<!{LATIN_WORD}){body}(?!{LATIN_WORD})"
         out.append((re.compile(pat, re.I), tuple(dict.fromkeys(table[key]))))
     return tuple(out)
 

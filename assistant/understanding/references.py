@@ -151,8 +151,8 @@ def extract_references(text: str, taken: bytearray) -> list[Reference]:
                 continue
             if kind == "all" and m.group() == "都" and not re.search(r"都(?:不|要|喜欢|比较|看)", text):
                 continue
-            if kind == "all" and text.startswith("不是", b):
-                continue  # "这些都不是" rejects the page (a control phrase), it asks nothing about it
+            if kind == "all" and text.startswith(("不是", "不行", "不太行", "不喜欢"), b):
+                continue  # "这些都不是/不行" rejects the page (a control phrase), it asks nothing about it
             ref = _ref_from_match(kind, m)
             if ref is None:
                 continue
