@@ -96,3 +96,15 @@ def beauty_index(tmp_path_factory: pytest.TempPathFactory):
     return AssistantIndex.build_or_load(
         make_dataset(), cache_dir=tmp_path_factory.mktemp("beauty-index"), show_progress=False
     )
+
+
+@pytest.fixture(scope="session")
+def movielens_vocabulary():
+    """The catalog vocabulary of the MovieLens-100K demo (skips when the demo data is absent)."""
+    from assistant.understanding.vocabulary import CatalogVocabulary
+    from retrieval.data.registry import load_dataset
+
+    try:
+        return CatalogVocabulary.from_catalog(load_dataset("movielens-100k").catalog)
+    except ImportError as e:  # the demo data package is not installed
+        pytest.skip(f"movielens-100k demo data unavailable: {e}")

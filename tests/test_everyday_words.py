@@ -9,13 +9,8 @@ from assistant.understanding.vocabulary import CatalogVocabulary
 
 
 @pytest.fixture(scope="module")
-def movies() -> CatalogVocabulary:
-    from retrieval.data.registry import load_dataset
-
-    try:
-        return CatalogVocabulary.from_catalog(load_dataset("movielens-100k").catalog)
-    except ImportError as e:  # the demo data package is not installed
-        pytest.skip(f"movielens-100k demo data unavailable: {e}")
+def movies(movielens_vocabulary) -> CatalogVocabulary:
+    return movielens_vocabulary
 
 
 def _leaves(paths: tuple[tuple[str, ...], ...]) -> set[str]:

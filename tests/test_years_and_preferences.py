@@ -21,13 +21,8 @@ from retrieval.data.schema import Catalog, Dataset, Interactions, Item
 
 
 @pytest.fixture(scope="module")
-def movies() -> CatalogVocabulary:
-    from retrieval.data.registry import load_dataset
-
-    try:
-        return CatalogVocabulary.from_catalog(load_dataset("movielens-100k").catalog)
-    except ImportError as e:  # the demo data package is not installed
-        pytest.skip(f"movielens-100k demo data unavailable: {e}")
+def movies(movielens_vocabulary) -> CatalogVocabulary:
+    return movielens_vocabulary
 
 
 @pytest.mark.parametrize(
