@@ -182,3 +182,16 @@ def test_real_beauty_vocabulary_precision():
     for text in ("shampoo for curly hair", "body lotion with shea butter", "she loves perfume"):
         assert not [m for m in v.find_mentions(text) if m.kind == "brand"], text
     assert next(m.kind for m in v.find_mentions("Burt's Bees lip balm")) == "brand"
+
+
+def test_a_grandparent_and_a_leaf_name_the_leaf():
+    """ "body oils": the Oils under Body > Moisturizers (was only "body", a weak word, and "oils")."""
+    from assistant.understanding.parser import parse
+
+    vocab = CatalogVocabulary.build(
+        {}, [("Beauty", "Skin Care", "Body", "Moisturizers", "Oils"), ("Beauty", "Hair Care", "Oils"),
+             ("Beauty", "Skin Care", "Face", "Oils & Serums")],
+    )  # fmt: skip
+    p = parse("I want body oils", vocab, None)
+    assert p.categories_in == (("Beauty", "Skin Care", "Body", "Moisturizers", "Oils"),)
+    assert parse("想要body oils", vocab, None).categories_in == p.categories_in

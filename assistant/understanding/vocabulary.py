@@ -107,6 +107,11 @@ def generic_category_words() -> frozenset[str]:
     return lexicon.words(_DATA, "generic_category_words")
 
 
+def _ancestors(path: tuple[str, ...]) -> tuple[str, ...]:
+    """Names that, said before a node's, name it: "face moisturizer", "body oils" (Body > Moisturizers > Oils)."""
+    return path[-3:-1] if len(path) > 3 else path[-2:-1]
+
+
 def common_words() -> frozenset[str]:
     """Ordinary words: never fuzzy-matched, and brands equal to one need the brand's capitals."""
     return lexicon.words(_DATA, "common_words")
@@ -292,7 +297,7 @@ class CatalogVocabulary:
             return False
         form = stem_phrase(normalize(match.surface))
         full = {stem_phrase(normalize(p[-1])) for p in match.paths}
-        full |= {stem_phrase(normalize(f"{p[-2]} {p[-1]}")) for p in match.paths if len(p) >= 2}
+        full |= {stem_phrase(normalize(f"{a} {p[-1]}")) for p in match.paths for a in _ancestors(p)}
         generic = " " not in form and form in _generic_stems()
         share = self.title_share(match.surface, match.paths)
         if (match.how == "alias" or form in full or form in self._alias_forms) and not generic:
@@ -314,19 +319,16 @@ class CatalogVocabulary:
     def _index_categories(self, category_paths: Iterable[Iterable[str]]) -> None:
         node_paths: dict[str, list[tuple[str, ...]]] = defaultdict(list)
         forms: dict[str, dict[str, list[tuple[str, ...]]]] = defaultdict(lambda: defaultdict(list))
-        for path in category_paths:
-            path = tuple(path)
-            if not path:
-                continue
+        for path in filter(None, map(tuple, category_paths)):
             name = path[-1]
             node_paths[name].append(path)
             full = normalize(name)
             parts = [normalize(p) for p in re.split(r"\s*(?:&|,|/|\band\b)\s*", name) if p.strip()]
             variants = {v for v in (full, *parts) if v}
-            parent = normalize(path[-2]) if len(path) >= 2 else ""
+            ancestors = [normalize(a) for a in _ancestors(path)]
             for v in variants:
                 forms[stem_phrase(v)][name].append(path)
-                if parent:  # "face moisturizer" names only the node under Face
+                for parent in ancestors:
                     forms[stem_phrase(f"{parent} {v}")][name].append(path)
         self.nodes = {n: tuple(dict.fromkeys(ps)) for n, ps in node_paths.items()}
         for form, by_name in forms.items():
