@@ -34,7 +34,11 @@ def titled_works(text: str) -> list[TitledWork]:
         start = None
         for k, w in enumerate(reversed(list(re.finditer(r"\S+", text[: y.start()])))):
             word = w.group()
-            if word[-1] in ".!?;," and not (k == 0 and word[-1] in "?!") and word.casefold() not in _ABBREVIATIONS:
+            if (
+                word[-1] in ".!?;,"
+                and not (k == 0 and word[-1] in "?!")
+                and word.casefold() not in _ABBREVIATIONS
+            ):
                 break  # a sentence ends before the title ("What About Bob? (1991)" is one)
             if word[0].isupper() or word[0].isdigit():
                 start = w.start()
