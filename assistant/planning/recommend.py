@@ -346,19 +346,18 @@ class RecommendPlanner(PlanningStage):
         and says so). In a catalog where few items carry a year, only the known ones count."""
         if years is None:
             return []
-        known = getattr(self, "_release_years", None)
-        if known is None:
-            known = {}
+        cached = getattr(self, "_release_years", None)
+        if cached is None:
+            known: dict[str, int] = {}
             for it in self.catalog:
                 y = it.attributes.get("release_year")
                 if isinstance(y, int | float) and not isinstance(y, bool) and np.isfinite(y):
                     known[it.item_id] = int(y)
-            self._release_years = known
+            most = 2 * len(known) >= len(self.catalog)
+            cached = self._release_years = (known, [i for i in self.catalog.ids if most and i not in known])
+        known, yearless = cached
         lo, hi = years
-        unknown: list[str] = []
-        if 2 * len(known) >= len(self.catalog):
-            unknown = [it.item_id for it in self.catalog if it.item_id not in known]
-        return [*unknown, *(i for i, y in known.items() if not lo <= y <= hi)]
+        return [*yearless, *(i for i, y in known.items() if not lo <= y <= hi)]
 
     def _cf_candidates(self, history: Sequence[str], constraints: Constraints) -> list[str]:
         """The scorer's top ``config.cf_pool`` items for ``history`` that pass the hard filters
