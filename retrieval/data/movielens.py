@@ -3,7 +3,8 @@
 Nothing is downloaded or copied: the GroupLens files stay inside the installed
 ``recbole==1.2.1`` package. Movies are the products:
 
-* title = ``"<title> (<year>)"``; the one entry whose title is the literal
+* title = ``"<title> (<year>)"``, its article put back in front ("Rock, The" -> "The Rock
+  (1996)": cards, replies and the LLM read titles as people write them); the one entry whose title is the literal
   ``"unkonwn"`` (sic, id 267) gets the placeholder ``"Untitled movie 267"``;
 * ``Item.categories`` is one root-first path, so a movie with several genres gets
   ``("Movies", <first listed genre>)``; *all* genres are kept in
@@ -17,6 +18,7 @@ Nothing is downloaded or copied: the GroupLens files stay inside the installed
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,6 +30,15 @@ from retrieval.data.schema import Catalog, Dataset, DataValidationError, Interac
 PIP_COMMAND = "pip install --no-deps recbole==1.2.1"
 FOLDER = "dataset_example/ml-100k"
 UNKNOWN = {"unknown", "unkonwn", ""}
+# "Rock, The", "Misérables, Les", "City of Lost Children, The (Cité des enfants perdus, La)": the
+# file files titles by their first word after the article; an alternate title in brackets stays.
+_INVERTED = re.compile(r"^(?P<head>.+?), (?P<article>The|A|An|Les|La|Le|Il|El|Das|Die|Der)(?P<alt>\s+\(.*\))?$")
+
+
+def natural_title(title: str) -> str:
+    """``title`` with an article filed after it put back in front: "Rock, The" -> "The Rock"."""
+    m = _INVERTED.match(title)
+    return f"{m['article']} {m['head']}{m['alt'] or ''}" if m else title
 
 
 def movielens_files() -> tuple[Path, Path]:
@@ -54,7 +65,7 @@ def _movie(row: dict[str, str]) -> Item:
     year = int(year_text) if year_text.isdigit() else None
     genres = [g for g in (row.get("class") or "").split() if g.lower() not in UNKNOWN]
     missing = raw_title is None or raw_title.lower() in UNKNOWN
-    title = f"Untitled movie {item_id}" if missing else raw_title
+    title = f"Untitled movie {item_id}" if missing else natural_title(raw_title)
     if year is not None:
         title = f"{title} ({year})"
     parts = []
