@@ -7,6 +7,7 @@ has the same shape: ``<bench>-<dataset>.json`` (machine-readable), ``.md``
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -199,3 +200,32 @@ def environment() -> dict[str, Any]:
     except ImportError:
         pass
     return env
+
+
+# --- ranker weights on the command line ------------------------------------------------------
+def parse_ranker_weights(text: str) -> dict[str, float]:
+    """A ``--ranker`` value, 'name=value,...' -> {name: value}; names are checked by ``RankerWeights``."""
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise SystemExit(f"--ranker wants name=number pairs, got {part!r}") from None
+        if not sep:
+            raise SystemExit(f"--ranker wants name=number pairs, got {part!r}")
+    if out:
+        try:
+            ranker_weights(out)
+        except TypeError as e:
+            raise SystemExit(f"--ranker: {e}") from None
+    return out
+
+
+def ranker_weights(changed: dict[str, float]) -> dict[str, Any]:
+    """Every ranker weight the assistants run with: the defaults with ``changed`` applied. The
+    ranker is imported here, not at module level: it pulls in the torch-based scorers, and
+    importing a bench module loads no torch (tests/test_runtime.py)."""
+    from retrieval.ranker import RankerWeights
+
+    return dataclasses.asdict(RankerWeights(**changed))

@@ -43,7 +43,16 @@ from typing import Any
 import pandas as pd
 from tqdm.auto import tqdm
 
-from bench._report import environment, fmt, markdown_table, slug, write_json, write_text
+from bench._report import (
+    environment,
+    fmt,
+    markdown_table,
+    parse_ranker_weights,
+    ranker_weights,
+    slug,
+    write_json,
+    write_text,
+)
 from bench.baselines import BASELINES, BaselineRequest, Baselines, popularity_counts
 from bench.conv_metrics import Dialogue, TurnRecord, count_unsupported_claims, first_hit, summarize
 from bench.simulator import SHOPPER_MODES, DescribeShopper, SimulatedShopper, Simulator, llm_rewriter
@@ -450,7 +459,7 @@ def _finish(
             "adapter": cfg.adapter,
             "embedder": cfg.embedder,
             "scorer": cfg.scorer,
-            "ranker_weights": _ranker_weights(cfg.ranker),
+            "ranker_weights": ranker_weights(cfg.ranker),
             "shopper": cfg.shopper,
             "simulator": {
                 "mode": sim.mode,
@@ -798,36 +807,8 @@ def parse_args(argv: Sequence[str] | None = None) -> ConversationConfig:
         out=a.out,
         show_progress=not a.no_progress,
         checkpoint_s=a.checkpoint_s or None,
-        ranker=_weights(a.ranker),
+        ranker=parse_ranker_weights(a.ranker),
     )
-
-
-def _weights(text: str) -> dict[str, float]:
-    """'name=value,...' -> {name: value}; names are checked by ``RankerWeights`` itself."""
-    out: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, value = part.partition("=")
-        try:
-            out[name.strip()] = float(value)
-        except ValueError:
-            raise SystemExit(f"--ranker wants name=number pairs, got {part!r}") from None
-        if not sep:
-            raise SystemExit(f"--ranker wants name=number pairs, got {part!r}")
-    if out:
-        try:
-            _ranker_weights(out)
-        except TypeError as e:
-            raise SystemExit(f"--ranker: {e}") from None
-    return out
-
-
-def _ranker_weights(changed: dict[str, float]) -> dict[str, Any]:
-    """Every ranker weight the assistants run with: the defaults with ``changed`` applied. The
-    ranker is imported here, not at module level: it pulls in the torch-based scorers, and
-    importing a bench module loads no torch (tests/test_runtime.py)."""
-    from retrieval.ranker import RankerWeights
-
-    return dataclasses.asdict(RankerWeights(**changed))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

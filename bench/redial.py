@@ -50,7 +50,16 @@ from urllib.parse import unquote
 import numpy as np
 from tqdm.auto import tqdm
 
-from bench._report import bar_plot, environment, fmt, markdown_table, write_json, write_text
+from bench._report import (
+    bar_plot,
+    environment,
+    fmt,
+    markdown_table,
+    parse_ranker_weights,
+    ranker_weights,
+    write_json,
+    write_text,
+)
 from bench.stats import mcnemar, paired_bootstrap
 from llm.runtime import configure
 
@@ -307,6 +316,9 @@ class RedialConfig:
     transcripts_in_md: int = 10
     show_progress: bool = True
     command: str | None = None
+    ranker: dict[str, float] = dataclasses.field(
+        default_factory=dict
+    )  # ranker weights changed from the defaults
 
     def __post_init__(self) -> None:
         if self.users is not None and self.users < 1:
@@ -329,6 +341,7 @@ def select_cases(
 def run(cfg: RedialConfig) -> dict[str, Any]:
     from assistant.shopping_assistant import ShoppingAssistant
     from retrieval.data.registry import load_dataset
+    from retrieval.ranker import RankerWeights
 
     t0 = time.perf_counter()
     folder = Path(cfg.data)
@@ -347,7 +360,12 @@ def run(cfg: RedialConfig) -> dict[str, Any]:
     matched_names = sum(match_title(n, index) is not None for n in mention_names)
 
     bot = ShoppingAssistant.from_dataset(
-        dataset, llm=cfg.llm, cache_dir=cfg.cache_dir, threads=cfg.threads, show_progress=cfg.show_progress
+        dataset,
+        llm=cfg.llm,
+        cache_dir=cfg.cache_dir,
+        threads=cfg.threads,
+        show_progress=cfg.show_progress,
+        ranker_weights=RankerWeights(**cfg.ranker) if cfg.ranker else None,
     )
     sim = cooccurrence_cosine(dataset.interactions, order, index.canonical)
     nonce = uuid.uuid4().hex[:8]  # sessions persist on disk: a re-run must not resume an old one
@@ -430,6 +448,7 @@ def _report(
             "targets": (
                 "matched movies with suggested=1 and liked=1 (seeker's answers; recommender's if empty)"
             ),
+            "ranker_weights": ranker_weights(cfg.ranker),
             "replay": "seeker messages only, @id -> movie name, new shopper, fresh session per dialogue",
             "scored_turn": "targets not mentioned by the seeker in this or an earlier message remain",
             "metrics": (
@@ -504,6 +523,8 @@ def write_reports(
         f"{p['mention_names_matched']} of {p['mention_names']} ({p['matching']})",
         f"- dialogues: {n} scored of {p['dialogues_in_file']} ({p['sample']}); targets: {p['targets']}",
         f"- replay: {p['replay']}; LLM: {p['llm']}",
+        "- ranker weights: "
+        + ", ".join(f"{n} {v}" for n, v in p["ranker_weights"].items() if isinstance(v, int | float)),
         f"- a turn is scored when {p['scored_turn']}",
         f"- metrics: {p['metrics']}",
         f"- differences: {p['ci']}; b = dialogues only `full` hits, c = only the baseline hits",
@@ -530,7 +551,10 @@ def write_reports(
         "the seekers' messages, which stay with the ReDial files (`../shared`, never copied into the "
         "repository). The command above regenerates them.",
     ]
-    sample_md = [f"# ReDial sample transcripts ({len(sample)} dialogues, seed {cfg.seed}; remaining targets in bold)", ""]
+    sample_md = [
+        f"# ReDial sample transcripts ({len(sample)} dialogues, seed {cfg.seed}; remaining targets in bold)",
+        "",
+    ]
     for i in sample:
         sample_md += _transcript(cases[i], {s: shown[s][i] for s in SYSTEMS}, catalog, k)
     paths = {
@@ -558,6 +582,11 @@ def parse_args(argv: Sequence[str] | None = None) -> RedialConfig:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--quick", action="store_true", help=f"{QUICK_DIALOGUES} dialogues, template replies")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument(
+        "--ranker",
+        default="",
+        help="ranker weights to change, e.g. 'popularity=0.8' (tune on the dev dialogues)",
+    )
     a = ap.parse_args(argv)
     return RedialConfig(
         data=a.data,
@@ -569,6 +598,7 @@ def parse_args(argv: Sequence[str] | None = None) -> RedialConfig:
         cache_dir=a.cache_dir,
         threads=a.threads,
         show_progress=not a.no_progress,
+        ranker=parse_ranker_weights(a.ranker),
     )
 
 
