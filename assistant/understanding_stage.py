@@ -37,8 +37,11 @@ from llm.messages import to_chat_dicts
 from retrieval.filters import Constraints
 from retrieval.text import HAN_RE, detect_language
 
-# A category word this share of the current type's titles say is a feature of that type.
+# A category word this share of the current type's titles say is a feature of that type; said
+# while reacting to the page ("the 3rd one's close but no. oh and eraser", of marker kits), a
+# quarter of it (and at least REACTION_MIN_TITLES titles): the shopper is steering among the shown.
 FEATURE_MIN_COVER = 0.1
+REACTION_MIN_TITLES = 3
 _ASKED_AS_A_THING = re.compile(r"\b(?:a|an|some|any|the|few|more|new|another)\s+(?:[\w'-]+\s+)?$", re.I)
 
 
@@ -220,7 +223,7 @@ class Understander(Stage):
         """ "shredders ... oh and paper", "a laser printer, also copier": a bare category word that
         the titles of the type in force often say (FEATURE_MIN_COVER of its items) is a feature of
         it, not another product type; the word stays in the query. With an article or quantity it
-        asks for the thing ("also some printer paper")."""
+        asks for the thing ("also some printer paper"). A reaction to the page lowers the bar."""
         current = state.constraints.categories
         mentions = [
             m for m in parsed.mentions if isinstance(m.resolved, CategoryMatch) and not m.resolved.weak
@@ -232,6 +235,8 @@ class Understander(Stage):
             for paths, words in self._title_stems
             if any(path_under(p, c) for p in paths for c in current)
         ]
+        reacting = bool(parsed.references or parsed.exclude_shown or parsed.similar)
+        floor = max(REACTION_MIN_TITLES, FEATURE_MIN_COVER / 4 * len(titles)) if reacting else None
         drop: set[tuple[str, ...]] = set()
         for m in mentions:
             if _ASKED_AS_A_THING.search(parsed.text[max(0, m.start - 24) : m.start]) or any(
@@ -239,7 +244,7 @@ class Understander(Stage):
             ):
                 continue  # asked as a thing, or a narrowing ("makeup ... narrow it to lipstick")
             said = set(stem_phrase(normalize(parsed.text[m.start : m.end])).split())
-            if titles and sum(said <= t for t in titles) >= FEATURE_MIN_COVER * len(titles):
+            if titles and sum(said <= t for t in titles) >= (floor or FEATURE_MIN_COVER * len(titles)):
                 drop.update(m.resolved.paths)
         if not drop:
             return parsed

@@ -16,7 +16,7 @@ from functools import cache
 from assistant.understanding.lexicon import aliases
 from assistant.understanding.spans import overlaps, take
 
-__all__ = ["english_words"]
+__all__ = ["english_for", "english_words"]
 
 
 @cache
@@ -28,6 +28,12 @@ def _pattern() -> tuple[re.Pattern[str], dict[str, tuple[str, ...]]]:
 
 # Degree words between a negation and what it negates: "不要容易晕的" is "不晕" (smudge-proof).
 _DEGREE = re.compile(r"^(?:容易|太|很|那么|会|易)+")
+
+
+def english_for(words: str) -> tuple[str, ...]:
+    """The English words of the curated Chinese words in ``words`` ("黄色的" -> yellow), in order."""
+    pattern, table = _pattern()
+    return tuple(dict.fromkeys(w for m in pattern.finditer(words) for w in table[m.group().casefold()]))
 
 
 def english_words(text: str, taken: bytearray, negated: Sequence[tuple[int, int]] = ()) -> list[str]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from assistant.understanding import lexicon
-from assistant.understanding.matches import BrandMatch, Mention
+from assistant.understanding.matches import BrandMatch, CategoryMatch, Mention
 from assistant.understanding.spans import overlaps, scan_cues, take
 
 __all__ = [
@@ -90,6 +90,11 @@ def assign_polarity(
     for i, m in enumerate(mentions):
         if not negated[i] and isinstance(m.resolved, BrandMatch) and _had_and_disliked(text, m):
             negated[i] = True  # "I tried Neutrogena and it didn't do much": not that brand again
+    had = [isinstance(m.resolved, CategoryMatch) and _already_had(text, m) for m in mentions]
+    wanted = any(isinstance(m.resolved, CategoryMatch) and not h for m, h in zip(mentions, had, strict=True))
+    for i, m in enumerate(mentions):
+        if had[i] and (wanted or _NEED_AFTER.search(text, m.end)):
+            negated[i] = True  # "I already have a printer, I need ink": not printers this time
     for i in range(len(mentions)):
         if negated[i] and onlyed[i]:
             onlyed[i] = False  # "not only OPI" reads as negation's business; keep it simple: negate
@@ -104,6 +109,21 @@ _HAD_BEFORE = re.compile(
     r"(?:用过|买过|试过)$",
     re.I,
 )
+
+
+_ALREADY_HAD = re.compile(
+    r"\b(?:already\s+(?:have|own|got|use|using|tried|bought|ordered)|(?:have|'ve|i)\s+already\s+"
+    r"(?:got|tried|bought|ordered))\s+(?:(?:a|an|the|some|my|one|two|several|plenty\s+of|lots\s+of)\s+)?"
+    r"(?:(?!(?:this|that|these|those)\b)[\w'-]+\s+)?$|已经有(?:了)?(?:一个|一款|一支|一台)?$",
+    re.I,
+)
+# What the shopper needs, said after what they have: "..., I need ink for it", "...，想要妆前乳".
+_NEED_AFTER = re.compile(r"\b(?:need|want|looking\s+for|shopping\s+for|after)\b|想要|需要|想买|找", re.I)
+
+
+def _already_had(text: str, m: Mention) -> bool:
+    """A product type the shopper says they already have ("I already have a printer")."""
+    return bool(_ALREADY_HAD.search(text[max(0, m.start - 40) : m.start]))
 
 
 def _had_and_disliked(text: str, m: Mention) -> bool:

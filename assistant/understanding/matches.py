@@ -19,7 +19,7 @@ __all__ = [
     "path_under",
 ]
 
-MatchHow = Literal["exact", "alias", "token", "fuzzy"]
+MatchHow = Literal["exact", "alias", "token", "fuzzy", "job"]  # job: a tool named for its job (jobs.py)
 
 
 @dataclass(frozen=True)

@@ -70,9 +70,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from assistant.understanding.categories import exact_category_names, refine_categories
-from assistant.understanding.crosslingual import english_words
+from assistant.understanding.crosslingual import english_for, english_words
 from assistant.understanding.cues import assign_polarity, build_query, control_phrases, cue, negated_words
 from assistant.understanding.everyday import everyday_categories
+from assistant.understanding.jobs import job_tools
 from assistant.understanding.leanings import Era, extract_era, extract_niche
 from assistant.understanding.llm_fallback import llm_fallback
 from assistant.understanding.matches import (
@@ -102,7 +103,8 @@ from assistant.understanding.utterance import (
 from assistant.understanding.vocabulary import CatalogVocabulary, generic_category_words
 from assistant.understanding.works import titled_works
 from assistant.understanding.years import extract_years
-from retrieval.text import HAN_RE, STOPWORDS, detect_language
+from retrieval.hybrid import GENERIC_WORDS
+from retrieval.text import HAN_RE, STOPWORDS, detect_language, words
 
 __all__ = [
     "AROUND_BAND",
@@ -184,9 +186,8 @@ def _parse_rules(
 
     # 4. Feedback on referenced items ("I like the first one", "not the second one").
     said = feedback(text, refs, read.neg_cues)
-
     # 4b. Negated words, everyday words, Chinese words in the catalog's words.
-    wanted_types, avoided_types, english = _words_read(text, taken, vocab, read)
+    wanted_types, avoided_types, avoided_words, english = _words_read(text, taken, vocab, read)
 
     # 5. Currency sanity.
     cur_seen = price.currency if price else None
@@ -223,6 +224,7 @@ def _parse_rules(
             [*(p for c in read.soft_categories for p in c.paths), *wanted_types]
         ),
         avoided_categories=drop_descendants([*read.avoided, *avoided_types]),
+        avoided_words=avoided_words,
         years=years,
         era=era,
         niche=niche,
@@ -247,15 +249,27 @@ def _price(text: str, taken: bytearray, issues: list[Issue], unresolved: list[st
 
 def _words_read(
     text: str, taken: bytearray, vocab: CatalogVocabulary, read: _MentionReading
-) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...], list[str]]:
-    """(wanted kinds, avoided kinds, English words for the query). Negated plain words leave the
-    query (claimed in ``taken`` with their cue); everyday words among them are avoided kinds;
+) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...], tuple[str, ...], list[str]]:
+    """(wanted kinds, avoided kinds, avoided words, English words for the query). Negated plain
+    words leave the query (claimed in ``taken`` with their cue) and are avoided; everyday words
+    among them are avoided kinds;
     curated Chinese words and product types said in Chinese are searched by their English words."""
     negated = bytearray(len(text))
     governed, works = negated_words(text, taken), vocab.facets.has_years  # titles are names, not descriptions
     for w in governed:
         take(negated, w.start, w.end)
     wanted_types, avoided_types = everyday_categories(text, taken, vocab.nodes, negated, claim=works)
+    avoided_words = tuple(
+        dict.fromkeys(
+            word
+            for w in governed
+            if not any(taken[w.start : w.end])
+            for word in (english_for if HAN_RE.search(text[w.start : w.end]) else words)(
+                text[w.start : w.end].casefold()
+            )
+            if word not in STOPWORDS and word not in GENERIC_WORDS and not word.isdigit()
+        )
+    )
     for w in governed:
         take(taken, w.cue_start, w.end)
     english = english_words(text, taken, [(w.start, w.end) for w in governed]) if HAN_RE.search(text) else []
@@ -267,7 +281,7 @@ def _words_read(
         and not overlaps(negated, m.start, m.end)
     ]
     english += [p[-1] for p in wanted_types] if works else []  # "date night" is searched as Romance Comedy
-    return wanted_types, avoided_types, english
+    return wanted_types, avoided_types, avoided_words, english
 
 
 def _items(
@@ -347,7 +361,7 @@ class _MentionReading:
 
 
 def _read_mentions(vocab: CatalogVocabulary, masked: str, taken: bytearray) -> _MentionReading:
-    mentions = exact_category_names(vocab, masked, vocab.find_mentions(masked))
+    mentions = job_tools(vocab, masked, exact_category_names(vocab, masked, vocab.find_mentions(masked)))
     negated, onlyed, neg_cues = assign_polarity(masked, mentions, taken)
 
     brands_in: list[str] = []
@@ -478,8 +492,8 @@ def _is_filter(vocab: CatalogVocabulary, text: str, mentions: list[Mention], i: 
     """Is mention ``i`` confident evidence for a hard filter (see the module docstring)?"""
     m = mentions[i]
     r = m.resolved
-    if r.how == "fuzzy":
-        return False
+    if r.how in ("fuzzy", "job"):
+        return r.how == "job"  # a typo repair never filters; a job names its tool (jobs.py)
     if isinstance(r, CategoryMatch):
         if _FREE_AFTER.match(text[m.end :]):
             return False  # "fragrance free", "alcohol-free": without it, a quality of the item

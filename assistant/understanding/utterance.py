@@ -126,6 +126,9 @@ class ParsedUtterance:
     # Product types the shopper would rather not see but did not rule out ("不要太恐怖的电影",
     # "nothing too scary"): a ranking penalty, never a filter.
     avoided_categories: tuple[tuple[str, ...], ...] = ()
+    # Plain words under a negation ("not yellow", "nothing plastic"): they leave the query, and an
+    # item whose name carries one is ranked down (a penalty, never a filter).
+    avoided_words: tuple[str, ...] = ()
     years: tuple[int, int] | None = None  # release years, inclusive ("the 1990s" -> (1990, 1999))
     era: Literal["newer", "older"] | None = None  # "something recent", "old movies": a ranking lean
     niche: bool = False  # "something less known", "hidden gems": popularity counts against an item
@@ -167,6 +170,7 @@ class ParsedUtterance:
             or self.niche
             or self.soft_categories
             or self.avoided_categories
+            or self.avoided_words
             or self.item_mentions
         )
 

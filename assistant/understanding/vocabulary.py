@@ -300,7 +300,7 @@ class CatalogVocabulary:
         full |= {stem_phrase(normalize(f"{a} {p[-1]}")) for p in match.paths for a in _ancestors(p)}
         generic = " " not in form and form in _generic_stems()
         share = self.title_share(match.surface, match.paths)
-        if (match.how == "alias" or form in full or form in self._alias_forms) and not generic:
+        if (match.how in ("alias", "job") or form in full or form in self._alias_forms) and not generic:
             # Even a node's own one-word name is no filter when the titles that use it almost all
             # sit elsewhere: "my desk" is about desk organisers, not the Desks node's few desks (a
             # longer name, "brush bags", says what it names whatever the titles call it). Titles
