@@ -40,6 +40,9 @@ class AssistantConfig:
     # pool: for a known shopper they are strong candidates that a query naming only a category
     # ("I need a moisturizer") would rank anywhere in the category.
     cf_pool: int = 50
+    # The items nearest to those the shopper pointed at or liked ("more like the second one", "like
+    # the NYX crayon") join the pool too, under the same hard filters.
+    anchor_pool: int = 50
     profile_history: int = 50  # a known user's profile vector: the mean of their last this-many items
     # When the query says nothing the hard filters do not already enforce ("a moisturizer from
     # Olay under $20"), text relevance within the filtered set mostly measures how a title echoes
@@ -116,6 +119,7 @@ class AssistantConfig:
         _at_least(self, "k", 1)
         _at_least(self, "retrieve_pool", 1)
         _at_least(self, "cf_pool", 0)
+        _at_least(self, "anchor_pool", 0)
         _at_least(self, "profile_history", 1)
         _at_least(self, "session_history_for_cf", 0)
         _at_least(self, "max_new_tokens", 1)

@@ -70,7 +70,7 @@ from assistant.understanding.mentions import ItemMention
 from assistant.understanding.utterance import Issue, ParsedUtterance, Reference
 from prompts.loader import load_strings
 from retrieval.filters import MAX_CATEGORY_DEPTH, Constraints, PricePreference
-from retrieval.text import format_money
+from retrieval.text import format_money, words
 
 __all__ = ["CHEAPER_FACTOR", "MAX_TURNS", "PRICIER_FACTOR", "DialogueState", "Turn"]
 
@@ -283,6 +283,7 @@ class DialogueState:
     anchors: tuple[str, ...] = ()  # "more like the second one": this topic's reference items, newest last
     soft_categories: tuple[tuple[str, ...], ...] = ()  # this topic's everyday-word preferences
     avoided_categories: tuple[tuple[str, ...], ...] = ()  # this topic's "not too scary" (a penalty)
+    avoided_words: tuple[str, ...] = ()  # this topic's "not yellow", "nothing plastic" (a penalty)
     # Outcome of the latest ``apply`` (reset every turn):
     referenced: tuple[str, ...] = ()
     notes: tuple[Issue, ...] = ()
@@ -321,9 +322,8 @@ class DialogueState:
         reference_prices: Sequence[float] | None = None,
         named_prices: Sequence[float | None] = (),
     ) -> DialogueState:
-        """Fold one parsed utterance into a new state (pure: ``self`` is not modified).
-        ``named_prices``: prices of the items this message names as liked or as a model ("like the
-        Cetaphil cleanser but cheaper"): "cheaper" is then cheaper than those."""
+        """Fold one parsed utterance into a new state (pure: ``self`` is not modified). ``named_prices``:
+        prices of items named as liked or as a model ("like the Cetaphil cleanser but cheaper")."""
         c = self.constraints
         d = _Draft(
             notes=list(parsed.issues),
@@ -367,7 +367,7 @@ class DialogueState:
         if parsed.similar and referenced:
             anchors = (*(a for a in anchors if a not in referenced), *referenced)[-MAX_ANCHORS:]
         constraints = d.constraints(c)
-        soft, avoided = self._kind_preferences(parsed, constraints, topic_changed)
+        soft, avoided, shunned = self._kind_preferences(parsed, constraints, topic_changed)
         new = replace(
             self,
             constraints=constraints,
@@ -385,6 +385,7 @@ class DialogueState:
             anchors=anchors,
             soft_categories=soft,
             avoided_categories=avoided,
+            avoided_words=shunned,
             referenced=referenced,
             notes=tuple(d.notes),
             topic_changed=topic_changed,
@@ -396,10 +397,10 @@ class DialogueState:
 
     def _kind_preferences(
         self, parsed: ParsedUtterance, constraints: Constraints, topic_changed: bool
-    ) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
-        """This topic's wanted and avoided kinds (the last 8 of each): a new product type or
-        topic restarts them, a kind ruled out or avoided leaves the wanted, a kind wanted again
-        leaves the avoided."""
+    ) -> tuple[tuple[Path, ...], tuple[Path, ...], tuple[str, ...]]:
+        """This topic's wanted and avoided kinds and avoided words (the last 8 of each): a new
+        product type or topic restarts them, a kind ruled out or avoided leaves the wanted, a kind
+        or word wanted again leaves the avoided."""
         keep = () if topic_changed or (parsed.categories_in and not parsed.additive) else self.soft_categories
         drop = {p[-1] for p in (*constraints.categories_out, *parsed.avoided_categories) if p}
         soft = tuple(p for p in dict.fromkeys([*keep, *parsed.soft_categories]) if p[-1] not in drop)
@@ -408,7 +409,10 @@ class DialogueState:
         avoided = tuple(
             p for p in dict.fromkeys([*kept_avoided, *parsed.avoided_categories]) if p[-1] not in wanted_now
         )
-        return soft[-8:], avoided[-8:]
+        said = set(words(parsed.query.casefold()))
+        kept_words = () if topic_changed else self.avoided_words
+        shunned = tuple(w for w in dict.fromkeys([*kept_words, *parsed.avoided_words]) if w not in said)
+        return soft[-8:], avoided[-8:], shunned[-8:]
 
     def _with_mentions(self, mentions: Sequence[ItemMention]) -> DialogueState:
         """Fold catalog items named in chat in (see the module docstring)."""
@@ -593,6 +597,7 @@ class DialogueState:
             "anchors": list(self.anchors),
             "soft_categories": [list(p) for p in self.soft_categories],
             "avoided_categories": [list(p) for p in self.avoided_categories],
+            "avoided_words": list(self.avoided_words),
             "referenced": list(self.referenced),
             "notes": [n.to_dict() for n in self.notes],
             "topic_changed": self.topic_changed,
@@ -642,6 +647,7 @@ class DialogueState:
                 avoided_categories=tuple(
                     tuple(str(x) for x in p) for p in data.get("avoided_categories", ())
                 ),
+                avoided_words=tuple(str(w) for w in data.get("avoided_words", ())),
                 referenced=tuple(data.get("referenced", ())),
                 notes=tuple(Issue.from_dict(n) for n in data.get("notes", ())),
                 topic_changed=bool(data.get("topic_changed", False)),

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from _catalog_fixture import LIPS, by_title, make_catalog, make_interactions
 
-from retrieval.data.schema import Catalog, Item
+from retrieval.data.schema import Catalog, Item, placeholder_title
 from retrieval.diversity import DiversityConfig, apply_caps, diversify, mmr_order
 from retrieval.filters import Constraints
 from retrieval.hybrid import Candidate
@@ -124,9 +124,10 @@ def test_feedback_penalises_dislikes_and_their_look_alikes(catalog, vectors):
     soft = FusedRanker(catalog, item_vectors=vectors).rank(cands(catalog, ids), feedback=fb)
     assert dupes[0] not in {r.item_id for r in soft}
     bad = vectors([dupes[0]])[0]
-    for r in soft:  # default weight 0.5: minus half the (clipped) cosine to the disliked item
+    w = RankerWeights().feedback
+    for r in soft:  # the default weight times minus half the (clipped) cosine to the disliked item
         cos = float(np.clip(vectors([r.item_id])[0] @ bad, 0.0, 1.0))
-        assert r.contributions["feedback"] == pytest.approx(-0.5 * 0.5 * cos)
+        assert r.contributions["feedback"] == pytest.approx(-w * 0.5 * cos)
     out = FusedRanker(catalog, RankerWeights(feedback=4.0), item_vectors=vectors).rank(
         cands(catalog, ids), feedback=fb
     )
@@ -275,3 +276,19 @@ def test_a_film_mostly_of_other_genres_fits_a_mood_less():
     )
     got = {r.item_id: r.contributions["preference"] for r in ranked}
     assert got == pytest.approx({"m1": 1.0, "m2": 0.5 + 0.5 / 5, "m3": 0.0, "m4": 1.0})
+
+
+def test_a_stand_in_title_earns_no_text_relevance():
+    """An item the source lists without a name carries "Untitled item <id> (<leaf>)", which echoes
+    the category a shopper names; retrieved first, it still ranks below a named item of the kind."""
+    leaf = ("Beauty", "Makeup", "Nails", "Nail Polish")
+    small = Catalog(
+        [
+            Item("9178", placeholder_title("9178", leaf), None, leaf),
+            Item("1", "Essie Nail Lacquer, Ballet Slippers", "Essie", leaf),
+            Item("2", "OPI Nail Lacquer, Big Apple Red", "OPI", leaf),
+        ]
+    )
+    ranked = FusedRanker(small, RankerWeights()).rank(cands(small, ["9178", "1", "2"]), query="nail polish")
+    got = {r.item_id: r.contributions["relevance"] for r in ranked}
+    assert ranked[0].item_id == "1" and got["9178"] == 0.0 and got["1"] > 0

@@ -206,7 +206,10 @@ class RecommendPlanner(PlanningStage):
             constraints,
             k=self.config.retrieve_pool,
             user_vector=user_vec,
-            extra_ids=self._cf_candidates(history, constraints),
+            extra_ids=[
+                *self._cf_candidates(history, constraints),
+                *self._anchor_candidates([*turn.state.liked, *turn.state.anchors], constraints),
+            ],
         )
         t1 = time.perf_counter()
         ranked = self._ranker_for(turn.query, constraints, bool(history)).rank(
@@ -222,6 +225,7 @@ class RecommendPlanner(PlanningStage):
             price_preference=turn.state.price_preference,
             soft_categories=turn.state.soft_categories,
             avoided_categories=turn.state.avoided_categories,
+            avoided_words=turn.state.avoided_words,
             era=turn.state.era,
             niche=turn.state.niche,
             query=turn.query,
@@ -374,6 +378,19 @@ class RecommendPlanner(PlanningStage):
         top, _ = top_k(scores[rows], n)
         rows = rows[top]
         return [self.catalog.at(int(r)).item_id for r in rows]
+
+    def _anchor_candidates(self, anchors: Sequence[str], constraints: Constraints) -> list[str]:
+        """The ``config.anchor_pool`` items nearest to the items the shopper pointed at or liked
+        ("more like the second one", "like the NYX crayon") that pass the hard filters: in a large category the words said so far
+        retrieve one corner of it, and the items like the one pointed at may lie outside it."""
+        anchors = [a for a in anchors if a in self.catalog]
+        n = self.config.anchor_pool
+        if not anchors or n <= 0:
+            return []
+        sims = (self.index.item_matrix @ self.index.vectors(anchors).T).max(axis=1)
+        rows = np.flatnonzero(self.index.filter_index.mask(constraints))
+        top, _ = top_k(sims[rows], n)
+        return [self.catalog.at(int(r)).item_id for r in rows[top]]
 
     def _cf_history(self, user_id: str | None, state: DialogueState) -> tuple[list[str], str]:
         """The history the collaborative scorer and explanations use: the user's, else the session's."""
