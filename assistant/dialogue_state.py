@@ -399,10 +399,14 @@ class DialogueState:
         self, parsed: ParsedUtterance, constraints: Constraints, topic_changed: bool
     ) -> tuple[tuple[Path, ...], tuple[Path, ...], tuple[str, ...]]:
         """This topic's wanted and avoided kinds and avoided words (the last 8 of each): a new
-        product type or topic restarts them, a kind ruled out or avoided leaves the wanted, a kind
-        or word wanted again leaves the avoided."""
+        product type or topic restarts them, and so do new wanted kinds said while ruling out some of
+        the old; a kind ruled out or avoided leaves the wanted, a kind or word wanted again the avoided."""
         keep = () if topic_changed or (parsed.categories_in and not parsed.additive) else self.soft_categories
         drop = {p[-1] for p in (*constraints.categories_out, *parsed.avoided_categories) if p}
+        kept, new_kinds = {p[-1] for p in keep}, {p[-1] for p in parsed.soft_categories}
+        ruled_now = {p[-1] for p in (*parsed.categories_out, *parsed.avoided_categories) if p}
+        if new_kinds and kept & ruled_now and not kept & new_kinds:
+            keep = ()  # "something darker, not a comedy" after "for a family night": a new direction
         soft = tuple(p for p in dict.fromkeys([*keep, *parsed.soft_categories]) if p[-1] not in drop)
         wanted_now = {p[-1] for p in (*parsed.soft_categories, *parsed.categories_in)}
         kept_avoided = () if topic_changed else self.avoided_categories

@@ -428,9 +428,15 @@ def test_family_night_holds_through_more_like_and_yields_to_not_a_comedy(movies)
     left = [it.item_id for it in movies.catalog if it.categories[-1] in family and it.item_id not in shown]
     genres = [movies.catalog[it.item_id].categories[-1] for it in again.items]
     assert left and all(g in family for g in genres[: len(left)]), genres  # the family films left lead
-    movies.chat("something darker, not a comedy", session_id="fam")
+    darker = movies.chat("something darker, not a comedy", session_id="fam")
     leaves = {p[-1] for p in movies.session("fam").state.soft_categories}
     assert "Comedy" not in leaves and {"Drama", "Thriller"} & leaves
+    # A new mood none of whose kinds was wanted is a new direction: the family kinds yield
+    # (the page showed The Lion King and Beauty and the Beast for "something darker").
+    assert not leaves & family
+    dark = {"Drama", "Thriller", "Crime", "Horror", "Film-Noir", "Mystery"}
+    kinds = [{*movies.catalog[it.item_id].attributes.get("genres", ()), it.categories[-1]} for it in darker.items]
+    assert darker.items and all(k & dark and not k & family for k in kinds), kinds
 
 
 # The describe bench's shoppers (lead) --------------------------------------------------------------
