@@ -177,3 +177,14 @@ def test_quick_run_on_redial_dev(tmp_path: Path) -> None:
     samples = (tmp_path / "redial-movielens-100k-transcripts.md").read_text()
     assert samples.count("**dialogue ") == 10 and "seeker:" in samples
     assert (tmp_path / "redial-movielens-100k.png").stat().st_size > 0
+
+
+def test_ranker_weights_on_the_command_line() -> None:
+    """`--ranker` changes named weights (the protocol records them all); a bad one stops the run."""
+    from bench.redial import parse_args
+
+    assert parse_args(["--ranker", "popularity=0.3,feedback=2"]).ranker == {"popularity": 0.3, "feedback": 2.0}
+    assert parse_args([]).ranker == {}
+    for bad in ("popularity", "popularity=high", "nosuchweight=1"):
+        with pytest.raises(SystemExit):
+            parse_args(["--ranker", bad])
