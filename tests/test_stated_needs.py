@@ -96,6 +96,7 @@ def office_vocab() -> CatalogVocabulary:
     [
         ("something to take off gel nail polish at home", {POLISH_REMOVER}),
         ("I need something for removing my eye makeup", {MAKEUP_REMOVER[:-1]}),
+        ("anything good for taking off nail polish?", {POLISH_REMOVER}),
         ("what can I use to get rid of old nail polish?", {POLISH_REMOVER}),
         ("a tool to curl my lashes", {LASH_CURLERS}),
         ("something to dry my hair fast", {DRYERS}),

@@ -24,12 +24,22 @@ from retrieval.lexical import STOPWORDS
 __all__ = ["job_tools"]
 
 # Phrasal verbs that mean one verb a tool is named for.
-_SYNONYMS = {"take off": "remove", "get off": "remove", "get rid of": "remove", "take out": "remove"}
+_REMOVE = (
+    "take off",
+    "get off",
+    "get rid of",
+    "take out",
+    "taking off",
+    "getting off",
+    "getting rid of",
+    "taking out",
+)
+_SYNONYMS = dict.fromkeys(_REMOVE, "remove")
 _INTRO = r"(?:\bto|\bthat\s+(?:can|will|would|could|helps?(?:\s+(?:me|you))?)|\bhelps?\s+(?:me\s+)?)"
 # After "for" only a gerund is a job ("for drying my hair"); "for dry hair" says what it suits.
 _JOB = re.compile(
     rf"(?:{_INTRO}\s+(?:\w+ly\s+)?(?P<verb>take\s+off|get\s+off|get\s+rid\s+of|take\s+out|[a-z]{{3,}})"
-    r"|\bfor\s+(?P<gerund>taking\s+off|getting\s+rid\s+of|taking\s+out|[a-z]{3,}ing))\b"
+    r"|\bfor\s+(?P<gerund>taking\s+off|getting\s+off|getting\s+rid\s+of|taking\s+out|[a-z]{3,}ing))\b"
     r"(?P<object>(?:\s+(?!(?:and|or|but|with|under|below|over|that|which|because|so|please|for)\b)"
     r"[a-z][\w'-]*){0,6})",
     re.I,
