@@ -71,7 +71,14 @@ from dataclasses import dataclass
 
 from assistant.understanding.categories import exact_category_names, refine_categories
 from assistant.understanding.crosslingual import english_for, english_words
-from assistant.understanding.cues import assign_polarity, build_query, control_phrases, cue, negated_words
+from assistant.understanding.cues import (
+    NegatedWord,
+    assign_polarity,
+    build_query,
+    control_phrases,
+    cue,
+    negated_words,
+)
 from assistant.understanding.everyday import everyday_categories
 from assistant.understanding.jobs import job_tools
 from assistant.understanding.leanings import Era, extract_era, extract_niche
@@ -252,24 +259,14 @@ def _words_read(
 ) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...], tuple[str, ...], list[str]]:
     """(wanted kinds, avoided kinds, avoided words, English words for the query). Negated plain
     words leave the query (claimed in ``taken`` with their cue) and are avoided; everyday words
-    among them are avoided kinds;
-    curated Chinese words and product types said in Chinese are searched by their English words."""
+    among them are avoided kinds; curated Chinese words and product types said in Chinese are
+    searched by their English words."""
     negated = bytearray(len(text))
     governed, works = negated_words(text, taken), vocab.facets.has_years  # titles are names, not descriptions
     for w in governed:
         take(negated, w.start, w.end)
     wanted_types, avoided_types = everyday_categories(text, taken, vocab.nodes, negated, claim=works)
-    avoided_words = tuple(
-        dict.fromkeys(
-            word
-            for w in governed
-            if not any(taken[w.start : w.end])
-            for word in (english_for if HAN_RE.search(text[w.start : w.end]) else words)(
-                text[w.start : w.end].casefold()
-            )
-            if word not in STOPWORDS and word not in GENERIC_WORDS and not word.isdigit()
-        )
-    )
+    avoided_words = _avoided_words(text, taken, governed)
     for w in governed:
         take(taken, w.cue_start, w.end)
     english = english_words(text, taken, [(w.start, w.end) for w in governed]) if HAN_RE.search(text) else []
@@ -282,6 +279,20 @@ def _words_read(
     ]
     english += [p[-1] for p in wanted_types] if works else []  # "date night" is searched as Romance Comedy
     return wanted_types, avoided_types, avoided_words, english
+
+
+def _avoided_words(text: str, taken: bytearray, governed: Sequence[NegatedWord]) -> tuple[str, ...]:
+    """The content words under a negation that nothing else read ("not yellow"; "不要亮片的" by its
+    curated English word, glitter)."""
+    out: list[str] = []
+    for w in governed:
+        span = text[w.start : w.end].casefold()
+        if any(taken[w.start : w.end]):
+            continue  # read as something else (an everyday kind, a brand)
+        out += (english_for if HAN_RE.search(span) else words)(span)
+    return tuple(
+        w for w in dict.fromkeys(out) if w not in STOPWORDS and w not in GENERIC_WORDS and not w.isdigit()
+    )
 
 
 def _items(
@@ -492,8 +503,10 @@ def _is_filter(vocab: CatalogVocabulary, text: str, mentions: list[Mention], i: 
     """Is mention ``i`` confident evidence for a hard filter (see the module docstring)?"""
     m = mentions[i]
     r = m.resolved
-    if r.how in ("fuzzy", "job"):
-        return r.how == "job"  # a typo repair never filters; a job names its tool (jobs.py)
+    if r.how == "job":
+        return True  # a job names its tool (jobs.py)
+    if r.how == "fuzzy":
+        return False
     if isinstance(r, CategoryMatch):
         if _FREE_AFTER.match(text[m.end :]):
             return False  # "fragrance free", "alcohol-free": without it, a quality of the item
