@@ -373,23 +373,24 @@ class RecommendPlanner(PlanningStage):
         if scorer.catalog is not self.catalog and scorer.catalog.ids != self.catalog.ids:  # fitted elsewhere
             return [i for i, s in scorer.recommend(list(history), n=n) if s > 0 and i in self.catalog]
         scores = np.asarray(scorer.score(list(history)), dtype=np.float64)
-        ok = self.index.filter_index.mask(constraints) & (scores > 0)
-        rows = np.flatnonzero(ok)
-        top, _ = top_k(scores[rows], n)
-        rows = rows[top]
-        return [self.catalog.at(int(r)).item_id for r in rows]
+        return self._best_allowed(scores, self.index.filter_index.mask(constraints) & (scores > 0), n)
 
     def _anchor_candidates(self, anchors: Sequence[str], constraints: Constraints) -> list[str]:
         """The ``config.anchor_pool`` items nearest to the items the shopper pointed at or liked
-        ("more like the second one", "like the NYX crayon") that pass the hard filters: in a large category the words said so far
-        retrieve one corner of it, and the items like the one pointed at may lie outside it."""
+        ("more like the second one", "like the NYX crayon") that pass the hard filters: in a large
+        category the words said so far retrieve one corner of it, and the items like the one
+        pointed at may lie outside it."""
         anchors = [a for a in anchors if a in self.catalog]
         n = self.config.anchor_pool
         if not anchors or n <= 0:
             return []
         sims = (self.index.item_matrix @ self.index.vectors(anchors).T).max(axis=1)
-        rows = np.flatnonzero(self.index.filter_index.mask(constraints))
-        top, _ = top_k(sims[rows], n)
+        return self._best_allowed(sims, self.index.filter_index.mask(constraints), n)
+
+    def _best_allowed(self, scores: np.ndarray, allowed: np.ndarray, n: int) -> list[str]:
+        """Ids of the ``n`` best-scoring catalog rows among the ``allowed`` ones (catalog row order)."""
+        rows = np.flatnonzero(allowed)
+        top, _ = top_k(scores[rows], n)
         return [self.catalog.at(int(r)).item_id for r in rows[top]]
 
     def _cf_history(self, user_id: str | None, state: DialogueState) -> tuple[list[str], str]:
