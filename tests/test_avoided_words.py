@@ -75,3 +75,17 @@ def test_the_avoided_word_holds_for_the_topic_until_wished_again(vocab):
     assert DialogueState.from_json(state.to_json()).avoided_words == ("yellow",)
     state = state.apply(parse("actually yellow is fine, bright yellow", vocab))
     assert state.avoided_words == ()
+
+
+def test_a_negated_kind_word_that_is_no_filter_is_avoided():
+    """ "laser, not inkjet" (printers shown): "inkjet" is a part of the name of a node of labels,
+    whose titles are not most of those that say it, so no filter; it was dropped and nothing
+    else happened, and inkjet printers stayed on the page."""
+    printers, labels = ("Office", "Printers"), ("Office", "Labels", "Printer Labels: Laser & Inkjet")
+    rows = [Item(f"i{n}", f"Acme Inkjet Printer {n}", "Acme", printers) for n in range(6)]
+    rows += [Item(f"z{n}", f"Zeta Laser Printer {n}", "Zeta", printers) for n in range(6)]
+    rows += [Item(f"l{n}", f"Avery Labels {n}", "Avery", labels) for n in range(3)]
+    p = parse("laser, not inkjet", CatalogVocabulary.from_catalog(Catalog(rows)))
+    assert p.categories_in == () and p.categories_out == ()
+    assert p.avoided_words == ("inkjet",)
+    assert "inkjet" not in p.query.casefold()

@@ -139,6 +139,34 @@ def test_brand_named_like_a_plain_word_needs_context():
     assert parse("Purex cleansers", v).brands_in == ("Purex",)  # not a plain word: no context needed
 
 
+def test_a_brand_word_the_titles_use_in_another_form_is_a_plain_word():
+    """ "gray roots" filtered to the one-item brand Roots Of Nature: titles say "root" far more
+    often than that brand has items, so "roots" alone is no brand."""
+    rows = [Item(f"r{i}", f"Gray Root Touch Up {i}", brand="Touchup", categories=CLEANSERS) for i in range(8)]
+    rows.append(Item("n1", "Roots Of Nature Coil Cream", brand="Roots Of Nature", categories=CLEANSERS))
+    brush = [Item(f"t{i}", f"Tangle Teezer {i}", brand="Tangle Teezer", categories=HAIR_CAPS) for i in range(5)]
+    rows += brush
+    rows.append(Item("f1", "Girl Designs Comb", brand="Funny Girl Designs", categories=HAIR_CAPS))
+    v = CatalogVocabulary.from_catalog(Catalog(rows))
+    assert parse("something for the gray roots between salon visits", v).brands_in == ()
+    assert parse("a tangle brush", v).brands_in == ("Tangle Teezer",)  # a word only the brand uses
+    # The first word of a one-item brand, typed as a plain word, is no brand; with its capital it is.
+    assert parse("a funny gift for my sister", v).brands_in == ()
+    assert parse("something from Funny please", v).brands_in == ("Funny Girl Designs",)
+
+
+def test_a_node_of_one_item_is_no_filter_for_a_plain_word():
+    """Office's "Cables & Accessories" holds one untitled item: "my desk is a mess of cables" was
+    filtered to it. Two items are still a kind ("hair caps" above)."""
+    rows = [Item(f"c{i}", f"Wire Clip {i}", brand="Clipco", categories=("Home", "Clips")) for i in range(5)]
+    rows.append(Item("x", "Untitled", categories=("Home", "Cables & Accessories")))
+    v = CatalogVocabulary.from_catalog(Catalog(rows))
+    p = parse("my desk is a mess of cables, anything to tidy it up?", v)
+    assert p.categories_in == ()
+    assert "cables" in p.query
+    assert parse("clips", v).categories_in == (("Home", "Clips"),)
+
+
 # --- number words before the price grammar ------------------------------------------------------
 @pytest.mark.parametrize(
     ("text", "high"),

@@ -151,9 +151,7 @@ def parse(
         return ParsedUtterance(
             text=text[:MAX_PARSE_CHARS],
             query=" ".join(text[:300].split()),
-            issues=(
-                Issue("parse_error", f"Internal parser error: {type(exc).__name__}", "内部解析错误", "info"),
-            ),
+            issues=(Issue("parse_error", f"Internal parser error: {type(exc).__name__}", "内部解析错误", "info"),),
             unresolved=("parse_error",),
         )
     if llm is not None and parsed.needs_llm:
@@ -265,8 +263,8 @@ def _words_read(
     governed, works = negated_words(text, taken), vocab.facets.has_years  # titles are names, not descriptions
     for w in governed:
         take(negated, w.start, w.end)
-    wanted_types, avoided_types = everyday_categories(text, taken, vocab.nodes, negated, claim=works)
-    avoided_words = _avoided_words(text, taken, governed)
+    wanted, avoided_kinds, searched = everyday_categories(text, taken, vocab.nodes, negated, works)
+    avoided_words = tuple(dict.fromkeys((*read.avoided_words, *_avoided_words(text, taken, governed))))
     for w in governed:
         take(taken, w.cue_start, w.end)
     english = english_words(text, taken, [(w.start, w.end) for w in governed]) if HAN_RE.search(text) else []
@@ -277,8 +275,8 @@ def _words_read(
         and HAN_RE.search(m.resolved.surface)
         and not overlaps(negated, m.start, m.end)
     ]
-    english += [p[-1] for p in wanted_types] if works else []  # "date night" is searched as Romance Comedy
-    return wanted_types, avoided_types, avoided_words, english
+    english += searched  # "date night" is searched as Romance Comedy, "breaking out" as acne
+    return wanted, avoided_kinds, avoided_words, english
 
 
 def _avoided_words(text: str, taken: bytearray, governed: Sequence[NegatedWord]) -> tuple[str, ...]:
@@ -368,6 +366,7 @@ class _MentionReading:
     soft_brands: list[BrandMatch]  # the positive ones among them
     soft_categories: list[CategoryMatch]
     avoided: list[tuple[str, ...]]  # types negated with a degree: "不要太恐怖" (a penalty, no filter)
+    avoided_words: list[str]  # negated mentions that are no filter: "not inkjet" (a penalty)
     corrections: list[tuple[int, str]]  # (where, catalog spelling) of typo'd (fuzzy) mentions
 
 
@@ -387,6 +386,7 @@ def _read_mentions(vocab: CatalogVocabulary, masked: str, taken: bytearray) -> _
     soft_brands: list[BrandMatch] = []
     soft_categories: list[CategoryMatch] = []
     avoided: list[tuple[str, ...]] = []
+    avoided_words: list[str] = []
     for i, (m, neg) in enumerate(zip(mentions, negated, strict=True)):
         r = m.resolved
         if (
@@ -401,11 +401,10 @@ def _read_mentions(vocab: CatalogVocabulary, masked: str, taken: bytearray) -> _
             soft.append(m)
             name = r.brand if isinstance(r, BrandMatch) else r.name
             if r.how == "fuzzy" and stem_phrase(normalize(name)) != stem_phrase(normalize(r.surface)):
-                corrections.append(
-                    (m.start, name)
-                )  # "maybeline" -> "Maybelline"; "disposable" is its own word
+                corrections.append((m.start, name))  # "maybeline" -> "Maybelline"; not "disposable"
             if neg:
-                take(taken, m.start, m.end)  # "not caps": never a reason to show caps
+                take(taken, m.start, m.end)  # "not caps", "not inkjet" (no filter): a penalty, never a wish
+                avoided_words += [] if HAN_RE.search(r.surface) else [r.surface.casefold()]
             elif isinstance(r, BrandMatch):
                 soft_brands.append(r)
             elif r.how == "fuzzy" and not r.weak:  # a typo'd type; a word the titles use elsewhere is none
@@ -442,6 +441,7 @@ def _read_mentions(vocab: CatalogVocabulary, masked: str, taken: bytearray) -> _
         soft_brands=soft_brands,
         soft_categories=soft_categories,
         avoided=avoided,
+        avoided_words=avoided_words,
         corrections=corrections,
     )
 
@@ -493,7 +493,8 @@ _DEGREE_BEFORE = re.compile(r"(?:\b(?:too|so|overly)\s+|太|那么|过于)$", re
 # "a fan of Dove"; "for my brother" is none).
 _BRAND_BEFORE = re.compile(
     r"(?:\b(?:by|from|brand(?:ed)?|made\s+by|label|prefer(?:ably)?|fan\s+of|(?:i|we)\s+(?:really\s+)?"
-    r"(?:like|love|use|usually\s+buy|always\s+buy))|品牌|牌子)[\s\"'“”‘’:]*$",
+    r"(?:like|love|use|usually\s+buy|always\s+buy))(?:\s+(?:kinda|maybe|perhaps|probably))?|品牌|牌子)"
+    r"[\s\"'“”‘’:]*$",
     re.I,
 )
 _BRAND_AFTER = re.compile(r"^(?:['’]s\b|\s*(?:brand|products?|line|range)\b|\s*(?:牌|品牌|家的))", re.I)
@@ -535,7 +536,7 @@ def _is_filter(vocab: CatalogVocabulary, text: str, mentions: list[Mention], i: 
             and vocab.category_confident(nxt.resolved)
         ):
             return False  # "printer paper", "eyeliner brush": the last noun is the product type
-        return r.weak or vocab.category_confident(r)
+        return r.weak or (vocab.category_confident(r) and vocab.stocked(r))
     if r.how == "alias" or not vocab.brand_needs_context(r) or governed:
         return True
     if _BRAND_BEFORE.search(text[max(0, m.start - 16) : m.start]) or _BRAND_AFTER.match(text[m.end :]):

@@ -1,50 +1,43 @@
 """Catalog vocabulary: which brands and category nodes a shopper can name, and how.
 
-The constraint parser must turn "lipsticks", "L'Oréal", "maybeline", "口红" or
-"sci fi" into the exact strings the catalog stores, because the hard filters
-(``retrieval.filters.Constraints``) compare exact brands and category paths.
-Everything here is built once per catalog and answered from dictionaries, so a
-lookup costs microseconds; fuzzy matching (rapidfuzz) runs only on leftover
-tokens that are not ordinary words.
+The parser must turn "lipsticks", "L'Oréal", "maybeline", "口红" or "sci fi" into the exact brands
+and category paths the hard filters (``retrieval.filters.Constraints``) compare. Everything is
+built once per catalog and answered from dictionaries; fuzzy matching (rapidfuzz) runs only on
+leftover tokens that are not ordinary words.
 
 Matching, in order of preference (longest span first, then this order):
 
-* exact: normalised form equal (case, accents, apostrophes, dots, ``&``/``and``,
-  HTML entities and full-width characters ignored: ``l'oreal`` = ``Loreal``).
-* plural/singular: every token is reduced by a small stemmer on both sides
-  (``lipsticks`` -> ``Lipstick``, ``glosses`` -> ``Lip Glosses``).
-* parts and parents: a node called ``Creams & Moisturizers`` also answers to
-  ``creams`` and ``moisturizers``, and with its parent name in front
-  (``face moisturizer`` -> ``Skin Care > Face > Creams & Moisturizers``).
-* aliases: an English synonym table (``moisturiser``, ``nail varnish``,
-  ``sci fi``...) and Chinese aliases (``口红`` -> Lipstick, ``欧莱雅`` ->
-  L'Oreal...), kept with the word lists below in ``data/vocabulary.yaml``. An alias only
-  applies when its target exists in this catalog; it takes a form a node name holds when the
-  titles tie the form to the alias's target ("polish" -> Nail Polish, not "Polishes").
-* fuzzy: a leftover token of >= 5 letters that is not a common word, scored
-  with rapidfuzz's ratio against forms with the same first letter. A fuzzy match is a typo
-  repair: the parser keeps it as a soft preference, never as a filter.
+* exact: normalised form equal (case, accents, apostrophes, dots, ``&``/``and``, HTML entities
+  and full-width characters ignored: ``l'oreal`` = ``Loreal``).
+* plural/singular: a small stemmer on both sides (``glosses`` -> ``Lip Glosses``).
+* parts and parents: ``Creams & Moisturizers`` also answers to ``creams``, ``moisturizers`` and
+  ``face moisturizer`` (``Skin Care > Face > Creams & Moisturizers``).
+* aliases: English synonyms (``moisturiser``, ``nail varnish``, ``sci fi``...) and Chinese aliases
+  (``口红`` -> Lipstick, ``欧莱雅`` -> L'Oreal...) in ``data/vocabulary.yaml``. An alias applies
+  when its target exists in this catalog; it takes a form a node name holds when the titles tie
+  the form to the alias's target ("polish" -> Nail Polish, not "Polishes").
+* fuzzy: a leftover token of >= 5 letters that is not a common word, scored with rapidfuzz's
+  ratio against forms with the same first letter: a typo repair, a soft preference, never a filter.
 
 Title evidence (``title_share`` / ``category_confident``): a part of a node's name or a generic
 word names the node confidently only when the catalog's titles that use it are mostly that node's
-items ("cap", "washes" are not); a full node name or an alias always does.
+items ("cap", "washes" are not); a full node name or an alias always does. A node with hardly any
+items is no filter for a plain word (``stocked``).
 
-A name that maps to several nodes (``Conditioners`` under Hair Care and under
-Hair Loss Products) yields all of them: ``Constraints.categories`` is any-of.
-A brand that prefixes other substantial brands ("Nivea" / "Nivea Men") returns
-``Ambiguous`` with a clarifying question; its ``union()`` is what a filter uses
-when the assistant does not ask. Single generic words (``face``, ``body``,
-``men``, ``sets``) are *weak* category mentions: they refine a stronger
-mention ("face moisturizer") but never constrain on their own.
+A name that maps to several nodes (``Conditioners`` under Hair Care and under Hair Loss Products)
+yields all of them: ``Constraints.categories`` is any-of. A brand that prefixes other substantial
+brands ("Nivea" / "Nivea Men") returns ``Ambiguous`` with a clarifying question; its ``union()`` is
+what a filter uses when the assistant does not ask. Single generic words (``face``, ``body``,
+``men``, ``sets``) are *weak* category mentions: they refine a stronger mention ("face
+moisturizer") but never constrain on their own.
 
-Precision over recall for brands, because a wrong brand filter empties the page while a missed
-one still reaches retrieval as query text: a brand that is also a plain word ("Dove", "Shea",
-"Curly Hair Solutions" - detected from a common-word list and from how often the catalog's
-titles use the word beyond that brand's own items) matches only when typed with capitals,
-and a brand's first word alone ("loreal" -> "L'Oreal Paris") matches only when it is not such
-a word; the parser then also asks for brand context (``brand_needs_context``). A brand's
-first words that already are a whole brand ("opi nail" of "OPI NAIL COLOR") are that brand.
-The catalog's single root ("Beauty") is not indexed: naming it constrains nothing.
+Precision over recall for brands (a wrong brand filter empties the page, a missed one still
+reaches retrieval as text): a brand that is also a plain word ("Dove", "Curly Hair Solutions":
+a common word, or one the titles use, in any form, far beyond the brand's items) matches only
+with capitals, a brand's first word alone ("loreal" -> "L'Oreal Paris") only when it is no such
+word, and the parser then asks for brand context (``brand_needs_context``). A brand's first
+words that are a whole brand ("opi nail" of "OPI NAIL COLOR") are that brand. The catalog's
+single root ("Beauty") is not indexed: naming it constrains nothing.
 """
 
 from __future__ import annotations
@@ -96,6 +89,8 @@ MAX_NGRAM = 6
 TITLE_MIN_SUPPORT = 5
 TITLE_MIN_SHARE = 0.5
 NAME_MIN_SHARE = 0.05
+NODE_MIN_ITEMS = 2  # a node of one item is no kind: a plain word naming it is no filter
+PREFIX_MIN_ITEMS = 5  # a smaller brand's first word alone needs brand context (or capitals: "SHANY")
 
 _POSSESSIVE = re.compile(r"['’]s$")
 _BREAK_RE = re.compile(r"[,;:!?()/。,;:!?、]")
@@ -151,6 +146,7 @@ class CatalogVocabulary:
     _brand_prefix: dict[str, tuple[str, ...]] = field(default_factory=dict)  # "loreal" -> brand keys
     _title_items: dict[str, frozenset[int]] = field(default_factory=dict)  # title stem -> item numbers
     _item_paths: list[tuple[str, ...]] = field(default_factory=list)  # item number -> category path
+    _node_items: Counter[tuple[str, ...]] = field(default_factory=Counter)  # path -> items under it
     _alias_forms: frozenset[str] = frozenset()  # stemmed English aliases (curated: they name nodes)
     _share_cache: dict[tuple[str, tuple[tuple[str, ...], ...]], float | None] = field(default_factory=dict)
     _max_ngram: int = MAX_NGRAM  # longest form, in tokens
@@ -183,13 +179,9 @@ class CatalogVocabulary:
         titles: Iterable[str] = (),
         item_paths: Iterable[tuple[str, tuple[str, ...]]] = (),
     ) -> CatalogVocabulary:
-        """Build from brand names (optionally with item counts), category paths and titles.
-
-        Titles serve to spot brand words that are mostly plain words ("shea", "curly"): those
-        match only when typed with capitals and filter only with brand context. ``item_paths``
-        (title, category path) per item is the title evidence that decides which category
-        phrases name their nodes confidently (``category_confident``).
-        """
+        """Build from brand names (optionally with item counts), category paths and titles: these
+        spot brand words that are mostly plain words ("shea", "curly"); ``item_paths`` (title,
+        category path) per item are the evidence of ``category_confident`` and ``stocked``."""
         if not isinstance(brand_counts, dict):
             brand_counts = Counter(brand_counts)
         vocab = cls()
@@ -201,10 +193,7 @@ class CatalogVocabulary:
             (len(k.split()) for k in (*vocab._cat_index, *vocab.brands, *vocab._brand_prefix)), default=1
         )
         vocab._max_ngram = max(1, min(MAX_NGRAM, longest))
-        known = set(common_words())
-        for form in vocab._cat_index:
-            known.update(form.split())
-        vocab._known_words = frozenset(known)
+        vocab._known_words = frozenset(common_words()).union(*(f.split() for f in vocab._cat_index))
         return vocab
 
     def _index_brands(self, brand_counts: dict[str, int], titles: Iterable[str]) -> None:
@@ -224,13 +213,14 @@ class CatalogVocabulary:
 
         df: Counter[str] = Counter()
         for title in titles:
-            df.update(set(normalize(title).split()))
+            df.update({stem(w) for w in normalize(title).split()})
         by_token: Counter[str] = Counter()
         for key, n in self.brand_counts.items():
             for t in set(key.split()):
                 by_token[t] += n
-        # A brand word that titles use far more often than the brand has items is a plain word.
-        self._descriptive = frozenset(t for t in by_token if df[t] >= 5 and df[t] >= 3 * by_token[t])
+        # A brand word that titles use, in any form, far more often than the brand has items is a
+        # plain word ("gray roots" is no "Roots Of Nature": Beauty titles say "root" 51 times).
+        self._descriptive = frozenset(t for t in by_token if df[stem(t)] >= max(5, 3 * by_token[t]))
         prefixes: dict[str, set[str]] = defaultdict(set)
         for key in self.brands:
             toks = key.split()
@@ -255,6 +245,7 @@ class CatalogVocabulary:
         index: dict[str, set[int]] = defaultdict(set)
         for i, (title, path) in enumerate(item_paths):
             self._item_paths.append(tuple(path))
+            self._node_items.update(tuple(path[:k]) for k in range(1, len(path) + 1))
             for t in {stem(w) for w in normalize(title or "").split()}:
                 index[t].add(i)
         self._title_items = {t: frozenset(ix) for t, ix in index.items()}
@@ -290,17 +281,14 @@ class CatalogVocabulary:
         A node's full name (or parent + name, or an alias) names it, unless it is a generic word
         ("washes") or, in a catalog of products, a one-word name under which hardly any title
         using it sits (``NAME_MIN_SHARE``); a part of a name ("cap" of "Caps, Foils & Wraps") or a
-        generic word names it only when the titles that use it are mostly that node's items. A
-        typo repair never does.
-        """
+        generic word names it only when the titles that use it are mostly that node's items; a
+        typo repair never does."""
         if match.how == "fuzzy":
             return False
         form = stem_phrase(normalize(match.surface))
-        full = {stem_phrase(normalize(p[-1])) for p in match.paths}
-        full |= {stem_phrase(normalize(f"{a} {p[-1]}")) for p in match.paths for a in _ancestors(p)}
         generic = " " not in form and form in _generic_stems()
         share = self.title_share(match.surface, match.paths)
-        if (match.how in ("alias", "job") or form in full or form in self._alias_forms) and not generic:
+        if self._names_whole(match) and not generic:
             # Even a node's own one-word name is no filter when the titles that use it almost all
             # sit elsewhere: "my desk" is about desk organisers, not the Desks node's few desks (a
             # longer name, "brush bags", says what it names whatever the titles call it). Titles
@@ -308,9 +296,21 @@ class CatalogVocabulary:
             return " " in form or not self.brands or share is None or share >= NAME_MIN_SHARE
         return share is None or share >= TITLE_MIN_SHARE
 
+    def _names_whole(self, match: CategoryMatch) -> bool:  # a full name (or parent + name), an alias, a job
+        form = stem_phrase(normalize(match.surface))
+        full = {stem_phrase(normalize(p[-1])) for p in match.paths}
+        full |= {stem_phrase(normalize(f"{a} {p[-1]}")) for p in match.paths for a in _ancestors(p)}
+        return match.how in ("alias", "job") or form in full or form in self._alias_forms
+
+    def stocked(self, match: CategoryMatch) -> bool:
+        """Does a full name, or a part of one over nodes of >1 item, name the nodes? ("cables": no)"""
+        return self._names_whole(match) or sum(self._node_items[p] for p in match.paths) >= NODE_MIN_ITEMS
+
     def brand_needs_context(self, brand: BrandMatch) -> bool:
         """A brand whose name is a plain word ("Dove", "Shea Moisture") filters only with context."""
-        if brand.how == "fuzzy":
+        prefix = self._brand_prefix.get(normalize(brand.surface), ()) if brand.how == "token" else ()
+        small = bool(prefix) and sum(self.brand_counts.get(k, 0) for k in prefix) < PREFIX_MIN_ITEMS
+        if brand.how == "fuzzy" or (small and not brand.surface.isupper()):  # "funny": no Funny Girl Designs
             return True
         key = normalize(brand.brand)
         toks = key.split()
