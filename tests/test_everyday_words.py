@@ -110,3 +110,62 @@ def test_what_a_film_does_to_you_is_its_kinds(movies, text: str, kinds: set[str]
 def test_nothing_too_serious_spares_the_serious_kinds(movies) -> None:
     p = parse("an action movie, nothing too serious", movies, None)
     assert "Drama" in _leaves(p.avoided_categories) and "Drama" not in _leaves(p.soft_categories)
+
+
+_SHOP_NODES = [
+    ("Beauty", "Skin Care", "Face", "Treatments & Masks", "Acids & Peels", "Salicylic Acid"),
+    ("Beauty", "Skin Care", "Face", "Cleansers"),
+    ("Beauty", "Skin Care", "Body", "Moisturizers", "Lotions"),
+    ("Beauty", "Hair Care", "Hair Color", "Chemical Hair Dyes"),
+    ("Beauty", "Hair Care", "Hair Loss Products", "Hair Regrowth Treatments"),
+    ("Beauty", "Makeup", "Nails", "Nail Polish"),
+    ("Beauty", "Skin Care", "Hands & Nails", "Nail Treatments", "Nail Strengthening"),
+    ("Office", "Mouse Pads & Wrist Rests", "Wrist Rests"),
+    ("Office", "Shredders"),
+    ("Office", "Desk Accessories & Workspace Organizers", "Drawer Organizers"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "kinds"),
+    [
+        ("i keep breaking out along my jawline", {"Salicylic Acid", "Cleansers"}),
+        ("my skin gets really flaky in winter, what would help", {"Lotions"}),
+        ("I need something for the gray roots between salon visits", {"Chemical Hair Dyes"}),
+        ("my hair is thinning since the baby", set()),
+        ("hair loss after the baby", {"Hair Regrowth Treatments"}),
+        ("my nails keep peeling, i want them to stop peeling", {"Nail Strengthening"}),
+        ("my wrist hurts after typing all day", {"Wrist Rests"}),
+        ("what's safe for getting rid of sensitive documents", {"Shredders"}),
+        ("my desk is a mess, help me declutter", {"Drawer Organizers"}),
+    ],
+)
+def test_a_need_said_as_a_symptom_points_at_what_treats_it(text: str, kinds: set[str]) -> None:
+    """Round 9 of the free-talk probes: shoppers say what is wrong, not what to buy."""
+    vocab = CatalogVocabulary.build({"Acme": 5}, _SHOP_NODES)
+    p = parse(text, vocab, "USD")
+    assert _leaves(p.soft_categories) >= kinds
+    assert p.categories_in == ()  # evidence for ranking, never a filter
+    if not kinds:
+        assert "Hair Regrowth Treatments" not in _leaves(p.soft_categories)
+
+
+@pytest.mark.parametrize(
+    ("text", "gone", "searched"),
+    [
+        # "out" found S'wipe Out cloths and Out of Africa soap; "flat" found flat irons
+        ("i keep breaking out along my jawline", "out", "acne"),
+        ("I've got thin straight hair that goes flat by noon", "flat", "volume"),
+        ("hair keeps falling out after having my baby", "falling", "loss"),
+    ],
+)
+def test_a_need_is_searched_by_what_treats_it_not_by_its_words(text: str, gone: str, searched: str) -> None:
+    """A need names a problem, not the goods: titles do not say it, so its words leave the query."""
+    nodes = [*_SHOP_NODES, ("Beauty", "Hair Care", "Styling Products", "Mousses & Foams")]
+    query = parse(text, CatalogVocabulary.build({"Acme": 5}, nodes), "USD").query.casefold().split()
+    assert gone not in query and searched in query
+
+
+def test_a_need_whose_kinds_this_catalog_lacks_keeps_its_words() -> None:
+    vocab = CatalogVocabulary.build({"Acme": 5}, [("Office", "Shredders")])
+    assert "flat" in parse("my hair goes flat", vocab, "USD").query.split()
