@@ -42,6 +42,12 @@ def movies(movielens_vocabulary) -> CatalogVocabulary:
         ("要老一点的，90年代以前的", (OPEN_FROM, 1989)),
         ("80年代以后的动作片", (1980, OPEN_TO)),
         ("1990年之前的电影", (OPEN_FROM, 1990)),
+        # a negated bound is the window's other side (was read as the bound itself)
+        ("nothing older than the 80s", (1980, OPEN_TO)),
+        ("I don't want anything from before the 70s", (1970, OPEN_TO)),
+        ("no movies made after 2000 please", (OPEN_FROM, 2000)),
+        ("不要90年代以前的", (1990, OPEN_TO)),
+        ("I want something after 1990", (1991, OPEN_TO)),
     ],
 )
 def test_year_ranges_are_read(movies, text, years):

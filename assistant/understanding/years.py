@@ -63,6 +63,21 @@ _RANGE = re.compile(
 )
 
 
+# "nothing older than the 80s", "no movies before 1990", "不要90年代以前的": the window's other side.
+_NEGATED = re.compile(
+    r"(?:\b(?:nothing|no|not|none|never|cannot|\w+n['’]t|dont|doesnt|didnt|wont|cant)\b(?:\s+\w+){0,3}\s+"
+    r"|不要|别|不想要)$",
+    re.I,
+)
+
+
+def _flipped(window: tuple[int, int]) -> tuple[int, int]:
+    lo, hi = window
+    if hi >= OPEN_TO:
+        return OPEN_FROM, lo - 1
+    return (hi + 1, OPEN_TO) if lo <= OPEN_FROM else window  # "not between 1990 and 1995": no window
+
+
 def _decade(digits: str) -> int:
     d = int(digits)
     if d < 100:  # "the 90s" -> 1990s, "the 00s"/"10s" -> 2000s/2010s
@@ -109,7 +124,9 @@ def extract_years(text: str, taken: bytearray, ranges: bool = True) -> tuple[int
     found: list[tuple[int, tuple[int, int]]] = []
     for m in _RANGE.finditer(text) if ranges else ():
         if not overlaps(taken, *m.span()):
-            found.append((m.start(), _range(m.groupdict())))
+            window = _range(m.groupdict())
+            negated = _NEGATED.search(text[max(0, m.start() - 30) : m.start()])
+            found.append((m.start(), _flipped(window) if negated else window))
             take(taken, *m.span())
     for pat in (_DECADE, _RELEASE_YEAR):
         for m in pat.finditer(text):
