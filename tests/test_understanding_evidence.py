@@ -155,6 +155,29 @@ def test_a_brand_word_the_titles_use_in_another_form_is_a_plain_word():
     assert parse("something from Funny please", v).brands_in == ("Funny Girl Designs",)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "something simple for everyday",
+        "the nude lipstick everyone on tiktok uses",
+        "i enjoy a good face mask",
+        "a travel case with a focus on organization",
+    ],
+)
+def test_an_everyday_english_word_typed_plainly_is_no_brand(text):
+    """Beauty has brands called Simple, Everyone, Enjoy and Focus; "something simple" filtered to
+    one of them. A word of everyday English needs its capital or brand context, as "Dove" does."""
+    rows = [
+        Item(f"{b}{i}", f"{b} Product {i}", brand=b, categories=CLEANSERS)
+        for b in ("Simple", "Everyone", "Enjoy", "Focus", "Neutrogena")
+        for i in range(6)
+    ]
+    v = CatalogVocabulary.from_catalog(Catalog(rows))
+    assert parse(text, v).brands_in == ()
+    assert parse("cleansers from Simple", v).brands_in == ("Simple",)
+    assert parse("neutrogena cleansers", v).brands_in == ("Neutrogena",)  # a name, not a word
+
+
 def test_a_node_of_one_item_is_no_filter_for_a_plain_word():
     """Office's "Cables & Accessories" holds one untitled item: "my desk is a mess of cables" was
     filtered to it. Two items are still a kind ("hair caps" above)."""

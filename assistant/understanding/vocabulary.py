@@ -32,12 +32,12 @@ what a filter uses when the assistant does not ask. Single generic words (``face
 moisturizer") but never constrain on their own.
 
 Precision over recall for brands (a wrong brand filter empties the page, a missed one still
-reaches retrieval as text): a brand that is also a plain word ("Dove", "Curly Hair Solutions":
-a common word, or one the titles use, in any form, far beyond the brand's items) matches only
-with capitals, a brand's first word alone ("loreal" -> "L'Oreal Paris") only when it is no such
-word, and the parser then asks for brand context (``brand_needs_context``). A brand's first
-words that are a whole brand ("opi nail" of "OPI NAIL COLOR") are that brand. The catalog's
-single root ("Beauty") is not indexed: naming it constrains nothing.
+reaches retrieval as text): a brand that is a plain word ("Dove", "Simple", "Curly Hair
+Solutions": everyday English, ``lexicon.english_words``, or words the titles use far beyond its
+items) matches only with capitals, a brand's first word alone ("loreal" -> "L'Oreal Paris") only
+when it is no such word, and the parser then asks for brand context (``brand_needs_context``).
+A brand's first words that are a whole brand ("opi nail" of "OPI NAIL COLOR") are that brand.
+The catalog's single root ("Beauty") is not indexed: naming it constrains nothing.
 """
 
 from __future__ import annotations
@@ -193,7 +193,7 @@ class CatalogVocabulary:
             (len(k.split()) for k in (*vocab._cat_index, *vocab.brands, *vocab._brand_prefix)), default=1
         )
         vocab._max_ngram = max(1, min(MAX_NGRAM, longest))
-        vocab._known_words = frozenset(common_words()).union(*(f.split() for f in vocab._cat_index))
+        vocab._known_words = (common_words() | lexicon.english_words()).union(*(f.split() for f in vocab._cat_index))
         return vocab
 
     def _index_brands(self, brand_counts: dict[str, int], titles: Iterable[str]) -> None:
