@@ -169,3 +169,17 @@ def test_a_need_is_searched_by_what_treats_it_not_by_its_words(text: str, gone: 
 def test_a_need_whose_kinds_this_catalog_lacks_keeps_its_words() -> None:
     vocab = CatalogVocabulary.build({"Acme": 5}, [("Office", "Shredders")])
     assert "flat" in parse("my hair goes flat", vocab, "USD").query.split()
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "searched"),
+    [
+        ("冬天皮肤很干还起皮，有什么推荐", "Lotions", "dry"),
+        ("生完孩子以后一直掉头发", "Hair Regrowth Treatments", "loss"),
+        ("有好多白头发，想遮一下", "Chemical Hair Dyes", "gray"),
+        ("打字打得手腕疼", "Wrist Rests", "wrist"),
+    ],
+)
+def test_a_need_said_in_chinese_is_searched_in_the_catalogs_words(text: str, kind: str, searched: str) -> None:
+    p = parse(text, CatalogVocabulary.build({"Acme": 5}, _SHOP_NODES), "USD")
+    assert kind in _leaves(p.soft_categories) and searched in p.query.split()
