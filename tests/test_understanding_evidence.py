@@ -178,6 +178,20 @@ def test_an_everyday_english_word_typed_plainly_is_no_brand(text):
     assert parse("neutrogena cleansers", v).brands_in == ("Neutrogena",)  # a name, not a word
 
 
+def test_everyday_words_in_a_row_that_make_a_brand_name_are_that_brand():
+    """WebShop requests: "a cologne by perry ellis", "i want seventh generation, body wash" name
+    their brands in lower case; one such word alone ("my living room") names none."""
+    rows = [
+        Item(f"{b}{i}", f"{b} Item {i}", brand=b, categories=CLEANSERS)
+        for b in ("Perry Ellis", "Seventh Generation", "Living Proof")
+        for i in range(6)
+    ]
+    v = CatalogVocabulary.from_catalog(Catalog(rows))
+    assert parse("a long lasting cologne by perry ellis", v).brands_in == ("Perry Ellis",)
+    assert parse("i want seventh generation, body wash for sensitive skin", v).brands_in == ("Seventh Generation",)
+    assert parse("a throw pillow cover for my living room", v).brands_in == ()
+
+
 def test_a_node_of_one_item_is_no_filter_for_a_plain_word():
     """Office's "Cables & Accessories" holds one untitled item: "my desk is a mess of cables" was
     filtered to it. Two items are still a kind ("hair caps" above)."""

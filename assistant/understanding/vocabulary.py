@@ -1,15 +1,11 @@
 """Catalog vocabulary: which brands and category nodes a shopper can name, and how.
 
 The parser must turn "lipsticks", "L'Oréal", "maybeline", "口红" or "sci fi" into the exact brands
-and category paths the hard filters (``retrieval.filters.Constraints``) compare. Everything is
-built once per catalog and answered from dictionaries; fuzzy matching (rapidfuzz) runs only on
-leftover tokens that are not ordinary words.
-
-Matching, in order of preference (longest span first, then this order):
+and category paths the hard filters (``retrieval.filters.Constraints``) compare; all is built
+once per catalog. Matching, in order of preference (longest span first, then this order):
 
 * exact: normalised form equal (case, accents, apostrophes, dots, ``&``/``and``, HTML entities
-  and full-width characters ignored: ``l'oreal`` = ``Loreal``).
-* plural/singular: a small stemmer on both sides (``glosses`` -> ``Lip Glosses``).
+  and full-width characters ignored: ``l'oreal`` = ``Loreal``), on stems (``glosses``).
 * parts and parents: ``Creams & Moisturizers`` also answers to ``creams``, ``moisturizers`` and
   ``face moisturizer`` (``Skin Care > Face > Creams & Moisturizers``).
 * aliases: English synonyms (``moisturiser``, ``nail varnish``, ``sci fi``...) and Chinese aliases
@@ -32,10 +28,10 @@ what a filter uses when the assistant does not ask. Single generic words (``face
 moisturizer") but never constrain on their own.
 
 Precision over recall for brands (a wrong brand filter empties the page, a missed one still
-reaches retrieval as text): a brand that is a plain word ("Dove", "Simple", "Curly Hair
-Solutions": everyday English, ``lexicon.english_words``, or words the titles use far beyond its
-items) matches only with capitals, a brand's first word alone ("loreal" -> "L'Oreal Paris") only
-when it is no such word, and the parser then asks for brand context (``brand_needs_context``).
+reaches retrieval as text): a brand that is plain words ("Dove", "Curly Hair Solutions"; one word
+of everyday English, ``lexicon.english_words``: "Simple") matches only with capitals, a brand's
+first word alone ("loreal" -> "L'Oreal Paris") only when it is no such word, and the parser then
+asks for brand context (``brand_needs_context``).
 A brand's first words that are a whole brand ("opi nail" of "OPI NAIL COLOR") are that brand.
 The catalog's single root ("Beauty") is not indexed: naming it constrains nothing.
 """
@@ -193,7 +189,7 @@ class CatalogVocabulary:
             (len(k.split()) for k in (*vocab._cat_index, *vocab.brands, *vocab._brand_prefix)), default=1
         )
         vocab._max_ngram = max(1, min(MAX_NGRAM, longest))
-        vocab._known_words = (common_words() | lexicon.english_words()).union(*(f.split() for f in vocab._cat_index))
+        vocab._known_words = common_words().union(*(f.split() for f in vocab._cat_index))
         return vocab
 
     def _index_brands(self, brand_counts: dict[str, int], titles: Iterable[str]) -> None:
@@ -253,7 +249,7 @@ class CatalogVocabulary:
     def _spelled_right(self, key: str) -> bool:
         """No typo to correct: an ordinary word, or words that several of the catalog's own titles
         use ("pampering" is no misspelt "Pamprin": Dove's "Purely Pampering" says it)."""
-        return key in self._known_words or all(
+        return key in self._known_words or key in lexicon.english_words() or all(
             len(self._title_items.get(stem(w), ())) >= TITLE_WORD_MIN for w in key.split()
         )
 
@@ -313,8 +309,14 @@ class CatalogVocabulary:
         if brand.how == "fuzzy" or (small and not brand.surface.isupper()):  # "funny": no Funny Girl Designs
             return True
         key = normalize(brand.brand)
+        return self._plain(key, english=" " not in key)  # "perry ellis", "tom ford": still names
+
+    def _plain(self, key: str, english: bool) -> bool:
+        """Common, category or title words; ``english``: also everyday English ("simple", "living")."""
         toks = key.split()
-        return len(key) <= 2 or all(t in self._known_words or t in self._descriptive for t in toks)
+        if len(key) <= 2 or all(t in self._known_words or t in self._descriptive for t in toks):
+            return True
+        return english and all(t in lexicon.english_words() for t in toks)
 
     def _index_categories(self, category_paths: Iterable[Iterable[str]]) -> None:
         node_paths: dict[str, list[tuple[str, ...]]] = defaultdict(list)
@@ -591,9 +593,7 @@ class CatalogVocabulary:
 
     def _brand_allowed(self, key: str, surface: str, prefix: bool = False) -> bool:
         """Brands that are also plain words ("Dove", "Shea", "Curly Hair ...") need capitals."""
-        toks = key.split()
-        plain = len(key) <= 2 or all(t in self._known_words or t in self._descriptive for t in toks)
-        if not plain:
+        if not self._plain(key, english=prefix or " " not in key):
             return True
         if prefix:
             return surface[:1].isupper() and len(key) > 2
