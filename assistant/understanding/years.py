@@ -75,7 +75,7 @@ def _flipped(window: tuple[int, int]) -> tuple[int, int]:
     lo, hi = window
     if hi >= OPEN_TO:
         return OPEN_FROM, lo - 1
-    return (hi + 1, OPEN_TO) if lo <= OPEN_FROM else window  # "not between 1990 and 1995": no window
+    return (hi + 1, OPEN_TO) if lo <= OPEN_FROM else window  # "not between 1990 and 1995": as said
 
 
 def _decade(digits: str) -> int:
