@@ -101,10 +101,14 @@ def test_ranker_prefers_items_carrying_the_soft_categories() -> None:
         ("a movie that will make me cry", {"Drama", "Romance"}),
         ("an action movie with lots of explosions", {"Action"}),
         ("something fun for tonight", {"Comedy", "Adventure"}),
+        ("i just broke up with my gf and need something to cheer me up", {"Comedy"}),
+        ("a movie that'll make me think, not a blockbuster", {"Drama", "Mystery"}),
     ],
 )
 def test_what_a_film_does_to_you_is_its_kinds(movies, text: str, kinds: set[str]) -> None:
-    assert kinds <= _leaves(parse(text, movies, None).soft_categories)
+    p = parse(text, movies, None)
+    assert kinds <= _leaves(p.soft_categories)
+    assert "gf" not in p.query.split()  # chat words are no search words
 
 
 def test_nothing_too_serious_spares_the_serious_kinds(movies) -> None:
