@@ -93,6 +93,9 @@ class Evidence:
     co_bought: tuple[Item, int] | None = None
     popularity: int | None = None  # shoppers in the log who have it
     query: str = ""
+    # What the shopper typed in this chat: a query word they did not type (a need's search word,
+    # a film mood's genre, the English of a Chinese word) is "what you described", not "as you asked".
+    said: str = ""
 
 
 def constraint_reasons(
@@ -193,16 +196,18 @@ def build_reasons(
     relevance = contrib.get("relevance", 0.0)
     if relevance > 0 and evidence.query.strip():
         quote = review_quote(item, evidence.query)
-        said = matched_words(item, evidence.query)
-        quoted = (", " if lang == "en" else "、").join(f"“{w}”" if lang == "zh" else f'"{w}"' for w in said)
-        add(
-            relevance,
-            s.format("review", quote=quote)
-            if quote
-            else s.format("matches_words", words=quoted)
-            if said
-            else s.format("matches"),
-        )
+        words = matched_words(item, evidence.query)
+        typed = set(tokenize(evidence.said))
+        asked = [w for w in words if set(tokenize(w)) <= typed]
+        described = [w for w in words if w not in asked]
+        if quote:
+            add(relevance, s.format("review", quote=quote))
+        elif not words:
+            add(relevance, s.format("matches"))
+        if asked and not quote:
+            add(relevance, s.format("matches_words", words=_quoted(asked, lang)))
+        if described and not quote:
+            add(relevance - 0.01, s.format("matches_described", words=_quoted(described, lang)))
     for i, text in enumerate(constraint_reasons(item, constraints, currency, lang)):
         add(0.3 + contrib.get("constraints", 0.0) - 0.01 * i, text)
     if contrib.get("rating", 0.0) > 0 and item.rating is not None:
@@ -217,6 +222,10 @@ def build_reasons(
         if len(out) >= max_reasons:
             break
     return out
+
+
+def _quoted(words: Sequence[str], lang: str) -> str:
+    return (", " if lang == "en" else "、").join(f"“{w}”" if lang == "zh" else f'"{w}"' for w in words)
 
 
 def matched_words(item: Item, query: str, limit: int = 3) -> list[str]:

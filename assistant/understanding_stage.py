@@ -209,6 +209,7 @@ class Understander(Stage):
         shown = (state.last_items, tuple(reversed(state.shown)))  # "the Garnier one": latest list first
         parsed = parse(message, self.vocab, self.currency, titles=self.titles, shown=shown)
         parsed = self._features_of_current(parsed, state)
+        parsed = self._other_brands(parsed, state)
         result = classify_intent(message, parsed)
         unsure = parsed.needs_llm and (
             self.config.understand_llm or (not parsed.has_content and result.low_confidence)
@@ -218,6 +219,16 @@ class Understander(Stage):
             parsed = parse(message, self.vocab, self.currency, llm=fallback, titles=self.titles, shown=shown)
             result = classify_intent(message, parsed)
         return parsed, result
+
+    def _other_brands(self, parsed: ParsedUtterance, state: DialogueState) -> ParsedUtterance:
+        """"a different brand", "换个牌子": the brands of the page last shown are ruled out, but
+        for a brand the same message asks for ("another brand, maybe Olay")."""
+        if not parsed.other_brand:
+            return parsed
+        wanted = {b.casefold() for b in parsed.brands_in}
+        shown = (self.catalog[i].brand for i in state.last_shown if i in self.catalog)
+        out = [b for b in shown if b and b.casefold() not in wanted]
+        return replace(parsed, brands_out=tuple(dict.fromkeys([*parsed.brands_out, *out])))
 
     def _features_of_current(self, parsed: ParsedUtterance, state: DialogueState) -> ParsedUtterance:
         """ "shredders ... oh and paper", "a laser printer, also copier": a bare category word that

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 from assistant_catalog import make_catalog
 
 from assistant.explanations import Evidence, build_reasons, constraint_reasons, format_card, review_quote
@@ -84,7 +86,8 @@ def test_a_relevance_reason_names_the_shoppers_words_the_item_carries() -> None:
     cat = make_catalog()
     item = cat["B001"]
     title_word = next(w for w in item.title.split() if w.isalpha() and len(w) > 3)
-    ev = Evidence(contributions={"relevance": 0.5}, query=f"{title_word.lower()} zyzzyva")
+    query = f"{title_word.lower()} zyzzyva"
+    ev = Evidence(contributions={"relevance": 0.5}, query=query, said=f"I want {query}")
     reasons = build_reasons(item, ev, Constraints())
     assert reasons[0] == f'says "{title_word.lower()}", as you asked'  # never the word it lacks
     zh = build_reasons(item, ev, Constraints(), lang="zh")
@@ -93,9 +96,20 @@ def test_a_relevance_reason_names_the_shoppers_words_the_item_carries() -> None:
     assert none[0] == "matches what you asked for"
 
 
-def test_a_planted_instruction_in_a_review_is_never_quoted() -> None:
-    from dataclasses import replace
+def test_a_word_the_shopper_did_not_type_is_no_word_they_asked_for() -> None:
+    """A need's search word ("breaking out" searches "acne"), a film mood's genre, the English of
+    a Chinese word: the card says the item has it, not that the shopper asked for it."""
+    item = make_catalog()["B001"]
+    a, b = [w.lower() for w in item.title.split() if w.isalpha() and len(w) > 3][:2]
+    ev = Evidence(contributions={"relevance": 0.5}, query=f"{a} {b}", said=f"something {a.upper()} please")
+    reasons = build_reasons(item, ev, Constraints())
+    assert reasons[:2] == [f'says "{a}", as you asked', f'says "{b}", for what you described']
+    zh = build_reasons(item, replace(ev, said="我想要保湿的"), Constraints(), lang="zh")
+    assert zh[0] == f"写着“{a}”、“{b}”，符合你描述的情况"
+    assert not any("as you asked" in r for r in build_reasons(item, replace(ev, said=""), Constraints()))
 
+
+def test_a_planted_instruction_in_a_review_is_never_quoted() -> None:
     item = make_catalog()["B001"]
     planted = replace(
         item,

@@ -31,11 +31,14 @@ class Explainer(Stage):
         liked = [i for i in turn.state.liked if i in self.catalog]
         liked_vecs = self.index.vectors(liked) if liked else None
         anchors = list(dict.fromkeys([*liked, *hist[-20:]]))
+        said = " ".join([*(t.text for t in turn.state.turns), turn.message])
         out = []
         for r in page:
             item = self.catalog[r.item_id]
             v = self.index.vectors([r.item_id])[0]
-            ev = Evidence(contributions=r.contributions, query=turn.query, history_relation=relation(None))
+            ev = Evidence(
+                contributions=r.contributions, query=turn.query, history_relation=relation(None), said=said
+            )
             if hist_vecs is not None:
                 sims = hist_vecs @ v
                 j = int(np.argmax(sims))

@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 
 from assistant.understanding import lexicon
 from assistant.understanding.matches import BrandMatch, CategoryMatch, Mention
 from assistant.understanding.spans import overlaps, scan_cues, take
 
 __all__ = [
+    "Controls",
     "NegatedWord",
     "assign_polarity",
     "build_query",
@@ -42,22 +44,29 @@ _LIST_GAP = re.compile(
 
 @cache
 def _filler_words() -> re.Pattern[str]:
-    en = lexicon.word_sequence("query_filler", "en")
-    zh = lexicon.word_sequence("query_filler", "zh")
+    # Longest first: a regex alternation takes the first alternative that fits, and "a lot",
+    # "of course" must not leave "lot", "course" behind after "a", "of".
+    en = sorted(lexicon.word_sequence("query_filler", "en"), key=len, reverse=True)
+    zh = sorted(lexicon.word_sequence("query_filler", "zh"), key=len, reverse=True)
     return re.compile(r"\b(?:" + "|".join(en) + r")\b|" + "|".join(zh), re.I)
 
 
-def control_phrases(text: str, taken: bytearray) -> tuple[bool, bool]:
-    """(similar, exclude_shown): "more like the second one" is both; "something else" excludes."""
-    similar = False
-    for a, b in scan_cues(cue("similar"), text, taken):
-        similar = True
-        take(taken, a, b)
-    exclude_shown = similar
-    for a, b in scan_cues(cue("exclude_shown"), text, taken):
-        exclude_shown = True
-        take(taken, a, b)
-    return similar, exclude_shown
+class Controls(NamedTuple):
+    similar: bool  # "more like the second one"
+    exclude_shown: bool  # "something else", "we've seen that": not the page shown again
+    other_brand: bool  # "a different brand", "换个牌子": not the page's brands either
+
+
+def control_phrases(text: str, taken: bytearray) -> Controls:
+    """The page-level requests: "more like the second one" is similar and excludes the page;
+    "something else" excludes it; "a different brand" excludes it and its brands."""
+    found = {}
+    for key in ("other_brand", "similar", "exclude_shown"):  # 换个牌子 before 换个
+        found[key] = False
+        for a, b in scan_cues(cue(key), text, taken):
+            found[key] = True
+            take(taken, a, b)
+    return Controls(found["similar"], any(found.values()), found["other_brand"])
 
 
 def assign_polarity(

@@ -38,8 +38,8 @@ Grammar (case-insensitive; ``N`` is a number such as ``20``, ``19.99``, ``1,000`
 * inclusion: ``only|just|exclusively|solely|nothing but|stick to``, ZH ``只要|只看|只买|仅``;
   mentioned brands are any-of ("OPI or Essie"). ``also|too|as well|or ...``, ZH ``也|还有|或者``
   add to earlier brands instead of replacing them.
-* more of something else: ``something else|none of these|not quite|nah``..., ZH ``换一个|更多``...
-  -> exclude what was shown; ``more like the second one``/``类似`` also marks ``similar``.
+* ``something else|none of these|we've seen that``/``换一个`` exclude what was shown, ``more like the
+  second one``/``类似`` also marks ``similar``, ``a different brand``/``换个牌子`` ``other_brand``.
 * references to the last shown list: ``the second (one)``, ``2nd``, ``#3``, ``number 3``,
   ``item 3``, ``the first two``, ``top 3``, ``the last one``, ``both``, ``all of them``, ``that
   one``, ``this one``, ``the cheapest one``, ``the most expensive one``; ZH ``第二个|第2款``,
@@ -142,8 +142,7 @@ def parse(
     the lists of item ids this session showed, latest first, for "the Garnier one").
 
     ``llm`` (optional) is called only when the rules flag something unresolved, as
-    ``llm(prompt, ConstraintUpdate.model_json_schema())``; it returns a dict or a JSON string.
-    """
+    ``llm(prompt, ConstraintUpdate.model_json_schema())``; it returns a dict or a JSON string."""
     try:
         parsed = _parse_rules(utterance, vocab, currency, titles, shown)
     except Exception as exc:  # the contract is "never raises": degrade to a plain query
@@ -182,7 +181,7 @@ def _parse_rules(
     price = _price(text, taken, issues, unresolved)
 
     # 2. Control phrases.
-    similar, exclude_shown = control_phrases(text, taken)
+    controls = control_phrases(text, taken)
     relative, price_preference = relative_price(text, taken, price)
 
     # 3. Brand and category mentions, and the cues that govern them.
@@ -218,8 +217,9 @@ def _parse_rules(
         weak_categories=read.weak_paths,
         only=read.only,
         additive=bool(cue("additive").search(masked)) and not read.only,
-        exclude_shown=exclude_shown,
-        similar=similar,
+        exclude_shown=controls.exclude_shown,
+        similar=controls.similar,
+        other_brand=controls.other_brand,
         references=tuple(refs),
         feedback=said,
         query=_with_corrections(build_query(text, taken), [*read.corrections, *((-1, w) for w in english)]),

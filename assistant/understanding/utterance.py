@@ -111,6 +111,7 @@ class ParsedUtterance:
     additive: bool = False
     exclude_shown: bool = False
     similar: bool = False
+    other_brand: bool = False  # "a different brand": the brands last shown are ruled out
     references: tuple[Reference, ...] = ()
     feedback: Literal["like", "dislike"] | None = None
     query: str = ""
