@@ -399,9 +399,16 @@ class DialogueState:
         self, parsed: ParsedUtterance, constraints: Constraints, topic_changed: bool
     ) -> tuple[tuple[Path, ...], tuple[Path, ...], tuple[str, ...]]:
         """This topic's wanted and avoided kinds and avoided words (the last 8 of each): a new
-        product type or topic restarts them, and so do new wanted kinds said while ruling out some of
-        the old; a kind ruled out or avoided leaves the wanted, a kind or word wanted again the avoided."""
-        keep = () if topic_changed or (parsed.categories_in and not parsed.additive) else self.soft_categories
+        product type (not one of the wanted kinds) or topic restarts them, and so do new wanted kinds
+        said while ruling out some of the old; a kind ruled out or avoided leaves the wanted, a kind or
+        word wanted again the avoided."""
+        new_type = bool(parsed.categories_in) and not parsed.additive
+        # "a date night movie" then "with a bit of comedy": a kind among the wanted ones narrows to it
+        # and keeps the others as leanings ("romantic comedies"); any other product type restarts them.
+        narrowing = new_type and all(
+            any(path_related(c, k) for k in self.soft_categories) for c in parsed.categories_in
+        )
+        keep = () if topic_changed or (new_type and not narrowing) else self.soft_categories
         drop = {p[-1] for p in (*constraints.categories_out, *parsed.avoided_categories) if p}
         kept, new_kinds = {p[-1] for p in keep}, {p[-1] for p in parsed.soft_categories}
         ruled_now = {p[-1] for p in (*parsed.categories_out, *parsed.avoided_categories) if p}

@@ -13,6 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from assistant.dialogue_state import CHEAPER_FACTOR, DialogueState
 from assistant.understanding.parser import parse
+from assistant.understanding.utterance import ParsedUtterance
 from assistant.understanding.vocabulary import CatalogVocabulary
 from retrieval.data.schema import Catalog, Item
 from retrieval.filters import Constraints
@@ -296,3 +297,12 @@ def test_any_turn_sequence_keeps_valid_constraints_and_round_trips(vocab, turns)
         assert not ({b.casefold() for b in c.brands_in} & {b.casefold() for b in c.brands_out})
         s = show(s, [ROWS[(i + k) % len(ROWS)][0] for k in range(3)])
     assert DialogueState.from_json(s.to_json()) == s
+
+
+def test_a_kind_among_the_wanted_ones_narrows_and_keeps_the_others_as_leanings() -> None:
+    romance, comedy, thriller = ("Movies", "Romance"), ("Movies", "Comedy"), ("Movies", "Thriller")
+    s = DialogueState().apply(ParsedUtterance("a date night movie", soft_categories=(romance, comedy)))
+    s = s.apply(ParsedUtterance("something with a bit of comedy", categories_in=(comedy,)))
+    assert s.constraints.categories == (comedy,) and romance in s.soft_categories
+    s = s.apply(ParsedUtterance("a thriller instead", categories_in=(thriller,)))
+    assert s.constraints.categories == (thriller,) and not s.soft_categories

@@ -680,7 +680,6 @@ def test_a_word_in_a_wish_frame_is_a_quality_not_a_new_product_type(text):
         ("sounds fun, but maybe another", True),
         ("can you think of another one?", True),
         ("one more thing, is it in color?", False),
-        ("do you have another brand", False),
     ],
 )
 def test_one_more_or_another_asks_for_new_items(text, more):
@@ -744,3 +743,66 @@ def test_from_a_year_is_a_release_year_not_a_price_floor(beauty):
     assert p.years == (2015, 2015) and p.price is None
     p = _parse(beauty, "from 2000 to 3000 dollars")
     assert p.years is None and p.price is not None and (p.price.low, p.price.high) == (2000.0, 3000.0)
+
+
+@pytest.mark.parametrize(
+    "text", ["a different brand please", "do you have another brand", "not that brand", "换个牌子吧", "有别的品牌吗"]
+)
+def test_a_different_brand_rules_out_the_brands_shown(beauty, text):
+    sid = f"brand-{text}"
+    first = beauty.chat("show me some foundation", session_id=sid)
+    shown = {it.brand for it in first.items}
+    assert len(shown) >= 3
+    r = beauty.chat(text, session_id=sid)
+    assert r.items and not shown & {it.brand for it in r.items}
+    assert all("Foundation" in it.categories for it in r.items)  # the product type stays
+    assert not set(r.constraints.brands_out) - shown
+    again = beauty.chat("another brand, maybe Maybelline?", session_id=f"{sid}-named")
+    assert "Maybelline" not in again.constraints.brands_out
+
+
+@pytest.mark.parametrize(
+    ("text", "similar"),
+    [
+        ("a different one, we've seen that", False),
+        ("I have already seen it", False),
+        ("we've watched those already", False),
+        ("tried those before, nope", False),
+        ("i loved that, anything along those lines", True),
+        ("something in that vein", True),
+    ],
+)
+def test_seen_that_asks_for_new_items_and_along_those_lines_for_similar_ones(beauty, text, similar):
+    p = _parse(beauty, text)
+    assert p.exclude_shown and p.similar is similar and not p.other_brand
+    assert not {"seen", "lines", "vein", "watched", "tried", "different"} & set(p.query.split())
+
+
+@pytest.mark.parametrize(
+    "text", ["she already has lots of nail polish", "I already have plenty of nail polish", "她已经有很多指甲油了"]
+)
+def test_what_the_shopper_already_has_is_no_kind_to_show(beauty, text):
+    p = _parse(beauty, text)
+    assert NAIL_POLISH in p.categories_out and not p.categories_in
+
+
+def test_a_lot_is_no_search_word(beauty):
+    assert _parse(beauty, "i sweat a lot, something for my face").query.split() == ["sweat", "face"]
+    assert "course" not in _parse(beauty, "of course, a red nail polish").query
+
+
+def test_a_genre_read_from_a_mood_is_no_word_the_shopper_asked_for(tmp_path):
+    items = [
+        Item(f"m{i:02d}", t, categories=("Movies", g), description=f"Genres: {g}.", attributes={"release_year": y})
+        for i, (t, g, y) in enumerate(_MOVIES)
+    ]
+    seqs = {f"u{u:02d}": [items[(u * 3 + j * 5) % len(items)].item_id for j in range(4)] for u in range(30)}
+    data = Dataset("genres", Catalog(items), Interactions.from_sequences(seqs), currency=None, source=__file__)
+    bot = ShoppingAssistant.from_dataset(data, llm=None, cache_dir=tmp_path, show_progress=False)
+    r = bot.chat("i just need something to cheer me up tonight", session_id="mood")
+    reasons = [x for it in r.items for x in it.reasons]
+    assert r.items and all(it.categories[-1] == "Comedy" for it in r.items[:3])
+    assert any('"Comedy", for what you described' in x for x in reasons)
+    assert not any("as you asked" in x and "Comedy" in x for x in reasons)
+    r = bot.chat("a comedy please", session_id="typed")
+    assert any('"comedy", as you asked' in x for it in r.items for x in it.reasons)

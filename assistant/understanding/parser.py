@@ -166,8 +166,7 @@ def _parse_rules(
     shown: Sequence[Sequence[str]],
 ) -> ParsedUtterance:
     text, issues = clean(utterance)
-    detected = detect_language(text)
-    language, confident = detected.language, detected.confident
+    language, confident = (detected := detect_language(text)).language, detected.confident
     taken = bytearray(len(text))
     unresolved: list[str] = []
 
