@@ -806,3 +806,40 @@ def test_a_genre_read_from_a_mood_is_no_word_the_shopper_asked_for(tmp_path):
     assert not any("as you asked" in x and "Comedy" in x for x in reasons)
     r = bot.chat("a comedy please", session_id="typed")
     assert any('"comedy", as you asked' in x for it in r.items for x in it.reasons)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a good everyday foundation for someone over 50",
+        "a face cream for my mom who is over 60",
+        "she's over 40 and has dry skin",
+    ],
+)
+def test_an_age_is_no_price(beauty, text):
+    p = _parse(beauty, text)
+    assert p.price is None and p.relative_price is None
+    priced = _parse(beauty, "a serum for women over 40, under 30 dollars").price
+    assert priced is not None and (priced.low, priced.high) == (None, 30.0)
+    assert _parse(beauty, "a lipstick over 50").price is not None  # no person before it: a price
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "honestly i just want something that smells nice and isn't super expensive",
+        "a hand cream that won't break the bank",
+        "nothing crazy expensive please",
+    ],
+)
+def test_ways_of_saying_not_expensive_are_a_low_price_wish(beauty, text):
+    p = _parse(beauty, text)
+    assert p.price_preference == "low" and p.price is None
+    assert not {"expensive", "bank", "super", "honestly"} & set(p.query.split())
+
+
+def test_no_matter_what_is_no_negation_and_chat_verbs_are_not_searched(beauty):
+    p = _parse(beauty, "my lips are always chapped no matter what i do")
+    assert not p.avoided_words and p.query.split() == ["lips", "chapped"]
+    p = _parse(beauty, "i want to try a korean skincare routine, where do i start")
+    assert not {"try", "where", "start"} & set(p.query.split())

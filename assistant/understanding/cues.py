@@ -158,7 +158,7 @@ def build_query(text: str, taken: bytearray) -> str:
 # everyday word's kinds as avoided, a penalty, whether or not a degree such as "too" / "太" softens it).
 _NEG_CUE = re.compile(
     # longer phrases first: the alternation takes the first that matches ("not" before "not a fan of")
-    r"\b(?:not\s+(?:a\s+)?(?:big\s+)?fan\s+of|not|no|nothing|never|without|isn'?t|aren'?t|wasn'?t|nor|"
+    r"\b(?:not\s+(?:a\s+)?(?:big\s+)?fan\s+of|not|no(?!\s+matter\b)|nothing|never|without|isn'?t|aren'?t|wasn'?t|nor|"
     r"except(?:\s+for)?|other\s+than|anything\s+but|apart\s+from|aside\s+from|rather\s+than|"
     r"instead\s+of|hates?|hated|dislikes?|can'?t\s+stand|"
     # "less violent", "it was too long": a wish away from the word, not for it ("less than $20"

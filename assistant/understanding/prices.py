@@ -121,7 +121,11 @@ _UNIT_AFTER = re.compile(
 )
 _NONPRICE_BEFORE = re.compile(
     r"(?:#|\bspf|\brated|\brating|\bsize|\bpack\s+of|\btop|\bnumber|\bno\.|\bitem|\boption|\bpick|\bfirst|"
-    r"\blast|\bstars?|\bproduct|第|前|后)\s*$",
+    r"\blast|\bstars?|\bproduct|第|前|后)\s*$"
+    # an age: "someone over 50", "for my mom who is over 60", "women over 40"
+    r"|\b(?:someone|somebody|anyone|people|persons?|wom[ae]n|m[ae]n|guys?|lady|ladies|moms?|mums?|mothers?|"
+    r"dads?|fathers?|grand(?:ma|pa|mother|father)s?|kids?|children|teens?|adults?|seniors?|folks|"
+    r"(?:s?he|i)(?:'s|\s+is|'m|\s+am))(?:\s+(?:who(?:'s|\s+is|\s+are)|aged))?\s*$",
     re.I,
 )
 _MONEY_WORDS = re.compile(
