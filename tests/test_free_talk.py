@@ -784,6 +784,8 @@ def test_a_different_one_asks_for_new_items_and_along_those_lines_for_similar_on
 def test_what_the_shopper_already_has_is_no_kind_to_show(beauty, text):
     p = _parse(beauty, text)
     assert NAIL_POLISH in p.categories_out and not p.categories_in
+    assert "polish" not in p.query.casefold()  # a kind ruled out is not searched, in Chinese too
+    assert _parse(beauty, "我不要指甲油").query == ""
 
 
 def test_a_lot_is_no_search_word(beauty):

@@ -267,12 +267,13 @@ def _words_read(
     for w in governed:
         take(taken, w.cue_start, w.end)
     english = english_words(text, taken, [(w.start, w.end) for w in governed]) if HAN_RE.search(text) else []
-    english += [  # "口红" -> Lipstick
+    english += [  # "口红" -> Lipstick; not one ruled out ("不要口红")
         m.resolved.name
         for m in (*read.mentions, *read.soft)
         if isinstance(m.resolved, CategoryMatch)
         and HAN_RE.search(m.resolved.surface)
         and not overlaps(negated, m.start, m.end)
+        and not set(m.resolved.paths) & set(read.cats_out)
     ]
     english += searched  # "date night" is searched as Romance Comedy, "breaking out" as acne
     return wanted, avoided_kinds, avoided_words, english
