@@ -296,6 +296,28 @@ def test_a_greeting_with_a_request_is_a_request(text):
     assert classify_intent(text).intent in ("search", "recommend")
 
 
-@pytest.mark.parametrize("text", ["hello!", "thanks a lot", "how are you?"])
-def test_a_bare_greeting_is_smalltalk(text):
-    assert classify_intent(text).intent == "smalltalk"
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hello!",
+        "thanks a lot",
+        "how are you?",
+        "Hellooo",
+        "heyyy",
+        "How are ya?",
+        "Fine thanks",
+        "going good. how are you?",
+        "i'm fine thank you what about you?",
+        "Had a long day",
+    ],
+)
+def test_a_bare_greeting_is_smalltalk(text, vocab):
+    """How the shopper is, in any of the usual shapes, is no wish: "long day" finds no *Groundhog Day*."""
+    assert classify_intent(text, parse(text, vocab)).intent == "smalltalk"
+
+
+@pytest.mark.parametrize(
+    "text", ["what about a comedy?", "Had a long day, need a face mask", "Im doing great! I love nail polish"]
+)
+def test_how_the_shopper_is_beside_a_wish_is_a_request(text, vocab):
+    assert classify_intent(text, parse(text, vocab)).intent in ("search", "recommend")
