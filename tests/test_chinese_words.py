@@ -111,6 +111,13 @@ def test_beauty_needs_become_catalog_words(beauty, text: str, words: set[str]) -
     assert all(w in p.query for w in words), p.query
 
 
+def test_when_a_problem_happens_is_no_word_of_the_goods(beauty) -> None:
+    """"夏天总是出油" (oily every summer) is about the skin, not summer goods: "summer" found
+    Summer's Eve powder; "夏天用的" (for summer) still searches it."""
+    assert "summer" not in parse("我皮肤很油，夏天总是出油，有什么推荐", beauty, "USD").query
+    assert "summer" in parse("夏天用的面霜", beauty, "USD").query
+
+
 _OFFICE_WORDS = [
     ("要能算函数的计算器，考试用", {"scientific"}),
     ("能订很多页的订书机", {"sheet capacity"}),
