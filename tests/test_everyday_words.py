@@ -103,12 +103,13 @@ def test_ranker_prefers_items_carrying_the_soft_categories() -> None:
         ("something fun for tonight", {"Comedy", "Adventure"}),
         ("i just broke up with my gf and need something to cheer me up", {"Comedy"}),
         ("a movie that'll make me think, not a blockbuster", {"Drama", "Mystery"}),
+        ("a movie that will keep me on the edge of my seat", {"Thriller"}),
     ],
 )
 def test_what_a_film_does_to_you_is_its_kinds(movies, text: str, kinds: set[str]) -> None:
     p = parse(text, movies, None)
     assert kinds <= _leaves(p.soft_categories)
-    assert "gf" not in p.query.split()  # chat words are no search words
+    assert not {"gf", "edge", "seat"} & set(p.query.split())  # chat words and moods are no search words
 
 
 def test_nothing_too_serious_spares_the_serious_kinds(movies) -> None:
