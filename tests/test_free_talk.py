@@ -832,12 +832,19 @@ def test_an_age_is_no_price(beauty, text):
         "honestly i just want something that smells nice and isn't super expensive",
         "a hand cream that won't break the bank",
         "nothing crazy expensive please",
+        "i want a nice perfume without spending a lot",
+        "i'm broke, what's a decent shampoo",
     ],
 )
 def test_ways_of_saying_not_expensive_are_a_low_price_wish(beauty, text):
     p = _parse(beauty, text)
     assert p.price_preference == "low" and p.price is None
-    assert not {"expensive", "bank", "super", "honestly"} & set(p.query.split())
+    assert not {"expensive", "bank", "super", "honestly", "spending", "broke"} & set(p.query.split())
+
+
+def test_the_smell_of_a_thing_hated_is_that_thing_avoided(beauty):
+    p = _parse(beauty, "i hate the smell of coconut")
+    assert p.avoided_words == ("coconut",) and "coconut" not in p.query
 
 
 def test_no_matter_what_is_no_negation_and_chat_verbs_are_not_searched(beauty):
