@@ -852,3 +852,10 @@ def test_no_matter_what_is_no_negation_and_chat_verbs_are_not_searched(beauty):
     assert not p.avoided_words and p.query.split() == ["lips", "chapped"]
     p = _parse(beauty, "i want to try a korean skincare routine, where do i start")
     assert not {"try", "where", "start"} & set(p.query.split())
+
+
+def test_not_really_into_a_kind_rules_it_out_and_not_really_alone_rejects_the_page(movies):
+    u = movies.understander
+    p = parse("I'm not really into thrillers", u.vocab, None, titles=u.titles)
+    assert ("Movies", "Thriller") in p.categories_out and not p.categories_in and not p.exclude_shown
+    assert parse("nah, not really", u.vocab, None).exclude_shown
