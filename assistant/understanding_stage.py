@@ -27,6 +27,7 @@ from assistant.understanding.matches import CategoryMatch, path_under
 from assistant.understanding.mentions import TitleIndex
 from assistant.understanding.parser import parse
 from assistant.understanding.safety import refuse_reason
+from assistant.understanding.spelling import TitleSpelling
 from assistant.understanding.superlatives import Superlative, page_superlative
 from assistant.understanding.tokens import normalize, stem, stem_phrase
 from assistant.understanding.update import ConstraintUpdate
@@ -85,6 +86,13 @@ class Understander(Stage):
         # A stand-in title ("Untitled item 9178 (Nail Polish)") is no name: "into nail polish" is a kind.
         self.titles = TitleIndex.from_items(
             (it.item_id, it.title, it.brand) for it in by_sales if not it.untitled
+        )
+        # Free words typed wrong ("dandruf"), also searched as the titles spell them; where titles
+        # are names (films) a title word is no description, so none is corrected.
+        self.spelling = (
+            TitleSpelling.from_titles(it.title for it in ctx.catalog if not it.untitled)
+            if ctx.catalog.has_brands
+            else TitleSpelling()
         )
         # Each item's category paths and title stems, for the features of the type in force.
         self._title_stems = [
@@ -210,6 +218,8 @@ class Understander(Stage):
         parsed = parse(message, self.vocab, self.currency, titles=self.titles, shown=shown)
         parsed = self._features_of_current(parsed, state)
         parsed = self._other_brands(parsed, state)
+        if fixed := self.spelling.corrections(parsed.query):
+            parsed = replace(parsed, query=" ".join([parsed.query, *fixed]))
         result = classify_intent(message, parsed)
         unsure = parsed.needs_llm and (
             self.config.understand_llm or (not parsed.has_content and result.low_confidence)

@@ -1,0 +1,68 @@
+"""A misspelt free word -> the catalog's spelling: "shampoo for dandruf" also searches "dandruff",
+"a good moisturiser" also "moisturizer", "mascarra" also "mascara".
+
+``TitleSpelling.from_titles(titles).corrections(query) -> list[str]``
+
+Brands and product types have their own fuzzy match (``vocabulary``); the other words of a
+request reach retrieval as typed, and BM25 finds nothing for "dandruf". A word is corrected only
+when it is no English word and no title word, and one title word that many titles use
+(``MIN_TITLES``) is within one edit (two for words of ``LONG_WORD`` letters or more) and starts
+with the same letter; the nearest, then the most used, wins. The typed word stays in the query
+beside the correction. Catalogs whose titles are names (films, books) are not corrected: a title
+word there is a name, not a description.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from assistant.understanding import lexicon
+from assistant.understanding.tokens import normalize
+
+MIN_LEN = 5  # shorter words are too often something else one edit away
+LONG_WORD = 8
+MIN_TITLES = 3
+
+
+@dataclass(frozen=True)
+class TitleSpelling:
+    counts: dict[str, int] = field(default_factory=dict)  # title word -> titles using it
+    by_first: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_titles(cls, titles: Iterable[str]) -> TitleSpelling:
+        counts: Counter[str] = Counter()
+        for title in titles:
+            counts.update({w for w in normalize(title).split() if w.isascii() and w.isalpha()})
+        kept = {w: n for w, n in counts.items() if n >= MIN_TITLES and len(w) >= MIN_LEN - 1}
+        by_first: dict[str, list[str]] = {}
+        for w in sorted(kept, key=lambda w: (-kept[w], w)):
+            by_first.setdefault(w[0], []).append(w)
+        return cls(dict(counts), by_first)
+
+    def corrections(self, query: str) -> list[str]:
+        """The catalog spellings of the misspelt words of ``query``, in order, each once."""
+        out: list[str] = []
+        for word in query.split():
+            key = word.casefold()
+            if (
+                len(key) < MIN_LEN
+                or not (key.isascii() and key.isalpha())
+                or key in self.counts
+                or key in lexicon.english_words()
+            ):
+                continue
+            limit = 2 if len(key) >= LONG_WORD else 1
+            near = process.extract(
+                key, self.by_first.get(key[0], ()), scorer=Levenshtein.distance, score_cutoff=limit, limit=None
+            )
+            if near:
+                best = min(near, key=lambda m: (m[1], -self.counts[m[0]]))[0]
+                if best not in out:
+                    out.append(best)
+        return out
