@@ -27,6 +27,9 @@ def test_a_misspelt_word_gets_the_spelling_many_titles_use() -> None:
     assert s.corrections("pleese help 洗发水 dandr") == []
     assert s.corrections("zzzzzzz") == []
     assert TitleSpelling().corrections("dandruf") == []
+    # a slip in a chat word brings no chat word back, and a plural is no mistake
+    chatty = TitleSpelling.from_titles([f"Something {w} Looking Shampoo" for w in ("Good", "Nice", "Bold")])
+    assert chatty.corrections("somthing lookin shampoos") == []
 
 
 def test_a_misspelt_word_reaches_retrieval_in_the_catalogs_spelling(tmp_path) -> None:

