@@ -859,7 +859,7 @@ def test_not_really_into_a_kind_rules_it_out_and_not_really_alone_rejects_the_pa
     p = parse("I'm not really into thrillers", u.vocab, None, titles=u.titles)
     assert ("Movies", "Thriller") in p.categories_out and not p.categories_in and not p.exclude_shown
     assert parse("nah, not really", u.vocab, None).exclude_shown
-    assert parse("Not really my kind of movie.", u.vocab, None).exclude_shown
+    assert parse("not really my kind of film, sorry", u.vocab, None).exclude_shown
 
 
 @pytest.mark.parametrize("text", ["I'm not a big thriller person otherwise though", "not much of a thriller fan"])

@@ -307,7 +307,7 @@ def test_a_greeting_with_a_request_is_a_request(text):
         "How are ya?",
         "Fine thanks",
         "going good. how are you?",
-        "i'm fine thank you what about you?",
+        "i'm fine, thanks, and what about you?",
         "Had a long day",
     ],
 )
