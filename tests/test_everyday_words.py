@@ -104,6 +104,7 @@ def test_ranker_prefers_items_carrying_the_soft_categories() -> None:
         ("i just broke up with my gf and need something to cheer me up", {"Comedy"}),
         ("a movie that'll make me think, not a blockbuster", {"Drama", "Mystery"}),
         ("a movie that will keep me on the edge of my seat", {"Thriller"}),
+        ("我今天心情不好，想看一部让人开心的电影", {"Comedy"}),
     ],
 )
 def test_what_a_film_does_to_you_is_its_kinds(movies, text: str, kinds: set[str]) -> None:
