@@ -53,7 +53,7 @@ def _filler_words() -> re.Pattern[str]:
 
 class Controls(NamedTuple):
     similar: bool  # "more like the second one"
-    exclude_shown: bool  # "something else", "we've seen that": not the page shown again
+    exclude_shown: bool  # "something else", "a different one": not the page shown again
     other_brand: bool  # "a different brand", "换个牌子": not the page's brands either
 
 

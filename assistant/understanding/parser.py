@@ -38,7 +38,7 @@ Grammar (case-insensitive; ``N`` is a number such as ``20``, ``19.99``, ``1,000`
 * inclusion: ``only|just|exclusively|solely|nothing but|stick to``, ZH ``只要|只看|只买|仅``;
   mentioned brands are any-of ("OPI or Essie"). ``also|too|as well|or ...``, ZH ``也|还有|或者``
   add to earlier brands instead of replacing them.
-* ``something else|none of these|we've seen that``/``换一个`` exclude what was shown, ``more like the
+* ``something else|none of these|a different one``/``换一个`` exclude what was shown, ``more like the
   second one``/``类似`` also marks ``similar``, ``a different brand``/``换个牌子`` ``other_brand``.
 * references to the last shown list: ``the second (one)``, ``2nd``, ``#3``, ``number 3``,
   ``item 3``, ``the first two``, ``top 3``, ``the last one``, ``both``, ``all of them``, ``that
