@@ -1,15 +1,15 @@
 """A misspelt free word -> the catalog's spelling: "shampoo for dandruf" also searches "dandruff",
-"a good moisturiser" also "moisturizer", "mascarra" also "mascara".
+"deodrant" also "deodorant", "a stapller" also "stapler".
 
 ``TitleSpelling.from_titles(titles).corrections(query) -> list[str]``
 
 Brands and product types have their own fuzzy match (``vocabulary``); the other words of a
 request reach retrieval as typed, and BM25 finds nothing for "dandruf". A word is corrected only
-when it is no word of the embedder's vocabulary (``lexicon.known_words``) and no title word, and one title word that many titles use
-(``MIN_TITLES``) is within one edit (two for words of ``LONG_WORD`` letters or more) and starts
-with the same letter; the nearest, then the most used, wins. The typed word stays in the query
-beside the correction. Catalogs whose titles are names (films, books) are not corrected: a title
-word there is a name, not a description.
+when it is no word of the embedder's vocabulary (``lexicon.known_words``) and no title word, and
+one title word that many titles use (``MIN_TITLES``) is within one edit (two for words of
+``LONG_WORD`` letters or more) and starts with the same letter; the nearest, then the most used,
+wins. The typed word stays in the query beside the correction. Catalogs whose titles are names
+(films, books) are not corrected: a title word there is a name, not a description.
 """
 
 from __future__ import annotations
