@@ -87,16 +87,17 @@ class Understander(Stage):
         self.titles = TitleIndex.from_items(
             (it.item_id, it.title, it.brand) for it in by_sales if not it.untitled
         )
+        title_words = [(it, normalize(it.title).split()) for it in ctx.catalog]
         # Free words typed wrong ("dandruf"), also searched as the titles spell them; where titles
         # are names (films) a title word is no description, so none is corrected.
         self.spelling = (
-            TitleSpelling.from_titles(it.title for it in ctx.catalog if not it.untitled)
+            TitleSpelling.from_title_words(words for it, words in title_words if not it.untitled)
             if ctx.catalog.has_brands
             else TitleSpelling()
         )
         # Each item's category paths and title stems, for the features of the type in force.
         self._title_stems = [
-            (it.paths, frozenset(stem(w) for w in normalize(it.title).split())) for it in ctx.catalog
+            (it.paths, frozenset(stem(w) for w in words)) for it, words in title_words
         ]
 
     def understand(self, message: str, record: SessionRecord) -> UnderstoodTurn:

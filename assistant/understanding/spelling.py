@@ -37,9 +37,14 @@ class TitleSpelling:
 
     @classmethod
     def from_titles(cls, titles: Iterable[str]) -> TitleSpelling:
+        return cls.from_title_words(normalize(title).split() for title in titles)
+
+    @classmethod
+    def from_title_words(cls, titles: Iterable[Iterable[str]]) -> TitleSpelling:
+        """From each title's ``tokens.normalize``d words (the caller may hold them already)."""
         counts: Counter[str] = Counter()
-        for title in titles:
-            counts.update({w for w in normalize(title).split() if w.isascii() and w.isalpha()})
+        for words in titles:
+            counts.update({w for w in words if w.isascii() and w.isalpha()})
         kept = {w: n for w, n in counts.items() if n >= MIN_TITLES and len(w) >= MIN_LEN - 1}
         by_first: dict[str, list[str]] = {}
         for w in sorted(kept, key=lambda w: (-kept[w], w)):
