@@ -11,6 +11,7 @@ from typing import NamedTuple
 from assistant.understanding import lexicon
 from assistant.understanding.matches import BrandMatch, CategoryMatch, Mention
 from assistant.understanding.spans import overlaps, scan_cues, take
+from retrieval.text import STOPWORDS
 
 __all__ = [
     "Controls",
@@ -21,6 +22,7 @@ __all__ = [
     "control_phrases",
     "cue",
     "negated_words",
+    "small_talk_sentences",
 ]
 
 
@@ -57,14 +59,39 @@ class Controls(NamedTuple):
     other_brand: bool  # "a different brand", "换个牌子": not the page's brands either
 
 
+_SENTENCE = re.compile(r"[^.!?;。！？；\n]+[.!?;。！？；\n]*")
+
+
+def small_talk_sentences(text: str) -> list[tuple[int, int]]:
+    """Spans of the sentences that are only small talk: "Hi, how are you?", "I'm fine thanks!",
+    "Thanks for the suggestions.", "have a good night" (the ``smalltalk`` cues of
+    ``data/intent_cues.yaml``, then nothing but filler). Their words describe no item: "fine" in
+    "I'm fine thanks" is no "fine lines", "night" in "good night" no night cream."""
+    greeting, out = lexicon.cue("intent_cues", "smalltalk"), []
+    for s in _SENTENCE.finditer(text):
+        at, sentence = 0, s.group()
+        while (m := greeting.match(sentence[at:])) is not None and m.end() > 0:  # "thanks, have a good night"
+            at += m.end()
+        if at == 0:
+            continue
+        rest = _filler_words().sub(" ", sentence[at:])
+        if all(w.casefold() in STOPWORDS for w in re.findall(r"[^\W_]+", rest)):
+            out.append(s.span())
+    return out
+
+
 def control_phrases(text: str, taken: bytearray) -> Controls:
     """The page-level requests: "more like the second one" is similar and excludes the page;
-    "something else" excludes it; "a different brand" excludes it and its brands."""
+    "something else" excludes it; "a different brand" excludes it and its brands. Sentences of
+    small talk are claimed too: they ask for nothing."""
     found = {}
     for key in ("other_brand", "similar", "exclude_shown"):  # 换个牌子 before 换个
         found[key] = False
         for a, b in scan_cues(cue(key), text, taken):
             found[key] = True
+            take(taken, a, b)
+    for a, b in small_talk_sentences(text):  # "thx, nah" still rejects the page
+        if not overlaps(taken, a, b):
             take(taken, a, b)
     return Controls(found["similar"], any(found.values()), found["other_brand"])
 

@@ -42,6 +42,7 @@ from typing import Literal, Protocol
 
 from assistant.reply import INTENTS, Intent
 from assistant.understanding import lexicon
+from assistant.understanding.cues import small_talk_sentences
 from assistant.understanding.facets import CatalogFacets, Facet
 from assistant.understanding.safety import INJECTION, OTHER_USERS
 from assistant.understanding.utterance import ParsedUtterance
@@ -149,8 +150,15 @@ def classify_intent(text: str, parsed: ParsedUtterance | None = None) -> IntentR
     moves_on = parsed and (parsed.exclude_shown or parsed.similar)
     if refs and re.search(r"[??]\s*$", text) and not moves_on and not wish_beside:
         return IntentResult("details", 0.7, "reference question")
-    asks = _cue("search").search(plain) or _cue("recommend").search(plain) or _cue("wish").search(plain)
-    if (m := _cue("smalltalk").search(plain)) and not content and not asks:
+    # "Thanks for the suggestions!" asks for none: a wish said inside small talk is no wish
+    chat = list(plain)
+    for a, b in small_talk_sentences(plain):
+        chat[a:b] = " " * (b - a)
+    asking = "".join(chat)
+    asks = _cue("search").search(asking) or _cue("recommend").search(asking) or _cue("wish").search(asking)
+    # "sure, red please": a greeting word before a wish is no small talk
+    said = parsed is not None and any(w.casefold() not in GENERIC_WORDS for w in words(parsed.query))
+    if (m := _cue("smalltalk").search(plain)) and not content and not asks and not said:
         # "hello! I need something for dry skin" greets and asks: the request wins
         return IntentResult("smalltalk", 0.9, m.group())
     if (m := _cue("confused").search(plain)) and not content:

@@ -106,7 +106,14 @@ def _ref_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
                 re.I,
             ),
         ),
-        ("both", re.compile(r"\bboth(?:\s+of\s+(?:them|these|those))?\b|两个都|这两个|那两个|两款", re.I)),
+        # "something for both of us", "we both like comedies": the people, not two items
+        (
+            "both",
+            re.compile(
+                r"(?<!\bwe\s)\bboth(?!\s+of\s+(?:us|you)\b)(?:\s+of\s+(?:them|these|those))?\b|两个都|这两个|那两个|两款",
+                re.I,
+            ),
+        ),
         (
             "this",
             re.compile(

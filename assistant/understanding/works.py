@@ -40,7 +40,8 @@ def titled_works(text: str) -> list[TitledWork]:
                 and word.casefold() not in _ABBREVIATIONS
             ):
                 break  # a sentence ends before the title ("What About Bob? (1991)" is one)
-            if word[0].isupper() or word[0].isdigit():
+            head = word.lstrip("'\"‘’“”")[:1]  # "The 'Burbs (1989)", "“Heat” (1995)"
+            if head.isupper() or head.isdigit():
                 start = w.start()
             elif word.casefold().rstrip(".") not in _WORK_JOINERS:
                 break
