@@ -43,6 +43,9 @@ class AssistantConfig:
     # The items nearest to those the shopper pointed at or liked ("more like the second one", "like
     # the NYX crayon") join the pool too, under the same hard filters.
     anchor_pool: int = 50
+    # In a catalog of works, the best-known items of the kinds asked for ("I like comedies") join
+    # the pool too: there the words retrieve the films whose text echoes them, not the best of the kind.
+    kind_pool: int = 50
     profile_history: int = 50  # a known user's profile vector: the mean of their last this-many items
     # When the query says nothing the hard filters do not already enforce ("a moisturizer from
     # Olay under $20"), text relevance within the filtered set mostly measures how a title echoes
@@ -120,6 +123,7 @@ class AssistantConfig:
         _at_least(self, "retrieve_pool", 1)
         _at_least(self, "cf_pool", 0)
         _at_least(self, "anchor_pool", 0)
+        _at_least(self, "kind_pool", 0)
         _at_least(self, "profile_history", 1)
         _at_least(self, "session_history_for_cf", 0)
         _at_least(self, "max_new_tokens", 1)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from importlib.util import find_spec
 from typing import Any
@@ -15,6 +16,7 @@ from assistant.dialogue_state import DialogueState
 from assistant.llm_setup import chunk_text
 from assistant.sessions import SessionRecord
 from assistant.stage_context import Stage, StageContext
+from assistant.understanding import lexicon
 from assistant.understanding.facets import CatalogFacets, Facet
 from assistant.understanding.intents import (
     IntentResult,
@@ -43,6 +45,13 @@ from retrieval.text import HAN_RE, detect_language
 # quarter of it (and at least REACTION_MIN_TITLES titles): the shopper is steering among the shown.
 FEATURE_MIN_COVER = 0.1
 REACTION_MIN_TITLES = 3
+
+
+def _medium_words() -> re.Pattern[str]:
+    """The words naming the medium of a catalog of works ("movies", "watch", 电影)."""
+    return lexicon.cue("query_filler", "medium")
+
+
 _ASKED_AS_A_THING = re.compile(r"\b(?:a|an|some|any|the|few|more|new|another)\s+(?:[\w'-]+\s+)?$", re.I)
 
 
@@ -95,6 +104,10 @@ class Understander(Stage):
             if ctx.catalog.has_brands
             else TitleSpelling()
         )
+        # Words three or more titles use: a message that says one is about the goods, whatever
+        # off-topic word it holds ("my hair is frizzy in humid weather"). Not where titles are names.
+        uses = Counter(w for it, words in title_words if not it.untitled for w in set(words))
+        self._title_vocab = frozenset(w for w, n in uses.items() if n >= 3 and ctx.catalog.has_brands)
         # Each item's category paths and title stems, for the features of the type in force.
         self._title_stems = [
             (it.paths, frozenset(stem(w) for w in words)) for it, words in title_words
@@ -110,6 +123,8 @@ class Understander(Stage):
             result = IntentResult("compare", 0.85, asked[0].surface)
         lang = parsed.language if parsed.language_confident or parsed.language == "zh" else state.language
         intent, refuse_kind = result.intent, result.refuse_reason
+        if refuse_kind == "offtopic" and self._about_the_goods(parsed.query, result.cue):
+            intent, refuse_kind = "recommend", None
         # Defence in depth: injection / other users' data are refused whatever the classifier said.
         unsafe = refuse_reason(message)
         if unsafe is not None:
@@ -203,10 +218,19 @@ class Understander(Stage):
         among = [i for i in among if i in pointed] or among
         return (asked, among) if among else None
 
+    def _about_the_goods(self, query: str, cue: str) -> bool:
+        """Whether ``query`` says a word that titles use, besides the off-topic ``cue`` ("weather")."""
+        return bool((set(normalize(query).split()) - set(normalize(cue).split())) & self._title_vocab)
+
     def _searchable(self, query: str) -> str:
         """The retrieval query: Chinese words the parser could not put in the catalog's words
         leave it when no title is written in Chinese (they would match nothing and blur the
-        English embedding); the state keeps them."""
+        English embedding); the state keeps them. In a catalog of works, the words of the medium
+        ("movies", "watch") describe every item: "I like to watch movies" asks for no item in
+        particular (titles that echo it, "Quiz Show", are no answer; the best-liked items are),
+        and "action movies" asks for action."""
+        if not self.vocab.facets.has_brands:
+            query = " ".join(_medium_words().sub(" ", query).split())
         if self.vocab.has_cjk_titles or not HAN_RE.search(query):
             return query
         return " ".join(HAN_RE.sub(" ", query).split())

@@ -867,3 +867,124 @@ def test_not_a_big_kind_person_rules_the_kind_out(movies, text):
     p = parse(text, movies.understander.vocab, None)
     assert p.categories_out == (("Movies", "Thriller"),) and not p.categories_in
     assert not {"person", "otherwise"} & set(p.query.split())
+
+
+@pytest.mark.parametrize(
+    ("text", "kept", "dropped"),
+    [
+        ("Hi, how are you? I'm fine thanks! I need a night cream", {"night", "cream"}, {"fine", "how"}),
+        ("Good evening! a cream for fine lines please", {"cream", "fine", "lines"}, {"evening"}),
+        ("Hello! I'm doing good. How are you? I want a red nail polish", {"red"}, {"doing"}),
+    ],
+)
+def test_sentences_of_small_talk_say_nothing_to_search(beauty, text, kept, dropped):
+    """ "I'm fine thanks" is no "fine lines", "good evening" no evening cream; the words of the
+    wish beside them stay."""
+    words = set(_parse(beauty, text).query.casefold().split())
+    assert kept <= words and not dropped & words
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Thanks for the suggestions!",
+        "thank you for the recommendation, i'll have to look it up!",
+        "good bye",
+        "Have a great day!",
+        "I see. Thanks! bye",
+        "Sounds good! Thank you!!",
+        "Nice, I'll check it out too!",
+        "Take care",
+    ],
+)
+def test_closings_and_thanks_are_small_talk(beauty, text):
+    assert classify_intent(text, _parse(beauty, text)).intent == "smalltalk"
+
+
+@pytest.mark.parametrize(
+    "text", ["sure, red please", "Nice! Do you have one in red?", "thanks! any other suggestions?", "perfect, cheaper?"]
+)
+def test_a_wish_after_an_acknowledgement_is_a_request(beauty, text):
+    assert classify_intent(text, _parse(beauty, text)).intent != "smalltalk"
+
+
+def test_words_of_talking_about_talking_are_not_searched(beauty):
+    p = _parse(beauty, "I think I remember a hand cream my mom used, haha, still can't find it")
+    assert {"hand", "cream"} <= set(p.query.split())
+    assert not {"think", "remember", "haha", "still"} & set(p.query.split())
+    p = _parse(beauty, "I'm a huge fan of Essie, a red polish")
+    assert "fan" not in p.query.split() and "Essie" in p.brands_in
+    assert "fan" in _parse(beauty, "a fan brush for blush").query.split()
+
+
+def test_a_request_for_just_the_medium_of_a_works_catalog_searches_no_word(movies, beauty):
+    """ "I like to watch movies" asks for no title in particular (titles that echo "watch" or "movie"
+    are no answer), "thriller movies" for thrillers; in a catalog of goods "film" is a product."""
+    assert movies.understand("I like to watch movies", "medium").query == ""
+    assert movies.chat("I like to watch movies", session_id="medium").items
+    assert movies.understand("thriller movies please", "medium-2").query.casefold().split() == ["thriller"]
+    assert "film" in beauty.understand("a film for my face", "goods").query.split()
+
+
+def test_the_best_known_films_of_a_kind_are_candidates_whatever_genre_they_are_filed_under(tmp_path):
+    """A film filed under Animation that is also a comedy is as much a comedy for "I like comedies"
+    as the films filed under Comedy alone, which the word "comedies" retrieves first."""
+    items = [
+        Item(f"c{i:02d}", f"Funny Business Part {i} ({1980 + i % 15})", categories=("Movies", "Comedy"),
+             attributes={"genres": ["Comedy"], "release_year": 1980 + i % 15})
+        for i in range(60)
+    ]
+    star = Item("star", "Toys Alive (1995)", categories=("Movies", "Animation"),
+                attributes={"genres": ["Animation", "Children's", "Comedy"], "release_year": 1995})
+    items.append(star)
+    seqs = {f"u{u:02d}": ["star", f"c{u % 60:02d}"] for u in range(40)}
+    data = Dataset("kinds", Catalog(items), Interactions.from_sequences(seqs), currency=None, source=__file__)
+    bot = ShoppingAssistant.from_dataset(data, llm=None, cache_dir=tmp_path, show_progress=False)
+    r = bot.chat("I like comedies", session_id="kinds")
+    assert "star" in [it.item_id for it in r.items]
+
+
+def test_a_need_said_beside_an_off_topic_word_is_about_the_goods(beauty):
+    """ "weather" makes "what's the weather tomorrow" off topic, not a shopper's dry skin in it."""
+    r = beauty.chat("my skin is so dry in this cold weather, help", session_id="weather")
+    assert r.intent != "refuse" and r.items
+    assert beauty.chat("what's the weather like tomorrow?", session_id="weather-2").intent == "refuse"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "something for my mom, she's turning 60",
+        "a gift for my aunt who is 45",
+        "my grandma is in her 70s, she has dry skin",
+        "a foundation for a woman aged 55",
+    ],
+)
+def test_an_age_is_no_search_word(beauty, text):
+    assert not any(ch.isdigit() for ch in _parse(beauty, text).query)
+
+
+def test_asking_what_helps_or_what_to_use_searches_neither_word(beauty):
+    words = set(_parse(beauty, "my nails keep breaking, anything that helps?").query.split())
+    assert "nails" in words and "helps" not in words
+    assert not {"use", "should"} & set(_parse(beauty, "my skin is oily, what should I use?").query.split())
+
+
+def test_a_title_the_catalog_lacks_is_no_search_word_whatever_quote_it_starts_with(movies):
+    u = movies.understander
+    for text in ["something like my favorite movie The 'Burbs (1989)?", 'I loved "Ronin" (1998)']:
+        q = parse(text, u.vocab, None, titles=u.titles).query
+        assert not {"burbs", "ronin", "1989", "1998"} & set(q.casefold().split())
+
+
+def test_both_of_us_is_the_people_not_two_items(movies):
+    u = movies.understander
+    for text in ["my wife likes thrillers but I like comedies, something for both of us?", "we both like comedies"]:
+        p = parse(text, u.vocab, None, titles=u.titles)
+        assert not p.references and "both" not in p.query.split()
+    assert parse("both of them look good", u.vocab, None).references  # two shown items
+
+
+def test_the_ages_of_kids_are_no_search_words(movies):
+    q = parse("my kids are 8 and 10, what can we all watch together?", movies.understander.vocab, None).query
+    assert not {"8", "10", "together"} & set(q.split())

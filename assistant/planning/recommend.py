@@ -46,6 +46,7 @@ class RecommendPlanner(PlanningStage):
         # rankers with relevance scaled for a turn (see _ranker_for), by (weights, factor)
         self._scaled_rankers: dict[tuple[int, float, float], FusedRanker] = {}
         self._titles_are_names = not self.catalog.has_brands  # a scan of the catalog: once, not per turn
+        self._labels: dict[str, np.ndarray] | None = None  # category or genre name -> catalog rows
 
     def plan(self, turn: UnderstoodTurn) -> Plan:
         timings: dict[str, Any] = {}
@@ -209,6 +210,7 @@ class RecommendPlanner(PlanningStage):
             extra_ids=[
                 *self._cf_candidates(history, constraints),
                 *self._anchor_candidates([*turn.state.liked, *turn.state.anchors], constraints),
+                *self._kind_candidates([*constraints.categories, *turn.state.soft_categories], constraints),
             ],
         )
         t1 = time.perf_counter()
@@ -386,6 +388,33 @@ class RecommendPlanner(PlanningStage):
             return []
         sims = (self.index.item_matrix @ self.index.vectors(anchors).T).max(axis=1)
         return self._best_allowed(sims, self.index.filter_index.mask(constraints), n)
+
+    def _kind_candidates(self, kinds: Sequence[Sequence[str]], constraints: Constraints) -> list[str]:
+        """In a catalog of works, the ``config.kind_pool`` most popular items of the kinds asked
+        for or leaned to ("I like comedies", "something for a family night") that pass the hard
+        filters: where titles are names, the words said retrieve the items whose text echoes them
+        most (films filed under "Comedy" alone), and the best-known films of the kind, filed under
+        several genres, lie outside them. Where titles describe the goods, the words find the
+        kind's items well and its best sellers would crowd out what the words describe ("eyeshadow"
+        after brushes: applicators, not palettes)."""
+        n = self.config.kind_pool
+        if not kinds or n <= 0 or not self._titles_are_names:
+            return []
+        if self._labels is None:
+            rows: dict[str, list[int]] = {}
+            for r, it in enumerate(self.catalog):
+                genres = it.attributes.get("genres")
+                for label in {*it.categories, *(genres if isinstance(genres, list) else ())}:
+                    rows.setdefault(str(label).casefold(), []).append(r)
+            self._labels = {k: np.asarray(v, dtype=np.int64) for k, v in rows.items()}
+        allowed = np.zeros(len(self.catalog), dtype=bool)
+        for path in kinds:
+            if path:
+                allowed[self._labels.get(str(path[-1]).casefold(), np.empty(0, dtype=np.int64))] = True
+        allowed &= self.index.filter_index.mask(constraints)
+        popularity = self.index.popularity
+        scores = np.array([popularity.get(it.item_id, 0.0) for it in self.catalog])
+        return self._best_allowed(scores, allowed, n)
 
     def _best_allowed(self, scores: np.ndarray, allowed: np.ndarray, n: int) -> list[str]:
         """Ids of the ``n`` best-scoring catalog rows among the ``allowed`` ones (catalog row order)."""
