@@ -895,6 +895,9 @@ def test_sentences_of_small_talk_say_nothing_to_search(beauty, text, kept, dropp
         "Sounds good! Thank you!!",
         "Nice, I'll check it out too!",
         "Take care",
+        "谢谢你的推荐！",
+        "晚安",
+        "嗯嗯好的，谢谢啦",
     ],
 )
 def test_closings_and_thanks_are_small_talk(beauty, text):
