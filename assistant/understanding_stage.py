@@ -100,7 +100,10 @@ class Understander(Stage):
         # Free words typed wrong ("dandruf"), also searched as the titles spell them; where titles
         # are names (films) a title word is no description, so none is corrected.
         self.spelling = (
-            TitleSpelling.from_title_words(words for it, words in title_words if not it.untitled)
+            TitleSpelling.from_title_words(
+                (words for it, words in title_words if not it.untitled),
+                brands=(it.brand for it in ctx.catalog if it.brand),
+            )
             if ctx.catalog.has_brands
             else TitleSpelling()
         )

@@ -991,3 +991,17 @@ def test_both_of_us_is_the_people_not_two_items(movies):
 def test_the_ages_of_kids_are_no_search_words(movies):
     q = parse("my kids are 8 and 10, what can we all watch together?", movies.understander.vocab, None).query
     assert not {"8", "10", "together"} & set(q.split())
+
+
+@pytest.mark.parametrize(
+    ("text", "brand"),
+    [
+        ("a foundation nicer than my old Maybelline one", "Maybelline"),
+        ("something better than Essie", "Essie"),
+    ],
+)
+def test_a_brand_after_than_is_the_one_to_move_away_from(beauty, text, brand):
+    p = _parse(beauty, text)
+    assert p.brands_out == (brand,) and not p.brands_in
+    assert classify_intent(text, p).intent != "compare"
+    assert classify_intent("is the first one better than the second?", None).intent == "compare"

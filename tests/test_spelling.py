@@ -32,6 +32,12 @@ def test_a_misspelt_word_gets_the_spelling_many_titles_use() -> None:
     assert chatty.corrections("somthing lookin shampoos") == []
 
 
+def test_a_brand_is_no_spelling_to_correct_a_word_to() -> None:
+    titles = [f"Smead File Folder, {c}" for c in ("Red", "Blue", "Green", "Manila")]
+    assert TitleSpelling.from_titles(titles).corrections("pens that don't smear") == ["smead"]  # without the brands
+    assert TitleSpelling.from_titles(titles, brands=["Smead"]).corrections("pens that don't smear") == []
+
+
 def test_a_misspelt_word_reaches_retrieval_in_the_catalogs_spelling(tmp_path) -> None:
     shampoo, staplers = ("Beauty", "Hair Care", "Shampoos"), ("Office", "Staplers")
     paths = [shampoo] * 4 + [staplers] * 3 + [shampoo]

@@ -35,7 +35,8 @@ def cue(key: str) -> re.Pattern[str]:
 _FILLER_GAP = re.compile(
     r"^[\s\"'“”‘’]*(?:(?:anything|any|stuff|products?|items?|things?|more|from|by|of|the|a|an|brand|brands|"
     r"those|that|these|like|something|made|either|want|show|me|with|buy|see|get|any\s+more|的|牌子|品牌|"
-    r"任何|要|买|看|用|too|so|overly|太|那么|过于|big|huge|much\s+of\s+a)[\s\"'“”‘’]*){0,4}$",
+    r"任何|要|买|看|用|too|so|overly|太|那么|过于|big|huge|much\s+of\s+a|my|our|old|usual|current|regular)"
+    r"[\s\"'“”‘’]*){0,4}$",
     re.I,
 )
 _LIST_GAP = re.compile(

@@ -36,16 +36,19 @@ class TitleSpelling:
     by_first: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
-    def from_titles(cls, titles: Iterable[str]) -> TitleSpelling:
-        return cls.from_title_words(normalize(title).split() for title in titles)
+    def from_titles(cls, titles: Iterable[str], brands: Iterable[str] = ()) -> TitleSpelling:
+        return cls.from_title_words((normalize(title).split() for title in titles), brands)
 
     @classmethod
-    def from_title_words(cls, titles: Iterable[Iterable[str]]) -> TitleSpelling:
-        """From each title's ``tokens.normalize``d words (the caller may hold them already)."""
+    def from_title_words(cls, titles: Iterable[Iterable[str]], brands: Iterable[str] = ()) -> TitleSpelling:
+        """From each title's ``tokens.normalize``d words (the caller may hold them already). The
+        words of ``brands`` are no spellings to correct to: "pens that don't smear" is no typo of
+        Smead (a misspelt brand has its own fuzzy match)."""
         counts: Counter[str] = Counter()
         for words in titles:
             counts.update({w for w in words if w.isascii() and w.isalpha()})
-        kept = {w: n for w, n in counts.items() if n >= MIN_TITLES and len(w) >= MIN_LEN - 1}
+        makers = {w for b in brands for w in normalize(b).split()}
+        kept = {w: n for w, n in counts.items() if n >= MIN_TITLES and len(w) >= MIN_LEN - 1 and w not in makers}
         by_first: dict[str, list[str]] = {}
         for w in sorted(kept, key=lambda w: (-kept[w], w)):
             by_first.setdefault(w[0], []).append(w)
