@@ -101,8 +101,8 @@ class Understander(Stage):
         # are names (films) a title word is no description, so none is corrected.
         self.spelling = (
             TitleSpelling.from_title_words(
-                (words for it, words in title_words if not it.untitled),
-                brands=(it.brand for it in ctx.catalog if it.brand),
+                [words for it, words in title_words if not it.untitled],
+                [it.brand for it, _ in title_words if not it.untitled],
             )
             if ctx.catalog.has_brands
             else TitleSpelling()

@@ -34,8 +34,12 @@ def test_a_misspelt_word_gets_the_spelling_many_titles_use() -> None:
 
 def test_a_brand_is_no_spelling_to_correct_a_word_to() -> None:
     titles = [f"Smead File Folder, {c}" for c in ("Red", "Blue", "Green", "Manila")]
-    assert TitleSpelling.from_titles(titles).corrections("pens that don't smear") == ["smead"]  # without the brands
-    assert TitleSpelling.from_titles(titles, brands=["Smead"]).corrections("pens that don't smear") == []
+    titles += [f"{b} Volume Foam" for b in ("Aveda", "Suave", "Tigi")] + ["Foam Co Mousse"]
+    brands = ["Smead"] * 4 + ["Aveda", "Suave", "Tigi", "Foam Co"]
+    assert TitleSpelling.from_titles(titles).corrections("pens that don't smear") == ["smead"]  # brands unknown
+    spelling = TitleSpelling.from_titles(titles, brands)
+    assert spelling.corrections("pens that don't smear") == []
+    assert spelling.corrections("volume foamm") == ["foam"]  # a word other brands' titles say stays one
 
 
 def test_a_misspelt_word_reaches_retrieval_in_the_catalogs_spelling(tmp_path) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from itertools import repeat
 from dataclasses import dataclass, field
 
 from rapidfuzz import process
@@ -36,19 +37,24 @@ class TitleSpelling:
     by_first: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
-    def from_titles(cls, titles: Iterable[str], brands: Iterable[str] = ()) -> TitleSpelling:
+    def from_titles(cls, titles: Iterable[str], brands: Iterable[str] | None = None) -> TitleSpelling:
         return cls.from_title_words((normalize(title).split() for title in titles), brands)
 
     @classmethod
-    def from_title_words(cls, titles: Iterable[Iterable[str]], brands: Iterable[str] = ()) -> TitleSpelling:
-        """From each title's ``tokens.normalize``d words (the caller may hold them already). The
-        words of ``brands`` are no spellings to correct to: "pens that don't smear" is no typo of
-        Smead (a misspelt brand has its own fuzzy match)."""
+    def from_title_words(
+        cls, titles: Iterable[Iterable[str]], brands: Iterable[str | None] | None = None
+    ) -> TitleSpelling:
+        """From each title's ``tokens.normalize``d words (the caller may hold them already) and,
+        optionally, each title's brand: a title's own brand words are no spelling it offers, so
+        "pens that don't smear" is no typo of Smead (a misspelt brand has its own fuzzy match),
+        while "foam", which titles of every brand say, stays one."""
         counts: Counter[str] = Counter()
-        for words in titles:
-            counts.update({w for w in words if w.isascii() and w.isalpha()})
-        makers = {w for b in brands for w in normalize(b).split()}
-        kept = {w: n for w, n in counts.items() if n >= MIN_TITLES and len(w) >= MIN_LEN - 1 and w not in makers}
+        offered: Counter[str] = Counter()
+        for words, brand in zip(titles, brands if brands is not None else repeat(None)):
+            kept_words = {w for w in words if w.isascii() and w.isalpha()}
+            counts.update(kept_words)
+            offered.update(kept_words - set(normalize(brand or "").split()))
+        kept = {w: n for w, n in offered.items() if n >= MIN_TITLES and len(w) >= MIN_LEN - 1}
         by_first: dict[str, list[str]] = {}
         for w in sorted(kept, key=lambda w: (-kept[w], w)):
             by_first.setdefault(w[0], []).append(w)
