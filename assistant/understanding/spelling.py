@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from itertools import repeat
 from dataclasses import dataclass, field
 
 from rapidfuzz import process
@@ -50,7 +49,9 @@ class TitleSpelling:
         while "foam", which titles of every brand say, stays one."""
         counts: Counter[str] = Counter()
         offered: Counter[str] = Counter()
-        for words, brand in zip(titles, brands if brands is not None else repeat(None)):
+        titles = [list(words) for words in titles]
+        owners = list(brands) if brands is not None else [None] * len(titles)
+        for words, brand in zip(titles, owners, strict=True):
             kept_words = {w for w in words if w.isascii() and w.isalpha()}
             counts.update(kept_words)
             offered.update(kept_words - set(normalize(brand or "").split()))
