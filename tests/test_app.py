@@ -189,6 +189,16 @@ def test_not_for_me_hides_item_in_next_reply(served):
     c.close()
 
 
+def test_small_talk_keeps_the_cards_on_screen(served):
+    url, _, _ = served
+    c = client(url)
+    shown = card_ids(outputs(c.predict("shampoo under $50", api_name="/chat"))["cards"])
+    assert len(shown) >= 3
+    thanks = outputs(c.predict("Thanks for the suggestions!", api_name="/chat"))
+    assert card_ids(thanks["cards"]) == shown  # no new page, and the old one is not wiped
+    c.close()
+
+
 def test_removing_a_chip_changes_the_session_constraints(served):
     url, _, _ = served
     c = client(url)

@@ -211,8 +211,12 @@ class ShopUI:
             self.bundle_view: gr.update(value=bundle_view, visible=bool(bundle_view)),
         }
 
-    def _apply_reply_data(self, state: dict[str, Any], items: list[Any], constraints: Constraints) -> None:
-        state["cards"] = [it.to_dict() if hasattr(it, "to_dict") else dict(it) for it in items]
+    def _apply_reply_data(
+        self, state: dict[str, Any], items: list[Any], constraints: Constraints, intent: str
+    ) -> None:
+        # "thanks!" asks for nothing: the cards the shopper was looking at stay on screen
+        if items or intent != "smalltalk":
+            state["cards"] = [it.to_dict() if hasattr(it, "to_dict") else dict(it) for it in items]
         state["constraints"] = constraints.to_dict()
 
     def full_refresh(self, state: dict[str, Any]) -> dict[Any, Any]:
@@ -249,7 +253,7 @@ class ShopUI:
             for event in engine.stream(text, session_id=state["sid"], user_id=state["user"]):
                 kind = getattr(event, "type", None)
                 if kind == "items":
-                    self._apply_reply_data(state, event.items, event.constraints)
+                    self._apply_reply_data(state, event.items, event.constraints, event.intent)
                     out = {self.state: state, **self.constraint_updates(state)}
                     out.update(self.card_updates(state))
                     out.update(self.extras_updates(state, event.comparison, event.bundle))
@@ -264,7 +268,7 @@ class ShopUI:
                     yield {self.chatbot: state["messages"]}
                 elif kind == "done":
                     reply = event.reply
-                    self._apply_reply_data(state, reply.items, reply.constraints)
+                    self._apply_reply_data(state, reply.items, reply.constraints, reply.intent)
                     state["messages"][-1] = {"role": "assistant", "content": reply.text or reply_text}
                     out = self.full_refresh(state)
                     out.update(self.extras_updates(state, reply.comparison, reply.bundle))
