@@ -874,7 +874,7 @@ def test_not_a_big_kind_person_rules_the_kind_out(movies, text):
     [
         ("Hi, how are you? I'm fine thanks! I need a night cream", {"night", "cream"}, {"fine", "how"}),
         ("Good evening! a cream for fine lines please", {"cream", "fine", "lines"}, {"evening"}),
-        ("Hello! I'm doing good. How are you? I want a red nail polish", {"red"}, {"doing"}),
+        ("Hello! I'm doing good today. And you? I want a red nail polish", {"red"}, {"doing"}),
     ],
 )
 def test_sentences_of_small_talk_say_nothing_to_search(beauty, text, kept, dropped):
@@ -893,7 +893,7 @@ def test_sentences_of_small_talk_say_nothing_to_search(beauty, text, kept, dropp
         "Have a great day!",
         "I see. Thanks! bye",
         "Sounds good! Thank you!!",
-        "Nice, I'll check it out too!",
+        "Nice, I'll look into those!",
         "Take care",
         "谢谢你的推荐！",
         "晚安",

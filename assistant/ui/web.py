@@ -183,12 +183,8 @@ class ShopUI:
                 item = cards[i]
                 out[self.card_boxes[i]] = gr.update(visible=True)
                 out[self.card_htmls[i]] = card_html(
-                    item, i + 1,
-                    currency=currency,
-                    catalog_has_prices=has_prices,
-                    liked=item["item_id"] in liked,
-                    image_src=self.image_src(item, state),
-                    catalog_has_images=has_images,
+                    item, i + 1, currency=currency, catalog_has_prices=has_prices, liked=item["item_id"] in liked,
+                    image_src=self.image_src(item, state), catalog_has_images=has_images,
                 )
             else:
                 out[self.card_boxes[i]] = gr.update(visible=False)
@@ -211,13 +207,10 @@ class ShopUI:
             self.bundle_view: gr.update(value=bundle_view, visible=bool(bundle_view)),
         }
 
-    def _apply_reply_data(
-        self, state: dict[str, Any], items: list[Any], constraints: Constraints, intent: str
-    ) -> None:
-        # "thanks!" asks for nothing: the cards the shopper was looking at stay on screen
-        if items or intent != "smalltalk":
-            state["cards"] = [it.to_dict() if hasattr(it, "to_dict") else dict(it) for it in items]
-        state["constraints"] = constraints.to_dict()
+    def _apply_reply_data(self, state: dict[str, Any], reply: Any) -> None:  # an ItemsEvent or a Reply
+        if reply.items or reply.intent != "smalltalk":  # "thanks!" asks for nothing: the cards stay
+            state["cards"] = [it.to_dict() if hasattr(it, "to_dict") else dict(it) for it in reply.items]
+        state["constraints"] = reply.constraints.to_dict()
 
     def full_refresh(self, state: dict[str, Any]) -> dict[Any, Any]:
         out: dict[Any, Any] = {self.state: state, self.chatbot: state["messages"]}
@@ -253,7 +246,7 @@ class ShopUI:
             for event in engine.stream(text, session_id=state["sid"], user_id=state["user"]):
                 kind = getattr(event, "type", None)
                 if kind == "items":
-                    self._apply_reply_data(state, event.items, event.constraints, event.intent)
+                    self._apply_reply_data(state, event)
                     out = {self.state: state, **self.constraint_updates(state)}
                     out.update(self.card_updates(state))
                     out.update(self.extras_updates(state, event.comparison, event.bundle))
@@ -268,7 +261,7 @@ class ShopUI:
                     yield {self.chatbot: state["messages"]}
                 elif kind == "done":
                     reply = event.reply
-                    self._apply_reply_data(state, reply.items, reply.constraints, reply.intent)
+                    self._apply_reply_data(state, reply)
                     state["messages"][-1] = {"role": "assistant", "content": reply.text or reply_text}
                     out = self.full_refresh(state)
                     out.update(self.extras_updates(state, reply.comparison, reply.bundle))

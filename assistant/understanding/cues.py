@@ -65,7 +65,7 @@ _SENTENCE = re.compile(r"[^.!?;。！？；\n]+[.!?;。！？；\n]*")
 
 def small_talk_sentences(text: str) -> list[tuple[int, int]]:
     """Spans of the sentences that are only small talk: "Hi, how are you?", "I'm fine thanks!",
-    "Thanks for the suggestions.", "have a good night" (the ``smalltalk`` cues of
+    "have a good night", "Thanks for the suggestions." (the ``smalltalk`` cues of
     ``data/intent_cues.yaml``, then nothing but filler). Their words describe no item: "fine" in
     "I'm fine thanks" is no "fine lines", "night" in "good night" no night cream."""
     greeting, out = lexicon.cue("intent_cues", "smalltalk"), []
