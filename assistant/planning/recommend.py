@@ -46,7 +46,17 @@ class RecommendPlanner(PlanningStage):
         # rankers with relevance scaled for a turn (see _ranker_for), by (weights, factor)
         self._scaled_rankers: dict[tuple[int, float, float], FusedRanker] = {}
         self._titles_are_names = not self.catalog.has_brands  # a scan of the catalog: once, not per turn
-        self._labels: dict[str, np.ndarray] | None = None  # category or genre name -> catalog rows
+        # Where titles are names: category or genre name -> catalog rows, and each row's popularity,
+        # for the kind's best-known items (``_kind_candidates``), read once, not per turn.
+        self._labels: dict[str, list[int]] = {}
+        self._popularity_by_row = np.zeros(0)
+        if self._titles_are_names:
+            for r, it in enumerate(self.catalog):
+                genres = it.attributes.get("genres")
+                for label in {*it.categories, *(genres if isinstance(genres, list) else ())}:
+                    self._labels.setdefault(str(label).casefold(), []).append(r)
+            popularity = self.index.popularity
+            self._popularity_by_row = np.array([popularity.get(it.item_id, 0.0) for it in self.catalog])
 
     def plan(self, turn: UnderstoodTurn) -> Plan:
         timings: dict[str, Any] = {}
@@ -400,21 +410,12 @@ class RecommendPlanner(PlanningStage):
         n = self.config.kind_pool
         if not kinds or n <= 0 or not self._titles_are_names:
             return []
-        if self._labels is None:
-            rows: dict[str, list[int]] = {}
-            for r, it in enumerate(self.catalog):
-                genres = it.attributes.get("genres")
-                for label in {*it.categories, *(genres if isinstance(genres, list) else ())}:
-                    rows.setdefault(str(label).casefold(), []).append(r)
-            self._labels = {k: np.asarray(v, dtype=np.int64) for k, v in rows.items()}
         allowed = np.zeros(len(self.catalog), dtype=bool)
         for path in kinds:
             if path:
-                allowed[self._labels.get(str(path[-1]).casefold(), np.empty(0, dtype=np.int64))] = True
+                allowed[self._labels.get(str(path[-1]).casefold(), [])] = True
         allowed &= self.index.filter_index.mask(constraints)
-        popularity = self.index.popularity
-        scores = np.array([popularity.get(it.item_id, 0.0) for it in self.catalog])
-        return self._best_allowed(scores, allowed, n)
+        return self._best_allowed(self._popularity_by_row, allowed, n)
 
     def _best_allowed(self, scores: np.ndarray, allowed: np.ndarray, n: int) -> list[str]:
         """Ids of the ``n`` best-scoring catalog rows among the ``allowed`` ones (catalog row order)."""
