@@ -46,16 +46,11 @@ class RecommendPlanner(PlanningStage):
         # rankers with relevance scaled for a turn (see _ranker_for), by (weights, factor)
         self._scaled_rankers: dict[tuple[int, float, float], FusedRanker] = {}
         self._titles_are_names = not self.catalog.has_brands  # a scan of the catalog: once, not per turn
-        # Where titles are names: category or genre name -> catalog rows, and each row's popularity,
-        # for the kind's best-known items (``_kind_candidates``), read once, not per turn.
-        self._labels: dict[str, list[int]] = {}
-        self._popularity_by_row = np.zeros(0)
+        # Where titles are names: each row's popularity, for the kinds' best-known items
+        # (``_kind_candidates``), read once, not per turn.
+        popularity = self.index.popularity
+        self._popularity_by_row: np.ndarray | None = None
         if self._titles_are_names:
-            for r, it in enumerate(self.catalog):
-                genres = it.attributes.get("genres")
-                for label in {*it.categories, *(genres if isinstance(genres, list) else ())}:
-                    self._labels.setdefault(str(label).casefold(), []).append(r)
-            popularity = self.index.popularity
             self._popularity_by_row = np.array([popularity.get(it.item_id, 0.0) for it in self.catalog])
 
     def plan(self, turn: UnderstoodTurn) -> Plan:
@@ -407,14 +402,12 @@ class RecommendPlanner(PlanningStage):
         several genres, lie outside them. Where titles describe the goods, the words find the
         kind's items well and its best sellers would crowd out what the words describe ("eyeshadow"
         after brushes: applicators, not palettes)."""
-        n = self.config.kind_pool
-        if not kinds or n <= 0 or not self._titles_are_names:
+        n, fi = self.config.kind_pool, self.index.filter_index
+        kinds = tuple(tuple(p) for p in kinds if p)
+        if not kinds or n <= 0 or self._popularity_by_row is None:
             return []
-        allowed = np.zeros(len(self.catalog), dtype=bool)
-        for path in kinds:
-            if path:
-                allowed[self._labels.get(str(path[-1]).casefold(), [])] = True
-        allowed &= self.index.filter_index.mask(constraints)
+        # a film is under every genre it lists (``Item.paths``), as the filters read it
+        allowed = fi.mask(Constraints(categories=kinds)) & fi.mask(constraints)
         return self._best_allowed(self._popularity_by_row, allowed, n)
 
     def _best_allowed(self, scores: np.ndarray, allowed: np.ndarray, n: int) -> list[str]:
