@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from dataclasses import dataclass, field, replace
 from importlib.util import find_spec
 from typing import Any
@@ -108,9 +107,9 @@ class Understander(Stage):
             else TitleSpelling()
         )
         # Words three or more titles use: a message that says one is about the goods, whatever
-        # off-topic word it holds ("my hair is frizzy in humid weather"). Not where titles are names.
-        uses = Counter(w for it, words in title_words if not it.untitled for w in set(words))
-        self._title_vocab = frozenset(w for w, n in uses.items() if n >= 3 and ctx.catalog.has_brands)
+        # off-topic word it holds ("my hair is frizzy in humid weather"). The spelling index counts
+        # them; it is empty where titles are names, and so is this.
+        self._title_vocab = frozenset(w for w, n in self.spelling.counts.items() if n >= 3)
         # Each item's category paths and title stems, for the features of the type in force.
         self._title_stems = [
             (it.paths, frozenset(stem(w) for w in words)) for it, words in title_words

@@ -32,7 +32,7 @@ MIN_TITLES = 3
 
 @dataclass(frozen=True)
 class TitleSpelling:
-    counts: dict[str, int] = field(default_factory=dict)  # title word -> titles using it
+    counts: dict[str, int] = field(default_factory=dict)  # title word -> titles using it (all words)
     by_first: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
@@ -52,9 +52,9 @@ class TitleSpelling:
         titles = [list(words) for words in titles]
         owners = list(brands) if brands is not None else [None] * len(titles)
         for words, brand in zip(titles, owners, strict=True):
-            kept_words = {w for w in words if w.isascii() and w.isalpha()}
-            counts.update(kept_words)
-            offered.update(kept_words - set(normalize(brand or "").split()))
+            counts.update(set(words))  # every title word, so a caller can read how many titles say it
+            spellings = {w for w in words if w.isascii() and w.isalpha()}
+            offered.update(spellings - set(normalize(brand or "").split()))
         kept = {w: n for w, n in offered.items() if n >= MIN_TITLES and len(w) >= MIN_LEN - 1}
         by_first: dict[str, list[str]] = {}
         for w in sorted(kept, key=lambda w: (-kept[w], w)):
