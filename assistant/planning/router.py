@@ -13,6 +13,7 @@ from assistant.planning.details import DetailsPlanner
 from assistant.planning.recommend import RecommendPlanner
 from assistant.planning.superlative import SuperlativePlanner
 from assistant.stage_context import Stage, StageContext
+from assistant.understanding.intents import is_closing
 from assistant.understanding_stage import UnderstoodTurn
 from retrieval.diversity import DiversityConfig
 from retrieval.ranker import FusedRanker
@@ -57,11 +58,12 @@ class Router(Stage):
     def _plan_smalltalk(self, turn: UnderstoodTurn) -> Plan:
         # The catalog's own opening question: a film shopper is asked for a kind or a decade,
         # not for a budget or a brand.
+        strings = self.ctx.strings(turn.lang)
         opening = turn.facets.opening_question(turn.lang, ask_budget=not turn.constraints.has_price)
         fallback = (
-            self.ctx.strings(turn.lang).format("smalltalk_hello")
-            + ("" if turn.lang == "zh" else " ")
-            + opening
+            strings.format("smalltalk_bye")
+            if is_closing(turn.message)
+            else strings.format("smalltalk_hello") + ("" if turn.lang == "zh" else " ") + opening
         )
         msgs = self.ctx.prompt("smalltalk", turn.lang).messages(message=turn.message)
         return Plan(

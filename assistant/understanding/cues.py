@@ -98,10 +98,12 @@ def control_phrases(text: str, taken: bytearray) -> Controls:
 
 
 def assign_polarity(
-    text: str, mentions: list[Mention], taken: bytearray
+    text: str, masked: str, mentions: list[Mention], taken: bytearray
 ) -> tuple[list[bool], list[bool], list[tuple[int, int]]]:
     """Which mentions are negated / under "only", and the negation cues' spans; the cues that
-    governed a mention are claimed in ``taken``."""
+    governed a mention are claimed in ``taken``. Cues are read in ``text``, the words as said,
+    where nothing claimed them ("cheaper than HP": "cheaper" was read as a price wish and still
+    makes "than" a cue); the words between a cue and its mention in ``masked``."""
     neg, only = negation_cues(text, taken), scan_cues(cue("only"), text, taken)
     negated = [False] * len(mentions)
     onlyed = [False] * len(mentions)
@@ -111,7 +113,7 @@ def assign_polarity(
             for i, m in enumerate(mentions):
                 if m.start < cue_end:
                     continue
-                gap = text[cue_end : m.start]
+                gap = masked[cue_end : m.start]
                 if _FILLER_GAP.match(gap):
                     flags[i] = True
                     used_cues.add(cue_start)
@@ -119,15 +121,15 @@ def assign_polarity(
                     # Glaze"; "不想要OPI,洗发水" negates the brand, not the shampoo.
                     for j in range(i + 1, len(mentions)):
                         same_kind = type(mentions[j].resolved) is type(mentions[j - 1].resolved)
-                        if same_kind and _LIST_GAP.match(text[mentions[j - 1].end : mentions[j].start]):
+                        if same_kind and _LIST_GAP.match(masked[mentions[j - 1].end : mentions[j].start]):
                             flags[j] = True
                         else:
                             break
                 break
     for i, m in enumerate(mentions):
-        if not negated[i] and isinstance(m.resolved, BrandMatch) and _had_and_disliked(text, m):
+        if not negated[i] and isinstance(m.resolved, BrandMatch) and _moved_away(text, m):
             negated[i] = True  # "I tried Neutrogena and it didn't do much": not that brand again
-    had = [isinstance(m.resolved, CategoryMatch) and _already_had(text, m) for m in mentions]
+    had = [isinstance(m.resolved, CategoryMatch) and _already_had(masked, m) for m in mentions]
     wanted = any(isinstance(m.resolved, CategoryMatch) and not h for m, h in zip(mentions, had, strict=True))
     for i, m in enumerate(mentions):
         if had[i] and (wanted or _NEED_AFTER.search(text, m.end)):
@@ -142,8 +144,9 @@ def assign_polarity(
 
 
 _HAD_BEFORE = re.compile(
-    r"\b(?:tried|used|bought|had|been\s+using|switched\s+from)\s+(?:the\s+|some\s+|a\s+|an\s+|my\s+)?$|"
-    r"(?:用过|买过|试过)$",
+    r"\b(?:tried|used|bought|had|using|switched\s+from|swears?\s+by|swore\s+by|stuck\s+with|loyal\s+to|"
+    r"(?:always|usually)\s+(?:use|buy|get))\s+(?:the\s+|some\s+|a\s+|an\s+|my\s+)?$|"
+    r"(?:用过|买过|试过|一直用|一直在用)$",
     re.I,
 )
 
@@ -163,13 +166,17 @@ def _already_had(text: str, m: Mention) -> bool:
     return bool(_ALREADY_HAD.search(text[max(0, m.start - 40) : m.start]))
 
 
-def _had_and_disliked(text: str, m: Mention) -> bool:
+def _moved_away(text: str, m: Mention) -> bool:
     """A brand the shopper had, with a complaint in the same sentence ("I tried X and it didn't
-    help", "used X but it broke me out")."""
+    help", "used X but it broke me out") or a wish to move on after it ("been using X for years,
+    want to try something different", "my mom swears by X but it's too pricey")."""
     if not _HAD_BEFORE.search(text[max(0, m.start - 24) : m.start]):
         return False
     sentence = re.split(r"[.!?;。！？；]", text[m.end :], maxsplit=1)[0]
-    return bool(lexicon.cue("mention_cues", "dislike_after").search(sentence))
+    return bool(
+        lexicon.cue("mention_cues", "dislike_after").search(sentence)
+        or lexicon.cue("mention_cues", "moving_on").search(text, m.end)
+    )
 
 
 def build_query(text: str, taken: bytearray) -> str:

@@ -58,6 +58,7 @@ __all__ = [
     "IntentResult",
     "classify_intent",
     "has_searchable_content",
+    "is_closing",
     "needs_clarification",
 ]
 
@@ -85,6 +86,12 @@ def _cue(key: str) -> re.Pattern[str]:
 
 
 _ALNUM = re.compile(r"[^\W_]", re.UNICODE)
+
+
+def is_closing(text: str) -> bool:
+    """Does a small-talk message close the talk ("thanks, bye!", "谢谢")? A question keeps it open
+    ("thanks! what else can you do?")."""
+    return bool(_cue("closing").search(text)) and not re.search(r"[?？]", text)
 
 
 def _paths(mention: object) -> tuple[tuple[str, ...], ...]:

@@ -32,8 +32,9 @@ _NOT_NEWER = re.compile(
     re.I,
 )
 _OLDER = re.compile(
-    r"\b(?:older|oldies|vintage|old[\s-]school|golden\s+age|old\s+(?:movies?|films?|ones?|stuff))\b|"
-    r"老电影|老片|老一点|怀旧",
+    r"\b(?:older|oldies|vintage|old[\s-]school|golden\s+age|old\s+(?:movies?|films?|ones?|stuff|classics?|hollywood)|"
+    r"old[\s-]timey?|black[\s-](?:and|&|n)[\s-]white|b\s*&\s*w|silent\s+(?:movies?|films?|era))\b|"
+    r"老电影|老片|老一点|怀旧|黑白(?:电影|片)",
     re.I,
 )
 

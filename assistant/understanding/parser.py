@@ -40,12 +40,10 @@ Grammar (case-insensitive; ``N`` is a number such as ``20``, ``19.99``, ``1,000`
   add to earlier brands instead of replacing them.
 * ``something else|none of these|a different one``/``换一个`` exclude what was shown, ``more like the
   second one``/``类似`` also marks ``similar``, ``a different brand``/``换个牌子`` ``other_brand``.
-* references to the last shown list: ``the second (one)``, ``2nd``, ``#3``, ``number 3``,
-  ``item 3``, ``the first two``, ``top 3``, ``the last one``, ``both``, ``all of them``, ``that
-  one``, ``this one``, ``the cheapest one``, ``the most expensive one``; ZH ``第二个|第2款``,
-  ``前两个``, ``最后一个``, ``这个|那个|这款``, ``最便宜的那个``, ``最贵的那款``. A like/dislike
-  cue next to a reference ("I like the first one", "不喜欢第二个", "not the first one") is
-  feedback on that item.
+* references to the last shown list: ``the second (one)``, ``#3``, ``the first two``, ``the last
+  one``, ``both``, ``that one``, ``the cheapest one``; ZH ``第二个``, ``前两个``, ``这款``,
+  ``最便宜的那个``. A like/dislike cue next to a reference ("I like the first one", "不喜欢第二个",
+  "not the first one") is feedback on that item.
 * brands and categories: see ``assistant.understanding.vocabulary``. Words are evidence; a mention
   becomes a hard filter only on confident evidence (``_is_filter``): a brand whose name is a plain
   word ("Dove", "Shea Moisture") needs brand context ("by|from Dove", "Dove brand", "Dove's",
@@ -185,7 +183,7 @@ def _parse_rules(
 
     # 3. Brand and category mentions, and the cues that govern them.
     masked = mask(text, taken)
-    read = _read_mentions(vocab, masked, taken)
+    read = _read_mentions(vocab, text, masked, taken)
 
     # 4. Feedback on referenced items ("I like the first one", "not the second one").
     said = feedback(text, refs, read.neg_cues)
@@ -370,9 +368,9 @@ class _MentionReading:
     corrections: list[tuple[int, str]]  # (where, catalog spelling) of typo'd (fuzzy) mentions
 
 
-def _read_mentions(vocab: CatalogVocabulary, masked: str, taken: bytearray) -> _MentionReading:
+def _read_mentions(vocab: CatalogVocabulary, text: str, masked: str, taken: bytearray) -> _MentionReading:
     mentions = job_tools(vocab, masked, exact_category_names(vocab, masked, vocab.find_mentions(masked)))
-    negated, onlyed, neg_cues = assign_polarity(masked, mentions, taken)
+    negated, onlyed, neg_cues = assign_polarity(text, masked, mentions, taken)
 
     brands_in: list[str] = []
     brands_out: list[str] = []
@@ -486,7 +484,9 @@ _PURPOSE_BEFORE = re.compile(
     re.I,
 )
 _CONTEXT_BEFORE = re.compile(r"(?:\bmy\s+(?:[\w'-]+\s+){0,2}|给我的|我的)$", re.I)
-_CONTEXT_AFTER = re.compile(r"^\s*(?:(?:is|are|was|were|has|have|keeps?|needs?)\b|用)", re.I)
+_CONTEXT_AFTER = re.compile(
+    r"^\s*(?:(?:is|are|was|were|has|have|keeps?|needs?|ran|runs?|broke|died|stopped|won'?t|doesn'?t|jam(?:s|med)?|"
+    r"leaks?|takes?|uses?)\b|用)", re.I)
 _FREE_AFTER = re.compile(r"^\s*-?\s*free\b", re.I)
 _DEGREE_BEFORE = re.compile(r"(?:\b(?:too|so|overly)\s+|太|那么|过于)$", re.I)
 # Brand context: "by X", "X brand", and a preference for a name typed as one ("I prefer Brother",

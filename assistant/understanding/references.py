@@ -106,11 +106,14 @@ def _ref_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
                 re.I,
             ),
         ),
-        # "something for both of us", "we both like comedies": the people, not two items
+        # "something for both of us", "we both like comedies", "something we can both enjoy": the
+        # people, not two items
         (
             "both",
             re.compile(
-                r"(?<!\bwe\s)\bboth(?!\s+of\s+(?:us|you)\b)(?:\s+of\s+(?:them|these|those))?\b|两个都|这两个|那两个|两款",
+                r"(?<!\bwe\s)(?<!\bi\s)(?<!\bwe\scan\s)(?<!\bwe\scould\s)(?<!\bwe\swould\s)(?<!\bwe\swill\s)"
+                r"(?<!\bwe'd\s)(?<!\bwe'll\s)\bboth(?!\s+of\s+(?:us|you)\b)(?:\s+of\s+(?:them|these|those))?\b"
+                r"|两个都|这两个|那两个|两款",
                 re.I,
             ),
         ),

@@ -70,7 +70,7 @@ class TitleSpelling:
                 len(key) < MIN_LEN
                 or not (key.isascii() and key.isalpha())
                 or key in self.counts
-                or key in lexicon.known_words()
+                or any(k in lexicon.known_words() for k in _forms(key))
             ):
                 continue
             limit = 2 if len(key) >= LONG_WORD else 1
@@ -83,3 +83,18 @@ class TitleSpelling:
                 if best not in out and stem(best) != stem(key) and build_query(best, bytearray(len(best))):
                     out.append(best)
         return out
+
+
+_SUFFIXES = ("ing", "ed", "es", "s", "er", "est", "ly", "y")
+
+
+def _forms(word: str) -> set[str]:
+    """``word`` and the base words it may inflect ("swears" -> "swear", "jamming" -> "jam",
+    "smudging" -> "smudge"): the embedder's vocabulary holds base words, and an inflected English
+    word is no typo of a title word ("swears" is not "shears")."""
+    out = {word, stem(word)}
+    for suffix in _SUFFIXES:
+        base = word[: -len(suffix)]
+        if word.endswith(suffix) and len(base) >= 3:
+            out |= {base, base + "e"} | ({base[:-1]} if base[-1] == base[-2] else set())
+    return out

@@ -35,11 +35,11 @@ def titled_works(text: str) -> list[TitledWork]:
         for k, w in enumerate(reversed(list(re.finditer(r"\S+", text[: y.start()])))):
             word = w.group()
             if (
-                word[-1] in ".!?;,"
-                and not (k == 0 and word[-1] in "?!")
+                word[-1] in ".!?;,…"
+                and not (k == 0 and (word[-1] in "?!…" or word.endswith("...")))
                 and word.casefold() not in _ABBREVIATIONS
             ):
-                break  # a sentence ends before the title ("What About Bob? (1991)" is one)
+                break  # a sentence ends before the title ("What About Bob? (1991)", "Say Anything... (1989)" are one)
             head = word.lstrip("'\"‘’“”")[:1]  # "The 'Burbs (1989)", "“Heat” (1995)"
             if head.isupper() or head.isdigit():
                 start = w.start()
