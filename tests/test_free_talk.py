@@ -14,6 +14,8 @@ from assistant import ShoppingAssistant
 from assistant.understanding.intents import classify_intent
 from assistant.understanding.mentions import TitleIndex, find_items
 from assistant.understanding.parser import parse
+from assistant.understanding.spelling import TitleSpelling
+from assistant.understanding.works import titled_works
 from assistant.understanding.vocabulary import CatalogVocabulary
 from retrieval.data.schema import Catalog, Dataset, Interactions, Item, placeholder_title
 
@@ -998,6 +1000,7 @@ def test_the_ages_of_kids_are_no_search_words(movies):
     [
         ("a foundation nicer than my old Maybelline one", "Maybelline"),
         ("something better than Essie", "Essie"),
+        ("a foundation cheaper than Estee Lauder", "Estee Lauder"),
     ],
 )
 def test_a_brand_after_than_is_the_one_to_move_away_from(beauty, text, brand):
@@ -1005,3 +1008,82 @@ def test_a_brand_after_than_is_the_one_to_move_away_from(beauty, text, brand):
     assert p.brands_out == (brand,) and not p.brands_in
     assert classify_intent(text, p).intent != "compare"
     assert classify_intent("is the first one better than the second?", None).intent == "compare"
+
+
+@pytest.mark.parametrize(
+    ("text", "brand"),
+    [
+        ("I've been using Cetaphil for years and want to try something different", "Cetaphil"),
+        ("used Neutrogena forever but I'm ready for a change, need a hand cream", "Neutrogena"),
+        ("my mom swears by Estee Lauder but it's too pricey for me, any alternatives?", "Estee Lauder"),
+        ("一直用Cetaphil，想换个别的洗面奶", "Cetaphil"),
+    ],
+)
+def test_a_brand_the_shopper_had_and_moves_on_from_is_ruled_out(beauty, text, brand):
+    """A shopper who has used a brand for years and wants a change wants anything but it; the words
+    of the change ("for years", "using", "alternatives") describe no item."""
+    p = _parse(beauty, text)
+    assert brand in p.brands_out and not p.brands_in
+    assert not {"using", "years", "forever", "swears", "alternatives"} & set(p.query.casefold().split())
+
+
+def test_a_brand_the_shopper_uses_and_likes_is_not_ruled_out(beauty):
+    p = _parse(beauty, "I use Cetaphil cleanser and love it, need a hand cream too")
+    assert "Cetaphil" not in p.brands_out
+
+
+@pytest.mark.parametrize(
+    "text", ["Greetings!", "Hope you're having a lovely day!", "hope all is well", "Hope your day is going well"]
+)
+def test_well_wishing_is_small_talk(beauty, text):
+    assert classify_intent(text, _parse(beauty, text)).intent == "smalltalk"
+
+
+def test_well_wishing_beside_a_wish_searches_only_the_wish(beauty):
+    text = "Hope you're having a lovely day! I need a night cream"
+    words = set(_parse(beauty, text).query.casefold().split())
+    assert {"night", "cream"} <= words and not {"hope", "having", "day"} & words
+    text = "I hope you have some nice creams to show me"
+    assert classify_intent(text, _parse(beauty, text)).intent != "smalltalk"
+
+
+def test_a_goodbye_gets_a_goodbye_not_another_question(beauty):
+    bye = beauty.chat("thanks, bye!", session_id="bye")
+    assert bye.intent == "smalltalk" and "?" not in bye.text and not bye.items
+    hello = beauty.chat("hello", session_id="hello")
+    assert hello.intent == "smalltalk" and "?" in hello.text  # an opening asks what the shopper wants
+    assert "?" not in beauty.chat("谢谢，再见", session_id="bye-zh").text
+
+
+def test_a_title_ending_in_an_ellipsis_is_one_work():
+    works = titled_works("my favourite is Say Anything... (1989), got others like it?")
+    assert [w.year for w in works] == [1989]
+    assert "my favourite is Say Anything... (1989), got others like it?"[works[0].start :].startswith("Say Anything")
+    titles = TitleIndex.from_items([("h", "When Harry Met Sally... (1989)", None), ("x", "Heat (1995)", None)])
+    found = find_items("I love When Harry Met Sally... (1989), anything like it?", titles)
+    assert [m.item_ids for m in found] == [("h",)]
+
+
+def test_black_and_white_classics_lean_old(movies):
+    for text in ("old black and white classics please", "a black-and-white thriller"):
+        p = parse(text, movies.understander.vocab, None)
+        assert p.era == "older" and not {"black", "white"} & set(p.query.split()), text
+
+
+def test_something_we_can_both_enjoy_points_at_no_two_items(movies):
+    text = "my wife likes comedies but I like thrillers, something we can both enjoy?"
+    p = parse(text, movies.understander.vocab, None)
+    assert not p.references and classify_intent(text, p).intent not in ("compare", "clarify")
+
+
+def test_an_inflected_english_word_is_no_typo_of_a_title_word():
+    spelling = TitleSpelling.from_titles([f"Professional Hair Cutting Shears {n} inch" for n in range(5)])
+    assert spelling.corrections("my mom swears by it") == []
+    assert spelling.corrections("hair shearz") == ["shears"]
+
+
+def test_what_the_shopper_says_their_thing_did_is_no_wish_for_another_of_it():
+    ink = ("Office Products", "Ink")
+    vocab, titles = _vocab([*_PRINTING, *((f"Epson {n} Black Ink Cartridge", "Epson", ink) for n in range(4))])
+    p = parse("my printer ran out of black ink. it's an Epson", vocab, None, titles=titles)
+    assert PRINTERS not in p.categories_in
