@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from importlib.util import find_spec
 from typing import Any
@@ -37,6 +38,7 @@ from assistant.understanding.vocabulary import CatalogVocabulary
 from llm.constrained import generate_constrained_json
 from llm.messages import to_chat_dicts
 from retrieval.filters import Constraints
+from retrieval.hybrid import is_vague
 from retrieval.text import HAN_RE, detect_language
 
 # A category word this share of the current type's titles say is a feature of that type; said
@@ -44,6 +46,10 @@ from retrieval.text import HAN_RE, detect_language
 # quarter of it (and at least REACTION_MIN_TITLES titles): the shopper is steering among the shown.
 FEATURE_MIN_COVER = 0.1
 REACTION_MIN_TITLES = 3
+# "Been using Cetaphil for years, want something different", "anything but Swingline": with no
+# kind said, the shopper still means the kind of goods the brand is left for: the narrowest
+# category (below the catalog's root) holding this share of the brand's items, a soft preference.
+BRAND_KIND_SHARE = 0.5
 
 
 def _medium_words() -> re.Pattern[str]:
@@ -114,6 +120,7 @@ class Understander(Stage):
         self._title_stems = [
             (it.paths, frozenset(stem(w) for w in words)) for it, words in title_words
         ]
+        self._brand_kinds = _brand_kinds(ctx.catalog) if ctx.catalog.has_brands else {}
 
     def understand(self, message: str, record: SessionRecord) -> UnderstoodTurn:
         """Parse, classify, fold into the dialogue state, apply the clarify policy."""
@@ -245,6 +252,7 @@ class Understander(Stage):
         parsed = parse(message, self.vocab, self.currency, titles=self.titles, shown=shown)
         parsed = self._features_of_current(parsed, state)
         parsed = self._other_brands(parsed, state)
+        parsed = self._kind_of_brands_left(parsed, state)
         if fixed := self.spelling.corrections(parsed.query):
             parsed = replace(parsed, query=" ".join([parsed.query, *fixed]))
         result = classify_intent(message, parsed)
@@ -266,6 +274,21 @@ class Understander(Stage):
         shown = (self.catalog[i].brand for i in state.last_shown if i in self.catalog)
         out = [b for b in shown if b and b.casefold() not in wanted]
         return replace(parsed, brands_out=tuple(dict.fromkeys([*parsed.brands_out, *out])))
+
+    def _kind_of_brands_left(self, parsed: ParsedUtterance, state: DialogueState) -> ParsedUtterance:
+        """A brand ruled out with no kind said or in force ("been using Cetaphil for years, want
+        something different"): the kinds of goods that brand sells are a soft preference."""
+        if (
+            not parsed.brands_out
+            or parsed.categories_in
+            or parsed.soft_categories
+            or parsed.weak_categories
+            or state.constraints.categories
+            or not is_vague(parsed.query)
+        ):
+            return parsed
+        kinds = [self._brand_kinds[b.casefold()] for b in parsed.brands_out if b.casefold() in self._brand_kinds]
+        return replace(parsed, soft_categories=tuple(dict.fromkeys(kinds)))
 
     def _features_of_current(self, parsed: ParsedUtterance, state: DialogueState) -> ParsedUtterance:
         """ "shredders ... oh and paper", "a laser printer, also copier": a bare category word that
@@ -324,3 +347,21 @@ class Understander(Stage):
 
         call.context = UnderstandContext.from_state(state, self.catalog)  # type: ignore[attr-defined]
         return call
+
+
+def _brand_kinds(catalog: Any) -> dict[str, tuple[str, ...]]:
+    """Brand (casefolded) -> the narrowest category below the root holding ``BRAND_KIND_SHARE`` of
+    its items (Cetaphil: Skin Care; Swingline: Staplers); brands with none are left out."""
+    counts: dict[str, Counter[tuple[str, ...]]] = {}
+    totals: Counter[str] = Counter()
+    for it in catalog:
+        if it.brand and it.categories:
+            brand, path = it.brand.casefold(), it.categories
+            totals[brand] += 1
+            counts.setdefault(brand, Counter()).update(path[:k] for k in range(2, len(path) + 1))
+    kinds = {}
+    for brand, c in counts.items():
+        held = [p for p, n in c.items() if n >= BRAND_KIND_SHARE * totals[brand]]
+        if held:
+            kinds[brand] = max(held, key=lambda p: (len(p), c[p]))
+    return kinds

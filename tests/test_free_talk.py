@@ -1087,3 +1087,14 @@ def test_what_the_shopper_says_their_thing_did_is_no_wish_for_another_of_it():
     vocab, titles = _vocab([*_PRINTING, *((f"Epson {n} Black Ink Cartridge", "Epson", ink) for n in range(4))])
     p = parse("my printer ran out of black ink. it's an Epson", vocab, None, titles=titles)
     assert PRINTERS not in p.categories_in
+
+
+def test_a_brand_left_with_no_kind_said_means_the_kind_of_goods_it_sells(beauty):
+    """ "want to try something different" after years of Cetaphil asks for other face care, not for
+    the shop's best sellers of every kind; "anything but OPI", for other nail polish."""
+    r = beauty.chat("I've been using Cetaphil for years and want to try something different", session_id="left")
+    assert r.items and not any(it.brand == "Cetaphil" for it in r.items)
+    assert all(it.categories[:3] == FACE_CLEANSERS[:3] for it in r.items[:3])
+    r = beauty.chat("anything but OPI", session_id="left-2")
+    assert r.items and not any(it.brand == "OPI" for it in r.items)
+    assert all(it.categories == NAIL_POLISH for it in r.items[:3])

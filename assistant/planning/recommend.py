@@ -25,7 +25,7 @@ from assistant.understanding.years import year_words
 from assistant.understanding_stage import UnderstoodTurn
 from retrieval.diversity import DiversityConfig, diversify
 from retrieval.filters import Constraints
-from retrieval.hybrid import GENERIC_WORDS
+from retrieval.hybrid import GENERIC_WORDS, is_vague
 from retrieval.lexical import tokenize
 from retrieval.ranker import Feedback, FusedRanker, RankedItem
 from retrieval.topk import top_k
@@ -209,7 +209,7 @@ class RecommendPlanner(PlanningStage):
         history, history_verb = self._cf_history(rec.user_id, turn.state)
         cands = self.index.retriever.search(
             turn.query,
-            constraints,
+            self._search_scope(turn, constraints),
             k=self.config.retrieve_pool,
             user_vector=user_vec,
             extra_ids=[
@@ -393,6 +393,18 @@ class RecommendPlanner(PlanningStage):
             return []
         sims = (self.index.item_matrix @ self.index.vectors(anchors).T).max(axis=1)
         return self._best_allowed(sims, self.index.filter_index.mask(constraints), n)
+
+    def _search_scope(self, turn: UnderstoodTurn, constraints: Constraints) -> Constraints:
+        """Where titles describe the goods, a message with no word to search and kinds leaned to
+        ("anything but OPI", "been using Cetaphil, want something different": the kinds those
+        brands sell) is searched among those kinds' items: the shop's best sellers of other kinds
+        answer nothing the shopper said. The ranker still reads the kinds as a preference, not a
+        filter, and where they hold nothing the filters allow, everything allowed is searched."""
+        kinds = tuple(tuple(p) for p in turn.state.soft_categories if p)
+        if self._titles_are_names or not kinds or constraints.categories or not is_vague(turn.query):
+            return constraints
+        scoped = dataclasses.replace(constraints, categories=kinds)
+        return scoped if self.index.filter_index.mask(scoped).any() else constraints
 
     def _kind_candidates(self, kinds: Sequence[Sequence[str]], constraints: Constraints) -> list[str]:
         """In a catalog of works, the ``config.kind_pool`` most popular items of the kinds asked
