@@ -1098,3 +1098,9 @@ def test_a_brand_left_with_no_kind_said_means_the_kind_of_goods_it_sells(beauty)
     r = beauty.chat("anything but OPI", session_id="left-2")
     assert r.items and not any(it.brand == "OPI" for it in r.items)
     assert all(it.categories == NAIL_POLISH for it in r.items[:3])
+
+
+def test_a_bare_next_asks_for_another_page(beauty):
+    for text in ("I've seen that one, next", "next please"):
+        assert _parse(beauty, text).exclude_shown, text
+    assert not _parse(beauty, "a bag to keep next to the sink").exclude_shown
