@@ -1104,3 +1104,25 @@ def test_a_bare_next_asks_for_another_page(beauty):
     for text in ("I've seen that one, next", "next please"):
         assert _parse(beauty, text).exclude_shown, text
     assert not _parse(beauty, "a bag to keep next to the sink").exclude_shown
+
+
+def test_more_like_one_item_is_not_spread_over_other_makers(tmp_path):
+    """The page caps each brand for variety; "more like the first one" asks for items close to it,
+    which are often the same maker's series, so that turn keeps the ranking's order."""
+    printers = ("Office Products", "Printers")
+    makers = {"Epson": "WorkForce Wireless All-in-One Inkjet Printer", "Canon": "PIXMA Photo Inkjet Printer",
+              "Brother": "Monochrome Laser Printer", "HP": "LaserJet Pro Printer"}
+    items = [
+        Item(f"{b[:2]}{n}", f"{b} {name} {n}00", brand=b, categories=printers)
+        for b, name in makers.items()
+        for n in range(1, 6)
+    ]
+    ids = [it.item_id for it in items]
+    seqs = {f"u{u}": [ids[u % 20], ids[(u * 3 + 1) % 20], ids[(u * 7 + 2) % 20]] for u in range(30)}
+    data = Dataset("printers", Catalog(items), Interactions.from_sequences(seqs), source=__file__)
+    bot = ShoppingAssistant.from_dataset(data, llm=None, cache_dir=tmp_path, show_progress=False)
+    first = bot.chat("I need an inkjet printer", session_id="series")
+    assert max(sum(it.brand == b for it in first.items) for b in makers) <= 2  # variety at first
+    r = bot.chat("more like the first one", session_id="series")
+    brand = first.items[0].brand
+    assert sum(it.brand == brand for it in r.items) >= 3, [it.title for it in r.items]

@@ -243,7 +243,8 @@ class RecommendPlanner(PlanningStage):
             t_rerank = time.perf_counter()
             ranked, moves = self._llm_rerank(ranked, history)
             t_rerank = time.perf_counter() - t_rerank
-        page = diversify(ranked, self.catalog, self.config.k, self.diversity, item_vectors=self.index.vectors)
+        diversity = self._diversity_for(turn)
+        page = diversify(ranked, self.catalog, self.config.k, diversity, item_vectors=self.index.vectors)
         last = set(turn.state.last_items)
         if (
             page
@@ -253,9 +254,7 @@ class RecommendPlanner(PlanningStage):
             # (Almost) the same page again tells the shopper nothing ("I'm not sure", a repeated
             # message, words that change no ranking): show the next best items instead.
             rest = [r for r in ranked if r.item_id not in last]
-            page = diversify(
-                rest, self.catalog, self.config.k, self.diversity, item_vectors=self.index.vectors
-            )
+            page = diversify(rest, self.catalog, self.config.k, diversity, item_vectors=self.index.vectors)
         items = self.explainer.explain(page, turn, history, history_verb)
         if moves:
             for it in items:
@@ -393,6 +392,14 @@ class RecommendPlanner(PlanningStage):
             return []
         sims = (self.index.item_matrix @ self.index.vectors(anchors).T).max(axis=1)
         return self._best_allowed(sims, self.index.filter_index.mask(constraints), n)
+
+    def _diversity_for(self, turn: UnderstoodTurn) -> DiversityConfig:
+        """ "More like the first one" asks for items close to it: a cap on each brand and MMR's
+        novelty would push the closest ones (the same maker's series) off the page, so such a turn
+        keeps the ranking's order."""
+        if not turn.parsed.similar:
+            return self.diversity
+        return dataclasses.replace(self.diversity, lambda_=1.0, max_per_brand=None, max_per_category=None)
 
     def _search_scope(self, turn: UnderstoodTurn, constraints: Constraints) -> Constraints:
         """Where titles describe the goods, a message with no word to search and kinds leaned to
