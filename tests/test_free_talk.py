@@ -1126,3 +1126,14 @@ def test_more_like_one_item_is_not_spread_over_other_makers(tmp_path):
     r = bot.chat("more like the first one", session_id="series")
     brand = first.items[0].brand
     assert sum(it.brand == brand for it in r.items) >= 3, [it.title for it in r.items]
+
+
+def test_a_dupe_of_a_named_product_is_searched_among_its_kind(beauty):
+    """With nothing else said, "a dupe of the Estee Lauder Double Wear" asks for other foundations,
+    not for the shop's best sellers of every kind."""
+    p = _parse(beauty, "looking for a dupe of the Estee Lauder Double Wear")
+    assert [m.polarity for m in p.item_mentions] == ["like"]
+    r = beauty.chat("looking for a dupe of the Estee Lauder Double Wear", session_id="dupe")
+    named = p.item_mentions[0].item_ids
+    assert r.items and not set(named) & {it.item_id for it in r.items}
+    assert all(it.categories == FOUNDATION for it in r.items)

@@ -404,11 +404,21 @@ class RecommendPlanner(PlanningStage):
     def _search_scope(self, turn: UnderstoodTurn, constraints: Constraints) -> Constraints:
         """Where titles describe the goods, a message with no word to search and kinds leaned to
         ("anything but OPI", "been using Cetaphil, want something different": the kinds those
-        brands sell) is searched among those kinds' items: the shop's best sellers of other kinds
+        brands sell) or items named as models ("a dupe of the Urban Decay Naked palette": their
+        categories) is searched among those kinds' items: the shop's best sellers of other kinds
         answer nothing the shopper said. The ranker still reads the kinds as a preference, not a
         filter, and where they hold nothing the filters allow, everything allowed is searched."""
-        kinds = tuple(tuple(p) for p in turn.state.soft_categories if p)
-        if self._titles_are_names or not kinds or constraints.categories or not is_vague(turn.query):
+        if self._titles_are_names or constraints.categories or not is_vague(turn.query):
+            return constraints
+        models = (
+            self.catalog[i].categories
+            for m in turn.parsed.item_mentions
+            if m.polarity in ("like", "similar")
+            for i in m.item_ids
+            if i in self.catalog
+        )
+        kinds = tuple(dict.fromkeys(tuple(p) for p in [*turn.state.soft_categories, *models] if p))
+        if not kinds:
             return constraints
         scoped = dataclasses.replace(constraints, categories=kinds)
         return scoped if self.index.filter_index.mask(scoped).any() else constraints
