@@ -57,8 +57,18 @@ def test_quick_bench_writes_per_stage_report(tmp_path, tiny_llm_dir):
         assert 0 < v["first_token_p50"] <= v["turn_p50"]
         assert v["llm_prefill_p50"] <= v["first_token_p50"]
         assert v["tokens_out_mean"] <= 8 * 2  # at most two generations (repair) of 8 tokens
-    # One prompt-card format: the variants differ in runtime settings, not in the prompt.
-    assert report["variants"]["fast"]["tokens_in_mean"] == report["variants"]["baseline"]["tokens_in_mean"]
+    # One prompt-card format: the variants differ in runtime settings, not in the prompt. The first
+    # turn's prompt shows it (later prompts carry the earlier reply, whose length "fast" caps); a
+    # turn whose reply failed the grounding check counts a second, repair prompt too, and the tiny
+    # model's int8 output may fail where the baseline's passed.
+    first = {t["variant"]: t for t in report["turns"] if t["turn"] == 0}
+    tokens = {v: t["timings"].get("llm_prompt_tokens") for v, t in first.items()}
+    repaired = {v: t["regenerated"] for v, t in first.items()}
+    if repaired["fast"] == repaired["baseline"]:
+        assert tokens["fast"] == tokens["baseline"] and tokens["baseline"], tokens
+    else:
+        once, twice = ("fast", "baseline") if repaired["baseline"] else ("baseline", "fast")
+        assert 0 < tokens[once] < tokens[twice] <= 3 * tokens[once], (tokens, repaired)
     assert report["variants"]["baseline"]["turn_p50_ratio"] == 1.0
     md = (tmp_path / "reports" / files[1]).read_text()
     assert "load average at start" in md and "| fast |" in md
