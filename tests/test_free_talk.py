@@ -1056,9 +1056,10 @@ def test_a_goodbye_gets_a_goodbye_not_another_question(beauty):
 
 
 def test_a_title_ending_in_an_ellipsis_is_one_work():
-    works = titled_works("my favourite is Say Anything... (1989), got others like it?")
+    text = "my favourite is Say Anything... (1989), got others like it?"
+    works = titled_works(text)
     assert [w.year for w in works] == [1989]
-    assert "my favourite is Say Anything... (1989), got others like it?"[works[0].start :].startswith("Say Anything")
+    assert text[works[0].start :].startswith("Say Anything")
     titles = TitleIndex.from_items([("h", "When Harry Met Sally... (1989)", None), ("x", "Heat (1995)", None)])
     found = find_items("I love When Harry Met Sally... (1989), anything like it?", titles)
     assert [m.item_ids for m in found] == [("h",)]
