@@ -15,8 +15,8 @@ from assistant.understanding.intents import classify_intent
 from assistant.understanding.mentions import TitleIndex, find_items
 from assistant.understanding.parser import parse
 from assistant.understanding.spelling import TitleSpelling
-from assistant.understanding.works import titled_works
 from assistant.understanding.vocabulary import CatalogVocabulary
+from assistant.understanding.works import titled_works
 from retrieval.data.schema import Catalog, Dataset, Interactions, Item, placeholder_title
 
 FACE_CLEANSERS = ("Beauty", "Skin Care", "Face", "Cleansers")
@@ -1138,3 +1138,13 @@ def test_a_dupe_of_a_named_product_is_searched_among_its_kind(beauty):
     named = p.item_mentions[0].item_ids
     assert r.items and not set(named) & {it.item_id for it in r.items}
     assert all(it.categories == FOUNDATION for it in r.items)
+
+
+def test_a_goodbye_is_answered_by_the_template_even_with_an_llm(tmp_path, tiny_llm_dir):
+    """The model has nothing to add to a goodbye; the tiny one wandered ("可以帮忙找商品。")."""
+    bot = ShoppingAssistant.from_dataset(_beauty(), llm=str(tiny_llm_dir), cache_dir=tmp_path, show_progress=False)
+    for text, sid in (("thanks, bye!", "bye-llm"), ("谢谢，再见", "bye-llm-zh")):
+        r = bot.chat(text, session_id=sid)
+        assert r.intent == "smalltalk" and not r.items and "?" not in r.text and "？" not in r.text
+        assert r.meta["llm"] is None  # answered without calling the model
+    assert bot.chat("hello", session_id="hello-llm").meta["llm"] is not None  # an opening still uses it

@@ -59,12 +59,10 @@ class Router(Stage):
         # The catalog's own opening question: a film shopper is asked for a kind or a decade,
         # not for a budget or a brand.
         strings = self.ctx.strings(turn.lang)
+        if is_closing(turn.message):  # a goodbye needs no model: it says nothing to reply to but goodbye
+            return Plan("smalltalk", fallback=strings.format("smalltalk_bye"))
         opening = turn.facets.opening_question(turn.lang, ask_budget=not turn.constraints.has_price)
-        fallback = (
-            strings.format("smalltalk_bye")
-            if is_closing(turn.message)
-            else strings.format("smalltalk_hello") + ("" if turn.lang == "zh" else " ") + opening
-        )
+        fallback = strings.format("smalltalk_hello") + ("" if turn.lang == "zh" else " ") + opening
         msgs = self.ctx.prompt("smalltalk", turn.lang).messages(message=turn.message)
         return Plan(
             "smalltalk",
