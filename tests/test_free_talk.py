@@ -17,6 +17,7 @@ from assistant.understanding.parser import parse
 from assistant.understanding.spelling import TitleSpelling
 from assistant.understanding.vocabulary import CatalogVocabulary
 from assistant.understanding.works import titled_works
+from assistant.understanding.years import extract_years
 from retrieval.data.schema import Catalog, Dataset, Interactions, Item, placeholder_title
 
 FACE_CLEANSERS = ("Beauty", "Skin Care", "Face", "Cleansers")
@@ -1065,10 +1066,29 @@ def test_a_title_ending_in_an_ellipsis_is_one_work():
     assert [m.item_ids for m in found] == [("h",)]
 
 
-def test_black_and_white_classics_lean_old(movies):
-    for text in ("old black and white classics please", "a black-and-white thriller"):
+def test_black_and_white_names_the_era_before_colour(movies):
+    for text in ("old black and white classics please", "a black-and-white thriller", "黑白的那种老电影"):
         p = parse(text, movies.understander.vocab, None)
-        assert p.era == "older" and not {"black", "white"} & set(p.query.split()), text
+        assert p.era == "classic" and not {"black", "white", "old"} & set(p.query.split()), text
+    assert parse("old movies please", movies.understander.vocab, None).era == "older"
+
+
+def test_black_and_white_films_are_searched_among_films_of_that_era(tmp_path):
+    # a retrieval pool smaller than the catalog: no word of "old black and white films" is in a
+    # title, so retrieval alone brings whatever is popular and a lean could only reorder those
+    items = [
+        Item(f"m{i:02d}", t, categories=("Movies", g), attributes={"release_year": y})
+        for i, (t, g, y) in enumerate(_MOVIES)
+    ]
+    ids = [it.item_id for it in items]
+    seqs = {f"u{u:02d}": [ids[(u * 3 + j * 5) % len(ids)] for j in range(4)] for u in range(30)}
+    data = Dataset("bw-slice", Catalog(items), Interactions.from_sequences(seqs), currency=None, source=__file__)
+    bot = ShoppingAssistant.from_dataset(
+        data, llm=None, cache_dir=tmp_path, show_progress=False, retrieve_pool=3, kind_pool=3
+    )
+    r = bot.chat("I really enjoy old black and white films", session_id="bw")
+    assert _years(r)[:2] and all(y < 1960 for y in _years(r)[:2])
+    bot.close()
 
 
 def test_something_we_can_both_enjoy_points_at_no_two_items(movies):
@@ -1148,3 +1168,76 @@ def test_a_goodbye_is_answered_by_the_template_even_with_an_llm(tmp_path, tiny_l
         assert r.intent == "smalltalk" and not r.items and "?" not in r.text and "？" not in r.text
         assert r.meta["llm"] is None  # answered without calling the model
     assert bot.chat("hello", session_id="hello-llm").meta["llm"] is not None  # an opening still uses it
+
+
+# --- round 13: thanks for the help, "that's all", bare decades, judging words, budgets ---------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "thank you very much for helping me find one",
+        "Many thanks for your time and help.",
+        "thanks, that's all",
+        "that's it for now, thanks",
+        "谢谢你的帮助",
+    ],
+)
+def test_thanks_for_the_help_is_small_talk_and_searches_nothing(movies, text):
+    sid = f"thanks-{text}"
+    first = movies.chat("a thriller" if text.isascii() else "惊悚片", session_id=sid)
+    r = movies.chat(text, session_id=sid)
+    assert r.intent == "smalltalk" and not r.items, text
+    assert r.meta.get("query") == first.meta.get("query")
+
+
+def test_thanks_for_the_help_then_a_wish_is_still_a_wish(beauty):
+    r = beauty.chat("thanks for your help, something cheaper?", session_id="thanks-then-wish")
+    assert r.intent != "smalltalk"
+
+
+@pytest.mark.parametrize("text", ["is that all you have?", "are those the only ones?", "that's it?"])
+def test_is_that_all_asks_past_the_page(beauty, text):
+    sid = f"is-that-all-{text}"
+    first = beauty.chat("show me some foundation", session_id=sid)
+    r = beauty.chat(text, session_id=sid)
+    page = {it.item_id for it in first.items}
+    assert r.items and page <= set(r.constraints.exclude_items) and not {it.item_id for it in r.items} & page
+
+
+@pytest.mark.parametrize(
+    ("text", "years"),
+    [
+        ("I'm into 90's films, got any?", (1990, 1999)),
+        ("any 80s horror?", (1980, 1989)),
+        ("I love 70s", (1970, 1979)),
+        ("a gift for my dad, he's in his 60s", None),
+        ("size 10s", None),
+    ],
+)
+def test_a_bare_decade_before_a_kind_of_film_is_a_window(text, years):
+    assert extract_years(text, bytearray(len(text))) == years
+
+
+@pytest.mark.parametrize("text", ["honestly it was terrible", "that sounds very interesting", "can't wait"])
+def test_judging_what_was_seen_searches_no_word(movies, text):
+    assert not _parse(movies, text).query.strip()
+
+
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [("冬天皮肤特别干，晚上用什么好？", "dry"), ("冬天皮肤特别干，晚上用什么好？", "night"), ("有没有不容易掉色的口红", "long lasting")],
+)
+def test_chinese_needs_said_with_degree_words_reach_the_query(beauty, text, word):
+    assert word in _parse(beauty, text).query
+
+
+@pytest.mark.parametrize(
+    "text", ["a foundation please, I'm a student on a tight budget", "我是学生，预算不多，想买个粉底", "a cheap foundation"]
+)
+def test_a_small_budget_leans_to_the_cheaper_foundations(beauty, text):
+    plain = beauty.chat("a foundation" if text.isascii() else "粉底", session_id=f"plain-budget-{text}")
+    r = beauty.chat(text, session_id=f"budget-{text}")
+    assert r.constraints.price_max is None  # a lean, not a bound
+    top, base = [it.price for it in r.items[:3]], [it.price for it in plain.items[:3]]
+    assert sum(top) < sum(base) and max(top) <= 10.99, (top, base)

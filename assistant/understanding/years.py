@@ -21,6 +21,11 @@ _DECADE = re.compile(
     + r"\b(?:the\s+)?(?P<full>1[89]\d0|20[0-9]0)'?s\b|"
     + _RELEASED
     + r"(?:\bthe\s+'?(?P<short>\d0)'?s\b|(?<![\w$])'(?P<apos>\d0)s\b)|"
+    # "I'm into 90's films", "any 80s horror?": a bare decade before a kind of film or at the end of
+    # a sentence; not an age ("in her 60s") nor a size or price
+    r"(?<![\w$'])(?<!her\s)(?<!his\s)(?<!their\s)(?<!my\s)(?<!our\s)(?<!your\s)(?P<bare>[2-9]0)'?s\b"
+    r"(?=\s+(?:movies?|films?|flicks?|ones?|stuff|classics?|cinema|music|shows?|comed\w*|action|horror|"
+    r"romance|rom-?coms?|thrillers?|dramas?|cartoons?|animated|westerns?|sci-?fi|kids?)\b|\s*(?:[.!?,;]|$))|"
     r"(?P<zh>(?:1[89]|20)?\d0)\s*年代|"
     r"(?P<zhn>[一二三四五六七八九])十\s*年代|"
     + _RELEASED
@@ -142,7 +147,7 @@ def extract_years(text: str, taken: bytearray, ranges: bool = True) -> tuple[int
                 elif g.get("zhn"):
                     d = _decade(str(10 * _ZH_DIGITS[g["zhn"]]))
                 else:
-                    d = _decade(g.get("full") or g.get("short") or g.get("apos") or g.get("zh") or "")
+                    d = _decade(g.get("full") or g.get("short") or g.get("apos") or g.get("bare") or g.get("zh") or "")
                 found.append((m.start(), (d, d + 9)))
             take(taken, *m.span())
     return max(found)[1] if found else None
