@@ -67,7 +67,7 @@ from typing import Any, Literal
 from assistant.understanding.categories import restated_types
 from assistant.understanding.matches import path_related, path_under
 from assistant.understanding.mentions import ItemMention
-from assistant.understanding.utterance import Issue, ParsedUtterance, Reference
+from assistant.understanding.utterance import Era, Issue, ParsedUtterance, Reference
 from prompts.loader import load_strings
 from retrieval.filters import MAX_CATEGORY_DEPTH, Constraints, PricePreference
 from retrieval.text import format_money, words
@@ -105,9 +105,9 @@ def _cf(values: Sequence[str]) -> set[str]:
     return {v.casefold() for v in values}
 
 
-def _era(value: Any) -> Literal["newer", "older"] | None:
-    if value not in (None, "newer", "older"):
-        raise ValueError(f"era must be 'newer', 'older' or null, got {value!r}")
+def _era(value: Any) -> Era | None:
+    if value not in (None, "newer", "older", "classic"):
+        raise ValueError(f"era must be 'newer', 'older', 'classic' or null, got {value!r}")
     return value
 
 
@@ -278,7 +278,7 @@ class DialogueState:
     price_origin: Literal["explicit", "relative"] | None = None
     price_preference: PricePreference | None = None
     years: tuple[int, int] | None = None  # release years wanted, inclusive (films, books, music)
-    era: Literal["newer", "older"] | None = None  # "something recent" / "old movies": a ranking lean
+    era: Era | None = None  # "something recent" / "old movies" / "black and white": a ranking lean
     niche: bool = False  # "something less known": this topic leans away from the best sellers
     anchors: tuple[str, ...] = ()  # "more like the second one": this topic's reference items, newest last
     soft_categories: tuple[tuple[str, ...], ...] = ()  # this topic's everyday-word preferences

@@ -35,6 +35,9 @@ BODY_WORD_CREDIT = 0.5
 # "Something recent" / "old movies" leans within the preference signal: the newest candidate gets half
 # of what a wanted kind gets, so a film of the asked kind still comes before a newer one of another.
 ERA_SHARE = 0.5
+# "Black and white" / "silent films" name an era with an end, not a direction: a film released
+# before colour became the norm gets as much as a wanted kind, a later one nothing.
+CLASSIC_BEFORE = 1960
 NICHE_STRENGTH = 2.0
 
 
@@ -164,7 +167,7 @@ class FusedRanker:
         soft_categories: Sequence[Sequence[str]] = (),
         avoided_categories: Sequence[Sequence[str]] = (),
         avoided_words: Sequence[str] = (),
-        era: Literal["newer", "older"] | None = None,
+        era: Literal["newer", "older", "classic"] | None = None,
         niche: bool = False,
         query: str = "",
         k: int | None = None,
@@ -194,7 +197,7 @@ class FusedRanker:
                 shunned,
                 self._preference(ids, soft_categories, avoided_categories),
             )
-            + ERA_SHARE * self._era(ids, era),
+            + self._era(ids, era),
             "words": self._words(ids, query),
         }
         ranked = []
@@ -277,13 +280,14 @@ class FusedRanker:
         return NICHE_STRENGTH * normalise(-pop, how) * np.clip((ratings - 2.0) / 2.0, 0.0, 1.0)
 
     def _era(self, ids: list[str], era: str | None) -> np.ndarray:
-        """1 for the newest candidate ("something recent"; the oldest for "old movies"), 0 for the
-        other end, by ``attributes["release_year"]``; an item without a year 0."""
+        """``ERA_SHARE`` for the newest candidate ("something recent"; the oldest for "old movies"),
+        0 for the other end, by ``attributes["release_year"]``; for "classic" 1 for a film from
+        before ``CLASSIC_BEFORE``, else 0; an item without a year 0."""
         out = np.zeros(len(ids))
         if era is None:
             return out
-        if era not in ("newer", "older"):
-            raise ValueError(f"era must be 'newer', 'older' or None, got {era!r}")
+        if era not in ("newer", "older", "classic"):
+            raise ValueError(f"era must be 'newer', 'older', 'classic' or None, got {era!r}")
         years = np.array(
             [
                 y if isinstance(y := self.catalog[i].attributes.get("release_year"), int) else np.nan
@@ -291,7 +295,9 @@ class FusedRanker:
             ],
             dtype=np.float64,
         )
-        return normalise(years if era == "newer" else -years, "minmax")
+        if era == "classic":
+            return np.where(years < CLASSIC_BEFORE, 1.0, 0.0)  # NaN compares False: no year, no credit
+        return ERA_SHARE * normalise(years if era == "newer" else -years, "minmax")
 
     def _words(self, ids: list[str], query: str) -> np.ndarray:
         """Share of ``query``'s BM25 terms each item carries (``RankerWeights.words``)."""
@@ -323,7 +329,7 @@ class FusedRanker:
 
     def _price(self, ids: list[str], preference: str | None, how: str) -> np.ndarray:
         """1 for the cheapest candidate (the priciest for "high", the one nearest the candidates'
-        median price for "mid"), 0 for the far end; unpriced 0."""
+        median price for "mid"), 0 for the far end, by rank; unpriced 0."""
         if preference is None:
             return np.zeros(len(ids))
         if preference not in ("low", "mid", "high"):
@@ -336,7 +342,9 @@ class FusedRanker:
             value = -np.abs(prices - np.median(known)) if known.size else prices
         else:
             value = prices if preference == "high" else -prices
-        return normalise(value, how)
+        # by rank: prices are skewed (one $235 kit among $5-$25 foundations would leave "a cheap
+        # foundation" a lean of a few hundredths between $9 and $24)
+        return normalise(value, "rank")
 
     def _feedback(self, ids: list[str], fb: Feedback | None) -> np.ndarray:
         """Similarity to liked items (+) and disliked items (-), with ``item_vectors``."""

@@ -27,7 +27,7 @@ from retrieval.diversity import DiversityConfig, diversify
 from retrieval.filters import Constraints
 from retrieval.hybrid import GENERIC_WORDS, is_vague
 from retrieval.lexical import tokenize
-from retrieval.ranker import Feedback, FusedRanker, RankedItem
+from retrieval.ranker import CLASSIC_BEFORE, Feedback, FusedRanker, RankedItem
 from retrieval.topk import top_k
 
 # The candidates a clarifying question must split: the page and those just below it.
@@ -50,8 +50,12 @@ class RecommendPlanner(PlanningStage):
         # (``_kind_candidates``), read once, not per turn.
         popularity = self.index.popularity
         self._popularity_by_row: np.ndarray | None = None
+        self._year_by_row: np.ndarray | None = None  # release year, NaN where none (``_era_candidates``)
         if self._titles_are_names:
             self._popularity_by_row = np.array([popularity.get(it.item_id, 0.0) for it in self.catalog])
+            self._year_by_row = np.array(
+                [_release_year(it.attributes.get("release_year")) for it in self.catalog], dtype=np.float64
+            )
 
     def plan(self, turn: UnderstoodTurn) -> Plan:
         timings: dict[str, Any] = {}
@@ -216,6 +220,7 @@ class RecommendPlanner(PlanningStage):
                 *self._cf_candidates(history, constraints),
                 *self._anchor_candidates([*turn.state.liked, *turn.state.anchors], constraints),
                 *self._kind_candidates([*constraints.categories, *turn.state.soft_categories], constraints),
+                *self._era_candidates(turn.state.era, constraints),
             ],
         )
         t1 = time.perf_counter()
@@ -360,8 +365,7 @@ class RecommendPlanner(PlanningStage):
         if cached is None:
             known: dict[str, int] = {}
             for it in self.catalog:
-                y = it.attributes.get("release_year")
-                if isinstance(y, int | float) and not isinstance(y, bool) and np.isfinite(y):
+                if np.isfinite(y := _release_year(it.attributes.get("release_year"))):
                     known[it.item_id] = int(y)
             most = 2 * len(known) >= len(self.catalog)
             cached = self._release_years = (known, [i for i in self.catalog.ids if most and i not in known])
@@ -437,6 +441,27 @@ class RecommendPlanner(PlanningStage):
             return []
         # a film is under every genre it lists (``Item.paths``), as the filters read it
         allowed = fi.mask(Constraints(categories=kinds)) & fi.mask(constraints)
+        return self._best_allowed(self._popularity_by_row, allowed, n)
+
+    def _era_candidates(self, era: str | None, constraints: Constraints) -> list[str]:
+        """In a catalog of works, the ``config.kind_pool`` most popular items of the era leaned to
+        that pass the hard filters: released before ``CLASSIC_BEFORE`` for "black and white", in the
+        oldest (newest) tenth of the catalog's years for "old movies" ("something recent"). The
+        words said retrieve nothing of an era (no title says "black and white"), and a lean can
+        only reorder the films retrieval brought."""
+        n, years = self.config.kind_pool, self._year_by_row
+        if era is None or n <= 0 or years is None or self._popularity_by_row is None:
+            return []
+        known = ~np.isnan(years)
+        if not known.any():
+            return []
+        if era == "classic":
+            in_era = known & (years < CLASSIC_BEFORE)
+        elif era == "older":
+            in_era = known & (years <= np.percentile(years[known], 10))
+        else:
+            in_era = known & (years >= np.percentile(years[known], 90))
+        allowed = in_era & self.index.filter_index.mask(constraints)
         return self._best_allowed(self._popularity_by_row, allowed, n)
 
     def _best_allowed(self, scores: np.ndarray, allowed: np.ndarray, n: int) -> list[str]:
@@ -515,3 +540,9 @@ def _rerank_reason(before: int, after: int) -> str | None:
     if after < before:
         return f"the re-ranker moved it up from #{before + 1} to #{after + 1}"
     return None
+
+
+def _release_year(value: Any) -> float:
+    """A release year as a float; NaN for none (or a bool, a non-number, an infinity)."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
+    return float(value) if ok else float("nan")

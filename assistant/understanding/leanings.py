@@ -1,6 +1,7 @@
 """Leanings said in words, for the ranker (never filters): recency ("something recent", "old
 movies", "不要太老的"; "a classic" is praise more than an age: ReDial seekers call films of every
-decade classics) and popularity ("something less known", "hidden gems", "冷门").
+decade classics), the black-and-white era ("old black and white films", "silent movies", "黑白的")
+and popularity ("something less known", "hidden gems", "冷门").
 
 ``DialogueState`` keeps them for the topic; ``FusedRanker`` turns them into a lean within its
 preference signal (newer / older release years) and its popularity signal (reversed for "less
@@ -10,13 +11,12 @@ known"): a shopper who asks for an underrated film should not get the five most-
 from __future__ import annotations
 
 import re
-from typing import Literal
 
 from assistant.understanding.spans import scan_cues, take
+from assistant.understanding.utterance import Era
 
 __all__ = ["Era", "extract_era", "extract_niche"]
 
-Era = Literal["newer", "older"]
 
 
 _NEWER = re.compile(
@@ -33,21 +33,33 @@ _NOT_NEWER = re.compile(
 )
 _OLDER = re.compile(
     r"\b(?:older|oldies|vintage|old[\s-]school|golden\s+age|old\s+(?:movies?|films?|ones?|stuff|classics?|hollywood)|"
-    r"old[\s-]timey?|black[\s-](?:and|&|n)[\s-]white|b\s*&\s*w|silent\s+(?:movies?|films?|era))\b|"
-    r"老电影|老片|老一点|怀旧|黑白(?:电影|片)",
+    r"old[\s-]timey?)\b|"
+    r"老电影|老片|老一点|怀旧",
+    re.I,
+)
+# Black and white, silent: an era with an end ("classic" to the ranker), not only "older than most".
+_CLASSIC = re.compile(
+    r"\b(?:old\s+)?(?:black[\s-](?:and|&|n)[\s-]white|b\s*&\s*w|silent\s+(?:movies?|films?|era|ones?))\b|"
+    r"黑白(?:电影|片|的)?|默片",
     re.I,
 )
 
 
 def extract_era(text: str, taken: bytearray) -> Era | None:
     """ "something recent", "not too old", "不要太老的" -> "newer"; "old movies", "older", "老电影"
-    -> "older"; the last one said wins. Read for catalogs with release years."""
+    -> "older"; "black and white", "silent films", "黑白的" -> "classic"; the last one said wins
+    (an "older" beside a "classic" is that classic).
+    Read for catalogs with release years."""
     found: list[tuple[int, Era]] = []
-    for pat, era in ((_NOT_NEWER, "older"), (_NEWER, "newer"), (_OLDER, "older")):
+    for pat, era in ((_NOT_NEWER, "older"), (_CLASSIC, "classic"), (_NEWER, "newer"), (_OLDER, "older")):
         for a, b in scan_cues(pat, text, taken):
             found.append((a, era))  # type: ignore[arg-type]
             take(taken, a, b)
-    return max(found)[1] if found else None
+    if not found:
+        return None
+    last = max(found)[1]
+    # "黑白的那种老电影", "black and white, old stuff": the era with an end is the narrower wish
+    return "classic" if last == "older" and any(e == "classic" for _, e in found) else last
 
 
 _NICHE = re.compile(

@@ -16,6 +16,7 @@ __all__ = [
     "AROUND_BAND",
     "MAX_PARSE_CHARS",
     "MAX_SANE_PRICE",
+    "Era",
     "Issue",
     "LLMFallback",
     "Language",
@@ -27,6 +28,8 @@ __all__ = [
 MAX_PARSE_CHARS = 2000
 AROUND_BAND = 0.25
 MAX_SANE_PRICE = 1e9
+# A release-era lean (``leanings.extract_era``): a direction ("newer", "older") or the black-and-white era.
+Era = Literal["newer", "older", "classic"]
 
 LLMFallback = Callable[[str, dict[str, Any]], Any]
 
@@ -131,7 +134,7 @@ class ParsedUtterance:
     # item whose name carries one is ranked down (a penalty, never a filter).
     avoided_words: tuple[str, ...] = ()
     years: tuple[int, int] | None = None  # release years, inclusive ("the 1990s" -> (1990, 1999))
-    era: Literal["newer", "older"] | None = None  # "something recent", "old movies": a ranking lean
+    era: Era | None = None  # "something recent", "old movies", "black and white": a ranking lean
     niche: bool = False  # "something less known", "hidden gems": popularity counts against an item
     ambiguities: tuple[Ambiguous, ...] = ()
     issues: tuple[Issue, ...] = ()
