@@ -1241,3 +1241,24 @@ def test_a_small_budget_leans_to_the_cheaper_foundations(beauty, text):
     assert r.constraints.price_max is None  # a lean, not a bound
     top, base = [it.price for it in r.items[:3]], [it.price for it in plain.items[:3]]
     assert sum(top) < sum(base) and max(top) <= 10.99, (top, base)
+
+
+def test_a_film_named_without_an_opinion_is_no_genre_of_its_title_words(tmp_path):
+    films = [
+        ("Star Wars (1977)", "Action", 1977),
+        ("Glory (1989)", "War", 1989),
+        ("Platoon (1986)", "War", 1986),
+        ("Heat (1995)", "Action", 1995),
+        ("Clueless (1995)", "Comedy", 1995),
+    ]
+    items = [
+        Item(f"w{i}", t, categories=("Movies", g), attributes={"release_year": y})
+        for i, (t, g, y) in enumerate(films)
+    ]
+    seqs = {f"u{u}": [items[(u + j) % len(items)].item_id for j in range(3)] for u in range(10)}
+    data = Dataset("war-slice", Catalog(items), Interactions.from_sequences(seqs), currency=None, source=__file__)
+    bot = ShoppingAssistant.from_dataset(data, llm=None, cache_dir=tmp_path, show_progress=False)
+    for text in ("are you thinking of Star Wars (1977)?", "is Star Wars (1977) any good?"):
+        assert not _parse(bot, text).categories_in, text
+    assert _parse(bot, "any good war movies?").categories_in == (("Movies", "War"),)
+    bot.close()

@@ -27,8 +27,8 @@ Grammar (case-insensitive; ``N`` is a number such as ``20``, ``19.99``, ``1,000`
   ``便宜(一)?点|实惠|平价|太贵`` -> "lower"; ``more expensive|pricier|high-end|premium|luxury|too
   cheap``, ZH ``贵一点|更贵|高端|高档`` -> "higher". The dialogue state resolves them against the
   prices it last showed (see ``DialogueState.apply``).
-* currency is recorded, never converted: a price in another currency than the catalog's keeps
-  its number and adds an ``Issue`` so the reply can say which currency the catalog uses.
+* currency is recorded, never converted: a price in another currency than the catalog's keeps its
+  number and adds an ``Issue`` so the reply can say which currency the catalog uses.
 * absurd prices (negative, zero ceilings, non-finite such as ``1e309``, above 1e9) yield an
   ``Issue`` with a clarifying message and no price constraint; never an exception.
 * negation: ``not|no|never|without|except (for)|excluding|besides|other than|anything but|but
@@ -45,17 +45,16 @@ Grammar (case-insensitive; ``N`` is a number such as ``20``, ``19.99``, ``1,000`
   ``最便宜的那个``. A like/dislike cue next to a reference ("I like the first one", "不喜欢第二个",
   "not the first one") is feedback on that item.
 * brands and categories: see ``assistant.understanding.vocabulary``. Words are evidence; a mention
-  becomes a hard filter only on confident evidence (``_is_filter``): a brand whose name is a plain
-  word ("Dove", "Shea Moisture") needs brand context ("by|from Dove", "Dove brand", "Dove's",
-  "only Dove", or typed with its capitals right before a product type: "Dove soap"); a category
-  phrase must name its nodes by the catalog's titles (``CatalogVocabulary.category_confident``);
-  a typo repair (fuzzy) never filters. An explicit exclusion ("not OPI") of a brand is always a
-  filter. Everything else is a soft preference (``preferences``), kept in ``query`` (a typo'd
-  brand or category also adds its catalog spelling there).
-* ``query`` is what remains for retrieval after removing prices, references, negated mentions
-  and control phrases (and filler such as "show me", "please", "我想要"). Positive brand and
-  category words stay in it: they help the dense and BM25 retrievers while the filter enforces
-  them.
+  becomes a hard filter only on confident evidence (``_is_filter``): a brand whose name is a plain word
+  ("Dove", "Shea Moisture") needs brand context ("by|from Dove", "Dove brand", "Dove's", "only Dove", or
+  typed with its capitals right before a product type: "Dove soap"); a category phrase must name its
+  nodes by the catalog's titles (``CatalogVocabulary.category_confident``); a typo repair (fuzzy) never
+  filters. An explicit exclusion ("not OPI") of a brand is always a filter. Everything else is a soft
+  preference (``preferences``), kept in ``query`` (a typo'd brand or category also adds its catalog
+  spelling there).
+* ``query`` is what remains for retrieval after removing prices, references, negated mentions and
+  control phrases (and filler such as "show me", "please", "我想要"). Positive brand and category
+  words stay in it: they help the dense and BM25 retrievers while the filter enforces them.
 
 Input is NFKC-normalised (full-width digits work), control and format characters become spaces,
 and only the first ``MAX_PARSE_CHARS`` characters are parsed (an info ``Issue`` says so).
@@ -181,8 +180,8 @@ def _parse_rules(
     controls = control_phrases(text, taken)
     relative, price_preference = relative_price(text, taken, price)
 
-    # 3. Brand and category mentions, and the cues that govern them.
-    masked = mask(text, taken)
+    # 3. Brand and category mentions, and the cues that govern them; a film's title is a name: "Star Wars" is no War
+    masked = mask(text, taken, () if vocab.facets.has_brands else [(m.start, m.end) for m in items])
     read = _read_mentions(vocab, text, masked, taken)
 
     # 4. Feedback on referenced items ("I like the first one", "not the second one").

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import re
 import unicodedata
+from collections.abc import Sequence
 
 from assistant.understanding.utterance import MAX_PARSE_CHARS, Issue
 
@@ -48,9 +49,12 @@ def take(taken: bytearray, a: int, b: int) -> None:
     taken[a:b] = b"\x01" * (b - a)
 
 
-def mask(text: str, taken: bytearray) -> str:
-    """The text with claimed characters blanked (offsets unchanged)."""
-    return "".join(" " if taken[i] else c for i, c in enumerate(text))
+def mask(text: str, taken: bytearray, spans: Sequence[tuple[int, int]] = ()) -> str:
+    """The text with claimed characters, and those of ``spans``, blanked (offsets unchanged)."""
+    out = "".join(" " if taken[i] else c for i, c in enumerate(text))
+    for a, b in spans:
+        out = out[:a] + " " * (b - a) + out[b:]
+    return out
 
 
 def scan_cues(pattern: re.Pattern[str], text: str, taken: bytearray) -> list[tuple[int, int]]:
