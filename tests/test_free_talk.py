@@ -1262,3 +1262,12 @@ def test_a_film_named_without_an_opinion_is_no_genre_of_its_title_words(tmp_path
         assert not _parse(bot, text).categories_in, text
     assert _parse(bot, "any good war movies?").categories_in == (("Movies", "War"),)
     bot.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [("gloves, I'm allergic to latex", "latex"), ("my son is allergic to peanuts, need a lip balm", "peanuts")],
+)
+def test_an_allergy_avoids_the_word(beauty, text, word):
+    p = _parse(beauty, text)
+    assert word in p.avoided_words and word not in p.query and "allergic" not in p.query

@@ -195,7 +195,7 @@ _NEG_CUE = re.compile(
     # longer phrases first: the alternation takes the first that matches ("not" before "not a fan of")
     r"\b(?:not\s+(?:a\s+)?(?:big\s+)?fan\s+of|not|no(?!\s+matter\b)|nothing|never|without|isn'?t|aren'?t|wasn'?t|nor|"
     r"except(?:\s+for)?|other\s+than|anything\s+but|apart\s+from|aside\s+from|rather\s+than|"
-    r"instead\s+of|hates?|hated|dislikes?|can'?t\s+stand|"
+    r"instead\s+of|hates?|hated|dislikes?|can'?t\s+stand|(?:very\s+|really\s+|super\s+|highly\s+)?allergic\s+to|"
     # "less violent", "it was too long": a wish away from the word, not for it ("less than $20"
     # and "less known" were read before this)
     r"less(?!\s+than)|too|"
