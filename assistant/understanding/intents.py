@@ -48,7 +48,7 @@ from assistant.understanding.safety import INJECTION, OTHER_USERS
 from assistant.understanding.utterance import ParsedUtterance
 from assistant.understanding.works import blank_titled_works
 from retrieval.filters import Constraints, PricePreference
-from retrieval.hybrid import GENERIC_WORDS
+from retrieval.hybrid import is_vague
 from retrieval.text import Language, words
 
 __all__ = [
@@ -164,7 +164,7 @@ def classify_intent(text: str, parsed: ParsedUtterance | None = None) -> IntentR
     asking = "".join(chat)
     asks = _cue("search").search(asking) or _cue("recommend").search(asking) or _cue("wish").search(asking)
     # "sure, red please": a greeting word before a wish is no small talk
-    said = parsed is not None and any(w.casefold() not in GENERIC_WORDS for w in words(parsed.query))
+    said = parsed is not None and not is_vague(parsed.query)
     if (m := _cue("smalltalk").search(plain)) and not content and not asks and not said:
         # "hello! I need something for dry skin" greets and asks: the request wins
         return IntentResult("smalltalk", 0.9, m.group())
@@ -245,7 +245,7 @@ def has_searchable_content(state: ClarificationState, parsed: ParsedUtterance) -
     c = state.constraints
     if c.has_price or c.brands_in or c.brands_out or c.categories or c.categories_out:
         return True
-    return any(w.casefold() not in GENERIC_WORDS for w in words(state.query))
+    return not is_vague(state.query)
 
 
 def needs_clarification(
