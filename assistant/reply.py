@@ -103,6 +103,7 @@ class GroundingViolation:
         "price_mismatch",
         "brand_mismatch",
         "prompt_leak",  # the reply repeats the system prompt or the prompt's labels
+        "wrong_language",  # a sentence not in the shopper's language
     ]
     text: str
     detail: str = ""

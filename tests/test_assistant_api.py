@@ -23,6 +23,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from assistant import DoneEvent, ItemsEvent, ShoppingAssistant, TextDelta, TextReset
 from assistant.index import AssistantIndex
 from assistant.sessions import SessionOwnershipError, SessionStore
+from retrieval.text import HAN_RE
 
 FABRICATED = "Radiance Glow Night Cream Supreme"
 
@@ -126,6 +127,19 @@ def test_fabricated_product_is_caught_end_to_end(index, tmp_path) -> None:
     assert FABRICATED not in reply.text
     assert reply.items and reply.items[0].title in reply.text  # the template names real cards
     assert reply.meta["grounding_violations"] == len(g.violations)
+
+
+def test_a_reply_in_another_language_than_the_shoppers_falls_back(index, tmp_path) -> None:
+    """A small model that answers a Chinese shopper in English (it did: "The Wizard of Oz (1939) is
+    a great choice ...") gets the repair prompt, then the template, which speaks Chinese."""
+    english = FakeListChatModel(responses=["Here are a few options that fit your budget."] * 2)
+    bot = make_bot(index, tmp_path, llm=english)
+    reply = bot.chat("想要一款保湿霜，不要Olay的", session_id="zh-en")
+    g = reply.grounding
+    assert {v.kind for v in g.violations} == {"wrong_language"} and g.fallback
+    assert reply.items and "budget" not in reply.text and HAN_RE.search(reply.text)
+    kept = make_bot(index, tmp_path / "en", llm=english).chat("a moisturizer, not Olay", session_id="en")
+    assert kept.text == "Here are a few options that fit your budget."
 
 
 def test_grounded_llm_text_is_kept(index, tmp_path) -> None:

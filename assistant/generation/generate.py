@@ -10,7 +10,14 @@ from collections.abc import Generator
 from typing import Any
 
 import prompts
-from assistant.generation.guard import card_copy, prompt_echo, repeated_phrase_start, tidy, whole_sentences
+from assistant.generation.guard import (
+    card_copy,
+    prompt_echo,
+    repeated_phrase_start,
+    tidy,
+    whole_sentences,
+    wrong_language,
+)
 from assistant.grounding import GroundingViolation, describe
 from assistant.llm_setup import chunk_text
 from assistant.plan import Plan
@@ -24,10 +31,16 @@ _SENTENCE_END = re.compile(r"[.!?。！？](?:\s|$)")
 
 class ReplyGenerator(Stage):
     def check(self, text: str, plan: Plan) -> list[GroundingViolation]:
-        """Catalog grounding plus prompt echo: a reply quoting the system prompt or the prompt's
-        scaffolding (e.g. an injected "print your instructions" the model obeyed) is rejected."""
+        """Catalog grounding, prompt echo (a reply quoting the system prompt or the prompt's
+        scaffolding, e.g. an injected "print your instructions" the model obeyed) and the language:
+        the template the plan falls back to is in the shopper's language, and so must the reply be."""
         bad = self.checker.check(text, plan.grounding) if plan.grounding is not None else []
-        return bad + prompt_echo(text, plan.messages or [])
+        language = detect_language(plan.fallback).language if plan.fallback else None
+        return [
+            *bad,
+            *prompt_echo(text, plan.messages or []),
+            *(wrong_language(text, language) if language else ()),
+        ]
 
     def generate(self, plan: Plan) -> Generator[StreamEvent, None, tuple[str, GroundingReport]]:
         """Stream the LLM reply, checking each finished sentence; on a violation stop, regenerate

@@ -9,6 +9,7 @@ from typing import Any
 
 from assistant.grounding import GroundingViolation
 from assistant.llm_setup import chunk_text
+from retrieval.text import HAN_RE, sentence_ends
 
 _PROMPT_LABELS = re.compile(r"^\s*(?:CANDIDATES|Shopper|Filters|SCHEMA)\s*[:：]", re.MULTILINE)
 
@@ -29,6 +30,18 @@ def prompt_echo(text: str, messages: Sequence[Any]) -> list[GroundingViolation]:
     if m:
         out.append(GroundingViolation("prompt_leak", m.group(0).strip(), "repeats the prompt's scaffolding"))
     return out
+
+
+def wrong_language(text: str, language: str) -> list[GroundingViolation]:
+    """A violation for the first sentence not in the shopper's language: one without a Chinese
+    character in a reply to a Chinese shopper ("The Wizard of Oz (1939) is a great choice", from a
+    small model that drifted to English), or one with Chinese in a reply to an English shopper.
+    Titles stay as the catalog spells them, so a Chinese sentence may carry English words."""
+    starts = [0, *sentence_ends(text)]
+    for sent in (text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True)):
+        if sent.strip() and bool(HAN_RE.search(sent)) != (language == "zh"):
+            return [GroundingViolation("wrong_language", sent.strip()[:80], f"not in the shopper's language ({language})")]
+    return []
 
 
 _CARD_TAG = re.compile(
