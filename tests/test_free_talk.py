@@ -1271,3 +1271,9 @@ def test_a_film_named_without_an_opinion_is_no_genre_of_its_title_words(tmp_path
 def test_an_allergy_avoids_the_word(beauty, text, word):
     p = _parse(beauty, text)
     assert word in p.avoided_words and word not in p.query and "allergic" not in p.query
+
+
+@pytest.mark.parametrize("text", ["hey! any black and white films?", "hi, anything from the 90s?", "hello! nothing too scary"])
+def test_a_greeting_before_an_era_or_a_lean_is_a_request(movies, text):
+    r = movies.chat(text, session_id=f"greet-lean-{text}")
+    assert r.intent != "smalltalk" and r.items, text

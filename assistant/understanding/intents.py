@@ -129,6 +129,13 @@ def classify_intent(text: str, parsed: ParsedUtterance | None = None) -> IntentR
             or parsed.references
             or parsed.mentions
             or parsed.item_mentions
+            # "hey! any silent movies?", "hi, something from the 90s": an era, years or a kind
+            # leaned to are wishes too, though they leave no word to search
+            or parsed.years
+            or parsed.era
+            or parsed.niche
+            or parsed.soft_categories
+            or parsed.avoided_categories
         )
     )
     refs = parsed.references if parsed else ()
