@@ -40,7 +40,11 @@ def wrong_language(text: str, language: str) -> list[GroundingViolation]:
     starts = [0, *sentence_ends(text)]
     for sent in (text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True)):
         if sent.strip() and bool(HAN_RE.search(sent)) != (language == "zh"):
-            return [GroundingViolation("wrong_language", sent.strip()[:80], f"not in the shopper's language ({language})")]
+            return [
+                GroundingViolation(
+                    "wrong_language", sent.strip()[:80], f"not in the shopper's language ({language})"
+                )
+            ]
     return []
 
 

@@ -17,8 +17,6 @@ from assistant.understanding.utterance import Era
 
 __all__ = ["Era", "extract_era", "extract_niche"]
 
-
-
 _NEWER = re.compile(
     r"\b(?:recent(?:ly)?|newer|newest|latest|modern|contemporary|new(?:er)?\s+(?:movies?|films?|releases?|stuff)|"
     r"(?:not|nothing)\s+(?:too\s+|so\s+|very\s+|that\s+)?old)\b|"
@@ -48,8 +46,7 @@ _CLASSIC = re.compile(
 def extract_era(text: str, taken: bytearray) -> Era | None:
     """ "something recent", "not too old", "不要太老的" -> "newer"; "old movies", "older", "老电影"
     -> "older"; "black and white", "silent films", "黑白的" -> "classic"; the last one said wins
-    (an "older" beside a "classic" is that classic).
-    Read for catalogs with release years."""
+    (an "older" beside a "classic" is that classic). Read for catalogs with release years."""
     found: list[tuple[int, Era]] = []
     for pat, era in ((_NOT_NEWER, "older"), (_CLASSIC, "classic"), (_NEWER, "newer"), (_OLDER, "older")):
         for a, b in scan_cues(pat, text, taken):
