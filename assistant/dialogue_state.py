@@ -62,7 +62,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from assistant.understanding.categories import restated_types
 from assistant.understanding.matches import path_related, path_under
@@ -106,8 +106,8 @@ def _cf(values: Sequence[str]) -> set[str]:
 
 
 def _era(value: Any) -> Era | None:
-    if value not in (None, "newer", "older", "classic"):
-        raise ValueError(f"era must be 'newer', 'older', 'classic' or null, got {value!r}")
+    if value is not None and value not in get_args(Era):
+        raise ValueError(f"era must be one of {get_args(Era)} or null, got {value!r}")
     return value
 
 

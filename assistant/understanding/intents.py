@@ -120,24 +120,7 @@ def classify_intent(text: str, parsed: ParsedUtterance | None = None) -> IntentR
     if not isinstance(text, str):
         text = "" if text is None else str(text)
     text = text[:2000]
-    content = bool(
-        parsed
-        and (
-            parsed.n_constraints
-            or parsed.exclude_shown
-            or parsed.weak_categories
-            or parsed.references
-            or parsed.mentions
-            or parsed.item_mentions
-            # "hey! any silent movies?", "hi, something from the 90s": an era, years or a kind
-            # leaned to are wishes too, though they leave no word to search
-            or parsed.years
-            or parsed.era
-            or parsed.niche
-            or parsed.soft_categories
-            or parsed.avoided_categories
-        )
-    )
+    content = bool(parsed and (parsed.has_reading or parsed.mentions))
     refs = parsed.references if parsed else ()
 
     if not _ALNUM.search(text):

@@ -161,22 +161,26 @@ class ParsedUtterance:
         )
 
     @property
-    def has_content(self) -> bool:
-        """Did the rules understand anything shopping-related?"""
+    def has_reading(self) -> bool:
+        """Did the rules read a wish beyond plain words to search: a filter, a reference, a page
+        rejected, a kind or era leaned to, a named item ("hey! any silent movies?" leaves no word)?"""
         return bool(
             self.n_constraints
             or self.references
             or self.exclude_shown
             or self.weak_categories
-            or self.query
             or self.years
             or self.era
             or self.niche
             or self.soft_categories
             or self.avoided_categories
-            or self.avoided_words
             or self.item_mentions
         )
+
+    @property
+    def has_content(self) -> bool:
+        """Did the rules understand anything shopping-related (a reading, or words to search or avoid)?"""
+        return bool(self.has_reading or self.query or self.avoided_words)
 
     @property
     def needs_llm(self) -> bool:
