@@ -66,6 +66,10 @@ from llm.runtime import configure
 DATASET = "movielens-100k"
 QUICK_DIALOGUES = 20
 SYSTEMS = ("full", "popularity", "mentioned-item-to-item")
+# The same replay of `full`, scoring only the pages it sent: a small-talk turn shows nothing new and
+# scores 0 there, though the shopper still has the last page in front of them (see ``on_screen``).
+NEW_PAGES = "full, new pages only"
+REPORTED = ("full", NEW_PAGES, *SYSTEMS[1:])
 YEAR_TOLERANCE = 1
 
 # --- title matching -------------------------------------------------------------------------
@@ -292,12 +296,33 @@ def item_to_item_step(sim: np.ndarray, order: Sequence[str], k: int) -> Step:
     return step
 
 
-def assistant_step(bot: Any, session_id: str, canonical: Mapping[str, str]) -> Step:
-    """The assistant as a new shopper in a fresh session; duplicate catalog entries folded."""
+def on_screen(last: Sequence[str], page: Sequence[str], intent: str) -> list[str]:
+    """What the shopper looks at after a turn: its page, or the last one when small talk sent none.
+
+    The chat UI keeps the cards on screen for "thanks!" or "bye" (``assistant/ui/web.py``), and a
+    chat client shows earlier cards above the reply; any other turn without items (a question back,
+    details) replaces the page with nothing.
+    """
+    return list(last) if not page and intent == "smalltalk" else list(page)
+
+
+def assistant_step(
+    bot: Any, session_id: str, canonical: Mapping[str, str], pages: list[list[str]] | None = None
+) -> Step:
+    """The assistant as a new shopper in a fresh session; duplicate catalog entries folded.
+
+    The step returns what is on screen (``on_screen``); ``pages`` collects the pages it sent.
+    """
+    screen: list[str] = []
 
     def step(text: str, _mentioned: Sequence[str]) -> list[str]:
-        shown = [canonical.get(it.item_id, it.item_id) for it in bot.chat(text, session_id=session_id).items]
-        return list(dict.fromkeys(shown))
+        nonlocal screen
+        reply = bot.chat(text, session_id=session_id)
+        page = list(dict.fromkeys(canonical.get(it.item_id, it.item_id) for it in reply.items))
+        if pages is not None:
+            pages.append(page)
+        screen = on_screen(screen, page, reply.intent)
+        return screen
 
     return step
 
@@ -369,14 +394,17 @@ def run(cfg: RedialConfig) -> dict[str, Any]:
     )
     sim = cooccurrence_cosine(dataset.interactions, order, index.canonical)
     nonce = uuid.uuid4().hex[:8]  # sessions persist on disk: a re-run must not resume an old one
+    shown: dict[str, list[list[list[str]]]] = {s: [] for s in REPORTED}
     makers: dict[str, Callable[[Case], Step]] = {
-        "full": lambda c: assistant_step(bot, f"redial-{nonce}-{c.conversation_id}", index.canonical),
+        "full": lambda c: assistant_step(
+            bot, f"redial-{nonce}-{c.conversation_id}", index.canonical, shown[NEW_PAGES][-1]
+        ),
         "popularity": lambda c: popularity_step(order, cfg.k),
         "mentioned-item-to-item": lambda c: item_to_item_step(sim, order, cfg.k),
     }
-    shown: dict[str, list[list[list[str]]]] = {s: [] for s in SYSTEMS}
     latency: list[float] = []
     for case in tqdm(cases, desc="redial dialogues", disable=not cfg.show_progress, file=sys.stderr):
+        shown[NEW_PAGES].append([])  # filled by the `full` step
         for name in SYSTEMS:
             step = makers[name](case)
             lists = []
@@ -388,7 +416,7 @@ def run(cfg: RedialConfig) -> dict[str, Any]:
             shown[name].append(lists)
     bot.close()
     scores = {
-        s: [score_dialogue(c, lst, cfg.k) for c, lst in zip(cases, shown[s], strict=True)] for s in SYSTEMS
+        s: [score_dialogue(c, lst, cfg.k) for c, lst in zip(cases, shown[s], strict=True)] for s in REPORTED
     }
     report = _report(cfg, dialogues, cases, scores, len(mention_names), matched_names, latency, t0)
     write_reports(cfg, report, cases, shown, catalog)
@@ -419,9 +447,10 @@ def _report(
 ) -> dict[str, Any]:
     k = cfg.k
     comparisons = {}
-    for base in SYSTEMS[1:]:
-        a, b = scores["full"], scores[base]
-        comparisons[f"full - {base}"] = {
+    pairs = [("full", b) for b in SYSTEMS[1:]] + [(NEW_PAGES, SYSTEMS[1])]
+    for system, base in pairs:
+        a, b = scores[system], scores[base]
+        comparisons[f"{system} - {base}"] = {
             f"recall@{k}": dataclasses.asdict(
                 paired_bootstrap([s["recall"] for s in a], [s["recall"] for s in b], seed=cfg.seed)
             ),
@@ -450,6 +479,10 @@ def _report(
             ),
             "ranker_weights": ranker_weights(cfg.ranker),
             "replay": "seeker messages only, @id -> movie name, new shopper, fresh session per dialogue",
+            "screen": (
+                "a turn scores the page on screen after it: small talk that sends no page leaves the last "
+                f"page on screen, as the chat UI does; `{NEW_PAGES}` scores only the pages sent"
+            ),
             "scored_turn": "targets not mentioned by the seeker in this or an earlier message remain",
             "metrics": (
                 f"Recall@{k}/NDCG@{k}: mean over scored turns per dialogue, then mean over dialogues; "
@@ -462,7 +495,7 @@ def _report(
             "seed": cfg.seed,
             "command": cfg.command,
         },
-        "systems": {s: _summary(scores[s], k) for s in SYSTEMS},
+        "systems": {s: _summary(scores[s], k) for s in REPORTED},
         "comparisons": comparisons,
         "latency_full_p50_s": float(np.median(latency)) if latency else None,
         "timing_s": time.perf_counter() - t0,
@@ -484,7 +517,7 @@ def _transcript(case: Case, shown: Mapping[str, Sequence[Sequence[str]]], catalo
     for n, turn in enumerate(case.turns):
         mark = "" if turn.relevant else " (not scored: every target already mentioned)"
         lines.append(f"{n + 1}. seeker: {turn.text}{mark}  ")
-        for s in SYSTEMS:
+        for s in REPORTED:
             lines.append(f"   {s}: {names(shown[s][n][:k], turn.relevant)}  ")
     return [*lines, ""]
 
@@ -525,7 +558,7 @@ def write_reports(
         f"- replay: {p['replay']}; LLM: {p['llm']}",
         "- ranker weights: "
         + ", ".join(f"{n} {v}" for n, v in p["ranker_weights"].items() if isinstance(v, int | float)),
-        f"- a turn is scored when {p['scored_turn']}",
+        f"- a turn is scored when {p['scored_turn']}; {p['screen']}",
         f"- metrics: {p['metrics']}",
         f"- differences: {p['ci']}; b = dialogues only `full` hits, c = only the baseline hits",
         f"- Hit@{k} counts any scored turn, so a system whose list changes from turn to turn gets more "
@@ -556,7 +589,7 @@ def write_reports(
         "",
     ]
     for i in sample:
-        sample_md += _transcript(cases[i], {s: shown[s][i] for s in SYSTEMS}, catalog, k)
+        sample_md += _transcript(cases[i], {s: shown[s][i] for s in REPORTED}, catalog, k)
     paths = {
         "json": write_json(base.with_suffix(".json"), report),
         "md": write_text(base.with_suffix(".md"), "\n".join(md) + "\n"),

@@ -20,6 +20,7 @@ from bench.redial import (
     main,
     match_title,
     ndcg_at,
+    on_screen,
     popularity_order,
     popularity_step,
     prepare_case,
@@ -143,6 +144,13 @@ def test_metrics_and_dialogue_score_by_hand() -> None:
     assert s["recall"] == 0.5 and s["hit"] is True and s["ndcg"] == pytest.approx(0.5)
 
 
+def test_small_talk_leaves_the_last_page_on_screen() -> None:
+    assert on_screen(["a", "b"], [], "smalltalk") == ["a", "b"]  # "thanks!": the cards stay
+    assert on_screen(["a", "b"], ["c"], "smalltalk") == ["c"]  # a page sent is the page seen
+    assert on_screen(["a", "b"], [], "clarify") == []  # a question back clears the page
+    assert on_screen([], [], "smalltalk") == []  # "hello" before any page
+
+
 def test_baselines_equal_hand_computed_lists() -> None:
     # users: u1 rated a,b; u2 a,b,c; u3 c,d; u4 a. Popularity: a(3), b(2), c(2), d(1).
     frame = pd.DataFrame(
@@ -169,7 +177,10 @@ def test_quick_run_on_redial_dev(tmp_path: Path) -> None:
     assert main(["--data", str(data), "--quick", "--out", str(tmp_path), "--no-progress"]) == 0
     rep = json.loads((tmp_path / "redial-movielens-100k.json").read_text())
     assert rep["protocol"]["dialogues_scored"] == 20
-    assert set(rep["systems"]) == {"full", "popularity", "mentioned-item-to-item"}
+    assert set(rep["systems"]) == {"full", "full, new pages only", "popularity", "mentioned-item-to-item"}
+    # the page on screen differs from the page sent only on small talk, which sends none
+    assert rep["systems"]["full"]["recall@5"] >= rep["systems"]["full, new pages only"]["recall@5"]
+    assert "full, new pages only - popularity" in rep["comparisons"]
     for r in rep["systems"].values():
         assert 0 <= r["recall@5"] <= 1 and 0 <= r["ndcg@5"] <= 1 and r["scored_turns"] > 0
     md = (tmp_path / "redial-movielens-100k.md").read_text()
@@ -183,7 +194,10 @@ def test_ranker_weights_on_the_command_line() -> None:
     """`--ranker` changes named weights (the protocol records them all); a bad one stops the run."""
     from bench.redial import parse_args
 
-    assert parse_args(["--ranker", "popularity=0.3,feedback=2"]).ranker == {"popularity": 0.3, "feedback": 2.0}
+    assert parse_args(["--ranker", "popularity=0.3,feedback=2"]).ranker == {
+        "popularity": 0.3,
+        "feedback": 2.0,
+    }
     assert parse_args([]).ranker == {}
     for bad in ("popularity", "popularity=high", "nosuchweight=1"):
         with pytest.raises(SystemExit):
