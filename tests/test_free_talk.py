@@ -732,6 +732,13 @@ def test_where_the_thing_goes_is_no_product_type():
         ("价格有点高", "lower"),
         ("that's over my budget", "lower"),
         ("Ok bit much price wise", "lower"),
+        ("something less pricey", "lower"),  # "pricey" alone leans to high prices
+        ("less costly", "lower"),  # not "costly" avoided
+        ("do you have anything for less", "lower"),
+        ("can you go a bit lower", "lower"),
+        ("I can't afford that", "lower"),
+        ("that's a lot of money", "lower"),
+        ("我买不起", "lower"),
         ("Those look kinda cheap!", "higher"),
         ("看着有点廉价。", "higher"),
     ],
@@ -1277,3 +1284,12 @@ def test_an_allergy_avoids_the_word(beauty, text, word):
 def test_a_greeting_before_an_era_or_a_lean_is_a_request(movies, text):
     r = movies.chat(text, session_id=f"greet-lean-{text}")
     assert r.intent != "smalltalk" and r.items, text
+
+
+def test_less_pricey_after_a_page_caps_the_price_below_it(beauty):
+    sid = "less-pricey"
+    first = beauty.chat("a foundation", session_id=sid)
+    shown = [it.price for it in first.items if it.price is not None]
+    r = beauty.chat("something less pricey", session_id=sid)
+    assert r.constraints.price_max is not None and r.constraints.price_max <= min(shown)
+    assert r.items and all(it.price <= min(shown) for it in r.items if it.price is not None)
