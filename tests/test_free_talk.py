@@ -1293,3 +1293,21 @@ def test_less_pricey_after_a_page_caps_the_price_below_it(beauty):
     r = beauty.chat("something less pricey", session_id=sid)
     assert r.constraints.price_max is not None and r.constraints.price_max <= min(shown)
     assert r.items and all(it.price <= min(shown) for it in r.items if it.price is not None)
+
+
+def test_what_a_thing_does_to_the_shopper_avoids_the_thing(beauty):
+    p = _parse(beauty, "shea butter breaks me out, a hand cream please")
+    assert {"shea", "butter"} <= set(p.avoided_words) and p.categories_in == (HAND_CREAMS,)
+    assert not {"shea", "butter", "breaks"} & set(p.query.split())
+    r = beauty.chat("shea butter breaks me out, a hand cream please", session_id="harm-shea")
+    assert r.items and all("Shea" not in it.title for it in r.items[:2]), [it.title for it in r.items]
+    p = _parse(beauty, "a body wash please, nail polish gives me headaches")
+    assert p.categories_in == (BODY_WASH,) and NAIL_POLISH in p.categories_out
+    assert "headaches" not in p.query
+
+
+def test_a_kind_that_harms_is_still_wanted_when_no_other_is_named(beauty):
+    p = _parse(beauty, "most foundations break me out, need something gentle")
+    assert p.categories_in == (FOUNDATION,) and not p.categories_out and "break" not in p.query
+    p = _parse(beauty, "a foundation that won't give me a rash")
+    assert p.categories_in == (FOUNDATION,) and not p.avoided_words and "rash" not in p.query

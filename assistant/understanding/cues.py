@@ -18,9 +18,11 @@ __all__ = [
     "NegatedWord",
     "assign_polarity",
     "build_query",
+    "claim_negations",
     "contrast_cues",
     "control_phrases",
     "cue",
+    "harm_cues",
     "negated_words",
     "small_talk_sentences",
 ]
@@ -129,6 +131,11 @@ def assign_polarity(
     for i, m in enumerate(mentions):
         if not negated[i] and isinstance(m.resolved, BrandMatch) and _moved_away(text, m):
             negated[i] = True  # "I tried Neutrogena and it didn't do much": not that brand again
+    harmed, harm_spans = _harmed(masked, mentions, negated, harm_cues(text, taken))
+    for i in harmed:
+        negated[i] = True  # "an unscented lotion, perfume gives me headaches": no perfume
+    for a, b in harm_spans:  # read with its kind, wanted or not: no word before it is avoided
+        take(taken, a, b)
     had = [isinstance(m.resolved, CategoryMatch) and _already_had(masked, m) for m in mentions]
     wanted = any(isinstance(m.resolved, CategoryMatch) and not h for m, h in zip(mentions, had, strict=True))
     for i, m in enumerate(mentions):
@@ -141,6 +148,71 @@ def assign_polarity(
         if a in used_cues:
             take(taken, a, b)
     return negated, onlyed, neg
+
+
+# Between a thing and what it does to the shopper: "perfume always gives me headaches".
+_HARM_GAP = re.compile(
+    r"^(?:\s*(?:&|/|\band\b|\bor\b)\s*[A-Za-z][\w'-]*)?"  # "fragrance and alcohol irritate my skin"
+    r"(?:\s*\b(?:always|usually|often|just|really|totally|literally|all|kinda|also|seems?\s+to|tends?\s+to|"
+    r"can|will|would|does|do)\b)*\s*$",
+    re.I,
+)
+# Before it: "the smell of perfume", "most sunscreens", "anything with coconut oil".
+_HARM_LEAD = re.compile(
+    r"\b(?:always|usually|often|just|really|totally|literally|all|most|any|every|the|that|also|kinda|"
+    r"seems?\s+to|tends?\s+to|can|will|would|does|do)\s*$",
+    re.I,
+)
+_WORD_BEFORE = re.compile(r"\b([A-Za-z][\w'-]*)\s*$")
+_NOT_HARM = re.compile(r"(?:n'?t|^not|^never|^no)$", re.I)
+_LIST_BEFORE = re.compile(r"(?:,|\band\b|\bor\b|&)\s*$", re.I)
+
+
+def harm_cues(text: str, taken: bytearray) -> list[tuple[int, int]]:
+    """Spans of what a thing does to the shopper, said after the thing ("gives me headaches")."""
+    return scan_cues(cue("harm"), text, taken)
+
+
+def _harmed(
+    masked: str, mentions: list[Mention], negated: list[bool], harms: list[tuple[int, int]]
+) -> tuple[list[int], list[tuple[int, int]]]:
+    """The kinds said to harm the shopper (ruled out only when another kind is what they want),
+    and the harm cues about them."""
+    hit: dict[int, tuple[int, int]] = {}
+    for i, m in enumerate(mentions):
+        if isinstance(m.resolved, CategoryMatch):
+            for a, b in harms:
+                if a >= m.end and _HARM_GAP.match(masked[m.end : a]):
+                    # with the words around it: "coconut oil breaks me out", "fragrance and alcohol irritate ..."
+                    hit[i] = (
+                        min((w for w, _ in _words_before(masked, m.start, bytearray(a))), default=m.end),
+                        b,
+                    )
+                    break
+    wanted = any(
+        isinstance(m.resolved, CategoryMatch) and not negated[i] and i not in hit
+        for i, m in enumerate(mentions)
+    )
+    return (list(hit) if wanted else []), sorted(set(hit.values()))
+
+
+def _words_before(text: str, end: int, taken: bytearray) -> list[tuple[int, int]]:
+    """The words a harm cue is about ("coconut oil breaks me out": coconut, oil) and a list before
+    them ("fragrance and alcohol dry out my skin"), skipping degree and quantity words."""
+    out: list[tuple[int, int]] = []
+    before = text[:end]
+    while (lead := _HARM_LEAD.search(before)) is not None:
+        before = before[: lead.start()]
+    compound = 0
+    while (word := _WORD_BEFORE.search(before)) is not None and not any(taken[word.start(1) : word.end(1)]):
+        if word.group(1).casefold() in STOPWORDS or _NOT_HARM.search(word.group(1)) or compound == 3:
+            break  # "a perfume that won't give me a headache" avoids nothing
+        out.append(word.span(1))
+        compound += 1
+        before = before[: word.start(1)]
+        if (joint := _LIST_BEFORE.search(before)) is not None:
+            before, compound = before[: joint.start()], 0
+    return out
 
 
 _HAD_BEFORE = re.compile(
@@ -249,11 +321,18 @@ def negation_cues(text: str, taken: bytearray) -> list[tuple[int, int]]:
 
 @dataclass(frozen=True, slots=True)
 class NegatedWord:
-    """One word under a negation cue: its span and where its cue starts."""
+    """One word under a negation cue: its span and its cue's (before the word, or after it:
+    "perfume gives me headaches")."""
 
     start: int
     end: int
     cue_start: int
+    cue_end: int
+
+    @property
+    def claim(self) -> tuple[int, int]:
+        """The span of the word with its cue."""
+        return min(self.start, self.cue_start), max(self.end, self.cue_end)
 
 
 def negated_words(text: str, taken: bytearray) -> list[NegatedWord]:
@@ -272,9 +351,20 @@ def negated_words(text: str, taken: bytearray) -> list[NegatedWord]:
             if cut := _ZH_WORD_END.search(word.group()):  # "恐怖的电影": the word ends at 的
                 end = start + cut.start()
             if end > start and not any(taken[start:end]):
-                out.append(NegatedWord(start, end, cue_start))
+                out.append(NegatedWord(start, end, cue_start, cue_end))
             cont = _NEG_LIST.match(text, end)
             if cont is None or cont.end() == end:
                 break
             pos = cont.end()
+    for cue_start, cue_end in harm_cues(text, taken):
+        out += [NegatedWord(a, b, cue_start, cue_end) for a, b in _words_before(text, cue_start, taken)]
     return out
+
+
+def claim_negations(text: str, taken: bytearray, governed: list[NegatedWord]) -> None:
+    """Claim the negated words with their cues, and what a thing does to the shopper ("it gives me
+    a rash") although no word before it was left to avoid: none of it is a search word."""
+    for w in governed:
+        take(taken, *w.claim)
+    for a, b in harm_cues(text, taken):
+        take(taken, a, b)

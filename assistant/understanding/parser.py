@@ -72,6 +72,7 @@ from assistant.understanding.cues import (
     NegatedWord,
     assign_polarity,
     build_query,
+    claim_negations,
     control_phrases,
     cue,
     negated_words,
@@ -261,8 +262,7 @@ def _words_read(
         take(negated, w.start, w.end)
     wanted, avoided_kinds, searched = everyday_categories(text, taken, vocab.nodes, negated, works)
     avoided_words = tuple(dict.fromkeys((*read.avoided_words, *_avoided_words(text, taken, governed))))
-    for w in governed:
-        take(taken, w.cue_start, w.end)
+    claim_negations(text, taken, governed)
     english = english_words(text, taken, [(w.start, w.end) for w in governed]) if HAN_RE.search(text) else []
     english += [  # "口红" -> Lipstick; not one ruled out ("不要口红")
         m.resolved.name
