@@ -1311,3 +1311,26 @@ def test_a_kind_that_harms_is_still_wanted_when_no_other_is_named(beauty):
     assert p.categories_in == (FOUNDATION,) and not p.categories_out and "break" not in p.query
     p = _parse(beauty, "a foundation that won't give me a rash")
     assert p.categories_in == (FOUNDATION,) and not p.avoided_words and "rash" not in p.query
+
+
+def test_a_kind_said_with_a_word_whose_titles_sit_elsewhere_is_no_filter(tmp_path):
+    face_masks, hair = ("Beauty", "Skin Care", "Face", "Masks"), ("Beauty", "Hair Care", "Hair & Scalp Treatments")
+    rows = [(f"Clay Face Mask No. {n}", face_masks) for n in range(8)] + [
+        ("Blue Green Algae Hair Mask", face_masks),  # one misfiled: the share decides, not one title
+        *((f"Argan Repair Hair Mask for Damaged Hair {n} oz", hair) for n in range(6)),
+        ("Scalp Treatment Oil", hair),
+    ]
+    items = [Item(f"m{i}", t, brand=None, categories=c, price=9.0 + i) for i, (t, c) in enumerate(rows)]
+    seqs = {f"u{u}": [items[(u + j) % len(items)].item_id for j in range(3)] for u in range(12)}
+    bot = ShoppingAssistant.from_dataset(
+        Dataset("mask-slice", Catalog(items), Interactions.from_sequences(seqs), source=__file__),
+        llm=None,
+        cache_dir=tmp_path,
+        show_progress=False,
+    )
+    assert _parse(bot, "a face mask").categories_in == (face_masks,)
+    assert _parse(bot, "a mask please").categories_in == (face_masks,)  # most titles saying mask sit there
+    assert not _parse(bot, "a hair mask for damaged bleached hair").categories_in
+    r = bot.chat("a hair mask for damaged bleached hair", session_id="hair-mask")
+    assert r.items and all("Hair Mask" in it.title for it in r.items[:3]), [it.title for it in r.items]
+    bot.close()

@@ -8,10 +8,29 @@ from dataclasses import dataclass, replace
 
 from assistant.understanding.matches import CategoryMatch, Mention, drop_descendants
 from assistant.understanding.tokens import normalize, stem, stem_phrase
-from assistant.understanding.vocabulary import CatalogVocabulary
-from retrieval.text import LATIN_WORD
+from assistant.understanding.vocabulary import TITLE_MIN_SHARE, CatalogVocabulary
+from retrieval.text import LATIN_WORD, STOPWORDS
 
-__all__ = ["exact_category_names", "names_current_type", "refine_categories", "restated_types"]
+__all__ = [
+    "exact_category_names",
+    "modified_elsewhere",
+    "names_current_type",
+    "refine_categories",
+    "restated_types",
+]
+
+_WORD_BEFORE = re.compile(r"([A-Za-z][\w'-]*)[\s-]*$")
+
+
+def modified_elsewhere(vocab: CatalogVocabulary, text: str, m: Mention) -> bool:
+    """Is the kind said with a word that moves it out of its nodes? "a hair mask": most titles
+    that say hair and mask sit under hair treatments and conditioners, not the face masks "mask"
+    names alone; "a red lipstick", "a face mask" stay where they are."""
+    word = _WORD_BEFORE.search(text[max(0, m.start - 30) : m.start])
+    if word is None or word.group(1).casefold() in STOPWORDS or not isinstance(m.resolved, CategoryMatch):
+        return False
+    share = vocab.title_share(f"{word.group(1)} {m.resolved.surface}", m.resolved.paths)
+    return share is not None and share < TITLE_MIN_SHARE
 
 
 @dataclass(frozen=True)

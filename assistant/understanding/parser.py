@@ -66,7 +66,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from assistant.understanding.categories import exact_category_names, refine_categories
+from assistant.understanding.categories import exact_category_names, modified_elsewhere, refine_categories
 from assistant.understanding.crosslingual import english_for, english_words
 from assistant.understanding.cues import (
     NegatedWord,
@@ -535,7 +535,7 @@ def _is_filter(vocab: CatalogVocabulary, text: str, mentions: list[Mention], i: 
             and vocab.category_confident(nxt.resolved)
         ):
             return False  # "printer paper", "eyeliner brush": the last noun is the product type
-        return r.weak or (vocab.category_confident(r) and vocab.stocked(r))
+        return r.weak or (vocab.category_confident(r) and vocab.stocked(r) and not modified_elsewhere(vocab, text, m))
     if r.how == "alias" or not vocab.brand_needs_context(r) or governed:
         return True
     if _BRAND_BEFORE.search(text[max(0, m.start - 16) : m.start]) or _BRAND_AFTER.match(text[m.end :]):
