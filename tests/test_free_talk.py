@@ -1334,3 +1334,12 @@ def test_a_kind_said_with_a_word_whose_titles_sit_elsewhere_is_no_filter(tmp_pat
     r = bot.chat("a hair mask for damaged bleached hair", session_id="hair-mask")
     assert r.items and all("Hair Mask" in it.title for it in r.items[:3]), [it.title for it in r.items]
     bot.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "word"),
+    [("he doesn't like anything that smells girly", "girly"), ("I don't want anything that feels greasy", "greasy")],
+)
+def test_what_a_disliked_thing_smells_or_feels_like_is_avoided(beauty, text, word):
+    p = _parse(beauty, text)
+    assert p.avoided_words == (word,) and not p.query

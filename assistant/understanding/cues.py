@@ -281,9 +281,9 @@ _NEG_CUE = re.compile(
     re.I,
 )
 _NEG_GAP = re.compile(
-    # "I hate the smell of coconut": the sense is no word of the thing hated
-    r"(?:\s*(?:\b(?:too|so|very|really|overly|a|an|the|any|anything|something|of|with|that|"
-    r"(?:smell|scent|taste|texture|feel)\s+of)\b|太|很|那么|过于|含|带|有))*\s*",
+    # "I hate the smell of coconut", "nothing that smells girly": the sense is no word of the thing hated
+    r"(?:\s*(?:\b(?:(?:that|which)\s+(?:smells?|looks?|feels?|tastes?)|too|so|very|really|overly|a|an|the|any|"
+    r"anything|something|of|with|that|(?:smell|scent|taste|texture|feel)\s+of)\b|太|很|那么|过于|含|带|有))*\s*",
     re.I,
 )
 _NEG_WORD = re.compile(r"[A-Za-z][\w'-]*|[\u4e00-\u9fff]{1,4}")
