@@ -1343,3 +1343,16 @@ def test_a_kind_said_with_a_word_whose_titles_sit_elsewhere_is_no_filter(tmp_pat
 def test_what_a_disliked_thing_smells_or_feels_like_is_avoided(beauty, text, word):
     p = _parse(beauty, text)
     assert p.avoided_words == (word,) and not p.query
+
+
+def test_too_much_of_a_thing_is_no_price_and_no_wish_for_it(movies, beauty):
+    p = _parse(movies, "a movie for tonight, nothing with too much violence")
+    assert ("Movies", "Thriller") in p.avoided_categories and ("Movies", "Thriller") not in p.soft_categories
+    assert "nothing" not in p.query.split()
+    p = _parse(beauty, "a hand cream without too much fragrance")
+    assert p.relative_price is None and "fragrance" in p.avoided_words
+    assert _parse(beauty, "that's too much for me").relative_price == "lower"
+
+
+def test_silly_leans_to_comedies(movies):
+    assert ("Movies", "Comedy") in _parse(movies, "something light and silly").soft_categories

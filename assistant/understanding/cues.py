@@ -37,7 +37,7 @@ def cue(key: str) -> re.Pattern[str]:
 _FILLER_GAP = re.compile(
     r"^[\s\"'“”‘’]*(?:(?:anything|any|stuff|products?|items?|things?|more|from|by|of|the|a|an|brand|brands|"
     r"those|that|these|like|something|made|either|want|show|me|with|buy|see|get|any\s+more|的|牌子|品牌|"
-    r"任何|要|买|看|用|too|so|overly|太|那么|过于|big|huge|much\s+of\s+a|my|our|old|usual|current|regular)"
+    r"任何|要|买|看|用|too|so|overly|太|那么|过于|big|huge|much\s+of\s+a|much|many|lots?|my|our|old|usual|current|regular)"
     r"[\s\"'“”‘’]*){0,4}$",
     re.I,
 )
@@ -283,7 +283,7 @@ _NEG_CUE = re.compile(
 _NEG_GAP = re.compile(
     # "I hate the smell of coconut", "nothing that smells girly": the sense is no word of the thing hated
     r"(?:\s*(?:\b(?:(?:that|which)\s+(?:smells?|looks?|feels?|tastes?)|too|so|very|really|overly|a|an|the|any|"
-    r"anything|something|of|with|that|(?:smell|scent|taste|texture|feel)\s+of)\b|太|很|那么|过于|含|带|有))*\s*",
+    r"anything|something|of|with|that|much|many|(?:a\s+)?lot\s+of|lots\s+of|(?:smell|scent|taste|texture|feel)\s+of)\b|太|很|那么|过于|含|带|有))*\s*",
     re.I,
 )
 _NEG_WORD = re.compile(r"[A-Za-z][\w'-]*|[\u4e00-\u9fff]{1,4}")
