@@ -1356,3 +1356,12 @@ def test_too_much_of_a_thing_is_no_price_and_no_wish_for_it(movies, beauty):
 
 def test_silly_leans_to_comedies(movies):
     assert ("Movies", "Comedy") in _parse(movies, "something light and silly").soft_categories
+
+
+def test_what_a_chinese_shopper_is_allergic_to_is_avoided(beauty):
+    p = _parse(beauty, "我对香精过敏，想要一款洗面奶")
+    assert "fragrance" in p.avoided_words and "过敏" not in p.query and "对" not in p.query
+    assert p.categories_in == (FACE_CLEANSERS,)
+    assert "alcohol" in _parse(beauty, "酒精会刺激我的皮肤，推荐个洗面奶").avoided_words
+    assert not _parse(beauty, "我皮肤容易过敏，想要温和的洗面奶").avoided_words  # sensitive skin, not skin avoided
+    assert not _parse(beauty, "想要不会过敏的洗面奶").avoided_words  # what it should not do

@@ -164,13 +164,20 @@ _HARM_LEAD = re.compile(
     re.I,
 )
 _WORD_BEFORE = re.compile(r"\b([A-Za-z][\w'-]*)\s*$")
+_ZH_NOT = re.compile(r"[不没无别]")
+_ZH_BODY = frozenset(["皮肤", "肌肤", "脸", "脸部", "头皮", "头发", "眼睛", "嘴唇", "身体", "我"])
+# The thing before a Chinese harm: "我对香精过敏" -> 香精, "这款面霜让我长痘" -> 面霜.
+_ZH_BEFORE = re.compile(r"(?:^|[对的用是了把])?([\u4e00-\u9fff]{1,4})\s*$")
 _NOT_HARM = re.compile(r"(?:n'?t|^not|^never|^no)$", re.I)
 _LIST_BEFORE = re.compile(r"(?:,|\band\b|\bor\b|&)\s*$", re.I)
 
 
 def harm_cues(text: str, taken: bytearray) -> list[tuple[int, int]]:
-    """Spans of what a thing does to the shopper, said after the thing ("gives me headaches")."""
-    return scan_cues(cue("harm"), text, taken)
+    """Spans of what a thing does to the shopper, said after the thing ("gives me headaches",
+    "过敏"); "不会过敏", "没有让我长痘" say what it does not do."""
+    return [
+        (a, b) for a, b in scan_cues(cue("harm"), text, taken) if not _ZH_NOT.search(text[max(0, a - 2) : a])
+    ]
 
 
 def _harmed(
@@ -201,6 +208,12 @@ def _words_before(text: str, end: int, taken: bytearray) -> list[tuple[int, int]
     them ("fragrance and alcohol dry out my skin"), skipping degree and quantity words."""
     out: list[tuple[int, int]] = []
     before = text[:end]
+    if (zh := _ZH_BEFORE.search(before)) is not None:
+        a, b = zh.span(1)
+        a = max([a, *(i + 1 for i in range(a, b) if before[i] in "对的用是了把我")])
+        a -= a > 0 and before[a - 1] == "对"  # "对香精过敏": 对 goes with the word
+        body = before[a:b].lstrip("对") in _ZH_BODY  # "我皮肤容易过敏": sensitive skin, not skin avoided
+        return [(a, b)] if a < b and not body and not any(taken[a:b]) else []
     while (lead := _HARM_LEAD.search(before)) is not None:
         before = before[: lead.start()]
     compound = 0
