@@ -150,19 +150,15 @@ def assign_polarity(
     return negated, onlyed, neg
 
 
+_HARM_ADVERBS = r"always|usually|often|just|really|totally|literally|all|kinda|also|seems?\s+to|tends?\s+to|can|will|would|does|do"
 # Between a thing and what it does to the shopper: "perfume always gives me headaches".
 _HARM_GAP = re.compile(
     r"^(?:\s*(?:&|/|\band\b|\bor\b)\s*[A-Za-z][\w'-]*)?"  # "fragrance and alcohol irritate my skin"
-    r"(?:\s*\b(?:always|usually|often|just|really|totally|literally|all|kinda|also|seems?\s+to|tends?\s+to|"
-    r"can|will|would|does|do)\b)*\s*$",
+    rf"(?:\s*\b(?:{_HARM_ADVERBS})\b)*\s*$",
     re.I,
 )
-# Before it: "the smell of perfume", "most sunscreens", "anything with coconut oil".
-_HARM_LEAD = re.compile(
-    r"\b(?:always|usually|often|just|really|totally|literally|all|most|any|every|the|that|also|kinda|"
-    r"seems?\s+to|tends?\s+to|can|will|would|does|do)\s*$",
-    re.I,
-)
+# Before it: "most sunscreens", "any of the".
+_HARM_LEAD = re.compile(rf"\b(?:{_HARM_ADVERBS}|most|any|every|the|that)\s*$", re.I)
 _WORD_BEFORE = re.compile(r"\b([A-Za-z][\w'-]*)\s*$")
 _ZH_NOT = re.compile(r"[不没无别]")
 _ZH_BODY = frozenset(["皮肤", "肌肤", "脸", "脸部", "头皮", "头发", "眼睛", "嘴唇", "身体", "我"])
