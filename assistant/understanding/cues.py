@@ -182,13 +182,14 @@ def _harmed(
     """The kinds said to harm the shopper (ruled out only when another kind is what they want),
     and the harm cues about them."""
     hit: dict[int, tuple[int, int]] = {}
+    unread = bytearray(len(masked))  # the words around a kind were read with it
     for i, m in enumerate(mentions):
         if isinstance(m.resolved, CategoryMatch):
             for a, b in harms:
                 if a >= m.end and _HARM_GAP.match(masked[m.end : a]):
                     # with the words around it: "coconut oil breaks me out", "fragrance and alcohol irritate ..."
                     hit[i] = (
-                        min((w for w, _ in _words_before(masked, m.start, bytearray(a))), default=m.end),
+                        min((w for w, _ in _words_before(masked, m.start, unread)), default=m.end),
                         b,
                     )
                     break
