@@ -50,6 +50,7 @@ from urllib.parse import unquote
 import numpy as np
 from tqdm.auto import tqdm
 
+from assistant.ui.render import on_screen
 from bench._report import (
     bar_plot,
     environment,
@@ -294,16 +295,6 @@ def item_to_item_step(sim: np.ndarray, order: Sequence[str], k: int) -> Step:
         return [order[b] for b in np.argsort(-scores, kind="stable")[:k]]
 
     return step
-
-
-def on_screen(last: Sequence[str], page: Sequence[str], intent: str) -> list[str]:
-    """What the shopper looks at after a turn: its page, or the last one when small talk sent none.
-
-    The chat UI keeps the cards on screen for "thanks!" or "bye" (``assistant/ui/web.py``), and a
-    chat client shows earlier cards above the reply; any other turn without items (a question back,
-    details) replaces the page with nothing.
-    """
-    return list(last) if not page and intent == "smalltalk" else list(page)
 
 
 def assistant_step(

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from assistant.ui.render import on_screen
 from bench.redial import (
     Case,
     SeekerTurn,
@@ -20,7 +21,6 @@ from bench.redial import (
     main,
     match_title,
     ndcg_at,
-    on_screen,
     popularity_order,
     popularity_step,
     prepare_case,

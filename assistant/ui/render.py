@@ -123,6 +123,13 @@ def card_html(
     )
 
 
+def on_screen(last: Sequence[Any], page: Sequence[Any], intent: str) -> list[Any]:
+    """The cards in front of the shopper after a reply: its page, or the last one when small talk
+    ("thanks!", "bye") sent none; any other reply without items (a question back) clears them.
+    The ReDial replay scores this, so the bench and the UI read the screen one way."""
+    return list(last) if not page and intent == "smalltalk" else list(page)
+
+
 def friendly_error(action: str, exc: BaseException) -> str:
     """A one-line, stack-free explanation; the traceback goes to the server log only."""
     if isinstance(exc, ValueError | KeyError | FileNotFoundError | LookupError):

@@ -29,6 +29,7 @@ from assistant.ui.render import (
     drop_chips,
     friendly_error,
     history_markdown,
+    on_screen,
     profile_markdown,
 )
 from retrieval.data.schema import Dataset
@@ -208,8 +209,8 @@ class ShopUI:
         }
 
     def _apply_reply_data(self, state: dict[str, Any], reply: Any) -> None:  # an ItemsEvent or a Reply
-        if reply.items or reply.intent != "smalltalk":  # "thanks!" asks for nothing: the cards stay
-            state["cards"] = [it.to_dict() if hasattr(it, "to_dict") else dict(it) for it in reply.items]
+        page = [it.to_dict() if hasattr(it, "to_dict") else dict(it) for it in reply.items]
+        state["cards"] = on_screen(state.get("cards") or [], page, reply.intent)
         state["constraints"] = reply.constraints.to_dict()
 
     def full_refresh(self, state: dict[str, Any]) -> dict[Any, Any]:
